@@ -1,0 +1,1 @@
+"""actors room: see DESIGN.md."""

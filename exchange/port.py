@@ -1,0 +1,74 @@
+"""The Exchange port: the one interface the rest of the service trades through.
+
+Implementations: the paper exchange (embedded default) and the ccxt adapter (live). All values
+are domain types with Decimal; all errors are `domain.errors`. Calls are synchronous: each
+caller is an actor with its own thread.
+
+Order lookups accept either the exchange's id or our client order id; an implementation must
+support lookup by client order id, because that is how an unknown create outcome is resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from domain.market import Balance, MarketRules, Ticker
+from domain.orders import Fill, Order, OrderType, Side
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    @property
+    def exchange_id(self) -> str: ...
+
+    def load_market_rules(self, symbol: str) -> MarketRules:
+        """Raises UnknownSymbol for a symbol the venue does not list."""
+        ...
+
+    def fetch_ticker(self, symbol: str) -> Ticker: ...
+
+    def fetch_balances(self) -> dict[str, Balance]: ...
+
+    def create_order(
+        self,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None = None,
+    ) -> Order:
+        """Place an order. Raises OrderOutcomeUnknown when the outcome cannot be known."""
+        ...
+
+    def cancel_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order: ...
+
+    def fetch_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Raises OrderNotFound when the venue has no such order."""
+        ...
+
+    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]: ...
+
+    def fetch_fills(
+        self, symbol: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> Sequence[Fill]:
+        """Our trades on `symbol` at or after `since`, oldest first."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""persistence room: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""strategy room: see DESIGN.md."""
