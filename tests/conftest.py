@@ -1,8 +1,8 @@
 """Shared fixtures. `db_url` gives a test both SQLite and MySQL.
 
 MySQL comes from MARTINGALE_TEST_MYSQL_URL (default: root@127.0.0.1:3306/test). Each test gets
-a fresh scratch database named after the base one and the xdist worker, so parallel workers do
-not see each other's tables. When MySQL is unreachable the MySQL half is skipped with the reason,
+a fresh scratch database named after the base one and the process id, so parallel workers and
+concurrent runs do not see each other's tables. When MySQL is unreachable the MySQL half is skipped with the reason,
 unless CI is set, in which case it fails: CI must never pass by skipping.
 """
 
@@ -57,12 +57,13 @@ def require_mysql() -> None:
 
 
 @pytest.fixture
-def mysql_url(worker_id: str) -> Iterator[str]:
+def mysql_url() -> Iterator[str]:
     """A fresh, empty MySQL database for this test; dropped afterwards."""
     require_mysql()
     base = mysql_base_url()
     parts = urlsplit(base)
-    name = f"{parts.path.lstrip('/') or 'test'}_{worker_id}".replace("-", "_")
+    # One scratch database per process: xdist workers and concurrent runs never share one.
+    name = f"{parts.path.lstrip('/') or 'test'}_scratch_{os.getpid()}"
     conn = _connect(base)
     try:
         with conn.cursor() as cur:
