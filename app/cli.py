@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.commands import run
+from app.commands import plan, run
 
-SUBCOMMANDS = (run,)
+SUBCOMMANDS = (run, plan)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,163 @@
+"""`martingale plan`: preview every order of a strategy before starting it.
+
+Parameters go through `MartingaleParams.from_mapping`, exactly like config files and the REST
+API, so an invalid value is refused here with the same rule it would meet there; the message
+names the option (``--take-profit``) and the exit status is 2, as for any usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from domain.errors import ValidationError
+from domain.market import MarketRules
+from domain.money import ZERO, fmt, to_decimal
+from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
+from strategy.params import MartingaleParams
+
+_PARAMS: tuple[tuple[str, str], ...] = (
+    ("base_order", "base order size in quote currency (required)"),
+    ("safety_order", "first safety order size in quote currency (required)"),
+    ("max_safety_orders", "number of safety orders, 0 or more (required)"),
+    ("price_deviation", "percent below the base price of the first safety order (required)"),
+    ("step_scale", "multiplier of each next deviation step (default 1)"),
+    ("volume_scale", "multiplier of each next safety order size (default 1)"),
+    ("take_profit", "percent above the average entry to sell at (required)"),
+    ("stop_loss", "percent below the average entry to sell at market (default: none)"),
+    ("max_active_safety_orders", "safety orders resting at once (default 1; not in the table)"),
+    ("cooldown", "seconds between cycles (default 0; not in the table)"),
+    ("max_cycles", "stop after this many cycles (default: no limit; not in the table)"),
+    ("base_order_type", "market or limit (default market; not in the table)"),
+)
+_RULES: tuple[tuple[str, str], ...] = (
+    ("tick_size", "price tick: buy prices round down, take-profit prices round up"),
+    ("step_size", "amount step: amounts round down"),
+    ("min_amount", "smallest order amount the exchange accepts"),
+    ("min_notional", "smallest order value (price * amount) the exchange accepts"),
+)
+_COLUMNS = (
+    ("level", "level"),
+    ("deviation_pct", "dev %"),
+    ("price", "price"),
+    ("quote_size", "quote size"),
+    ("base_amount", "base amount"),
+    ("total_quote", "total quote"),
+    ("total_base", "total base"),
+    ("average_price", "avg price"),
+    ("take_profit_price", "TP price"),
+    ("required_change_pct", "to TP %"),
+)
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "plan",
+        help="preview the orders of a Martingale strategy",
+        description=(
+            "Print one row per order (level 0 is the base order) with its cumulative deviation, "
+            "price, size, running totals, average entry and take-profit, then the max funds and "
+            "max price coverage. Every parameter has the same name in config files and the API "
+            "(with underscores). Sizes are in quote currency, percentages in percent. With any "
+            "of the rounding options the prices and amounts are rounded as the exchange would "
+            "and every level is checked against the minimums."
+        ),
+    )
+    for name, text in _PARAMS:
+        parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
+    parser.add_argument("--price", required=True, metavar="VALUE", help="start price (required)")
+    for name, text in _RULES:
+        parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
+    parser.add_argument(
+        "--balance", metavar="VALUE", help="available quote balance; the max funds must fit in it"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON; every number is a decimal string"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        params = MartingaleParams.from_mapping(
+            {name: getattr(args, name) for name, _ in _PARAMS if getattr(args, name) is not None}
+        )
+        price = _number(args.price, "price")
+        rules = _rules(args)
+        balance = _optional(args.balance, "balance")
+        plan = build_plan(params, price, rules)
+        if rules is not None or balance is not None:
+            validate_plan(plan, rules or NO_RULES, balance=balance)
+    except ValidationError as exc:
+        option = _option(exc.field) if exc.field else "plan"
+        reason = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+        print(f"martingale plan: error: {option}: {reason}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan_to_json(plan), indent=2) if args.json else render_table(plan))
+    return 0
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "levels": [
+            {key: _json_value(getattr(row, key)) for key, _ in _COLUMNS} for row in plan.levels
+        ],
+        "max_funds": fmt(plan.max_funds),
+        "max_coverage_pct": fmt(plan.max_coverage_pct),
+    }
+
+
+def render_table(plan: Plan) -> str:
+    """Aligned text; figures shown to 8 decimals (percentages to 4), the JSON is exact."""
+    header = [title for _, title in _COLUMNS]
+    rows = [[_cell(key, getattr(row, key)) for key, _ in _COLUMNS] for row in plan.levels]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+    lines.append("")
+    lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
+    lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
+    return "\n".join(lines)
+
+
+def _json_value(value: Decimal | int) -> str:
+    return str(value) if isinstance(value, int) else fmt(value)
+
+
+def _cell(key: str, value: Decimal | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return _shown(value, 4 if key.endswith("_pct") else 8)
+
+
+def _shown(value: Decimal, places: int) -> str:
+    return fmt(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _number(text: str, field: str) -> Decimal:
+    try:
+        return to_decimal(text, field=field)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{text!r} is not a number", field=field) from None
+
+
+def _optional(text: str | None, field: str) -> Decimal | None:
+    if text is None:
+        return None
+    value = _number(text, field)
+    if value < 0:
+        raise ValidationError(f"must be >= 0, got {value}", field=field)
+    return value
+
+
+def _rules(args: argparse.Namespace) -> MarketRules | None:
+    values = {name: _optional(getattr(args, name), name) for name, _ in _RULES}
+    if all(v is None for v in values.values()):
+        return None
+    return MarketRules(symbol="BASE/QUOTE", **{k: v or ZERO for k, v in values.items()})
