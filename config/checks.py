@@ -1,0 +1,152 @@
+"""Checks that span entries: unique names, references, and whether a strategy can trade at all.
+
+Per-field types and ranges are the schema's job; these checks need the whole file. Each problem
+carries the exact path of the offending value so the loader can point at its line. Nothing here
+touches the outside world: a config that passes is safe to apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path as FsPath
+
+from config.schema import (
+    CsvMarket,
+    PaperAccount,
+    ServiceConfig,
+    SimulatedMarket,
+    StrategyConfig,
+    UserConfig,
+)
+from domain.market import split_symbol
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: Path
+    message: str
+
+
+def check_config(config: ServiceConfig) -> list[Problem]:
+    """Every cross-entry problem in `config`, in file order; empty when it is fine."""
+    problems = list(_check_markets(config))
+    problems += _check_unique(
+        [u.name for u in config.users], lambda i: ("users", i, "name"), "user"
+    )
+    for i, user in enumerate(config.users):
+        problems += _check_user(config, user, ("users", i))
+    return problems
+
+
+def _check_markets(config: ServiceConfig) -> Iterator[Problem]:
+    for symbol in config.markets:
+        try:
+            base, quote = split_symbol(symbol)
+        except ValueError as exc:
+            yield Problem(("markets", symbol), str(exc))
+            continue
+        if symbol != f"{base}/{quote}":
+            yield Problem(("markets", symbol), f"write the symbol as {base}/{quote} (upper case)")
+        market = config.markets[symbol]
+        if isinstance(market, CsvMarket):
+            reason = csv_problem(market.path)
+            if reason is not None:
+                yield Problem(("markets", symbol, "path"), reason)
+
+
+def _check_unique(names: list[str], path_of: Callable[[int], Path], what: str) -> list[Problem]:
+    first: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(names):
+        if name in first:
+            problems.append(
+                Problem(
+                    path_of(i),
+                    f"duplicate {what} name {name!r} (first used at index {first[name]})",
+                )
+            )
+        else:
+            first[name] = i
+    return problems
+
+
+def _check_user(config: ServiceConfig, user: UserConfig, at: Path) -> list[Problem]:
+    problems = _check_unique(
+        [a.name for a in user.accounts], lambda i: (*at, "accounts", i, "name"), "account"
+    )
+    problems += _check_unique(
+        [s.name for s in user.strategies], lambda i: (*at, "strategies", i, "name"), "strategy"
+    )
+    for j, strategy in enumerate(user.strategies):
+        problems += _check_strategy(config, user, strategy, (*at, "strategies", j))
+    return problems
+
+
+def _check_strategy(
+    config: ServiceConfig, user: UserConfig, strategy: StrategyConfig, here: Path
+) -> list[Problem]:
+    account = user.account(strategy.account)
+    if account is None:
+        known = ", ".join(repr(a.name) for a in user.accounts) or "none"
+        message = f"unknown account {strategy.account!r}; this user's accounts: {known}"
+        return [Problem((*here, "account"), message)]
+    try:
+        split_symbol(strategy.symbol)
+    except ValueError as exc:
+        return [Problem((*here, "symbol"), str(exc))]
+    if isinstance(account, PaperAccount) and strategy.symbol not in config.markets:
+        known = ", ".join(sorted(config.markets)) or "none"
+        message = (
+            f"unknown market {strategy.symbol!r} for paper account {account.name!r}; "
+            f"markets in this file: {known}"
+        )
+        return [Problem((*here, "symbol"), message)]
+    return []
+
+
+def reference_price(config: ServiceConfig, symbol: str) -> Decimal | None:
+    """The price a paper market starts at, for checking a ladder before anything runs."""
+    market = config.markets.get(symbol)
+    if isinstance(market, SimulatedMarket):
+        return market.price
+    if isinstance(market, CsvMarket) and csv_problem(market.path) is None:
+        return first_csv_open(market.path)
+    return None
+
+
+CSV_COLUMNS = ("timestamp", "open", "high", "low", "close")
+
+
+def csv_problem(path: FsPath) -> str | None:
+    """Why `path` is not a candle file we can replay, judged from its first two lines."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            header = handle.readline().strip().split(",")
+            row = handle.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read the candle file: {exc.__class__.__name__}"
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        expected = ",".join((*CSV_COLUMNS, "volume"))
+        return f"the candle file lacks the column(s) {', '.join(missing)}; expected {expected}"
+    if len(row) != len(header):
+        return "the candle file has no candles (or a malformed first row)"
+    try:
+        price = Decimal(row[header.index("open")])
+    except ArithmeticError:
+        return "the first candle's open is not a number"
+    if not price.is_finite() or price <= 0:
+        return "the first candle's open must be a positive number"
+    return None
+
+
+def first_csv_open(path: FsPath) -> Decimal:
+    """The first candle's open: cheap (reads two lines) and exact. Call after `csv_problem`."""
+    with path.open(encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+        row = handle.readline().strip().split(",")
+    return Decimal(row[header.index("open")])

@@ -1,0 +1,456 @@
+"""The onboarding file's schema: every key the service reads, with its type and default.
+
+Every model forbids unknown keys, so a typo (``take_proft``) is an error instead of a silently
+ignored setting that trades with a default. Money and percentages are `Decimal` and floats are
+refused (the YAML loader hands us Decimals built from the source text, see `yamlsource`).
+
+Paths and defaults:
+
+- ``database.url`` defaults to ``sqlite:///var/martingale.sqlite``; a relative SQLite path in a
+  URL is relative to the working directory (SQLAlchemy's rule), not to the config file.
+- Every *file path* written in the config file (``feed: csv`` ``path``, ``master_key_file``,
+  ``*_file`` credentials, ``paper.state_file``) is relative to the config file's directory, so a
+  config and its data can move together. Defaults not written in the file (``var/...``) are
+  relative to the working directory, like the database default.
+- ``exchange`` is ``paper`` or a ccxt exchange id. config/ must not import ccxt, so any id
+  matching ``[a-z0-9_]+`` is accepted here and the exchange layer refuses unknown ones when it
+  builds the client.
+
+Cross-references (unique names, a strategy's account and market, the ladder against market
+rules and balance) are checked in `config.checks`, which can name the exact path of a problem.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from domain.market import MarketRules
+
+DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
+DEFAULT_PAPER_STATE_FILE = Path("var/paper.sqlite")
+MASTER_KEY_ENV = "MARTINGALE_MASTER_KEY"
+
+# Keys that would hold a secret in plaintext; refused everywhere in an account.
+PLAINTEXT_SECRET_KEYS = frozenset(
+    {"api_key", "apikey", "apiKey", "key", "secret", "password", "passphrase", "token"}
+)
+
+# Tags of the discriminated unions; `loader` drops them from error paths.
+UNION_TAGS = frozenset({"<simulated>", "<csv>", "<paper>", "<live>"})
+
+_EXCHANGE_ID = re.compile(r"^[a-z0-9_]+$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    """Accept Decimal, int or a numeric string; refuse floats, which are already inexact."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise ValueError(f"expected a decimal number, got {type(value).__name__}")
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {value}")
+    return value
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _fraction(value: Decimal) -> Decimal:
+    if not 0 <= value < 1:
+        raise ValueError(f"must be a fraction in [0, 1) such as 0.001 for 0.1%, got {value}")
+    return value
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use 1-64 letters, digits, '_', '.', '@' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _env_name(value: str) -> str:
+    # Never echo the value: a secret pasted here by mistake must not reach an error message.
+    # Requiring the conventional upper-case form also catches most pasted keys.
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            "must be the NAME of an environment variable (upper case letters, digits and '_', "
+            "e.g. BINANCE_API_KEY), not the secret itself"
+        )
+    return value
+
+
+Dec = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+PositiveDec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_positive)]
+NonNegDec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_non_negative)]
+Fraction = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_fraction)]
+Name = Annotated[str, AfterValidator(_name)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, str_strip_whitespace=True)
+
+
+def _resolve_path(value: Any, info: ValidationInfo) -> Any:
+    """Relative paths written in the file are relative to the file's directory."""
+    base = (info.context or {}).get("base_dir")
+    if isinstance(value, str) and value.strip() and base is not None:
+        path = Path(value.strip()).expanduser()
+        return path if path.is_absolute() else Path(base) / path
+    return value
+
+
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"file {str(value)!r} does not exist or is not a file")
+    return value
+
+
+def _existing_secret_file(value: Path) -> Path:
+    # The path is not echoed: a secret pasted here by mistake must not reach an error message.
+    if not value.is_file():
+        raise ValueError(
+            "the file does not exist or is not a file (a relative path is relative to the "
+            "config file's directory)"
+        )
+    return value
+
+
+FilePath = Annotated[Path, BeforeValidator(_resolve_path), AfterValidator(_existing_file)]
+SecretFilePath = Annotated[
+    Path, BeforeValidator(_resolve_path), AfterValidator(_existing_secret_file)
+]
+WritablePath = Annotated[Path, BeforeValidator(_resolve_path)]
+
+
+# --- service settings ---------------------------------------------------------------------------
+
+
+class DatabaseConfig(_Model):
+    url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+
+
+class LoggingConfig(_Model):
+    format: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class PaperConfig(_Model):
+    state_file: WritablePath = DEFAULT_PAPER_STATE_FILE
+
+
+# --- markets of the paper exchange --------------------------------------------------------------
+
+
+class _MarketBase(_Model):
+    """Rules default to an 8-decimal (satoshi) grid and no minimums, i.e. no constraint beyond
+    precision; set them to a real venue's values to rehearse that venue on paper."""
+
+    tick_size: NonNegDec = Decimal("0.00000001")
+    step_size: NonNegDec = Decimal("0.00000001")
+    min_amount: NonNegDec = Decimal(0)
+    min_notional: NonNegDec = Decimal(0)
+    max_amount: NonNegDec = Decimal(0)
+
+    def rules(self, symbol: str) -> MarketRules:
+        return MarketRules(
+            symbol=symbol,
+            tick_size=self.tick_size,
+            step_size=self.step_size,
+            min_amount=self.min_amount,
+            min_notional=self.min_notional,
+            max_amount=self.max_amount,
+        )
+
+
+class SimulatedMarket(_MarketBase):
+    """A seeded random walk: each `interval` seconds the price moves by a normal step with
+    standard deviation `volatility` (a fraction, 0.002 = 0.2%) around a mean of `drift`."""
+
+    feed: Literal["simulated"]
+    price: PositiveDec
+    volatility: Annotated[Fraction, Field(description="per-tick standard deviation")] = Decimal(
+        "0.002"
+    )
+    drift: Dec = Decimal(0)
+    seed: int | None = None
+    interval: PositiveDec = Decimal(1)
+
+    def random_seed(self, symbol: str) -> int:
+        """The given seed, else one derived from the symbol: reproducible, and two markets
+        without a seed do not move in lockstep."""
+        return self.seed if self.seed is not None else zlib.crc32(symbol.encode())
+
+
+class CsvMarket(_MarketBase):
+    """A replay of OHLCV candles (timestamp,open,high,low,close,volume). `speed` 1 is real
+    time; 300 plays a 5-minute candle per second."""
+
+    feed: Literal["csv"]
+    path: FilePath
+    speed: PositiveDec = Decimal(1)
+
+
+def _feed_tag(value: Any) -> str | None:
+    feed = value.get("feed") if isinstance(value, dict) else getattr(value, "feed", None)
+    return {"simulated": "<simulated>", "csv": "<csv>"}.get(feed) if isinstance(feed, str) else None
+
+
+MarketConfig = Annotated[
+    Annotated[SimulatedMarket, Tag("<simulated>")] | Annotated[CsvMarket, Tag("<csv>")],
+    Discriminator(
+        _feed_tag,
+        custom_error_type="invalid_feed",
+        custom_error_message="'feed' must be 'simulated' or 'csv'",
+    ),
+]
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+def _refuse_plaintext(data: Any) -> Any:
+    if isinstance(data, dict):
+        for key in data:
+            if key in PLAINTEXT_SECRET_KEYS:
+                raise ValueError(plaintext_secret_message(str(key)))
+    return data
+
+
+def plaintext_secret_message(key: str) -> str:
+    """The refusal for a secret written into the file; never repeats the value."""
+    base = {
+        "apikey": "api_key",
+        "apiKey": "api_key",
+        "key": "api_key",
+        "token": "api_key",
+        "password": "passphrase",
+    }
+    name = base.get(key, key)
+    return (
+        f"plaintext secret '{key}' is refused: config files get copied, committed and "
+        f"logged. Put the value in an environment variable and write '{name}_env: VAR_NAME', "
+        f"or in a file readable only by you and write '{name}_file: path/to/file'"
+    )
+
+
+class PaperAccount(_Model):
+    name: Name
+    exchange: Literal["paper"]
+    balances: dict[str, NonNegDec] = Field(default_factory=dict)
+    fee_rate: Fraction = Decimal("0.001")
+
+    _no_plaintext = model_validator(mode="before")(_refuse_plaintext)
+
+    @field_validator("balances")
+    @classmethod
+    def _currencies(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for currency in value:
+            if not re.match(r"^[A-Z0-9]{1,16}$", currency):
+                raise ValueError(f"currency {currency!r} must be upper case, e.g. BTC")
+        return value
+
+    @property
+    def is_paper(self) -> bool:
+        return True
+
+
+class LiveAccount(_Model):
+    """A ccxt exchange account. Credentials are named here and read by
+    `config.secrets.resolve_credentials`, never stored in the file."""
+
+    name: Name
+    exchange: str
+    api_key_env: EnvName | None = None
+    api_key_file: SecretFilePath | None = None
+    secret_env: EnvName | None = None
+    secret_file: SecretFilePath | None = None
+    passphrase_env: EnvName | None = None
+    passphrase_file: SecretFilePath | None = None
+    sandbox: bool = False
+    base_url: str | None = None
+
+    _no_plaintext = model_validator(mode="before")(_refuse_plaintext)
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange_id(cls, value: str) -> str:
+        if not _EXCHANGE_ID.match(value):
+            raise ValueError(
+                f"{value!r} is not an exchange id: use 'paper' or a ccxt id such as 'binance'"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/@]+(/\S*)?$", value):
+            # Not echoed: a URL with user:password@ in it would leak the password.
+            raise ValueError(
+                "must be an http(s) URL without credentials, e.g. https://testnet.binance.vision"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> LiveAccount:
+        for name, required in (("api_key", True), ("secret", True), ("passphrase", False)):
+            env, file = getattr(self, f"{name}_env"), getattr(self, f"{name}_file")
+            if env is not None and file is not None:
+                raise ValueError(f"give either {name}_env or {name}_file, not both")
+            if required and env is None and file is None:
+                raise ValueError(
+                    f"live account needs {name}_env (an environment variable name) "
+                    f"or {name}_file (a file path)"
+                )
+        return self
+
+    @property
+    def is_paper(self) -> bool:
+        return False
+
+
+def _account_tag(value: Any) -> str | None:
+    exchange = (
+        value.get("exchange") if isinstance(value, dict) else getattr(value, "exchange", None)
+    )
+    if not isinstance(exchange, str):
+        return None
+    return "<paper>" if exchange == "paper" else "<live>"
+
+
+AccountConfig = Annotated[
+    Annotated[PaperAccount, Tag("<paper>")] | Annotated[LiveAccount, Tag("<live>")],
+    Discriminator(
+        _account_tag,
+        custom_error_type="missing_exchange",
+        custom_error_message="'exchange' is required: 'paper' or a ccxt exchange id",
+    ),
+]
+
+
+# --- strategies ---------------------------------------------------------------------------------
+
+# The Martingale parameters, named exactly as the `martingale plan` options.
+PARAMETER_NAMES = (
+    "base_order",
+    "safety_order",
+    "max_safety_orders",
+    "price_deviation",
+    "step_scale",
+    "volume_scale",
+    "take_profit",
+    "stop_loss",
+    "max_active_safety_orders",
+    "cooldown",
+    "max_cycles",
+    "base_order_type",
+)
+
+
+class StrategyConfig(_Model):
+    """Parameters left out take `MartingaleParams`' defaults; their ranges are checked there
+    (one source of truth for the CLI, this file and the API), via `config.checks`."""
+
+    name: Name
+    account: Name
+    symbol: str
+    enabled: bool = True
+    state: Literal["running", "paused", "stopped"] | None = None
+
+    base_order: Dec | None = None
+    safety_order: Dec | None = None
+    max_safety_orders: int | None = None
+    price_deviation: Dec | None = None
+    step_scale: Dec | None = None
+    volume_scale: Dec | None = None
+    take_profit: Dec | None = None
+    stop_loss: Dec | None = None
+    max_active_safety_orders: int | None = None
+    cooldown: Dec | None = None
+    max_cycles: int | None = None
+    base_order_type: Literal["market", "limit"] | None = None
+
+    @model_validator(mode="after")
+    def _enabled_agrees_with_state(self) -> StrategyConfig:
+        if not self.enabled and self.state not in (None, "stopped"):
+            raise ValueError(f"enabled: false contradicts state: {self.state}")
+        return self
+
+    @property
+    def desired_state(self) -> Literal["running", "paused", "stopped"]:
+        """`enabled: false` is shorthand for `state: stopped`; the default is running."""
+        if self.state is not None:
+            return self.state
+        return "running" if self.enabled else "stopped"
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters given in the file, for `MartingaleParams.from_mapping`."""
+        return {k: getattr(self, k) for k in PARAMETER_NAMES if getattr(self, k) is not None}
+
+
+class UserConfig(_Model):
+    name: Name
+    email: str
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    strategies: list[StrategyConfig] = Field(default_factory=list)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    def account(self, name: str) -> PaperAccount | LiveAccount | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+
+class ServiceConfig(_Model):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    master_key_file: SecretFilePath | None = None
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+    markets: dict[str, MarketConfig] = Field(default_factory=dict)
+    users: list[UserConfig] = Field(default_factory=list)
+
+    def market_rules(self, symbol: str) -> MarketRules | None:
+        market = self.markets.get(symbol)
+        return market.rules(symbol) if market is not None else None
