@@ -1,0 +1,95 @@
+"""`PaperExchange`: the Exchange port for one account of a `PaperVenue`.
+
+A thin view: the venue holds all state and the lock, so any number of PaperExchange objects
+(one per engine actor, say) may share one venue and be called from many threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from domain.errors import InvalidOrder
+from domain.market import Balance, MarketRules, Ticker
+from domain.orders import Fill, Order, OrderType, Side
+from exchange.paper.venue import PaperVenue
+
+
+class PaperExchange:
+    """Implements `exchange.port.Exchange` for `account` on `venue`."""
+
+    def __init__(self, venue: PaperVenue, account: str) -> None:
+        self._venue = venue
+        self._account = account
+
+    def __repr__(self) -> str:
+        return f"PaperExchange(venue={self._venue.name!r}, account={self._account!r})"
+
+    @property
+    def exchange_id(self) -> str:
+        return self._venue.name
+
+    @property
+    def account(self) -> str:
+        return self._account
+
+    def load_market_rules(self, symbol: str) -> MarketRules:
+        return self._venue.market_rules(symbol)
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        return self._venue.ticker(symbol)
+
+    def fetch_balances(self) -> dict[str, Balance]:
+        return self._venue.balances(self._account)
+
+    def create_order(
+        self,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None = None,
+    ) -> Order:
+        return self._venue.place(
+            self._account,
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            type=type,
+            amount=amount,
+            price=price,
+        )
+
+    def cancel_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        return self._venue.cancel(self._account, symbol, exchange_order_id, client_order_id)
+
+    def fetch_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        return self._venue.order(self._account, symbol, exchange_order_id, client_order_id)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        return self._venue.open_orders(self._account, symbol)
+
+    def fetch_fills(
+        self, symbol: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> Sequence[Fill]:
+        if limit is not None and limit <= 0:
+            raise InvalidOrder(f"limit must be > 0, got {limit}")
+        return self._venue.fills(self._account, symbol, since, limit)
+
+    def close(self) -> None:
+        """Nothing to release: the venue is shared and closed by whoever opened it."""

@@ -1,0 +1,121 @@
+"""The paper venue's in-memory state: a cache of its SQLite file for the open book.
+
+Only what a tick or an order check needs is held here (accounts, balances, rules, last prices,
+open orders and their books); closed orders and fills are read from the file on demand. Every
+mutator writes through to the store, so the caller's transaction holds memory and file together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from domain.errors import AuthenticationFailed, InvalidOrder, UnknownSymbol
+from domain.market import MarketRules, split_symbol
+from domain.money import ZERO
+from domain.orders import Order, Side
+from exchange.paper.book import Book
+from exchange.paper.store import PaperStore
+
+
+@dataclass(slots=True)
+class Account:
+    fee_rate: Decimal
+    fee_in_quote: bool
+    balances: dict[str, list[Decimal]] = field(default_factory=dict)  # currency -> [free, used]
+
+    def free(self, currency: str) -> Decimal:
+        balance = self.balances.get(currency)
+        return ZERO if balance is None else balance[0]
+
+
+@dataclass(slots=True)
+class Resting:
+    order_id: int
+    account: str
+    order: Order
+    locked: Decimal  # funds held for this order: quote for a buy, base for a sell
+
+    @property
+    def held_currency(self) -> str:
+        base, quote = split_symbol(self.order.symbol)
+        return quote if self.order.side is Side.BUY else base
+
+
+class VenueState:
+    def __init__(self, store: PaperStore, venue_name: str) -> None:
+        self._store = store
+        self._venue_name = venue_name
+        self.load()
+
+    def load(self) -> None:
+        """(Re)build everything from the file: at start-up and after a failed transaction."""
+        store = self._store
+        self.accounts: dict[str, Account] = {
+            key: Account(rate, in_quote) for key, rate, in_quote in store.accounts()
+        }
+        for account, currency, free, used in store.balances():
+            self.accounts[account].balances[currency] = [free, used]
+        self.rules: dict[str, MarketRules] = {r.symbol: r for r in store.markets()}
+        self.prices: dict[str, tuple[Decimal, datetime]] = {
+            symbol: (price, at) for symbol, price, at in store.prices()
+        }
+        self.open: dict[int, Resting] = {}
+        self.open_by_coid: dict[tuple[str, str], int] = {}
+        self.books: dict[str, Book] = {}
+        for order_id, account, order, locked in store.open_orders():
+            self.rest(Resting(order_id, account, order, locked))
+        self.last_order_id, self.last_trade_id = store.max_ids()
+
+    def account(self, account_key: str) -> Account:
+        account = self.accounts.get(account_key)
+        if account is None:
+            raise AuthenticationFailed(
+                f"paper venue {self._venue_name} has no account {account_key!r}; open it first"
+            )
+        return account
+
+    def listed(self, symbol: str) -> MarketRules:
+        rules = self.rules.get(symbol)
+        if rules is None:
+            raise UnknownSymbol(f"Invalid symbol. ({symbol} is not listed on {self._venue_name})")
+        return rules
+
+    def move(self, account_key: str, currency: str, free: Decimal, used: Decimal) -> None:
+        """Change a balance and write it through to the store (inside the caller's txn)."""
+        account = self.accounts[account_key]
+        balance = account.balances.setdefault(currency, [ZERO, ZERO])
+        balance[0] += free
+        balance[1] += used
+        if balance[0] < 0 or balance[1] < 0:  # an accounting bug, never a user error
+            raise AssertionError(f"{account_key} {currency} balance went negative: {balance}")
+        self._store.put_balance(account_key, currency, balance[0], balance[1])
+
+    def rest(self, entry: Resting) -> None:
+        assert entry.order.price is not None
+        self.open[entry.order_id] = entry
+        self.open_by_coid[entry.account, entry.order.client_order_id] = entry.order_id
+        book = self.books.setdefault(entry.order.symbol, Book())
+        book.add(entry.order_id, entry.order.side, entry.order.price)
+
+    def unrest(self, entry: Resting, *, in_book: bool = True) -> None:
+        """Forget an open order; `in_book=False` when matching already popped it."""
+        del self.open[entry.order_id]
+        del self.open_by_coid[entry.account, entry.order.client_order_id]
+        if in_book:
+            self.books[entry.order.symbol].remove(entry.order_id)
+
+    def open_entry(
+        self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
+    ) -> Resting | None:
+        if exchange_order_id is not None:
+            entry = self.open.get(int(exchange_order_id)) if exchange_order_id.isdigit() else None
+        elif coid is not None:
+            order_id = self.open_by_coid.get((account_key, coid))
+            entry = None if order_id is None else self.open[order_id]
+        else:
+            raise InvalidOrder("give exchange_order_id or client_order_id to find an order")
+        if entry is None or entry.account != account_key or entry.order.symbol != symbol:
+            return None
+        return entry

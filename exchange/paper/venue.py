@@ -1,0 +1,400 @@
+"""One simulated spot venue: every account's balances, orders and fills, and the market prices.
+
+Thread-safety: one re-entrant lock guards all state. Critical sections are short (dict and heap
+operations plus one SQLite transaction); listeners run after the lock is released, so a listener
+may call back into the venue.
+
+Consistency: memory is a cache of the SQLite file. Every mutation runs inside `_write`, one
+store transaction committed before the call returns; if the store fails mid-way, the
+transaction rolls back and memory is rebuilt from the file, so the venue never reports what the
+file does not hold. Closed orders and fills live only in the file (memory stays proportional to
+the open book, however long the service runs).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from domain.errors import (
+    DuplicateOrder,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    ValidationError,
+)
+from domain.market import Balance, Candle, MarketRules, Ticker, split_symbol
+from domain.money import ZERO, fmt
+from domain.orders import Fill, Order, OrderState, OrderType, Side
+from exchange.paper.rules import check_order
+from exchange.paper.settle import hold_for, settle
+from exchange.paper.state import Account, Resting, VenueState
+from exchange.paper.store import PaperStore
+
+DEFAULT_FEE_RATE = Decimal("0.001")  # binance spot's base rate
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueFill:
+    """A fill produced by a price update: which account, the fill, and the order after it."""
+
+    account: str
+    fill: Fill
+    order: Order
+
+
+FillListener = Callable[[Sequence[VenueFill]], None]
+
+
+class PaperVenue:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str = "paper",
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._listeners: list[FillListener] = []
+        self._store = PaperStore(path)
+        self._state = VenueState(self._store, name)
+
+    # --- setup ---------------------------------------------------------------------------------
+
+    def open_account(
+        self,
+        account_key: str,
+        *,
+        balances: Mapping[str, Decimal] | None = None,
+        fee_rate: Decimal = DEFAULT_FEE_RATE,
+        fee_in_quote: bool = False,
+    ) -> None:
+        """Create the account with `balances`, or, when it exists, keep its persisted balances
+        (re-running onboarding must not reset a running account) and update its fee settings.
+        Fees are charged in the asset received (binance's default) unless `fee_in_quote`."""
+        if not isinstance(fee_rate, Decimal) or not ZERO <= fee_rate < 1:
+            raise ValidationError(
+                f"must be a Decimal in [0, 1), got {fee_rate!r}",
+                field="fee_rate",
+            )
+        initial = {cur.upper(): amt for cur, amt in (balances or {}).items()}
+        for currency, amount in initial.items():
+            if not isinstance(amount, Decimal) or amount < 0:
+                raise ValidationError(f"must be a Decimal >= 0, got {amount!r}", field=currency)
+        with self._lock, self._write():
+            self._store.put_account(account_key, fee_rate, fee_in_quote)
+            account = self._state.accounts.get(account_key)
+            if account is not None:
+                account.fee_rate, account.fee_in_quote = fee_rate, fee_in_quote
+                return
+            account = self._state.accounts[account_key] = Account(fee_rate, fee_in_quote)
+            for currency, amount in initial.items():
+                self._state.move(account_key, currency, amount, ZERO)
+
+    def deposit(self, account_key: str, currency: str, amount: Decimal) -> None:
+        """Add (or, negative, withdraw) free funds, as a transfer into the venue would."""
+        with self._lock:
+            free = self._state.account(account_key).free(currency.upper())
+            if free + amount < 0:
+                raise InsufficientFunds(f"cannot withdraw {-amount} {currency}: free is {free}")
+            with self._write():
+                self._state.move(account_key, currency.upper(), amount, ZERO)
+
+    def set_market_rules(self, rules: MarketRules) -> None:
+        split_symbol(rules.symbol)
+        for name in ("tick_size", "step_size", "min_amount", "min_notional", "max_amount"):
+            if getattr(rules, name) < 0:
+                raise ValidationError("must be >= 0", field=f"{rules.symbol}.{name}")
+        with self._lock, self._write():
+            self._store.put_market(rules)
+            self._state.rules[rules.symbol] = rules
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        with self._lock:
+            return self._state.listed(symbol)
+
+    def add_fill_listener(self, listener: FillListener) -> None:
+        """`listener(fills)` runs on the thread that moved the price, after the venue lock is
+        released, for fills of resting orders only (a taker fill is returned to its caller)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_fill_listener(self, listener: FillListener) -> None:
+        with self._lock:
+            self._listeners.remove(listener)
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
+
+    # --- market --------------------------------------------------------------------------------
+
+    def update_price(
+        self, symbol: str, price: Decimal, at: datetime | None = None
+    ) -> list[VenueFill]:
+        """A trade at `price`: resting buys at or above it and sells at or below it fill at
+        their own limit (maker). `at` stamps the fills; default: the venue clock."""
+        return self._match(symbol, price, price, price, at)
+
+    def update_candle(
+        self, symbol: str, candle: Candle, at: datetime | None = None
+    ) -> list[VenueFill]:
+        """A whole candle: buys fill when its low reaches them, sells when its high does; the
+        close becomes the current price. `at` (not the candle's open time) stamps the fills."""
+        if not ZERO < candle.low <= candle.high:
+            raise ValueError(f"candle low {candle.low} / high {candle.high} are inconsistent")
+        return self._match(symbol, candle.low, candle.high, candle.close, at)
+
+    def ticker(self, symbol: str) -> Ticker:
+        with self._lock:
+            self._state.listed(symbol)
+            last = self._state.prices.get(symbol)
+        if last is None:
+            raise ExchangeUnavailable(f"paper venue has no price for {symbol} yet")
+        return Ticker(symbol=symbol, last=last[0], bid=last[0], ask=last[0], timestamp=last[1])
+
+    def resting_count(self, symbol: str) -> int:
+        with self._lock:
+            book = self._state.books.get(symbol)
+            return 0 if book is None else len(book)
+
+    # --- account operations (called through PaperExchange) -----------------------------------
+
+    def balances(self, account_key: str) -> dict[str, Balance]:
+        with self._lock:
+            account = self._state.account(account_key)
+            return {
+                cur: Balance(currency=cur, free=free, used=used)
+                for cur, (free, used) in sorted(account.balances.items())
+            }
+
+    def place(
+        self,
+        account_key: str,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None,
+    ) -> Order:
+        """Accept (and commit) an order, or raise the venue's rejection. A market order, or a
+        limit that crosses the current price, fills at once at the current price (taker);
+        other limits rest with their funds locked."""
+        if not client_order_id:
+            raise InvalidOrder("Mandatory parameter 'client_order_id' was not sent.")
+        with self._lock:
+            account = self._state.account(account_key)
+            rules = self._state.listed(symbol)
+            if (account_key, client_order_id) in self._state.open_by_coid:
+                raise DuplicateOrder(
+                    f"Duplicate order sent. (client order id {client_order_id} is used by an "
+                    f"open order of this account)"
+                )
+            last = self._state.prices.get(symbol)
+            last_price = None if last is None else last[0]
+            check_order(rules, type=type, amount=amount, price=price, reference_price=last_price)
+            if type is OrderType.MARKET:
+                if last_price is None:
+                    raise ExchangeUnavailable(f"paper venue has no price for {symbol} yet")
+                price = None
+            assert price is not None or last_price is not None
+            at = price if price is not None else last_price
+            assert at is not None
+            hold = hold_for(
+                symbol,
+                side,
+                amount=amount,
+                price=at,
+                fee_rate=account.fee_rate,
+                fee_in_quote=account.fee_in_quote,
+            )
+            currency, need = hold.currency, hold.amount
+            free = account.free(currency)
+            if free < need:
+                raise InsufficientFunds(
+                    f"Account has insufficient balance for requested action. ({side.value} "
+                    f"{fmt(amount)} {symbol} needs {fmt(need)} {currency}, free is {fmt(free)})"
+                )
+            crosses = last_price is not None and (
+                price is None
+                or (side is Side.BUY and price >= last_price)
+                or (side is Side.SELL and price <= last_price)
+            )
+            now = self._clock()
+            with self._write():
+                self._state.last_order_id += 1
+                order_id = self._state.last_order_id
+                order = Order(
+                    client_order_id=client_order_id,
+                    symbol=symbol,
+                    side=side,
+                    type=type,
+                    amount=amount,
+                    price=price,
+                    state=OrderState.OPEN,
+                    exchange_order_id=str(order_id),
+                    created_at=now,
+                    updated_at=now,
+                )
+                if crosses:
+                    assert last_price is not None
+                    entry = Resting(order_id, account_key, order, ZERO)
+                    return self._fill(entry, last_price, now).order
+                assert price is not None
+                self._state.move(account_key, currency, -need, need)
+                self._state.rest(Resting(order_id, account_key, order, need))
+                self._store.put_order(order_id, account_key, order, need)
+                return order
+
+    def cancel(
+        self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
+    ) -> Order:
+        with self._lock:
+            self._state.account(account_key)
+            entry = self._state.open_entry(account_key, symbol, exchange_order_id, coid)
+            if entry is None:
+                closed = self.order(account_key, symbol, exchange_order_id, coid)
+                raise OrderNotFound(
+                    f"Unknown order sent. (order {closed.exchange_order_id} "
+                    f"({closed.client_order_id}) is already {closed.state.value})"
+                )
+            with self._write():
+                self._state.unrest(entry)
+                self._state.move(account_key, entry.held_currency, entry.locked, -entry.locked)
+                order = entry.order.transition(OrderState.CANCELED, updated_at=self._clock())
+                self._store.put_order(entry.order_id, account_key, order, ZERO)
+                return order
+
+    def order(
+        self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
+    ) -> Order:
+        """Look an order up by exchange id (preferred) or client order id, open or closed."""
+        with self._lock:
+            self._state.account(account_key)
+            entry = self._state.open_entry(account_key, symbol, exchange_order_id, coid)
+            if entry is not None:
+                return entry.order
+            if exchange_order_id is not None:
+                row = None
+                if exchange_order_id.isdigit():
+                    row = self._store.order_by_id(account_key, int(exchange_order_id))
+            else:
+                assert coid is not None
+                row = self._store.order_by_coid(account_key, coid)
+        if row is None or row[2].symbol != symbol:
+            raise OrderNotFound(
+                f"Order does not exist. (exchange order id {exchange_order_id}, client order "
+                f"id {coid}, {symbol})"
+            )
+        return row[2]
+
+    def open_orders(self, account_key: str, symbol: str | None) -> list[Order]:
+        with self._lock:
+            self._state.account(account_key)
+            return [
+                e.order
+                for e in sorted(self._state.open.values(), key=lambda e: e.order_id)
+                if e.account == account_key and (symbol is None or e.order.symbol == symbol)
+            ]
+
+    def fills(
+        self, account_key: str, symbol: str, since: datetime | None, limit: int | None
+    ) -> list[Fill]:
+        with self._lock:
+            self._state.account(account_key)
+            return self._store.fills(account_key, symbol, since, limit)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One committed store transaction; on failure memory is rebuilt from the file."""
+        try:
+            with self._store.transaction():
+                yield
+        except sqlite3.Error as exc:
+            self._state.load()
+            raise ExchangeUnavailable(f"paper venue store {self._store.path}: {exc}") from exc
+        except BaseException:
+            self._state.load()
+            raise
+
+    def _fill(self, entry: Resting, price: Decimal, at: datetime) -> VenueFill:
+        """Fill the whole remaining amount of `entry` at `price`, moving funds and fees."""
+        account = self._state.accounts[entry.account]
+        order = entry.order
+        amount = order.remaining
+        cost = price * amount
+        money = settle(
+            order.symbol,
+            order.side,
+            amount=amount,
+            price=price,
+            fee_rate=account.fee_rate,
+            fee_in_quote=account.fee_in_quote,
+        )
+        # The hold is released whole and the fill's spend comes out of it; a taker order holds
+        # nothing, so it spends from the free funds that were checked at placement.
+        self._state.move(
+            entry.account, money.spent_currency, entry.locked - money.spent, -entry.locked
+        )
+        self._state.move(entry.account, money.received_currency, money.received, ZERO)
+        self._state.last_trade_id += 1
+        fill = Fill(
+            trade_id=str(self._state.last_trade_id),
+            client_order_id=order.client_order_id,
+            exchange_order_id=str(entry.order_id),
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            amount=amount,
+            fee=money.fee,
+            fee_currency=money.fee_currency,
+            timestamp=at,
+        )
+        filled = order.transition(
+            OrderState.FILLED, filled=order.amount, cost=order.cost + cost, updated_at=at
+        )
+        self._store.put_order(entry.order_id, entry.account, filled, ZERO)
+        self._store.add_fill(entry.account, entry.order_id, fill)
+        return VenueFill(account=entry.account, fill=fill, order=filled)
+
+    def _match(
+        self, symbol: str, low: Decimal, high: Decimal, close: Decimal, at: datetime | None
+    ) -> list[VenueFill]:
+        if close <= 0:
+            raise ValueError(f"{symbol}: price must be > 0, got {close}")
+        when = at if at is not None else self._clock()
+        with self._lock:
+            self._state.listed(symbol)
+            book = self._state.books.get(symbol)
+            out: list[VenueFill] = []
+            with self._write():
+                self._state.prices[symbol] = (close, when)
+                self._store.put_price(symbol, close, when)
+                if book is not None and len(book):
+                    hit = book.pop_buys_at_or_above(low) + book.pop_sells_at_or_below(high)
+                    for order_id in hit:
+                        entry = self._state.open[order_id]
+                        self._state.unrest(entry, in_book=False)
+                        assert entry.order.price is not None
+                        out.append(self._fill(entry, entry.order.price, when))
+            listeners = list(self._listeners) if out else []
+        for listener in listeners:
+            listener(out)
+        return out
