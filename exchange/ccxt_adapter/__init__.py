@@ -1,0 +1,6 @@
+"""The live Exchange implementation over ccxt. ccxt's exceptions and floats stop here."""
+
+from exchange.ccxt_adapter.adapter import CcxtExchange
+from exchange.ccxt_adapter.client import CcxtConfig
+
+__all__ = ["CcxtConfig", "CcxtExchange"]

@@ -1,0 +1,350 @@
+"""`CcxtExchange`: the Exchange port over any ccxt venue, for live trading.
+
+Every venue request goes through `_call`: circuit breaker (fail fast while the venue is down),
+the process-wide per-host token bucket, then ccxt, then `errors.translate`. Reads add the
+bounded retry policy on top. Writes are single-shot; their unknown outcomes are resolved here:
+
+- create: a timeout/5xx/dropped answer is followed by a lookup by client order id. Found: that is
+  the order. Not found: we still raise `OrderOutcomeUnknown`, not "not placed". Right after a
+  timeout the venue may simply lag (binance's -1007 says "execution status unknown"), and binance
+  accepts a reused client order id once the first order is no longer open, so declaring the
+  order absent and placing it again could buy twice. The engine keeps the intent UNKNOWN and
+  re-checks later (reconciliation), which is cheap; a double order is not.
+- cancel: an unknown outcome, or "unknown order", is followed by a lookup. A terminal order
+  (canceled, filled) is returned as the answer, which makes cancel idempotent; an order still
+  open keeps the outcome unknown so the caller can decide to cancel again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import ccxt
+
+from domain.errors import (
+    ExchangeUnavailable,
+    InvalidOrder,
+    NetworkError,
+    OrderNotFound,
+    OrderOutcomeUnknown,
+    RateLimited,
+    TemporaryError,
+    UnknownSymbol,
+)
+from domain.market import Balance, MarketRules, Ticker
+from domain.money import fmt
+from domain.orders import Fill, Order, OrderType, Side
+from exchange.ccxt_adapter import parse
+from exchange.ccxt_adapter.client import (
+    PROCESS_MARKETS,
+    CcxtConfig,
+    MarketCache,
+    api_host,
+    build_client,
+    default_rate_limit,
+)
+from exchange.ccxt_adapter.errors import parse_retry_after, translate
+from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
+from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
+from exchange.resilience.retry import ReadRetryPolicy
+
+T = TypeVar("T")
+
+#: Request weights in token units (binance's published weights, scaled so an order costs 1).
+WEIGHTS: dict[str, float] = {
+    "load_markets": 20,
+    "fetch_ticker": 2,
+    "fetch_balances": 20,
+    "create_order": 1,
+    "cancel_order": 1,
+    "fetch_order": 4,
+    "fetch_open_orders": 6,
+    "fetch_open_orders_all": 80,
+    "fetch_fills": 20,
+}
+_UNAVAILABLE = (ExchangeUnavailable, NetworkError, OrderOutcomeUnknown)
+
+
+class CcxtExchange:
+    def __init__(
+        self,
+        config: CcxtConfig,
+        *,
+        retry: ReadRetryPolicy | None = None,
+        limiters: RateLimiterRegistry = PROCESS_RATE_LIMITS,
+        circuits: CircuitBreakerRegistry = PROCESS_CIRCUITS,
+        markets: MarketCache = PROCESS_MARKETS,
+        sleep: Callable[[float], None] = time.sleep,
+        max_rate_wait: float = 10.0,
+    ) -> None:
+        self._config = config
+        self._client = build_client(config)
+        self._retry = retry or ReadRetryPolicy(sleep=sleep)
+        self._sleep = sleep
+        self._max_rate_wait = max_rate_wait
+        self._markets = markets
+        self._bucket = limiters.bucket(
+            api_host(self._client), config.rate_limit or default_rate_limit(self._client)
+        )
+        self._breaker = circuits.breaker(
+            config.environment,
+            failure_threshold=config.breaker_threshold,
+            reset_after=config.breaker_reset_after,
+        )
+        self._secrets = config.secret_values()
+        self._lock = threading.Lock()
+        self._coid_by_order_id: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"CcxtExchange({self._config.environment})"
+
+    @property
+    def exchange_id(self) -> str:
+        return self._config.exchange_id
+
+    # --- the request pipeline ---------------------------------------------------------------
+
+    def _call(
+        self,
+        operation: str,
+        fn: Callable[[], T],
+        *,
+        write: bool = False,
+        client_order_id: str | None = None,
+    ) -> T:
+        self._breaker.before_call()
+        try:
+            wait = self._bucket.reserve(WEIGHTS.get(operation, 1), max_wait=self._max_rate_wait)
+        except RateLimited:
+            self._breaker.release()
+            raise
+        if wait > 0:
+            self._sleep(wait)
+        try:
+            result = fn()
+        except Exception as exc:
+            retry_after = None
+            if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+                retry_after = parse_retry_after(self._client.last_response_headers)
+            err = translate(
+                exc,
+                operation=operation,
+                write=write,
+                exchange_id=self.exchange_id,
+                secrets=self._secrets,
+                client_order_id=client_order_id,
+                retry_after=retry_after,
+            )
+            if retry_after:
+                self._bucket.pause(retry_after)  # every client of this host backs off
+            if isinstance(err, _UNAVAILABLE):
+                self._breaker.record_failure()
+            else:
+                self._breaker.record_success()  # an answer, even a refusal, proves it is up
+            raise err from None
+        self._breaker.record_success()
+        return result
+
+    def _read(self, operation: str, fn: Callable[[], T]) -> T:
+        return self._retry.call(lambda: self._call(operation, fn))
+
+    def _ensure_markets(self) -> None:
+        if self._client.markets:
+            return
+        markets = self._markets.get(
+            self._config.environment, lambda: self._read("load_markets", self._fetch_markets)
+        )
+        with self._lock:
+            if not self._client.markets:
+                self._client.set_markets(markets)
+
+    def _fetch_markets(self) -> list[dict[str, Any]]:
+        return list(self._client.fetch_markets())
+
+    def _market(self, symbol: str) -> dict[str, Any]:
+        self._ensure_markets()
+        market = self._client.markets.get(symbol)
+        if market is None:
+            raise UnknownSymbol(f"{self.exchange_id}: symbol {symbol!r} is not listed")
+        return dict(market)
+
+    def _remember(self, order: Order) -> Order:
+        if order.exchange_order_id:
+            with self._lock:
+                self._coid_by_order_id[order.exchange_order_id] = order.client_order_id
+        return order
+
+    # --- the port: reads --------------------------------------------------------------------
+
+    def load_market_rules(self, symbol: str) -> MarketRules:
+        return parse.market_rules(self._market(symbol), int(self._client.precisionMode))
+
+    def fetch_ticker(self, symbol: str) -> Ticker:
+        self._market(symbol)
+        raw = self._read("fetch_ticker", lambda: self._client.fetch_ticker(symbol))
+        return parse.ticker(symbol, raw)
+
+    def fetch_balances(self) -> dict[str, Balance]:
+        self._ensure_markets()
+        return parse.balances(self._read("fetch_balances", self._client.fetch_balance))
+
+    def fetch_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        oid, params = self._order_ref(exchange_order_id, client_order_id)
+        self._market(symbol)
+        raw = self._read("fetch_order", lambda: self._client.fetch_order(oid, symbol, params))
+        return self._remember(parse.order(raw, client_order_id=client_order_id))
+
+    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        if symbol is not None:
+            self._market(symbol)
+        else:
+            self._ensure_markets()
+        operation = "fetch_open_orders" if symbol else "fetch_open_orders_all"
+        rows = self._read(operation, lambda: self._client.fetch_open_orders(symbol))
+        return [self._remember(parse.order(row)) for row in rows]
+
+    def fetch_fills(
+        self, symbol: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> Sequence[Fill]:
+        self._market(symbol)
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        rows = self._read(
+            "fetch_fills", lambda: self._client.fetch_my_trades(symbol, since_ms, limit)
+        )
+        rows = sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))
+        fills = []
+        for row in rows:
+            order_id = str(row.get("order"))
+            coid = self._client_order_id_for(symbol, order_id)
+            fills.append(parse.fill(row, client_order_id=coid))
+        return fills
+
+    def _client_order_id_for(self, symbol: str, order_id: str) -> str:
+        """Trades carry the venue's order id only; learn the client id once per order."""
+        with self._lock:
+            known = self._coid_by_order_id.get(order_id)
+        if known is not None:
+            return known
+        return self.fetch_order(symbol, exchange_order_id=order_id).client_order_id
+
+    # --- the port: writes -------------------------------------------------------------------
+
+    def create_order(
+        self,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None = None,
+    ) -> Order:
+        if not isinstance(amount, Decimal) or amount <= 0:
+            raise InvalidOrder(f"amount: must be a Decimal > 0, got {amount!r}")
+        if type is OrderType.LIMIT and (not isinstance(price, Decimal) or price <= 0):
+            raise InvalidOrder(f"price: a limit order needs a Decimal price > 0, got {price!r}")
+        self._check_precision(symbol, amount, price if type is OrderType.LIMIT else None)
+        wire_price = fmt(price) if type is OrderType.LIMIT and price is not None else None
+        params = {"clientOrderId": client_order_id}
+        try:
+            raw = self._call(
+                "create_order",
+                lambda: self._client.create_order(
+                    symbol, type.value, side.value, fmt(amount), wire_price, params
+                ),
+                write=True,
+                client_order_id=client_order_id,
+            )
+        except OrderOutcomeUnknown as unknown:
+            return self._resolve_create(symbol, client_order_id, unknown)
+        try:
+            return self._remember(parse.order(raw, client_order_id=client_order_id))
+        except (KeyError, ValueError):  # a venue that answers with little more than an id
+            return self.fetch_order(symbol, client_order_id=client_order_id)
+
+    def _check_precision(self, symbol: str, amount: Decimal, price: Decimal | None) -> None:
+        """ccxt truncates amounts and prices to the venue's precision without a word, which
+        would place a different order than the intent we committed. Refuse instead."""
+        rules = self.load_market_rules(symbol)
+        if rules.step_size > 0 and amount % rules.step_size != 0:
+            raise InvalidOrder(
+                f"amount: {amount} is not a multiple of the step size {rules.step_size} "
+                f"for {symbol}; round it with MarketRules.round_amount first"
+            )
+        if price is not None and rules.tick_size > 0 and price % rules.tick_size != 0:
+            raise InvalidOrder(
+                f"price: {price} is not a multiple of the tick size {rules.tick_size} "
+                f"for {symbol}; round it with MarketRules.round_price_down/up first"
+            )
+
+    def _resolve_create(self, symbol: str, coid: str, unknown: OrderOutcomeUnknown) -> Order:
+        try:
+            return self.fetch_order(symbol, client_order_id=coid)
+        except OrderNotFound:
+            raise OrderOutcomeUnknown(
+                f"{self.exchange_id} create_order {coid}: no clear answer, and the venue does "
+                "not list the order yet; it may still appear. Re-check by client order id "
+                f"before placing it again. Cause: {unknown}",
+                client_order_id=coid,
+            ) from None
+        except TemporaryError as lookup:
+            raise OrderOutcomeUnknown(
+                f"{self.exchange_id} create_order {coid}: no clear answer and the lookup "
+                f"failed too ({type(lookup).__name__}); re-check later. Cause: {unknown}",
+                client_order_id=coid,
+            ) from None
+
+    def cancel_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        oid, params = self._order_ref(exchange_order_id, client_order_id)
+        self._market(symbol)
+        try:
+            raw = self._call(
+                "cancel_order",
+                lambda: self._client.cancel_order(oid, symbol, params),
+                write=True,
+                client_order_id=client_order_id,
+            )
+        except (OrderNotFound, OrderOutcomeUnknown) as first:
+            current = self.fetch_order(
+                symbol, exchange_order_id=exchange_order_id, client_order_id=client_order_id
+            )
+            if current.state.is_terminal:
+                return current
+            raise OrderOutcomeUnknown(
+                f"{self.exchange_id} cancel_order: no clear answer and the order is still "
+                f"{current.state.value}; cancel again or re-check. Cause: {first}",
+                client_order_id=current.client_order_id,
+            ) from None
+        return self._remember(parse.order(raw, client_order_id=client_order_id))
+
+    @staticmethod
+    def _order_ref(
+        exchange_order_id: str | None, client_order_id: str | None
+    ) -> tuple[str | None, dict[str, str]]:
+        if exchange_order_id:
+            return exchange_order_id, {}
+        if client_order_id:
+            return None, {"clientOrderId": client_order_id}
+        raise InvalidOrder("exchange_order_id or client_order_id: one of them is required")
+
+    def close(self) -> None:
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,169 @@
+"""Building a ccxt client the way this service needs it, and the process-wide market cache.
+
+- ccxt's own throttle and its resend-on-failure loop are off: the shared per-host limiter and the
+  read-only retry policy replace them, and nothing may ever resend a create behind our back.
+- Spot only: binance would otherwise load futures, options and margin pairs (and, with keys,
+  call sapi endpoints) on every market load.
+- `base_url` rewrites the scheme and host of every ``urls['api']`` entry and keeps the paths,
+  which points a testnet, a proxy, or the test suite's fake server at any dialect.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
+
+from domain.errors import ConfigurationError
+from domain.secrets import Secret
+from exchange.resilience.rate_limit import RateLimit
+
+#: Options per ccxt id that keep it to spot trading with plain REST calls.
+SPOT_OPTIONS: dict[str, dict[str, Any]] = {
+    "binance": {
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchMargins": False,
+        "fetchCurrencies": False,
+        "warnOnFetchOpenOrdersWithoutSymbol": False,
+    },
+}
+_COMMON_OPTIONS: dict[str, Any] = {
+    "defaultType": "spot",
+    "maxRetriesOnFailure": 0,
+    "maxRetriesOnFailureDelay": 0,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CcxtConfig:
+    """Everything needed to talk to one account on one venue. Credentials stay `Secret`."""
+
+    exchange_id: str
+    api_key: Secret | None = None
+    secret: Secret | None = None
+    password: Secret | None = None  # "passphrase" on OKX, KuCoin, ...
+    sandbox: bool = False
+    base_url: str | None = None
+    timeout_ms: int = 10_000
+    options: Mapping[str, Any] = field(default_factory=dict)
+    rate_limit: RateLimit | None = None  # None: derived from ccxt's rateLimit for the venue
+    breaker_threshold: int = 5
+    breaker_reset_after: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.exchange_id not in ccxt.exchanges:
+            raise ConfigurationError(
+                f"unknown ccxt exchange id {self.exchange_id!r}", field="exchange_id"
+            )
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigurationError(
+                    "must be an absolute http(s) URL such as https://testnet.example.com",
+                    field="base_url",
+                )
+        if self.timeout_ms <= 0:
+            raise ConfigurationError("must be > 0", field="timeout_ms")
+
+    @property
+    def environment(self) -> str:
+        """Markets and breakers are shared per exchange *and* environment (live/sandbox/URL)."""
+        if self.base_url:
+            return f"{self.exchange_id}@{self.base_url.rstrip('/')}"
+        return f"{self.exchange_id}@{'sandbox' if self.sandbox else 'live'}"
+
+    def secret_values(self) -> tuple[str, ...]:
+        return tuple(s.reveal() for s in (self.api_key, self.secret, self.password) if s)
+
+
+def rewrite_urls(api: Any, base_url: str) -> Any:
+    """Replace scheme+host of every URL in ccxt's (possibly nested) ``urls['api']``."""
+    base = base_url.rstrip("/")
+    if isinstance(api, str):
+        path = urlsplit(api).path if "://" in api else api
+        return base + path
+    if isinstance(api, Mapping):
+        return {key: rewrite_urls(value, base) for key, value in api.items()}
+    return api
+
+
+def build_client(config: CcxtConfig) -> Any:
+    cls = getattr(ccxt, config.exchange_id)
+    options = {**_COMMON_OPTIONS, **SPOT_OPTIONS.get(config.exchange_id, {}), **config.options}
+    params: dict[str, Any] = {
+        "enableRateLimit": False,
+        "timeout": config.timeout_ms,
+        "options": options,
+    }
+    if config.api_key:
+        params["apiKey"] = config.api_key.reveal()
+    if config.secret:
+        params["secret"] = config.secret.reveal()
+    if config.password:
+        params["password"] = config.password.reveal()
+    client = cls(params)
+    if config.sandbox:
+        try:
+            client.set_sandbox_mode(True)
+        except ccxt.NotSupported:
+            raise ConfigurationError(
+                f"{config.exchange_id} has no sandbox/testnet", field="sandbox"
+            ) from None
+    if config.base_url:
+        client.urls["api"] = rewrite_urls(client.urls["api"], config.base_url)
+    return client
+
+
+def api_host(client: Any) -> str:
+    """The host requests go to: the rate-limit key (venues limit per IP and host)."""
+    api = client.urls.get("api")
+    stack = [api]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, str) and "://" in item:
+            return urlsplit(item.replace("{hostname}", str(client.hostname))).netloc.lower()
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+    return str(client.id)
+
+
+def default_rate_limit(client: Any) -> RateLimit:
+    """ccxt's ``rateLimit`` is milliseconds between requests of cost 1; allow a 1 s burst."""
+    per_second = 1000.0 / float(client.rateLimit or 1000)
+    return RateLimit(rate=per_second, capacity=max(1.0, per_second))
+
+
+class MarketCache:
+    """Markets per environment, loaded once per process; concurrent first callers wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._markets: dict[str, list[dict[str, Any]]] = {}
+
+    def get(self, key: str, loader: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        with self._lock:
+            found = self._markets.get(key)
+            if found is not None:
+                return found
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                found = self._markets.get(key)
+            if found is not None:
+                return found
+            loaded = loader()
+            with self._lock:
+                self._markets[key] = loaded
+            return loaded
+
+    def invalidate(self, key: str) -> None:
+        with self._lock:
+            self._markets.pop(key, None)
+
+
+PROCESS_MARKETS = MarketCache()

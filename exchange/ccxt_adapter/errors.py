@@ -1,0 +1,134 @@
+"""The one place ccxt exceptions become `domain.errors` (Freqtrade's single-boundary habit).
+
+The table is ordered most specific first and matched with isinstance, because ccxt's classes form
+a tree (RequestTimeout < NetworkError < OperationFailed; OrderNotFound < InvalidOrder) and binance
+reports some conditions only in the message: "Duplicate order sent." arrives as -2010 InvalidOrder.
+
+Reads and writes differ only where the venue may have acted: a timeout, dropped connection, 5xx
+or unparsable answer on a create or cancel is `OrderOutcomeUnknown` (resolve by client order id,
+never resend), while on a read it is a retryable `NetworkError`/`ExchangeUnavailable`.
+
+Messages are rebuilt from the ccxt class name and a redacted excerpt of its text: request
+signatures and the caller's credentials are cut out, and the ccxt exception is not chained
+(``from None``) so its URL-bearing text does not travel up in tracebacks either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ccxt
+
+from domain import errors as de
+
+_SIGNATURE_RE = re.compile(
+    r"(signature|apiKey|api_key|X-MBX-APIKEY)=?[\"':= ]*[A-Za-z0-9%._~+/=-]+"
+)
+_MAX_DETAIL = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    ccxt_class: type[BaseException]
+    message: str | None  # substring of the venue's message, or None for any
+    on_read: type[de.MartingaleError]
+    on_write: type[de.MartingaleError]
+
+
+_UNKNOWN = de.OrderOutcomeUnknown
+_RULES: tuple[Rule, ...] = (
+    Rule(ccxt.DuplicateOrderId, None, de.DuplicateOrder, de.DuplicateOrder),
+    Rule(ccxt.ExchangeError, "Duplicate order sent", de.DuplicateOrder, de.DuplicateOrder),
+    Rule(ccxt.OrderNotFound, None, de.OrderNotFound, de.OrderNotFound),
+    Rule(ccxt.InsufficientFunds, None, de.InsufficientFunds, de.InsufficientFunds),
+    Rule(ccxt.BadSymbol, None, de.UnknownSymbol, de.UnknownSymbol),
+    Rule(ccxt.AuthenticationError, None, de.AuthenticationFailed, de.AuthenticationFailed),
+    Rule(ccxt.InvalidOrder, None, de.InvalidOrder, de.InvalidOrder),
+    Rule(ccxt.BadRequest, None, de.InvalidOrder, de.InvalidOrder),
+    Rule(ccxt.OperationRejected, None, de.InvalidOrder, de.InvalidOrder),
+    Rule(ccxt.NotSupported, None, de.ConfigurationError, de.ConfigurationError),
+    Rule(ccxt.ArgumentsRequired, None, de.ConfigurationError, de.ConfigurationError),
+    # Rejected at the gate before the matching engine saw it: definitely not placed.
+    Rule(ccxt.DDoSProtection, None, de.RateLimited, de.RateLimited),
+    Rule(ccxt.RateLimitExceeded, None, de.RateLimited, de.RateLimited),
+    Rule(ccxt.OnMaintenance, None, de.ExchangeUnavailable, de.ExchangeUnavailable),
+    Rule(ccxt.InvalidNonce, None, de.ExchangeUnavailable, de.ExchangeUnavailable),
+    # The venue may or may not have acted.
+    Rule(ccxt.RequestTimeout, None, de.NetworkError, _UNKNOWN),
+    Rule(ccxt.ExchangeNotAvailable, None, de.ExchangeUnavailable, _UNKNOWN),
+    Rule(ccxt.NetworkError, None, de.NetworkError, _UNKNOWN),
+    Rule(ccxt.OperationFailed, None, de.ExchangeUnavailable, _UNKNOWN),
+    # A definite error answer we have no finer rule for: the order was refused.
+    Rule(ccxt.ExchangeError, None, de.ExchangeUnavailable, de.InvalidOrder),
+    Rule(ccxt.BaseError, None, de.ExchangeUnavailable, _UNKNOWN),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Cut signatures and the given secret values out of `text` and bound its length."""
+    out = _SIGNATURE_RE.sub(r"\1=***", text)
+    for value in secrets:
+        if value and len(value) >= 4:
+            out = out.replace(value, "***")
+    if len(out) > _MAX_DETAIL:
+        out = out[:_MAX_DETAIL] + "..."
+    return out
+
+
+def rule_for(exc: BaseException) -> Rule | None:
+    text = str(exc)
+    for rule in _RULES:
+        if isinstance(exc, rule.ccxt_class) and (rule.message is None or rule.message in text):
+            return rule
+    return None
+
+
+def translate(
+    exc: BaseException,
+    *,
+    operation: str,
+    write: bool,
+    exchange_id: str,
+    secrets: Iterable[str] = (),
+    client_order_id: str | None = None,
+    retry_after: float | None = None,
+) -> de.MartingaleError:
+    """Map a ccxt (or transport) exception raised during `operation` to a domain error."""
+    rule = rule_for(exc)
+    if rule is None:  # not a ccxt error at all: a bug in parsing, or the venue sent garbage
+        target: type[de.MartingaleError] = _UNKNOWN if write else de.ExchangeUnavailable
+    else:
+        target = rule.on_write if write else rule.on_read
+    detail = redact(str(exc), secrets)
+    message = f"{exchange_id} {operation}: {type(exc).__name__}: {detail}"
+    if isinstance(exc, ccxt.InvalidNonce):
+        message += " (request timestamp rejected: check the host clock)"
+    if target is de.RateLimited:
+        return de.RateLimited(message, retry_after=retry_after)
+    if target is de.OrderOutcomeUnknown:
+        return de.OrderOutcomeUnknown(
+            message + " (outcome unknown: look the order up, do not resend)",
+            client_order_id=client_order_id,
+        )
+    if target is de.ConfigurationError:
+        return de.ConfigurationError(message, field="exchange")
+    return target(message)
+
+
+def parse_retry_after(headers: object) -> float | None:
+    """Seconds from a Retry-After header (binance sends seconds; HTTP dates are not used)."""
+    if not headers:
+        return None
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+    if value is None:
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
