@@ -1,0 +1,126 @@
+"""The translation table: every ccxt class binance really raises -> the domain error and policy.
+
+Freqtrade-style: for each ccxt error, on a read and on a write, the mapped domain class.
+"""
+
+from __future__ import annotations
+
+import ccxt
+import pytest
+
+from domain import errors as de
+from exchange.ccxt_adapter.errors import parse_retry_after, redact, translate
+
+U = de.OrderOutcomeUnknown
+CASES = [
+    (
+        ccxt.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'),
+        de.DuplicateOrder,
+        de.DuplicateOrder,
+    ),
+    (ccxt.DuplicateOrderId("dup"), de.DuplicateOrder, de.DuplicateOrder),
+    (
+        ccxt.BadRequest('binance {"code":-1013,"msg":"Filter failure: NOTIONAL"}'),
+        de.InvalidOrder,
+        de.InvalidOrder,
+    ),
+    (
+        ccxt.InvalidOrder("binance order amount should be evenly divisible by lot size LOT_SIZE"),
+        de.InvalidOrder,
+        de.InvalidOrder,
+    ),
+    (
+        ccxt.InsufficientFunds("binance Account has insufficient balance"),
+        de.InsufficientFunds,
+        de.InsufficientFunds,
+    ),
+    (
+        ccxt.OrderNotFound('binance {"code":-2013,"msg":"Order does not exist."}'),
+        de.OrderNotFound,
+        de.OrderNotFound,
+    ),
+    (ccxt.BadSymbol("binance does not have market symbol X/Y"), de.UnknownSymbol, de.UnknownSymbol),
+    (ccxt.AuthenticationError('{"code":-2015}'), de.AuthenticationFailed, de.AuthenticationFailed),
+    (
+        ccxt.PermissionDenied("no trading permission"),
+        de.AuthenticationFailed,
+        de.AuthenticationFailed,
+    ),
+    (ccxt.AccountSuspended("suspended"), de.AuthenticationFailed, de.AuthenticationFailed),
+    (ccxt.DDoSProtection("binance 418 I'm a teapot"), de.RateLimited, de.RateLimited),
+    (ccxt.RateLimitExceeded('{"code":-1003}'), de.RateLimited, de.RateLimited),
+    (
+        ccxt.OnMaintenance("System is under maintenance."),
+        de.ExchangeUnavailable,
+        de.ExchangeUnavailable,
+    ),
+    (ccxt.InvalidNonce('{"code":-1021}'), de.ExchangeUnavailable, de.ExchangeUnavailable),
+    (ccxt.RequestTimeout("binance POST /api/v3/order"), de.NetworkError, U),
+    (ccxt.NetworkError("connection reset"), de.NetworkError, U),
+    (ccxt.ExchangeNotAvailable("binance 503 Service Unavailable"), de.ExchangeUnavailable, U),
+    (
+        ccxt.OperationFailed('{"code":-1000,"msg":"An unknown error occurred"}'),
+        de.ExchangeUnavailable,
+        U,
+    ),
+    (ccxt.BadResponse("garbled"), de.ExchangeUnavailable, U),
+    (ccxt.NotSupported("no fetchMyTrades"), de.ConfigurationError, de.ConfigurationError),
+    (ccxt.ExchangeError("something else"), de.ExchangeUnavailable, de.InvalidOrder),
+    (KeyError("price"), de.ExchangeUnavailable, U),
+]
+
+
+@pytest.mark.parametrize(
+    ("exc", "on_read", "on_write"),
+    CASES,
+    ids=[type(c[0]).__name__ + str(i) for i, c in enumerate(CASES)],
+)
+def test_each_ccxt_error_maps_to_its_domain_error(
+    exc: BaseException, on_read: type, on_write: type
+) -> None:
+    read = translate(exc, operation="fetch_order", write=False, exchange_id="binance")
+    write = translate(
+        exc, operation="create_order", write=True, exchange_id="binance", client_order_id="mg1c1b"
+    )
+    assert type(read) is on_read
+    assert type(write) is on_write
+    if isinstance(write, de.OrderOutcomeUnknown):
+        assert write.client_order_id == "mg1c1b" and "do not resend" in str(write)
+
+
+def test_rate_limited_carries_retry_after() -> None:
+    err = translate(
+        ccxt.DDoSProtection("429"), operation="x", write=False, exchange_id="b", retry_after=7.0
+    )
+    assert isinstance(err, de.RateLimited) and err.retry_after == 7.0
+    assert err.policy is de.Policy.RETRY
+
+
+def test_messages_never_carry_signatures_or_credentials() -> None:
+    exc = ccxt.AuthenticationError(
+        "binance GET http://h/api/v3/account?timestamp=1&signature=deadbeef00 key=SUPERSECRETKEY"
+    )
+    err = translate(
+        exc,
+        operation="fetch_balances",
+        write=False,
+        exchange_id="binance",
+        secrets=["SUPERSECRETKEY"],
+    )
+    assert "deadbeef00" not in str(err) and "SUPERSECRETKEY" not in str(err)
+    assert "signature=***" in str(err)
+    assert len(redact("x" * 5000)) < 400
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({}, None),
+        (None, None),
+        ({"Retry-After": "soon"}, None),
+    ],
+)
+def test_retry_after_header(headers: dict[str, str] | None, expected: float | None) -> None:
+    assert parse_retry_after(headers) == expected
