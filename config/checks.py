@@ -20,7 +20,11 @@ from config.schema import (
     StrategyConfig,
     UserConfig,
 )
+from domain.errors import ValidationError
 from domain.market import split_symbol
+from domain.money import fmt
+from strategy.ladder import build_plan, validate_plan
+from strategy.params import MartingaleParams
 
 Path = tuple[str | int, ...]
 
@@ -81,9 +85,82 @@ def _check_user(config: ServiceConfig, user: UserConfig, at: Path) -> list[Probl
     problems += _check_unique(
         [s.name for s in user.strategies], lambda i: (*at, "strategies", i, "name"), "strategy"
     )
+    referenced = []
     for j, strategy in enumerate(user.strategies):
-        problems += _check_strategy(config, user, strategy, (*at, "strategies", j))
+        found = _check_strategy(config, user, strategy, (*at, "strategies", j))
+        problems += found
+        if not found:
+            referenced.append(j)
+    return problems + _check_plans(config, user, at, referenced)
+
+
+def _check_plans(
+    config: ServiceConfig, user: UserConfig, at: Path, indexes: list[int]
+) -> list[Problem]:
+    """Parameters, then each paper ladder against its market rules and account balance, then
+    the funds all live strategies of one paper account can commit together."""
+    problems: list[Problem] = []
+    committed: dict[tuple[int, str], list[tuple[str, Decimal]]] = {}
+    for j in indexes:
+        strategy = user.strategies[j]
+        here = (*at, "strategies", j)
+        try:
+            params = MartingaleParams.from_mapping(strategy.parameters())
+        except ValidationError as exc:
+            problems.append(_from_validation(exc, here))
+            continue
+        account = user.account(strategy.account)
+        price = reference_price(config, strategy.symbol)
+        if not isinstance(account, PaperAccount) or price is None:
+            continue  # a live venue's rules and balance are known only once connected
+        index = user.accounts.index(account)
+        quote = split_symbol(strategy.symbol)[1]
+        balance = account.balances.get(quote, Decimal(0))
+        rules = config.markets[strategy.symbol].rules(strategy.symbol)
+        try:
+            plan = build_plan(params, price, rules)
+            validate_plan(plan, rules, balance=balance)
+        except ValidationError as exc:
+            if exc.field == "balance":
+                path: Path = (*at, "accounts", index, "balances", quote)
+                problems.append(
+                    Problem(
+                        path,
+                        f"strategy {strategy.name!r} needs up to {fmt(plan.max_funds)} {quote} "
+                        f"but account {account.name!r} has {fmt(balance)} {quote}",
+                    )
+                )
+            else:
+                problem = _from_validation(exc, here)
+                start = f" (start price {fmt(price)} of {strategy.symbol})"
+                problems.append(Problem(problem.path, problem.message + start))
+            continue
+        if strategy.desired_state != "stopped":
+            committed.setdefault((index, quote), []).append((strategy.name, plan.max_funds))
+    for (index, quote), shares in committed.items():
+        account = user.accounts[index]
+        assert isinstance(account, PaperAccount)
+        total = sum((amount for _, amount in shares), start=Decimal(0))
+        balance = account.balances.get(quote, Decimal(0))
+        if len(shares) > 1 and total > balance:
+            each = ", ".join(f"{name} {fmt(amount)}" for name, amount in shares)
+            problems.append(
+                Problem(
+                    (*at, "accounts", index, "balances", quote),
+                    f"the strategies on account {account.name!r} can commit up to {fmt(total)} "
+                    f"{quote} together ({each}) but the balance is {fmt(balance)} {quote}; "
+                    "raise the balance or stop a strategy (enabled: false)",
+                )
+            )
     return problems
+
+
+def _from_validation(exc: ValidationError, here: Path) -> Problem:
+    field = exc.field
+    message = str(exc)
+    if field and message.startswith(f"{field}: "):
+        message = message[len(field) + 2 :]
+    return Problem((*here, field) if field else here, message)
 
 
 def _check_strategy(

@@ -63,6 +63,8 @@ _SENSITIVE_IN_TEXT = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)([^@\s/]+)(@)", re.IGNORECASE)
 
+_LEADING_KEYS = ("timestamp", "level", "logger", "event")
+
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _secret_pattern: re.Pattern[str] | None = None
@@ -131,8 +133,11 @@ def redact_value(value: Any, depth: int = 0) -> Any:
 def redact_event(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: mask secrets in every key and value of the event."""
     cleaned: MutableMapping[str, Any] = {}
-    for key, value in event_dict.items():
-        cleaned[key] = MASK if is_sensitive_key(key) else redact_value(value)
+    # Fixed keys first, so JSON lines read naturally: when, how bad, who, what, then the rest.
+    for key in (*_LEADING_KEYS, *event_dict):
+        if key in event_dict and key not in cleaned:
+            value = event_dict[key]
+            cleaned[key] = MASK if is_sensitive_key(key) else redact_value(value)
     return dict(cleaned)
 
 

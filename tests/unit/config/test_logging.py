@@ -1,0 +1,196 @@
+"""No secret reaches the log output, whichever way it is logged and whichever renderer is on."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from config.logging import (
+    bind_context,
+    bound_context,
+    clear_context,
+    configure_logging,
+    get_logger,
+    register_secret,
+)
+from domain.secrets import Credentials, Secret
+
+
+class TtyBuffer(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    clear_context()
+    structlog.reset_defaults()
+
+
+def setup(fmt: str, level: str = "debug") -> io.StringIO:
+    out: io.StringIO = TtyBuffer() if fmt == "console" else io.StringIO()
+    configure_logging(format=fmt, level=level, stream=out)  # type: ignore[arg-type]
+    return out
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+
+
+def json_lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+class Holder:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"Holder(token={self.token})"
+
+
+def log_every_way(secret: str) -> None:
+    log = get_logger("test")
+    log.info("sending", api_key=secret, password=secret, headers={"Authorization": secret})
+    log.info("nested", payload={"data": [{"apiKey": secret}, {"ok": f"x {secret} y"}]})
+    log.info(f"message text contains {secret} inline")
+    log.info("object repr", value=Holder(secret))
+    log.info("positional %s args", secret)
+    try:
+        raise RuntimeError(f"exchange said: invalid key {secret}")
+    except RuntimeError:
+        log.exception("create failed")
+    library = logging.getLogger("ccxt.base.exchange")
+    library.debug("GET /api?signature=%s&x=1", secret)
+    library.warning("key %s rejected", secret)
+    try:
+        raise ValueError(secret)
+    except ValueError:
+        logging.getLogger("sqlalchemy.engine").error("commit failed", exc_info=True)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_registered_secret_never_reaches_the_output(fmt: str) -> None:
+    secret = "sk-live-4QbZ8x2LmN7pR"
+    register_secret(secret)
+    out = setup(fmt)
+    log_every_way(secret)
+    text = out.getvalue()
+    assert secret not in text
+    assert text.count("***") >= 10
+    assert "exchange said: invalid key ***" in text
+    assert "commit failed" in text and "create failed" in text
+    if fmt == "json":
+        assert len(json_lines(out)) == 9
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_credential_keys_and_pairs_are_masked_without_registration(fmt: str) -> None:
+    out = setup(fmt)
+    log = get_logger("test")
+    log.info("x", api_key="unregistered-aaa", nested={"client_secret": "unregistered-bbb"})
+    log.info("url mysql+pymysql://svc:unregistered-ccc@db/prod and apiKey=unregistered-ddd")
+    logging.getLogger("uvicorn.error").info('{"password": "unregistered-eee"}')
+    creds = Credentials(api_key=Secret("unregistered-fff"), secret=Secret("unregistered-ggg"))
+    log.info("creds", value=creds, wrapped=[Secret("unregistered-hhh")])
+    text = out.getvalue()
+    assert "unregistered" not in text, text
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=8, max_size=40),
+    around=st.text(max_size=20),
+)
+def test_any_registered_secret_is_masked_inside_any_text(body: str, around: str) -> None:
+    secret = f"sk{body}"
+    register_secret(secret)
+    for fmt in ("json", "console"):
+        out = setup(fmt)
+        get_logger("p").info(f"{around}{secret}{around}", detail=[f"{around}{secret}"])
+        logging.getLogger("lib").error("%s", secret)
+        if fmt == "json":
+            for line in json_lines(out):
+                assert all(secret not in s for s in strings_in(line))
+        else:
+            assert secret not in out.getvalue()
+
+
+def test_json_lines_have_iso_utc_timestamp_level_and_bound_context() -> None:
+    out = setup("json", "info")
+    log = get_logger("engine")
+    with bound_context(user="alice", strategy="eth-dca"):
+        bind_context(cycle=3)
+        log.info("order placed", order="mg7c3s1", price=Decimal("0.1"))
+    clear_context()
+    log.info("outside")
+    first, second = json_lines(out)
+    assert first["event"] == "order placed"
+    assert first["level"] == "info"
+    assert first["logger"] == "engine"
+    assert (first["user"], first["strategy"], first["cycle"], first["order"]) == (
+        "alice",
+        "eth-dca",
+        3,
+        "mg7c3s1",
+    )
+    assert first["price"] == "0.1"  # Decimal as its exact string, never a float
+    assert first["timestamp"].endswith("Z") and "T" in first["timestamp"]
+    assert "user" not in second and "cycle" not in second
+
+
+def test_auto_format_is_json_off_a_terminal_and_console_on_one() -> None:
+    plain = io.StringIO()
+    configure_logging(format="auto", stream=plain)
+    get_logger().info("hello")
+    assert json.loads(plain.getvalue())["event"] == "hello"
+    tty = TtyBuffer()
+    configure_logging(format="auto", stream=tty)
+    get_logger().info("hello")
+    assert "hello" in tty.getvalue()
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(tty.getvalue())
+
+
+def test_level_filters_both_structlog_and_stdlib() -> None:
+    out = setup("json", "warning")
+    get_logger("a").info("quiet")
+    logging.getLogger("b").info("quiet too")
+    get_logger("a").warning("loud")
+    assert [line["event"] for line in json_lines(out)] == ["loud"]
+
+
+def test_reconfiguring_replaces_the_handler_instead_of_doubling_lines() -> None:
+    setup("json")
+    out = setup("json")
+    get_logger().info("once")
+    assert len(json_lines(out)) == 1
+
+
+def test_unknown_level_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"logging.level"):
+        configure_logging(level="loud", stream=io.StringIO())
