@@ -1,0 +1,78 @@
+"""Credential operations that need both the vault and the repository.
+
+Master key rotation is row by row: each row is re-encrypted and swapped in its own transaction,
+guarded by its old ciphertext, so an interrupted run leaves every row readable (old rows under
+the old key, which stays configured until a run reports nothing remaining) and a rerun simply
+continues. A key replaced meanwhile by `replace_credentials` is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.secrets import Credentials
+from persistence.errors import NotFound
+from persistence.records import AccountRecord, StoredCredentials
+from persistence.repository import Repository
+from persistence.vault import Vault
+
+
+def store_credentials(
+    repo: Repository, vault: Vault, account_id: int, credentials: Credentials, *, now: datetime
+) -> AccountRecord:
+    """Seal and store an account's credentials (first time, or the same as replacing)."""
+    account = repo.get_account(account_id)
+    sealed = vault.seal(credentials, user_id=account.user_id, account_id=account.id)
+    return repo.save_credentials(account.id, sealed, now=now)
+
+
+def replace_credentials(
+    repo: Repository, vault: Vault, account_id: int, credentials: Credentials, *, now: datetime
+) -> AccountRecord:
+    """Swap one account's exchange key for a new one; the account must already have one."""
+    if repo.load_credentials(account_id) is None:
+        raise NotFound(f"account {account_id} has no credentials to replace; store them first")
+    return store_credentials(repo, vault, account_id, credentials, now=now)
+
+
+def load_credentials(repo: Repository, vault: Vault, account_id: int) -> Credentials | None:
+    account = repo.get_account(account_id)
+    sealed = repo.load_credentials(account_id)
+    if sealed is None:
+        return None
+    return vault.open(sealed, user_id=account.user_id, account_id=account.id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotationReport:
+    resealed: int  # rows this run moved to the current key
+    changed_meanwhile: int  # rows replaced by someone else during the run (left as they are)
+    remaining: int  # rows still under an older key: keep the old key and run again
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0
+
+
+def rotate_master(
+    repo: Repository,
+    vault: Vault,
+    *,
+    on_row: Callable[[StoredCredentials], None] | None = None,
+) -> RotationReport:
+    """Re-encrypt every row not yet under the vault's current key, one transaction per row."""
+    resealed = changed = 0
+    for stored in repo.list_credentials(not_key_version=vault.current_version):
+        if on_row is not None:
+            on_row(stored)
+        fresh = vault.reseal(stored.sealed, user_id=stored.user_id, account_id=stored.account_id)
+        if repo.reseal_credentials(
+            stored.account_id, expected_ciphertext=stored.sealed.ciphertext, sealed=fresh
+        ):
+            resealed += 1
+        else:
+            changed += 1
+    remaining = len(repo.list_credentials(not_key_version=vault.current_version))
+    return RotationReport(resealed=resealed, changed_meanwhile=changed, remaining=remaining)

@@ -1,0 +1,87 @@
+"""Engines from a URL, tuned per backend. Never created at import time: the caller passes the URL.
+
+SQLite: WAL so readers do not block the writer, foreign keys on, a busy timeout so a brief lock
+waits instead of failing, and explicit BEGIN so a read-then-write runs in one transaction
+(pysqlite otherwise starts transactions lazily at the first write). MySQL: utf8mb4, pre-ping so
+a connection dropped by the server is replaced instead of failing the next query.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+MYSQL_POOL_SIZE = 5
+MYSQL_MAX_OVERFLOW = 10
+MYSQL_POOL_RECYCLE_S = 1800
+CONNECT_TIMEOUT_S = 5
+READONLY = "martingale_readonly"  # execution option: this transaction only reads
+
+
+def parse_url(url: str | URL) -> URL:
+    """`make_url`, with a message that names the setting instead of SQLAlchemy's."""
+    try:
+        return make_url(url)
+    except (
+        Exception
+    ):  # ArgumentError and friends: no URL text in the message, it may hold a password
+        raise ValueError(
+            "database URL is not valid; expected e.g. sqlite:///var/martingale.sqlite or "
+            "mysql+pymysql://user:password@host/db"
+        ) from None
+
+
+def make_engine(url: str | URL, *, pool_size: int = MYSQL_POOL_SIZE, echo: bool = False) -> Engine:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, echo=echo)
+    if parsed.get_backend_name() == "mysql":
+        return _mysql_engine(parsed, pool_size=pool_size, echo=echo)
+    raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r}")
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see module doc)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead
+        # of one failing with "database is locked" when it upgrades a read lock. Reads opt out.
+        readonly = connection.get_execution_options().get(READONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> Engine:
+    query = dict(url.query)
+    query.setdefault("charset", "utf8mb4")
+    return create_engine(
+        url.set(query=query),
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=MYSQL_MAX_OVERFLOW,
+        pool_recycle=MYSQL_POOL_RECYCLE_S,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        isolation_level="READ COMMITTED",
+    )

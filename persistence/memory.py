@@ -1,0 +1,416 @@
+"""An in-memory repository for fast tests: same contract as `SqlRepository`, no database.
+
+Atomic like the real one: each operation works on the live dicts and, if anything raises,
+puts back the copies taken at its start. Values are normalised the way the SQL side returns
+them (Decimals without trailing zeros, UTC datetimes) so one contract suite runs on both.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain import codec
+from domain.errors import DuplicateOrder, IllegalTransition, ValidationError
+from domain.ids import parse_client_order_id
+from domain.orders import Fill, Order
+from persistence.errors import NotFound, VersionConflict
+from persistence.memory_reads import MemoryReads
+from persistence.memory_state import FillRow, OrderRow, State, money, opt_money, opt_utc, utc
+from persistence.records import (
+    AccountRecord,
+    ActualState,
+    AuditEntry,
+    AuditRecord,
+    CycleRecord,
+    CycleStatus,
+    DesiredState,
+    EventRecord,
+    JournalEntry,
+    OrderIntent,
+    SealedCredentials,
+    StepResult,
+    StoredCredentials,
+    StrategyRecord,
+    UserRecord,
+)
+from persistence.sql_rows import dump_json
+
+
+class MemoryRepository(MemoryReads):
+    """Writes; reads come from `MemoryReads`."""
+
+    def __init__(self) -> None:
+        self._s = State()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[State]:
+        with self._lock:
+            saved = self._s.copy()
+            try:
+                yield self._s
+            except BaseException:
+                self._s = saved
+                raise
+
+    def _id(self) -> int:
+        self._s.next_id += 1
+        return self._s.next_id - 1
+
+    # --- users and accounts ----------------------------------------------------------------
+    def upsert_user(self, name: str, *, now: datetime) -> UserRecord:
+        with self._tx() as s:
+            found = self.find_user(name)
+            user = found or UserRecord(id=self._id(), name=name, created_at=utc(now))
+            s.users[user.id] = replace(user, deleted_at=None)
+            return s.users[user.id]
+
+    def get_user(self, user_id: int) -> UserRecord:
+        if user_id not in self._s.users:
+            raise NotFound(f"user {user_id} does not exist")
+        return self._s.users[user_id]
+
+    def find_user(self, name: str) -> UserRecord | None:
+        return next((u for u in self._s.users.values() if u.name == name), None)
+
+    def list_users(self, *, include_deleted: bool = False) -> list[UserRecord]:
+        users = sorted(self._s.users.values(), key=lambda u: u.id)
+        return [u for u in users if include_deleted or not u.deleted]
+
+    def delete_user(self, user_id: int, *, now: datetime) -> None:
+        with self._tx() as s:
+            s.users[user_id] = replace(self.get_user(user_id), deleted_at=utc(now))
+            for sid, strategy in s.strategies.items():
+                if strategy.user_id == user_id:
+                    s.strategies[sid] = replace(
+                        strategy, desired_state=DesiredState.STOPPED, updated_at=utc(now)
+                    )
+
+    def upsert_account(
+        self, user_id: int, name: str, *, exchange: str, now: datetime
+    ) -> AccountRecord:
+        with self._tx() as s:
+            self.get_user(user_id)
+            for account in s.accounts.values():
+                if account.user_id == user_id and account.name == name:
+                    if account.exchange != exchange:
+                        raise ValidationError(
+                            f"account {name!r} already trades on {account.exchange!r}; its "
+                            "history and keys belong there, so give the new exchange a new "
+                            "account name",
+                            field="exchange",
+                        )
+                    return account
+            record = AccountRecord(
+                id=self._id(), user_id=user_id, name=name, exchange=exchange, created_at=utc(now)
+            )
+            s.accounts[record.id] = record
+            return record
+
+    def get_account(self, account_id: int) -> AccountRecord:
+        if account_id not in self._s.accounts:
+            raise NotFound(f"account {account_id} does not exist")
+        return self._s.accounts[account_id]
+
+    def list_accounts(self, user_id: int) -> list[AccountRecord]:
+        return sorted(
+            (a for a in self._s.accounts.values() if a.user_id == user_id), key=lambda a: a.id
+        )
+
+    # --- credentials ------------------------------------------------------------------------
+    def save_credentials(
+        self, account_id: int, sealed: SealedCredentials, *, now: datetime
+    ) -> AccountRecord:
+        with self._tx() as s:
+            account = self.get_account(account_id)
+            first = account_id not in s.sealed
+            account = replace(
+                account,
+                credentials_fingerprint=sealed.fingerprint,
+                credentials_key_version=sealed.key_version,
+                credentials_created_at=utc(now) if first else account.credentials_created_at,
+                credentials_rotated_at=None if first else utc(now),
+            )
+            s.accounts[account_id] = account
+            s.sealed[account_id] = sealed
+            return account
+
+    def load_credentials(self, account_id: int) -> SealedCredentials | None:
+        self.get_account(account_id)
+        return self._s.sealed.get(account_id)
+
+    def list_credentials(self, *, not_key_version: int | None = None) -> list[StoredCredentials]:
+        return [
+            StoredCredentials(account_id=aid, user_id=self._s.accounts[aid].user_id, sealed=sealed)
+            for aid, sealed in sorted(self._s.sealed.items())
+            if not_key_version is None or sealed.key_version != not_key_version
+        ]
+
+    def reseal_credentials(
+        self, account_id: int, *, expected_ciphertext: str, sealed: SealedCredentials
+    ) -> bool:
+        with self._tx() as s:
+            current = s.sealed.get(account_id)
+            if current is None or current.ciphertext != expected_ciphertext:
+                return False
+            s.sealed[account_id] = replace(
+                current, ciphertext=sealed.ciphertext, key_version=sealed.key_version
+            )
+            s.accounts[account_id] = replace(
+                s.accounts[account_id], credentials_key_version=sealed.key_version
+            )
+            return True
+
+    # --- strategies -------------------------------------------------------------------------
+    def upsert_strategy(
+        self,
+        user_id: int,
+        name: str,
+        *,
+        account_id: int,
+        symbol: str,
+        params: Mapping[str, Any],
+        desired_state: DesiredState,
+        now: datetime,
+    ) -> StrategyRecord:
+        with self._tx() as s:
+            if self.get_account(account_id).user_id != user_id:
+                raise NotFound(f"account {account_id} does not belong to user {user_id}")
+            found = next(
+                (x for x in s.strategies.values() if x.user_id == user_id and x.name == name), None
+            )
+            if found is not None and (found.account_id != account_id or found.symbol != symbol):
+                raise ValidationError(
+                    f"strategy {name!r} already trades {found.symbol} on account "
+                    f"{found.account_id}; its orders and cycles belong there, so use a new "
+                    "strategy name",
+                    field="symbol" if found.symbol != symbol else "account",
+                )
+            record = found or StrategyRecord(
+                id=self._id(),
+                user_id=user_id,
+                account_id=account_id,
+                name=name,
+                symbol=symbol,
+                params={},
+                desired_state=desired_state,
+                actual_state=ActualState.STOPPED,
+                restart_count=0,
+                version=0,
+                created_at=utc(now),
+                updated_at=utc(now),
+            )
+            record = replace(
+                record,
+                params=json.loads(dump_json(params)),
+                desired_state=desired_state,
+                updated_at=utc(now),
+            )
+            s.strategies[record.id] = record
+            s.snapshots.setdefault(record.id, None)
+            return record
+
+    def _update_strategy(self, strategy_id: int, **changes: Any) -> StrategyRecord:
+        with self._tx() as s:
+            record = replace(self.get_strategy(strategy_id), **changes)
+            s.strategies[strategy_id] = record
+            return record
+
+    def set_desired_state(self, strategy_id: int, state: DesiredState, *, now: datetime) -> None:
+        self._update_strategy(strategy_id, desired_state=state, updated_at=utc(now))
+
+    def set_actual_state(
+        self,
+        strategy_id: int,
+        state: ActualState,
+        *,
+        now: datetime,
+        last_error: str | None = None,
+    ) -> None:
+        self._update_strategy(
+            strategy_id, actual_state=state, last_error=last_error, updated_at=utc(now)
+        )
+
+    def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:
+        count = self.get_strategy(strategy_id).restart_count + 1
+        self._update_strategy(strategy_id, restart_count=count, updated_at=utc(now))
+        return count
+
+    def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
+        with self._tx() as s:
+            for sid, beat in beats.items():
+                if sid in s.strategies:
+                    s.strategies[sid] = replace(s.strategies[sid], last_heartbeat=utc(beat))
+
+    # --- trading ----------------------------------------------------------------------------
+    def save_step(
+        self,
+        strategy_id: int,
+        *,
+        snapshot: str,
+        expected_version: int,
+        now: datetime,
+        new_orders: Sequence[OrderIntent] = (),
+        order_updates: Sequence[Order] = (),
+        fills: Sequence[Fill] = (),
+        cycle: CycleRecord | None = None,
+        events: Sequence[object] = (),
+    ) -> StepResult:
+        with self._tx() as s:
+            strategy = self.get_strategy(strategy_id)
+            if strategy.version != expected_version:
+                raise VersionConflict(
+                    f"strategy {strategy_id} is not at version {expected_version}: another "
+                    "writer saved it; reload before acting"
+                )
+            s.strategies[strategy_id] = replace(
+                strategy, version=expected_version + 1, updated_at=utc(now)
+            )
+            s.snapshots[strategy_id] = snapshot
+            for intent in new_orders:
+                self.record_order_intent(strategy_id, intent, now=now)
+            for order in order_updates:
+                self.update_order(strategy_id, order, now=now)
+            if cycle is not None:
+                self.upsert_cycle(strategy_id, cycle)
+            new_ids = [f.trade_id for f in fills if self.apply_fill(strategy_id, f, now=now)]
+            self.append_events(
+                [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
+            )
+            return StepResult(version=expected_version + 1, new_trade_ids=tuple(new_ids))
+
+    def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
+        with self._tx() as s:
+            strategy = self.get_strategy(strategy_id)
+            o = intent.order
+            key = (strategy.account_id, o.client_order_id)
+            if key in s.orders:
+                raise DuplicateOrder(
+                    f"client order id {o.client_order_id} is already recorded on account "
+                    f"{strategy.account_id}"
+                )
+            name = f"order {o.client_order_id}"
+            stored = replace(
+                o,
+                amount=money(o.amount, f"{name} amount"),
+                price=opt_money(o.price, f"{name} price"),
+                filled=money(o.filled, f"{name} filled"),
+                cost=money(o.cost, f"{name} cost"),
+                created_at=utc(o.created_at or now),
+                updated_at=utc(now),
+            )
+            s.orders[key] = OrderRow(
+                strategy_id=strategy_id, cycle=intent.cycle, leg=intent.leg, order=stored
+            )
+            return stored
+
+    def update_order(self, strategy_id: int, order: Order, *, now: datetime) -> Order:
+        with self._tx() as s:
+            strategy = self.get_strategy(strategy_id)
+            row = s.orders.get((strategy.account_id, order.client_order_id))
+            if row is None or row.strategy_id != strategy_id:
+                raise NotFound(
+                    f"order {order.client_order_id} of strategy {strategy_id} does not exist"
+                )
+            current = row.order
+            if order.state != current.state and not current.state.can_become(order.state):
+                raise IllegalTransition(
+                    f"order {order.client_order_id}: {current.state.value} -> "
+                    f"{order.state.value} is not allowed"
+                )
+            if order.filled < current.filled:
+                raise IllegalTransition(
+                    f"order {order.client_order_id}: filled cannot go down "
+                    f"({current.filled} -> {order.filled})"
+                )
+            name = f"order {order.client_order_id}"
+            row.order = replace(
+                current,
+                state=order.state,
+                filled=money(order.filled, f"{name} filled"),
+                cost=money(order.cost, f"{name} cost"),
+                exchange_order_id=order.exchange_order_id or current.exchange_order_id,
+                updated_at=utc(now),
+            )
+            return row.order
+
+    def apply_fill(self, strategy_id: int, fill: Fill, *, now: datetime) -> bool:
+        with self._tx() as s:
+            strategy = self.get_strategy(strategy_id)
+            key = (strategy.account_id, fill.trade_id)
+            if key in s.fills:
+                return False
+            order = s.orders.get((strategy.account_id, fill.client_order_id))
+            parsed = parse_client_order_id(fill.client_order_id)
+            cycle = order.cycle if order is not None else (parsed[1] if parsed else None)
+            stored = replace(
+                fill,
+                price=money(fill.price, "fill.price"),
+                amount=money(fill.amount, "fill.amount"),
+                fee=money(fill.fee, "fill.fee"),
+                timestamp=opt_utc(fill.timestamp),
+                extra={},
+            )
+            s.fills[key] = FillRow(strategy_id=strategy_id, cycle=cycle, fill=stored)
+            return True
+
+    def upsert_cycle(self, strategy_id: int, cycle: CycleRecord) -> CycleRecord:
+        with self._tx() as s:
+            self.get_strategy(strategy_id)
+            stored = replace(
+                cycle,
+                amount=money(cycle.amount, "cycle.amount"),
+                cost=money(cycle.cost, "cycle.cost"),
+                base_price=opt_money(cycle.base_price, "cycle.base_price"),
+                average_price=opt_money(cycle.average_price, "cycle.average_price"),
+                realized_profit=opt_money(cycle.realized_profit, "cycle.realized_profit"),
+                opened_at=utc(cycle.opened_at),
+                closed_at=opt_utc(cycle.closed_at),
+            )
+            s.cycles[(strategy_id, cycle.number)] = stored
+            return stored
+
+    def close_cycle(
+        self,
+        strategy_id: int,
+        number: int,
+        *,
+        realized_profit: Decimal,
+        now: datetime,
+        status: CycleStatus = CycleStatus.CLOSED,
+    ) -> CycleRecord:
+        cycle = self._s.cycles.get((strategy_id, number))
+        if cycle is None:
+            raise NotFound(f"cycle {number} of strategy {strategy_id} does not exist")
+        closed = replace(cycle, status=status, realized_profit=realized_profit, closed_at=now)
+        return self.upsert_cycle(strategy_id, closed)
+
+    def append_events(self, entries: Sequence[JournalEntry]) -> int:
+        with self._tx() as s:
+            for entry in entries:
+                self.get_strategy(entry.strategy_id)
+                s.events.append(
+                    EventRecord(
+                        id=self._id(),
+                        strategy_id=entry.strategy_id,
+                        type=type(entry.event).__name__,
+                        payload=codec.dumps(entry.event),
+                        occurred_at=utc(entry.occurred_at),
+                    )
+                )
+            return len(entries)
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> int:
+        with self._tx() as s:
+            for entry in entries:
+                data = json.loads(dump_json(entry.data))
+                stored = replace(entry, at=utc(entry.at), data=data)
+                s.audit.append(AuditRecord(id=self._id(), entry=stored))
+            return len(entries)

@@ -1,0 +1,101 @@
+"""Read side of the in-memory repository (see `persistence.memory`)."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+from domain.orders import Fill, Order
+from persistence.errors import NotFound
+from persistence.memory_state import State
+from persistence.records import (
+    AuditRecord,
+    CycleRecord,
+    CycleStatus,
+    EngineState,
+    EventRecord,
+    StrategyRecord,
+    StrategyStatus,
+)
+
+
+class MemoryReads:
+    _s: State
+    _lock: threading.RLock
+
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        if strategy_id not in self._s.strategies:
+            raise NotFound(f"strategy {strategy_id} does not exist")
+        return self._s.strategies[strategy_id]
+
+    def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]:
+        return [
+            x
+            for x in sorted(self._s.strategies.values(), key=lambda x: x.id)
+            if not self._s.users[x.user_id].deleted and user_id in (None, x.user_id)
+        ]
+
+    def load_engine_state(self, strategy_id: int) -> EngineState:
+        with self._lock:
+            strategy = self.get_strategy(strategy_id)
+            cycles = self.list_cycles(strategy_id)
+            current = cycles[-1] if cycles else None
+            live = tuple(o for o in self.list_orders(strategy_id) if o.state.is_live)
+            known = frozenset(
+                row.fill.trade_id
+                for row in self._s.fills.values()
+                if current is not None
+                and row.strategy_id == strategy_id
+                and row.cycle == current.number
+            )
+            return EngineState(
+                strategy=strategy,
+                snapshot=self._s.snapshots.get(strategy_id),
+                live_orders=live,
+                current_cycle=current,
+                known_trade_ids=known,
+            )
+
+    def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:
+        with self._lock:
+            out = []
+            for strategy in self.list_strategies(user_id=user_id):
+                cycles = self.list_cycles(strategy.id)
+                closed = [c for c in cycles if c.status is CycleStatus.CLOSED]
+                out.append(
+                    StrategyStatus(
+                        strategy=strategy,
+                        cycles_completed=len(closed),
+                        realized_profit=sum(
+                            (c.realized_profit or Decimal(0) for c in closed), Decimal(0)
+                        ),
+                        open_orders=sum(
+                            1 for o in self.list_orders(strategy.id) if o.state.is_live
+                        ),
+                        current_cycle=cycles[-1].number if cycles else None,
+                    )
+                )
+            return out
+
+    def list_orders(self, strategy_id: int, *, cycle: int | None = None) -> list[Order]:
+        return [
+            row.order
+            for row in self._s.orders.values()
+            if row.strategy_id == strategy_id and cycle in (None, row.cycle)
+        ]
+
+    def list_fills(self, strategy_id: int, *, cycle: int | None = None) -> list[Fill]:
+        return [
+            row.fill
+            for row in self._s.fills.values()
+            if row.strategy_id == strategy_id and cycle in (None, row.cycle)
+        ]
+
+    def list_cycles(self, strategy_id: int) -> list[CycleRecord]:
+        return [c for (sid, _), c in sorted(self._s.cycles.items()) if sid == strategy_id]
+
+    def recent_events(self, strategy_id: int, *, limit: int = 100) -> list[EventRecord]:
+        return [e for e in self._s.events if e.strategy_id == strategy_id][-limit:]
+
+    def recent_audit(self, *, limit: int = 100, user_id: int | None = None) -> list[AuditRecord]:
+        return [a for a in self._s.audit if user_id in (None, a.entry.user_id)][-limit:]

@@ -1,0 +1,86 @@
+"""The in-memory repository's state: plain dicts of immutable values, cheap to copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from domain.money import fmt
+from domain.orders import Fill, Order
+from persistence.records import (
+    AccountRecord,
+    AuditRecord,
+    CycleRecord,
+    EventRecord,
+    SealedCredentials,
+    StrategyRecord,
+    UserRecord,
+)
+from persistence.types import check_money
+
+
+@dataclass(slots=True, kw_only=True)
+class OrderRow:
+    strategy_id: int
+    cycle: int
+    leg: str
+    order: Order
+
+
+@dataclass(slots=True, kw_only=True)
+class FillRow:
+    strategy_id: int
+    cycle: int | None
+    fill: Fill
+
+
+@dataclass(slots=True)
+class State:
+    users: dict[int, UserRecord] = field(default_factory=dict)
+    accounts: dict[int, AccountRecord] = field(default_factory=dict)
+    sealed: dict[int, SealedCredentials] = field(default_factory=dict)
+    strategies: dict[int, StrategyRecord] = field(default_factory=dict)
+    snapshots: dict[int, str | None] = field(default_factory=dict)
+    cycles: dict[tuple[int, int], CycleRecord] = field(default_factory=dict)
+    orders: dict[tuple[int, str], OrderRow] = field(default_factory=dict)
+    fills: dict[tuple[int, str], FillRow] = field(default_factory=dict)
+    events: list[EventRecord] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+    next_id: int = 1
+
+    def copy(self) -> State:
+        return State(
+            users=dict(self.users),
+            accounts=dict(self.accounts),
+            sealed=dict(self.sealed),
+            strategies=dict(self.strategies),
+            snapshots=dict(self.snapshots),
+            cycles=dict(self.cycles),
+            orders={k: replace(v) for k, v in self.orders.items()},
+            fills=dict(self.fills),
+            events=list(self.events),
+            audit=list(self.audit),
+            next_id=self.next_id,
+        )
+
+
+def utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware (UTC)")
+    return value.astimezone(UTC)
+
+
+def opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def money(value: Decimal, name: str) -> Decimal:
+    if not isinstance(value, Decimal):
+        raise TypeError(f"money column expects Decimal, got {type(value).__name__}")
+    check_money(value, field=name)
+    return Decimal(fmt(value))
+
+
+def opt_money(value: Decimal | None, name: str) -> Decimal | None:
+    return None if value is None else money(value, name)

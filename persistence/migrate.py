@@ -1,0 +1,76 @@
+"""Schema migrations, driven from code so the installed package needs no alembic.ini.
+
+`upgrade(url)` brings any database to head (creating a SQLite file and its directory if
+needed). The service calls `check_at_head(url)` before it starts and refuses a database that is
+behind: running on an old schema would write rows the code cannot read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection
+
+from persistence.database import make_engine
+from persistence.errors import SchemaOutOfDate, translated
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+UPGRADE_HINT = "run `martingale db upgrade --db <url>` (the same URL the service uses)"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("persistence/migrations has no revision")
+    return head
+
+
+@contextmanager
+def _connection(url: str | URL, operation: str) -> Iterator[Connection]:
+    engine = make_engine(url)
+    try:
+        with translated(operation), engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str | URL, revision: str = "head") -> str:
+    """Migrate to `revision` (default head); returns the revision the database is now at."""
+    with _connection(url, "migrate") as connection:
+        command.upgrade(alembic_config(connection), revision)
+        connection.commit()
+        return MigrationContext.configure(connection).get_current_revision() or "base"
+
+
+def current_revision(url: str | URL) -> str | None:
+    """None for an empty database that was never migrated."""
+    with _connection(url, "read schema revision") as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def is_at_head(url: str | URL) -> bool:
+    return current_revision(url) == head_revision()
+
+
+def check_at_head(url: str | URL) -> None:
+    """Raise `SchemaOutOfDate` with the command to run when the database is not at head."""
+    current = current_revision(url)
+    head = head_revision()
+    if current == head:
+        return
+    where = "has no schema yet" if current is None else f"is at revision {current}"
+    raise SchemaOutOfDate(f"the database {where}, but this version needs {head}; {UPGRADE_HINT}")

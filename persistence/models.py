@@ -1,0 +1,185 @@
+"""The schema: SQLAlchemy tables. These classes never leave persistence/.
+
+Indexes follow the queries the service makes: open orders of a strategy (strategy, state),
+strategies of a user (user), recent events of a strategy (strategy, id), audit rows by time and
+by user. Users are soft-deleted (`deleted_at`) so trading history stays joined to its owner.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import cast
+
+from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from persistence.types import BigId, LongText, Money, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME = 64
+SYMBOL = 32
+STATE = 16
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Account(Base):
+    """An exchange account; credentials only as AES-GCM ciphertext plus harmless metadata."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    exchange: Mapped[str] = mapped_column(String(NAME))
+    credentials_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
+    credentials_key_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credentials_fingerprint: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
+    credentials_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    credentials_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Strategy(Base):
+    __tablename__ = "strategies"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    symbol: Mapped[str] = mapped_column(String(SYMBOL))
+    params: Mapped[str] = mapped_column(Text)
+    desired_state: Mapped[str] = mapped_column(String(STATE))
+    actual_state: Mapped[str] = mapped_column(String(STATE))
+    restart_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    snapshot: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Cycle(Base):
+    __tablename__ = "cycles"
+    __table_args__ = (UniqueConstraint("strategy_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(STATE))
+    base_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    average_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    cost: Mapped[Decimal] = mapped_column(Money)
+    realized_profit: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    safety_orders_filled: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_order_id"),
+        Index(None, "strategy_id", "state"),
+        Index(None, "strategy_id", "cycle"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    cycle: Mapped[int] = mapped_column(Integer)
+    leg: Mapped[str] = mapped_column(String(STATE))
+    client_order_id: Mapped[str] = mapped_column(String(NAME))
+    exchange_order_id: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL))
+    side: Mapped[str] = mapped_column(String(STATE))
+    type: Mapped[str] = mapped_column(String(STATE))
+    price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    filled: Mapped[Decimal] = mapped_column(Money)
+    cost: Mapped[Decimal] = mapped_column(Money)
+    state: Mapped[str] = mapped_column(String(STATE))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Fill(Base):
+    """A trade; (account, trade id) is unique so a replayed fill can never be stored twice."""
+
+    __tablename__ = "fills"
+    __table_args__ = (
+        UniqueConstraint("account_id", "trade_id"),
+        Index(None, "strategy_id", "cycle"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    trade_id: Mapped[str] = mapped_column(String(NAME))
+    client_order_id: Mapped[str] = mapped_column(String(NAME))
+    exchange_order_id: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL))
+    side: Mapped[str] = mapped_column(String(STATE))
+    price: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    fee: Mapped[Decimal] = mapped_column(Money)
+    fee_currency: Mapped[str | None] = mapped_column(String(STATE), nullable=True)
+    traded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """The append-only journal of one strategy: codec JSON of a registered dataclass."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "strategy_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"))
+    type: Mapped[str] = mapped_column(String(NAME))
+    payload: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "at"), Index(None, "user_id", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    level: Mapped[str] = mapped_column(String(STATE))
+    event: Mapped[str] = mapped_column(String(NAME))
+    message: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    strategy_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+# Core handles for bulk statements (executemany), typed as the Tables they are.
+EVENTS = cast(Table, Event.__table__)
+AUDIT_LOG = cast(Table, AuditLog.__table__)
+STRATEGIES = cast(Table, Strategy.__table__)

@@ -1,0 +1,204 @@
+"""The values the repository hands out: frozen dataclasses, never ORM objects.
+
+Orders and fills are `domain.orders.Order` / `Fill`; everything else the service reads about
+users, accounts, strategies, cycles and the journal is defined here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.money import ZERO
+from domain.orders import Order
+
+
+class DesiredState(enum.StrEnum):
+    """What the user asked for."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class ActualState(enum.StrEnum):
+    """What the engine reports; FAULTED is set by the supervisor past its restart limit."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    DEGRADED = "degraded"
+    FAULTED = "faulted"
+    FINISHED = "finished"
+
+
+class CycleStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # sold at take-profit (or exited); realized_profit is final
+    ABORTED = "aborted"  # abandoned without a sale (e.g. the user stopped and flattened nothing)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRecord:
+    id: int
+    name: str
+    created_at: datetime
+    deleted_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRecord:
+    """An exchange account. `has_credentials` and the fingerprint, never the key itself."""
+
+    id: int
+    user_id: int
+    name: str
+    exchange: str
+    created_at: datetime
+    credentials_fingerprint: str | None = None
+    credentials_key_version: int | None = None
+    credentials_created_at: datetime | None = None
+    credentials_rotated_at: datetime | None = None
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.credentials_fingerprint is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealedCredentials:
+    """What the vault produces and the repository stores: ciphertext plus metadata."""
+
+    ciphertext: str
+    key_version: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCredentials:
+    """One stored credential row, as the master key rotation walks them."""
+
+    account_id: int
+    user_id: int
+    sealed: SealedCredentials
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyRecord:
+    """A strategy row without its (large) snapshot; `params` is JSON-safe (decimal strings)."""
+
+    id: int
+    user_id: int
+    account_id: int
+    name: str
+    symbol: str
+    params: Mapping[str, Any]
+    desired_state: DesiredState
+    actual_state: ActualState
+    restart_count: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None = None
+    last_heartbeat: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CycleRecord:
+    """One cycle of a strategy; `number` is unique per strategy and starts at 1."""
+
+    number: int
+    status: CycleStatus
+    opened_at: datetime
+    amount: Decimal = ZERO
+    cost: Decimal = ZERO
+    base_price: Decimal | None = None
+    average_price: Decimal | None = None
+    realized_profit: Decimal | None = None
+    safety_orders_filled: int = 0
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderIntent:
+    """An order to record before the exchange is called (rule 3: write intent first)."""
+
+    cycle: int
+    leg: str
+    order: Order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalEntry:
+    """An event to append: any `domain.codec`-registered dataclass, stored as codec JSON."""
+
+    strategy_id: int
+    event: object
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    """A stored journal row; decode `payload` with `domain.codec.loads`."""
+
+    id: int
+    strategy_id: int
+    type: str
+    payload: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    at: datetime
+    level: str
+    event: str
+    message: str
+    user_id: int | None = None
+    strategy_id: int | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    id: int
+    entry: AuditEntry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    version: int  # the strategy's new version: pass it as expected_version next time
+    new_trade_ids: tuple[str, ...]  # fills stored by this step (replays are left out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineState:
+    """Everything an engine needs to (re)start: crash-only, same path as a cold start."""
+
+    strategy: StrategyRecord
+    snapshot: str | None
+    live_orders: tuple[Order, ...]
+    current_cycle: CycleRecord | None
+    known_trade_ids: frozenset[str]  # fills already applied in the current cycle
+
+    @property
+    def version(self) -> int:
+        return self.strategy.version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyStatus:
+    strategy: StrategyRecord
+    cycles_completed: int
+    realized_profit: Decimal
+    open_orders: int
+    current_cycle: int | None

@@ -1,0 +1,152 @@
+"""The repository interface the rest of the service uses, whatever the database.
+
+Two implementations pass one contract suite: `SqlRepository` (SQLite/MySQL) and
+`MemoryRepository` (a fake for fast tests). Every method is one transaction: it commits whole or
+not at all. Time is passed in (`now`), never read here, so tests and replays are deterministic.
+
+Semantics every implementation keeps:
+- Onboarding upserts by natural key: user by name, account by (user, name), strategy by
+  (user, name). Upserting a soft-deleted user brings it back.
+- `save_step` checks `expected_version` against the strategy's version and bumps it; a mismatch
+  raises `VersionConflict` and writes nothing.
+- A fill is unique per (account, trade id): a replay is a no-op, reported as "not new".
+- Order updates follow the order state machine; an illegal move raises `IllegalTransition`.
+- Fills are records of trades; the order's `filled`/`cost` come from order updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from domain.orders import Fill, Order
+from persistence.records import (
+    AccountRecord,
+    ActualState,
+    AuditEntry,
+    AuditRecord,
+    CycleRecord,
+    CycleStatus,
+    DesiredState,
+    EngineState,
+    EventRecord,
+    JournalEntry,
+    OrderIntent,
+    SealedCredentials,
+    StepResult,
+    StoredCredentials,
+    StrategyRecord,
+    StrategyStatus,
+    UserRecord,
+)
+
+
+class Repository(Protocol):
+    # --- users and accounts ----------------------------------------------------------------
+    def upsert_user(self, name: str, *, now: datetime) -> UserRecord: ...
+    def get_user(self, user_id: int) -> UserRecord: ...
+    def find_user(self, name: str) -> UserRecord | None: ...
+    def list_users(self, *, include_deleted: bool = False) -> list[UserRecord]: ...
+    def delete_user(self, user_id: int, *, now: datetime) -> None:
+        """Soft delete: hide the user, ask its strategies to stop; keep all history."""
+        ...
+
+    def upsert_account(
+        self, user_id: int, name: str, *, exchange: str, now: datetime
+    ) -> AccountRecord: ...
+    def get_account(self, account_id: int) -> AccountRecord: ...
+    def list_accounts(self, user_id: int) -> list[AccountRecord]: ...
+
+    # --- credentials (ciphertext only; the vault seals and opens) -------------------------
+    def save_credentials(
+        self, account_id: int, sealed: SealedCredentials, *, now: datetime
+    ) -> AccountRecord:
+        """Store or replace an account's sealed credentials (sets created or rotated time)."""
+        ...
+
+    def load_credentials(self, account_id: int) -> SealedCredentials | None: ...
+    def list_credentials(self, *, not_key_version: int | None = None) -> list[StoredCredentials]:
+        """All stored credentials, or only those sealed under a key other than the one given."""
+        ...
+
+    def reseal_credentials(
+        self, account_id: int, *, expected_ciphertext: str, sealed: SealedCredentials
+    ) -> bool:
+        """Swap the ciphertext if it is still `expected_ciphertext`; False if it changed."""
+        ...
+
+    # --- strategies -------------------------------------------------------------------------
+    def upsert_strategy(
+        self,
+        user_id: int,
+        name: str,
+        *,
+        account_id: int,
+        symbol: str,
+        params: Mapping[str, Any],
+        desired_state: DesiredState,
+        now: datetime,
+    ) -> StrategyRecord: ...
+    def get_strategy(self, strategy_id: int) -> StrategyRecord: ...
+    def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]: ...
+    def set_desired_state(
+        self, strategy_id: int, state: DesiredState, *, now: datetime
+    ) -> None: ...
+    def set_actual_state(
+        self,
+        strategy_id: int,
+        state: ActualState,
+        *,
+        now: datetime,
+        last_error: str | None = None,
+    ) -> None:
+        """Record the engine's state; `last_error` replaces the stored one (None clears it)."""
+        ...
+
+    def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int: ...
+    def record_heartbeats(self, beats: Mapping[int, datetime]) -> None: ...
+
+    # --- trading --------------------------------------------------------------------------
+    def save_step(
+        self,
+        strategy_id: int,
+        *,
+        snapshot: str,
+        expected_version: int,
+        now: datetime,
+        new_orders: Sequence[OrderIntent] = (),
+        order_updates: Sequence[Order] = (),
+        fills: Sequence[Fill] = (),
+        cycle: CycleRecord | None = None,
+        events: Sequence[object] = (),
+    ) -> StepResult: ...
+    def record_order_intent(
+        self, strategy_id: int, intent: OrderIntent, *, now: datetime
+    ) -> Order: ...
+    def update_order(self, strategy_id: int, order: Order, *, now: datetime) -> Order: ...
+    def apply_fill(self, strategy_id: int, fill: Fill, *, now: datetime) -> bool: ...
+    def upsert_cycle(self, strategy_id: int, cycle: CycleRecord) -> CycleRecord: ...
+    def close_cycle(
+        self,
+        strategy_id: int,
+        number: int,
+        *,
+        realized_profit: Decimal,
+        now: datetime,
+        status: CycleStatus = CycleStatus.CLOSED,
+    ) -> CycleRecord: ...
+    def append_events(self, entries: Sequence[JournalEntry]) -> int: ...
+    def append_audit(self, entries: Sequence[AuditEntry]) -> int: ...
+
+    # --- reads ----------------------------------------------------------------------------
+    def load_engine_state(self, strategy_id: int) -> EngineState: ...
+    def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]: ...
+    def list_orders(self, strategy_id: int, *, cycle: int | None = None) -> list[Order]: ...
+    def list_fills(self, strategy_id: int, *, cycle: int | None = None) -> list[Fill]: ...
+    def list_cycles(self, strategy_id: int) -> list[CycleRecord]: ...
+    def recent_events(self, strategy_id: int, *, limit: int = 100) -> list[EventRecord]: ...
+    def recent_audit(
+        self, *, limit: int = 100, user_id: int | None = None
+    ) -> list[AuditRecord]: ...

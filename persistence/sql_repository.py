@@ -1,0 +1,346 @@
+"""The SQLAlchemy repository: every public method is one transaction on SQLite or MySQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+
+from domain.errors import ValidationError
+from domain.orders import Fill, Order
+from persistence import models as m
+from persistence import sql_rows
+from persistence import sql_trading as trading
+from persistence.errors import NotFound, VersionConflict
+from persistence.records import (
+    AccountRecord,
+    ActualState,
+    AuditEntry,
+    CycleRecord,
+    CycleStatus,
+    DesiredState,
+    JournalEntry,
+    OrderIntent,
+    SealedCredentials,
+    StepResult,
+    StoredCredentials,
+    StrategyRecord,
+    UserRecord,
+)
+from persistence.sql_base import get_row, strategies_query
+from persistence.sql_reads import SqlReads
+
+
+class SqlRepository(SqlReads):
+    """Writes; reads come from `SqlReads`."""
+
+    # --- users and accounts ----------------------------------------------------------------
+    def upsert_user(self, name: str, *, now: datetime) -> UserRecord:
+        with self._write("upsert user") as s:
+            row = s.scalar(select(m.User).where(m.User.name == name))
+            if row is None:
+                row = m.User(name=name, created_at=now)
+                s.add(row)
+            row.deleted_at = None
+            s.flush()
+            return sql_rows.user(row)
+
+    def get_user(self, user_id: int) -> UserRecord:
+        with self._read("get user") as s:
+            return sql_rows.user(get_row(s, m.User, user_id, "user"))
+
+    def find_user(self, name: str) -> UserRecord | None:
+        with self._read("find user") as s:
+            row = s.scalar(select(m.User).where(m.User.name == name))
+            return None if row is None else sql_rows.user(row)
+
+    def list_users(self, *, include_deleted: bool = False) -> list[UserRecord]:
+        with self._read("list users") as s:
+            query = select(m.User).order_by(m.User.id)
+            if not include_deleted:
+                query = query.where(m.User.deleted_at.is_(None))
+            return [sql_rows.user(r) for r in s.scalars(query)]
+
+    def delete_user(self, user_id: int, *, now: datetime) -> None:
+        with self._write("delete user") as s:
+            row = get_row(s, m.User, user_id, "user")
+            row.deleted_at = now
+            s.execute(
+                update(m.Strategy)
+                .where(m.Strategy.user_id == user_id)
+                .values(desired_state=DesiredState.STOPPED.value, updated_at=now)
+            )
+
+    def upsert_account(
+        self, user_id: int, name: str, *, exchange: str, now: datetime
+    ) -> AccountRecord:
+        with self._write("upsert account") as s:
+            get_row(s, m.User, user_id, "user")
+            row = s.scalar(
+                select(m.Account).where(m.Account.user_id == user_id, m.Account.name == name)
+            )
+            if row is None:
+                row = m.Account(user_id=user_id, name=name, exchange=exchange, created_at=now)
+                s.add(row)
+                s.flush()
+            elif row.exchange != exchange:
+                raise ValidationError(
+                    f"account {name!r} already trades on {row.exchange!r}; its history and keys "
+                    "belong there, so give the new exchange a new account name",
+                    field="exchange",
+                )
+            return sql_rows.account(row)
+
+    def get_account(self, account_id: int) -> AccountRecord:
+        with self._read("get account") as s:
+            return sql_rows.account(get_row(s, m.Account, account_id, "account"))
+
+    def list_accounts(self, user_id: int) -> list[AccountRecord]:
+        with self._read("list accounts") as s:
+            query = select(m.Account).where(m.Account.user_id == user_id).order_by(m.Account.id)
+            return [sql_rows.account(r) for r in s.scalars(query)]
+
+    # --- credentials ------------------------------------------------------------------------
+    def save_credentials(
+        self, account_id: int, sealed: SealedCredentials, *, now: datetime
+    ) -> AccountRecord:
+        with self._write("save credentials") as s:
+            row = get_row(s, m.Account, account_id, "account")
+            if row.credentials_ciphertext is None:
+                row.credentials_created_at = now
+                row.credentials_rotated_at = None
+            else:
+                row.credentials_rotated_at = now
+            row.credentials_ciphertext = sealed.ciphertext
+            row.credentials_key_version = sealed.key_version
+            row.credentials_fingerprint = sealed.fingerprint
+            s.flush()
+            return sql_rows.account(row)
+
+    def load_credentials(self, account_id: int) -> SealedCredentials | None:
+        with self._read("load credentials") as s:
+            return sql_rows.sealed(get_row(s, m.Account, account_id, "account"))
+
+    def list_credentials(self, *, not_key_version: int | None = None) -> list[StoredCredentials]:
+        with self._read("list credentials") as s:
+            query = select(m.Account).where(m.Account.credentials_ciphertext.is_not(None))
+            if not_key_version is not None:
+                query = query.where(m.Account.credentials_key_version != not_key_version)
+            out = []
+            for row in s.scalars(query.order_by(m.Account.id)):
+                sealed = sql_rows.sealed(row)
+                assert sealed is not None
+                out.append(StoredCredentials(account_id=row.id, user_id=row.user_id, sealed=sealed))
+            return out
+
+    def reseal_credentials(
+        self, account_id: int, *, expected_ciphertext: str, sealed: SealedCredentials
+    ) -> bool:
+        with self._write("reseal credentials") as s:
+            result = s.execute(
+                update(m.Account)
+                .where(
+                    m.Account.id == account_id,
+                    m.Account.credentials_ciphertext == expected_ciphertext,
+                )
+                .values(
+                    credentials_ciphertext=sealed.ciphertext,
+                    credentials_key_version=sealed.key_version,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    # --- strategies -------------------------------------------------------------------------
+    def upsert_strategy(
+        self,
+        user_id: int,
+        name: str,
+        *,
+        account_id: int,
+        symbol: str,
+        params: Mapping[str, Any],
+        desired_state: DesiredState,
+        now: datetime,
+    ) -> StrategyRecord:
+        with self._write("upsert strategy") as s:
+            account = get_row(s, m.Account, account_id, "account")
+            if account.user_id != user_id:
+                raise NotFound(f"account {account_id} does not belong to user {user_id}")
+            row = s.scalar(
+                select(m.Strategy).where(m.Strategy.user_id == user_id, m.Strategy.name == name)
+            )
+            if row is None:
+                row = m.Strategy(
+                    user_id=user_id,
+                    account_id=account_id,
+                    name=name,
+                    symbol=symbol,
+                    actual_state=ActualState.STOPPED.value,
+                    restart_count=0,
+                    version=0,
+                    created_at=now,
+                )
+                s.add(row)
+            elif row.account_id != account_id or row.symbol != symbol:
+                raise ValidationError(
+                    f"strategy {name!r} already trades {row.symbol} on account {row.account_id}; "
+                    "its orders and cycles belong there, so use a new strategy name",
+                    field="symbol" if row.symbol != symbol else "account",
+                )
+            row.params = sql_rows.dump_json(params)
+            row.desired_state = desired_state.value
+            row.updated_at = now
+            s.flush()
+            return sql_rows.strategy(row)
+
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        with self._read("get strategy") as s:
+            return sql_rows.strategy(trading.strategy_row(s, strategy_id))
+
+    def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]:
+        with self._read("list strategies") as s:
+            return [sql_rows.strategy(r) for r in s.scalars(strategies_query(user_id))]
+
+    def set_desired_state(self, strategy_id: int, state: DesiredState, *, now: datetime) -> None:
+        with self._write("set desired state") as s:
+            row = trading.strategy_row(s, strategy_id)
+            row.desired_state = state.value
+            row.updated_at = now
+
+    def set_actual_state(
+        self,
+        strategy_id: int,
+        state: ActualState,
+        *,
+        now: datetime,
+        last_error: str | None = None,
+    ) -> None:
+        with self._write("set actual state") as s:
+            row = trading.strategy_row(s, strategy_id)
+            row.actual_state = state.value
+            row.last_error = last_error
+            row.updated_at = now
+
+    def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:
+        with self._write("increment restart count") as s:
+            row = trading.strategy_row(s, strategy_id)
+            row.restart_count += 1
+            row.updated_at = now
+            return row.restart_count
+
+    def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
+        if not beats:
+            return
+        table = m.STRATEGIES
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("sid"))
+            .values(last_heartbeat=bindparam("beat"))
+        )
+        with self._write("record heartbeats") as s:
+            s.connection().execute(
+                statement, [{"sid": sid, "beat": beat} for sid, beat in beats.items()]
+            )
+
+    # --- trading ----------------------------------------------------------------------------
+    def save_step(
+        self,
+        strategy_id: int,
+        *,
+        snapshot: str,
+        expected_version: int,
+        now: datetime,
+        new_orders: Sequence[OrderIntent] = (),
+        order_updates: Sequence[Order] = (),
+        fills: Sequence[Fill] = (),
+        cycle: CycleRecord | None = None,
+        events: Sequence[object] = (),
+    ) -> StepResult:
+        with self._write("save step") as s:
+            strategy = trading.strategy_row(s, strategy_id)
+            bumped = s.execute(
+                update(m.Strategy)
+                .where(m.Strategy.id == strategy_id, m.Strategy.version == expected_version)
+                .values(snapshot=snapshot, version=expected_version + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if bumped.rowcount != 1:  # type: ignore[attr-defined]
+                raise VersionConflict(
+                    f"strategy {strategy_id} is not at version {expected_version}: another "
+                    "writer saved it; reload before acting"
+                )
+            for intent in new_orders:
+                trading.insert_intent(s, strategy, intent, now)
+            for order in order_updates:
+                trading.update_order(s, strategy, order, now)
+            if cycle is not None:
+                trading.upsert_cycle(s, strategy_id, cycle)
+            new_ids: list[str] = []
+            for fill in fills:
+                if trading.insert_fill(s, strategy, fill, now):
+                    new_ids.append(fill.trade_id)
+            trading.insert_events(
+                s, [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
+            )
+            return StepResult(version=expected_version + 1, new_trade_ids=tuple(new_ids))
+
+    def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
+        with self._write("record order intent") as s:
+            strategy = trading.strategy_row(s, strategy_id)
+            return sql_rows.order(trading.insert_intent(s, strategy, intent, now))
+
+    def update_order(self, strategy_id: int, order: Order, *, now: datetime) -> Order:
+        with self._write("update order") as s:
+            strategy = trading.strategy_row(s, strategy_id)
+            return sql_rows.order(trading.update_order(s, strategy, order, now))
+
+    def apply_fill(self, strategy_id: int, fill: Fill, *, now: datetime) -> bool:
+        with self._write("apply fill") as s:
+            return trading.insert_fill(s, trading.strategy_row(s, strategy_id), fill, now)
+
+    def upsert_cycle(self, strategy_id: int, cycle: CycleRecord) -> CycleRecord:
+        with self._write("upsert cycle") as s:
+            trading.strategy_row(s, strategy_id)
+            return sql_rows.cycle(trading.upsert_cycle(s, strategy_id, cycle))
+
+    def close_cycle(
+        self,
+        strategy_id: int,
+        number: int,
+        *,
+        realized_profit: Decimal,
+        now: datetime,
+        status: CycleStatus = CycleStatus.CLOSED,
+    ) -> CycleRecord:
+        with self._write("close cycle") as s:
+            row = s.scalar(
+                select(m.Cycle).where(m.Cycle.strategy_id == strategy_id, m.Cycle.number == number)
+            )
+            if row is None:
+                raise NotFound(f"cycle {number} of strategy {strategy_id} does not exist")
+            record = sql_rows.cycle(row)
+            closed = CycleRecord(
+                **{
+                    **sql_rows.cycle_values(record),
+                    "status": status,
+                    "realized_profit": realized_profit,
+                    "closed_at": now,
+                }
+            )
+            return sql_rows.cycle(trading.upsert_cycle(s, strategy_id, closed))
+
+    def append_events(self, entries: Sequence[JournalEntry]) -> int:
+        if not entries:
+            return 0
+        with self._write("append events") as s:
+            return trading.insert_events(s, entries)
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> int:
+        if not entries:
+            return 0
+        with self._write("append audit") as s:
+            return trading.insert_audit(s, entries)

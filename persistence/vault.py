@@ -1,0 +1,220 @@
+"""The credential vault: AES-256-GCM under a master key that never touches the database.
+
+Master key format (env `MARTINGALE_MASTER_KEY` or a key file, same text): one or more entries
+separated by commas or newlines, each ``v<N>:<base64 of 32 random bytes>``; a bare base64 key
+means version 1. The FIRST entry is the current key (new ciphertexts use it); the others are
+only for reading rows sealed before a rotation. Make one with `martingale keys generate`.
+
+Ciphertext (stored as text): ``mg1:<key version>:<base64url(nonce || ciphertext+tag)>``. The
+associated data binds user id, account id, purpose and key version, so a ciphertext copied to
+another row, or a header edited to name another key, fails to decrypt instead of decrypting to
+someone else's keys. Nothing here ever puts a key or plaintext into a message or repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.errors import CredentialError
+from domain.secrets import Credentials, Secret
+from persistence.records import SealedCredentials
+
+MASTER_KEY_ENV = "MARTINGALE_MASTER_KEY"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+FORMAT = "mg1"
+PURPOSE_EXCHANGE = "exchange-credentials"
+_ENTRY = re.compile(r"^(?:v(?P<version>[0-9]{1,5}):)?(?P<key>[A-Za-z0-9+/_=-]+)$")
+_MAX_VERSION = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class MasterKey:
+    version: int
+    key: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"MasterKey(version={self.version}, key=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """The current key plus older ones still accepted for decryption."""
+
+    current: MasterKey
+    older: tuple[MasterKey, ...] = ()
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (self.current.version, *(k.version for k in self.older))
+
+    def key(self, version: int) -> MasterKey | None:
+        return next((k for k in (self.current, *self.older) if k.version == version), None)
+
+    def with_current(self, new: MasterKey) -> Keyring:
+        """A keyring that seals under `new` and still reads everything this one reads."""
+        if new.version in self.versions:
+            raise CredentialError(
+                f"the new master key has version {new.version}, which is already in use; "
+                f"generate it with `martingale keys generate --version {max(self.versions) + 1}`"
+            )
+        if any(new.key == k.key for k in (self.current, *self.older)):
+            raise CredentialError("the new master key is the same key as an existing one")
+        return Keyring(current=new, older=(self.current, *self.older))
+
+
+def generate_key(version: int = 1) -> str:
+    """A fresh key entry, ``v<N>:<base64>``, from the OS random generator."""
+    if not 1 <= version <= _MAX_VERSION:
+        raise ValueError(f"key version must be between 1 and {_MAX_VERSION}")
+    return f"v{version}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
+
+
+def parse_keyring(text: str, *, source: str) -> Keyring:
+    """Parse the master key text; `source` names where it came from for error messages."""
+    entries = [e.strip() for e in re.split(r"[,\n]", text) if e.strip()]
+    if not entries:
+        raise CredentialError(f"{source} is empty; generate a key with `martingale keys generate`")
+    keys: list[MasterKey] = []
+    for index, entry in enumerate(entries, start=1):
+        match = _ENTRY.match(entry)
+        where = f"{source}, entry {index}"
+        if match is None:
+            raise CredentialError(f"{where} is not 'v<N>:<base64 key>' or '<base64 key>'")
+        version = int(match["version"] or 1)
+        if not 1 <= version <= _MAX_VERSION:
+            raise CredentialError(f"{where}: key version must be between 1 and {_MAX_VERSION}")
+        try:
+            raw = base64.b64decode(match["key"].replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise CredentialError(f"{where}: the key is not valid base64") from None
+        if len(raw) != KEY_BYTES:
+            raise CredentialError(f"{where}: the key must be {KEY_BYTES} bytes, got {len(raw)}")
+        if any(k.version == version for k in keys):
+            raise CredentialError(f"{where}: key version {version} appears twice")
+        keys.append(MasterKey(version, raw))
+    return Keyring(current=keys[0], older=tuple(keys[1:]))
+
+
+def load_keyring(*, env_value: str | None, key_file: str | Path | None) -> Keyring:
+    """The master key from the environment value or the key file named by the settings.
+
+    Exactly one must be given: two sources that could disagree are refused rather than guessed.
+    """
+    if env_value and key_file:
+        raise CredentialError(
+            f"both {MASTER_KEY_ENV} and a master key file are set; use one of them"
+        )
+    if key_file:
+        path = Path(key_file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise CredentialError(
+                f"master key file {path} cannot be read ({error.strerror or type(error).__name__})"
+            ) from None
+        return parse_keyring(text, source=f"master key file {path}")
+    if env_value:
+        return parse_keyring(env_value, source=MASTER_KEY_ENV)
+    raise CredentialError(
+        f"no master key: set {MASTER_KEY_ENV} or name a master key file in the settings; "
+        "create a key with `martingale keys generate`"
+    )
+
+
+def fingerprint(credentials: Credentials) -> str:
+    """A short, stable, non-reversible tag of the API key, to show which key an account has."""
+    digest = hashlib.sha256(
+        b"martingale/api-key-fingerprint\0" + credentials.api_key.reveal().encode()
+    )
+    return digest.hexdigest()[:16]
+
+
+def _associated_data(*, user_id: int, account_id: int, purpose: str, version: int) -> bytes:
+    return (
+        f"martingale/{FORMAT}\0user={user_id}\0account={account_id}\0purpose={purpose}"
+        f"\0key={version}"
+    ).encode()
+
+
+class Vault:
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"Vault(key_versions={self._keyring.versions})"
+
+    @property
+    def current_version(self) -> int:
+        return self._keyring.current.version
+
+    def seal(self, credentials: Credentials, *, user_id: int, account_id: int) -> SealedCredentials:
+        payload = {"api_key": credentials.api_key.reveal(), "secret": credentials.secret.reveal()}
+        if credentials.passphrase is not None:
+            payload["passphrase"] = credentials.passphrase.reveal()
+        key = self._keyring.current
+        nonce = os.urandom(NONCE_BYTES)
+        data = _associated_data(
+            user_id=user_id, account_id=account_id, purpose=PURPOSE_EXCHANGE, version=key.version
+        )
+        box = AESGCM(key.key).encrypt(nonce, json.dumps(payload).encode(), data)
+        text = base64.urlsafe_b64encode(nonce + box).decode()
+        return SealedCredentials(
+            ciphertext=f"{FORMAT}:{key.version}:{text}",
+            key_version=key.version,
+            fingerprint=fingerprint(credentials),
+        )
+
+    def open(self, sealed: SealedCredentials, *, user_id: int, account_id: int) -> Credentials:
+        what = f"credentials of account {account_id}"
+        fmt, _, rest = sealed.ciphertext.partition(":")
+        version_text, _, body = rest.partition(":")
+        if fmt != FORMAT or not version_text.isdigit() or not body:
+            raise CredentialError(f"{what} are not in a format this version can read")
+        version = int(version_text)
+        key = self._keyring.key(version)
+        if key is None:
+            raise CredentialError(
+                f"{what} are sealed under master key version {version}, which is not configured "
+                f"(configured: {', '.join(map(str, self._keyring.versions))}); add it to "
+                f"{MASTER_KEY_ENV} after the current key"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(body.encode())
+            data = _associated_data(
+                user_id=user_id, account_id=account_id, purpose=PURPOSE_EXCHANGE, version=version
+            )
+            plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data)
+            payload: Mapping[str, str] = json.loads(plain)
+            passphrase = payload.get("passphrase")
+            return Credentials(
+                api_key=Secret(payload["api_key"]),
+                secret=Secret(payload["secret"]),
+                passphrase=Secret(passphrase) if passphrase else None,
+            )
+        except (InvalidTag, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            raise CredentialError(
+                f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
+                "account, or the master key is wrong"
+            ) from None
+
+    def reseal(
+        self, sealed: SealedCredentials, *, user_id: int, account_id: int
+    ) -> SealedCredentials:
+        """Re-encrypt under the current key (for master key rotation)."""
+        return self.seal(
+            self.open(sealed, user_id=user_id, account_id=account_id),
+            user_id=user_id,
+            account_id=account_id,
+        )

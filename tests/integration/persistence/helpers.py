@@ -1,0 +1,86 @@
+"""Small builders shared by the persistence tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from domain import codec
+from domain.ids import client_order_id
+from domain.orders import Fill, Order, OrderType, Side
+from persistence.records import CycleRecord, CycleStatus, DesiredState, OrderIntent
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@codec.register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestEvent:
+    """A journal payload: any codec-registered dataclass will do."""
+
+    __test__ = False
+    name: str
+    price: Decimal
+
+
+def onboard(repo: Any, user: str = "alice", strategy: str = "eth") -> tuple[int, int, int]:
+    """(user id, account id, strategy id) of a fresh user with one account and strategy."""
+    u = repo.upsert_user(user, now=T0)
+    a = repo.upsert_account(u.id, "main", exchange="paper", now=T0)
+    s = repo.upsert_strategy(
+        u.id,
+        strategy,
+        account_id=a.id,
+        symbol="ETH/USDT",
+        params={"base_order": Decimal("10.5"), "take_profit": Decimal("1.5"), "max_safety": 5},
+        desired_state=DesiredState.RUNNING,
+        now=T0,
+    )
+    return u.id, a.id, s.id
+
+
+def intent(
+    strategy_id: int, cycle: int, leg: str, price: str = "100", amount: str = "0.1"
+) -> OrderIntent:
+    order = Order(
+        client_order_id=client_order_id(strategy_id, cycle, leg),
+        symbol="ETH/USDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        amount=Decimal(amount),
+        price=Decimal(price),
+    )
+    return OrderIntent(cycle=cycle, leg=leg, order=order)
+
+
+def fill_of(
+    order: Order, trade_id: str, amount: str, price: str = "100", fee: str = "0.0001"
+) -> Fill:
+    return Fill(
+        trade_id=trade_id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        price=Decimal(price),
+        amount=Decimal(amount),
+        fee=Decimal(fee),
+        fee_currency="ETH",
+        timestamp=at(5),
+    )
+
+
+def open_cycle(number: int = 1, **changes: Any) -> CycleRecord:
+    values: dict[str, Any] = {
+        "number": number,
+        "status": CycleStatus.OPEN,
+        "opened_at": T0,
+        "base_price": Decimal("100"),
+    }
+    values.update(changes)
+    return CycleRecord(**values)
