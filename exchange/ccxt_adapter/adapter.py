@@ -10,9 +10,10 @@ bounded retry policy on top. Writes are single-shot; their unknown outcomes are 
   accepts a reused client order id once the first order is no longer open, so declaring the
   order absent and placing it again could buy twice. The engine keeps the intent UNKNOWN and
   re-checks later (reconciliation), which is cheap; a double order is not.
-- cancel: an unknown outcome, or "unknown order", is followed by a lookup. A terminal order
-  (canceled, filled) is returned as the answer, which makes cancel idempotent; an order still
-  open keeps the outcome unknown so the caller can decide to cancel again.
+- cancel: an unknown outcome is followed by a lookup. A terminal order (canceled, filled) is
+  returned as the answer; an order still open keeps the outcome unknown so the caller can decide
+  to cancel again. Cancelling an order that is no longer open is `OrderNotFound`, as binance
+  ("Unknown order sent.") and the paper exchange answer; the caller looks the order up.
 """
 
 from __future__ import annotations
@@ -321,7 +322,7 @@ class CcxtExchange:
                 write=True,
                 client_order_id=client_order_id,
             )
-        except (OrderNotFound, OrderOutcomeUnknown) as first:
+        except OrderOutcomeUnknown as first:
             current = self.fetch_order(
                 symbol, exchange_order_id=exchange_order_id, client_order_id=client_order_id
             )
