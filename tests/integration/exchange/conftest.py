@@ -90,11 +90,12 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
             "rate_limit": RateLimit(rate=10_000, capacity=10_000),
             "breaker_threshold": 3,
         }
+        chosen_limiters = overrides.pop("limiters", limiters)
         settings.update(overrides)
         adapter = CcxtExchange(
             CcxtConfig(**settings),
             retry=retry,
-            limiters=limiters,
+            limiters=chosen_limiters,
             circuits=circuits,
             markets=markets,
             sleep=sleep_log,

@@ -6,6 +6,7 @@ and the absence of blind resends are counted) and the exact wire values.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -27,6 +28,7 @@ from domain.secrets import Secret
 from exchange.ccxt_adapter import CcxtExchange
 from exchange.port import Exchange
 from exchange.resilience.circuit import CircuitOpen
+from exchange.resilience.rate_limit import RateLimit, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
 from tests.integration.exchange.conftest import API_KEY, API_SECRET, STALL_S, SleepLog
 from tests.integration.exchange.fake_binance import FakeBinance, Fault
@@ -343,3 +345,34 @@ def test_business_errors_do_not_trip_the_circuit(make_adapter: Make, fake: FakeB
         with pytest.raises(OrderNotFound):
             ex.fetch_order(SYM, client_order_id="mg12c1b")
     assert ex.fetch_ticker(SYM).last == Decimal("30000")
+
+
+def test_clients_of_one_host_share_one_weighted_bucket(
+    make_adapter: Make, sleep_log: SleepLog
+) -> None:
+    frozen = RateLimiterRegistry(clock=lambda: 0.0)  # no refill: waits are exact
+    limit = RateLimit(rate=10, capacity=20)
+    alice = make_adapter(limiters=frozen, rate_limit=limit)
+    bob = make_adapter(limiters=frozen, rate_limit=limit)
+    alice.load_market_rules(SYM)  # weight 20: the whole burst
+    alice.fetch_ticker(SYM)  # weight 2
+    bob.fetch_ticker(SYM)
+    assert sleep_log.slept == pytest.approx([0.2, 0.4])
+
+
+def test_concurrent_first_callers_load_markets_once(make_adapter: Make, fake: FakeBinance) -> None:
+    adapters = [make_adapter() for _ in range(8)]
+    barrier = threading.Barrier(len(adapters))
+    results: list[Decimal] = []
+
+    def work(ex: CcxtExchange) -> None:
+        barrier.wait()
+        results.append(ex.load_market_rules(SYM).tick_size)
+
+    threads = [threading.Thread(target=work, args=(ex,)) for ex in adapters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [Decimal("0.01")] * 8
+    assert fake.count("GET", "exchangeInfo") == 1
