@@ -11,14 +11,16 @@ they sort and compare exactly.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from domain.errors import ConfigurationError
 from domain.market import MarketRules
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 
@@ -73,6 +75,26 @@ def from_us(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def _own(path: Path) -> TextIO:
+    """Hold an exclusive lock on ``<file>.lock`` for as long as the store is open.
+
+    The venue caches its book in memory, so two openers of one file (two processes, or two
+    venues in one process) would each trust a stale cache and could double-spend a balance.
+    The OS drops the lock when the process dies, even by SIGKILL, so a crash never wedges it.
+    """
+    handle = path.with_name(path.name + ".lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigurationError(
+            "the paper venue file is already open (another service process, or a second "
+            "PaperVenue on the same file); one process owns a venue file at a time",
+            field=str(path),
+        ) from None
+    return handle
+
+
 def _dec(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
@@ -83,6 +105,14 @@ class PaperStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._owner = _own(self.path)
+        try:
+            self._connect()
+        except BaseException:
+            self._owner.close()
+            raise
+
+    def _connect(self) -> None:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is explicit.
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -90,15 +120,19 @@ class PaperStore:
         self._conn.execute("PRAGMA foreign_keys=ON")
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
-            raise RuntimeError(
-                f"{self.path}: paper venue schema version {version} is newer than this code "
-                f"({SCHEMA_VERSION}); upgrade the service"
+            raise ConfigurationError(
+                f"paper venue schema version {version} is newer than this code "
+                f"({SCHEMA_VERSION}); upgrade the service",
+                field=str(self.path),
             )
         self._conn.executescript(_SCHEMA)
         self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self._conn.close()
+        finally:
+            self._owner.close()  # releases the flock
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -128,7 +128,10 @@ class PaperVenue:
 
     def add_fill_listener(self, listener: FillListener) -> None:
         """`listener(fills)` runs on the thread that moved the price, after the venue lock is
-        released, for fills of resting orders only (a taker fill is returned to its caller)."""
+        released, for fills of resting orders only (a taker fill is returned to its caller).
+        The fills are committed before listeners run; a listener that raises makes the price
+        update raise after the fact, and later listeners are skipped, so keep them trivial
+        (e.g. a pykka ``tell``)."""
         with self._lock:
             self._listeners.append(listener)
 
@@ -380,6 +383,8 @@ class PaperVenue:
         if close <= 0:
             raise ValueError(f"{symbol}: price must be > 0, got {close}")
         when = at if at is not None else self._clock()
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
         with self._lock:
             self._state.listed(symbol)
             book = self._state.books.get(symbol)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.errors import DuplicateOrder, ExchangeUnavailable
+from domain.errors import ConfigurationError, DuplicateOrder, ExchangeUnavailable
 from domain.market import MarketRules
 from domain.orders import OrderState, OrderType, Side
 from exchange.paper import PaperExchange, PaperVenue
@@ -143,3 +143,12 @@ def test_a_failed_write_rolls_back_and_memory_follows_the_file(tmp_path: Path) -
     [fill] = venue.update_price("ETH/BTC", D("0.03"))  # the order still rests and now fills
     assert fill.fill.client_order_id == "r"
     venue.close()
+
+
+def test_one_owner_per_venue_file(tmp_path: Path) -> None:
+    path = tmp_path / "paper.sqlite"
+    first = _venue(path)
+    with pytest.raises(ConfigurationError, match="already open"):
+        PaperVenue(path)
+    first.close()
+    PaperVenue(path).close()  # released on close (and by the OS when a process dies)
