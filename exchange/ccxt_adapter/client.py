@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import ccxt
 
 from domain.errors import ConfigurationError
-from domain.secrets import Secret
+from domain.secrets import Credentials, Secret
 from exchange.resilience.rate_limit import RateLimit
 
 #: Options per ccxt id that keep it to spot trading with plain REST calls.
@@ -68,6 +68,17 @@ class CcxtConfig:
                 )
         if self.timeout_ms <= 0:
             raise ConfigurationError("must be > 0", field="timeout_ms")
+
+    @classmethod
+    def for_account(cls, exchange_id: str, credentials: Credentials, **settings: Any) -> CcxtConfig:
+        """The vault hands out `Credentials`; this keeps them wrapped all the way to ccxt."""
+        return cls(
+            exchange_id=exchange_id,
+            api_key=credentials.api_key,
+            secret=credentials.secret,
+            password=credentials.passphrase,
+            **settings,
+        )
 
     @property
     def environment(self) -> str:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from domain.errors import ConfigurationError
 from domain.orders import OrderState
-from domain.secrets import Secret
+from domain.secrets import Credentials, Secret
 from exchange.ccxt_adapter import CcxtConfig
 from exchange.ccxt_adapter.client import api_host, build_client, rewrite_urls
 from exchange.ccxt_adapter.parse import (
@@ -154,3 +154,12 @@ def test_secret_never_prints_and_compares_by_value() -> None:
     assert secret.reveal() == "hunter22" and secret == Secret("hunter22") and secret != Secret("x")
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+def test_config_from_vault_credentials() -> None:
+    creds = Credentials(api_key=Secret("k-123"), secret=Secret("s-456"), passphrase=Secret("p-789"))
+    config = CcxtConfig.for_account("okx", creds, sandbox=True)
+    assert config.secret_values() == ("k-123", "s-456", "p-789")
+    assert "k-123" not in repr(config)
+    client = build_client(config)
+    assert (client.apiKey, client.secret, client.password) == ("k-123", "s-456", "p-789")
