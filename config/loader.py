@@ -129,6 +129,8 @@ def parse_config(text: str, *, name: str, base_dir: Path) -> ServiceConfig:
     checked: list[Problem] = check_config(config)
     if checked:
         raise ConfigError(name, [_problem(p.path, p.message, source) for p in checked])
+    config._source_file = Path(name)
+    config._source_lines = dict(source.lines)
     return config
 
 

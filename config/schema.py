@@ -16,6 +16,9 @@ Paths and defaults:
   matching ``[a-z0-9_]+`` is accepted here and the exchange layer refuses unknown ones when it
   builds the client.
 
+Top-level keys starting with ``x-`` are ignored (a place for YAML anchors, as in docker
+compose); every other unknown key is an error.
+
 Cross-references (unique names, a strategy's account and market, the ladder against market
 rules and balance) are checked in `config.checks`, which can name the exact path of a problem.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +39,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     field_validator,
@@ -450,6 +455,22 @@ class ServiceConfig(_Model):
     paper: PaperConfig = Field(default_factory=PaperConfig)
     markets: dict[str, MarketConfig] = Field(default_factory=dict)
     users: list[UserConfig] = Field(default_factory=list)
+
+    # Where the config came from, so that later errors (credentials) can point into the file.
+    _source_file: Path | None = PrivateAttr(default=None)
+    _source_lines: Mapping[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source_file(self) -> Path | None:
+        return self._source_file
+
+    def source_line(self, path: tuple[str | int, ...]) -> int | None:
+        """1-based line of `path` (or its nearest ancestor) in the source file, when known."""
+        for end in range(len(path), -1, -1):
+            line = self._source_lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
 
     def market_rules(self, symbol: str) -> MarketRules | None:
         market = self.markets.get(symbol)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from config.loader import ConfigError, ConfigProblem
+from config.loader import ConfigError, ConfigProblem, format_path
 from config.logging import register_secret
 from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig
 from domain.secrets import Credentials, Secret
@@ -22,12 +22,14 @@ from domain.secrets import Credentials, Secret
 def resolve_credentials(
     account: LiveAccount,
     *,
-    where: str = "account",
+    where: tuple[str | int, ...] = (),
+    config: ServiceConfig | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Credentials:
     """The account's key, secret and optional passphrase; ConfigError when one is unreadable.
 
-    `where` is the account's path in the file (e.g. ``users[0].accounts[1]``) for messages.
+    `where` is the account's path in `config` (e.g. ``("users", 0, "accounts", 1)``), used with
+    the config's source file and lines to point at the entry in messages.
     """
     environ = os.environ if env is None else env
     problems: list[ConfigProblem] = []
@@ -38,9 +40,11 @@ def resolve_credentials(
         try:
             values[name] = _read(env_name, file, environ)
         except _Unreadable as exc:
-            problems.append(ConfigProblem(f"{where}.{name}_{exc.source}", exc.reason, None))
+            loc = (*where, f"{name}_{exc.source}")
+            line = config.source_line(loc) if config is not None else None
+            problems.append(ConfigProblem(format_path(loc), exc.reason, line))
     if problems:
-        raise ConfigError("credentials", problems)
+        raise ConfigError(_file_of(config, "credentials"), problems)
     api_key, secret = values["api_key"], values["secret"]
     assert api_key is not None and secret is not None  # the schema requires both sources
     return Credentials(api_key=api_key, secret=secret, passphrase=values["passphrase"])
@@ -58,12 +62,12 @@ def resolve_all_credentials(
                 continue
             try:
                 found[(user.name, account.name)] = resolve_credentials(
-                    account, where=f"users[{i}].accounts[{j}]", env=env
+                    account, where=("users", i, "accounts", j), config=config, env=env
                 )
             except ConfigError as exc:
                 problems.extend(exc.problems)
     if problems:
-        raise ConfigError("credentials", problems)
+        raise ConfigError(_file_of(config, "credentials"), problems)
     return found
 
 
@@ -80,9 +84,19 @@ def resolve_master_key(
         if key is None:
             key = _read(MASTER_KEY_ENV, None, environ, required=False)
     except _Unreadable as exc:
-        where = "master_key_file" if exc.source == "file" else MASTER_KEY_ENV
-        raise ConfigError("master key", [ConfigProblem(where, exc.reason, None)]) from None
+        if exc.source == "file":
+            problem = ConfigProblem(
+                "master_key_file", exc.reason, config.source_line(("master_key_file",))
+            )
+        else:
+            problem = ConfigProblem(MASTER_KEY_ENV, exc.reason, None)
+        raise ConfigError(_file_of(config, "master key"), [problem]) from None
     return key
+
+
+def _file_of(config: ServiceConfig | None, fallback: str) -> str:
+    source = config.source_file if config is not None else None
+    return str(source) if source is not None else fallback
 
 
 class _Unreadable(Exception):

@@ -66,7 +66,10 @@ def test_missing_env_var_names_variable_and_path_not_value(
     with pytest.raises(ConfigError) as info:
         resolve_all_credentials(config, env={"OKX_PASS": "pp-abcdef"})
     text = str(info.value)
-    assert "users[0].accounts[1].api_key_env: environment variable OKX_KEY is not set" in text
+    assert (
+        f"{config.source_file}:17: users[0].accounts[1].api_key_env: environment variable" in text
+    )
+    assert "OKX_KEY is not set" in text
     assert "file-secret-4f9a" not in text and "pp-abcdef" not in text
 
 
@@ -87,7 +90,9 @@ def test_empty_secret_file_is_refused(
     assert isinstance(account, LiveAccount)
     with pytest.raises(ConfigError, match=r"accounts\[1\]\.secret_file: the file is empty"):
         resolve_credentials(
-            account, where="users[0].accounts[1]", env={"OKX_KEY": "k-1234", "OKX_PASS": "p-1234"}
+            account,
+            where=("users", 0, "accounts", 1),
+            env={"OKX_KEY": "k-1234", "OKX_PASS": "p-1234"},
         )
 
 

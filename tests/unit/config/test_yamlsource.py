@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import config.yamlsource as module
 from config.yamlsource import YamlProblem, load_yaml
 
 
@@ -82,3 +84,14 @@ def test_merge_keys_fill_in_without_overriding_explicit_keys() -> None:
 def test_recursive_aliases_are_refused() -> None:
     with pytest.raises(YamlProblem, match="too deep"):
         load_yaml("a: &a [*a]\n")
+
+
+def test_pure_python_composer_gives_the_same_data_and_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "a: 0.1\nb:\n  - {x: 2.50, y: no}\n  - z: [1, .5]\n"
+    fast = load_yaml(text)
+    monkeypatch.setattr(module, "_COMPOSER", yaml.SafeLoader)
+    slow = load_yaml(text)
+    assert fast[0] == slow[0]
+    assert fast[1].lines == slow[1].lines
