@@ -31,7 +31,7 @@ class PlaceOrder:
     client_order_id: str
     symbol: str
     side: Side
-    type: OrderType
+    order_type: OrderType  # not `type`: the codec keeps the message's type name in that key
     amount: Decimal
     price: Decimal | None
     cycle: int

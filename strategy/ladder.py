@@ -17,7 +17,7 @@ from decimal import Context, Decimal, localcontext
 
 from domain.errors import ValidationError
 from domain.market import MarketRules
-from domain.money import HUNDRED, ONE, ZERO
+from domain.money import HUNDRED, ONE, ZERO, fmt
 from strategy.params import MartingaleParams
 
 # One fixed arithmetic context for all strategy math, whatever the caller's thread has set, so
@@ -132,18 +132,18 @@ def validate_plan(plan: Plan, rules: MarketRules, *, balance: Decimal | None = N
             why = rules.violation(row.price, row.base_amount)
             if why is not None:
                 raise ValidationError(
-                    f"level {row.level} ({what} at price {row.price}): {why}", field=field
+                    f"level {row.level} ({what} at price {fmt(row.price)}): {why}", field=field
                 )
             sell = rules.round_amount(row.total_base)
             why = rules.violation(row.take_profit_price, sell)
             if why is not None:
                 raise ValidationError(
-                    f"level {row.level} (take-profit sell of {sell} at {row.take_profit_price}): "
-                    f"{why}",
+                    f"level {row.level} (take-profit sell of {fmt(sell)} at "
+                    f"{fmt(row.take_profit_price)}): {why}",
                     field=field,
                 )
         if balance is not None and plan.max_funds > balance:
             raise ValidationError(
-                f"max funds {plan.max_funds} exceed the available balance {balance}",
+                f"max funds {fmt(plan.max_funds)} exceed the available balance {fmt(balance)}",
                 field="balance",
             )

@@ -51,7 +51,7 @@ class WorkingOrder:
     role: Role
     leg: str
     side: Side
-    type: OrderType
+    order_type: OrderType
     amount: Decimal
     price: Decimal | None
     status: WorkingStatus = WorkingStatus.SUBMITTED

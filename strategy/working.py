@@ -34,7 +34,7 @@ def place(
             client_order_id=coid,
             symbol=s.symbol,
             side=side,
-            type=type_,
+            order_type=type_,
             amount=amount,
             price=price,
             cycle=s.cycle,
@@ -42,7 +42,13 @@ def place(
         )
     )
     order = WorkingOrder(
-        client_order_id=coid, role=role, leg=leg, side=side, type=type_, amount=amount, price=price
+        client_order_id=coid,
+        role=role,
+        leg=leg,
+        side=side,
+        order_type=type_,
+        amount=amount,
+        price=price,
     )
     return replace(s, orders=(*s.orders, order))
 

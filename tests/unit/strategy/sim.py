@@ -134,7 +134,7 @@ class SimRun:
         else:
             average = average_price(self.state)
             assert average is not None
-            if cmd.type is OrderType.LIMIT:
+            if cmd.order_type is OrderType.LIMIT:
                 assert cmd.price is not None and cmd.price > average, (cmd, average)
                 self.tp_checks += 1
         if cmd.leg != "b" and self.rng.random() < self.reject_rate:
@@ -144,7 +144,7 @@ class SimRun:
         ]
         r = _Resting(cmd=cmd)
         self.resting[cmd.client_order_id] = r
-        if cmd.type is OrderType.MARKET:
+        if cmd.order_type is OrderType.MARKET:
             out.extend(self._fills(r, self.price))
         return out
 

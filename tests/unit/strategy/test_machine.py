@@ -39,7 +39,7 @@ def entered(state: MartingaleState | None = None) -> MartingaleState:
 def test_start_places_a_market_base_order_sized_from_the_price() -> None:
     s, cmds = decide(fresh(), Started(at=at(), price=D("123.45")))
     (base,) = placed(cmds).values()
-    assert (base.client_order_id, base.side, base.type, base.price) == (
+    assert (base.client_order_id, base.side, base.order_type, base.price) == (
         B,
         Side.BUY,
         OrderType.MARKET,
@@ -53,7 +53,7 @@ def test_start_places_a_market_base_order_sized_from_the_price() -> None:
 def test_limit_base_order_rests_at_the_current_price_rounded_down() -> None:
     _, cmds = decide(fresh(params(base_order_type="limit")), Started(at=at(), price=D("100.019")))
     base = placed(cmds)["b"]
-    assert (base.type, base.price, base.amount) == (OrderType.LIMIT, D("100.01"), D("0.0999"))
+    assert (base.order_type, base.price, base.amount) == (OrderType.LIMIT, D("100.01"), D("0.0999"))
 
 
 def test_base_fill_places_take_profit_and_the_first_active_safety_orders() -> None:
@@ -183,7 +183,7 @@ def test_stop_loss_cancels_then_sells_at_market_and_closes_at_a_loss() -> None:
         s, OrderCanceled(at=at(4), client_order_id=T1), OrderCanceled(at=at(4), client_order_id=S1)
     )
     exit_order = placed(cmds)["x1"]
-    assert (exit_order.side, exit_order.type, exit_order.amount) == (
+    assert (exit_order.side, exit_order.order_type, exit_order.amount) == (
         Side.SELL,
         OrderType.MARKET,
         D("0.1"),
