@@ -313,3 +313,14 @@ def test_open_account_is_idempotent_and_validates(venue: PaperVenue, alice: Pape
         venue.open_account("dave", fee_rate=D("1.5"))
     with pytest.raises(ValidationError, match="BTC"):
         venue.open_account("dave", balances={"BTC": D(-1)})
+
+
+def test_a_sell_limit_at_or_below_the_market_is_a_taker_at_the_market_price(
+    alice: PaperExchange,
+) -> None:
+    order = alice.create_order(
+        client_order_id="s", symbol="ETH/BTC", side=SELL, type=LIMIT, amount=D(2), price=D("0.045")
+    )
+    assert order.state is OrderState.FILLED and order.average_price == D("0.05")
+    assert _bal(alice, "ETH") == (D(8), D(0))
+    assert _bal(alice, "BTC") == (D(1) + D("0.1") - D("0.0001"), D(0))
