@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from domain.money import fmt
 from domain.orders import Fill, Order
 from persistence.records import (
     AccountRecord,
@@ -17,7 +16,7 @@ from persistence.records import (
     StrategyRecord,
     UserRecord,
 )
-from persistence.types import check_money
+from persistence.types import check_money, normalized
 
 
 @dataclass(slots=True, kw_only=True)
@@ -79,7 +78,7 @@ def money(value: Decimal, name: str) -> Decimal:
     if not isinstance(value, Decimal):
         raise TypeError(f"money column expects Decimal, got {type(value).__name__}")
     check_money(value, field=name)
-    return Decimal(fmt(value))
+    return normalized(value)
 
 
 def opt_money(value: Decimal | None, name: str) -> Decimal | None:

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from domain import codec
-from domain.money import fmt
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from persistence import models as m
 from persistence.records import (
@@ -25,6 +24,7 @@ from persistence.records import (
     StrategyRecord,
     UserRecord,
 )
+from persistence.types import normalized
 
 
 def _t(value: datetime | None) -> Any:
@@ -34,7 +34,7 @@ def _t(value: datetime | None) -> Any:
 
 def _d(value: Decimal | None) -> Any:
     """Rows just written still hold the caller's Decimal: normalise it as a reload would."""
-    return None if value is None else Decimal(fmt(value))
+    return None if value is None else normalized(value)
 
 
 def dump_json(value: Mapping[str, Any]) -> str:

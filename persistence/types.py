@@ -9,7 +9,7 @@ backends return equal values with equal strings.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String, Text
@@ -17,10 +17,9 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from domain.money import fmt
-
 MONEY_PRECISION = 36
 MONEY_SCALE = 18
+_EXACT = Context(prec=MONEY_PRECISION + 4)  # wide enough that nothing we store rounds
 
 # Events and audit rows grow without bound: 64-bit ids on MySQL; SQLite's INTEGER PRIMARY KEY
 # is already 64-bit and is the only type it auto-increments.
@@ -45,25 +44,38 @@ class Money(TypeDecorator[Decimal]):
         if not isinstance(value, Decimal):
             raise TypeError(f"money column expects Decimal, got {type(value).__name__}")
         check_money(value)
-        return fmt(value) if dialect.name == "sqlite" else value
+        return format(normalized(value), "f") if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return Decimal(fmt(Decimal(value)))
+        return normalized(Decimal(value))
+
+
+def normalized(value: Decimal) -> Decimal:
+    """Trailing zeros dropped, no exponent notation above 1, and never rounded.
+
+    (`Decimal.normalize()` under the default 28-digit context would round a 36-digit value.)
+    """
+    if value == 0:
+        return Decimal(0)
+    stripped = value.normalize(_EXACT)
+    if int(stripped.as_tuple().exponent) > 0:
+        return stripped.quantize(Decimal(1), context=_EXACT)
+    return stripped
 
 
 def check_money(value: Decimal, *, field: str = "value") -> None:
     """Refuse what DECIMAL(36, 18) would silently round or reject."""
+    if isinstance(value, bool) or not isinstance(value, Decimal):
+        raise TypeError(f"{field}: money must be a Decimal, got {type(value).__name__}")
     if not value.is_finite():
         raise ValueError(f"{field}: {value} is not finite")
     if value == 0:
         return
-    normal = value.normalize()
-    exponent = int(normal.as_tuple().exponent)
-    if exponent < -MONEY_SCALE:
+    if int(normalized(value).as_tuple().exponent) < -MONEY_SCALE:
         raise ValueError(f"{field}: {value} has more than {MONEY_SCALE} decimal places")
-    if normal.adjusted() >= MONEY_PRECISION - MONEY_SCALE:
+    if value.adjusted() >= MONEY_PRECISION - MONEY_SCALE:
         raise ValueError(
             f"{field}: {value} has more than {MONEY_PRECISION - MONEY_SCALE} integer digits"
         )
