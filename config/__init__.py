@@ -1,1 +1,8 @@
-"""config room: see DESIGN.md."""
+"""config room: the onboarding file (schema, loader, checks), credentials, and logging setup.
+
+Read by `app` only; everything below receives settings as values (DESIGN.md).
+
+- `config.loader.load_config(path) -> ServiceConfig`, raising one `ConfigError`
+- `config.secrets.resolve_credentials / resolve_all_credentials / resolve_master_key`
+- `config.logging.configure_logging / register_secret / bound_context / get_logger`
+"""

@@ -32,20 +32,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    PrivateAttr,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
+from config.fields import (
+    Dec,
+    EnvName,
+    FilePath,
+    Fraction,
+    Name,
+    NonNegDec,
+    PositiveDec,
+    SecretFilePath,
+    StrictModel,
+    WritablePath,
+)
 from domain.market import MarketRules
 
 DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
@@ -61,114 +61,17 @@ PLAINTEXT_SECRET_KEYS = frozenset(
 UNION_TAGS = frozenset({"<simulated>", "<csv>", "<paper>", "<live>"})
 
 _EXCHANGE_ID = re.compile(r"^[a-z0-9_]+$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-
-
-def _exact_decimal(value: Any) -> Decimal:
-    """Accept Decimal, int or a numeric string; refuse floats, which are already inexact."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise ValueError(f"expected a decimal number, got {type(value).__name__}")
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except ArithmeticError:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not result.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
-    return result
-
-
-def _positive(value: Decimal) -> Decimal:
-    if value <= 0:
-        raise ValueError(f"must be greater than 0, got {value}")
-    return value
-
-
-def _non_negative(value: Decimal) -> Decimal:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
-def _fraction(value: Decimal) -> Decimal:
-    if not 0 <= value < 1:
-        raise ValueError(f"must be a fraction in [0, 1) such as 0.001 for 0.1%, got {value}")
-    return value
-
-
-def _name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use 1-64 letters, digits, '_', '.', '@' or '-', "
-            "starting with a letter or digit"
-        )
-    return value
-
-
-def _env_name(value: str) -> str:
-    # Never echo the value: a secret pasted here by mistake must not reach an error message.
-    # Requiring the conventional upper-case form also catches most pasted keys.
-    if not _ENV_NAME.match(value):
-        raise ValueError(
-            "must be the NAME of an environment variable (upper case letters, digits and '_', "
-            "e.g. BINANCE_API_KEY), not the secret itself"
-        )
-    return value
-
-
-Dec = Annotated[Decimal, BeforeValidator(_exact_decimal)]
-PositiveDec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_positive)]
-NonNegDec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_non_negative)]
-Fraction = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_fraction)]
-Name = Annotated[str, AfterValidator(_name)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, str_strip_whitespace=True)
-
-
-def _resolve_path(value: Any, info: ValidationInfo) -> Any:
-    """Relative paths written in the file are relative to the file's directory."""
-    base = (info.context or {}).get("base_dir")
-    if isinstance(value, str) and value.strip() and base is not None:
-        path = Path(value.strip()).expanduser()
-        return path if path.is_absolute() else Path(base) / path
-    return value
-
-
-def _existing_file(value: Path) -> Path:
-    if not value.is_file():
-        raise ValueError(f"file {str(value)!r} does not exist or is not a file")
-    return value
-
-
-def _existing_secret_file(value: Path) -> Path:
-    # The path is not echoed: a secret pasted here by mistake must not reach an error message.
-    if not value.is_file():
-        raise ValueError(
-            "the file does not exist or is not a file (a relative path is relative to the "
-            "config file's directory)"
-        )
-    return value
-
-
-FilePath = Annotated[Path, BeforeValidator(_resolve_path), AfterValidator(_existing_file)]
-SecretFilePath = Annotated[
-    Path, BeforeValidator(_resolve_path), AfterValidator(_existing_secret_file)
-]
-WritablePath = Annotated[Path, BeforeValidator(_resolve_path)]
 
 
 # --- service settings ---------------------------------------------------------------------------
 
 
-class DatabaseConfig(_Model):
+class DatabaseConfig(StrictModel):
     url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
 
 
-class LoggingConfig(_Model):
+class LoggingConfig(StrictModel):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
@@ -178,14 +81,14 @@ class LoggingConfig(_Model):
         return value.strip().lower() if isinstance(value, str) else value
 
 
-class PaperConfig(_Model):
+class PaperConfig(StrictModel):
     state_file: WritablePath = DEFAULT_PAPER_STATE_FILE
 
 
 # --- markets of the paper exchange --------------------------------------------------------------
 
 
-class _MarketBase(_Model):
+class _MarketBase(StrictModel):
     """Rules default to an 8-decimal (satoshi) grid and no minimums, i.e. no constraint beyond
     precision; set them to a real venue's values to rehearse that venue on paper."""
 
@@ -277,7 +180,7 @@ def plaintext_secret_message(key: str) -> str:
     )
 
 
-class PaperAccount(_Model):
+class PaperAccount(StrictModel):
     name: Name
     exchange: Literal["paper"]
     balances: dict[str, NonNegDec] = Field(default_factory=dict)
@@ -298,7 +201,7 @@ class PaperAccount(_Model):
         return True
 
 
-class LiveAccount(_Model):
+class LiveAccount(StrictModel):
     """A ccxt exchange account. Credentials are named here and read by
     `config.secrets.resolve_credentials`, never stored in the file."""
 
@@ -390,7 +293,7 @@ PARAMETER_NAMES = (
 )
 
 
-class StrategyConfig(_Model):
+class StrategyConfig(StrictModel):
     """Parameters left out take `MartingaleParams`' defaults; their ranges are checked there
     (one source of truth for the CLI, this file and the API), via `config.checks`."""
 
@@ -431,7 +334,7 @@ class StrategyConfig(_Model):
         return {k: getattr(self, k) for k in PARAMETER_NAMES if getattr(self, k) is not None}
 
 
-class UserConfig(_Model):
+class UserConfig(StrictModel):
     name: Name
     email: str
     accounts: list[AccountConfig] = Field(default_factory=list)
@@ -448,7 +351,7 @@ class UserConfig(_Model):
         return next((a for a in self.accounts if a.name == name), None)
 
 
-class ServiceConfig(_Model):
+class ServiceConfig(StrictModel):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     master_key_file: SecretFilePath | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

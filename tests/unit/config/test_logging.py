@@ -39,6 +39,7 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
     clear_context()
     structlog.reset_defaults()
+    logging.captureWarnings(False)
 
 
 def setup(fmt: str, level: str = "debug") -> io.StringIO:
