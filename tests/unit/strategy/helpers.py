@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from domain.commands import CancelOrder, Command, PlaceOrder
-from domain.events import Event
+from domain.events import Event, OrderFilled, Started
 from domain.market import MarketRules
 from domain.orders import Fill, Side
 from strategy.machine import decide
@@ -86,3 +86,13 @@ def placed(cmds: Sequence[Command]) -> dict[str, PlaceOrder]:
 
 def canceled(cmds: Sequence[Command]) -> list[str]:
     return [c.client_order_id for c in cmds if isinstance(c, CancelOrder)]
+
+
+def entered(state: MartingaleState | None = None) -> MartingaleState:
+    """Cycle 1 with the base order filled at 100: TP t1, safety orders 1 and 2 resting."""
+    s, _ = run(
+        state or fresh(),
+        Started(at=at(), price=Decimal(100)),
+        OrderFilled(at=at(1), client_order_id="mg1c1b", fill=fill("mg1c1b", "100", "0.1")),
+    )
+    return s

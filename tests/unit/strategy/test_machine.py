@@ -20,20 +20,10 @@ from domain.events import (
 from domain.orders import OrderType, Side
 from strategy.machine import decide
 from strategy.queries import average_price, position, stop_loss_price, tick_matters
-from strategy.state import MartingaleState, Phase, WorkingStatus
-from tests.unit.strategy.helpers import at, canceled, fill, fresh, params, placed, run
+from strategy.state import Phase, WorkingStatus
+from tests.unit.strategy.helpers import at, canceled, entered, fill, fresh, params, placed, run
 
 B, S1, S2, S3, T1, T2 = "mg1c1b", "mg1c1s1", "mg1c1s2", "mg1c1s3", "mg1c1t1", "mg1c1t2"
-
-
-def entered(state: MartingaleState | None = None) -> MartingaleState:
-    """Cycle 1 with the base order filled at 100: TP t1, safety orders 1 and 2 resting."""
-    s, _ = run(
-        state or fresh(),
-        Started(at=at(), price=D(100)),
-        OrderFilled(at=at(1), client_order_id=B, fill=fill(B, "100", "0.1")),
-    )
-    return s
 
 
 def test_start_places_a_market_base_order_sized_from_the_price() -> None:

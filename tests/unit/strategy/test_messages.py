@@ -31,7 +31,7 @@ from domain.events import (
 )
 from domain.orders import Fill, OrderType, Side
 from strategy.state import Phase
-from tests.unit.strategy.test_machine import entered
+from tests.unit.strategy.helpers import entered
 
 AT = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 FILL = Fill(
