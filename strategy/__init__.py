@@ -1,1 +1,8 @@
-"""strategy room: see DESIGN.md."""
+"""The pure Martingale strategy: standard library only, no clock, no I/O.
+
+- `strategy.params.MartingaleParams` (with `from_mapping` for CLI, config and API input);
+- `strategy.ladder`: `build_plan`, `validate_plan` and the rounding helpers;
+- `strategy.state`: `MartingaleState`, `initial_state`;
+- `strategy.machine.decide(state, event) -> (state, commands)`;
+- `strategy.queries`: position, average price, open orders, stop-loss trigger, `tick_matters`.
+"""
