@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.commands import plan, run
+from app.commands import db, keys, plan, run
 
-SUBCOMMANDS = (run, plan)
+SUBCOMMANDS = (run, plan, db, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,69 @@
+"""`martingale db upgrade`: bring a database to the schema this version needs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from domain.errors import MartingaleError
+from persistence.migrate import head_revision, upgrade
+
+DATABASE_URL_ENV = "MARTINGALE_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help=(
+            f"database URL (default: ${DATABASE_URL_ENV}, else {DEFAULT_DATABASE_URL}); "
+            "e.g. mysql+pymysql://user:password@127.0.0.1/martingale"
+        ),
+    )
+
+
+def database_url(args: argparse.Namespace) -> str:
+    return str(args.db or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL)
+
+
+def register(sub: Any) -> None:
+    db: argparse.ArgumentParser = sub.add_parser(
+        "db",
+        help="database maintenance (migrations)",
+        description="Database maintenance.",
+    )
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up: argparse.ArgumentParser = db_sub.add_parser(
+        "upgrade",
+        help="migrate the database to the latest schema",
+        description=(
+            "Migrate the database to the schema this version of martingale needs, creating it "
+            "(and, for SQLite, the file and its directory) if it does not exist. Safe to run "
+            "again: a database already at the latest revision is left as it is. The service "
+            "refuses to start on a database that is behind and tells you to run this."
+        ),
+        epilog=(
+            "examples:\n"
+            "  martingale db upgrade\n"
+            "  martingale db upgrade --db sqlite:///var/martingale.sqlite\n"
+            "  MARTINGALE_DATABASE_URL=mysql+pymysql://bot:pw@127.0.0.1/martingale "
+            "martingale db upgrade"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_db_option(up)
+    up.set_defaults(handler=handle_upgrade)
+
+
+def handle_upgrade(args: argparse.Namespace) -> int:
+    try:
+        revision = upgrade(database_url(args))
+    except (MartingaleError, ValueError) as error:
+        print(f"martingale db upgrade: {error}", file=sys.stderr)
+        return 1
+    print(f"database is at revision {revision} (latest: {head_revision()})")
+    return 0
