@@ -65,12 +65,21 @@ class MemoryRepository(MemoryReads):
         return self._s.next_id - 1
 
     # --- users and accounts ----------------------------------------------------------------
-    def upsert_user(self, name: str, *, now: datetime) -> UserRecord:
+    def upsert_user(self, name: str, *, now: datetime, email: str | None = None) -> UserRecord:
         with self._tx() as s:
             found = self.find_user(name)
             user = found or UserRecord(id=self._id(), name=name, created_at=utc(now))
-            s.users[user.id] = replace(user, deleted_at=None)
-            return s.users[user.id]
+            user = replace(user, deleted_at=None)
+            if email is not None:
+                user = replace(user, email=email)
+            s.users[user.id] = user
+            return user
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All calls inside commit together or not at all (nested operations join it)."""
+        with self._tx():
+            yield
 
     def get_user(self, user_id: int) -> UserRecord:
         if user_id not in self._s.users:

@@ -73,6 +73,7 @@ class MemoryReads:
                             1 for o in self.list_orders(strategy.id) if o.state.is_live
                         ),
                         current_cycle=cycles[-1].number if cycles else None,
+                        latest_cycle=cycles[-1] if cycles else None,
                     )
                 )
             return out

@@ -24,6 +24,7 @@ NAMING = {
 }
 
 NAME = 64
+EMAIL = 254  # RFC 5321 path limit
 SYMBOL = 32
 STATE = 16
 
@@ -37,6 +38,7 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    email: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

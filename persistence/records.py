@@ -49,6 +49,7 @@ class UserRecord:
     name: str
     created_at: datetime
     deleted_at: datetime | None = None
+    email: str | None = None
 
     @property
     def deleted(self) -> bool:
@@ -202,3 +203,4 @@ class StrategyStatus:
     realized_profit: Decimal
     open_orders: int
     current_cycle: int | None
+    latest_cycle: CycleRecord | None = None  # the record of `current_cycle` (position, prices)

@@ -17,6 +17,7 @@ Semantics every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -45,7 +46,17 @@ from persistence.records import (
 
 class Repository(Protocol):
     # --- users and accounts ----------------------------------------------------------------
-    def upsert_user(self, name: str, *, now: datetime) -> UserRecord: ...
+    def transaction(self) -> AbstractContextManager[None]:
+        """A unit of work: the calls made inside (from this thread) commit together or not at all.
+
+        For multi-step writes such as onboarding sync; nesting joins the outer transaction.
+        """
+        ...
+
+    def upsert_user(self, name: str, *, now: datetime, email: str | None = None) -> UserRecord:
+        """`email` None keeps the stored one."""
+        ...
+
     def get_user(self, user_id: int) -> UserRecord: ...
     def find_user(self, name: str) -> UserRecord | None: ...
     def list_users(self, *, include_deleted: bool = False) -> list[UserRecord]: ...

@@ -6,6 +6,7 @@ lock); writes take it up front. Either way driver errors become domain errors (`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -28,14 +29,44 @@ class SqlBase:
         self._reader = sessionmaker(
             engine.execution_options(**{READONLY: True}), expire_on_commit=False
         )
+        # The session of an open `transaction()`, per thread: other threads keep their own.
+        self._unit = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for every call made inside it from this thread.
+
+        Multi-step writes (onboarding sync) commit whole or not at all; nesting joins the outer
+        transaction. Reads inside see the uncommitted writes.
+        """
+        if getattr(self._unit, "session", None) is not None:
+            yield
+            return
+        with translated("transaction"), self._writer.begin() as session:
+            self._unit.session = session
+            try:
+                yield
+            finally:
+                self._unit.session = None
 
     @contextmanager
     def _write(self, operation: str) -> Iterator[Session]:
+        joined: Session | None = getattr(self._unit, "session", None)
+        if joined is not None:
+            with translated(operation):
+                yield joined
+                joined.flush()
+            return
         with translated(operation), self._writer.begin() as session:
             yield session
 
     @contextmanager
     def _read(self, operation: str) -> Iterator[Session]:
+        joined: Session | None = getattr(self._unit, "session", None)
+        if joined is not None:
+            with translated(operation):
+                yield joined
+            return
         with translated(operation), self._reader.begin() as session:
             yield session
 

@@ -118,13 +118,21 @@ def _status(session: Any, query: Any) -> list[StrategyStatus]:
             .group_by(m.Order.strategy_id)
         ).all()
     )
-    current = dict(
-        session.execute(
-            select(m.Cycle.strategy_id, func.max(m.Cycle.number))
-            .where(m.Cycle.strategy_id.in_(ids))
-            .group_by(m.Cycle.strategy_id)
-        ).all()
+    newest = (
+        select(m.Cycle.strategy_id, func.max(m.Cycle.number).label("number"))
+        .where(m.Cycle.strategy_id.in_(ids))
+        .group_by(m.Cycle.strategy_id)
+        .subquery()
     )
+    latest = {
+        row.strategy_id: sql_rows.cycle(row)
+        for row in session.scalars(
+            select(m.Cycle).join(
+                newest,
+                (m.Cycle.strategy_id == newest.c.strategy_id) & (m.Cycle.number == newest.c.number),
+            )
+        )
+    }
     completed: dict[int, int] = {}
     profit: dict[int, Decimal] = {}
     closed = session.execute(
@@ -141,7 +149,8 @@ def _status(session: Any, query: Any) -> list[StrategyStatus]:
             cycles_completed=completed.get(s.id, 0),
             realized_profit=profit.get(s.id, Decimal(0)),
             open_orders=int(open_orders.get(s.id, 0)),
-            current_cycle=current.get(s.id),
+            current_cycle=latest[s.id].number if s.id in latest else None,
+            latest_cycle=latest.get(s.id),
         )
         for s in strategies
     ]

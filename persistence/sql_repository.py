@@ -38,13 +38,15 @@ class SqlRepository(SqlReads):
     """Writes; reads come from `SqlReads`."""
 
     # --- users and accounts ----------------------------------------------------------------
-    def upsert_user(self, name: str, *, now: datetime) -> UserRecord:
+    def upsert_user(self, name: str, *, now: datetime, email: str | None = None) -> UserRecord:
         with self._write("upsert user") as s:
             row = s.scalar(select(m.User).where(m.User.name == name))
             if row is None:
                 row = m.User(name=name, created_at=now)
                 s.add(row)
             row.deleted_at = None
+            if email is not None:
+                row.email = email
             s.flush()
             return sql_rows.user(row)
 

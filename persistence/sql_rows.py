@@ -44,7 +44,11 @@ def dump_json(value: Mapping[str, Any]) -> str:
 
 def user(row: m.User) -> UserRecord:
     return UserRecord(
-        id=row.id, name=row.name, created_at=_t(row.created_at), deleted_at=_t(row.deleted_at)
+        id=row.id,
+        name=row.name,
+        created_at=_t(row.created_at),
+        deleted_at=_t(row.deleted_at),
+        email=row.email,
     )
 
 
