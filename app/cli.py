@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.commands import db, keys, plan, run
+from app.commands import db, keys, onboard, plan, run, status
 
-SUBCOMMANDS = (run, plan, db, keys)
+SUBCOMMANDS = (run, plan, db, keys, onboard, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,78 @@
+"""`martingale onboard`: sync a config file into the database without starting anything.
+
+Order matters for "a bad file changes nothing": the file is validated and every credential it
+names is read before the database is opened; only then is the schema checked (a brand-new
+SQLite file is created at head, an existing database that is behind is refused) and the sync
+run in one transaction. Exit status: 0 synced, 2 bad file or credentials, 1 database problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from app.onboarding import prepare_database, sync_config, vault_for
+from config.loader import load_config
+from domain.errors import ConfigurationError, CredentialError, MartingaleError
+from persistence.database import make_engine
+from persistence.sql_repository import SqlRepository
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "onboard",
+        help="create or update users, accounts, keys and strategies from a config file",
+        description=(
+            "Validate the whole config file, then make the database match it: users (with "
+            "email), accounts, live accounts' API keys (read from the named environment "
+            "variables or files and stored encrypted under the master key) and strategies "
+            "(parameters and desired state). Running it twice changes nothing. A strategy "
+            "removed from the file, or every strategy of a removed user, is stopped, never "
+            "deleted. A bad file exits with status 2 and changes nothing. A database that "
+            "does not exist yet (the default SQLite file) is created; an existing one whose "
+            "schema is behind is refused: run `martingale db upgrade` first."
+        ),
+    )
+    parser.add_argument(
+        "--config", required=True, metavar="FILE", help="path to the onboarding YAML file"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (counts per kind)"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        vault = vault_for(config)
+    except (ConfigurationError, CredentialError) as exc:
+        return _fail(exc, 2)
+    url = config.database.url
+    try:
+        created = prepare_database(url)
+        engine = make_engine(url)
+        try:
+            report = sync_config(config, SqlRepository(engine), vault, now=datetime.now(UTC))
+        finally:
+            engine.dispose()
+    except (ConfigurationError, CredentialError) as exc:
+        return _fail(exc, 2)
+    except (MartingaleError, ValueError) as exc:
+        return _fail(exc, 1)
+    if args.json:
+        print(json.dumps({"database_created": created, **report.as_dict()}, indent=2))
+        return 0
+    if created:
+        print("created a new database at the current schema")
+    print(report.summary())
+    print("synced" if report.changed else "already in sync: nothing written")
+    return 0
+
+
+def _fail(exc: Exception, status: int) -> int:
+    print(f"martingale onboard: error: {exc}", file=sys.stderr)
+    return status

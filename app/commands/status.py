@@ -1,0 +1,77 @@
+"""`martingale status`: every strategy's state, cycle, profit and health, from the database.
+
+Read-only and independent of the service: it never creates or migrates a database (a missing
+SQLite file is reported, not created) and needs no master key or exchange credentials.
+Exit status: 0 shown, 2 bad arguments or config file, 1 database missing, behind or down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from app.onboarding import is_new_sqlite
+from app.status import collect_status, render_table, status_json
+from config.loader import load_config
+from domain.errors import ConfigurationError, MartingaleError
+from persistence.database import make_engine, parse_url
+from persistence.migrate import check_at_head
+from persistence.sql_repository import SqlRepository
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "status",
+        help="show every strategy's state, cycle, profit, position and health",
+        description=(
+            "Read the database (whether or not the service is running) and show, per "
+            "strategy: user, name, symbol, state (the engine's, with the desired one when "
+            "they differ), current cycle, cycles completed, realized profit, position amount, "
+            "average entry price, open orders, age of the last heartbeat and the last error."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--config", metavar="FILE", help="read the database named by this config file"
+    )
+    source.add_argument(
+        "--db", metavar="URL", help="read this database URL (e.g. sqlite:///var/martingale.sqlite)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"strategies": [...]} with every number as a decimal string, null if unknown',
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        url = load_config(args.config).database.url if args.config else args.db
+        parse_url(url)
+    except (ConfigurationError, ValueError) as exc:
+        return _fail(exc, 2)
+    if is_new_sqlite(url):
+        return _fail(
+            "the database does not exist yet; create it with `martingale onboard --config FILE`",
+            1,
+        )
+    try:
+        check_at_head(url)
+        engine = make_engine(url)
+        try:
+            lines = collect_status(SqlRepository(engine), now=datetime.now(UTC))
+        finally:
+            engine.dispose()
+    except MartingaleError as exc:
+        return _fail(exc, 1)
+    print(json.dumps(status_json(lines), indent=2) if args.json else render_table(lines))
+    return 0
+
+
+def _fail(exc: Exception | str, status: int) -> int:
+    print(f"martingale status: error: {exc}", file=sys.stderr)
+    return status
