@@ -1,0 +1,128 @@
+"""Config files and repositories for the app tests (SQLite and MySQL through `db_url`)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from persistence.database import make_engine
+from persistence.migrate import upgrade
+from persistence.sql_repository import SqlRepository
+
+TABLES = ("users", "accounts", "strategies", "cycles", "orders", "fills", "events", "audit_log")
+
+MARKETS = """
+markets:
+  ETH/BTC:
+    feed: simulated
+    price: 0.1
+    tick_size: 0.000001
+    step_size: 0.001
+    min_notional: 0.0001
+  BTC/USDT:
+    feed: simulated
+    price: 30000
+    tick_size: 0.01
+    step_size: 0.00001
+    min_notional: 10
+"""
+
+BTC_PARAMS = """base_order: 0.002
+        safety_order: 0.004
+        max_safety_orders: 3
+        price_deviation: 1.5
+        take_profit: 1.5"""
+
+USDT_PARAMS = """base_order: 20
+        safety_order: 40
+        max_safety_orders: 3
+        price_deviation: 1
+        step_scale: 1.2
+        take_profit: 1.2"""
+
+ALICE = f"""
+  - name: alice
+    email: alice@example.com
+    accounts:
+      - name: main
+        exchange: paper
+        balances: {{BTC: 1, USDT: 10000}}
+    strategies:
+      - name: eth
+        account: main
+        symbol: ETH/BTC
+        {BTC_PARAMS}
+      - name: btc
+        account: main
+        symbol: BTC/USDT
+        state: paused
+        {USDT_PARAMS}
+"""
+
+BOB = f"""
+  - name: bob
+    email: bob@example.com
+    accounts:
+      - name: paper
+        exchange: paper
+        balances: {{USDT: 5000}}
+      - name: live
+        exchange: binance
+        api_key_env: TEST_BOB_KEY
+        secret_env: TEST_BOB_SECRET
+    strategies:
+      - name: btc-paper
+        account: paper
+        symbol: BTC/USDT
+        enabled: false
+        {USDT_PARAMS}
+      - name: btc-live
+        account: live
+        symbol: BTC/USDT
+        {USDT_PARAMS}
+"""
+
+
+def config_text(url: str, users: str) -> str:
+    return f"database:\n  url: {url}\n{MARKETS}\nusers:{users}"
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    """Write YAML text to service.yaml (overwriting) and return its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "service.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def sql_repo(db_url: str) -> Iterator[SqlRepository]:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        yield SqlRepository(engine)
+    finally:
+        engine.dispose()
+
+
+def snapshot(repo: SqlRepository) -> dict[str, Any]:
+    """Every onboarding-relevant row as values, plus row counts: equal means nothing written."""
+    users = repo.list_users(include_deleted=True)
+    accounts = [a for u in users for a in repo.list_accounts(u.id)]
+    return {
+        "users": users,
+        "accounts": accounts,
+        "credentials": {a.id: repo.load_credentials(a.id) for a in accounts},
+        "strategies": [
+            repo.get_strategy(s.id) for u in users for s in repo.list_strategies(user_id=u.id)
+        ],
+        "counts": {t: repo.count_rows(t) for t in TABLES},
+    }

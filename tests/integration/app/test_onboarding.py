@@ -1,0 +1,270 @@
+"""`sync_config` against real SQLite and MySQL: idempotence, removal, keys, atomicity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.onboarding import strategy_params, sync_config, vault_for
+from config.loader import ConfigError, load_config
+from config.schema import ServiceConfig
+from domain.errors import DatabaseUnavailable
+from persistence.credentials import load_credentials
+from persistence.records import DesiredState
+from persistence.sql_repository import SqlRepository
+from persistence.vault import fingerprint, generate_key
+from tests.integration.app.conftest import (
+    ALICE,
+    BOB,
+    BTC_PARAMS,
+    USDT_PARAMS,
+    config_text,
+    snapshot,
+)
+
+T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+KEY = generate_key()
+ENV = {"MARTINGALE_MASTER_KEY": KEY, "TEST_BOB_KEY": "bob-key-1", "TEST_BOB_SECRET": "bob-sec-1"}
+
+
+def load(write: Callable[[str], Path], url: str, users: str) -> ServiceConfig:
+    return load_config(write(config_text(url, users)))
+
+
+def sync(config: ServiceConfig, repo: Any, at: datetime, env: dict[str, str] = ENV) -> Any:
+    return sync_config(config, repo, vault_for(config, env=env), now=at, env=env)
+
+
+def strategies_by_name(repo: SqlRepository) -> dict[str, Any]:
+    return {
+        f"{u.name}/{s.name}": s
+        for u in repo.list_users()
+        for s in repo.list_strategies(user_id=u.id)
+    }
+
+
+def test_first_sync_creates_everything_and_the_second_writes_nothing(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    config = load(write_config, db_url, ALICE + BOB)
+    first = sync(config, sql_repo, T0)
+    assert first.as_dict()["users"] == {"created": 2, "updated": 0, "unchanged": 0, "stopped": 0}
+    assert (first.accounts.created, first.credentials.created, first.strategies.created) == (
+        3,
+        1,
+        4,
+    )
+    assert {u.name: u.email for u in sql_repo.list_users()} == {
+        "alice": "alice@example.com",
+        "bob": "bob@example.com",
+    }
+    by_name = strategies_by_name(sql_repo)
+    assert {k: s.desired_state for k, s in by_name.items()} == {
+        "alice/eth": DesiredState.RUNNING,
+        "alice/btc": DesiredState.PAUSED,
+        "bob/btc-paper": DesiredState.STOPPED,
+        "bob/btc-live": DesiredState.RUNNING,
+    }
+    # Complete parameters, defaults filled in, as decimal strings under the plan names.
+    assert by_name["alice/eth"].params == {
+        "base_order": "0.002",
+        "safety_order": "0.004",
+        "max_safety_orders": "3",
+        "price_deviation": "1.5",
+        "step_scale": "1",
+        "volume_scale": "1",
+        "take_profit": "1.5",
+        "max_active_safety_orders": "1",
+        "cooldown": "0",
+        "base_order_type": "market",
+    }
+    before = snapshot(sql_repo)
+    second = sync(config, sql_repo, T0 + timedelta(hours=1))
+    assert not second.changed
+    assert (second.users.unchanged, second.accounts.unchanged) == (2, 3)
+    assert (second.credentials.unchanged, second.strategies.unchanged) == (1, 4)
+    assert snapshot(sql_repo) == before
+
+
+def test_a_changed_parameter_or_state_updates_only_that_strategy(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    before = strategies_by_name(sql_repo)
+    changed = ALICE.replace("take_profit: 1.5", "take_profit: 1.75").replace(
+        "state: paused", "state: running"
+    )
+    report = sync(load(write_config, db_url, changed), sql_repo, T0 + timedelta(minutes=5))
+    assert (report.strategies.updated, report.strategies.unchanged) == (2, 0)
+    after = strategies_by_name(sql_repo)
+    assert after["alice/eth"].params["take_profit"] == "1.75"
+    assert after["alice/eth"].updated_at == T0 + timedelta(minutes=5)
+    assert after["alice/btc"].desired_state is DesiredState.RUNNING
+    assert after["alice/eth"].id == before["alice/eth"].id
+    # A default written out explicitly is the same parameter set: nothing to write.
+    explicit = changed.replace("take_profit: 1.75", "take_profit: 1.75\n        step_scale: 1")
+    report = sync(load(write_config, db_url, explicit), sql_repo, T0 + timedelta(minutes=9))
+    assert not report.changed
+    assert strategies_by_name(sql_repo) == after
+
+
+def test_removed_strategies_and_users_are_stopped_not_deleted(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    sync(load(write_config, db_url, ALICE + BOB), sql_repo, T0)
+    counts = snapshot(sql_repo)["counts"]
+    without_btc = ALICE[: ALICE.index("      - name: btc\n")]
+    report = sync(load(write_config, db_url, without_btc), sql_repo, T0 + timedelta(minutes=1))
+    # alice/btc was paused, bob/btc-live running: stopped; bob/btc-paper already was.
+    assert (report.strategies.stopped, report.users.stopped) == (2, 1)
+    assert report.strategies.unchanged == 1
+    by_name = strategies_by_name(sql_repo)
+    assert set(by_name) == {"alice/eth", "alice/btc", "bob/btc-paper", "bob/btc-live"}
+    assert by_name["alice/eth"].desired_state is DesiredState.RUNNING
+    for name in ("alice/btc", "bob/btc-paper", "bob/btc-live"):
+        assert by_name[name].desired_state is DesiredState.STOPPED
+    assert snapshot(sql_repo)["counts"] == counts
+    before = snapshot(sql_repo)
+    again = sync(load(write_config, db_url, without_btc), sql_repo, T0 + timedelta(minutes=2))
+    assert not again.changed
+    assert snapshot(sql_repo) == before
+    # Putting them back in the file brings back the desired state the file asks for.
+    back = sync(load(write_config, db_url, ALICE + BOB), sql_repo, T0 + timedelta(minutes=3))
+    assert back.strategies.updated == 2
+    assert strategies_by_name(sql_repo)["bob/btc-live"].desired_state is DesiredState.RUNNING
+
+
+def test_credentials_are_resealed_only_when_the_key_or_secret_changes(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    config = load(write_config, db_url, BOB)
+    sync(config, sql_repo, T0)
+    bob = sql_repo.find_user("bob")
+    assert bob is not None
+    live = next(a for a in sql_repo.list_accounts(bob.id) if a.name == "live")
+    sealed = sql_repo.load_credentials(live.id)
+    assert sealed is not None and "bob-sec-1" not in sealed.ciphertext
+
+    assert sync(config, sql_repo, T0 + timedelta(minutes=1)).credentials.unchanged == 1
+    assert sql_repo.load_credentials(live.id) == sealed
+
+    new_secret = {**ENV, "TEST_BOB_SECRET": "bob-sec-2"}
+    report = sync(config, sql_repo, T0 + timedelta(minutes=2), env=new_secret)
+    assert report.credentials.updated == 1
+    resealed = sql_repo.load_credentials(live.id)
+    assert resealed is not None and resealed.ciphertext != sealed.ciphertext
+    assert resealed.fingerprint == sealed.fingerprint  # same API key
+    vault = vault_for(config, env=ENV)
+    assert vault is not None
+    opened = load_credentials(sql_repo, vault, live.id)
+    assert opened is not None and opened.secret.reveal() == "bob-sec-2"
+    assert sql_repo.get_account(live.id).credentials_rotated_at == T0 + timedelta(minutes=2)
+
+    new_key = {**new_secret, "TEST_BOB_KEY": "bob-key-2"}
+    assert sync(config, sql_repo, T0 + timedelta(minutes=3), env=new_key).credentials.updated == 1
+    opened = load_credentials(sql_repo, vault, live.id)
+    assert opened is not None and opened.api_key.reveal() == "bob-key-2"
+    assert sql_repo.get_account(live.id).credentials_fingerprint == fingerprint(opened)
+
+
+def test_a_missing_credential_or_master_key_fails_before_the_database_is_touched(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    config = load(write_config, db_url, ALICE + BOB)
+    with pytest.raises(ConfigError, match=r"users\[1\]\.accounts\[1\]") as error:
+        vault_for(config, env={})
+    assert "MARTINGALE_MASTER_KEY" in str(error.value)
+    no_secret = {k: v for k, v in ENV.items() if k != "TEST_BOB_SECRET"}
+    with pytest.raises(ConfigError, match=r"users\[1\]\.accounts\[1\]\.secret_env"):
+        sync(config, sql_repo, T0, env=no_secret)
+    assert sql_repo.list_users(include_deleted=True) == []
+
+
+class FailingRepository:
+    """The real repository, except that the n-th call of one method fails as a lost
+    connection would: what was written before it in the sync must not survive."""
+
+    def __init__(self, inner: SqlRepository, method: str, fail_on: int) -> None:
+        self._inner = inner
+        self._method = method
+        self._fail_on = fail_on
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name != self._method:
+            return attr
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self._fail_on:
+                raise DatabaseUnavailable(f"database unavailable during {name} (test)")
+            return attr(*args, **kwargs)
+
+        return failing
+
+
+def test_a_database_failure_mid_sync_leaves_nothing_half_written(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    config = load(write_config, db_url, ALICE + BOB)
+    failing = FailingRepository(sql_repo, "upsert_strategy", fail_on=3)
+    with pytest.raises(DatabaseUnavailable):
+        sync(config, failing, T0)
+    assert failing.calls == 3
+    assert snapshot(sql_repo)["counts"] == dict.fromkeys(snapshot(sql_repo)["counts"], 0)
+
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    before = snapshot(sql_repo)
+    changed = load(write_config, db_url, ALICE.replace("take_profit: 1.5", "take_profit: 2") + BOB)
+    failing = FailingRepository(sql_repo, "save_credentials", fail_on=1)
+    with pytest.raises(DatabaseUnavailable):
+        sync(changed, failing, T0 + timedelta(minutes=1))
+    assert snapshot(sql_repo) == before
+
+
+def test_moving_a_strategy_to_another_symbol_is_refused_with_its_path(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    before = snapshot(sql_repo)
+    moved = f"""
+  - name: alice
+    email: alice@example.com
+    accounts:
+      - name: main
+        exchange: paper
+        balances: {{BTC: 1, USDT: 10000}}
+    strategies:
+      - name: new-first
+        account: main
+        symbol: ETH/BTC
+        {BTC_PARAMS}
+      - name: eth
+        account: main
+        symbol: BTC/USDT
+        {USDT_PARAMS}
+"""
+    path = write_config(config_text(db_url, moved))
+    with pytest.raises(ConfigError) as error:
+        sync(load_config(path), sql_repo, T0 + timedelta(minutes=1))
+    message = str(error.value)
+    assert str(path) in message and "users[0].strategies[1].symbol" in message
+    assert "already trades ETH/BTC" in message
+    # new-first was written before the conflict was found, and rolled back with it.
+    assert snapshot(sql_repo) == before
+
+
+def test_strategy_params_are_exact_decimal_strings(
+    db_url: str, write_config: Callable[[str], Path]
+) -> None:
+    text = ALICE.replace("take_profit: 1.5", "take_profit: 1.50\n        stop_loss: 12.5")
+    strategy = load(write_config, db_url, text).users[0].strategies[0]
+    params = strategy_params(strategy)
+    assert params["take_profit"] == "1.5"
+    assert params["stop_loss"] == "12.5"
+    assert "max_cycles" not in params
