@@ -1,0 +1,1 @@
+"""Unit tests of app/ pieces that need no database."""
