@@ -95,11 +95,16 @@ def test_a_changed_parameter_or_state_updates_only_that_strategy(
 ) -> None:
     sync(load(write_config, db_url, ALICE), sql_repo, T0)
     before = strategies_by_name(sql_repo)
-    changed = ALICE.replace("take_profit: 1.5", "take_profit: 1.75").replace(
-        "state: paused", "state: running"
+    changed = (
+        ALICE.replace("take_profit: 1.5", "take_profit: 1.75")
+        .replace("state: paused", "state: running")
+        .replace("alice@example.com", "alice@example.org")
     )
     report = sync(load(write_config, db_url, changed), sql_repo, T0 + timedelta(minutes=5))
     assert (report.strategies.updated, report.strategies.unchanged) == (2, 0)
+    assert (report.users.updated, report.accounts.unchanged) == (1, 1)
+    alice = sql_repo.find_user("alice")
+    assert alice is not None and alice.email == "alice@example.org"
     after = strategies_by_name(sql_repo)
     assert after["alice/eth"].params["take_profit"] == "1.75"
     assert after["alice/eth"].updated_at == T0 + timedelta(minutes=5)
