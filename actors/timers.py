@@ -7,13 +7,16 @@ actors. Handles can be canceled. The clock is `time.monotonic`.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import pykka
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -47,6 +50,15 @@ class TimerService:
             if self._heap[0] is handle:
                 self._cond.notify()
         return handle
+
+    def tell_later(self, delay: float, ref: Any, message: object) -> TimerHandle:
+        """Tell `message` to an actor after `delay`; an actor that died meanwhile is skipped."""
+
+        def deliver() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(message)
+
+        return self.call_later(delay, deliver)
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:

@@ -32,14 +32,14 @@ def round_down(value: Decimal, step: Decimal) -> Decimal:
     """Largest multiple of `step` that is <= value (step > 0); keeps the step's exponent."""
     if step <= 0:
         return value
-    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    return ((value / step).to_integral_value(rounding=ROUND_FLOOR) * step).quantize(step)
 
 
 def round_up(value: Decimal, step: Decimal) -> Decimal:
     """Smallest multiple of `step` that is >= value (step > 0)."""
     if step <= 0:
         return value
-    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+    return ((value / step).to_integral_value(rounding=ROUND_CEILING) * step).quantize(step)
 
 
 def fmt(value: Decimal) -> str:

@@ -1,0 +1,477 @@
+"""The engine: drives one strategy's pure machine against an exchange and the repository.
+
+A plain class with no threads (EngineActor is its thin pykka shell), so it is tested directly.
+The money rules of DESIGN.md live here:
+
+- Write intent before acting: a decision and its order intents are committed (`save_step`)
+  before any command reaches the exchange; if that commit fails nothing is sent.
+- Never blindly resubmit: a create with no clear answer leaves the order PENDING_SUBMIT/UNKNOWN
+  and the next sync asks the exchange by client order id before placing it again.
+- Crash-only: `start()` is the one path for a cold start, a restart after a crash, a resume and
+  a retry after an outage: load from the DB, reconcile with the exchange, then act.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Protocol
+
+from actors.order_sync import Observed, needs_fills, observe
+from domain import codec
+from domain.commands import (
+    CancelOrder,
+    Command,
+    CycleClosed,
+    PlaceOrder,
+    ScheduleWakeup,
+    StrategyFinished,
+)
+from domain.errors import (
+    DuplicateOrder,
+    ExchangeUnavailable,
+    OrderError,
+    OrderNotFound,
+    OrderOutcomeUnknown,
+    TemporaryError,
+)
+from domain.events import (
+    CooldownElapsed,
+    Event,
+    OrderCanceled,
+    OrderRejected,
+    PriceTicked,
+    Started,
+    StopRequested,
+)
+from domain.ids import parse_client_order_id
+from domain.orders import Fill, Order, OrderState, OrderType, Side
+from exchange.port import Exchange
+from persistence.records import CycleRecord, CycleStatus, EngineState, OrderIntent, StepResult
+from strategy.machine import decide
+from strategy.params import MartingaleParams
+from strategy.queries import stop_loss_price
+from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus, initial_state
+
+
+class Store(Protocol):
+    """What the engine needs from the repository (the RepositoryActor's proxy in production)."""
+
+    def load_engine_state(self, strategy_id: int) -> EngineState: ...
+
+    def save_step(
+        self,
+        strategy_id: int,
+        *,
+        snapshot: str,
+        expected_version: int,
+        now: datetime,
+        new_orders: list[OrderIntent],
+        order_updates: list[Order],
+        fills: list[Fill],
+        cycle: CycleRecord | None,
+        events: list[object],
+    ) -> StepResult: ...
+
+
+class Host(Protocol):
+    """What the engine asks of its actor: timers, price watching and reporting upward."""
+
+    def schedule(self, at: datetime, what: str) -> None: ...
+    def watch(self, below: Decimal | None, above: Decimal | None) -> None: ...
+    def report(self, kind: str, detail: str | None = None) -> None: ...
+    def guard(self) -> None:
+        """Raise if this engine instance must not act any more (it was replaced)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Watch:
+    """Prices at which a tick can matter: at or below `below`, at or above `above`."""
+
+    below: Decimal | None
+    above: Decimal | None
+
+
+class FillsNotVisible(ExchangeUnavailable):
+    """The exchange reports more filled than the trades it lists: it is lagging; sync later."""
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        strategy_id: int,
+        exchange: Exchange,
+        store: Store,
+        host: Host,
+        clock: Callable[[], datetime],
+        price: Callable[[], Decimal],
+    ) -> None:
+        self.strategy_id = strategy_id
+        self._exchange = exchange
+        self._store = store
+        self._host = host
+        self._clock = clock
+        self._price = price
+        self.state: MartingaleState | None = None
+        self.version = 0
+        self._cycle_opened_at: datetime | None = None
+        self._safety_filled = 0
+        self._closed_through = 0  # cycles up to this number are closed: never reopen their row
+        self._symbol = ""
+
+    # --- the one start path --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load, reconcile, act; TemporaryError and DatabaseUnavailable go to the caller."""
+        loaded = self._store.load_engine_state(self.strategy_id)
+        record = loaded.strategy
+        self._symbol = record.symbol
+        self.version = loaded.version
+        current = loaded.current_cycle
+        if current is not None:
+            self._cycle_opened_at = current.opened_at
+            self._safety_filled = current.safety_orders_filled
+            if current.status is not CycleStatus.OPEN:
+                self._closed_through = current.number
+        if loaded.snapshot:
+            self.state = codec.loads(loaded.snapshot, MartingaleState)
+        else:
+            params = MartingaleParams.from_mapping(record.params)
+            rules = self._exchange.load_market_rules(record.symbol)
+            self.state = initial_state(self.strategy_id, record.symbol, params, rules)
+        self.reconcile(loaded.live_orders)
+        state = self._require_state()
+        if state.phase is Phase.IDLE:
+            self.handle(Started(at=self._clock(), price=self._price()))
+        elif state.phase is Phase.COOLDOWN and state.wake_at is not None:
+            self._host.schedule(state.wake_at, "cooldown")
+        self._rewatch()
+
+    def reconcile(self, db_orders: tuple[Order, ...] = ()) -> None:
+        """Bring the machine up to date with the exchange: adopt, resolve, apply missed fills."""
+        state = self._require_state()
+        for working in state.orders:
+            self._sync_one(working)
+        self._adopt_strangers({o.client_order_id for o in db_orders})
+        state = self._require_state()
+        for working in state.orders:
+            if working.status is WorkingStatus.CANCELING:
+                self._execute(
+                    CancelOrder(client_order_id=working.client_order_id, symbol=self._symbol)
+                )
+
+    def sync(self) -> None:
+        """A wake-up: the price crossed one of our orders, or a periodic check."""
+        for working in self._require_state().orders:
+            if working.order_type is OrderType.LIMIT or working.status is not WorkingStatus.OPEN:
+                self._sync_one(working)
+        self._rewatch()
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def on_tick(self, price: Decimal, at: datetime) -> None:
+        self.sync()
+        self.handle(PriceTicked(at=at, price=price))
+        self._rewatch()
+
+    def on_cooldown(self) -> None:
+        state = self._require_state()
+        if state.phase is Phase.COOLDOWN:
+            self.handle(CooldownElapsed(at=self._clock(), price=self._price()))
+            self._rewatch()
+
+    def request_stop(self, event: StopRequested) -> None:
+        self.handle(event)
+        self._rewatch()
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not None and self.state.phase is Phase.FINISHED
+
+    # --- the loop: decide, commit, act ---------------------------------------------------
+
+    def handle(self, first: Event | Observed) -> None:
+        queue: deque[Observed] = deque(
+            [first if isinstance(first, Observed) else Observed(event=first)]
+        )
+        while queue:
+            item = queue.popleft()
+            state = self._require_state()
+            new_state, commands = decide(state, item.event)
+            if new_state is state and not commands and item.order is None and item.fill is None:
+                continue
+            self._commit(state, new_state, commands, item)
+            for command in commands:
+                queue.extend(self._execute(command))
+
+    def _commit(
+        self,
+        old: MartingaleState,
+        new: MartingaleState,
+        commands: tuple[Command, ...],
+        item: Observed,
+    ) -> None:
+        self._host.guard()
+        now = self._clock()
+        intents = [
+            OrderIntent(
+                cycle=c.cycle,
+                leg=c.leg,
+                order=Order(
+                    client_order_id=c.client_order_id,
+                    symbol=c.symbol,
+                    side=c.side,
+                    type=c.order_type,
+                    amount=c.amount,
+                    price=c.price,
+                    created_at=now,
+                ),
+            )
+            for c in commands
+            if isinstance(c, PlaceOrder)
+        ]
+        if new.cycle != old.cycle:
+            self._cycle_opened_at, self._safety_filled = now, 0
+        if item.fill is not None:
+            working = old.order(item.fill.client_order_id)
+            if working is not None and working.role is Role.SAFETY and working.filled == 0:
+                self._safety_filled += 1
+        result = self._store.save_step(
+            self.strategy_id,
+            snapshot=codec.dumps(new),
+            expected_version=self.version,
+            now=now,
+            new_orders=intents,
+            order_updates=[item.order] if item.order is not None else [],
+            fills=[item.fill] if item.fill is not None else [],
+            cycle=self._cycle_record(new, commands, now),
+            events=[item.event, *commands],
+        )
+        self.state, self.version = new, result.version
+        for command in commands:
+            if isinstance(command, CycleClosed):
+                self._closed_through = max(self._closed_through, command.cycle)
+                self._host.report("cycle_closed", f"{command.cycle}:{command.realized_profit}")
+            elif isinstance(command, StrategyFinished):
+                self._host.report("finished", command.reason)
+
+    def _cycle_record(
+        self, s: MartingaleState, commands: tuple[Command, ...], now: datetime
+    ) -> CycleRecord | None:
+        if s.cycle == 0:
+            return None
+        closed = next((c for c in commands if isinstance(c, CycleClosed)), None)
+        if closed is None and s.cycle <= self._closed_through:
+            return None  # the cycle's row is final; the orders being canceled don't change it
+        book = s.book
+        return CycleRecord(
+            number=closed.cycle if closed else s.cycle,
+            status=CycleStatus.CLOSED if closed else CycleStatus.OPEN,
+            opened_at=self._cycle_opened_at or now,
+            amount=_stored(book.position) or Decimal(0),
+            cost=_stored(book.spent) or Decimal(0),
+            base_price=_stored(s.base_price),
+            average_price=_stored(book.average),
+            realized_profit=_stored(closed.realized_profit) if closed else None,
+            safety_orders_filled=self._safety_filled,
+            closed_at=now if closed else None,
+        )
+
+    # --- commands against the exchange ---------------------------------------------------
+
+    def _execute(self, command: Command) -> list[Observed]:
+        if isinstance(command, PlaceOrder):
+            return self._place(command)
+        if isinstance(command, CancelOrder):
+            return self._cancel(command)
+        if isinstance(command, ScheduleWakeup):
+            self._host.schedule(command.at, "cooldown")
+        return []
+
+    def _place(self, c: PlaceOrder) -> list[Observed]:
+        self._host.guard()
+        try:
+            remote = self._exchange.create_order(
+                client_order_id=c.client_order_id,
+                symbol=c.symbol,
+                side=c.side,
+                type=c.order_type,
+                amount=c.amount,
+                price=c.price,
+            )
+        except DuplicateOrder:
+            remote = self._exchange.fetch_order(c.symbol, client_order_id=c.client_order_id)
+        except OrderOutcomeUnknown:
+            self._host.report("unknown_outcome", c.client_order_id)
+            return []  # stays PENDING_SUBMIT; the next sync resolves it by client order id
+        except OrderError as exc:
+            rejected = self._rejected_row(c.client_order_id, c)
+            return [
+                Observed(
+                    event=OrderRejected(
+                        at=self._clock(), client_order_id=c.client_order_id, reason=str(exc)
+                    ),
+                    order=rejected,
+                )
+            ]
+        working = self._require_state().order(c.client_order_id)
+        return self._observe(working, remote) if working is not None else []
+
+    def _cancel(self, c: CancelOrder) -> list[Observed]:
+        working = self._require_state().order(c.client_order_id)
+        if working is None:
+            return []
+        self._host.guard()
+        try:
+            remote = self._exchange.cancel_order(c.symbol, client_order_id=c.client_order_id)
+        except OrderNotFound:
+            return self._sync_one(working, deliver=False)
+        except OrderOutcomeUnknown:
+            return []  # still CANCELING in the machine: the next sync cancels again
+        return self._observe(working, remote)
+
+    # --- syncing one order ---------------------------------------------------------------
+
+    def _sync_one(self, working: WorkingOrder, *, deliver: bool = True) -> list[Observed]:
+        try:
+            remote = self._exchange.fetch_order(
+                self._symbol, client_order_id=working.client_order_id
+            )
+        except OrderNotFound:
+            observed = self._never_arrived(working)
+        else:
+            observed = self._observe(working, remote)
+        if deliver:
+            for item in observed:
+                self.handle(item)
+            return []
+        return observed
+
+    def _never_arrived(self, working: WorkingOrder) -> list[Observed]:
+        """The exchange has no such order: a create that never landed. Place it now (same id)."""
+        if working.status is WorkingStatus.SUBMITTED:
+            state = self._require_state()
+            command = PlaceOrder(
+                client_order_id=working.client_order_id,
+                symbol=state.symbol,
+                side=working.side,
+                order_type=working.order_type,
+                amount=working.amount,
+                price=working.price,
+                cycle=state.cycle,
+                leg=working.leg,
+            )
+            self._host.report("resubmit", working.client_order_id)
+            return self._place(command)
+        # It was acknowledged once and is gone without trace: treat as canceled by the venue.
+        row = Order(
+            client_order_id=working.client_order_id,
+            symbol=self._symbol,
+            side=working.side,
+            type=working.order_type,
+            amount=working.amount,
+            price=working.price,
+            state=OrderState.CANCELED,
+        )
+        return [
+            Observed(
+                event=OrderCanceled(at=self._clock(), client_order_id=working.client_order_id),
+                order=row,
+            )
+        ]
+
+    def _observe(self, working: WorkingOrder, remote: Order) -> list[Observed]:
+        state = self._require_state()
+        fills: list[Fill] = []
+        if needs_fills(working, remote):
+            since = remote.created_at
+            fills = [
+                f
+                for f in self._exchange.fetch_fills(self._symbol, since=since)
+                if f.client_order_id == working.client_order_id
+            ]
+            seen = sum(
+                (f.amount for f in fills if f.trade_id not in state.applied_trades), Decimal(0)
+            )
+            if working.filled + seen < remote.filled:
+                fills = [
+                    f
+                    for f in self._exchange.fetch_fills(self._symbol)
+                    if f.client_order_id == working.client_order_id
+                ]
+                seen = sum(
+                    (f.amount for f in fills if f.trade_id not in state.applied_trades), Decimal(0)
+                )
+                if working.filled + seen < remote.filled:
+                    raise FillsNotVisible(
+                        f"order {working.client_order_id}: exchange reports {remote.filled} filled "
+                        f"but lists trades for {working.filled + seen}"
+                    )
+        return observe(working, remote, fills, frozenset(state.applied_trades), at=self._clock())
+
+    def _adopt_strangers(self, known_db: set[str]) -> None:
+        """Cancel open exchange orders carrying our strategy's ids that the machine does not track.
+
+        They can only be leftovers (e.g. a cancel lost before a crash); left alone they would
+        fill into a position nobody manages.
+        """
+        state = self._require_state()
+        tracked = {o.client_order_id for o in state.orders}
+        for remote in self._exchange.fetch_open_orders(self._symbol):
+            parsed = parse_client_order_id(remote.client_order_id)
+            if parsed is None or parsed[0] != self.strategy_id or remote.client_order_id in tracked:
+                continue
+            self._host.report("orphan_canceled", remote.client_order_id)
+            try:
+                self._exchange.cancel_order(self._symbol, client_order_id=remote.client_order_id)
+            except OrderNotFound:
+                continue
+
+    def _rejected_row(self, coid: str, c: PlaceOrder) -> Order:
+        return Order(
+            client_order_id=coid,
+            symbol=c.symbol,
+            side=c.side,
+            type=c.order_type,
+            amount=c.amount,
+            price=c.price,
+            state=OrderState.REJECTED,
+        )
+
+    # --- watching prices -------------------------------------------------------------------
+
+    def watch(self) -> Watch:
+        state = self._require_state()
+        below = [o.price for o in state.orders if o.side is Side.BUY and o.price is not None]
+        above = [o.price for o in state.orders if o.side is Side.SELL and o.price is not None]
+        stop = stop_loss_price(state)
+        if stop is not None:
+            below.append(stop)
+        return Watch(below=max(below) if below else None, above=min(above) if above else None)
+
+    def _rewatch(self) -> None:
+        if self.state is None:
+            return
+        w = self.watch()
+        self._host.watch(w.below, w.above)
+
+    def _require_state(self) -> MartingaleState:
+        if self.state is None:
+            raise RuntimeError(f"engine {self.strategy_id} used before start()")
+        return self.state
+
+
+def _stored(value: Decimal | None) -> Decimal | None:
+    """The cycle row is for reading; DECIMAL(36,18) holds 18 places (the snapshot is exact)."""
+    return None if value is None else value.quantize(STORED_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+STORED_PLACES = Decimal("1e-18")
+
+
+__all__ = ["Engine", "FillsNotVisible", "Host", "Store", "TemporaryError", "Watch"]

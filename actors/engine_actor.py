@@ -1,0 +1,288 @@
+"""EngineActor: the thin pykka shell around `actors.engine.Engine` (no trading logic here).
+
+Error policy, the one place it is decided for an engine:
+- `DatabaseUnavailable`: nothing was committed, so nothing is sent; retry the start path later
+  (fail closed).
+- Any other `TemporaryError` (exchange down, rate limited, unknown outcome): DEGRADED, retry the
+  start path with backoff; never a crash loop.
+- `AuthenticationFailed`: the parent is told; it stops every strategy on that account.
+- Anything else is a bug or a fatal state: the actor dies, `on_failure` tells the parent, and the
+  parent's restart policy decides (crash-only: the restart is the same start path).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.engine import Engine
+from actors.feed import PriceBoard
+from actors.messages import (
+    Boot,
+    ChildFailed,
+    CredentialsRejected,
+    EngineFinished,
+    Pause,
+    Ping,
+    PriceCrossed,
+    Resume,
+    Stop,
+    Unwatch,
+    Wake,
+    WatchLevels,
+)
+from actors.repository import RepoClient
+from actors.timers import TimerService
+from domain.errors import (
+    AuthenticationFailed,
+    DatabaseUnavailable,
+    ExchangeUnavailable,
+    TemporaryError,
+)
+from domain.events import StopRequested
+from exchange.port import Exchange
+from persistence.records import ActualState, AuditEntry
+
+log = structlog.get_logger(__name__)
+
+RETRY_BASE = 1.0
+RETRY_CAP = 60.0
+
+
+class Fenced(Exception):
+    """This engine instance was replaced (its parent gave up waiting for it); it must not act."""
+
+
+class EngineActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        strategy_id: int,
+        user_id: int,
+        account_id: int,
+        symbol: str,
+        exchange: Exchange,
+        repo: RepoClient,
+        parent: pykka.ActorRef[Any],
+        feed: pykka.ActorRef[Any] | None,
+        timers: TimerService,
+        prices: PriceBoard,
+        fence: threading.Event,
+        incarnation: int = 0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        paused: bool = False,
+        stop_mode: Any = None,
+    ) -> None:
+        super().__init__()
+        self.strategy_id = strategy_id
+        self.user_id = user_id
+        self.account_id = account_id
+        self.symbol = symbol
+        self._exchange = exchange
+        self._repo = repo
+        self._parent = parent
+        self._feed = feed
+        self._timers = timers
+        self._prices = prices
+        self._fence = fence
+        self.incarnation = incarnation
+        self._clock = clock
+        self._paused = paused
+        self._pending_stop = stop_mode
+        self._ready = False
+        self._failures = 0
+        self._actual: ActualState | None = None
+        self._last_watch: tuple[Decimal | None, Decimal | None] | None = None
+        self._rng = random.Random(strategy_id)
+        self._log = log.bind(user=user_id, strategy=strategy_id, symbol=symbol)
+        self.engine = Engine(
+            strategy_id=strategy_id,
+            exchange=exchange,
+            store=repo,
+            host=self,
+            clock=clock,
+            price=self._current_price,
+        )
+
+    # --- pykka hooks ---------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.actor_ref.tell(Boot(reason="start"))
+
+    def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        self._unwatch()
+        self._parent.tell(
+            ChildFailed(
+                child_id=self.strategy_id, incarnation=self.incarnation, error=_describe(exc_value)
+            )
+        )
+
+    def on_stop(self) -> None:
+        self._unwatch()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Ping):
+            return self._clock()
+        if self._fence.is_set():
+            return None
+        try:
+            self._dispatch(message)
+        except DatabaseUnavailable as exc:
+            self._ready = False
+            self._log.warning(
+                "engine: database unavailable; no orders until it is back", error=str(exc)
+            )
+            self._retry_later()
+        except AuthenticationFailed as exc:
+            self._ready = False
+            self._unwatch()
+            self._parent.tell(
+                CredentialsRejected(
+                    strategy_id=self.strategy_id, account_id=self.account_id, error=str(exc)
+                )
+            )
+        except TemporaryError as exc:
+            self._ready = False
+            self._set_actual(ActualState.DEGRADED, _describe(exc))
+            self._log.warning("engine: degraded", error=_describe(exc))
+            self._retry_later()
+        return None
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, Boot) or (isinstance(message, Wake) and message.what == "retry"):
+            self._boot()
+        elif isinstance(message, Pause):
+            self._paused = True
+            self._ready = False
+            self._unwatch()
+            self._set_actual(ActualState.PAUSED, None)
+        elif isinstance(message, Resume):
+            self._paused = False
+            self._boot()
+        elif isinstance(message, Stop):
+            self._pending_stop = message.mode
+            if self._ready:
+                self.engine.request_stop(StopRequested(at=self._clock(), mode=message.mode))
+                self._after_step()
+            else:
+                self._boot()
+        elif not self._ready:
+            return  # ticks and timers are ignored until the start path succeeds
+        elif isinstance(message, PriceCrossed):
+            self.engine.on_tick(message.low, message.at)
+            self._after_step()
+        elif isinstance(message, Wake) and message.what == "cooldown":
+            self.engine.on_cooldown()
+            self._after_step()
+
+    def _boot(self) -> None:
+        if self._paused:
+            self._set_actual(ActualState.PAUSED, None)
+            return
+        self._last_watch = None
+        self.engine.start()
+        self._ready = True
+        self._failures = 0
+        if self._pending_stop is not None:
+            self.engine.request_stop(StopRequested(at=self._clock(), mode=self._pending_stop))
+        self._after_step()
+        if not self.engine.finished:
+            self._set_actual(ActualState.RUNNING, None)
+
+    def _after_step(self) -> None:
+        if self.engine.finished:
+            self._unwatch()
+            state = self.engine.state
+            reason = state.finished_reason if state is not None else None
+            self._set_actual(
+                ActualState.STOPPED if self._pending_stop else ActualState.FINISHED, None
+            )
+            self._parent.tell(
+                EngineFinished(strategy_id=self.strategy_id, reason=reason or "finished")
+            )
+
+    def _retry_later(self) -> None:
+        self._failures += 1
+        delay = self._rng.uniform(0, min(RETRY_CAP, RETRY_BASE * 2 ** min(self._failures, 10)))
+        self._timers.tell_later(delay, self.actor_ref, Wake(what="retry"))
+
+    # --- Host protocol (called by the Engine) --------------------------------------------
+
+    def schedule(self, at: datetime, what: str) -> None:
+        delay = max(0.0, (at - self._clock()).total_seconds())
+        self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
+
+    def guard(self) -> None:
+        if self._fence.is_set():
+            raise Fenced(f"engine {self.strategy_id} was replaced")
+
+    def watch(self, below: Decimal | None, above: Decimal | None) -> None:
+        if self._feed is None or (below, above) == self._last_watch:
+            return
+        self._last_watch = (below, above)
+        self._feed.tell(
+            WatchLevels(
+                strategy_id=self.strategy_id, below=below, above=above, engine=self.actor_ref
+            )
+        )
+
+    def report(self, kind: str, detail: str | None = None) -> None:
+        self._log.info(f"engine: {kind}", detail=detail)
+        self._audit(kind, detail or "")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _current_price(self) -> Decimal:
+        price = self._prices.get(self.symbol)
+        if price is None:
+            price = self._exchange.fetch_ticker(self.symbol).last
+        if price is None or price <= 0:
+            raise ExchangeUnavailable(f"no price yet for {self.symbol}")
+        return price
+
+    def _unwatch(self) -> None:
+        if self._feed is not None and self._last_watch != (None, None):
+            self._last_watch = (None, None)
+            self._feed.tell(Unwatch(strategy_id=self.strategy_id))
+
+    def _set_actual(self, state: ActualState, error: str | None) -> None:
+        if state is self._actual and error is None:
+            return
+        try:
+            self._repo.call(
+                "set_actual_state", self.strategy_id, state, now=self._clock(), last_error=error
+            )
+            self._actual = state
+        except DatabaseUnavailable:
+            self._log.warning("engine: could not record state", state=state.value)
+        self._audit("state", state.value if error is None else f"{state.value}: {error}")
+
+    def _audit(self, event: str, message: str) -> None:
+        self._repo.tell_audit(
+            [
+                AuditEntry(
+                    at=self._clock(),
+                    level="info",
+                    event=event,
+                    message=message,
+                    user_id=self.user_id,
+                    strategy_id=self.strategy_id,
+                )
+            ]
+        )
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

@@ -1,0 +1,133 @@
+"""Messages between actors: frozen dataclasses (pykka does not copy messages).
+
+Commands are imperative (`Boot`, `RestartEngine`); events are past tense (`ChildFailed`).
+Parents may ask children; children only tell parents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.events import StopMode
+
+# --- to an engine ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Boot:
+    """Load, reconcile, act: the one start path (cold start, restart, resume, retry)."""
+
+    reason: str = "start"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wake:
+    """A timer fired: `what` is "cooldown" or "retry"."""
+
+    what: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceCrossed:
+    """The price reached one of the levels the engine watches; low/high bound the move."""
+
+    price: Decimal
+    low: Decimal
+    high: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stop:
+    mode: StopMode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping:
+    pass
+
+
+# --- to a user actor -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChildFailed:
+    """A child died (tell handler raised, or on_start failed)."""
+
+    child_id: int
+    incarnation: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineFinished:
+    strategy_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialsRejected:
+    strategy_id: int
+    account_id: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartChild:
+    child_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckHeartbeats:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredChanged:
+    """The database says a strategy's desired state (or stop mode) changed."""
+
+    strategy_id: int
+    desired: str
+    stop_mode: StopMode | None = None
+
+
+# --- to a feed actor -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchLevels:
+    strategy_id: int
+    below: Decimal | None
+    above: Decimal | None
+    engine: Any  # the engine's ActorRef
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unwatch:
+    strategy_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pump:
+    """Publish the next tick of the feed's source."""
+
+
+# --- to the root -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollDesired:
+    pass

@@ -1,0 +1,173 @@
+"""RepositoryActor: the single writer to the database.
+
+Started first and stopped last. Decisions (`save_step`) are committed at once, because the
+engine may not call the exchange before its intent is durable. Bulk writes that nobody waits
+for (journal events, audit log, heartbeats) are buffered and written in batches: every
+`flush_interval` seconds or when `batch_size` rows wait, and always before shutdown.
+
+A database error is `DatabaseUnavailable` (translated by persistence); it travels back to the
+asking engine, which then places no order and retries later (fail closed). Buffered rows are
+kept and retried at the next flush, up to `max_buffer` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.timers import TimerService
+from domain.errors import DatabaseUnavailable, MartingaleError
+from persistence.records import AuditEntry, JournalEntry
+from persistence.repository import Repository
+
+log = structlog.get_logger(__name__)
+
+
+class _Flush:
+    pass
+
+
+class RepositoryActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        repo: Repository,
+        timers: TimerService,
+        *,
+        flush_interval: float = 0.5,
+        batch_size: int = 500,
+        max_buffer: int = 200_000,
+    ) -> None:
+        super().__init__()
+        self.repo = repo
+        self._timers = timers
+        self._flush_interval = flush_interval
+        self._batch_size = batch_size
+        self._max_buffer = max_buffer
+        self._events: list[JournalEntry] = []
+        self._audit: list[AuditEntry] = []
+        self._beats: dict[int, datetime] = {}
+        self._timer_armed = False
+
+    # --- pass-through reads and immediate writes (asked through the proxy) ---------------
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one repository operation in this actor's thread (one writer at a time)."""
+        if method in ("save_step",):
+            self._flush()  # keep the journal in order: buffered events first
+        fn: Callable[..., Any] = getattr(self.repo, method)
+        return fn(*args, **kwargs)
+
+    # --- buffered writes (told) ----------------------------------------------------------
+
+    def journal(self, entries: list[JournalEntry]) -> None:
+        self._events.extend(entries)
+        self._after_buffer()
+
+    def audit(self, entries: list[AuditEntry]) -> None:
+        self._audit.extend(entries)
+        self._after_buffer()
+
+    def heartbeats(self, beats: dict[int, datetime]) -> None:
+        self._beats.update(beats)
+        self._after_buffer()
+
+    def flush(self) -> int:
+        return self._flush()
+
+    def pending(self) -> int:
+        return len(self._events) + len(self._audit) + len(self._beats)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Flush):
+            self._timer_armed = False
+            self._flush()
+        return None
+
+    def on_stop(self) -> None:
+        try:
+            self._flush()
+        except MartingaleError:
+            log.error("repository: rows lost at shutdown", pending=self.pending())
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _after_buffer(self) -> None:
+        if self.pending() >= self._batch_size:
+            self._flush()
+        elif not self._timer_armed:
+            self._timer_armed = True
+            self._timers.tell_later(self._flush_interval, self.actor_ref, _Flush())
+
+    def _flush(self) -> int:
+        written = 0
+        try:
+            if self._events:
+                written += self.repo.append_events(self._events)
+                self._events = []
+            if self._audit:
+                written += self.repo.append_audit(self._audit)
+                self._audit = []
+            if self._beats:
+                self.repo.record_heartbeats(self._beats)
+                written += len(self._beats)
+                self._beats = {}
+        except DatabaseUnavailable:
+            self._trim()
+            if not self._timer_armed:
+                self._timer_armed = True
+                self._timers.tell_later(max(1.0, self._flush_interval), self.actor_ref, _Flush())
+        return written
+
+    def _trim(self) -> None:
+        over = len(self._events) + len(self._audit) - self._max_buffer
+        if over > 0:
+            log.error(
+                "repository: buffer full while the database is down; dropping oldest", rows=over
+            )
+            drop_audit = min(over, len(self._audit))
+            self._audit = self._audit[drop_audit:]
+            self._events = self._events[over - drop_audit :]
+
+
+class RepoClient:
+    """The engine-side view of the RepositoryActor: blocking calls with a timeout.
+
+    A timeout means the database (or its writer) is not answering: `DatabaseUnavailable`.
+    """
+
+    def __init__(self, ref: pykka.ActorRef[RepositoryActor], timeout: float = 30.0) -> None:
+        self._proxy = ref.proxy()
+        self._timeout = timeout
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._proxy.call(method, *args, **kwargs).get(timeout=self._timeout)
+        except pykka.Timeout:
+            raise DatabaseUnavailable(
+                f"repository did not answer {method} in {self._timeout}s"
+            ) from None
+        except pykka.ActorDeadError:
+            raise DatabaseUnavailable("repository actor is stopped") from None
+
+    def load_engine_state(self, strategy_id: int) -> Any:
+        return self.call("load_engine_state", strategy_id)
+
+    def save_step(self, strategy_id: int, **kwargs: Any) -> Any:
+        return self.call("save_step", strategy_id, **kwargs)
+
+    def tell_journal(self, entries: list[JournalEntry]) -> None:
+        self._proxy.journal(entries)
+
+    def tell_audit(self, entries: list[AuditEntry]) -> None:
+        self._proxy.audit(entries)
+
+    def tell_heartbeats(self, beats: dict[int, datetime]) -> None:
+        self._proxy.heartbeats(beats)
+
+    def tell(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Fire and forget a repository write (errors are logged by the actor's caller side)."""
+        self._proxy.call(method, *args, **kwargs)

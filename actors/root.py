@@ -1,0 +1,227 @@
+"""RootSupervisor: the top of the actor tree.
+
+Starts, in order, the RepositoryActor (first: everyone writes through it), the market feeds and
+then one UserActor per user; stops them in reverse (users and their engines, feeds, repository
+last, so everything is flushed). Supervises users one_for_one with the same RestartPolicy as
+users use for engines, and polls the database for desired-state changes (pause, resume, stop)
+made by `martingale onboard`, the CLI or the REST API while the service runs.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.feed import MarketFeedActor, PriceBoard
+from actors.messages import ChildFailed, DesiredChanged, PollDesired, RestartChild
+from actors.repository import RepoClient, RepositoryActor
+from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.timers import TimerService
+from actors.user import EngineSpec, UserActor
+from domain.errors import DatabaseUnavailable
+from domain.events import StopMode
+from exchange.feeds.source import PriceSource
+from exchange.paper.venue import PaperVenue
+from exchange.port import Exchange
+from persistence.records import ActualState, DesiredState
+from persistence.repository import Repository
+
+log = structlog.get_logger(__name__)
+
+STOP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSpec:
+    exchange_id: str
+    symbol: str
+    source: Callable[[], PriceSource]
+    venue: PaperVenue | None = None
+
+
+@dataclass(slots=True)
+class _UserChild:
+    user_id: int
+    ref: pykka.ActorRef[Any] | None = None
+    history: FailureHistory = field(default_factory=FailureHistory)
+
+
+class RootSupervisor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        feeds: list[FeedSpec],
+        exchange_for: Callable[[int], Exchange],
+        timers: TimerService,
+        prices: PriceBoard,
+        policy: RestartPolicy,
+        poll_interval: float = 2.0,
+        heartbeat_interval: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self._repo_impl = repo
+        self._feed_specs = feeds
+        self._exchange_for = exchange_for
+        self._timers = timers
+        self._prices = prices
+        self._policy = policy
+        self._poll_interval = poll_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._rng = random.Random(0)
+        self.repo_ref: pykka.ActorRef[RepositoryActor] | None = None
+        self.repo: RepoClient | None = None
+        self.feeds: dict[tuple[str, str], pykka.ActorRef[Any]] = {}
+        self.users: dict[int, _UserChild] = {}
+        self._desired: dict[int, str] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers)
+        self.repo = RepoClient(self.repo_ref)
+        for spec in self._feed_specs:
+            self.feeds[(spec.exchange_id, spec.symbol)] = MarketFeedActor.start(
+                symbol=spec.symbol,
+                source=spec.source(),
+                timers=self._timers,
+                board=self._prices,
+                venue=spec.venue,
+            )
+        for user in self._repo_impl.list_users():
+            child = self.users[user.id] = _UserChild(user_id=user.id)
+            self._spawn(child)
+        self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
+
+    def on_stop(self) -> None:
+        futures = []
+        for child in reversed(list(self.users.values())):
+            if child.ref is not None:
+                futures.append(child.ref.stop(block=False))
+                child.ref = None
+        _wait(futures, "user")
+        _wait([ref.stop(block=False) for ref in reversed(list(self.feeds.values()))], "feed")
+        if self.repo_ref is not None:
+            _wait([self.repo_ref.stop(block=False)], "repository")
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ChildFailed):
+            self._user_failed(message)
+        elif isinstance(message, RestartChild):
+            child = self.users.get(message.child_id)
+            if child is not None and child.ref is None:
+                self._spawn(child)
+        elif isinstance(message, PollDesired):
+            self._poll()
+        return None
+
+    def user_refs(self) -> dict[int, pykka.ActorRef[Any]]:
+        return {uid: c.ref for uid, c in self.users.items() if c.ref is not None}
+
+    def feed_stats(self) -> dict[str, Any]:
+        return {
+            f"{ex}:{sym}": ref.proxy().stats().get(timeout=5)
+            for (ex, sym), ref in self.feeds.items()
+        }
+
+    # --- supervision ---------------------------------------------------------------------
+
+    def _user_failed(self, message: ChildFailed) -> None:
+        child = self.users.get(message.child_id)
+        if child is None:
+            return
+        child.ref = None
+        decision = child.history.record(time.monotonic(), self._policy, self._rng)
+        if isinstance(decision, GiveUp):
+            log.error(
+                "root: user actor keeps crashing; giving up",
+                user=child.user_id,
+                error=message.error,
+            )
+            return
+        log.warning(
+            "root: user actor crashed; restarting",
+            user=child.user_id,
+            error=message.error,
+            delay=round(decision.delay, 3),
+        )
+        self._timers.tell_later(
+            decision.delay, self.actor_ref, RestartChild(child_id=child.user_id)
+        )
+
+    def _spawn(self, child: _UserChild) -> None:
+        assert self.repo is not None
+        specs = self._specs(child.user_id)
+        child.ref = UserActor.start(
+            user_id=child.user_id,
+            specs=specs,
+            exchange_for=self._exchange_for,
+            feed_for=lambda ex, sym: self.feeds.get((ex, sym)),
+            repo=self.repo,
+            parent=self.actor_ref,
+            timers=self._timers,
+            prices=self._prices,
+            policy=self._policy,
+            heartbeat_interval=self._heartbeat_interval,
+        )
+
+    def _specs(self, user_id: int) -> list[EngineSpec]:
+        assert self.repo is not None
+        specs = []
+        for record in self.repo.call("list_strategies", user_id=user_id):
+            self._desired[record.id] = record.desired_state.value
+            if record.actual_state in (ActualState.FAULTED, ActualState.FINISHED):
+                continue  # a person has to look first: resume sets it running again
+            finishing = record.desired_state is DesiredState.STOPPED
+            if finishing and record.actual_state is ActualState.STOPPED:
+                continue
+            account = self.repo.call("get_account", record.account_id)
+            specs.append(
+                EngineSpec(
+                    strategy_id=record.id,
+                    account_id=record.account_id,
+                    exchange_id=account.exchange,
+                    symbol=record.symbol,
+                    desired=record.desired_state,
+                    stop_mode=StopMode.FINISH_CYCLE if finishing else None,
+                )
+            )
+        return specs
+
+    def _poll(self) -> None:
+        assert self.repo is not None
+        try:
+            records = self.repo.call("list_strategies")
+        except DatabaseUnavailable:
+            records = []
+        for record in records:
+            desired = record.desired_state.value
+            if self._desired.get(record.id) == desired:
+                continue
+            known = record.id in self._desired
+            self._desired[record.id] = desired
+            user = self.users.get(record.user_id)
+            if user is None or user.ref is None or not known:
+                continue  # new strategies are picked up by a restart of their user (later issue)
+            user.ref.tell(DesiredChanged(strategy_id=record.id, desired=desired))
+        self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
+
+
+def _wait(futures: list[pykka.Future[Any]], what: str) -> None:
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for future in futures:
+        try:
+            future.get(timeout=max(0.1, deadline - time.monotonic()))
+        except pykka.Timeout:
+            log.error(f"root: a {what} actor did not stop in time")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,315 @@
+"""UserActor: one per user; owns the user's exchange clients and supervises its engines.
+
+Supervision is one_for_one with `RestartPolicy`: a crashed engine is restarted after a jittered
+backoff through the same start path; past the limit it is persisted FAULTED with its error and
+its siblings carry on. An engine that stops answering pings is fenced (it may never act again),
+abandoned and replaced. A strategy that finished or was stopped is not restarted. Rejected keys
+stop that account's strategies with the error; nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.engine_actor import EngineActor
+from actors.feed import PriceBoard
+from actors.messages import (
+    CheckHeartbeats,
+    ChildFailed,
+    CredentialsRejected,
+    DesiredChanged,
+    EngineFinished,
+    Pause,
+    Ping,
+    RestartChild,
+    Resume,
+    Stop,
+)
+from actors.repository import RepoClient
+from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.timers import TimerService
+from domain.errors import DatabaseUnavailable
+from domain.events import StopMode
+from exchange.port import Exchange
+from persistence.records import ActualState, DesiredState
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSpec:
+    strategy_id: int
+    account_id: int
+    exchange_id: str
+    symbol: str
+    desired: DesiredState = DesiredState.RUNNING
+    stop_mode: StopMode | None = None
+
+
+@dataclass(slots=True)
+class _Child:
+    spec: EngineSpec
+    ref: pykka.ActorRef[Any] | None = None
+    fence: threading.Event = field(default_factory=threading.Event)
+    incarnation: int = 0
+    history: FailureHistory = field(default_factory=FailureHistory)
+    ping: pykka.Future[Any] | None = None
+    done: bool = False
+
+
+class UserActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        user_id: int,
+        specs: list[EngineSpec],
+        exchange_for: Callable[[int], Exchange],
+        feed_for: Callable[[str, str], pykka.ActorRef[Any] | None],
+        repo: RepoClient,
+        parent: pykka.ActorRef[Any] | None,
+        timers: TimerService,
+        prices: PriceBoard,
+        policy: RestartPolicy,
+        heartbeat_interval: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.user_id = user_id
+        self._specs = specs
+        self._exchange_for = exchange_for
+        self._feed_for = feed_for
+        self._repo = repo
+        self._parent = parent
+        self._timers = timers
+        self._prices = prices
+        self._policy = policy
+        self._heartbeat_interval = heartbeat_interval
+        self._children: dict[int, _Child] = {}
+        self._clients: dict[int, Exchange] = {}
+        self._rng = random.Random(user_id)
+        self._log = log.bind(user=user_id)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        try:
+            for spec in self._specs:
+                self._children[spec.strategy_id] = _Child(spec=spec)
+                if spec.desired is not DesiredState.STOPPED or spec.stop_mode is not None:
+                    self._spawn(self._children[spec.strategy_id])
+            self._arm_heartbeat()
+        except Exception as exc:
+            if self._parent is not None:
+                self._parent.tell(
+                    ChildFailed(child_id=self.user_id, incarnation=-1, error=str(exc))
+                )
+            raise
+
+    def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        self._stop_children()
+        if self._parent is not None:
+            self._parent.tell(
+                ChildFailed(child_id=self.user_id, incarnation=-1, error=str(exc_value))
+            )
+
+    def on_stop(self) -> None:
+        self._stop_children()
+        for client in self._clients.values():
+            client.close()
+
+    def engine_refs(self) -> dict[int, pykka.ActorRef[Any]]:
+        return {sid: c.ref for sid, c in self._children.items() if c.ref is not None}
+
+    # --- messages ------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ChildFailed):
+            self._child_failed(message)
+        elif isinstance(message, RestartChild):
+            child = self._children.get(message.child_id)
+            if child is not None and child.ref is None and not child.done:
+                self._spawn(child)
+        elif isinstance(message, EngineFinished):
+            child = self._children.get(message.strategy_id)
+            if child is not None:
+                child.done = True
+                self._retire(child)
+        elif isinstance(message, CredentialsRejected):
+            self._credentials_rejected(message)
+        elif isinstance(message, CheckHeartbeats):
+            self._check_heartbeats()
+        elif isinstance(message, DesiredChanged):
+            self._desired_changed(message)
+        return None
+
+    def _child_failed(self, message: ChildFailed) -> None:
+        child = self._children.get(message.child_id)
+        if child is None or message.incarnation != child.incarnation or child.done:
+            return  # a replaced incarnation's last words
+        child.ref = None
+        decision = child.history.record(time.monotonic(), self._policy, self._rng)
+        sid = child.spec.strategy_id
+        if isinstance(decision, GiveUp):
+            child.done = True
+            error = (
+                f"crashed {decision.failures} times in {decision.window:.0f}s; "
+                f"last: {message.error}"
+            )
+            self._log.error("user: engine faulted", strategy=sid, error=error)
+            self._record(sid, ActualState.FAULTED, error)
+            return
+        self._log.warning(
+            "user: engine crashed; restarting",
+            strategy=sid,
+            error=message.error,
+            attempt=decision.attempt,
+            delay=round(decision.delay, 3),
+        )
+        try:
+            self._repo.call("increment_restart_count", sid, now=_now())
+        except DatabaseUnavailable:
+            self._log.warning("user: could not count the restart", strategy=sid)
+        self._timers.tell_later(decision.delay, self.actor_ref, RestartChild(child_id=sid))
+
+    def _credentials_rejected(self, message: CredentialsRejected) -> None:
+        error = (
+            f"the exchange rejected the API key of account {message.account_id}: {message.error}"
+        )
+        for child in self._children.values():
+            if child.spec.account_id != message.account_id or child.done:
+                continue
+            child.done = True
+            self._retire(child)
+            self._record(child.spec.strategy_id, ActualState.STOPPED, error)
+            with contextlib.suppress(DatabaseUnavailable):
+                self._repo.call(
+                    "set_desired_state", child.spec.strategy_id, DesiredState.STOPPED, now=_now()
+                )
+        self._clients.pop(message.account_id, None)
+
+    def _check_heartbeats(self) -> None:
+        beats: dict[int, datetime] = {}
+        for child in self._children.values():
+            if child.ref is None or child.done:
+                continue
+            if child.ping is not None:
+                try:
+                    beats[child.spec.strategy_id] = child.ping.get(timeout=0)
+                except pykka.Timeout:
+                    self._unresponsive(child)
+                    continue
+                except Exception:  # the actor died; ChildFailed handles it
+                    child.ping = None
+                    continue
+            child.ping = child.ref.ask(Ping(), block=False)
+        if beats:
+            self._repo.tell_heartbeats(beats)
+        self._arm_heartbeat()
+
+    def _unresponsive(self, child: _Child) -> None:
+        sid = child.spec.strategy_id
+        self._log.error("user: engine stopped answering; replacing it", strategy=sid)
+        child.fence.set()  # whatever it is stuck in, it may not act afterwards
+        old = child.ref
+        child.ref, child.ping = None, None
+        if old is not None:
+            old.stop(block=False)
+        self._child_failed(
+            ChildFailed(child_id=sid, incarnation=child.incarnation, error="heartbeat timeout")
+        )
+
+    def _desired_changed(self, message: DesiredChanged) -> None:
+        child = self._children.get(message.strategy_id)
+        if child is None:
+            return
+        desired = DesiredState(message.desired)
+        child.spec = EngineSpec(
+            strategy_id=child.spec.strategy_id,
+            account_id=child.spec.account_id,
+            exchange_id=child.spec.exchange_id,
+            symbol=child.spec.symbol,
+            desired=desired,
+            stop_mode=message.stop_mode,
+        )
+        if desired is DesiredState.RUNNING:
+            child.done = False
+            if child.ref is None:
+                child.history.reset()
+                self._spawn(child)
+            else:
+                child.ref.tell(Resume())
+        elif child.ref is None:
+            return
+        elif desired is DesiredState.PAUSED:
+            child.ref.tell(Pause())
+        elif desired is DesiredState.STOPPED:
+            child.ref.tell(Stop(mode=message.stop_mode or StopMode.FINISH_CYCLE))
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _spawn(self, child: _Child) -> None:
+        spec = child.spec
+        child.fence = threading.Event()
+        child.incarnation += 1
+        child.ping = None
+        child.ref = EngineActor.start(
+            strategy_id=spec.strategy_id,
+            user_id=self.user_id,
+            account_id=spec.account_id,
+            symbol=spec.symbol,
+            exchange=self._client(spec.account_id),
+            repo=self._repo,
+            parent=self.actor_ref,
+            feed=self._feed_for(spec.exchange_id, spec.symbol),
+            timers=self._timers,
+            prices=self._prices,
+            fence=child.fence,
+            incarnation=child.incarnation,
+            paused=spec.desired is DesiredState.PAUSED,
+            stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,
+        )
+
+    def _client(self, account_id: int) -> Exchange:
+        client = self._clients.get(account_id)
+        if client is None:
+            client = self._clients[account_id] = self._exchange_for(account_id)
+        return client
+
+    def _retire(self, child: _Child) -> None:
+        if child.ref is not None:
+            child.ref.stop(block=False)
+            child.ref = None
+
+    def _stop_children(self) -> None:
+        futures = []
+        for child in reversed(list(self._children.values())):
+            if child.ref is not None:
+                futures.append(child.ref.stop(block=False))
+                child.ref = None
+        for future in futures:
+            try:
+                future.get(timeout=30)
+            except pykka.Timeout:
+                self._log.error("user: an engine did not stop in time")
+
+    def _record(self, sid: int, state: ActualState, error: str | None) -> None:
+        try:
+            self._repo.call("set_actual_state", sid, state, now=_now(), last_error=error)
+        except DatabaseUnavailable:
+            self._log.error("user: could not record state", strategy=sid, state=state.value)
+
+    def _arm_heartbeat(self) -> None:
+        self._timers.tell_later(self._heartbeat_interval, self.actor_ref, CheckHeartbeats())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

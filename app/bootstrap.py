@@ -1,0 +1,255 @@
+"""The composition root: builds every part from a validated config and runs the actor tree.
+
+Start order (Mopidy's server.py habit): repository, feeds, users and their engines, all under
+the RootSupervisor; shutdown in reverse inside `finally`, then the timer thread, the paper venue
+and the database engine. Any actor still alive after shutdown is reported: it is a bug.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.feed import PriceBoard
+from actors.root import FeedSpec, RootSupervisor
+from actors.supervision import RestartPolicy
+from actors.timers import TimerService
+from config.schema import CsvMarket, LiveAccount, PaperAccount, ServiceConfig, SimulatedMarket
+from domain.errors import ConfigurationError
+from exchange.ccxt_adapter.adapter import CcxtExchange
+from exchange.ccxt_adapter.client import CcxtConfig
+from exchange.feeds.csv_replay import CsvReplaySource
+from exchange.feeds.live import LiveTickerSource
+from exchange.feeds.simulated import SECONDS_PER_YEAR, SimulatedSource
+from exchange.feeds.source import PriceSource
+from exchange.paper import PaperExchange, PaperVenue
+from exchange.port import Exchange
+from persistence.credentials import load_credentials
+from persistence.database import make_engine
+from persistence.sql_repository import SqlRepository
+from persistence.vault import Vault
+
+log = structlog.get_logger(__name__)
+
+PAPER = "paper"
+
+
+@dataclass(slots=True, kw_only=True)
+class Tuning:
+    """Knobs tests and benchmarks turn; the defaults are for production."""
+
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    poll_interval: float = 2.0
+    heartbeat_interval: float = 10.0
+    thread_stack_kib: int = 512
+    live_poll_interval: float = 5.0
+
+
+def paper_account_key(user_name: str, account_name: str) -> str:
+    return f"{user_name}/{account_name}"
+
+
+def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
+    """The config gives per-tick volatility and drift; the source wants annual figures."""
+    interval = float(market.interval)
+    dt = interval / SECONDS_PER_YEAR
+    return SimulatedSource(
+        symbol=symbol,
+        start_price=market.price,
+        volatility=Decimal(str(float(market.volatility) / math.sqrt(dt))),
+        drift=Decimal(str(float(market.drift) / dt)),
+        seed=market.random_seed(symbol),
+        start=datetime.now(UTC),
+        interval=interval,
+        tick_size=market.tick_size if market.tick_size > 0 else Decimal("0.00000001"),
+    )
+
+
+class Service:
+    """One running service process. `start()` then `stop()`; `run()` waits for a signal."""
+
+    def __init__(self, config: ServiceConfig, *, vault: Vault | None, tuning: Tuning | None = None):
+        self.config = config
+        self.vault = vault
+        self.tuning = tuning or Tuning()
+        self.root: pykka.ActorRef[RootSupervisor] | None = None
+        self.venue: PaperVenue | None = None
+        self.timers: TimerService | None = None
+        self._engine: Any = None
+        self._stopped = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        threading.stack_size(self.tuning.thread_stack_kib * 1024)
+        self._engine = make_engine(self.config.database.url)
+        repo = SqlRepository(self._engine)
+        self.venue = self._open_venue() if self._uses_paper() else None
+        self.timers = TimerService()
+        prices = PriceBoard()
+        exchange_for = self._exchange_factory(repo)
+        try:
+            self.root = RootSupervisor.start(
+                repo=repo,
+                feeds=self._feeds(),
+                exchange_for=exchange_for,
+                timers=self.timers,
+                prices=prices,
+                policy=self.tuning.policy,
+                poll_interval=self.tuning.poll_interval,
+                heartbeat_interval=self.tuning.heartbeat_interval,
+            )
+        except Exception:
+            self.stop()
+            raise
+        log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        try:
+            if self.root is not None:
+                self.root.stop(timeout=120)
+        finally:
+            if self.timers is not None:
+                self.timers.stop()
+            if self.venue is not None:
+                self.venue.close()
+            if self._engine is not None:
+                self._engine.dispose()
+            alive = pykka.ActorRegistry.get_all()
+            if alive:
+                log.error("bug: actors alive after shutdown", count=len(alive))
+                pykka.ActorRegistry.stop_all(timeout=10)
+            log.info("service stopped")
+
+    def run(self) -> int:
+        """Start, wait for SIGTERM/SIGINT, stop gracefully; returns the exit status."""
+        done = threading.Event()
+
+        def _signal(signum: int, _frame: Any) -> None:
+            log.info("signal received; stopping", signal=signal.Signals(signum).name)
+            done.set()
+
+        signal.signal(signal.SIGTERM, _signal)
+        signal.signal(signal.SIGINT, _signal)
+        self.start()
+        try:
+            while not done.wait(1.0):
+                pass
+        finally:
+            self.stop()
+        return 0
+
+    # --- parts ---------------------------------------------------------------------------
+
+    def _uses_paper(self) -> bool:
+        return any(isinstance(a, PaperAccount) for u in self.config.users for a in u.accounts)
+
+    def _open_venue(self) -> PaperVenue:
+        path = Path(self.config.paper.state_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        venue = PaperVenue(path, name=PAPER)
+        for symbol in self.config.markets:
+            rules = self.config.market_rules(symbol)
+            if rules is not None:
+                venue.set_market_rules(rules)
+        for user in self.config.users:
+            for account in user.accounts:
+                if isinstance(account, PaperAccount):
+                    venue.open_account(
+                        paper_account_key(user.name, account.name),
+                        balances=dict(account.balances),
+                        fee_rate=account.fee_rate,
+                    )
+        return venue
+
+    def _feeds(self) -> list[FeedSpec]:
+        specs: list[FeedSpec] = []
+        for symbol, market in self.config.markets.items():
+            if isinstance(market, SimulatedMarket):
+                source: Callable[[], PriceSource] = _bind(simulated_source, symbol, market)
+            elif isinstance(market, CsvMarket):
+                source = _bind_csv(market.path, symbol, float(market.speed))
+            else:  # pragma: no cover - the schema has no third kind
+                raise ConfigurationError(f"unknown feed for {symbol}", field=f"markets.{symbol}")
+            specs.append(
+                FeedSpec(exchange_id=PAPER, symbol=symbol, source=source, venue=self.venue)
+            )
+        live: set[tuple[str, str]] = set()
+        for user in self.config.users:
+            kinds = {a.name: a for a in user.accounts}
+            for strategy in user.strategies:
+                account = kinds.get(strategy.account)
+                if isinstance(account, LiveAccount):
+                    live.add((account.exchange, strategy.symbol))
+        for exchange_id, symbol in sorted(live):
+            public = CcxtExchange(CcxtConfig(exchange_id=exchange_id))
+            specs.append(
+                FeedSpec(
+                    exchange_id=exchange_id,
+                    symbol=symbol,
+                    source=_bind_live(public, symbol, self.tuning.live_poll_interval),
+                )
+            )
+        return specs
+
+    def _exchange_factory(self, repo: SqlRepository) -> Callable[[int], Exchange]:
+        live_settings = {
+            (u.name, a.name): a
+            for u in self.config.users
+            for a in u.accounts
+            if isinstance(a, LiveAccount)
+        }
+
+        def exchange_for(account_id: int) -> Exchange:
+            account = repo.get_account(account_id)
+            user = repo.get_user(account.user_id)
+            if account.exchange == PAPER:
+                if self.venue is None:
+                    raise ConfigurationError("no paper venue is configured", field="accounts")
+                return PaperExchange(self.venue, paper_account_key(user.name, account.name))
+            if self.vault is None:
+                raise ConfigurationError("live accounts need the master key", field="master_key")
+            credentials = load_credentials(repo, self.vault, account_id)
+            if credentials is None:
+                raise ConfigurationError(
+                    f"account {user.name}/{account.name} has no stored API key",
+                    field="accounts",
+                )
+            settings = live_settings.get((user.name, account.name))
+            return CcxtExchange(
+                CcxtConfig.for_account(
+                    account.exchange,
+                    credentials,
+                    sandbox=settings.sandbox if settings else False,
+                    base_url=settings.base_url if settings else None,
+                )
+            )
+
+        return exchange_for
+
+
+def _bind(
+    fn: Callable[[str, SimulatedMarket], PriceSource], symbol: str, market: SimulatedMarket
+) -> Callable[[], PriceSource]:
+    return lambda: fn(symbol, market)
+
+
+def _bind_csv(path: Path, symbol: str, speed: float) -> Callable[[], PriceSource]:
+    return lambda: CsvReplaySource(path, symbol=symbol, speed=speed)
+
+
+def _bind_live(exchange: Exchange, symbol: str, interval: float) -> Callable[[], PriceSource]:
+    return lambda: LiveTickerSource(exchange, symbol, interval=interval)
