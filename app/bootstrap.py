@@ -36,6 +36,7 @@ from exchange.paper import PaperExchange, PaperVenue
 from exchange.port import Exchange
 from persistence.credentials import load_credentials
 from persistence.database import make_engine
+from persistence.ownership import ServiceLock
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault
 
@@ -86,11 +87,14 @@ class Service:
         self.venue: PaperVenue | None = None
         self.timers: TimerService | None = None
         self._engine: Any = None
+        self._lock: ServiceLock | None = None
         self._stopped = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        self._lock = ServiceLock(self.config.database.url)
+        self._lock.acquire()  # one service per database: refuse before touching anything
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
         self._engine = make_engine(self.config.database.url)
         repo = SqlRepository(self._engine)
@@ -132,6 +136,8 @@ class Service:
             if alive:
                 log.error("bug: actors alive after shutdown", count=len(alive))
                 pykka.ActorRegistry.stop_all(timeout=10)
+            if self._lock is not None:
+                self._lock.release()
             log.info("service stopped")
 
     def run(self) -> int:
