@@ -1,0 +1,208 @@
+"""Engine without threads: the real paper venue and in-memory repository, a hand-moved clock.
+
+Each test walks the market with `venue.update_price` and tells the engine what a feed actor
+would (`sync`, `on_tick`, `on_cooldown`), then checks the outcome on both sides of the wire:
+the venue's own file (what reached the exchange) and the repository (what we recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from domain.errors import DatabaseUnavailable, OrderOutcomeUnknown
+from domain.events import OrderPartiallyFilled
+from domain.orders import OrderState, Side
+from persistence.records import CycleStatus
+from strategy.state import Phase, WorkingStatus
+from tests.actors.fakes import Crash, EngineWorld, duplicated_ids
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[EngineWorld]:
+    w = EngineWorld(tmp_path)
+    yield w
+    w.close()
+
+
+def _cash_flow(w: EngineWorld) -> Decimal:
+    """Quote received by sells minus quote paid by buys, per the venue (fee rate 0)."""
+    total = Decimal(0)
+    for o in w.venue_orders():
+        total += o.cost if o.side is Side.SELL else -o.cost
+    return total
+
+
+def test_a_full_cycle_closes_with_the_venues_profit_and_the_next_starts_after_cooldown(
+    world: EngineWorld,
+) -> None:
+    engine = world.started()
+    state = engine.state
+    assert state is not None and state.phase is Phase.ACTIVE  # market base filled at once
+    assert state.base_price == Decimal("100")
+
+    for price in ("99", "98"):  # two safety orders fill as the price walks down
+        world.move(price)
+        engine.sync()
+    state = engine.state
+    assert state is not None
+    assert state.book.position == Decimal("1.0000") + Decimal("1.0101") + Decimal("1.0204")
+    cycle = world.repo.list_cycles(world.strategy_id)[-1]
+    assert cycle.status is CycleStatus.OPEN and cycle.safety_orders_filled == 2
+
+    world.move("100.5")  # reaches the take-profit (average ~98.997 * 1.01 = 99.99)
+    engine.sync()
+    state = engine.state
+    assert state is not None and state.phase is Phase.COOLDOWN
+    closed = world.repo.list_cycles(world.strategy_id)[-1]
+    assert closed.number == 1 and closed.status is CycleStatus.CLOSED
+    assert closed.realized_profit == _cash_flow(world) == Decimal("3.020595")
+    assert closed.closed_at == world.clock.now
+    wake = world.clock.now + timedelta(seconds=60)
+    assert world.host.scheduled == [(wake, "cooldown")]
+    assert world.venue.resting_count("ETH/USDT") == 0  # the unfilled safety order was canceled
+
+    engine.on_cooldown()  # early: the machine ignores it
+    assert engine.state is not None and engine.state.phase is Phase.COOLDOWN
+    world.clock.advance(60)
+    engine.on_cooldown()
+    state = engine.state
+    assert state is not None and state.phase is Phase.ACTIVE and state.cycle == 2
+    assert [o.client_order_id for o in world.venue_orders()[-3:]] == [
+        world.coid(2, "b"),
+        world.coid(2, "t1"),
+        world.coid(2, "s1"),
+    ]
+    assert [c.number for c in world.repo.list_cycles(world.strategy_id)] == [1, 2]
+    assert duplicated_ids(world.venue_orders()) == []
+
+
+def test_every_db_order_row_ends_in_the_venues_state(world: EngineWorld) -> None:
+    engine = world.started()
+    for price in ("99", "98", "97", "100.5"):
+        world.move(price)
+        engine.sync()
+    db = world.db_orders()
+    venue = {o.client_order_id: o for o in world.venue_orders()}
+    assert set(db) == set(venue)
+    for coid, row in db.items():
+        assert (row.state, row.filled, row.cost) == (
+            venue[coid].state,
+            venue[coid].filled,
+            venue[coid].cost,
+        ), coid
+
+
+def test_fills_are_applied_exactly_once(world: EngineWorld) -> None:
+    engine = world.started()
+    world.move("99")
+    engine.sync()
+    engine.sync()  # nothing new: no write at all
+    version = engine.version
+    engine.sync()
+    assert engine.version == version
+    fills = world.repo.list_fills(world.strategy_id)
+    assert len(fills) == 2  # base and safety 1
+    position = engine.state.book.position if engine.state else None
+
+    for fill in world.paper.fetch_fills("ETH/USDT"):  # a redelivered trade changes nothing
+        engine.handle(OrderPartiallyFilled(at=world.clock.now, fill=fill))
+    assert engine.version == version
+    assert engine.state is not None and engine.state.book.position == position
+
+    restarted = world.started()  # a restart reconciles the same trades again
+    assert restarted.state is not None and restarted.state.book.position == position
+    assert len(world.repo.list_fills(world.strategy_id)) == 2
+
+
+def test_nothing_reaches_the_venue_while_the_database_refuses_the_intent(
+    world: EngineWorld,
+) -> None:
+    world.store.down = True
+    engine = world.engine()
+    with pytest.raises(DatabaseUnavailable):
+        engine.start()
+    assert world.venue_orders() == []
+
+    world.store.down = False
+    engine.start()
+    assert [o.client_order_id for o in world.venue_orders()] == [
+        world.coid(1, "b"),
+        world.coid(1, "t1"),
+        world.coid(1, "s1"),
+    ]
+
+    # Mid-run: safety 1 fills, but the step that would record it (and place safety 2) fails.
+    world.move("99")
+    world.store.down = True
+    with pytest.raises(DatabaseUnavailable):
+        engine.sync()
+    assert len(world.venue_orders()) == 3
+    world.store.down = False
+    engine = world.started()  # the retry is the start path
+    coids = [o.client_order_id for o in world.venue_orders()]
+    assert coids.count(world.coid(1, "s2")) == 1 and coids.count(world.coid(1, "t2")) == 1
+    assert duplicated_ids(world.venue_orders()) == []
+
+
+def test_a_crash_between_the_commit_and_the_create_is_placed_once_on_restart(
+    world: EngineWorld,
+) -> None:
+    world.exchange.before_create.append(Crash("died before the create"))
+    with pytest.raises(Crash):
+        world.engine().start()
+    base = world.coid(1, "b")
+    assert world.db_orders()[base].state is OrderState.PENDING_SUBMIT  # the intent survived
+    assert world.venue_orders() == []
+
+    engine = world.started()  # a new process: reconcile finds nothing and places it
+    orders = world.venue_orders()
+    assert [o.client_order_id for o in orders].count(base) == 1
+    assert world.db_orders()[base].state is OrderState.FILLED
+    assert ("resubmit", base) in world.host.reports
+    assert engine.state is not None and engine.state.phase is Phase.ACTIVE
+
+
+def test_a_crash_after_the_venue_accepted_adopts_the_order_without_a_duplicate(
+    world: EngineWorld,
+) -> None:
+    engine = world.started()
+    world.exchange.after_create.append(Crash("died before reading the answer"))
+    world.move("99")  # safety 1 fills; the next create (take-profit t2) lands, then we die
+    with pytest.raises(Crash):
+        engine.sync()
+
+    engine = world.started()
+    orders = world.venue_orders()
+    assert duplicated_ids(orders) == []
+    tp = world.coid(1, "t2")
+    assert [o.client_order_id for o in orders].count(tp) == 1
+    assert world.db_orders()[tp].state is OrderState.OPEN
+    assert engine.state is not None
+    working = engine.state.order(tp)
+    assert working is not None and working.status is WorkingStatus.OPEN
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["venue-has-it", "venue-never-saw-it"])
+def test_an_unknown_create_outcome_is_resolved_by_client_order_id(
+    world: EngineWorld, landed: bool
+) -> None:
+    unknown = OrderOutcomeUnknown("timeout on create")
+    (world.exchange.after_create if landed else world.exchange.before_create).append(unknown)
+    engine = world.started()
+    base = world.coid(1, "b")
+    assert ("unknown_outcome", base) in world.host.reports
+    assert world.db_orders()[base].state is OrderState.PENDING_SUBMIT
+    assert engine.state is not None and engine.state.phase is Phase.ENTERING
+
+    engine.sync()
+    coids = [o.client_order_id for o in world.venue_orders()]
+    assert coids.count(base) == 1
+    assert world.db_orders()[base].state is OrderState.FILLED
+    state = engine.state
+    assert state.phase is Phase.ACTIVE
+    assert (("resubmit", base) in world.host.reports) is not landed
