@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
@@ -50,7 +50,15 @@ from domain.events import (
 from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.port import Exchange
-from persistence.records import CycleRecord, CycleStatus, EngineState, OrderIntent, StepResult
+from persistence.records import (
+    CycleRecord,
+    CycleStatus,
+    DesiredState,
+    EngineState,
+    OrderIntent,
+    StepResult,
+    StrategyRecord,
+)
 from strategy.machine import decide
 from strategy.params import MartingaleParams
 from strategy.queries import stop_loss_price
@@ -139,7 +147,7 @@ class Engine:
             if current.status is not CycleStatus.OPEN:
                 self._closed_through = current.number
         if loaded.snapshot:
-            self.state = codec.loads(loaded.snapshot, MartingaleState)
+            self.state = _between_cycles(codec.loads(loaded.snapshot, MartingaleState), record)
         else:
             params = MartingaleParams.from_mapping(record.params)
             rules = self._exchange.load_market_rules(record.symbol)
@@ -464,6 +472,30 @@ class Engine:
         if self.state is None:
             raise RuntimeError(f"engine {self.strategy_id} used before start()")
         return self.state
+
+
+def _between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:
+    """Changes that may only happen between cycles, applied when the engine (re)starts.
+
+    New parameters from the config take effect for the next cycle, never in the middle of one.
+    A strategy that finished (stopped, max cycles, or a refused base order) and is wanted
+    running again starts a fresh cycle; any position it kept is carried into that cycle and
+    sold with its take-profit.
+    """
+    if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
+        return state
+    state = replace(state, params=MartingaleParams.from_mapping(record.params))
+    limit = state.params.max_cycles
+    cycles_left = limit is None or state.cycles_closed < limit
+    if (
+        state.phase is Phase.FINISHED
+        and record.desired_state is DesiredState.RUNNING
+        and cycles_left
+    ):
+        state = replace(
+            state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
+        )
+    return state
 
 
 def _stored(value: Decimal | None) -> Decimal | None:

@@ -80,7 +80,7 @@ class RootSupervisor(pykka.ThreadingActor):
         self.repo: RepoClient | None = None
         self.feeds: dict[tuple[str, str], pykka.ActorRef[Any]] = {}
         self.users: dict[int, _UserChild] = {}
-        self._desired: dict[int, str] = {}
+        self._desired: dict[int, tuple[str, StopMode | None]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ class RootSupervisor(pykka.ThreadingActor):
         assert self.repo is not None
         specs = []
         for record in self.repo.call("list_strategies", user_id=user_id):
-            self._desired[record.id] = record.desired_state.value
+            self._desired[record.id] = (record.desired_state.value, record.stop_mode)
             if record.actual_state in (ActualState.FAULTED, ActualState.FINISHED):
                 continue  # a person has to look first: resume sets it running again
             finishing = record.desired_state is DesiredState.STOPPED
@@ -190,7 +190,7 @@ class RootSupervisor(pykka.ThreadingActor):
                     exchange_id=account.exchange,
                     symbol=record.symbol,
                     desired=record.desired_state,
-                    stop_mode=StopMode.FINISH_CYCLE if finishing else None,
+                    stop_mode=(record.stop_mode or StopMode.FINISH_CYCLE) if finishing else None,
                 )
             )
         return specs
@@ -202,15 +202,17 @@ class RootSupervisor(pykka.ThreadingActor):
         except DatabaseUnavailable:
             records = []
         for record in records:
-            desired = record.desired_state.value
-            if self._desired.get(record.id) == desired:
+            wanted = (record.desired_state.value, record.stop_mode)
+            if self._desired.get(record.id) == wanted:
                 continue
             known = record.id in self._desired
-            self._desired[record.id] = desired
+            self._desired[record.id] = wanted
             user = self.users.get(record.user_id)
             if user is None or user.ref is None or not known:
                 continue  # new strategies are picked up by a restart of their user (later issue)
-            user.ref.tell(DesiredChanged(strategy_id=record.id, desired=desired))
+            user.ref.tell(
+                DesiredChanged(strategy_id=record.id, desired=wanted[0], stop_mode=wanted[1])
+            )
         self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
 
 

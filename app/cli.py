@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.commands import db, keys, onboard, plan, run, status
+from app.commands import db, keys, onboard, plan, run, status, strategy
 
-SUBCOMMANDS = (run, plan, db, keys, onboard, status)
+SUBCOMMANDS = (run, plan, db, keys, onboard, status, strategy)
 
 
 def build_parser() -> argparse.ArgumentParser:

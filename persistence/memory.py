@@ -18,6 +18,7 @@ from typing import Any
 
 from domain import codec
 from domain.errors import DuplicateOrder, IllegalTransition, ValidationError
+from domain.events import StopMode
 from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order
 from persistence.errors import NotFound, VersionConflict
@@ -232,8 +233,16 @@ class MemoryRepository(MemoryReads):
             s.strategies[strategy_id] = record
             return record
 
-    def set_desired_state(self, strategy_id: int, state: DesiredState, *, now: datetime) -> None:
-        self._update_strategy(strategy_id, desired_state=state, updated_at=utc(now))
+    def set_desired_state(
+        self,
+        strategy_id: int,
+        state: DesiredState,
+        *,
+        now: datetime,
+        stop_mode: StopMode | None = None,
+    ) -> None:
+        mode = stop_mode if state is DesiredState.STOPPED else None
+        self._update_strategy(strategy_id, desired_state=state, stop_mode=mode, updated_at=utc(now))
 
     def set_actual_state(
         self,

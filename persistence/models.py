@@ -72,6 +72,7 @@ class Strategy(Base):
     symbol: Mapped[str] = mapped_column(String(SYMBOL))
     params: Mapped[str] = mapped_column(Text)
     desired_state: Mapped[str] = mapped_column(String(STATE))
+    stop_mode: Mapped[str | None] = mapped_column(String(STATE), nullable=True)
     actual_state: Mapped[str] = mapped_column(String(STATE))
     restart_count: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

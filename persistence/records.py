@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from domain.events import StopMode
 from domain.money import ZERO
 from domain.orders import Order
 
@@ -111,6 +112,7 @@ class StrategyRecord:
     updated_at: datetime
     last_error: str | None = None
     last_heartbeat: datetime | None = None
+    stop_mode: StopMode | None = None  # how a STOPPED strategy stops; None: after the cycle
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from domain.events import StopMode
 from domain.orders import Fill, Order
 from persistence.records import (
     AccountRecord,
@@ -103,8 +104,16 @@ class Repository(Protocol):
     def get_strategy(self, strategy_id: int) -> StrategyRecord: ...
     def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]: ...
     def set_desired_state(
-        self, strategy_id: int, state: DesiredState, *, now: datetime
-    ) -> None: ...
+        self,
+        strategy_id: int,
+        state: DesiredState,
+        *,
+        now: datetime,
+        stop_mode: StopMode | None = None,
+    ) -> None:
+        """`stop_mode` says how a STOPPED strategy stops (kept only with STOPPED)."""
+        ...
+
     def set_actual_state(
         self,
         strategy_id: int,

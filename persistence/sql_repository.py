@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from domain.errors import ValidationError
+from domain.events import StopMode
 from domain.orders import Fill, Order
 from persistence import models as m
 from persistence import sql_rows
@@ -207,10 +208,18 @@ class SqlRepository(SqlReads):
         with self._read("list strategies") as s:
             return [sql_rows.strategy(r) for r in s.scalars(strategies_query(user_id))]
 
-    def set_desired_state(self, strategy_id: int, state: DesiredState, *, now: datetime) -> None:
+    def set_desired_state(
+        self,
+        strategy_id: int,
+        state: DesiredState,
+        *,
+        now: datetime,
+        stop_mode: StopMode | None = None,
+    ) -> None:
         with self._write("set desired state") as s:
             row = trading.strategy_row(s, strategy_id)
             row.desired_state = state.value
+            row.stop_mode = stop_mode.value if stop_mode and state is DesiredState.STOPPED else None
             row.updated_at = now
 
     def set_actual_state(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain import codec
+from domain.events import StopMode
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from persistence import models as m
 from persistence.records import (
@@ -92,6 +93,7 @@ def strategy(row: m.Strategy) -> StrategyRecord:
         updated_at=_t(row.updated_at),
         last_error=row.last_error,
         last_heartbeat=_t(row.last_heartbeat),
+        stop_mode=StopMode(row.stop_mode) if row.stop_mode else None,
     )
 
 

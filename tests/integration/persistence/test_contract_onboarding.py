@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.errors import ValidationError
+from domain.events import StopMode
 from persistence.errors import NotFound
 from persistence.records import (
     ActualState,
@@ -108,6 +109,12 @@ def test_engine_bookkeeping_fields(repo: Any) -> None:
     assert repo.get_strategy(sid).last_error is None
     repo.set_desired_state(sid, DesiredState.STOPPED, now=at(6))
     assert repo.get_strategy(sid).desired_state is DesiredState.STOPPED
+    assert repo.get_strategy(sid).stop_mode is None  # None: stop after the current cycle
+    repo.set_desired_state(sid, DesiredState.STOPPED, now=at(7), stop_mode=StopMode.SELL)
+    assert repo.get_strategy(sid).stop_mode is StopMode.SELL
+    # a stop mode only means something with STOPPED: resuming clears it
+    repo.set_desired_state(sid, DesiredState.RUNNING, now=at(8), stop_mode=StopMode.SELL)
+    assert repo.get_strategy(sid).stop_mode is None
 
 
 def test_timestamps_come_back_in_utc_and_naive_ones_are_refused(repo: Any) -> None:

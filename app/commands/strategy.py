@@ -1,0 +1,97 @@
+"""`martingale strategy ACTION`: pause, resume or stop one strategy, running service or not.
+
+The request is written to the database as the strategy's desired state (and stop mode); a
+running service picks it up within a couple of seconds, a stopped one at its next start. Note
+that `martingale run` and `martingale onboard` set the desired state from the config file again.
+Exit status: 0 recorded, 2 bad arguments or unknown user/strategy, 1 database problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from app.onboarding import is_new_sqlite
+from config.loader import load_config
+from domain.errors import ConfigurationError, MartingaleError
+from domain.events import StopMode
+from persistence.database import make_engine, parse_url
+from persistence.migrate import check_at_head
+from persistence.records import DesiredState
+from persistence.sql_repository import SqlRepository
+
+ACTIONS: dict[str, tuple[DesiredState, StopMode | None, str]] = {
+    "pause": (DesiredState.PAUSED, None, "place nothing and leave resting orders alone"),
+    "resume": (DesiredState.RUNNING, None, "resume a paused or stopped strategy"),
+    "stop": (
+        DesiredState.STOPPED,
+        StopMode.FINISH_CYCLE,
+        "stop after the current cycle closes (no new cycle)",
+    ),
+    "stop-now": (
+        DesiredState.STOPPED,
+        StopMode.CANCEL,
+        "cancel the open orders now and keep the position",
+    ),
+    "close-now": (
+        DesiredState.STOPPED,
+        StopMode.SELL,
+        "cancel the open orders now and sell the position at market",
+    ),
+}
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "strategy",
+        help="pause, resume or stop a strategy (running service or not)",
+        description=(
+            "Record what a strategy should do; a running service applies it within seconds, "
+            "otherwise it applies at the next start. Actions: "
+            + "; ".join(f"{name} = {text}" for name, (_, _, text) in ACTIONS.items())
+            + ". `martingale run`/`onboard` set the state from the config file again."
+        ),
+    )
+    parser.add_argument("action", choices=list(ACTIONS), help="what to do")
+    parser.add_argument("--user", required=True, help="the user's name")
+    parser.add_argument("--name", required=True, help="the strategy's name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="use the database of this config file")
+    source.add_argument("--db", metavar="URL", help="use this database URL")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        url = load_config(args.config).database.url if args.config else args.db
+        parse_url(url)
+    except (ConfigurationError, ValueError) as exc:
+        return _fail(exc, 2)
+    if is_new_sqlite(url):
+        return _fail("the database does not exist yet; run `martingale onboard` first", 1)
+    desired, mode, _ = ACTIONS[args.action]
+    try:
+        check_at_head(url)
+        engine = make_engine(url)
+        try:
+            repo = SqlRepository(engine)
+            user = repo.find_user(args.user)
+            if user is None:
+                return _fail(f"--user: no user named {args.user!r}", 2)
+            found = [s for s in repo.list_strategies(user_id=user.id) if s.name == args.name]
+            if not found:
+                return _fail(f"--name: user {args.user!r} has no strategy {args.name!r}", 2)
+            repo.set_desired_state(found[0].id, desired, now=datetime.now(UTC), stop_mode=mode)
+        finally:
+            engine.dispose()
+    except MartingaleError as exc:
+        return _fail(exc, 1)
+    print(f"{args.user}/{args.name}: {args.action} recorded (desired state {desired.value})")
+    return 0
+
+
+def _fail(exc: Exception | str, status: int) -> int:
+    print(f"martingale strategy: error: {exc}", file=sys.stderr)
+    return status
