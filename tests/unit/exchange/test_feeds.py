@@ -27,7 +27,8 @@ from exchange.paper import PaperExchange, PaperVenue
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-DATA = Path("/work/shared/data")
+# Real candles from ../shared/data, copied into the repo with the example config.
+DATA = Path(__file__).resolve().parents[3] / "config" / "examples" / "data"
 
 
 def _drain(source: PriceSource, limit: int = 100_000) -> list[PriceTick]:
