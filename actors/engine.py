@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
 
@@ -108,6 +108,9 @@ class FillsNotVisible(ExchangeUnavailable):
     """The exchange reports more filled than the trades it lists: it is lagging; sync later."""
 
 
+RESUBMIT_GRACE_S = 60.0
+
+
 class Engine:
     def __init__(
         self,
@@ -118,8 +121,11 @@ class Engine:
         host: Host,
         clock: Callable[[], datetime],
         price: Callable[[], Decimal],
+        resubmit_grace: float = RESUBMIT_GRACE_S,
     ) -> None:
         self.strategy_id = strategy_id
+        self._resubmit_grace = timedelta(seconds=resubmit_grace)
+        self._intent_at: dict[str, datetime] = {}  # when each live intent was committed
         self._exchange = exchange
         self._store = store
         self._host = host
@@ -152,6 +158,9 @@ class Engine:
             params = MartingaleParams.from_mapping(record.params)
             rules = self._exchange.load_market_rules(record.symbol)
             self.state = initial_state(self.strategy_id, record.symbol, params, rules)
+        self._intent_at = {
+            o.client_order_id: o.created_at for o in loaded.live_orders if o.created_at
+        }
         self.reconcile(loaded.live_orders)
         state = self._require_state()
         if state.phase is Phase.IDLE:
@@ -243,6 +252,8 @@ class Engine:
             for c in commands
             if isinstance(c, PlaceOrder)
         ]
+        for intent in intents:
+            self._intent_at[intent.order.client_order_id] = now
         if new.cycle != old.cycle:
             self._cycle_opened_at, self._safety_filled = now, 0
         if item.fill is not None:
@@ -315,8 +326,10 @@ class Engine:
         except DuplicateOrder:
             remote = self._exchange.fetch_order(c.symbol, client_order_id=c.client_order_id)
         except OrderOutcomeUnknown:
+            # The row stays PENDING_SUBMIT. Raising sends the engine down the start path later
+            # (DEGRADED, with backoff), where reconcile resolves it by client order id.
             self._host.report("unknown_outcome", c.client_order_id)
-            return []  # stays PENDING_SUBMIT; the next sync resolves it by client order id
+            raise
         except OrderError as exc:
             rejected = self._rejected_row(c.client_order_id, c)
             return [
@@ -340,7 +353,7 @@ class Engine:
         except OrderNotFound:
             return self._sync_one(working, deliver=False)
         except OrderOutcomeUnknown:
-            return []  # still CANCELING in the machine: the next sync cancels again
+            raise  # still CANCELING in the machine: reconcile on the retry cancels again
         return self._observe(working, remote)
 
     # --- syncing one order ---------------------------------------------------------------
@@ -361,8 +374,21 @@ class Engine:
         return observed
 
     def _never_arrived(self, working: WorkingOrder) -> list[Observed]:
-        """The exchange has no such order: a create that never landed. Place it now (same id)."""
+        """The exchange has no such order: a create that never landed. Place it now (same id).
+
+        Not too soon: after a create with no clear answer a venue may list the order only
+        seconds later, and binance accepts a reused client order id once the first order is
+        closed, so an early resubmit could buy twice. Within the grace period this raises
+        OrderOutcomeUnknown (DEGRADED, retried later). The paper venue answers at once: 0 s.
+        """
         if working.status is WorkingStatus.SUBMITTED:
+            committed = self._intent_at.get(working.client_order_id)
+            if committed is not None and self._clock() - committed < self._resubmit_grace:
+                raise OrderOutcomeUnknown(
+                    f"order {working.client_order_id} is not on the exchange yet; it is "
+                    "placed again only after the grace period",
+                    client_order_id=working.client_order_id,
+                )
             state = self._require_state()
             command = PlaceOrder(
                 client_order_id=working.client_order_id,

@@ -391,7 +391,8 @@ class EngineWorld:
         self.store = FaultyStore(self.repo)
         self.host = RecordingHost()
 
-    def engine(self) -> Engine:
+    def engine(self, resubmit_grace: float = 0.0) -> Engine:
+        """The paper venue answers at once, so by default no grace before a resubmit."""
         return Engine(
             strategy_id=self.strategy_id,
             exchange=self.exchange,
@@ -399,6 +400,7 @@ class EngineWorld:
             host=self.host,
             clock=self.clock,
             price=lambda: self.venue.ticker(SYMBOL).last,
+            resubmit_grace=resubmit_grace,
         )
 
     def started(self) -> Engine:

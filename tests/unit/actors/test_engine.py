@@ -193,13 +193,13 @@ def test_an_unknown_create_outcome_is_resolved_by_client_order_id(
 ) -> None:
     unknown = OrderOutcomeUnknown("timeout on create")
     (world.exchange.after_create if landed else world.exchange.before_create).append(unknown)
-    engine = world.started()
+    with pytest.raises(OrderOutcomeUnknown):  # the actor marks it DEGRADED and retries start()
+        world.engine().start()
     base = world.coid(1, "b")
     assert ("unknown_outcome", base) in world.host.reports
     assert world.db_orders()[base].state is OrderState.PENDING_SUBMIT
-    assert engine.state is not None and engine.state.phase is Phase.ENTERING
 
-    engine.sync()
+    engine = world.started()  # the retry: reconcile resolves it by client order id
     coids = [o.client_order_id for o in world.venue_orders()]
     assert coids.count(base) == 1
     assert world.db_orders()[base].state is OrderState.FILLED
