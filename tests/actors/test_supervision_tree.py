@@ -1,0 +1,88 @@
+"""Real actors: crashes are contained to their strategy (or account); everyone else trades on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from domain.errors import AuthenticationFailed
+from persistence.records import ActualState, DesiredState
+from tests.actors.fakes import Crash, duplicated_ids, wait_until
+from tests.actors.tree import Tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[Tree]:
+    t = Tree(tmp_path)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def _keeps_trading(tree: Tree, strategy_id: int, watchers: int = 1) -> None:
+    """Base, take-profit and safety 1 are placed; a dip fills safety 1 and the engine books it."""
+    tree.wait_orders(strategy_id, 3)
+    # A tick the feed sees before the engine registered its levels wakes nobody (reported).
+    wait_until(lambda: tree.watching() >= watchers, what=f"{watchers} engines watching")
+    tree.source.push("99")
+    tree.wait_filled(strategy_id, "s1")
+    tree.wait_orders(strategy_id, 5)  # new take-profit and safety 2
+    assert duplicated_ids(tree.orders_of(strategy_id)) == []
+
+
+def test_a_crash_looping_engine_is_faulted_and_its_sibling_keeps_trading(tree: Tree) -> None:
+    bad = tree.add("alice", "broken", "bad")
+    good = tree.add("alice", "main", "good")
+    tree.exchange_of(bad).outage = Crash("boom in the exchange client")
+    tree.start()
+
+    tree.wait_state(bad, ActualState.FAULTED)
+    record = tree.strategy(bad)
+    assert record.last_error is not None and "boom in the exchange client" in record.last_error
+    assert record.restart_count == tree.policy.max_restarts
+    assert tree.orders_of(bad) == []
+
+    _keeps_trading(tree, good)
+    assert tree.strategy(good).actual_state is ActualState.RUNNING
+
+
+def test_a_restart_after_a_crash_reconciles_and_places_nothing_twice(tree: Tree) -> None:
+    sid = tree.add("alice", "main", "s1")
+    exchange = tree.exchange_of(sid)
+    exchange.after_create.append(Crash("died right after the venue accepted the base order"))
+    tree.start()
+
+    tree.wait_state(sid, ActualState.RUNNING)
+    tree.wait_orders(sid, 3)
+    wait_until(lambda: tree.strategy(sid).restart_count == 1, what="one restart recorded")
+    orders = tree.orders_of(sid)
+    assert duplicated_ids(orders) == []
+    assert [o.client_order_id for o in orders][:1] == [f"mg{sid}c1b"]
+    assert exchange.creates.count(f"mg{sid}c1b") == 1  # adopted by client id, not re-sent
+    _keeps_trading(tree, sid)
+
+
+def test_rejected_keys_stop_that_accounts_strategies_and_no_one_else(tree: Tree) -> None:
+    bob_1 = tree.add("bob", "main", "b1")
+    bob_2 = tree.add("bob", "main", "b2")
+    bob_other = tree.add("bob", "spare", "b3")
+    alice = tree.add("alice", "main", "a1")
+    tree.exchange_of(bob_1).outage = AuthenticationFailed("Invalid API-key, IP, or permissions")
+    tree.start()
+
+    for sid in (bob_1, bob_2):  # a new strategy is STOPPED until it runs: wait for the verdict
+        wait_until(
+            partial(lambda s: tree.strategy(s).desired_state is DesiredState.STOPPED, sid),
+            what=f"strategy {sid} stopped by the user actor",
+        )
+        record = tree.strategy(sid)
+        assert record.actual_state is ActualState.STOPPED
+        assert record.last_error is not None and "rejected the API key" in record.last_error
+        assert tree.orders_of(sid) == []
+    _keeps_trading(tree, alice, watchers=2)
+    _keeps_trading(tree, bob_other, watchers=2)  # the same user's other account is untouched
+    assert tree.strategy(bob_other).actual_state is ActualState.RUNNING

@@ -1,0 +1,266 @@
+"""A real actor tree for tests: RootSupervisor, users, engines, repository and feed actors.
+
+The parts are the production ones; the test steers only the edges: a scripted price source
+it pushes prices into, per-account exchange wrappers with switchable faults, and a repository
+wrapper whose writes fail while `down` is set. SQLite (a temp file) is the database, so the
+test thread reads what the actors wrote through its own connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import pykka
+
+from actors.feed import PriceBoard
+from actors.root import FeedSpec, RootSupervisor
+from actors.supervision import RestartPolicy
+from actors.timers import TimerService
+from domain.errors import DatabaseUnavailable
+from exchange.feeds.source import PriceTick
+from exchange.port import Exchange
+from persistence.database import make_engine
+from persistence.migrate import upgrade
+from persistence.records import ActualState, DesiredState, StrategyRecord
+from persistence.repository import Repository
+from persistence.sql_repository import SqlRepository
+from tests.actors.fakes import (
+    PARAMS,
+    SYMBOL,
+    FaultyExchange,
+    VenueOrder,
+    open_paper_account,
+    open_venue,
+    venue_orders,
+    wait_until,
+)
+
+FAST_POLICY = RestartPolicy(max_restarts=3, window=60.0, base_delay=0.01, max_delay=0.05)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+# Writes the service makes; reads (load_engine_state, list_*, get_*) keep working.
+WRITES = frozenset(
+    {
+        "save_step",
+        "record_order_intent",
+        "update_order",
+        "apply_fill",
+        "upsert_cycle",
+        "close_cycle",
+        "set_actual_state",
+        "set_desired_state",
+        "increment_restart_count",
+        "record_heartbeats",
+        "append_events",
+        "append_audit",
+    }
+)
+
+
+class ScriptedSource:
+    """A PriceSource the test feeds by hand: `push(price)`; no tick while nothing is queued."""
+
+    def __init__(self, symbol: str = SYMBOL, delay: float = 0.01) -> None:
+        self._symbol = symbol
+        self._delay = delay
+        self._queue: deque[Decimal] = deque()
+        self._lock = threading.Lock()
+        self.published = 0
+
+    def push(self, *prices: str) -> None:
+        with self._lock:
+            self._queue.extend(Decimal(p) for p in prices)
+
+    @property
+    def symbol(self) -> str:
+        return self._symbol
+
+    @property
+    def interval(self) -> float:
+        return self._delay
+
+    @property
+    def next_delay(self) -> float:
+        return self._delay
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def next_tick(self) -> PriceTick | None:
+        with self._lock:
+            if not self._queue:
+                return None
+            price = self._queue.popleft()
+            self.published += 1
+        return PriceTick(symbol=self._symbol, price=price, timestamp=datetime.now(UTC))
+
+    def drained(self) -> bool:
+        with self._lock:
+            return not self._queue
+
+    def close(self) -> None:
+        pass
+
+
+class FlakyRepository:
+    """A real repository whose writes raise DatabaseUnavailable while `down` is set."""
+
+    def __init__(self, inner: Repository) -> None:
+        self.inner = inner
+        self.down = threading.Event()
+        self.refused: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in WRITES:
+            return attr
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            if self.down.is_set():
+                with self._lock:
+                    self.refused[name] = self.refused.get(name, 0) + 1
+                raise DatabaseUnavailable(f"{name}: database is down (test)")
+            return attr(*args, **kwargs)
+
+        return write
+
+    def refusals(self, name: str) -> int:
+        with self._lock:
+            return self.refused.get(name, 0)
+
+
+class Tree:
+    """Build users/strategies with `add`, then `start()`; `close()` always (in `finally`)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        policy: RestartPolicy = FAST_POLICY,
+        heartbeat_interval: float = 30.0,
+    ) -> None:
+        url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
+        upgrade(url)
+        self._db = make_engine(url)
+        self.sql = SqlRepository(self._db)
+        self.repo = FlakyRepository(self.sql)
+        self.venue_path = tmp_path / "venue.sqlite"
+        self.venue = open_venue(self.venue_path)
+        self.source = ScriptedSource()
+        self.timers = TimerService()
+        self.policy = policy
+        self.heartbeat_interval = heartbeat_interval
+        self.exchanges: dict[int, FaultyExchange] = {}
+        self.account_keys: dict[int, str] = {}
+        self.root: pykka.ActorRef[Any] | None = None
+
+    def add(
+        self,
+        user: str,
+        account: str,
+        name: str,
+        params: dict[str, str] | None = None,
+    ) -> int:
+        u = self.sql.upsert_user(user, now=T0)
+        a = self.sql.upsert_account(u.id, account, exchange="paper", now=T0)
+        if a.id not in self.exchanges:
+            key = f"{user}/{account}"
+            self.account_keys[a.id] = key
+            self.exchanges[a.id] = FaultyExchange(open_paper_account(self.venue, key))
+        s = self.sql.upsert_strategy(
+            u.id,
+            name,
+            account_id=a.id,
+            symbol=SYMBOL,
+            params=params or {**PARAMS, "cooldown": "1"},
+            desired_state=DesiredState.RUNNING,
+            now=T0,
+        )
+        return s.id
+
+    def exchange_of(self, strategy_id: int) -> FaultyExchange:
+        return self.exchanges[self.sql.get_strategy(strategy_id).account_id]
+
+    def _exchange_for(self, account_id: int) -> Exchange:
+        return self.exchanges[account_id]
+
+    def start(self) -> None:
+        self.root = RootSupervisor.start(
+            repo=cast(Repository, self.repo),
+            feeds=[
+                FeedSpec(
+                    exchange_id="paper", symbol=SYMBOL, source=lambda: self.source, venue=self.venue
+                )
+            ],
+            exchange_for=self._exchange_for,
+            timers=self.timers,
+            prices=PriceBoard(),
+            policy=self.policy,
+            poll_interval=0.1,
+            heartbeat_interval=self.heartbeat_interval,
+        )
+
+    def stop(self) -> None:
+        if self.root is not None:
+            self.root.stop(timeout=60)
+            self.root = None
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            pykka.ActorRegistry.stop_all(timeout=30)
+            self.timers.stop()
+            self.venue.close()
+            self._db.dispose()
+
+    # --- reading the outcome ---------------------------------------------------------------
+
+    def strategy(self, strategy_id: int) -> StrategyRecord:
+        return self.sql.get_strategy(strategy_id)
+
+    def orders_of(self, strategy_id: int) -> list[VenueOrder]:
+        key = self.account_keys[self.sql.get_strategy(strategy_id).account_id]
+        prefix = f"mg{strategy_id}c"
+        return [
+            o for o in venue_orders(self.venue_path, key) if o.client_order_id.startswith(prefix)
+        ]
+
+    def wait_state(self, strategy_id: int, state: ActualState, timeout: float = 15.0) -> None:
+        wait_until(
+            lambda: self.strategy(strategy_id).actual_state is state,
+            timeout=timeout,
+            what=f"strategy {strategy_id} to be {state.value} "
+            f"(is {self.strategy(strategy_id).actual_state.value})",
+        )
+
+    def wait_orders(self, strategy_id: int, count: int, timeout: float = 15.0) -> None:
+        wait_until(
+            lambda: len(self.orders_of(strategy_id)) >= count,
+            timeout=timeout,
+            what=f"{count} venue orders of strategy {strategy_id}",
+        )
+
+    def watching(self) -> int:
+        """How many engines the feed wakes on price moves (registered watch levels)."""
+        assert self.root is not None
+        stats = self.root.proxy().feed_stats().get(timeout=10)
+        return int(stats[f"paper:{SYMBOL}"]["watching"])
+
+    def wait_filled(self, strategy_id: int, leg: str, timeout: float = 15.0) -> None:
+        """Until the DB row of order `leg` (cycle 1) is FILLED: the engine applied the fill."""
+        coid = f"mg{strategy_id}c1{leg}"
+
+        def filled() -> bool:
+            rows = {o.client_order_id: o for o in self.sql.list_orders(strategy_id)}
+            row = rows.get(coid)
+            return row is not None and row.state.value == "filled"
+
+        wait_until(filled, timeout=timeout, what=f"{coid} filled in the database")
