@@ -460,6 +460,7 @@ class Engine:
             parsed = parse_client_order_id(remote.client_order_id)
             if parsed is None or parsed[0] != self.strategy_id or remote.client_order_id in tracked:
                 continue
+            self._host.guard()  # a replaced instance must not cancel its successor's orders
             self._host.report("orphan_canceled", remote.client_order_id)
             try:
                 self._exchange.cancel_order(self._symbol, client_order_id=remote.client_order_id)

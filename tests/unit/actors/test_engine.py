@@ -204,5 +204,5 @@ def test_an_unknown_create_outcome_is_resolved_by_client_order_id(
     assert coids.count(base) == 1
     assert world.db_orders()[base].state is OrderState.FILLED
     state = engine.state
-    assert state.phase is Phase.ACTIVE
+    assert state is not None and state.phase is Phase.ACTIVE
     assert (("resubmit", base) in world.host.reports) is not landed

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from actors.engine import Engine
 from domain.errors import InvalidOrder
 from domain.events import StopMode, StopRequested
 from domain.orders import OrderState, OrderType, Side
-from persistence.records import CycleStatus
+from persistence.records import CycleStatus, EngineState
 from strategy.state import Phase
-from tests.actors.fakes import PARAMS, SYMBOL, EngineWorld
+from tests.actors.fakes import PARAMS, SYMBOL, Crash, EngineWorld, FaultyStore
 
 
 @pytest.fixture
@@ -187,3 +188,31 @@ def test_watch_levels_are_the_highest_buy_or_stop_loss_and_the_lowest_sell(
         assert w.host.watched[-1] == (engine.watch().below, engine.watch().above)
     finally:
         w.close()
+
+
+def test_a_replaced_engine_cancels_nothing_on_its_way_through_reconcile(
+    world: EngineWorld,
+) -> None:
+    """An instance stuck since before its successor started loaded a stale snapshot: the
+    successor's live orders look like strays to it, and the fence must stop the cancel."""
+    stale = world.repo.load_engine_state(world.strategy_id)
+    successor = world.started()
+    assert successor.state is not None and len(successor.state.orders) == 2
+
+    class StaleStore(FaultyStore):
+        def load_engine_state(self, strategy_id: int) -> EngineState:
+            return stale
+
+    world.host.fenced = True
+    old = Engine(
+        strategy_id=world.strategy_id,
+        exchange=world.exchange,
+        store=StaleStore(world.repo),
+        host=world.host,
+        clock=world.clock,
+        price=lambda: Decimal("100"),
+    )
+    with pytest.raises(Crash):
+        old.start()
+    assert world.venue.resting_count(SYMBOL) == 2
+    assert "orphan_canceled" not in world.host.kinds()
