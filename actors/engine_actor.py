@@ -22,6 +22,7 @@ from typing import Any
 import pykka
 import structlog
 
+from actors import metrics
 from actors.engine import Engine
 from actors.feed import PriceBoard
 from actors.messages import (
@@ -79,6 +80,9 @@ class EngineActor(pykka.ThreadingActor):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         paused: bool = False,
         stop_mode: Any = None,
+        resubmit_grace: float = 60.0,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
     ) -> None:
         super().__init__()
         self.strategy_id = strategy_id
@@ -100,6 +104,8 @@ class EngineActor(pykka.ThreadingActor):
         self._failures = 0
         self._actual: ActualState | None = None
         self._last_watch: tuple[Decimal | None, Decimal | None] | None = None
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
         self._rng = random.Random(strategy_id)
         self._log = log.bind(user=user_id, strategy=strategy_id, symbol=symbol)
         self.engine = Engine(
@@ -109,6 +115,7 @@ class EngineActor(pykka.ThreadingActor):
             host=self,
             clock=clock,
             price=self._current_price,
+            resubmit_grace=resubmit_grace,
         )
 
     # --- pykka hooks ---------------------------------------------------------------------
@@ -178,7 +185,10 @@ class EngineActor(pykka.ThreadingActor):
         elif not self._ready:
             return  # ticks and timers are ignored until the start path succeeds
         elif isinstance(message, PriceCrossed):
+            self._last_watch = None  # the feed dropped our levels when it woke us: re-send them
+            before = self.engine.state
             self.engine.on_tick(message.low, message.at)
+            metrics.tick_handled(message.at, before, self.engine.state)
             self._after_step()
         elif isinstance(message, Wake) and message.what == "cooldown":
             self.engine.on_cooldown()
@@ -212,7 +222,8 @@ class EngineActor(pykka.ThreadingActor):
 
     def _retry_later(self) -> None:
         self._failures += 1
-        delay = self._rng.uniform(0, min(RETRY_CAP, RETRY_BASE * 2 ** min(self._failures, 10)))
+        ceiling = min(self._retry_cap, self._retry_base * 2 ** min(self._failures, 10))
+        delay = self._rng.uniform(0, ceiling)
         self._timers.tell_later(delay, self.actor_ref, Wake(what="retry"))
 
     # --- Host protocol (called by the Engine) --------------------------------------------

@@ -62,6 +62,8 @@ class MarketFeedActor(pykka.ThreadingActor):
         self._timer: TimerHandle | None = None
         self.ticks = 0
         self.woken = 0
+        self._last: tuple[Decimal, Decimal, Decimal, datetime] | None = None
+        self._woken_by: dict[int, int] = {}  # strategy -> the tick number that last woke it
 
     def on_start(self) -> None:
         self.actor_ref.tell(Pump())
@@ -74,6 +76,7 @@ class MarketFeedActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, WatchLevels):
             self._watch.set(message.strategy_id, message.below, message.above, message.engine)
+            self._catch_up(message.strategy_id)
         elif isinstance(message, Unwatch):
             self._watch.remove(message.strategy_id)
         elif isinstance(message, Pump):
@@ -112,6 +115,25 @@ class MarketFeedActor(pykka.ThreadingActor):
                 log.error("feed: venue refused the price", symbol=self.symbol, error=str(exc))
                 return
         self._board.set(self.symbol, price, now)
-        for _, engine in self._watch.crossed(low, high):
-            self.woken += 1
-            engine.tell(PriceCrossed(price=price, low=low, high=high, at=now))
+        self._last = (price, low, high, now)
+        for sid, engine in self._watch.crossed(low, high):
+            self._wake(sid, engine)
+
+    def _catch_up(self, strategy_id: int) -> None:
+        """Levels that arrive after the tick that crossed them: wake the engine now.
+
+        Only if that tick has not woken it already, so an engine whose order is still open
+        after it looked (a lagging venue) waits for the next tick instead of spinning.
+        """
+        if self._last is None or self._woken_by.get(strategy_id) == self.ticks:
+            return
+        _, low, high, _ = self._last
+        for sid, engine in self._watch.crossed_one(strategy_id, low, high):
+            self._wake(sid, engine)
+
+    def _wake(self, sid: int, engine: Any) -> None:
+        assert self._last is not None
+        price, low, high, at = self._last
+        self.woken += 1
+        self._woken_by[sid] = self.ticks
+        engine.tell(PriceCrossed(price=price, low=low, high=high, at=at))

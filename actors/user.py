@@ -45,6 +45,8 @@ from persistence.records import ActualState, DesiredState
 
 log = structlog.get_logger(__name__)
 
+PAPER_EXCHANGE = "paper"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineSpec:
@@ -276,6 +278,8 @@ class UserActor(pykka.ThreadingActor):
             incarnation=child.incarnation,
             paused=spec.desired is DesiredState.PAUSED,
             stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,
+            # the paper venue answers at once; a live venue may list an order seconds late
+            resubmit_grace=0.0 if spec.exchange_id == PAPER_EXCHANGE else 60.0,
         )
 
     def _client(self, account_id: int) -> Exchange:

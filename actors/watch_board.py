@@ -48,6 +48,18 @@ class WatchBoard(Generic[T]):
         if above is not None:
             self._above.pop(bisect.bisect_left(self._above, (above, key)))
 
+    def crossed_one(self, key: int, low: Decimal, high: Decimal) -> list[tuple[int, T]]:
+        """[(key, target)] if `key`'s levels are crossed by the move (then it is removed)."""
+        levels = self._levels.get(key)
+        if levels is None:
+            return []
+        below, above = levels
+        if (below is not None and below >= low) or (above is not None and above <= high):
+            target = self._targets[key]
+            self.remove(key)
+            return [(key, target)]
+        return []
+
     def crossed(self, low: Decimal, high: Decimal) -> list[tuple[int, T]]:
         """Engines whose `below` >= low or whose `above` <= high; they are removed."""
         keys: set[int] = set()

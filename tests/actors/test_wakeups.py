@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-
 from domain.orders import Order, OrderState
 from exchange.paper import PaperExchange
 from persistence.records import ActualState
@@ -45,11 +43,6 @@ class LagsOnce(FaultyExchange):
         return order
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EngineActor.watch skips re-sending unchanged levels, but the feed dropped the "
-    "engine when it woke it: after a lagging answer the engine is never woken again",
-)
 def test_an_engine_woken_without_news_is_woken_again_by_the_next_tick(tmp_path: Path) -> None:
     tree = Tree(tmp_path)
     try:
