@@ -21,7 +21,7 @@ from tests.e2e.harness import (
     read_venue,
     repository,
     running_service,
-    venue_ledger,
+    settle,
     wait_for,
     write_candles,
     write_config,
@@ -97,13 +97,7 @@ def test_a_cycle_runs_from_base_order_through_safety_orders_to_take_profit(
 
     with running_service(config) as service:
         wait_for(lambda: replay_finished(service), bool, what="the replay to end", timeout=120)
-        # The prices no longer move: wait until the engine has caught up with the venue.
-        assert service.venue is not None
-        wait_for(
-            lambda: audit_live(service, tmp_path / "paper.sqlite", db_url),
-            lambda problems: problems == [],
-            what="the DB to agree with the venue",
-        )
+        settle(service, tmp_path / "paper.sqlite", db_url)  # the prices no longer move
 
     db = read_db(db_url)
     venue = read_venue(tmp_path / "paper.sqlite")  # only now: the service let go of the file
@@ -128,9 +122,3 @@ def test_a_cycle_runs_from_base_order_through_safety_orders_to_take_profit(
     assert received > spent
     assert isinstance(first.realized_profit, Decimal)
     assert first.realized_profit <= received - spent
-
-
-def audit_live(service: Service, venue_file: Path, db_url: str) -> list[str]:
-    """The same audit against the running venue (the service owns the file meanwhile)."""
-    assert service.venue is not None
-    return audit(venue_ledger(service.venue, venue_file), read_db(db_url))
