@@ -1,0 +1,235 @@
+"""Helpers of bench_service.py: the generated fleet config, the database, and the fleet probe.
+
+The config is written as a real YAML file and read back with `load_config`, so the benchmark
+goes through the same validation and onboarding (`sync_config`) as `martingale run`; the child
+processes of the restart test read the same file.
+
+The probe reads the service's database from outside (a second connection), which is how an
+operator would see the fleet: it never asks the actors, so it works across a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, create_engine, exists, func, select, text
+from sqlalchemy.engine import make_url
+
+from app.onboarding import prepare_database, sync_config
+from config.loader import load_config
+from config.schema import ServiceConfig
+from persistence import models as m
+from persistence.database import make_engine
+from persistence.migrate import upgrade
+from persistence.records import ActualState, DesiredState
+from persistence.sql_repository import SqlRepository
+
+QUOTE = "USDT"
+START_PRICE = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetShape:
+    users: int = 500
+    per_user: int = 10
+    symbols: int = 10
+    interval: Decimal = Decimal("0.5")  # seconds between ticks of one symbol
+    volatility: Decimal = Decimal("0.002")  # per-tick standard deviation (0.2 %)
+    cooldown: int = 5
+    log_level: str = "warning"
+
+    @property
+    def strategies(self) -> int:
+        return self.users * self.per_user
+
+
+def symbol_names(count: int) -> list[str]:
+    return [f"S{n:02d}/{QUOTE}" for n in range(count)]
+
+
+def config_text(shape: FleetShape, *, database_url: str) -> str:
+    """The YAML of a fleet: `users` x `per_user` strategies spread over `symbols` GBM markets.
+
+    Ladders differ per strategy (deviation 0.4-1.3 %, take-profit 0.4-1.0 %) so their levels
+    spread out and a tick wakes only some of them, as with real users.
+    """
+    lines = [
+        "database:",
+        f"  url: {database_url}",
+        "logging:",
+        "  format: json",
+        f"  level: {shape.log_level}",
+        "paper:",
+        "  state_file: paper.sqlite",
+        "markets:",
+    ]
+    for n, symbol in enumerate(symbol_names(shape.symbols)):
+        lines += [
+            f"  {symbol}:",
+            "    feed: simulated",
+            f"    price: {START_PRICE}",
+            f"    volatility: {shape.volatility}",
+            f"    seed: {1000 + n}",
+            f"    interval: {shape.interval}",
+            "    tick_size: 0.01",
+            "    step_size: 0.0001",
+            "    min_notional: 5",
+        ]
+    lines.append("users:")
+    symbols = symbol_names(shape.symbols)
+    for u in range(shape.users):
+        lines += [
+            f"  - name: u{u:04d}",
+            f"    email: u{u:04d}@bench.example",
+            "    accounts:",
+            "      - name: main",
+            "        exchange: paper",
+            f"        balances: {{{QUOTE}: 2000}}",
+            "        fee_rate: 0.001",
+            "    strategies:",
+        ]
+        for s in range(shape.per_user):
+            k = u * shape.per_user + s
+            lines += [
+                f"      - name: s{s:02d}",
+                "        account: main",
+                f"        symbol: {symbols[k % len(symbols)]}",
+                "        base_order: 10",
+                "        safety_order: 10",
+                "        max_safety_orders: 5",
+                f"        price_deviation: {Decimal(4 + k % 10) / 10}",
+                "        step_scale: 1.2",
+                "        volume_scale: 1.3",
+                f"        take_profit: {Decimal(4 + (k // 10) % 7) / 10}",
+                "        max_active_safety_orders: 2",
+                f"        cooldown: {shape.cooldown}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def fresh_database(url: str) -> None:
+    """An empty database at the schema head; a MySQL database of that name is recreated."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "mysql":
+        name = parsed.database
+        if not name or not name.startswith("bench"):
+            raise SystemExit("--mysql: the database name must start with 'bench' (it is dropped)")
+        server = create_engine(parsed.set(database=""))
+        with server.begin() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        server.dispose()
+        upgrade(url)
+    else:
+        prepare_database(url)
+
+
+def build(directory: Path, shape: FleetShape, database_url: str) -> tuple[Path, ServiceConfig]:
+    """Write the config file, create the database and onboard the fleet into it."""
+    path = directory / "fleet.yaml"
+    path.write_text(config_text(shape, database_url=database_url), encoding="utf-8")
+    config = load_config(path)
+    fresh_database(database_url)
+    engine = make_engine(database_url)
+    try:
+        sync_config(config, SqlRepository(engine), None, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    return path, config
+
+
+# --- the probe --------------------------------------------------------------------------------
+
+S = m.STRATEGIES
+A = m.AUDIT_LOG
+ORDERS = m.Order.__table__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fleet:
+    wanted: int  # strategies whose desired state is running
+    running: int  # actual_state running now
+    booted: int  # ...and logged "state: running" at or after `since` (loaded, reconciled, acted)
+    recovered: int  # ...and a heartbeat at or after `since`
+    orders_since: int  # orders created at or after `since`
+
+    @property
+    def all_booted(self) -> bool:
+        return self.wanted > 0 and self.booted == self.wanted
+
+    @property
+    def all_recovered(self) -> bool:
+        return self.wanted > 0 and self.recovered == self.wanted
+
+
+class Probe:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = make_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def fleet(self, since: datetime) -> Fleet:
+        booted_since = exists().where(
+            and_(
+                A.c.strategy_id == S.c.id,
+                A.c.event == "state",
+                A.c.message == ActualState.RUNNING.value,
+                A.c.at >= since,
+            )
+        )
+        wanted = S.c.desired_state == DesiredState.RUNNING.value
+        running = and_(wanted, S.c.actual_state == ActualState.RUNNING.value)
+        booted = and_(running, booted_since)
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            row = conn.execute(
+                select(
+                    func.count().filter(wanted),
+                    func.count().filter(running),
+                    func.count().filter(booted),
+                    func.count().filter(and_(booted, S.c.last_heartbeat >= since)),
+                ).select_from(S)
+            ).one()
+            orders = conn.execute(
+                select(func.count()).select_from(ORDERS).where(ORDERS.c.created_at >= since)
+            ).scalar_one()
+        return Fleet(
+            wanted=row[0], running=row[1], booted=row[2], recovered=row[3], orders_since=orders
+        )
+
+    def orders_between(self, start: datetime, end: datetime) -> int:
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(ORDERS)
+                    .where(ORDERS.c.created_at >= start, ORDERS.c.created_at < end)
+                ).scalar_one()
+            )
+
+    def wait(
+        self,
+        since: datetime,
+        *,
+        heartbeat: bool,
+        timeout: float,
+        alive: object = None,
+        poll: float = 0.25,
+    ) -> tuple[float | None, Fleet]:
+        """The `time.monotonic()` at which every wanted strategy was seen booted since `since`
+        (and, with `heartbeat`, heartbeating too); None on timeout or once `alive()` is false."""
+        start = time.monotonic()
+        fleet = self.fleet(since)
+        while time.monotonic() - start < timeout:
+            done = fleet.all_recovered if heartbeat else fleet.all_booted
+            if done:
+                return time.monotonic(), fleet
+            if callable(alive) and not alive():
+                return None, fleet
+            time.sleep(poll)
+            fleet = self.fleet(since)
+        return None, fleet
