@@ -38,8 +38,11 @@ MARTINGALE = str(Path(sys.executable).with_name("martingale"))
 T = TypeVar("T")
 
 # States in which a DB row may exist without any order on the venue: the intent was written
-# but the exchange never accepted it (rejected, or resolved as never placed).
-NEVER_REACHED_VENUE = frozenset({OrderState.PENDING_SUBMIT, OrderState.REJECTED})
+# but the exchange never accepted it (rejected), or it was withdrawn before it got there
+# (canceled with nothing filled), or it is still waiting to be resolved.
+NEVER_REACHED_VENUE = frozenset(
+    {OrderState.PENDING_SUBMIT, OrderState.REJECTED, OrderState.CANCELED}
+)
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -248,7 +251,7 @@ def audit(venue: VenueLedger, db: DbLedger, *, unapplied_fills_ok: bool = False)
                 f"venue {order.state.value} filled {order.filled}"
             )
     for key, rows in db_rows.items():
-        if key not in seen and rows[0].state not in NEVER_REACHED_VENUE:
+        if key not in seen and (rows[0].state not in NEVER_REACHED_VENUE or rows[0].filled):
             problems.append(f"db order {key} is {rows[0].state.value} but not on the venue")
     return problems
 
