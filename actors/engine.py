@@ -178,9 +178,10 @@ class Engine:
         state = self._require_state()
         for working in state.orders:
             if working.status is WorkingStatus.CANCELING:
-                self._execute(
+                for item in self._execute(
                     CancelOrder(client_order_id=working.client_order_id, symbol=self._symbol)
-                )
+                ):
+                    self.handle(item)  # the answer is recorded, as everywhere else
 
     def sync(self) -> None:
         """A wake-up: the price crossed one of our orders, or a periodic check."""
