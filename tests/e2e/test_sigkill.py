@@ -90,8 +90,10 @@ def trading_config(tmp_path: Path, db_url: str, *, volatility: str, name: str) -
     )
 
 
-def order_count(db_url: str) -> int:
-    return len(read_db(db_url).orders)
+def progress(db_url: str) -> tuple[int, int]:
+    """(orders placed, cycles closed) so far, all strategies together."""
+    db = read_db(db_url)
+    return len(db.orders), len(db.closed_cycles())
 
 
 @pytest.mark.slow
@@ -111,15 +113,15 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
         run.wait_started()
         time.sleep(rng.uniform(0.3, 3.0))  # the random kill point (not an assertion)
         run.stop(signal.SIGKILL, timeout=30)
-        counts.append(order_count(db_url))
+        counts.append(progress(db_url))
 
     final = launch(args, cwd=tmp_path, log=tmp_path / "run-final.log")
     processes.append(final)
     final.wait_started()
     wait_for(
-        lambda: order_count(db_url),
-        lambda n: n >= counts[-1] + 10,
-        what="the strategies to keep placing orders after the last restart",
+        lambda: progress(db_url),
+        lambda now: now[0] >= counts[-1][0] + 10 and now[1] > counts[-1][1],
+        what="the strategies to keep placing orders and closing cycles after the last restart",
         timeout=120,
     )
     assert final.stop(signal.SIGTERM) == 0, final.output()[-3000:]
@@ -128,8 +130,9 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
     db = read_db(db_url)
     problems = audit(read_venue(venue_file), db, unapplied_fills_ok=True)
     assert problems == [], "\n".join(problems)
-    assert counts[0] > 0, "nothing was traded before the first kill"
-    assert len(db.orders) > counts[-1] > counts[0], counts
+    assert counts[0][0] > 0, "nothing was traded before the first kill"
+    assert len(db.orders) > counts[-1][0] > counts[0][0], counts
+    assert len(db.closed_cycles()) > counts[-1][1] >= counts[0][1], counts
 
     # One more start, on a market that no longer moves: the start path applies whatever the
     # venue did after the engines stopped listening, and then both ledgers agree exactly.
