@@ -1,9 +1,10 @@
 """A whole Martingale cycle on a replayed real window, through the real in-process service.
 
-The window (the first 100 five-minute ETH/BTC candles of 2018-01-10) dips 1-3% below any
-entry the engine may take in its first 15 candles and then recovers past the take-profit
-(checked offline for every such entry), so the base order, at least one safety order and the
-take-profit all fill whatever the start-up delay.
+The window (80 five-minute ETH/BTC candles from 2018-01-11 12:00) was chosen offline by
+replaying the strategy below on candle lows and highs: whichever of its first 25 candles the
+engine enters on, the price dips through at least one safety order and then recovers past the
+take-profit, even when the engine reacts 15 candles late (1.5 s at this speed). So the base
+order, a safety order and the take-profit fill on a slow, loaded machine too.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from tests.e2e.harness import (
     write_config,
 )
 
-CANDLES = 100
-SPEED = 6000  # one 5-minute candle every 0.05 s: the window plays in about 5 s
+FIRST_CANDLE = 373
+CANDLES = 80
+SPEED = 3000  # one 5-minute candle every 0.1 s: the window plays in about 8 s
 
 
 def cycle_config(tmp_path: Path, db_url: str) -> Path:
-    candles = write_candles(tmp_path / "ETH-BTC-5m.csv", "ETH-BTC-5m.csv", start=0, count=CANDLES)
+    candles = write_candles(
+        tmp_path / "ETH-BTC-5m.csv", "ETH-BTC-5m.csv", start=FIRST_CANDLE, count=CANDLES
+    )
     return write_config(
         tmp_path / "service.yaml",
         {

@@ -1,0 +1,54 @@
+"""SIGTERM while trading: no new order, resting orders stay on the exchange, exit 0 (issue 5,
+"Graceful stop"). The busy market makes it likely that ticks arrive while the service stops,
+which is exactly when an order could slip out."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from domain.orders import OrderState
+from persistence.migrate import upgrade
+from tests.e2e.configs import trading_config
+from tests.e2e.harness import ServiceProcess, audit, launch, read_db, read_venue, wait_for
+
+
+@pytest.mark.slow
+def test_sigterm_places_and_cancels_nothing_and_leaves_resting_orders(
+    tmp_path: Path, db_url: str, processes: list[ServiceProcess]
+) -> None:
+    config = trading_config(tmp_path, db_url, volatility="0.004", name="service.yaml")
+    upgrade(db_url)
+    run = launch(["run", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log")
+    processes.append(run)
+    run.wait_started()
+    wait_for(
+        lambda: len(read_db(db_url).closed_cycles()),
+        lambda closed: closed >= 4,
+        what="trading in full swing",
+        timeout=120,
+    )
+
+    signalled = datetime.now(UTC)
+    assert run.stop(signal.SIGTERM) == 0, run.output()[-3000:]
+
+    venue = read_venue(tmp_path / "var" / "paper.sqlite")
+    placed_late = [
+        (account, o.client_order_id, o.created_at)
+        for account, o in venue.orders
+        if o.created_at is not None and o.created_at >= signalled
+    ]
+    canceled_late = [
+        (account, o.client_order_id, o.updated_at)
+        for account, o in venue.orders
+        if o.state is OrderState.CANCELED and o.updated_at is not None
+        if o.updated_at >= signalled
+    ]
+    assert placed_late == [], "orders placed after SIGTERM"
+    assert canceled_late == [], "orders canceled after SIGTERM"
+    assert any(o.state is OrderState.OPEN for _, o in venue.orders), "nothing left resting"
+    problems = audit(venue, read_db(db_url), unapplied_fills_ok=True)
+    assert problems == [], "\n".join(problems)
