@@ -11,12 +11,14 @@ operator would see the fleet: it never asks the actors, so it works across a SIG
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, and_, create_engine, exists, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.onboarding import prepare_database, sync_config
@@ -38,7 +40,7 @@ class FleetShape:
     per_user: int = 10
     symbols: int = 10
     interval: Decimal = Decimal("0.5")  # seconds between ticks of one symbol
-    volatility: Decimal = Decimal("0.002")  # per-tick standard deviation (0.2 %)
+    volatility: Decimal = Decimal("0.0002")  # per-tick standard deviation (0.02 %)
     cooldown: int = 5
     log_level: str = "warning"
 
@@ -167,39 +169,62 @@ class Fleet:
 
 
 class Probe:
+    """Cheap enough to poll every second beside a loaded service: the audit log is read
+    incrementally (rows after the last id seen), the strategies table is 5,000 short rows.
+    (A correlated EXISTS per strategy cost a full core and starved the service under test.)"""
+
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine(url)
+        self._since: datetime | None = None
+        self._last_id = 0
+        self._booted: set[int] = set()
 
     def close(self) -> None:
         self.engine.dispose()
 
     def fleet(self, since: datetime) -> Fleet:
-        booted_since = exists().where(
-            and_(
-                A.c.strategy_id == S.c.id,
-                A.c.event == "state",
-                A.c.message == ActualState.RUNNING.value,
-                A.c.at >= since,
-            )
-        )
-        wanted = S.c.desired_state == DesiredState.RUNNING.value
-        running = and_(wanted, S.c.actual_state == ActualState.RUNNING.value)
-        booted = and_(running, booted_since)
         with self.engine.connect().execution_options(readonly=True) as conn:
-            row = conn.execute(
-                select(
-                    func.count().filter(wanted),
-                    func.count().filter(running),
-                    func.count().filter(booted),
-                    func.count().filter(and_(booted, S.c.last_heartbeat >= since)),
-                ).select_from(S)
-            ).one()
+            if since != self._since:
+                self._since, self._booted = since, set()
+                first = conn.execute(
+                    select(func.min(A.c.id)).where(A.c.at >= since)
+                ).scalar_one_or_none()
+                self._last_id = (first - 1) if first is not None else self._max_audit_id(conn)
+            rows = conn.execute(
+                select(A.c.id, A.c.strategy_id, A.c.event, A.c.message, A.c.at).where(
+                    A.c.id > self._last_id
+                )
+            ).all()
+            for row in rows:
+                self._last_id = max(self._last_id, row.id)
+                if (
+                    row.event == "state"
+                    and row.message == ActualState.RUNNING.value
+                    and row.at >= since
+                    and row.strategy_id is not None
+                ):
+                    self._booted.add(row.strategy_id)
+            strategies = conn.execute(
+                select(S.c.id, S.c.desired_state, S.c.actual_state, S.c.last_heartbeat)
+            ).all()
             orders = conn.execute(
                 select(func.count()).select_from(ORDERS).where(ORDERS.c.created_at >= since)
             ).scalar_one()
+        wanted = [r for r in strategies if r.desired_state == DesiredState.RUNNING.value]
+        running = [r for r in wanted if r.actual_state == ActualState.RUNNING.value]
+        booted = [r for r in running if r.id in self._booted]
+        beating = [r for r in booted if r.last_heartbeat is not None and r.last_heartbeat >= since]
         return Fleet(
-            wanted=row[0], running=row[1], booted=row[2], recovered=row[3], orders_since=orders
+            wanted=len(wanted),
+            running=len(running),
+            booted=len(booted),
+            recovered=len(beating),
+            orders_since=int(orders),
         )
+
+    @staticmethod
+    def _max_audit_id(conn: Any) -> int:
+        return int(conn.execute(select(func.coalesce(func.max(A.c.id), 0))).scalar_one())
 
     def orders_between(self, start: datetime, end: datetime) -> int:
         with self.engine.connect().execution_options(readonly=True) as conn:
@@ -217,18 +242,19 @@ class Probe:
         *,
         heartbeat: bool,
         timeout: float,
-        alive: object = None,
-        poll: float = 0.25,
+        alive: Callable[[], bool] | None = None,
+        poll: float = 1.0,
     ) -> tuple[float | None, Fleet]:
         """The `time.monotonic()` at which every wanted strategy was seen booted since `since`
-        (and, with `heartbeat`, heartbeating too); None on timeout or once `alive()` is false."""
+        (and, with `heartbeat`, heartbeating too); None on timeout or once `alive()` is false.
+        Resolution is the poll interval (1 s)."""
         start = time.monotonic()
         fleet = self.fleet(since)
         while time.monotonic() - start < timeout:
             done = fleet.all_recovered if heartbeat else fleet.all_booted
             if done:
                 return time.monotonic(), fleet
-            if callable(alive) and not alive():
+            if alive is not None and not alive():
                 return None, fleet
             time.sleep(poll)
             fleet = self.fleet(since)

@@ -1,0 +1,108 @@
+"""Printing bench_service.py's figures next to their targets (kept apart to keep both short)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import Any
+
+TARGET_RSS_MB = 1536
+TARGET_P99_MS = 250
+TARGET_RESTART_S = 60
+
+
+def ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None or math.isnan(seconds) else f"{seconds * 1000:,.1f} ms"
+
+
+def sec(seconds: float | None) -> str:
+    return "NOT REACHED" if seconds is None else f"{seconds:,.1f} s"
+
+
+def verdict(value: float | None, limit: float) -> str:
+    if value is None or math.isnan(value):
+        return "MISSED (no figure)"
+    return "ok" if value < limit else "MISSED"
+
+
+def report_service(args: argparse.Namespace, p1: dict[str, Any]) -> None:
+    n = args.users * args.per_user
+    print(
+        f"\n== service: {n:,} strategies ({args.users} users x {args.per_user}), "
+        f"{args.symbols} symbols, tick every {args.interval}s/symbol, vol {args.volatility}/tick, "
+        f"{'MySQL' if args.mysql else 'SQLite'} =="
+    )
+    print(f"  onboard (write yaml, load, sync)   {p1['build_s']:.1f} s")
+    print(f"  Service.start() returned          {p1['start_returned_s']:.1f} s")
+    print(
+        f"  cold start, all booted             {sec(p1['cold_start_s'])}   {p1['cold_start_fleet']}"
+    )
+    print(f"  threads                            {p1['threads']:,}")
+    rss = p1["rss_started_mb"]
+    print(
+        f"  RSS, all engines started           {rss:,.0f} MB  (service added {p1['rss_added_mb']:,.0f} MB)"
+        f"   target < {TARGET_RSS_MB} MB: {verdict(rss, TARGET_RSS_MB)}"
+    )
+    print(f"  RSS peak while trading             {p1['rss_peak_mb']:,.0f} MB")
+    print(
+        f"  trading window                     {p1['window_s']:.1f} s, CPU {p1['cpu_cores']:.2f} cores of {os.cpu_count()}"
+    )
+    print(
+        f"  ticks/s                            {p1['ticks_per_s']:,.1f}  (offered {p1['offered_ticks_per_s']:,.1f})"
+    )
+    print(
+        f"  wakes/s                            {p1['wakes_per_s']:,.1f}  (mean fan-out {p1['fanout']:.1f} engines/tick; {p1['watching']:,} watching)"
+    )
+    print(
+        f"  orders placed in window            {p1['orders']:,}  ({p1['orders'] / p1['window_s']:,.1f}/s)"
+    )
+    for label, s in (
+        ("tick-to-order", p1["tick_to_order"]),
+        ("tick-to-wake-done", p1["tick_to_done"]),
+    ):
+        print(
+            f"  {label:<18} n={s.count:,}  p50 {ms(s.p50)}  p90 {ms(s.p90)}  p99 {ms(s.p99)}  max {ms(s.max)}"
+        )
+    p99 = p1["tick_to_order"].p99
+    print(f"  tick-to-order p99 target < {TARGET_P99_MS} ms: {verdict(p99 * 1000, TARGET_P99_MS)}")
+    print(f"  graceful stop                      {p1['stop_s']:.1f} s  {p1.get('stop_error', '')}")
+    print(f"  actors alive after stop            {p1['actors_left']}", flush=True)
+
+
+def report_restart(p2: dict[str, Any]) -> None:
+    if p2:
+        print("\n== restart after SIGKILL (child processes on the same database) ==")
+        if "error" in p2:
+            print(f"  {p2['error']}")
+        else:
+            print(f"  first child, all recovered         {sec(p2['first_recovered_s'])}")
+            print(f"  child RSS while trading            {p2['child_rss_mb']:,.0f} MB")
+            print(f"  orders by first child before kill  {p2['orders_before_kill']:,}")
+            print(f"  restart: all booted                {sec(p2['restart_booted_s'])}")
+            print(
+                f"  restart: all booted + heartbeat    {sec(p2['restart_s'])}   {p2['restart_fleet']}"
+                f"   target < {TARGET_RESTART_S} s: {verdict(p2['restart_s'], TARGET_RESTART_S)}"
+            )
+            print(
+                f"  orders placed after restart        {p2['orders_after_restart']:,} (to 3 s after recovery)"
+            )
+            print(f"  restarted child RSS                {p2['child_rss_restarted_mb']:,.0f} MB")
+            print(f"  SIGTERM: exit {p2['sigterm_exit']} after {p2['sigterm_stop_s']:.1f} s")
+    sys.stdout.flush()
+
+
+def report_floor(p1: dict[str, Any], fl: dict[str, Any]) -> None:
+    if fl:
+        print(f"\n== bare pykka floor: {fl['actors']:,.0f} actors, fan-out {fl['fanout']}/tick ==")
+        print(
+            f"  answers {fl['answers']:,.0f}  p50 {fl['p50_ms']:.2f} ms  p99 {fl['p99_ms']:.2f} ms  "
+            f"RSS {fl['rss_mb']:,.0f} MB (actors added {fl['rss_added_mb']:,.0f} MB)"
+        )
+        s = p1["tick_to_order"]
+        print(
+            "  ratios service/floor:  "
+            f"p50 {s.p50 * 1000 / fl['p50_ms']:,.1f}x   p99 {s.p99 * 1000 / fl['p99_ms']:,.1f}x   "
+            f"RSS {p1['rss_started_mb'] / fl['rss_mb']:,.1f}x"
+        )
