@@ -20,7 +20,7 @@ from tests.e2e.harness import ServiceProcess, audit, launch, read_db, read_venue
 def test_sigterm_places_and_cancels_nothing_and_leaves_resting_orders(
     tmp_path: Path, db_url: str, processes: list[ServiceProcess]
 ) -> None:
-    config = trading_config(tmp_path, db_url, volatility="0.004", name="service.yaml")
+    config = trading_config(tmp_path, db_url, moving=True, name="service.yaml")
     upgrade(db_url)
     run = launch(["run", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log")
     processes.append(run)

@@ -23,13 +23,15 @@ from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.timers import TimerService
-from app.bootstrap import PAPER, paper_account_key, simulated_source
+from app.bootstrap import PAPER, paper_account_key
 from config.loader import load_config
-from config.schema import PaperAccount, ServiceConfig, SimulatedMarket
+from config.schema import CsvMarket, PaperAccount, ServiceConfig
 from domain.errors import AuthenticationFailed
+from exchange.feeds.csv_replay import CsvReplaySource
 from exchange.paper import PaperExchange, PaperVenue
 from exchange.port import Exchange
 from persistence.records import ActualState, DesiredState
+from tests.e2e.configs import market
 from tests.e2e.harness import onboard, read_db, repository, wait_for, write_config
 
 PARAMS = {
@@ -100,18 +102,7 @@ def isolation_config(tmp_path: Path, db_url: str) -> Path:
         {
             "database": {"url": db_url},
             "paper": {"state_file": "paper.sqlite"},
-            "markets": {
-                "BTC/USDT": {
-                    "feed": "simulated",
-                    "price": "30000",
-                    "volatility": "0.004",
-                    "seed": 3,
-                    "interval": "0.05",
-                    "tick_size": "0.01",
-                    "step_size": "0.00001",
-                    "min_notional": "5",
-                }
-            },
+            "markets": {"BTC/USDT": market(tmp_path, "BTC/USDT", "30000", 40, moving=True)},
             "users": [
                 {
                     "name": "alice",
@@ -161,16 +152,10 @@ def actor_tree(
             return client if wrap is None else cast(Exchange, wrap(client))
 
         feeds = []
-        for symbol, market in config.markets.items():
-            assert isinstance(market, SimulatedMarket)
-            feeds.append(
-                FeedSpec(
-                    exchange_id=PAPER,
-                    symbol=symbol,
-                    source=partial(simulated_source, symbol, market),
-                    venue=venue,
-                )
-            )
+        for symbol, spec in config.markets.items():
+            assert isinstance(spec, CsvMarket)
+            source = partial(CsvReplaySource, spec.path, symbol=symbol, speed=float(spec.speed))
+            feeds.append(FeedSpec(exchange_id=PAPER, symbol=symbol, source=source, venue=venue))
         root = RootSupervisor.start(
             repo=repo,
             feeds=feeds,

@@ -41,8 +41,7 @@ def progress(db_url: str) -> tuple[int, int]:
 def test_sigkill_at_random_points_loses_and_doubles_nothing(
     tmp_path: Path, db_url: str, processes: list[ServiceProcess]
 ) -> None:
-    # 0.4% per tick, 20 ticks a second: safety orders and take-profits fill within seconds.
-    config = trading_config(tmp_path, db_url, volatility="0.004", name="service.yaml")
+    config = trading_config(tmp_path, db_url, moving=True, name="service.yaml")
     upgrade(db_url)  # `martingale db upgrade`: run never migrates an existing MySQL database
     rng = random.Random(SEED)
     args = ["run", "--config", str(config)]
@@ -77,7 +76,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
 
     # One more start, on a market that no longer moves: the start path applies whatever the
     # venue did after the engines stopped listening, and then both ledgers agree exactly.
-    frozen = trading_config(tmp_path, db_url, volatility="0", name="frozen.yaml")
+    frozen = trading_config(tmp_path, db_url, moving=False, name="frozen.yaml")
     with running_service(frozen) as service:
         settle(service, venue_file, db_url)
     db = read_db(db_url)
