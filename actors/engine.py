@@ -14,7 +14,7 @@ The money rules of DESIGN.md live here:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -91,8 +91,10 @@ class Host(Protocol):
     def schedule(self, at: datetime, what: str) -> None: ...
     def watch(self, below: Decimal | None, above: Decimal | None) -> None: ...
     def report(self, kind: str, detail: str | None = None) -> None: ...
-    def guard(self) -> None:
-        """Raise if this engine instance must not act any more (it was replaced)."""
+    def guard(self, *, exchange: bool = True) -> None:
+        """Raise if this engine may not write any more: to the exchange (`exchange=True`) or,
+        with `exchange=False`, to the database (a replaced instance may do neither; a stopping
+        service still records what the exchange already did, but sends nothing new)."""
         ...
 
 
@@ -171,24 +173,29 @@ class Engine:
 
     def reconcile(self, db_orders: tuple[Order, ...] = ()) -> None:
         """Bring the machine up to date with the exchange: adopt, resolve, apply missed fills."""
-        state = self._require_state()
-        for working in state.orders:
+        for working in self._current_orders():
             self._sync_one(working)
         self._adopt_strangers({o.client_order_id for o in db_orders})
-        state = self._require_state()
-        for working in state.orders:
+        for working in self._current_orders():
             if working.status is WorkingStatus.CANCELING:
-                for item in self._execute(
-                    CancelOrder(client_order_id=working.client_order_id, symbol=self._symbol)
-                ):
-                    self.handle(item)  # the answer is recorded, as everywhere else
+                cancel = CancelOrder(client_order_id=working.client_order_id, symbol=self._symbol)
+                self.handle(*self._execute(cancel))  # the answer is recorded, as everywhere else
 
     def sync(self) -> None:
         """A wake-up: the price crossed one of our orders, or a periodic check."""
-        for working in self._require_state().orders:
+        for working in self._current_orders():
             if working.order_type is OrderType.LIMIT or working.status is not WorkingStatus.OPEN:
                 self._sync_one(working)
         self._rewatch()
+
+    def _current_orders(self) -> Iterator[WorkingOrder]:
+        """The working orders, each read afresh: handling one order's news changes the state,
+        so a copy taken before the loop would be stale (and a stale `filled` looks like fills
+        the exchange does not list)."""
+        for coid in [o.client_order_id for o in self._require_state().orders]:
+            working = self._require_state().order(coid)
+            if working is not None:
+                yield working
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -213,10 +220,12 @@ class Engine:
 
     # --- the loop: decide, commit, act ---------------------------------------------------
 
-    def handle(self, first: Event | Observed) -> None:
+    def handle(self, *items: Event | Observed) -> None:
+        """Decide, commit, act, for `items` and everything the exchange answers, in order."""
         queue: deque[Observed] = deque(
-            [first if isinstance(first, Observed) else Observed(event=first)]
+            item if isinstance(item, Observed) else Observed(event=item) for item in items
         )
+        failure: Exception | None = None
         while queue:
             item = queue.popleft()
             state = self._require_state()
@@ -225,7 +234,16 @@ class Engine:
                 continue
             self._commit(state, new_state, commands, item)
             for command in commands:
-                queue.extend(self._execute(command))
+                if failure is not None:
+                    break  # record-only: its intent stays PENDING_SUBMIT for the next start
+                try:
+                    queue.extend(self._execute(command))
+                except Exception as exc:
+                    # What the exchange already answered is still recorded before giving up,
+                    # so no order it accepted is left looking unsent in the database.
+                    failure = exc
+        if failure is not None:
+            raise failure
 
     def _commit(
         self,
@@ -234,7 +252,7 @@ class Engine:
         commands: tuple[Command, ...],
         item: Observed,
     ) -> None:
-        self._host.guard()
+        self._host.guard(exchange=False)
         now = self._clock()
         intents = [
             OrderIntent(
@@ -352,29 +370,32 @@ class Engine:
         try:
             remote = self._exchange.cancel_order(c.symbol, client_order_id=c.client_order_id)
         except OrderNotFound:
-            return self._sync_one(working, deliver=False)
+            # Closed already (filled or canceled), or it never reached the venue: never place
+            # an order we are canceling.
+            return self._sync_one(working, deliver=False, resubmit=False)
         except OrderOutcomeUnknown:
             raise  # still CANCELING in the machine: reconcile on the retry cancels again
         return self._observe(working, remote)
 
     # --- syncing one order ---------------------------------------------------------------
 
-    def _sync_one(self, working: WorkingOrder, *, deliver: bool = True) -> list[Observed]:
+    def _sync_one(
+        self, working: WorkingOrder, *, deliver: bool = True, resubmit: bool = True
+    ) -> list[Observed]:
         try:
             remote = self._exchange.fetch_order(
                 self._symbol, client_order_id=working.client_order_id
             )
         except OrderNotFound:
-            observed = self._never_arrived(working)
+            observed = self._never_arrived(working, resubmit=resubmit)
         else:
             observed = self._observe(working, remote)
         if deliver:
-            for item in observed:
-                self.handle(item)
+            self.handle(*observed)  # one queue: a failure still records the rest first
             return []
         return observed
 
-    def _never_arrived(self, working: WorkingOrder) -> list[Observed]:
+    def _never_arrived(self, working: WorkingOrder, *, resubmit: bool) -> list[Observed]:
         """The exchange has no such order: a create that never landed. Place it now (same id).
 
         Not too soon: after a create with no clear answer a venue may list the order only
@@ -382,7 +403,7 @@ class Engine:
         closed, so an early resubmit could buy twice. Within the grace period this raises
         OrderOutcomeUnknown (DEGRADED, retried later). The paper venue answers at once: 0 s.
         """
-        if working.status is WorkingStatus.SUBMITTED:
+        if resubmit and working.status is WorkingStatus.SUBMITTED:
             committed = self._intent_at.get(working.client_order_id)
             if committed is not None and self._clock() - committed < self._resubmit_grace:
                 raise OrderOutcomeUnknown(
@@ -403,7 +424,7 @@ class Engine:
             )
             self._host.report("resubmit", working.client_order_id)
             return self._place(command)
-        # It was acknowledged once and is gone without trace: treat as canceled by the venue.
+        # Being canceled, or acknowledged once and gone without trace: it is canceled.
         row = Order(
             client_order_id=working.client_order_id,
             symbol=self._symbol,

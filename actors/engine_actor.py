@@ -76,6 +76,7 @@ class EngineActor(pykka.ThreadingActor):
         timers: TimerService,
         prices: PriceBoard,
         fence: threading.Event,
+        stopping: threading.Event | None = None,
         incarnation: int = 0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         paused: bool = False,
@@ -96,6 +97,7 @@ class EngineActor(pykka.ThreadingActor):
         self._timers = timers
         self._prices = prices
         self._fence = fence
+        self._stopping = stopping or threading.Event()
         self.incarnation = incarnation
         self._clock = clock
         self._paused = paused
@@ -137,10 +139,15 @@ class EngineActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Ping):
             return self._clock()
-        if self._fence.is_set():
+        if self._fence.is_set() or self._stopping.is_set():
             return None
         try:
             self._dispatch(message)
+        except Fenced as exc:
+            # Replaced, or the service is stopping: what was committed but not sent stays
+            # PENDING_SUBMIT, and the next start resolves it by client order id.
+            self._ready = False
+            self._log.info("engine: not acting any more", reason=str(exc))
         except DatabaseUnavailable as exc:
             self._ready = False
             self._log.warning(
@@ -232,9 +239,11 @@ class EngineActor(pykka.ThreadingActor):
         delay = max(0.0, (at - self._clock()).total_seconds())
         self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
 
-    def guard(self) -> None:
+    def guard(self, *, exchange: bool = True) -> None:
         if self._fence.is_set():
             raise Fenced(f"engine {self.strategy_id} was replaced")
+        if exchange and self._stopping.is_set():
+            raise Fenced("the service is stopping")
 
     def watch(self, below: Decimal | None, above: Decimal | None) -> None:
         if self._feed is None or (below, above) == self._last_watch:

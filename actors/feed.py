@@ -136,4 +136,9 @@ class MarketFeedActor(pykka.ThreadingActor):
         price, low, high, at = self._last
         self.woken += 1
         self._woken_by[sid] = self.ticks
-        engine.tell(PriceCrossed(price=price, low=low, high=high, at=at))
+        try:
+            engine.tell(PriceCrossed(price=price, low=low, high=high, at=at))
+        except pykka.ActorDeadError:
+            # It died or was retired before its Unwatch arrived; the feed serves the others.
+            self._watch.remove(sid)
+            self._woken_by.pop(sid, None)

@@ -43,7 +43,8 @@ def observe(
     """Events that bring `working` up to date with `remote`.
 
     `fills` may hold trades of other orders and trades already applied (`applied`); both are
-    skipped. The order update rides on the last event so the row and the snapshot move together.
+    skipped. The order row update (the exchange's view) rides on every fill and on the last
+    event, so the row is never behind a stored fill and ends where the exchange is.
     """
     out: list[Observed] = []
     if working.status is WorkingStatus.SUBMITTED and remote.state in (
@@ -66,7 +67,9 @@ def observe(
         if fill.client_order_id != working.client_order_id or fill.trade_id in seen:
             continue
         seen.add(fill.trade_id)
-        out.append(Observed(event=OrderPartiallyFilled(at=at, fill=fill), fill=fill))
+        # The row update rides with every fill, so a stored fill never sits beside a row that
+        # does not show it, even if the steps after this one are never taken.
+        out.append(Observed(event=OrderPartiallyFilled(at=at, fill=fill), fill=fill, order=remote))
     coid = working.client_order_id
     if remote.state is OrderState.FILLED:
         out.append(Observed(event=OrderFilled(at=at, client_order_id=coid)))

@@ -10,6 +10,7 @@ made by `martingale onboard`, the CLI or the REST API while the service runs.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,8 +66,10 @@ class RootSupervisor(pykka.ThreadingActor):
         policy: RestartPolicy,
         poll_interval: float = 2.0,
         heartbeat_interval: float = 10.0,
+        stopping: threading.Event | None = None,
     ) -> None:
         super().__init__()
+        self._stopping = stopping or threading.Event()
         self._repo_impl = repo
         self._feed_specs = feeds
         self._exchange_for = exchange_for
@@ -101,6 +104,7 @@ class RootSupervisor(pykka.ThreadingActor):
         self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
 
     def on_stop(self) -> None:
+        self._stopping.set()
         futures = []
         for child in reversed(list(self.users.values())):
             if child.ref is not None:
@@ -170,6 +174,7 @@ class RootSupervisor(pykka.ThreadingActor):
             prices=self._prices,
             policy=self._policy,
             heartbeat_interval=self._heartbeat_interval,
+            stopping=self._stopping,
         )
 
     def _specs(self, user_id: int) -> list[EngineSpec]:

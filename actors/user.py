@@ -83,8 +83,10 @@ class UserActor(pykka.ThreadingActor):
         prices: PriceBoard,
         policy: RestartPolicy,
         heartbeat_interval: float = 10.0,
+        stopping: threading.Event | None = None,
     ) -> None:
         super().__init__()
+        self._stopping = stopping or threading.Event()
         self.user_id = user_id
         self._specs = specs
         self._exchange_for = exchange_for
@@ -275,6 +277,7 @@ class UserActor(pykka.ThreadingActor):
             timers=self._timers,
             prices=self._prices,
             fence=child.fence,
+            stopping=self._stopping,
             incarnation=child.incarnation,
             paused=spec.desired is DesiredState.PAUSED,
             stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,

@@ -89,6 +89,9 @@ class Service:
         self._engine: Any = None
         self._lock: ServiceLock | None = None
         self._stopped = threading.Event()
+        # Set first thing on SIGTERM/SIGINT or stop(): from then on no engine places or cancels
+        # anything, while the tree shuts down in order behind it.
+        self.stopping = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class Service:
                 policy=self.tuning.policy,
                 poll_interval=self.tuning.poll_interval,
                 heartbeat_interval=self.tuning.heartbeat_interval,
+                stopping=self.stopping,
             )
         except Exception:
             self.stop()
@@ -119,6 +123,7 @@ class Service:
         log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._stopped.is_set():
             return
         self._stopped.set()
@@ -145,6 +150,7 @@ class Service:
         done = threading.Event()
 
         def _signal(signum: int, _frame: Any) -> None:
+            self.stopping.set()  # at once, not after the wait loop notices
             log.info("signal received; stopping", signal=signal.Signals(signum).name)
             done.set()
 
@@ -193,15 +199,21 @@ class Service:
             specs.append(
                 FeedSpec(exchange_id=PAPER, symbol=symbol, source=source, venue=self.venue)
             )
-        live: set[tuple[str, str]] = set()
+        # One public price feed per (exchange, symbol), on the same endpoint as the accounts
+        # trading there (sandbox / base_url): a testnet account must not watch live prices.
+        live: dict[tuple[str, str], LiveAccount] = {}
         for user in self.config.users:
             kinds = {a.name: a for a in user.accounts}
             for strategy in user.strategies:
                 account = kinds.get(strategy.account)
                 if isinstance(account, LiveAccount):
-                    live.add((account.exchange, strategy.symbol))
-        for exchange_id, symbol in sorted(live):
-            public = CcxtExchange(CcxtConfig(exchange_id=exchange_id))
+                    live.setdefault((account.exchange, strategy.symbol), account)
+        for (exchange_id, symbol), account in sorted(live.items()):
+            public = CcxtExchange(
+                CcxtConfig(
+                    exchange_id=exchange_id, sandbox=account.sandbox, base_url=account.base_url
+                )
+            )
             specs.append(
                 FeedSpec(
                     exchange_id=exchange_id,

@@ -84,7 +84,7 @@ class RecordingHost:
     def report(self, kind: str, detail: str | None = None) -> None:
         self.reports.append((kind, detail))
 
-    def guard(self) -> None:
+    def guard(self, *, exchange: bool = True) -> None:
         if self.fenced:
             raise Crash("fenced")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from domain.errors import OrderOutcomeUnknown
+from domain.events import StopMode, StopRequested
 from domain.orders import OrderState
 from tests.actors.fakes import EngineWorld
 
@@ -40,3 +41,26 @@ def test_no_resubmit_within_the_grace_period_then_exactly_once(world: EngineWorl
     world.engine(resubmit_grace=60).start()
     assert [o.client_order_id for o in world.venue_orders()].count(base) == 1
     assert world.db_orders()[base].state is OrderState.FILLED
+
+
+def test_an_order_being_canceled_is_never_placed_even_if_its_create_never_landed(
+    world: EngineWorld,
+) -> None:
+    engine = world.engine()
+    engine.start()  # the base order fills; safety and take-profit orders follow
+    before = {o.client_order_id for o in world.venue_orders()}
+    world.exchange.before_create.append(OrderOutcomeUnknown("lost on the way"))
+    with pytest.raises(OrderOutcomeUnknown):
+        world.move("99")  # a safety fill: the next create (a new take-profit) never lands
+        engine.sync()
+    lost = [
+        coid
+        for coid, row in world.db_orders().items()
+        if row.state is OrderState.PENDING_SUBMIT and coid not in before
+    ]
+    assert lost, "the scenario needs an intent whose create never reached the venue"
+
+    engine.request_stop(StopRequested(at=world.clock(), mode=StopMode.CANCEL))
+    placed = [o.client_order_id for o in world.venue_orders()]
+    assert not set(lost) & set(placed), "an order being canceled was placed"
+    assert all(world.db_orders()[coid].state is OrderState.CANCELED for coid in lost)
