@@ -48,6 +48,7 @@ from domain.errors import (
     TemporaryError,
 )
 from domain.events import StopRequested
+from domain.ids import parse_client_order_id
 from exchange.port import Exchange
 from persistence.records import ActualState, AuditEntry
 
@@ -256,7 +257,10 @@ class EngineActor(pykka.ThreadingActor):
         )
 
     def report(self, kind: str, detail: str | None = None) -> None:
-        self._log.info(f"engine: {kind}", detail=detail)
+        state = self.engine.state
+        cycle = state.cycle if state is not None else None
+        order = detail if detail and parse_client_order_id(detail) else None
+        self._log.info(f"engine: {kind}", cycle=cycle, order=order, detail=detail)
         self._audit(kind, detail or "")
 
     # --- helpers -------------------------------------------------------------------------
