@@ -169,10 +169,9 @@ def restart(args: argparse.Namespace, config_path: Path, work: Path, url: str) -
             since, heartbeat=True, timeout=args.boot_timeout, alive=lambda: first.poll() is None
         )
         out["first_recovered_s"] = None if done is None else done - t0
-        if done is None:
-            out["error"] = f"first child never recovered: {fleet}; exit {first.poll()}"
-            first.kill()
-            first.wait()
+        out["first_fleet"] = fleet
+        if first.poll() is not None:
+            out["error"] = f"first child exited with {first.poll()} before the kill: {fleet}"
             return out
         peak = child_rss(first)
         end = time.monotonic() + args.kill_after
@@ -267,7 +266,7 @@ def main() -> int:
     )
     parser.add_argument("--stack-kib", type=int, default=Tuning().thread_stack_kib)
     parser.add_argument("--heartbeat", type=float, default=Tuning().heartbeat_interval)
-    parser.add_argument("--boot-timeout", type=float, default=180.0)
+    parser.add_argument("--boot-timeout", type=float, default=300.0)
     parser.add_argument("--log-level", default="warning")
     parser.add_argument(
         "--mysql",

@@ -77,7 +77,10 @@ def report_restart(p2: dict[str, Any]) -> None:
         if "error" in p2:
             print(f"  {p2['error']}")
         else:
-            print(f"  first child, all recovered         {sec(p2['first_recovered_s'])}")
+            print(
+                f"  first child, all recovered         {sec(p2['first_recovered_s'])}   "
+                f"{p2['first_fleet']} (killed anyway after --kill-after)"
+            )
             print(f"  child RSS while trading            {p2['child_rss_mb']:,.0f} MB")
             print(f"  orders by first child before kill  {p2['orders_before_kill']:,}")
             print(f"  restart: all booted                {sec(p2['restart_booted_s'])}")
