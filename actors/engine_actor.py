@@ -281,13 +281,10 @@ class EngineActor(pykka.ThreadingActor):
     def _set_actual(self, state: ActualState, error: str | None) -> None:
         if state is self._actual and error is None:
             return
-        try:
-            self._repo.call(
-                "set_actual_state", self.strategy_id, state, now=self._clock(), last_error=error
-            )
-            self._actual = state
-        except DatabaseUnavailable:
-            self._log.warning("engine: could not record state", state=state.value)
+        # Buffered by the repository (latest per strategy wins): a restart of thousands of
+        # engines must not queue thousands of single-row commits ahead of trading decisions.
+        self._repo.tell_actual_state(self.strategy_id, state, now=self._clock(), error=error)
+        self._actual = state
         self._audit("state", state.value if error is None else f"{state.value}: {error}")
 
     def _audit(self, event: str, message: str) -> None:

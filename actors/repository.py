@@ -8,10 +8,16 @@ for (journal events, audit log, heartbeats) are buffered and written in batches:
 A database error is `DatabaseUnavailable` (translated by persistence); it travels back to the
 asking engine, which then places no order and retries later (fail closed). Buffered rows are
 kept and retried at the next flush, up to `max_buffer` rows.
+
+Reads do not queue behind the writer: `RepoClient` runs them in the caller's thread on the
+(thread-safe) repository, a few at a time. SQLite in WAL mode and MySQL both let readers run
+beside the one writer, and the 5,000 engine loads of a restart would otherwise hold up every
+decision waiting to be committed.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,7 +27,7 @@ import structlog
 
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError
-from persistence.records import AuditEntry, JournalEntry
+from persistence.records import ActualState, AuditEntry, JournalEntry
 from persistence.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -50,6 +56,7 @@ class RepositoryActor(pykka.ThreadingActor):
         self._events: list[JournalEntry] = []
         self._audit: list[AuditEntry] = []
         self._beats: dict[int, datetime] = {}
+        self._actual: dict[int, tuple[ActualState, datetime, str | None]] = {}
         self._timer_armed = False
 
     # --- pass-through reads and immediate writes (asked through the proxy) ---------------
@@ -75,11 +82,18 @@ class RepositoryActor(pykka.ThreadingActor):
         self._beats.update(beats)
         self._after_buffer()
 
+    def actual_state(
+        self, strategy_id: int, state: ActualState, now: datetime, error: str | None
+    ) -> None:
+        """The engine's reported state; only the latest per strategy is written."""
+        self._actual[strategy_id] = (state, now, error)
+        self._after_buffer()
+
     def flush(self) -> int:
         return self._flush()
 
     def pending(self) -> int:
-        return len(self._events) + len(self._audit) + len(self._beats)
+        return len(self._events) + len(self._audit) + len(self._beats) + len(self._actual)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Flush):
@@ -115,6 +129,12 @@ class RepositoryActor(pykka.ThreadingActor):
                 self.repo.record_heartbeats(self._beats)
                 written += len(self._beats)
                 self._beats = {}
+            if self._actual:
+                with self.repo.transaction():
+                    for sid, (state, now, error) in self._actual.items():
+                        self.repo.set_actual_state(sid, state, now=now, last_error=error)
+                written += len(self._actual)
+                self._actual = {}
         except DatabaseUnavailable:
             self._trim()
             if not self._timer_armed:
@@ -133,17 +153,49 @@ class RepositoryActor(pykka.ThreadingActor):
             self._events = self._events[over - drop_audit :]
 
 
+READS = frozenset(
+    {
+        "load_engine_state",
+        "list_strategies",
+        "list_users",
+        "list_accounts",
+        "list_status",
+        "get_strategy",
+        "get_account",
+        "get_user",
+    }
+)
+
+
 class RepoClient:
     """The engine-side view of the RepositoryActor: blocking calls with a timeout.
 
-    A timeout means the database (or its writer) is not answering: `DatabaseUnavailable`.
+    Writes go to the single writer; reads run here, in the caller's thread, at most
+    `max_readers` at once. A timeout means the database (or its writer) is not answering:
+    `DatabaseUnavailable`.
     """
 
-    def __init__(self, ref: pykka.ActorRef[RepositoryActor], timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        ref: pykka.ActorRef[RepositoryActor],
+        timeout: float = 30.0,
+        *,
+        reader: Repository | None = None,
+        max_readers: int = 4,
+    ) -> None:
         self._proxy = ref.proxy()
         self._timeout = timeout
+        self._reader = reader
+        self._readers = threading.BoundedSemaphore(max_readers)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if self._reader is not None and method in READS:
+            if not self._readers.acquire(timeout=self._timeout):
+                raise DatabaseUnavailable(f"no database reader free for {method}")
+            try:
+                return getattr(self._reader, method)(*args, **kwargs)
+            finally:
+                self._readers.release()
         try:
             return self._proxy.call(method, *args, **kwargs).get(timeout=self._timeout)
         except pykka.Timeout:
@@ -167,6 +219,11 @@ class RepoClient:
 
     def tell_heartbeats(self, beats: dict[int, datetime]) -> None:
         self._proxy.heartbeats(beats)
+
+    def tell_actual_state(
+        self, strategy_id: int, state: ActualState, *, now: datetime, error: str | None
+    ) -> None:
+        self._proxy.actual_state(strategy_id, state, now, error)
 
     def tell(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Fire and forget a repository write (errors are logged by the actor's caller side)."""

@@ -84,12 +84,13 @@ class RootSupervisor(pykka.ThreadingActor):
         self.feeds: dict[tuple[str, str], pykka.ActorRef[Any]] = {}
         self.users: dict[int, _UserChild] = {}
         self._desired: dict[int, tuple[str, StopMode | None]] = {}
+        self._accounts: dict[int, Any] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def on_start(self) -> None:
         self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers)
-        self.repo = RepoClient(self.repo_ref)
+        self.repo = RepoClient(self.repo_ref, reader=self._repo_impl)
         for spec in self._feed_specs:
             self.feeds[(spec.exchange_id, spec.symbol)] = MarketFeedActor.start(
                 symbol=spec.symbol,
@@ -187,7 +188,11 @@ class RootSupervisor(pykka.ThreadingActor):
             finishing = record.desired_state is DesiredState.STOPPED
             if finishing and record.actual_state is ActualState.STOPPED:
                 continue
-            account = self.repo.call("get_account", record.account_id)
+            account = self._accounts.get(record.account_id)
+            if account is None:
+                account = self._accounts[record.account_id] = self.repo.call(
+                    "get_account", record.account_id
+                )
             specs.append(
                 EngineSpec(
                     strategy_id=record.id,

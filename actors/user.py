@@ -46,6 +46,7 @@ from persistence.records import ActualState, DesiredState
 log = structlog.get_logger(__name__)
 
 PAPER_EXCHANGE = "paper"
+MISSED_BEATS = 3  # heartbeat intervals without an answer before an engine counts as stuck
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +67,7 @@ class _Child:
     incarnation: int = 0
     history: FailureHistory = field(default_factory=FailureHistory)
     ping: pykka.Future[Any] | None = None
+    missed: int = 0
     done: bool = False
 
 
@@ -208,8 +210,13 @@ class UserActor(pykka.ThreadingActor):
             if child.ping is not None:
                 try:
                     beats[child.spec.strategy_id] = child.ping.get(timeout=0)
+                    child.missed = 0
                 except pykka.Timeout:
-                    self._unresponsive(child)
+                    # A ping waits behind the messages already queued (a boot that waits on
+                    # the database, say): only several silent intervals in a row mean stuck.
+                    child.missed += 1
+                    if child.missed >= MISSED_BEATS:
+                        self._unresponsive(child)
                     continue
                 except Exception:  # the actor died; ChildFailed handles it
                     child.ping = None
@@ -265,6 +272,7 @@ class UserActor(pykka.ThreadingActor):
         child.fence = threading.Event()
         child.incarnation += 1
         child.ping = None
+        child.missed = 0
         child.ref = EngineActor.start(
             strategy_id=spec.strategy_id,
             user_id=self.user_id,
@@ -309,10 +317,7 @@ class UserActor(pykka.ThreadingActor):
                 self._log.error("user: an engine did not stop in time")
 
     def _record(self, sid: int, state: ActualState, error: str | None) -> None:
-        try:
-            self._repo.call("set_actual_state", sid, state, now=_now(), last_error=error)
-        except DatabaseUnavailable:
-            self._log.error("user: could not record state", strategy=sid, state=state.value)
+        self._repo.tell_actual_state(sid, state, now=_now(), error=error)
 
     def _arm_heartbeat(self) -> None:
         self._timers.tell_later(self._heartbeat_interval, self.actor_ref, CheckHeartbeats())

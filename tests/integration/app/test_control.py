@@ -116,6 +116,8 @@ def test_close_now_on_a_running_service_cancels_and_sells(tmp_path: Path) -> Non
         sid = repo.list_strategies()[0].id
         # take_profit 50% is never reached: the position stays open with safety orders resting
         _wait(lambda: len(repo.load_engine_state(sid).live_orders) >= 2)
+        # a new strategy's row says STOPPED until its engine reports (buffered, asynchronously)
+        _wait(lambda: repo.get_strategy(sid).actual_state is ActualState.RUNNING)
         assert main(["strategy", "close-now", "--user", "alice", "--name", "eth", "--db", url]) == 0
         _wait(lambda: repo.get_strategy(sid).actual_state is ActualState.STOPPED)
         state = repo.load_engine_state(sid)
