@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
@@ -112,6 +112,24 @@ class FillsNotVisible(ExchangeUnavailable):
 
 RESUBMIT_GRACE_S = 60.0
 
+# A batch is committed before these leave the engine (intent first), or as a cycle ends.
+_FLUSH_BEFORE = (PlaceOrder, CancelOrder, CycleClosed, StrategyFinished)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Decisions staged for one `save_step`."""
+
+    intents: list[OrderIntent] = field(default_factory=list)
+    order_updates: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    events: list[object] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+
+    def clear(self) -> None:
+        for part in (self.intents, self.order_updates, self.fills, self.events, self.commands):
+            part.clear()
+
 
 class Engine:
     def __init__(
@@ -134,6 +152,7 @@ class Engine:
         self._clock = clock
         self._price = price
         self.state: MartingaleState | None = None
+        self._committed: MartingaleState | None = None  # the state the database holds
         self.version = 0
         self._cycle_opened_at: datetime | None = None
         self._safety_filled = 0
@@ -160,6 +179,7 @@ class Engine:
             params = MartingaleParams.from_mapping(record.params)
             rules = self._exchange.load_market_rules(record.symbol)
             self.state = initial_state(self.strategy_id, record.symbol, params, rules)
+        self._committed = self.state
         self._intent_at = {
             o.client_order_id: o.created_at for o in loaded.live_orders if o.created_at
         }
@@ -221,10 +241,16 @@ class Engine:
     # --- the loop: decide, commit, act ---------------------------------------------------
 
     def handle(self, *items: Event | Observed) -> None:
-        """Decide, commit, act, for `items` and everything the exchange answers, in order."""
+        """Decide, commit, act, for `items` and everything the exchange answers, in order.
+
+        Decisions are staged and committed together, but always before any order is placed or
+        canceled (rule 3: intent first), when a cycle closes or a new one starts, and at the
+        end. Fewer, larger commits: the single writer is the service's narrowest pipe.
+        """
         queue: deque[Observed] = deque(
             item if isinstance(item, Observed) else Observed(event=item) for item in items
         )
+        batch = _Batch()
         failure: Exception | None = None
         while queue:
             item = queue.popleft()
@@ -232,7 +258,11 @@ class Engine:
             new_state, commands = decide(state, item.event)
             if new_state is state and not commands and item.order is None and item.fill is None:
                 continue
-            self._commit(state, new_state, commands, item)
+            if batch.events and new_state.cycle != state.cycle:
+                self._flush(batch)  # the old cycle's rows before the new cycle's
+            self._stage(batch, state, new_state, commands, item)
+            if any(isinstance(c, _FLUSH_BEFORE) for c in commands):
+                self._flush(batch)
             for command in commands:
                 if failure is not None:
                     break  # record-only: its intent stays PENDING_SUBMIT for the next start
@@ -242,23 +272,24 @@ class Engine:
                     # What the exchange already answered is still recorded before giving up,
                     # so no order it accepted is left looking unsent in the database.
                     failure = exc
+        self._flush(batch)
         if failure is not None:
             raise failure
 
-    def _commit(
+    def _stage(
         self,
+        batch: _Batch,
         old: MartingaleState,
         new: MartingaleState,
         commands: tuple[Command, ...],
         item: Observed,
     ) -> None:
+        """Add one decision to the batch; the in-memory state runs ahead until the flush."""
         self._host.guard(exchange=False)
         now = self._clock()
-        intents = [
-            OrderIntent(
-                cycle=c.cycle,
-                leg=c.leg,
-                order=Order(
+        for c in commands:
+            if isinstance(c, PlaceOrder):
+                order = Order(
                     client_order_id=c.client_order_id,
                     symbol=c.symbol,
                     side=c.side,
@@ -266,31 +297,46 @@ class Engine:
                     amount=c.amount,
                     price=c.price,
                     created_at=now,
-                ),
-            )
-            for c in commands
-            if isinstance(c, PlaceOrder)
-        ]
-        for intent in intents:
-            self._intent_at[intent.order.client_order_id] = now
+                )
+                batch.intents.append(OrderIntent(cycle=c.cycle, leg=c.leg, order=order))
+                self._intent_at[c.client_order_id] = now
         if new.cycle != old.cycle:
             self._cycle_opened_at, self._safety_filled = now, 0
         if item.fill is not None:
             working = old.order(item.fill.client_order_id)
             if working is not None and working.role is Role.SAFETY and working.filled == 0:
                 self._safety_filled += 1
-        result = self._store.save_step(
-            self.strategy_id,
-            snapshot=codec.dumps(new),
-            expected_version=self.version,
-            now=now,
-            new_orders=intents,
-            order_updates=[item.order] if item.order is not None else [],
-            fills=[item.fill] if item.fill is not None else [],
-            cycle=self._cycle_record(new, commands, now),
-            events=[item.event, *commands],
-        )
-        self.state, self.version = new, result.version
+            batch.fills.append(item.fill)
+        if item.order is not None:
+            batch.order_updates.append(item.order)
+        batch.events.extend([item.event, *commands])
+        batch.commands.extend(commands)
+        self.state = new
+
+    def _flush(self, batch: _Batch) -> None:
+        if not batch.events:
+            return
+        state = self._require_state()
+        now = self._clock()
+        commands = tuple(batch.commands)
+        try:
+            result = self._store.save_step(
+                self.strategy_id,
+                snapshot=codec.dumps(state),
+                expected_version=self.version,
+                now=now,
+                new_orders=batch.intents,
+                order_updates=batch.order_updates,
+                fills=batch.fills,
+                cycle=self._cycle_record(state, commands, now),
+                events=batch.events,
+            )
+        except BaseException:
+            self.state = self._committed  # nothing of the batch happened
+            raise
+        finally:
+            batch.clear()
+        self._committed, self.version = state, result.version
         for command in commands:
             if isinstance(command, CycleClosed):
                 self._closed_through = max(self._closed_through, command.cycle)
