@@ -111,6 +111,7 @@ class FillsNotVisible(ExchangeUnavailable):
 
 
 RESUBMIT_GRACE_S = 60.0
+MARKET_RECHECK = timedelta(seconds=2)
 
 # A batch is committed before these leave the engine (intent first), or as a cycle ends.
 _FLUSH_BEFORE = (PlaceOrder, CancelOrder, CycleClosed, StrategyFinished)
@@ -180,9 +181,10 @@ class Engine:
             rules = self._exchange.load_market_rules(record.symbol)
             self.state = initial_state(self.strategy_id, record.symbol, params, rules)
         self._committed = self.state
-        self._intent_at = {
-            o.client_order_id: o.created_at for o in loaded.live_orders if o.created_at
-        }
+        for o in loaded.live_orders:  # the later of the intent and the last send we know of
+            if o.created_at is not None:
+                known = self._intent_at.get(o.client_order_id)
+                self._intent_at[o.client_order_id] = max(known or o.created_at, o.created_at)
         self.reconcile(loaded.live_orders)
         state = self._require_state()
         if state.phase is Phase.IDLE:
@@ -204,8 +206,7 @@ class Engine:
     def sync(self) -> None:
         """A wake-up: the price crossed one of our orders, or a periodic check."""
         for working in self._current_orders():
-            if working.order_type is OrderType.LIMIT or working.status is not WorkingStatus.OPEN:
-                self._sync_one(working)
+            self._sync_one(working)
         self._rewatch()
 
     def _current_orders(self) -> Iterator[WorkingOrder]:
@@ -229,6 +230,10 @@ class Engine:
         if state.phase is Phase.COOLDOWN:
             self.handle(CooldownElapsed(at=self._clock(), price=self._price()))
             self._rewatch()
+        state = self._require_state()
+        if state.phase is Phase.COOLDOWN and state.wake_at is not None:
+            # Early by the wall clock (the timer runs on the monotonic one): ask again.
+            self._host.schedule(max(state.wake_at, self._clock() + MARKET_RECHECK), "cooldown")
 
     def request_stop(self, event: StopRequested) -> None:
         self.handle(event)
@@ -379,6 +384,8 @@ class Engine:
 
     def _place(self, c: PlaceOrder) -> list[Observed]:
         self._host.guard()
+        # The grace before any resubmit counts from the last send, not from the intent.
+        self._intent_at[c.client_order_id] = self._clock()
         try:
             remote = self._exchange.create_order(
                 client_order_id=c.client_order_id,
@@ -406,6 +413,9 @@ class Engine:
                 )
             ]
         working = self._require_state().order(c.client_order_id)
+        if c.order_type is OrderType.MARKET and not remote.state.is_terminal:
+            # Acknowledged but not done: no price level will wake us for it, so look again.
+            self._host.schedule(self._clock() + MARKET_RECHECK, "sync")
         return self._observe(working, remote) if working is not None else []
 
     def _cancel(self, c: CancelOrder) -> list[Observed]:

@@ -12,6 +12,7 @@ Error policy, the one place it is decided for an engine:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable
@@ -127,12 +128,12 @@ class EngineActor(pykka.ThreadingActor):
         self.actor_ref.tell(Boot(reason="start"))
 
     def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
-        self._unwatch()
-        self._parent.tell(
+        self._parent.tell(  # first: nothing below may keep the parent from hearing of it
             ChildFailed(
                 child_id=self.strategy_id, incarnation=self.incarnation, error=_describe(exc_value)
             )
         )
+        self._unwatch()
 
     def on_stop(self) -> None:
         self._unwatch()
@@ -174,6 +175,8 @@ class EngineActor(pykka.ThreadingActor):
 
     def _dispatch(self, message: Any) -> None:
         if isinstance(message, Boot) or (isinstance(message, Wake) and message.what == "retry"):
+            if self.engine.finished and self._ready:
+                return  # a finished strategy starts again only on an explicit resume
             self._boot()
         elif isinstance(message, Pause):
             self._paused = True
@@ -185,6 +188,7 @@ class EngineActor(pykka.ThreadingActor):
             self._boot()
         elif isinstance(message, Stop):
             self._pending_stop = message.mode
+            self._paused = False  # stop-now / close-now must act on a paused strategy too
             if self._ready:
                 self.engine.request_stop(StopRequested(at=self._clock(), mode=message.mode))
                 self._after_step()
@@ -200,6 +204,9 @@ class EngineActor(pykka.ThreadingActor):
             self._after_step()
         elif isinstance(message, Wake) and message.what == "cooldown":
             self.engine.on_cooldown()
+            self._after_step()
+        elif isinstance(message, Wake) and message.what == "sync":
+            self.engine.sync()
             self._after_step()
 
     def _boot(self) -> None:
@@ -276,7 +283,8 @@ class EngineActor(pykka.ThreadingActor):
     def _unwatch(self) -> None:
         if self._feed is not None and self._last_watch != (None, None):
             self._last_watch = (None, None)
-            self._feed.tell(Unwatch(strategy_id=self.strategy_id))
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._feed.tell(Unwatch(strategy_id=self.strategy_id))
 
     def _set_actual(self, state: ActualState, error: str | None) -> None:
         if state is self._actual and error is None:

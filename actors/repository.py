@@ -117,23 +117,22 @@ class RepositoryActor(pykka.ThreadingActor):
             self._timers.tell_later(self._flush_interval, self.actor_ref, _Flush())
 
     def _flush(self) -> int:
+        """Write every buffer. A database outage keeps the rows for the next try; a batch the
+        database refuses for any other reason is logged and dropped, because keeping it would
+        fail every later flush, and with it every decision that waits behind one."""
         written = 0
         try:
             if self._events:
-                written += self.repo.append_events(self._events)
+                written += self._write_batch("events", self.repo.append_events, self._events)
                 self._events = []
             if self._audit:
-                written += self.repo.append_audit(self._audit)
+                written += self._write_batch("audit", self.repo.append_audit, self._audit)
                 self._audit = []
             if self._beats:
-                self.repo.record_heartbeats(self._beats)
-                written += len(self._beats)
+                written += self._write_batch("heartbeats", self._write_beats, self._beats)
                 self._beats = {}
             if self._actual:
-                with self.repo.transaction():
-                    for sid, (state, now, error) in self._actual.items():
-                        self.repo.set_actual_state(sid, state, now=now, last_error=error)
-                written += len(self._actual)
+                written += self._write_batch("states", self._write_actual, self._actual)
                 self._actual = {}
         except DatabaseUnavailable:
             self._trim()
@@ -141,6 +140,30 @@ class RepositoryActor(pykka.ThreadingActor):
                 self._timer_armed = True
                 self._timers.tell_later(max(1.0, self._flush_interval), self.actor_ref, _Flush())
         return written
+
+    def _write_beats(self, beats: dict[int, datetime]) -> int:
+        self.repo.record_heartbeats(beats)
+        return len(beats)
+
+    def _write_actual(self, states: dict[int, tuple[ActualState, datetime, str | None]]) -> int:
+        with self.repo.transaction():
+            for sid, (state, now, error) in states.items():
+                self.repo.set_actual_state(sid, state, now=now, last_error=error)
+        return len(states)
+
+    def _write_batch(self, what: str, write: Callable[[Any], Any], rows: Any) -> int:
+        try:
+            return int(write(rows) or 0)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            log.error(
+                "repository: batch refused; dropped",
+                what=what,
+                rows=len(rows),
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return 0
 
     def _trim(self) -> None:
         over = len(self._events) + len(self._audit) - self._max_buffer

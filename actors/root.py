@@ -9,6 +9,7 @@ made by `martingale onboard`, the CLI or the REST API while the service runs.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -99,9 +100,18 @@ class RootSupervisor(pykka.ThreadingActor):
                 board=self._prices,
                 venue=spec.venue,
             )
-        for user in self._repo_impl.list_users():
+        # Read everything before the first engine boots: once thousands of engines load their
+        # state, each read here would queue behind theirs and users would start one by one.
+        users = self._repo_impl.list_users()
+        for user in users:
+            for account in self._repo_impl.list_accounts(user.id):
+                self._accounts[account.id] = account
+        by_user: dict[int, list[Any]] = {}
+        for record in self._repo_impl.list_strategies():
+            by_user.setdefault(record.user_id, []).append(record)
+        for user in users:
             child = self.users[user.id] = _UserChild(user_id=user.id)
-            self._spawn(child)
+            self._spawn(child, by_user.get(user.id, []))
         self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
 
     def on_stop(self) -> None:
@@ -117,14 +127,24 @@ class RootSupervisor(pykka.ThreadingActor):
             _wait([self.repo_ref.stop(block=False)], "repository")
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, ChildFailed):
-            self._user_failed(message)
-        elif isinstance(message, RestartChild):
-            child = self.users.get(message.child_id)
-            if child is not None and child.ref is None:
-                self._spawn(child)
-        elif isinstance(message, PollDesired):
-            self._poll()
+        # The root has no supervisor: nothing may escape from here.
+        try:
+            if isinstance(message, ChildFailed):
+                self._user_failed(message)
+            elif isinstance(message, RestartChild):
+                child = self.users.get(message.child_id)
+                if child is not None and child.ref is None:
+                    try:
+                        self._spawn(child)
+                    except DatabaseUnavailable:
+                        self._timers.tell_later(self._poll_interval, self.actor_ref, message)
+            elif isinstance(message, PollDesired):
+                try:
+                    self._poll()
+                finally:
+                    self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
+        except Exception:
+            log.exception("root: message failed", message=type(message).__name__)
         return None
 
     def user_refs(self) -> dict[int, pykka.ActorRef[Any]]:
@@ -150,6 +170,15 @@ class RootSupervisor(pykka.ThreadingActor):
                 user=child.user_id,
                 error=message.error,
             )
+            assert self.repo is not None
+            with contextlib.suppress(DatabaseUnavailable):
+                for record in self.repo.call("list_strategies", user_id=child.user_id):
+                    self.repo.tell_actual_state(
+                        record.id,
+                        ActualState.FAULTED,
+                        now=utcnow(),
+                        error=f"its user actor kept crashing: {message.error}",
+                    )
             return
         log.warning(
             "root: user actor crashed; restarting",
@@ -161,9 +190,11 @@ class RootSupervisor(pykka.ThreadingActor):
             decision.delay, self.actor_ref, RestartChild(child_id=child.user_id)
         )
 
-    def _spawn(self, child: _UserChild) -> None:
+    def _spawn(self, child: _UserChild, records: list[Any] | None = None) -> None:
         assert self.repo is not None
-        specs = self._specs(child.user_id)
+        if records is None:
+            records = self.repo.call("list_strategies", user_id=child.user_id)
+        specs = self._specs(records)
         child.ref = UserActor.start(
             user_id=child.user_id,
             specs=specs,
@@ -178,10 +209,10 @@ class RootSupervisor(pykka.ThreadingActor):
             stopping=self._stopping,
         )
 
-    def _specs(self, user_id: int) -> list[EngineSpec]:
+    def _specs(self, records: list[Any]) -> list[EngineSpec]:
         assert self.repo is not None
         specs = []
-        for record in self.repo.call("list_strategies", user_id=user_id):
+        for record in records:
             self._desired[record.id] = (record.desired_state.value, record.stop_mode)
             if record.actual_state in (ActualState.FAULTED, ActualState.FINISHED):
                 continue  # a person has to look first: resume sets it running again
@@ -220,10 +251,10 @@ class RootSupervisor(pykka.ThreadingActor):
             user = self.users.get(record.user_id)
             if user is None or user.ref is None or not known:
                 continue  # new strategies are picked up by a restart of their user (later issue)
-            user.ref.tell(
-                DesiredChanged(strategy_id=record.id, desired=wanted[0], stop_mode=wanted[1])
-            )
-        self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
+            with contextlib.suppress(pykka.ActorDeadError):  # a dying user: its restart reads it
+                user.ref.tell(
+                    DesiredChanged(strategy_id=record.id, desired=wanted[0], stop_mode=wanted[1])
+                )
 
 
 def _wait(futures: list[pykka.Future[Any]], what: str) -> None:

@@ -38,7 +38,7 @@ from actors.messages import (
 from actors.repository import RepoClient
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
-from domain.errors import DatabaseUnavailable
+from domain.errors import DatabaseUnavailable, MartingaleError
 from domain.events import StopMode
 from exchange.port import Exchange
 from persistence.records import ActualState, DesiredState
@@ -114,6 +114,9 @@ class UserActor(pykka.ThreadingActor):
                     self._spawn(self._children[spec.strategy_id])
             self._arm_heartbeat()
         except Exception as exc:
+            # pykka calls neither on_failure nor on_stop after a failed on_start: stop the
+            # engines started so far here, or the restart would run a second one each.
+            self._stop_children()
             if self._parent is not None:
                 self._parent.tell(
                     ChildFailed(child_id=self.user_id, incarnation=-1, error=str(exc))
@@ -218,9 +221,18 @@ class UserActor(pykka.ThreadingActor):
                     if child.missed >= MISSED_BEATS:
                         self._unresponsive(child)
                     continue
-                except Exception:  # the actor died; ChildFailed handles it
-                    child.ping = None
+                except pykka.ActorDeadError:
+                    # Died without a word reaching us (its ChildFailed may have been lost).
+                    self._child_failed(
+                        ChildFailed(
+                            child_id=child.spec.strategy_id,
+                            incarnation=child.incarnation,
+                            error="engine died",
+                        )
+                    )
                     continue
+                except Exception:  # the ping itself raised: the actor is alive and answering
+                    child.ping = None
             child.ping = child.ref.ask(Ping(), block=False)
         if beats:
             self._repo.tell_heartbeats(beats)
@@ -268,6 +280,16 @@ class UserActor(pykka.ThreadingActor):
     # --- helpers -------------------------------------------------------------------------
 
     def _spawn(self, child: _Child) -> None:
+        """Start the engine; a strategy whose exchange client cannot be built is FAULTED alone."""
+        try:
+            client = self._client(child.spec.account_id)
+        except MartingaleError as exc:
+            child.done = True
+            self._log.error(
+                "user: cannot start engine", strategy=child.spec.strategy_id, error=str(exc)
+            )
+            self._record(child.spec.strategy_id, ActualState.FAULTED, str(exc))
+            return
         spec = child.spec
         child.fence = threading.Event()
         child.incarnation += 1
@@ -278,7 +300,7 @@ class UserActor(pykka.ThreadingActor):
             user_id=self.user_id,
             account_id=spec.account_id,
             symbol=spec.symbol,
-            exchange=self._client(spec.account_id),
+            exchange=client,
             repo=self._repo,
             parent=self.actor_ref,
             feed=self._feed_for(spec.exchange_id, spec.symbol),
