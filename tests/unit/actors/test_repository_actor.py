@@ -1,0 +1,66 @@
+"""The single writer: buffered rows survive an outage; a batch the database refuses is dropped
+instead of blocking every later write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pykka
+
+from actors.repository import RepoClient, RepositoryActor
+from actors.timers import TimerService
+from domain.errors import DatabaseUnavailable
+from persistence.memory import MemoryRepository
+from persistence.records import AuditEntry
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class _Flaky(MemoryRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refuse_audit = False
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> int:
+        if self.down:
+            raise DatabaseUnavailable("down (test)")
+        if self.refuse_audit:
+            raise ValueError("audit.message: refused (test)")
+        return super().append_audit(entries)
+
+
+def _entry(text: str) -> AuditEntry:
+    return AuditEntry(at=T0, level="info", event="test", message=text)
+
+
+def test_rows_wait_out_an_outage_and_a_refused_batch_does_not_block_the_next() -> None:
+    repo = _Flaky()
+    timers = TimerService()
+    ref = RepositoryActor.start(repo, timers, flush_interval=60)
+    client = RepoClient(ref, timeout=10)
+    try:
+        proxy = ref.proxy()
+        repo.down = True
+        client.tell_audit([_entry("kept through the outage")])
+        assert proxy.flush().get(timeout=10) == 0
+        assert proxy.pending().get(timeout=10) == 1  # kept for the next try
+        repo.down = False
+        assert proxy.flush().get(timeout=10) == 1
+        assert [r.entry.message for r in repo.recent_audit()] == ["kept through the outage"]
+
+        repo.refuse_audit = True
+        client.tell_audit([_entry("refused")])
+        assert proxy.flush().get(timeout=10) == 0
+        assert proxy.pending().get(timeout=10) == 0  # dropped, not retried forever
+        repo.refuse_audit = False
+        client.tell_audit([_entry("after")])
+        assert proxy.flush().get(timeout=10) == 1
+        assert {r.entry.message for r in repo.recent_audit()} == {
+            "kept through the outage",
+            "after",
+        }
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
