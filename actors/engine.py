@@ -13,6 +13,8 @@ The money rules of DESIGN.md live here:
 
 from __future__ import annotations
 
+import random
+import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -77,6 +79,7 @@ class Store(Protocol):
         snapshot: str,
         expected_version: int,
         now: datetime,
+        new_version: int,
         new_orders: list[OrderIntent],
         order_updates: list[Order],
         fills: list[Fill],
@@ -154,6 +157,9 @@ class Engine:
         self._price = price
         self.state: MartingaleState | None = None
         self._committed: MartingaleState | None = None  # the state the database holds
+        # Versions are random tokens, not a counter: a late write queued by a replaced instance
+        # can then never match the version its successor wrote.
+        self._versions = random.Random(secrets.randbits(64))
         self.version = 0
         self._cycle_opened_at: datetime | None = None
         self._safety_filled = 0
@@ -330,6 +336,7 @@ class Engine:
                 snapshot=codec.dumps(state),
                 expected_version=self.version,
                 now=now,
+                new_version=self._versions.randrange(1, 2**31),
                 new_orders=batch.intents,
                 order_updates=batch.order_updates,
                 fills=batch.fills,

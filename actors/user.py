@@ -68,6 +68,7 @@ class _Child:
     history: FailureHistory = field(default_factory=FailureHistory)
     ping: pykka.Future[Any] | None = None
     missed: int = 0
+    failed: int = -1  # the incarnation whose failure was handled
     done: bool = False
 
 
@@ -164,6 +165,9 @@ class UserActor(pykka.ThreadingActor):
         child = self._children.get(message.child_id)
         if child is None or message.incarnation != child.incarnation or child.done:
             return  # a replaced incarnation's last words
+        if child.failed == child.incarnation:
+            return  # already handled (found dead by a heartbeat before its ChildFailed came)
+        child.failed = child.incarnation
         child.ref = None
         decision = child.history.record(time.monotonic(), self._policy, self._rng)
         sid = child.spec.strategy_id

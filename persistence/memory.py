@@ -275,12 +275,14 @@ class MemoryRepository(MemoryReads):
         snapshot: str,
         expected_version: int,
         now: datetime,
+        new_version: int | None = None,
         new_orders: Sequence[OrderIntent] = (),
         order_updates: Sequence[Order] = (),
         fills: Sequence[Fill] = (),
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
     ) -> StepResult:
+        version = expected_version + 1 if new_version is None else new_version
         with self._tx() as s:
             strategy = self.get_strategy(strategy_id)
             if strategy.version != expected_version:
@@ -288,9 +290,7 @@ class MemoryRepository(MemoryReads):
                     f"strategy {strategy_id} is not at version {expected_version}: another "
                     "writer saved it; reload before acting"
                 )
-            s.strategies[strategy_id] = replace(
-                strategy, version=expected_version + 1, updated_at=utc(now)
-            )
+            s.strategies[strategy_id] = replace(strategy, version=version, updated_at=utc(now))
             s.snapshots[strategy_id] = snapshot
             for intent in new_orders:
                 self.record_order_intent(strategy_id, intent, now=now)
@@ -302,7 +302,7 @@ class MemoryRepository(MemoryReads):
             self.append_events(
                 [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
             )
-            return StepResult(version=expected_version + 1, new_trade_ids=tuple(new_ids))
+            return StepResult(version=version, new_trade_ids=tuple(new_ids))
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._tx() as s:

@@ -7,8 +7,10 @@ not at all. Time is passed in (`now`), never read here, so tests and replays are
 Semantics every implementation keeps:
 - Onboarding upserts by natural key: user by name, account by (user, name), strategy by
   (user, name). Upserting a soft-deleted user brings it back.
-- `save_step` checks `expected_version` against the strategy's version and bumps it; a mismatch
-  raises `VersionConflict` and writes nothing.
+- `save_step` checks `expected_version` against the strategy's version and replaces it (with
+  `new_version`, else expected + 1); a mismatch raises `VersionConflict` and writes nothing.
+  Writers pass unique `new_version` tokens so two writers can never line up on each other's
+  counters (a late write of a replaced engine must not land on top of its successor's).
 - A fill is unique per (account, trade id): a replay is a no-op, reported as "not new".
 - Order updates follow the order state machine; an illegal move raises `IllegalTransition`.
 - Fills are records of trades; the order's `filled`/`cost` come from order updates.
@@ -136,6 +138,7 @@ class Repository(Protocol):
         snapshot: str,
         expected_version: int,
         now: datetime,
+        new_version: int | None = None,
         new_orders: Sequence[OrderIntent] = (),
         order_updates: Sequence[Order] = (),
         fills: Sequence[Fill] = (),

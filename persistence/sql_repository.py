@@ -265,18 +265,20 @@ class SqlRepository(SqlReads):
         snapshot: str,
         expected_version: int,
         now: datetime,
+        new_version: int | None = None,
         new_orders: Sequence[OrderIntent] = (),
         order_updates: Sequence[Order] = (),
         fills: Sequence[Fill] = (),
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
     ) -> StepResult:
+        version = expected_version + 1 if new_version is None else new_version
         with self._write("save step") as s:
             strategy = trading.strategy_row(s, strategy_id)
             bumped = s.execute(
                 update(m.Strategy)
                 .where(m.Strategy.id == strategy_id, m.Strategy.version == expected_version)
-                .values(snapshot=snapshot, version=expected_version + 1, updated_at=now)
+                .values(snapshot=snapshot, version=version, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             if bumped.rowcount != 1:  # type: ignore[attr-defined]
@@ -297,7 +299,7 @@ class SqlRepository(SqlReads):
             trading.insert_events(
                 s, [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
             )
-            return StepResult(version=expected_version + 1, new_trade_ids=tuple(new_ids))
+            return StepResult(version=version, new_trade_ids=tuple(new_ids))
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._write("record order intent") as s:

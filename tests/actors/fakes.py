@@ -118,6 +118,7 @@ class FaultyStore:
         snapshot: str,
         expected_version: int,
         now: datetime,
+        new_version: int,
         new_orders: list[OrderIntent],
         order_updates: list[Order],
         fills: list[Fill],
@@ -128,6 +129,7 @@ class FaultyStore:
             raise DatabaseUnavailable("database is down (test)")
         result = self.repo.save_step(
             strategy_id,
+            new_version=new_version,
             snapshot=snapshot,
             expected_version=expected_version,
             now=now,

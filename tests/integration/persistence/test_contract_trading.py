@@ -255,3 +255,20 @@ def test_events_are_appended_in_one_batch_and_read_newest_last(repo: Any) -> Non
     assert [codec.loads(e.payload).name for e in recent] == ["e23", "e25", "e26", "e28", "e29"]
     assert recent[-1].occurred_at == at(29)
     assert len(repo.recent_events(other, limit=100)) == 10
+
+
+def test_versions_are_the_writers_tokens_so_a_late_writer_cannot_line_up(repo: Any) -> None:
+    """Writer A saves v0 -> 7777; a late step of writer B that also started from v0 fails, and
+    so does B's next step, which assumed its own first one had made the version 1."""
+    _, _, sid = onboard(repo)
+    done = repo.save_step(
+        sid, snapshot='{"by":"A"}', expected_version=0, now=at(1), new_version=7777
+    )
+    assert done.version == 7777
+    for expected in (0, 1):
+        with pytest.raises(VersionConflict):
+            repo.save_step(
+                sid, snapshot='{"by":"B"}', expected_version=expected, now=at(2), new_version=4242
+            )
+    assert repo.load_engine_state(sid).snapshot == '{"by":"A"}'
+    assert repo.load_engine_state(sid).version == 7777
