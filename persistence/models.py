@@ -77,7 +77,9 @@ class Strategy(Base):
     restart_count: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    snapshot: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    # Deferred: the machine snapshot is large and only `load_engine_state` needs it; every
+    # other read and the per-step `strategy_row` would otherwise load it each time.
+    snapshot: Mapped[str | None] = mapped_column(LongText, nullable=True, deferred=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
