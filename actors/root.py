@@ -68,9 +68,14 @@ class RootSupervisor(pykka.ThreadingActor):
         poll_interval: float = 2.0,
         heartbeat_interval: float = 10.0,
         stopping: threading.Event | None = None,
+        start_wave: int = 10,
+        start_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self._stopping = stopping or threading.Event()
+        self._start_wave = max(1, start_wave)  # users started per wave
+        self._start_interval = start_interval  # seconds between waves
+        self._preloaded: dict[int, list[Any]] = {}
         self._repo_impl = repo
         self._feed_specs = feeds
         self._exchange_for = exchange_for
@@ -109,9 +114,13 @@ class RootSupervisor(pykka.ThreadingActor):
         by_user: dict[int, list[Any]] = {}
         for record in self._repo_impl.list_strategies():
             by_user.setdefault(record.user_id, []).append(record)
-        for user in users:
-            child = self.users[user.id] = _UserChild(user_id=user.id)
-            self._spawn(child, by_user.get(user.id, []))
+        # Start users in waves: thousands of engines booting at once (each loads, reconciles
+        # and commits) contend for the interpreter and the writer and all boot slower.
+        self._preloaded = by_user
+        for index, user in enumerate(users):
+            self.users[user.id] = _UserChild(user_id=user.id)
+            delay = (index // self._start_wave) * self._start_interval
+            self._timers.tell_later(delay, self.actor_ref, RestartChild(child_id=user.id))
         self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
 
     def on_stop(self) -> None:
@@ -135,7 +144,7 @@ class RootSupervisor(pykka.ThreadingActor):
                 child = self.users.get(message.child_id)
                 if child is not None and child.ref is None:
                     try:
-                        self._spawn(child)
+                        self._spawn(child, self._preloaded.pop(child.user_id, None))
                     except DatabaseUnavailable:
                         self._timers.tell_later(self._poll_interval, self.actor_ref, message)
             elif isinstance(message, PollDesired):
