@@ -75,8 +75,14 @@ def test_rejected_keys_stop_that_accounts_strategies_and_no_one_else(tree: Tree)
     tree.start()
 
     for sid in (bob_1, bob_2):  # a new strategy is STOPPED until it runs: wait for the verdict
-        wait_until(
-            partial(lambda s: tree.strategy(s).desired_state is DesiredState.STOPPED, sid),
+        wait_until(  # the engine state is written by the repository's buffer: it may lag
+            partial(
+                lambda s: (
+                    tree.strategy(s).desired_state is DesiredState.STOPPED
+                    and tree.strategy(s).last_error is not None
+                ),
+                sid,
+            ),
             what=f"strategy {sid} stopped by the user actor",
         )
         record = tree.strategy(sid)
