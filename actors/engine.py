@@ -191,7 +191,7 @@ class Engine:
             if o.created_at is not None:
                 known = self._intent_at.get(o.client_order_id)
                 self._intent_at[o.client_order_id] = max(known or o.created_at, o.created_at)
-        self.reconcile(loaded.live_orders)
+        self.reconcile()
         state = self._require_state()
         if state.phase is Phase.IDLE:
             self.handle(Started(at=self._clock(), price=self._price()))
@@ -199,11 +199,11 @@ class Engine:
             self._host.schedule(state.wake_at, "cooldown")
         self._rewatch()
 
-    def reconcile(self, db_orders: tuple[Order, ...] = ()) -> None:
+    def reconcile(self) -> None:
         """Bring the machine up to date with the exchange: adopt, resolve, apply missed fills."""
         for working in self._current_orders():
             self._sync_one(working)
-        self._adopt_strangers({o.client_order_id for o in db_orders})
+        self._adopt_strangers()
         for working in self._current_orders():
             if working.status is WorkingStatus.CANCELING:
                 cancel = CancelOrder(client_order_id=working.client_order_id, symbol=self._symbol)
@@ -533,7 +533,7 @@ class Engine:
                     )
         return observe(working, remote, fills, frozenset(state.applied_trades), at=self._clock())
 
-    def _adopt_strangers(self, known_db: set[str]) -> None:
+    def _adopt_strangers(self) -> None:
         """Cancel open exchange orders carrying our strategy's ids that the machine does not track.
 
         They can only be leftovers (e.g. a cancel lost before a crash); left alone they would

@@ -234,9 +234,6 @@ class RepoClient:
     def save_step(self, strategy_id: int, **kwargs: Any) -> Any:
         return self.call("save_step", strategy_id, **kwargs)
 
-    def tell_journal(self, entries: list[JournalEntry]) -> None:
-        self._proxy.journal(entries)
-
     def tell_audit(self, entries: list[AuditEntry]) -> None:
         self._proxy.audit(entries)
 
@@ -247,7 +244,3 @@ class RepoClient:
         self, strategy_id: int, state: ActualState, *, now: datetime, error: str | None
     ) -> None:
         self._proxy.actual_state(strategy_id, state, now, error)
-
-    def tell(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Fire and forget a repository write (errors are logged by the actor's caller side)."""
-        self._proxy.call(method, *args, **kwargs)
