@@ -24,6 +24,7 @@ import pykka
 import structlog
 
 from actors import metrics
+from actors.admission import BootGate, Liveness
 from actors.engine import Engine
 from actors.feed import PriceBoard
 from actors.messages import (
@@ -51,7 +52,7 @@ from domain.errors import (
 from domain.events import StopRequested
 from domain.ids import parse_client_order_id
 from exchange.port import Exchange
-from persistence.records import ActualState, AuditEntry
+from persistence.records import ActualState, AuditEntry, EngineState, StepResult
 
 log = structlog.get_logger(__name__)
 
@@ -86,8 +87,12 @@ class EngineActor(pykka.ThreadingActor):
         resubmit_grace: float = 60.0,
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
+        gate: BootGate | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         super().__init__()
+        self._gate = gate
+        self.liveness = liveness or Liveness()
         self.strategy_id = strategy_id
         self.user_id = user_id
         self.account_id = account_id
@@ -115,7 +120,7 @@ class EngineActor(pykka.ThreadingActor):
         self.engine = Engine(
             strategy_id=strategy_id,
             exchange=exchange,
-            store=repo,
+            store=_WatchedStore(repo, self.liveness),
             host=self,
             clock=clock,
             price=self._current_price,
@@ -213,6 +218,18 @@ class EngineActor(pykka.ThreadingActor):
         if self._paused:
             self._set_actual(ActualState.PAUSED, None)
             return
+        if self._gate is None:
+            self._start_engine()
+            return
+        with self._gate.admit(self._cancelled, liveness=self.liveness) as admitted:
+            if not admitted:
+                raise Fenced("replaced or stopping while waiting for a boot slot")
+            self._start_engine()
+
+    def _cancelled(self) -> bool:
+        return self._fence.is_set() or self._stopping.is_set()
+
+    def _start_engine(self) -> None:
         self._last_watch = None
         self.engine.start()
         self._ready = True
@@ -308,6 +325,22 @@ class EngineActor(pykka.ThreadingActor):
                 )
             ]
         )
+
+
+class _WatchedStore:
+    """The engine's store, marking each call as a known wait for the heartbeat check."""
+
+    def __init__(self, repo: RepoClient, liveness: Liveness) -> None:
+        self._repo = repo
+        self._liveness = liveness
+
+    def load_engine_state(self, strategy_id: int) -> EngineState:
+        with self._liveness.waiting("database"):
+            return self._repo.load_engine_state(strategy_id)  # type: ignore[no-any-return]
+
+    def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:
+        with self._liveness.waiting("database"):
+            return self._repo.save_step(strategy_id, **kwargs)  # type: ignore[no-any-return]
 
 
 def _describe(exc: BaseException | None) -> str:

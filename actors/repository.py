@@ -18,6 +18,7 @@ decision waiting to be committed.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -58,11 +59,21 @@ class RepositoryActor(pykka.ThreadingActor):
         self._beats: dict[int, datetime] = {}
         self._actual: dict[int, tuple[ActualState, datetime, str | None]] = {}
         self._timer_armed = False
+        self.expired = 0  # requests refused unrun because their caller's deadline passed
 
     # --- pass-through reads and immediate writes (asked through the proxy) ---------------
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Run one repository operation in this actor's thread (one writer at a time)."""
+    def call(self, method: str, *args: Any, _deadline: float | None = None, **kwargs: Any) -> Any:
+        """Run one repository operation in this actor's thread (one writer at a time).
+
+        A request still queued past `_deadline` (monotonic) is refused unrun: its caller has
+        given up or is about to, and a write it does not hear of would only make its next
+        write a version conflict (and, under overload, turn a queue into a collapse)."""
+        if _deadline is not None and time.monotonic() > _deadline:
+            self.expired += 1
+            raise DatabaseUnavailable(
+                f"the database writer is backlogged: {method} waited too long and was not run"
+            )
         if method in ("save_step",):
             self._flush()  # keep the journal in order: buffered events first
         fn: Callable[..., Any] = getattr(self.repo, method)
@@ -195,7 +206,9 @@ class RepoClient:
 
     Writes go to the single writer; reads run here, in the caller's thread, at most
     `max_readers` at once. A timeout means the database (or its writer) is not answering:
-    `DatabaseUnavailable`.
+    `DatabaseUnavailable`. A write carries a deadline `timeout` seconds out, after which the
+    writer refuses it unrun; the caller waits `grace` longer than that for the answer of a
+    write that started in time, so "timed out" almost never means "ran without our knowing".
     """
 
     def __init__(
@@ -205,9 +218,11 @@ class RepoClient:
         *,
         reader: Repository | None = None,
         max_readers: int = 4,
+        grace: float = 30.0,
     ) -> None:
         self._proxy = ref.proxy()
         self._timeout = timeout
+        self._grace = grace
         self._reader = reader
         self._readers = threading.BoundedSemaphore(max_readers)
 
@@ -219,11 +234,13 @@ class RepoClient:
                 return getattr(self._reader, method)(*args, **kwargs)
             finally:
                 self._readers.release()
+        deadline = time.monotonic() + self._timeout
         try:
-            return self._proxy.call(method, *args, **kwargs).get(timeout=self._timeout)
+            future = self._proxy.call(method, *args, _deadline=deadline, **kwargs)
+            return future.get(timeout=self._timeout + self._grace)
         except pykka.Timeout:
             raise DatabaseUnavailable(
-                f"repository did not answer {method} in {self._timeout}s"
+                f"repository did not answer {method} in {self._timeout + self._grace}s"
             ) from None
         except pykka.ActorDeadError:
             raise DatabaseUnavailable("repository actor is stopped") from None

@@ -21,6 +21,7 @@ from typing import Any
 import pykka
 import structlog
 
+from actors.admission import BootGate
 from actors.feed import MarketFeedActor, PriceBoard
 from actors.messages import ChildFailed, DesiredChanged, PollDesired, RestartChild
 from actors.repository import RepoClient, RepositoryActor
@@ -68,11 +69,14 @@ class RootSupervisor(pykka.ThreadingActor):
         poll_interval: float = 2.0,
         heartbeat_interval: float = 10.0,
         stopping: threading.Event | None = None,
-        start_wave: int = 10,
-        start_interval: float = 1.0,
+        start_wave: int = 100,
+        start_interval: float = 0.5,
+        boot_slots: int = 32,
+        gate: BootGate | None = None,
     ) -> None:
         super().__init__()
         self._stopping = stopping or threading.Event()
+        self.gate = gate or BootGate(boot_slots)
         self._start_wave = max(1, start_wave)  # users started per wave
         self._start_interval = start_interval  # seconds between waves
         self._preloaded: dict[int, list[Any]] = {}
@@ -114,8 +118,8 @@ class RootSupervisor(pykka.ThreadingActor):
         by_user: dict[int, list[Any]] = {}
         for record in self._repo_impl.list_strategies():
             by_user.setdefault(record.user_id, []).append(record)
-        # Start users in waves: thousands of engines booting at once (each loads, reconciles
-        # and commits) contend for the interpreter and the writer and all boot slower.
+        # Start users in waves, so that spawning thousands of engine threads does not starve
+        # the ones already trading; how many engines boot at once is the gate's business.
         self._preloaded = by_user
         for index, user in enumerate(users):
             self.users[user.id] = _UserChild(user_id=user.id)
@@ -216,6 +220,7 @@ class RootSupervisor(pykka.ThreadingActor):
             policy=self._policy,
             heartbeat_interval=self._heartbeat_interval,
             stopping=self._stopping,
+            gate=self.gate,
         )
 
     def _specs(self, records: list[Any]) -> list[EngineSpec]:

@@ -21,6 +21,7 @@ from typing import Any
 import pykka
 import structlog
 
+from actors.admission import BootGate, Liveness
 from actors.engine_actor import EngineActor
 from actors.feed import PriceBoard
 from actors.messages import (
@@ -47,6 +48,9 @@ log = structlog.get_logger(__name__)
 
 PAPER_EXCHANGE = "paper"
 MISSED_BEATS = 3  # heartbeat intervals without an answer before an engine counts as stuck
+# An engine silent because it waits for a boot slot or on the repository is queued, not stuck;
+# past this long in one such wait it counts as stuck all the same.
+MAX_KNOWN_WAIT = 300.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +68,7 @@ class _Child:
     spec: EngineSpec
     ref: pykka.ActorRef[Any] | None = None
     fence: threading.Event = field(default_factory=threading.Event)
+    liveness: Liveness = field(default_factory=Liveness)
     incarnation: int = 0
     history: FailureHistory = field(default_factory=FailureHistory)
     ping: pykka.Future[Any] | None = None
@@ -87,9 +92,11 @@ class UserActor(pykka.ThreadingActor):
         policy: RestartPolicy,
         heartbeat_interval: float = 10.0,
         stopping: threading.Event | None = None,
+        gate: BootGate | None = None,
     ) -> None:
         super().__init__()
         self._stopping = stopping or threading.Event()
+        self._gate = gate
         self.user_id = user_id
         self._specs = specs
         self._exchange_for = exchange_for
@@ -220,7 +227,11 @@ class UserActor(pykka.ThreadingActor):
                     child.missed = 0
                 except pykka.Timeout:
                     # A ping waits behind the messages already queued (a boot that waits on
-                    # the database, say): only several silent intervals in a row mean stuck.
+                    # the database, say): only several silent intervals in a row mean stuck,
+                    # and none while it waits for a boot slot or the repository.
+                    wait = child.liveness.waiting_on()
+                    if wait is not None and wait[1] < MAX_KNOWN_WAIT:
+                        continue
                     child.missed += 1
                     if child.missed >= MISSED_BEATS:
                         self._unresponsive(child)
@@ -296,6 +307,7 @@ class UserActor(pykka.ThreadingActor):
             return
         spec = child.spec
         child.fence = threading.Event()
+        child.liveness = Liveness()
         child.incarnation += 1
         child.ping = None
         child.missed = 0
@@ -317,6 +329,8 @@ class UserActor(pykka.ThreadingActor):
             stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,
             # the paper venue answers at once; a live venue may list an order seconds late
             resubmit_grace=0.0 if spec.exchange_id == PAPER_EXCHANGE else 60.0,
+            gate=self._gate,
+            liveness=child.liveness,
         )
 
     def _client(self, account_id: int) -> Exchange:

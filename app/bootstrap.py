@@ -54,6 +54,7 @@ class Tuning:
     heartbeat_interval: float = 10.0
     thread_stack_kib: int = 512
     live_poll_interval: float = 5.0
+    boot_slots: int = 32  # engines running their start path at once (actors.admission)
 
 
 def paper_account_key(user_name: str, account_name: str) -> str:
@@ -116,6 +117,7 @@ class Service:
                 poll_interval=self.tuning.poll_interval,
                 heartbeat_interval=self.tuning.heartbeat_interval,
                 stopping=self.stopping,
+                boot_slots=self.tuning.boot_slots,
             )
         except Exception:
             self.stop()

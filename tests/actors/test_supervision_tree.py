@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from actors.admission import BootGate
 from domain.errors import AuthenticationFailed
 from persistence.records import ActualState, DesiredState
 from tests.actors.fakes import Crash, duplicated_ids, wait_until
@@ -92,3 +95,25 @@ def test_rejected_keys_stop_that_accounts_strategies_and_no_one_else(tree: Tree)
     _keeps_trading(tree, alice, watchers=2)
     _keeps_trading(tree, bob_other, watchers=2)  # the same user's other account is untouched
     assert tree.strategy(bob_other).actual_state is ActualState.RUNNING
+
+
+def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
+    tmp_path: Path,
+) -> None:
+    gate = BootGate(1)
+    tree = Tree(tmp_path, heartbeat_interval=0.05, gate=gate)
+    try:
+        sid = tree.add("alice", "main", "s1")
+        with ExitStack() as held:
+            assert held.enter_context(gate.admit(lambda: False))  # the test holds the one slot
+            tree.start()
+            wait_until(lambda: gate.waiting == 1, what="the engine waiting for the slot")
+            time.sleep(20 * 0.05)  # many heartbeat intervals without an answer
+            assert tree.strategy(sid).restart_count == 0
+            assert tree.orders_of(sid) == []
+        tree.wait_state(sid, ActualState.RUNNING)
+        tree.wait_orders(sid, 3)
+        assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
+        assert duplicated_ids(tree.orders_of(sid)) == []
+    finally:
+        tree.close()

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import pykka
 
+from actors.admission import BootGate
 from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
@@ -145,7 +146,9 @@ class Tree:
         *,
         policy: RestartPolicy = FAST_POLICY,
         heartbeat_interval: float = 30.0,
+        gate: BootGate | None = None,
     ) -> None:
+        self.gate = gate
         url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
         upgrade(url)
         self._db = make_engine(url)
@@ -205,6 +208,7 @@ class Tree:
             policy=self.policy,
             poll_interval=0.1,
             heartbeat_interval=self.heartbeat_interval,
+            gate=self.gate,
         )
 
     def stop(self) -> None:

@@ -1,0 +1,94 @@
+"""Admission control for engine boots, and what an engine is waiting on.
+
+`BootGate`: at most `slots` engines run the start path (load, reconcile, first decisions) at
+once, process-wide. A restart of thousands of strategies otherwise floods the single writer with
+thousands of boot commits; trading decisions of strategies already running queue behind them,
+and callers time out and retry, which adds still more load (congestion collapse). With the gate
+the writer queue stays short, boots go through at the writer's pace and running strategies keep
+their latency.
+
+`Liveness`: set by an engine while it waits on something that is bounded and harmless (a boot
+slot, the repository). Its supervisor reads it when a heartbeat goes unanswered: an engine that
+waits there is alive and queued, not stuck, and replacing it would only add to the queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+
+
+class Liveness:
+    """What the owning engine thread waits on now, and since when (monotonic); thread-safe
+    because a single tuple attribute is replaced atomically."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        self._waiting: tuple[str, float] | None = None
+
+    @contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        outer = self._waiting
+        self._waiting = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._waiting = outer
+
+    def waiting_on(self) -> tuple[str, float] | None:
+        """(what, seconds waited so far), or None when the engine is not in a known wait."""
+        current = self._waiting
+        if current is None:
+            return None
+        return current[0], time.monotonic() - current[1]
+
+
+class BootGate:
+    """A counting gate that a waiter can leave when `cancelled()` turns true (fenced, stopping)."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("boot gate needs at least one slot")
+        self.slots = slots
+        self._free = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    @contextmanager
+    def admit(
+        self,
+        cancelled: Callable[[], bool],
+        *,
+        liveness: Liveness | None = None,
+        poll: float = 0.25,
+    ) -> Iterator[bool]:
+        """Yield True once a slot is held (released on exit), or False if cancelled first.
+
+        `liveness` shows "boot slot" while this waits (not while the slot is held)."""
+        with self._lock:
+            self._waiting += 1
+        try:
+            with liveness.waiting("boot slot") if liveness else nullcontext():
+                while not self._free.acquire(timeout=poll):
+                    if cancelled():
+                        admitted = False
+                        break
+                else:
+                    admitted = True
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not admitted:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._free.release()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting

@@ -1,0 +1,94 @@
+"""BootGate bounds concurrent boots and lets a cancelled waiter go; Liveness reports waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from actors.admission import BootGate, Liveness
+
+
+def test_the_gate_never_admits_more_than_its_slots() -> None:
+    gate = BootGate(3)
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+    admitted_all: list[bool] = []
+
+    def boot() -> None:
+        nonlocal inside, most
+        with gate.admit(lambda: False, poll=0.01) as admitted:
+            admitted_all.append(admitted)
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.02)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=boot) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert admitted_all == [True] * 12
+    assert most == 3
+    assert gate.waiting == 0
+
+
+def test_a_cancelled_waiter_leaves_without_a_slot_and_takes_none() -> None:
+    gate = BootGate(1)
+    cancelled = threading.Event()
+    outcome: list[bool] = []
+    with gate.admit(lambda: False) as held:
+        assert held
+
+        def waiter() -> None:
+            with gate.admit(cancelled.is_set, poll=0.01) as admitted:
+                outcome.append(admitted)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.05)
+        assert gate.waiting == 1 and outcome == []
+        cancelled.set()
+        t.join(timeout=5)
+    assert outcome == [False]
+    # the one slot came back, and the cancelled waiter did not release a slot it never held
+    with gate.admit(lambda: False, poll=0.01) as again:
+        assert again
+    with pytest.raises(ValueError):
+        BootGate(0)
+
+
+def test_liveness_names_the_innermost_wait_and_clears_after_it() -> None:
+    live = Liveness()
+    assert live.waiting_on() is None
+    with live.waiting("boot slot"):
+        with live.waiting("database"):
+            what, seconds = live.waiting_on() or ("", -1.0)
+            assert what == "database" and seconds >= 0
+        assert (live.waiting_on() or ("",))[0] == "boot slot"
+    assert live.waiting_on() is None
+
+
+def test_the_gate_marks_the_wait_but_not_the_time_a_slot_is_held() -> None:
+    gate = BootGate(1)
+    live = Liveness()
+    seen: list[str | None] = []
+    with gate.admit(lambda: False) as held:
+        assert held
+
+        def waiter() -> None:
+            with gate.admit(lambda: False, liveness=live, poll=0.01):
+                wait = live.waiting_on()
+                seen.append(wait[0] if wait else None)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.05)
+        assert (live.waiting_on() or ("",))[0] == "boot slot"
+    t.join(timeout=5)
+    assert seen == [None]
