@@ -1,10 +1,18 @@
-"""Batched journal writes: SqlRepository.append_events against raw PyMySQL executemany.
+"""Repository write paths: batched journal writes and engine steps.
 
-Both write the same rows into the same `events` table of a scratch MySQL database, in batches
-of the same size, one transaction per batch. Prints rows/s for each and the ratio (repository
-over raw: 1.0 means no overhead). Also prints the SQLite figure for the repository.
+events: SqlRepository.append_events against raw PyMySQL executemany. Both write the same rows
+into the same `events` table of a scratch MySQL database, in batches of the same size, one
+transaction per batch. Prints rows/s for each and the ratio (repository over raw: 1.0 means no
+overhead). Also prints the SQLite figure for the repository.
+
+save_step: what every engine decision costs the single writer. A plain step records 1 new order
+intent, moves the previous step's order to OPEN, upserts the cycle and appends 3 events; a fill
+step instead moves it to FILLED and stores its fill. Prints steps/s and mean ms per step.
+
+MySQL figures are skipped (with a note) when the server is not reachable.
 
     .venv/bin/python bench/bench_repository.py [--rows 20000] [--batch 500] [--rounds 5]
+                                               [--steps 2000]
     MARTINGALE_BENCH_MYSQL_URL=mysql+pymysql://root@127.0.0.1:3306/test (the default)
 """
 
@@ -26,9 +34,11 @@ import pymysql
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from domain import codec
+from domain.ids import client_order_id
+from domain.orders import Fill, Order, OrderState, OrderType, Side
 from persistence.database import make_engine
 from persistence.migrate import upgrade
-from persistence.records import DesiredState, JournalEntry
+from persistence.records import CycleRecord, CycleStatus, DesiredState, JournalEntry, OrderIntent
 from persistence.sql_repository import SqlRepository
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -54,12 +64,12 @@ def _connect(url: str, database: str | None) -> pymysql.connections.Connection: 
     )
 
 
-def _strategy(repo: SqlRepository) -> int:
+def _strategy(repo: SqlRepository, name: str = "s") -> int:
     user = repo.upsert_user("bench", now=T0)
     account = repo.upsert_account(user.id, "main", exchange="paper", now=T0)
     return repo.upsert_strategy(
         user.id,
-        "s",
+        name,
         account_id=account.id,
         symbol="ETH/USDT",
         params={},
@@ -110,8 +120,112 @@ def time_raw(
     return len(entries) / (time.perf_counter() - start)
 
 
-def run_mysql(base: str, name: str, rows: int, batch: int, rounds: int) -> tuple[float, float]:
-    """Alternate repository and raw rounds on one warmed table; median rows/s of each."""
+LEGS_PER_CYCLE = 20
+
+
+def _intent(sid: int, i: int) -> OrderIntent:
+    cycle = i // LEGS_PER_CYCLE + 1
+    order = Order(
+        client_order_id=client_order_id(sid, cycle, f"s{i % LEGS_PER_CYCLE}"),
+        symbol="ETH/USDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        amount=Decimal("0.0123"),
+        price=Decimal("1234.56") - i % LEGS_PER_CYCLE,
+    )
+    return OrderIntent(cycle=cycle, leg=f"s{i % LEGS_PER_CYCLE}", order=order)
+
+
+def time_steps(repo: SqlRepository, sid: int, steps: int, *, fill: bool) -> tuple[float, float]:
+    """(steps/s, mean ms per step) of `steps` consecutive steps of one strategy."""
+    intents = [_intent(sid, i) for i in range(steps + 1)]
+    repo.save_step(sid, snapshot="{}", expected_version=0, now=T0, new_orders=[intents[0]])
+    version = 1
+    snapshot = '{"phase":"buying","ladder":[' + ",".join(['"1234.56"'] * 40) + "]}"
+    took: list[float] = []
+    for i in range(1, steps + 1):
+        now = T0 + timedelta(seconds=i)
+        previous = intents[i - 1].order
+        cost = Decimal("15.185088")
+        if fill:
+            update = previous.transition(
+                OrderState.FILLED, filled=previous.amount, cost=cost, exchange_order_id=f"E{i}"
+            )
+            fills = [
+                Fill(
+                    trade_id=f"T{i}",
+                    client_order_id=previous.client_order_id,
+                    symbol=previous.symbol,
+                    side=previous.side,
+                    price=Decimal("1234.56"),
+                    amount=previous.amount,
+                    fee=Decimal("0.0000123"),
+                    fee_currency="ETH",
+                    timestamp=now,
+                )
+            ]
+        else:
+            update = previous.transition(OrderState.OPEN, exchange_order_id=f"E{i}")
+            fills = []
+        cycle = CycleRecord(
+            number=intents[i].cycle,
+            status=CycleStatus.OPEN,
+            opened_at=T0,
+            amount=Decimal("0.0123") * (i % LEGS_PER_CYCLE + 1),
+            cost=cost * (i % LEGS_PER_CYCLE + 1),
+            base_price=Decimal("1234.56"),
+        )
+        events = [
+            PriceSeen(symbol="ETH/USDT", price=Decimal("1234.5678") + i + k, at=now)
+            for k in range(3)
+        ]
+        start = time.perf_counter()
+        result = repo.save_step(
+            sid,
+            snapshot=snapshot,
+            expected_version=version,
+            now=now,
+            new_orders=[intents[i]],
+            order_updates=[update],
+            fills=fills,
+            cycle=cycle,
+            events=events,
+        )
+        took.append(time.perf_counter() - start)
+        version = result.version
+    total = sum(took)
+    return steps / total, 1000 * total / steps
+
+
+def time_loads(repo: SqlRepository, sid: int, loads: int) -> tuple[float, float]:
+    """(loads/s, mean ms per load) of `load_engine_state` (what every engine start reads)."""
+    start = time.perf_counter()
+    for _ in range(loads):
+        repo.load_engine_state(sid)
+    total = time.perf_counter() - start
+    return loads / total, 1000 * total / loads
+
+
+def steps_figures(repo: SqlRepository, steps: int) -> dict[str, tuple[float, float]]:
+    """save_step figures, then load_engine_state of the fill strategy (one live order).
+
+    A throwaway strategy steps first: the first few hundred steps on a fresh database (MySQL
+    above all) are slower and would bias whichever variant ran first."""
+    time_steps(repo, _strategy(repo, "steps-warmup"), max(1, steps // 5), fill=True)
+    figures = {}
+    for kind in ("plain", "fill"):
+        sid = _strategy(repo, f"steps-{kind}")
+        figures[kind] = time_steps(repo, sid, steps, fill=kind == "fill")
+    figures["load"] = time_loads(repo, sid, max(1, steps // 4))
+    return figures
+
+
+def run_mysql(
+    base: str, name: str, rows: int, batch: int, rounds: int, steps: int
+) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    """Alternate repository and raw rounds on one warmed table; median rows/s of each.
+
+    Then the save_step figures on the same database."""
     url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
     upgrade(url)
     engine = make_engine(url)
@@ -126,22 +240,36 @@ def run_mysql(base: str, name: str, rows: int, batch: int, rounds: int) -> tuple
             repo_rates.append(time_repo(repo, entries, batch))
             raw_rates.append(time_raw(conn, entries, batch))
         assert repo.count_rows("events") == 2 * batch + 2 * rounds * rows
-        return statistics.median(repo_rates), statistics.median(raw_rates)
+        return (
+            statistics.median(repo_rates),
+            statistics.median(raw_rates),
+            steps_figures(repo, steps),
+        )
     finally:
         conn.close()
         engine.dispose()
 
 
-def run_sqlite(rows: int, batch: int) -> float:
+def run_sqlite(rows: int, batch: int, steps: int) -> tuple[float, dict[str, tuple[float, float]]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite"
         upgrade(url)
         engine = make_engine(url)
         try:
             repo = SqlRepository(engine)
-            return time_repo(repo, _entries(_strategy(repo), rows), batch)
+            rate = time_repo(repo, _entries(_strategy(repo), rows), batch)
+            return rate, steps_figures(repo, steps)
         finally:
             engine.dispose()
+
+
+def _print_steps(backend: str, figures: dict[str, tuple[float, float]]) -> None:
+    for kind, (rate, mean_ms) in figures.items():
+        if kind == "load":
+            label, unit = f"{backend} load_engine_state/s", "loads"
+        else:
+            label, unit = f"{backend} save_step/s ({kind})", "steps"
+        print(f"  {label:<31}: {rate:10.0f} {unit}/s  {mean_ms:7.3f} ms/{unit[:-1]}")
 
 
 def main() -> int:
@@ -151,24 +279,39 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
     base = os.environ.get("MARTINGALE_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
     name = f"martingale_bench_{os.getpid()}"
-    admin = _connect(base, None)
+    mysql: tuple[float, float, dict[str, tuple[float, float]]] | None = None
     try:
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        repo_rate, raw_rate = run_mysql(base, name, args.rows, args.batch, args.rounds)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
-    sqlite_rate = run_sqlite(args.rows, args.batch)
+        admin = _connect(base, None)
+    except pymysql.err.OperationalError as error:
+        print(f"MySQL not reachable ({error.args[0]}): MySQL figures skipped")
+    else:
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            mysql = run_mysql(base, name, args.rows, args.batch, args.rounds, args.steps)
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            admin.close()
+    sqlite_rate, sqlite_steps = run_sqlite(args.rows, args.batch, args.steps)
     print(f"events: {args.rows} rows in batches of {args.batch}, median of {args.rounds} rounds")
-    print(f"  MySQL  raw PyMySQL executemany : {raw_rate:10.0f} rows/s")
-    print(f"  MySQL  SqlRepository.append    : {repo_rate:10.0f} rows/s")
-    print(f"  ratio repository/raw           : {repo_rate / raw_rate:10.2f}")
+    if mysql is not None:
+        repo_rate, raw_rate, _ = mysql
+        print(f"  MySQL  raw PyMySQL executemany : {raw_rate:10.0f} rows/s")
+        print(f"  MySQL  SqlRepository.append    : {repo_rate:10.0f} rows/s")
+        print(f"  ratio repository/raw           : {repo_rate / raw_rate:10.2f}")
     print(f"  SQLite SqlRepository.append    : {sqlite_rate:10.0f} rows/s")
+    print(
+        f"save_step: {args.steps} steps of one strategy (1 intent + 1 order update + cycle "
+        "upsert + 3 events; fill: + 1 fill)"
+    )
+    if mysql is not None:
+        _print_steps("MySQL ", mysql[2])
+    _print_steps("SQLite", sqlite_steps)
     return 0
 
 
