@@ -12,6 +12,7 @@ from persistence.records import (
     AuditRecord,
     CycleRecord,
     CycleStatus,
+    DesiredStateRecord,
     EngineState,
     EventRecord,
     StrategyRecord,
@@ -34,6 +35,18 @@ class MemoryReads:
             for x in sorted(self._s.strategies.values(), key=lambda x: x.id)
             if not self._s.users[x.user_id].deleted and user_id in (None, x.user_id)
         ]
+
+    def list_desired_states(self) -> list[DesiredStateRecord]:
+        with self._lock:
+            return [
+                DesiredStateRecord(
+                    strategy_id=x.id,
+                    user_id=x.user_id,
+                    desired_state=x.desired_state,
+                    stop_mode=x.stop_mode,
+                )
+                for x in self.list_strategies()
+            ]
 
     def load_engine_state(self, strategy_id: int) -> EngineState:
         with self._lock:

@@ -116,6 +116,16 @@ class StrategyRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DesiredStateRecord:
+    """What the root supervisor polls: a strategy's wanted state, without the rest of its row."""
+
+    strategy_id: int
+    user_id: int
+    desired_state: DesiredState
+    stop_mode: StopMode | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CycleRecord:
     """One cycle of a strategy; `number` is unique per strategy and starts at 1."""
 

@@ -34,6 +34,7 @@ from persistence.records import (
     CycleRecord,
     CycleStatus,
     DesiredState,
+    DesiredStateRecord,
     EngineState,
     EventRecord,
     JournalEntry,
@@ -105,6 +106,13 @@ class Repository(Protocol):
     ) -> StrategyRecord: ...
     def get_strategy(self, strategy_id: int) -> StrategyRecord: ...
     def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]: ...
+    def list_desired_states(self) -> list[DesiredStateRecord]:
+        """Desired state and stop mode of every strategy of a user not deleted, by id.
+
+        Cheap (four columns): what the root supervisor polls every couple of seconds.
+        """
+        ...
+
     def set_desired_state(
         self,
         strategy_id: int,

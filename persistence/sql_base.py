@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from persistence import models as m
+from persistence import sql_trading as trading
 from persistence.database import READONLY
 from persistence.errors import NotFound, translated
 
@@ -31,6 +32,10 @@ class SqlBase:
         )
         # The session of an open `transaction()`, per thread: other threads keep their own.
         self._unit = threading.local()
+        # strategy id -> account id. A strategy's account never changes (upsert refuses it) and
+        # strategies are never deleted, so an entry never goes stale. Shared by every thread:
+        # dict get/set are atomic, and two threads that both miss store the same value.
+        self._accounts: dict[int, int] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -56,9 +61,25 @@ class SqlBase:
             with translated(operation):
                 yield joined
                 joined.flush()
+                # Core statements bypass the identity map: the next operation's ORM reads must
+                # see the rows as they are now, not as an object loaded earlier remembers them.
+                joined.expire_all()
             return
         with translated(operation), self._writer.begin() as session:
             yield session
+
+    def _account_id(self, conn: Connection, strategy_id: int) -> int:
+        """The strategy's account (NotFound if there is no such strategy), cached.
+
+        Not cached from inside `transaction()`: a strategy created there may yet roll back and
+        its id be handed to another strategy.
+        """
+        account_id = self._accounts.get(strategy_id)
+        if account_id is None:
+            account_id = trading.account_of(conn, strategy_id)
+            if getattr(self._unit, "session", None) is None:
+                self._accounts[strategy_id] = account_id
+        return account_id
 
     @contextmanager
     def _read(self, operation: str) -> Iterator[Session]:

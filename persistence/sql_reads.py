@@ -1,54 +1,88 @@
-"""Read side of the SQL repository: what engines load on start and what status pages show."""
+"""Read side of the SQL repository: what engines load on start and what status pages show.
+
+The hot reads (an engine's start, the root supervisor's poll of desired states) are SQLAlchemy
+Core statements built once; the status pages still go through the ORM.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy.engine import Connection
 
+from domain.events import StopMode
 from domain.orders import Fill, Order, OrderState
 from persistence import models as m
 from persistence import sql_rows
-from persistence import sql_trading as trading
+from persistence.errors import NotFound
 from persistence.records import (
     AuditRecord,
     CycleRecord,
     CycleStatus,
+    DesiredState,
+    DesiredStateRecord,
     EngineState,
     EventRecord,
     StrategyStatus,
 )
 from persistence.sql_base import SqlBase, strategies_query
+from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
 _LIVE_STATES = [s.value for s in OrderState if s.is_live]
+USERS = cast(Table, m.User.__table__)
+
+
+_STRATEGY_COLUMNS = [c for c in STRATEGIES.c if c.name != "snapshot"]
+_STRATEGY = select(*_STRATEGY_COLUMNS).where(STRATEGIES.c.id == bindparam("b_id"))
+_STRATEGY_WITH_SNAPSHOT = select(STRATEGIES).where(STRATEGIES.c.id == bindparam("b_id"))
+_LIVE_ORDERS = (
+    select(ORDERS)
+    .where(ORDERS.c.strategy_id == bindparam("b_id"), ORDERS.c.state.in_(_LIVE_STATES))
+    .order_by(ORDERS.c.id)
+)
+_NEWEST_CYCLE = (
+    select(CYCLES)
+    .where(CYCLES.c.strategy_id == bindparam("b_id"))
+    .order_by(CYCLES.c.number.desc())
+    .limit(1)
+)
+_CYCLE_TRADE_IDS = select(FILLS.c.trade_id).where(
+    FILLS.c.strategy_id == bindparam("b_id"), FILLS.c.cycle == bindparam("b_cycle")
+)
+_DESIRED_STATES = (
+    select(
+        STRATEGIES.c.id, STRATEGIES.c.user_id, STRATEGIES.c.desired_state, STRATEGIES.c.stop_mode
+    )
+    .join(USERS, USERS.c.id == STRATEGIES.c.user_id)
+    .where(USERS.c.deleted_at.is_(None))
+    .order_by(STRATEGIES.c.id)
+)
+
+
+def strategy_row(conn: Connection, strategy_id: int, *, snapshot: bool = False) -> Any:
+    """The strategy's row (a Core row); its large snapshot only when asked for."""
+    query = _STRATEGY_WITH_SNAPSHOT if snapshot else _STRATEGY
+    row = conn.execute(query, {"b_id": strategy_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"strategy {strategy_id} does not exist")
+    return row
 
 
 class SqlReads(SqlBase):
     # --- reads ------------------------------------------------------------------------------
     def load_engine_state(self, strategy_id: int) -> EngineState:
         with self._read("load engine state") as s:
-            row = trading.strategy_row(s, strategy_id)
-            orders = s.scalars(
-                select(m.Order)
-                .where(m.Order.strategy_id == strategy_id, m.Order.state.in_(_LIVE_STATES))
-                .order_by(m.Order.id)
-            )
-            live = tuple(sql_rows.order(o) for o in orders)
-            current = s.scalar(
-                select(m.Cycle)
-                .where(m.Cycle.strategy_id == strategy_id)
-                .order_by(m.Cycle.number.desc())
-                .limit(1)
-            )
+            conn = s.connection()
+            row = strategy_row(conn, strategy_id, snapshot=True)
+            key = {"b_id": strategy_id}
+            live = tuple(sql_rows.order(o) for o in conn.execute(_LIVE_ORDERS, key))
+            current = conn.execute(_NEWEST_CYCLE, key).one_or_none()
             trade_ids: frozenset[str] = frozenset()
             if current is not None:
                 trade_ids = frozenset(
-                    s.scalars(
-                        select(m.Fill.trade_id).where(
-                            m.Fill.strategy_id == strategy_id, m.Fill.cycle == current.number
-                        )
-                    )
+                    conn.execute(_CYCLE_TRADE_IDS, {**key, "b_cycle": current.number}).scalars()
                 )
             return EngineState(
                 strategy=sql_rows.strategy(row),
@@ -57,6 +91,18 @@ class SqlReads(SqlBase):
                 current_cycle=None if current is None else sql_rows.cycle(current),
                 known_trade_ids=trade_ids,
             )
+
+    def list_desired_states(self) -> list[DesiredStateRecord]:
+        with self._read("list desired states") as s:
+            return [
+                DesiredStateRecord(
+                    strategy_id=sid,
+                    user_id=uid,
+                    desired_state=DesiredState(desired),
+                    stop_mode=StopMode(mode) if mode else None,
+                )
+                for sid, uid, desired, mode in s.connection().execute(_DESIRED_STATES)
+            ]
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:
         with self._read("list status") as s:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from domain.errors import ValidationError
 from domain.events import StopMode
@@ -15,7 +17,7 @@ from domain.orders import Fill, Order
 from persistence import models as m
 from persistence import sql_rows
 from persistence import sql_trading as trading
-from persistence.errors import NotFound, VersionConflict
+from persistence.errors import NotFound
 from persistence.records import (
     AccountRecord,
     ActualState,
@@ -32,7 +34,7 @@ from persistence.records import (
     UserRecord,
 )
 from persistence.sql_base import get_row, strategies_query
-from persistence.sql_reads import SqlReads
+from persistence.sql_reads import SqlReads, strategy_row
 
 
 class SqlRepository(SqlReads):
@@ -202,7 +204,7 @@ class SqlRepository(SqlReads):
 
     def get_strategy(self, strategy_id: int) -> StrategyRecord:
         with self._read("get strategy") as s:
-            return sql_rows.strategy(trading.strategy_row(s, strategy_id))
+            return sql_rows.strategy(strategy_row(s.connection(), strategy_id))
 
     def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]:
         with self._read("list strategies") as s:
@@ -216,11 +218,11 @@ class SqlRepository(SqlReads):
         now: datetime,
         stop_mode: StopMode | None = None,
     ) -> None:
+        mode = stop_mode.value if stop_mode and state is DesiredState.STOPPED else None
         with self._write("set desired state") as s:
-            row = trading.strategy_row(s, strategy_id)
-            row.desired_state = state.value
-            row.stop_mode = stop_mode.value if stop_mode and state is DesiredState.STOPPED else None
-            row.updated_at = now
+            _update_strategy(
+                s, strategy_id, desired_state=state.value, stop_mode=mode, updated_at=now
+            )
 
     def set_actual_state(
         self,
@@ -231,17 +233,20 @@ class SqlRepository(SqlReads):
         last_error: str | None = None,
     ) -> None:
         with self._write("set actual state") as s:
-            row = trading.strategy_row(s, strategy_id)
-            row.actual_state = state.value
-            row.last_error = last_error
-            row.updated_at = now
+            _update_strategy(
+                s, strategy_id, actual_state=state.value, last_error=last_error, updated_at=now
+            )
 
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:
+        table = m.STRATEGIES
         with self._write("increment restart count") as s:
-            row = trading.strategy_row(s, strategy_id)
-            row.restart_count += 1
-            row.updated_at = now
-            return row.restart_count
+            _update_strategy(
+                s, strategy_id, restart_count=table.c.restart_count + 1, updated_at=now
+            )
+            count = s.connection().execute(
+                select(table.c.restart_count).where(table.c.id == strategy_id)
+            )
+            return int(count.scalar_one())
 
     def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
         if not beats:
@@ -274,51 +279,58 @@ class SqlRepository(SqlReads):
     ) -> StepResult:
         version = expected_version + 1 if new_version is None else new_version
         with self._write("save step") as s:
-            strategy = trading.strategy_row(s, strategy_id)
-            bumped = s.execute(
-                update(m.Strategy)
-                .where(m.Strategy.id == strategy_id, m.Strategy.version == expected_version)
-                .values(snapshot=snapshot, version=version, updated_at=now)
-                .execution_options(synchronize_session=False)
+            conn = s.connection()
+            trading.bump_version(
+                conn,
+                strategy_id,
+                expected=expected_version,
+                version=version,
+                snapshot=snapshot,
+                now=now,
             )
-            if bumped.rowcount != 1:  # type: ignore[attr-defined]
-                raise VersionConflict(
-                    f"strategy {strategy_id} is not at version {expected_version}: another "
-                    "writer saved it; reload before acting"
-                )
-            for intent in new_orders:
-                trading.insert_intent(s, strategy, intent, now)
-            for order in order_updates:
-                trading.update_order(s, strategy, order, now)
+            # Only orders and fills need the account (both writers are no-ops when empty).
+            needs_account = bool(new_orders or order_updates or fills)
+            account_id = self._account_id(conn, strategy_id) if needs_account else 0
+            orders = trading.write_orders(
+                conn, strategy_id, account_id, intents=new_orders, updates=order_updates, now=now
+            )
             if cycle is not None:
-                trading.upsert_cycle(s, strategy_id, cycle)
-            new_ids: list[str] = []
-            for fill in fills:
-                if trading.insert_fill(s, strategy, fill, now):
-                    new_ids.append(fill.trade_id)
+                trading.upsert_cycle(conn, strategy_id, cycle)
+            new_ids = trading.insert_fills(
+                conn, strategy_id, account_id, fills, now=now, orders=orders
+            )
             trading.insert_events(
-                s, [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
+                conn,
+                [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events],
             )
             return StepResult(version=version, new_trade_ids=tuple(new_ids))
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._write("record order intent") as s:
-            strategy = trading.strategy_row(s, strategy_id)
-            return sql_rows.order(trading.insert_intent(s, strategy, intent, now))
+            conn = s.connection()
+            account_id = self._account_id(conn, strategy_id)
+            trading.write_orders(conn, strategy_id, account_id, intents=[intent], now=now)
+            return trading.order_of(conn, account_id, intent.order.client_order_id)
 
     def update_order(self, strategy_id: int, order: Order, *, now: datetime) -> Order:
         with self._write("update order") as s:
-            strategy = trading.strategy_row(s, strategy_id)
-            return sql_rows.order(trading.update_order(s, strategy, order, now))
+            conn = s.connection()
+            account_id = self._account_id(conn, strategy_id)
+            trading.write_orders(conn, strategy_id, account_id, updates=[order], now=now)
+            return trading.order_of(conn, account_id, order.client_order_id)
 
     def apply_fill(self, strategy_id: int, fill: Fill, *, now: datetime) -> bool:
         with self._write("apply fill") as s:
-            return trading.insert_fill(s, trading.strategy_row(s, strategy_id), fill, now)
+            conn = s.connection()
+            account_id = self._account_id(conn, strategy_id)
+            return bool(trading.insert_fills(conn, strategy_id, account_id, [fill], now=now))
 
     def upsert_cycle(self, strategy_id: int, cycle: CycleRecord) -> CycleRecord:
         with self._write("upsert cycle") as s:
-            trading.strategy_row(s, strategy_id)
-            return sql_rows.cycle(trading.upsert_cycle(s, strategy_id, cycle))
+            conn = s.connection()
+            self._account_id(conn, strategy_id)  # NotFound for a missing strategy
+            trading.upsert_cycle(conn, strategy_id, cycle)
+            return sql_rows.cycle(trading.cycle_row(conn, strategy_id, cycle.number))
 
     def close_cycle(
         self,
@@ -330,30 +342,34 @@ class SqlRepository(SqlReads):
         status: CycleStatus = CycleStatus.CLOSED,
     ) -> CycleRecord:
         with self._write("close cycle") as s:
-            row = s.scalar(
-                select(m.Cycle).where(m.Cycle.strategy_id == strategy_id, m.Cycle.number == number)
-            )
+            conn = s.connection()
+            row = trading.cycle_row(conn, strategy_id, number)
             if row is None:
                 raise NotFound(f"cycle {number} of strategy {strategy_id} does not exist")
-            record = sql_rows.cycle(row)
-            closed = CycleRecord(
-                **{
-                    **sql_rows.cycle_values(record),
-                    "status": status,
-                    "realized_profit": realized_profit,
-                    "closed_at": now,
-                }
+            closed = dataclasses.replace(
+                sql_rows.cycle(row), status=status, realized_profit=realized_profit, closed_at=now
             )
-            return sql_rows.cycle(trading.upsert_cycle(s, strategy_id, closed))
+            trading.upsert_cycle(conn, strategy_id, closed)
+            return sql_rows.cycle(trading.cycle_row(conn, strategy_id, number))
 
     def append_events(self, entries: Sequence[JournalEntry]) -> int:
         if not entries:
             return 0
         with self._write("append events") as s:
-            return trading.insert_events(s, entries)
+            return trading.insert_events(s.connection(), entries)
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> int:
         if not entries:
             return 0
         with self._write("append audit") as s:
-            return trading.insert_audit(s, entries)
+            return trading.insert_audit(s.connection(), entries)
+
+
+def _update_strategy(session: Session, strategy_id: int, **values: Any) -> None:
+    """One UPDATE of a strategy's columns; NotFound when there is no such strategy."""
+    table = m.STRATEGIES
+    result = session.connection().execute(
+        update(table).where(table.c.id == strategy_id).values(**values)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"strategy {strategy_id} does not exist")

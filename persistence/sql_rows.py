@@ -1,4 +1,8 @@
-"""ORM rows -> domain values. The only place that knows both shapes."""
+"""Database rows -> domain values. The only place that knows both shapes.
+
+A mapper reads columns as attributes, so it takes an ORM object or a Core `Row` of the same
+table alike (the hot paths use Core).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy.engine import Row
 
 from domain import codec
 from domain.events import StopMode
@@ -77,7 +83,7 @@ def sealed(row: m.Account) -> SealedCredentials | None:
     )
 
 
-def strategy(row: m.Strategy) -> StrategyRecord:
+def strategy(row: m.Strategy | Row[Any]) -> StrategyRecord:
     return StrategyRecord(
         id=row.id,
         user_id=row.user_id,
@@ -97,7 +103,7 @@ def strategy(row: m.Strategy) -> StrategyRecord:
     )
 
 
-def cycle(row: m.Cycle) -> CycleRecord:
+def cycle(row: m.Cycle | Row[Any]) -> CycleRecord:
     return CycleRecord(
         number=row.number,
         status=CycleStatus(row.status),
@@ -127,7 +133,7 @@ def cycle_values(record: CycleRecord) -> dict[str, Any]:
     }
 
 
-def order(row: m.Order) -> Order:
+def order(row: m.Order | Row[Any]) -> Order:
     return Order(
         client_order_id=row.client_order_id,
         symbol=row.symbol,
@@ -144,7 +150,7 @@ def order(row: m.Order) -> Order:
     )
 
 
-def fill(row: m.Fill) -> Fill:
+def fill(row: m.Fill | Row[Any]) -> Fill:
     return Fill(
         trade_id=row.trade_id,
         client_order_id=row.client_order_id,

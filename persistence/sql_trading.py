@@ -1,4 +1,9 @@
-"""Trading writes on an open Session: shared by `save_step` and the single operations.
+"""Trading writes on an open transaction: shared by `save_step` and the single operations.
+
+SQLAlchemy Core, not the ORM: an engine's step is the single writer's hot path, and the ORM's
+identity map, object construction and flushes cost more than the statements themselves. The
+statements run against the mapped `Table`s, so the column types still keep money exact and time
+in UTC. They are built once (module level), so SQLAlchemy memoises their cache keys.
 
 Each function assumes the caller owns the transaction, so a step can chain them and commit (or
 roll back) once. Rule checks that protect money live here too: a client order id is never
@@ -8,10 +13,13 @@ reused on an account, an order only moves along its state machine, a fill is sto
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, Table, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 
 from domain import codec
 from domain.errors import DuplicateOrder, IllegalTransition
@@ -19,148 +27,219 @@ from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order, OrderState
 from persistence import models as m
 from persistence import sql_rows
-from persistence.errors import NotFound
+from persistence.errors import NotFound, VersionConflict
 from persistence.records import AuditEntry, CycleRecord, JournalEntry, OrderIntent
 from persistence.types import check_money
 
+STRATEGIES = m.STRATEGIES
+ORDERS = cast(Table, m.Order.__table__)
+FILLS = cast(Table, m.Fill.__table__)
+CYCLES = cast(Table, m.Cycle.__table__)
 
-def strategy_row(session: Session, strategy_id: int) -> m.Strategy:
-    row = session.get(m.Strategy, strategy_id)
-    if row is None:
+_S, _O, _F, _C = STRATEGIES.c, ORDERS.c, FILLS.c, CYCLES.c
+# What `upsert_cycle` sets: every column `sql_rows.cycle_values` fills except the key.
+_CYCLE_FIELDS = tuple(c.name for c in CYCLES.c if c.name not in ("id", "strategy_id", "number"))
+
+_BUMP = (
+    update(STRATEGIES)
+    .where(_S.id == bindparam("b_id"), _S.version == bindparam("b_expected"))
+    .values(
+        snapshot=bindparam("b_snapshot"),
+        version=bindparam("b_version"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_ACCOUNT_OF = select(_S.account_id).where(_S.id == bindparam("b_id"))
+_ORDERS_BY_COID = select(
+    _O.client_order_id, _O.strategy_id, _O.state, _O.filled, _O.id, _O.cycle
+).where(
+    _O.account_id == bindparam("b_account"),
+    _O.client_order_id.in_(bindparam("b_coids", expanding=True)),
+)
+_ORDER_IDS = select(_O.client_order_id, _O.id, _O.cycle).where(
+    _O.account_id == bindparam("b_account"),
+    _O.client_order_id.in_(bindparam("b_coids", expanding=True)),
+)
+_UPDATE_ORDER = (
+    update(ORDERS)
+    .where(_O.account_id == bindparam("b_account"), _O.client_order_id == bindparam("b_coid"))
+    .values(
+        state=bindparam("b_state"),
+        filled=bindparam("b_filled"),
+        cost=bindparam("b_cost"),
+        # A None exchange order id keeps the stored one (one statement for the executemany).
+        exchange_order_id=func.coalesce(bindparam("b_eoid", type_=String()), _O.exchange_order_id),
+        updated_at=bindparam("b_now"),
+    )
+)
+_KNOWN_TRADES = select(_F.trade_id).where(
+    _F.account_id == bindparam("b_account"),
+    _F.trade_id.in_(bindparam("b_trades", expanding=True)),
+)
+_UPDATE_CYCLE = (
+    update(CYCLES)
+    .where(_C.strategy_id == bindparam("b_strategy"), _C.number == bindparam("b_number"))
+    .values({name: bindparam(f"b_{name}") for name in _CYCLE_FIELDS})
+)
+_INSERT_ORDERS = insert(ORDERS)
+_INSERT_FILLS = insert(FILLS)
+_INSERT_CYCLE = insert(CYCLES)
+_INSERT_EVENTS = insert(m.EVENTS)
+_INSERT_AUDIT = insert(m.AUDIT_LOG)
+
+
+OrderIds = dict[str, tuple[int, int]]  # client order id -> (order id, cycle)
+
+
+@dataclass(slots=True)
+class _Known:
+    """What a step needs to know about one order row: who owns it, where it is."""
+
+    strategy_id: int
+    state: OrderState
+    filled: Decimal
+
+
+def bump_version(
+    conn: Connection, strategy_id: int, *, expected: int, version: int, snapshot: str, now: datetime
+) -> None:
+    """The compare-and-swap every step starts with; on a miss, say which miss it was."""
+    params = {
+        "b_id": strategy_id,
+        "b_expected": expected,
+        "b_snapshot": snapshot,
+        "b_version": version,
+        "b_now": now,
+    }
+    if conn.execute(_BUMP, params).rowcount == 1:
+        return
+    account_of(conn, strategy_id)  # NotFound if it does not exist at all
+    raise VersionConflict(
+        f"strategy {strategy_id} is not at version {expected}: another writer saved it; "
+        "reload before acting"
+    )
+
+
+def account_of(conn: Connection, strategy_id: int) -> int:
+    account_id = conn.execute(_ACCOUNT_OF, {"b_id": strategy_id}).scalar()
+    if account_id is None:
         raise NotFound(f"strategy {strategy_id} does not exist")
-    return row
+    return int(account_id)
 
 
-def insert_intent(
-    session: Session, strategy: m.Strategy, intent: OrderIntent, now: datetime
-) -> m.Order:
-    order = intent.order
-    exists = session.scalar(
-        select(m.Order.id).where(
-            m.Order.account_id == strategy.account_id,
-            m.Order.client_order_id == order.client_order_id,
-        )
+def write_orders(
+    conn: Connection,
+    strategy_id: int,
+    account_id: int,
+    *,
+    intents: Sequence[OrderIntent] = (),
+    updates: Sequence[Order] = (),
+    now: datetime,
+) -> OrderIds:
+    """Insert `intents`, then apply `updates` (which may name those intents): one SELECT first.
+
+    Checks run in the order the operations are listed, as if each were written on its own.
+    Returns the id and cycle of each stored order that SELECT found, for `insert_fills`.
+    """
+    coids = {i.order.client_order_id for i in intents} | {o.client_order_id for o in updates}
+    known: dict[str, _Known] = {}
+    found: OrderIds = {}
+    if coids:
+        rows = conn.execute(_ORDERS_BY_COID, {"b_account": account_id, "b_coids": list(coids)})
+        for coid, owner, state, filled, order_id, cycle in rows:
+            known[coid] = _Known(owner, OrderState(state), filled)
+            found[coid] = (order_id, cycle)
+    if intents:
+        rows_in = []
+        for intent in intents:
+            order = intent.order
+            if order.client_order_id in known:
+                raise DuplicateOrder(
+                    f"client order id {order.client_order_id} is already recorded on account "
+                    f"{account_id}"
+                )
+            _check_order_money(order)
+            known[order.client_order_id] = _Known(strategy_id, order.state, order.filled)
+            rows_in.append(_order_row(strategy_id, account_id, intent, now))
+        conn.execute(_INSERT_ORDERS, rows_in)
+    if updates:
+        params = []
+        for order in updates:
+            row = known.get(order.client_order_id)
+            if row is None or row.strategy_id != strategy_id:
+                raise NotFound(
+                    f"order {order.client_order_id} of strategy {strategy_id} does not exist"
+                )
+            _check_transition(order, row)
+            _check_order_money(order)
+            row.state, row.filled = order.state, order.filled
+            params.append(
+                {
+                    "b_account": account_id,
+                    "b_coid": order.client_order_id,
+                    "b_state": order.state.value,
+                    "b_filled": order.filled,
+                    "b_cost": order.cost,
+                    "b_eoid": order.exchange_order_id,
+                    "b_now": now,
+                }
+            )
+        conn.execute(_UPDATE_ORDER, params)
+    return found
+
+
+def insert_fills(
+    conn: Connection,
+    strategy_id: int,
+    account_id: int,
+    fills: Sequence[Fill],
+    *,
+    now: datetime,
+    orders: OrderIds | None = None,
+) -> list[str]:
+    """Store the fills whose (account, trade id) is new; their trade ids, in order.
+
+    A replayed fill is a no-op, and so is a second fill with the same trade id in one batch.
+    `orders` (from `write_orders` in the same transaction) spares looking those orders up again.
+    """
+    if not fills:
+        return []
+    trade_ids = list({f.trade_id for f in fills})
+    seen = set(
+        conn.execute(_KNOWN_TRADES, {"b_account": account_id, "b_trades": trade_ids}).scalars()
     )
-    if exists is not None:
-        raise DuplicateOrder(
-            f"client order id {order.client_order_id} is already recorded on account "
-            f"{strategy.account_id}"
-        )
-    _check_order_money(order)
-    row = m.Order(
-        strategy_id=strategy.id,
-        account_id=strategy.account_id,
-        cycle=intent.cycle,
-        leg=intent.leg,
-        client_order_id=order.client_order_id,
-        exchange_order_id=order.exchange_order_id,
-        symbol=order.symbol,
-        side=order.side.value,
-        type=order.type.value,
-        price=order.price,
-        amount=order.amount,
-        filled=order.filled,
-        cost=order.cost,
-        state=order.state.value,
-        created_at=order.created_at or now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
+    new: list[Fill] = []
+    for fill in fills:
+        if fill.trade_id in seen:
+            continue
+        seen.add(fill.trade_id)
+        for name in ("price", "amount", "fee"):
+            check_money(getattr(fill, name), field=f"fill.{name}")
+        new.append(fill)
+    if not new:
+        return []
+    ids = dict(orders or {})
+    missing = list({f.client_order_id for f in new} - ids.keys())
+    if missing:
+        rows = conn.execute(_ORDER_IDS, {"b_account": account_id, "b_coids": missing})
+        ids.update((coid, (order_id, cycle)) for coid, order_id, cycle in rows)
+    conn.execute(_INSERT_FILLS, [_fill_row(strategy_id, account_id, f, ids, now) for f in new])
+    return [f.trade_id for f in new]
 
 
-def update_order(session: Session, strategy: m.Strategy, order: Order, now: datetime) -> m.Order:
-    row = session.scalar(
-        select(m.Order).where(
-            m.Order.account_id == strategy.account_id,
-            m.Order.client_order_id == order.client_order_id,
-        )
-    )
-    if row is None or row.strategy_id != strategy.id:
-        raise NotFound(f"order {order.client_order_id} of strategy {strategy.id} does not exist")
-    current = OrderState(row.state)
-    if order.state != current and not current.can_become(order.state):
-        raise IllegalTransition(
-            f"order {order.client_order_id}: {current.value} -> {order.state.value} is not allowed"
-        )
-    if order.filled < row.filled:
-        raise IllegalTransition(
-            f"order {order.client_order_id}: filled cannot go down ({row.filled} -> {order.filled})"
-        )
-    _check_order_money(order)
-    row.state = order.state.value
-    row.filled = order.filled
-    row.cost = order.cost
-    if order.exchange_order_id is not None:
-        row.exchange_order_id = order.exchange_order_id
-    row.updated_at = now
-    session.flush()
-    return row
-
-
-def insert_fill(session: Session, strategy: m.Strategy, fill: Fill, now: datetime) -> bool:
-    """Store a fill unless (account, trade id) is already known; True when it was new."""
-    known = session.scalar(
-        select(m.Fill.id).where(
-            m.Fill.account_id == strategy.account_id, m.Fill.trade_id == fill.trade_id
-        )
-    )
-    if known is not None:
-        return False
-    for name in ("price", "amount", "fee"):
-        check_money(getattr(fill, name), field=f"fill.{name}")
-    order = session.scalar(
-        select(m.Order).where(
-            m.Order.account_id == strategy.account_id,
-            m.Order.client_order_id == fill.client_order_id,
-        )
-    )
-    parsed = parse_client_order_id(fill.client_order_id)
-    cycle = order.cycle if order is not None else (parsed[1] if parsed else None)
-    session.add(
-        m.Fill(
-            account_id=strategy.account_id,
-            strategy_id=strategy.id,
-            order_id=order.id if order is not None else None,
-            cycle=cycle,
-            trade_id=fill.trade_id,
-            client_order_id=fill.client_order_id,
-            exchange_order_id=fill.exchange_order_id,
-            symbol=fill.symbol,
-            side=fill.side.value,
-            price=fill.price,
-            amount=fill.amount,
-            fee=fill.fee,
-            fee_currency=fill.fee_currency,
-            traded_at=fill.timestamp,
-            recorded_at=now,
-        )
-    )
-    session.flush()
-    return True
-
-
-def upsert_cycle(session: Session, strategy_id: int, record: CycleRecord) -> m.Cycle:
+def upsert_cycle(conn: Connection, strategy_id: int, record: CycleRecord) -> None:
     for name in ("amount", "cost", "base_price", "average_price", "realized_profit"):
         value = getattr(record, name)
         if value is not None:
             check_money(value, field=f"cycle.{name}")
-    row = session.scalar(
-        select(m.Cycle).where(m.Cycle.strategy_id == strategy_id, m.Cycle.number == record.number)
-    )
     values = sql_rows.cycle_values(record)
-    if row is None:
-        row = m.Cycle(strategy_id=strategy_id, **values)
-        session.add(row)
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
-    session.flush()
-    return row
+    params = {f"b_{name}": values[name] for name in _CYCLE_FIELDS}
+    params.update(b_strategy=strategy_id, b_number=record.number)
+    if conn.execute(_UPDATE_CYCLE, params).rowcount == 0:
+        conn.execute(_INSERT_CYCLE, {"strategy_id": strategy_id, **values})
 
 
-def insert_events(session: Session, entries: Sequence[JournalEntry]) -> int:
+def insert_events(conn: Connection, entries: Sequence[JournalEntry]) -> int:
     """One executemany for the whole batch."""
     if not entries:
         return 0
@@ -173,11 +252,11 @@ def insert_events(session: Session, entries: Sequence[JournalEntry]) -> int:
         }
         for entry in entries
     ]
-    session.execute(insert(m.EVENTS), rows)
+    conn.execute(_INSERT_EVENTS, rows)
     return len(rows)
 
 
-def insert_audit(session: Session, entries: Sequence[AuditEntry]) -> int:
+def insert_audit(conn: Connection, entries: Sequence[AuditEntry]) -> int:
     if not entries:
         return 0
     rows = [
@@ -192,8 +271,87 @@ def insert_audit(session: Session, entries: Sequence[AuditEntry]) -> int:
         }
         for entry in entries
     ]
-    session.execute(insert(m.AUDIT_LOG), rows)
+    conn.execute(_INSERT_AUDIT, rows)
     return len(rows)
+
+
+# --- reads of what was just written (the single operations return it) ----------------------
+def order_of(conn: Connection, account_id: int, client_order_id: str) -> Order:
+    row = conn.execute(
+        select(ORDERS).where(_O.account_id == account_id, _O.client_order_id == client_order_id)
+    ).one()
+    return sql_rows.order(row)
+
+
+def cycle_row(conn: Connection, strategy_id: int, number: int) -> Any:
+    return conn.execute(
+        select(CYCLES).where(_C.strategy_id == strategy_id, _C.number == number)
+    ).one_or_none()
+
+
+def _order_row(
+    strategy_id: int, account_id: int, intent: OrderIntent, now: datetime
+) -> dict[str, Any]:
+    order = intent.order
+    return {
+        "strategy_id": strategy_id,
+        "account_id": account_id,
+        "cycle": intent.cycle,
+        "leg": intent.leg,
+        "client_order_id": order.client_order_id,
+        "exchange_order_id": order.exchange_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "price": order.price,
+        "amount": order.amount,
+        "filled": order.filled,
+        "cost": order.cost,
+        "state": order.state.value,
+        "created_at": order.created_at or now,
+        "updated_at": now,
+    }
+
+
+def _fill_row(
+    strategy_id: int,
+    account_id: int,
+    fill: Fill,
+    orders: OrderIds,
+    now: datetime,
+) -> dict[str, Any]:
+    order = orders.get(fill.client_order_id)
+    parsed = parse_client_order_id(fill.client_order_id)
+    cycle = order[1] if order is not None else (parsed[1] if parsed else None)
+    return {
+        "account_id": account_id,
+        "strategy_id": strategy_id,
+        "order_id": order[0] if order is not None else None,
+        "cycle": cycle,
+        "trade_id": fill.trade_id,
+        "client_order_id": fill.client_order_id,
+        "exchange_order_id": fill.exchange_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "price": fill.price,
+        "amount": fill.amount,
+        "fee": fill.fee,
+        "fee_currency": fill.fee_currency,
+        "traded_at": fill.timestamp,
+        "recorded_at": now,
+    }
+
+
+def _check_transition(order: Order, row: _Known) -> None:
+    if order.state != row.state and not row.state.can_become(order.state):
+        raise IllegalTransition(
+            f"order {order.client_order_id}: {row.state.value} -> {order.state.value} "
+            "is not allowed"
+        )
+    if order.filled < row.filled:
+        raise IllegalTransition(
+            f"order {order.client_order_id}: filled cannot go down ({row.filled} -> {order.filled})"
+        )
 
 
 def _check_order_money(order: Order) -> None:
