@@ -191,6 +191,7 @@ READS = frozenset(
     {
         "load_engine_state",
         "list_strategies",
+        "list_desired_states",
         "list_users",
         "list_accounts",
         "list_status",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class Tuning:
     thread_stack_kib: int = 512
     live_poll_interval: float = 5.0
     boot_slots: int = 32  # engines running their start path at once (actors.admission)
+    # The interpreter's thread switch interval. CPython's 5 ms default makes a thread that
+    # returns from I/O (the writer after each SQL statement, an engine after an exchange call)
+    # wait up to 5 ms for the GIL whenever another thread is busy: with thousands of actor
+    # threads that convoy, not the work, sets the writer's pace.
+    switch_interval: float = 0.0005
 
 
 def paper_account_key(user_name: str, account_name: str) -> str:
@@ -100,6 +106,7 @@ class Service:
         self._lock = ServiceLock(self.config.database.url)
         self._lock.acquire()  # one service per database: refuse before touching anything
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
+        sys.setswitchinterval(self.tuning.switch_interval)
         self._engine = make_engine(self.config.database.url)
         repo = SqlRepository(self._engine)
         self.venue = self._open_venue() if self._uses_paper() else None

@@ -55,7 +55,12 @@ MB = 2**20
 
 
 def tuning(args: argparse.Namespace) -> Tuning:
-    return Tuning(thread_stack_kib=args.stack_kib, heartbeat_interval=args.heartbeat)
+    return Tuning(
+        thread_stack_kib=args.stack_kib,
+        heartbeat_interval=args.heartbeat,
+        boot_slots=args.boot_slots,
+        switch_interval=args.switch_interval,
+    )
 
 
 def now() -> datetime:
@@ -147,6 +152,10 @@ def spawn(
         str(args.stack_kib),
         "--heartbeat",
         str(args.heartbeat),
+        "--boot-slots",
+        str(args.boot_slots),
+        "--switch-interval",
+        str(args.switch_interval),
     ]
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
 
@@ -267,6 +276,13 @@ def main() -> int:
     parser.add_argument("--stack-kib", type=int, default=Tuning().thread_stack_kib)
     parser.add_argument("--heartbeat", type=float, default=Tuning().heartbeat_interval)
     parser.add_argument("--boot-timeout", type=float, default=300.0)
+    parser.add_argument("--boot-slots", type=int, default=Tuning().boot_slots)
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=Tuning().switch_interval,
+        help="sys.setswitchinterval for the service (CPython's default is 0.005)",
+    )
     parser.add_argument("--log-level", default="warning")
     parser.add_argument(
         "--mysql",

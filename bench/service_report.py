@@ -32,7 +32,8 @@ def report_service(args: argparse.Namespace, p1: dict[str, Any]) -> None:
     print(
         f"\n== service: {n:,} strategies ({args.users} users x {args.per_user}), "
         f"{args.symbols} symbols, tick every {args.interval}s/symbol, vol {args.volatility}/tick, "
-        f"{'MySQL' if args.mysql else 'SQLite'} =="
+        f"{'MySQL' if args.mysql else 'SQLite'}, boot slots {args.boot_slots}, "
+        f"switch interval {args.switch_interval * 1000:g} ms =="
     )
     print(f"  onboard (write yaml, load, sync)   {p1['build_s']:.1f} s")
     print(f"  Service.start() returned          {p1['start_returned_s']:.1f} s")
