@@ -47,39 +47,40 @@ class Liveness:
 
 
 class BootGate:
-    """A counting gate that a waiter can leave when `cancelled()` turns true (fenced, stopping)."""
+    """A counting gate whose waiters block without polling, in arrival order.
+
+    Thousands of engines may wait here at once; a waiter that woke up every so often to see
+    whether it was cancelled would cost thousands of thread wake-ups a second. Instead a
+    waiter sleeps until a slot is handed to it, or until `wake_all()` (the service is
+    stopping, an engine was fenced) makes every waiter check `cancelled()` once.
+    """
 
     def __init__(self, slots: int) -> None:
         if slots < 1:
             raise ValueError("boot gate needs at least one slot")
         self.slots = slots
-        self._free = threading.BoundedSemaphore(slots)
-        self._lock = threading.Lock()
+        self._free = slots
+        self._cond = threading.Condition(threading.Lock())
         self._waiting = 0
 
     @contextmanager
     def admit(
-        self,
-        cancelled: Callable[[], bool],
-        *,
-        liveness: Liveness | None = None,
-        poll: float = 0.25,
+        self, cancelled: Callable[[], bool], *, liveness: Liveness | None = None
     ) -> Iterator[bool]:
         """Yield True once a slot is held (released on exit), or False if cancelled first.
 
         `liveness` shows "boot slot" while this waits (not while the slot is held)."""
-        with self._lock:
+        with liveness.waiting("boot slot") if liveness else nullcontext(), self._cond:
             self._waiting += 1
-        try:
-            with liveness.waiting("boot slot") if liveness else nullcontext():
-                while not self._free.acquire(timeout=poll):
-                    if cancelled():
-                        admitted = False
-                        break
-                else:
-                    admitted = True
-        finally:
-            with self._lock:
+            try:
+                while self._free == 0 and not cancelled():
+                    self._cond.wait()
+                admitted = not cancelled()
+                if admitted:
+                    self._free -= 1
+                elif self._free > 0:
+                    self._cond.notify()  # the wake-up this waiter got belongs to the next one
+            finally:
                 self._waiting -= 1
         if not admitted:
             yield False
@@ -87,7 +88,14 @@ class BootGate:
         try:
             yield True
         finally:
-            self._free.release()
+            with self._cond:
+                self._free += 1
+                self._cond.notify()
+
+    def wake_all(self) -> None:
+        """Make every waiter check whether it was cancelled."""
+        with self._cond:
+            self._cond.notify_all()
 
     @property
     def waiting(self) -> int:

@@ -129,6 +129,7 @@ class RootSupervisor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._stopping.set()
+        self.gate.wake_all()  # engines still waiting to boot leave the gate
         futures = []
         for child in reversed(list(self.users.values())):
             if child.ref is not None:

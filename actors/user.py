@@ -257,6 +257,8 @@ class UserActor(pykka.ThreadingActor):
         sid = child.spec.strategy_id
         self._log.error("user: engine stopped answering; replacing it", strategy=sid)
         child.fence.set()  # whatever it is stuck in, it may not act afterwards
+        if self._gate is not None:
+            self._gate.wake_all()
         old = child.ref
         child.ref, child.ping = None, None
         if old is not None:
@@ -346,6 +348,12 @@ class UserActor(pykka.ThreadingActor):
 
     def _stop_children(self) -> None:
         futures = []
+        for child in self._children.values():
+            wait = child.liveness.waiting_on()
+            if wait is not None and wait[0] == "boot slot":
+                child.fence.set()  # not booted yet, so nothing half-done: let it leave the gate
+        if self._gate is not None:
+            self._gate.wake_all()
         for child in reversed(list(self._children.values())):
             if child.ref is not None:
                 futures.append(child.ref.stop(block=False))
