@@ -17,7 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from domain import codec
-from domain.errors import DuplicateOrder, IllegalTransition, ValidationError
+from domain.errors import (
+    DatabaseUnavailable,
+    DuplicateOrder,
+    IllegalTransition,
+    MartingaleError,
+    ValidationError,
+)
 from domain.events import StopMode
 from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order
@@ -36,7 +42,9 @@ from persistence.records import (
     JournalEntry,
     OrderIntent,
     SealedCredentials,
+    StepOutcome,
     StepResult,
+    StepWrite,
     StoredCredentials,
     StrategyRecord,
     UserRecord,
@@ -303,6 +311,32 @@ class MemoryRepository(MemoryReads):
                 [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
             )
             return StepResult(version=version, new_trade_ids=tuple(new_ids))
+
+    def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+        """Each step as `save_step`, all under one lock: a refused step keeps its error."""
+        out: list[StepOutcome] = []
+        with self._tx():  # DatabaseUnavailable (a fake's outage) undoes the whole batch
+            for step in steps:
+                try:
+                    out.append(
+                        self.save_step(
+                            step.strategy_id,
+                            snapshot=step.snapshot,
+                            expected_version=step.expected_version,
+                            now=step.now,
+                            new_version=step.new_version,
+                            new_orders=step.new_orders,
+                            order_updates=step.order_updates,
+                            fills=step.fills,
+                            cycle=step.cycle,
+                            events=step.events,
+                        )
+                    )
+                except DatabaseUnavailable:
+                    raise
+                except (MartingaleError, ValueError, TypeError) as exc:
+                    out.append(exc)  # save_step's own transaction undid the step
+        return out
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._tx() as s:

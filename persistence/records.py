@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 from domain.events import StopMode
 from domain.money import ZERO
-from domain.orders import Order
+from domain.orders import Fill, Order
 
 
 class DesiredState(enum.StrEnum):
@@ -191,6 +191,27 @@ class AuditRecord:
 class StepResult:
     version: int  # the strategy's new version: pass it as expected_version next time
     new_trade_ids: tuple[str, ...]  # fills stored by this step (replays are left out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepWrite:
+    """One engine step for `Repository.save_steps`: the arguments of `save_step`, as a value."""
+
+    strategy_id: int
+    snapshot: str
+    expected_version: int
+    new_version: int
+    now: datetime
+    new_orders: tuple[OrderIntent, ...] = ()
+    order_updates: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    cycle: CycleRecord | None = None
+    events: tuple[object, ...] = ()
+
+
+# What `save_steps` answers per step: its result, or the error that refused it (a
+# `MartingaleError`, or the ValueError/TypeError of a money value or timestamp that does not fit).
+StepOutcome: TypeAlias = StepResult | Exception
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,8 @@ not at all. Time is passed in (`now`), never read here, so tests and replays are
 Semantics every implementation keeps:
 - Onboarding upserts by natural key: user by name, account by (user, name), strategy by
   (user, name). Upserting a soft-deleted user brings it back.
+- `save_steps` writes many steps in one transaction, each as `save_step` would: a refused
+  step gets its error in its slot and writes nothing, the others commit.
 - `save_step` checks `expected_version` against the strategy's version and replaces it (with
   `new_version`, else expected + 1); a mismatch raises `VersionConflict` and writes nothing.
   Writers pass unique `new_version` tokens so two writers can never line up on each other's
@@ -40,7 +42,9 @@ from persistence.records import (
     JournalEntry,
     OrderIntent,
     SealedCredentials,
+    StepOutcome,
     StepResult,
+    StepWrite,
     StoredCredentials,
     StrategyRecord,
     StrategyStatus,
@@ -153,6 +157,17 @@ class Repository(Protocol):
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
     ) -> StepResult: ...
+    def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+        """Many steps (of one or several strategies) in one transaction; one outcome per step.
+
+        Each step is checked as `save_step` would check it, in order, against what the steps
+        before it in the batch wrote (two steps of one strategy chain their versions). A step
+        that `save_step` would refuse gets that error in its slot and writes nothing; the others
+        are committed together. `DatabaseUnavailable` raises for the whole batch (nothing
+        written).
+        """
+        ...
+
     def record_order_intent(
         self, strategy_id: int, intent: OrderIntent, *, now: datetime
     ) -> Order: ...

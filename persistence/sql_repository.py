@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from domain.errors import ValidationError
+from domain.errors import DatabaseUnavailable, ValidationError
 from domain.events import StopMode
 from domain.orders import Fill, Order
 from persistence import models as m
@@ -28,7 +28,9 @@ from persistence.records import (
     JournalEntry,
     OrderIntent,
     SealedCredentials,
+    StepOutcome,
     StepResult,
+    StepWrite,
     StoredCredentials,
     StrategyRecord,
     UserRecord,
@@ -304,6 +306,34 @@ class SqlRepository(SqlReads):
                 [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events],
             )
             return StepResult(version=version, new_trade_ids=tuple(new_ids))
+
+    def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+        return self._one_by_one(steps)
+
+    def _one_by_one(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+        """Each step in its own transaction: a step's failure, whatever it is, stays its own."""
+        out: list[StepOutcome] = []
+        for step in steps:
+            try:
+                out.append(
+                    self.save_step(
+                        step.strategy_id,
+                        snapshot=step.snapshot,
+                        expected_version=step.expected_version,
+                        now=step.now,
+                        new_version=step.new_version,
+                        new_orders=step.new_orders,
+                        order_updates=step.order_updates,
+                        fills=step.fills,
+                        cycle=step.cycle,
+                        events=step.events,
+                    )
+                )
+            except DatabaseUnavailable:
+                raise
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._write("record order intent") as s:
