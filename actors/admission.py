@@ -100,3 +100,9 @@ class BootGate:
     @property
     def waiting(self) -> int:
         return self._waiting
+
+    @property
+    def idle(self) -> bool:
+        """Nobody booting and nobody waiting to."""
+        with self._cond:
+            return self._waiting == 0 and self._free == self.slots

@@ -340,7 +340,7 @@ class _WatchedStore:
 
     def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:
         with self._liveness.waiting("database"):
-            return self._repo.save_step(strategy_id, **kwargs)  # type: ignore[no-any-return]
+            return self._repo.save_step(strategy_id, **kwargs)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -10,6 +10,7 @@ made by `martingale onboard`, the CLI or the REST API while the service runs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import threading
 import time
@@ -24,7 +25,7 @@ import structlog
 from actors.admission import BootGate
 from actors.feed import MarketFeedActor, PriceBoard
 from actors.messages import ChildFailed, DesiredChanged, PollDesired, RestartChild
-from actors.repository import RepoClient, RepositoryActor
+from actors.repository import RepoClient, RepositoryActor, StepQueue
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
 from actors.user import EngineSpec, UserActor
@@ -73,10 +74,13 @@ class RootSupervisor(pykka.ThreadingActor):
         start_interval: float = 0.5,
         boot_slots: int = 32,
         gate: BootGate | None = None,
+        freeze_after_boot: bool = False,
     ) -> None:
         super().__init__()
         self._stopping = stopping or threading.Event()
         self.gate = gate or BootGate(boot_slots)
+        self._freeze_after_boot = freeze_after_boot
+        self._waves_left = 0
         self._start_wave = max(1, start_wave)  # users started per wave
         self._start_interval = start_interval  # seconds between waves
         self._preloaded: dict[int, list[Any]] = {}
@@ -99,8 +103,9 @@ class RootSupervisor(pykka.ThreadingActor):
     # --- lifecycle -----------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers)
-        self.repo = RepoClient(self.repo_ref, reader=self._repo_impl)
+        steps = StepQueue()
+        self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers, steps=steps)
+        self.repo = RepoClient(self.repo_ref, reader=self._repo_impl, steps=steps)
         for spec in self._feed_specs:
             self.feeds[(spec.exchange_id, spec.symbol)] = MarketFeedActor.start(
                 symbol=spec.symbol,
@@ -121,6 +126,7 @@ class RootSupervisor(pykka.ThreadingActor):
         # Start users in waves, so that spawning thousands of engine threads does not starve
         # the ones already trading; how many engines boot at once is the gate's business.
         self._preloaded = by_user
+        self._waves_left = len(users)
         for index, user in enumerate(users):
             self.users[user.id] = _UserChild(user_id=user.id)
             delay = (index // self._start_wave) * self._start_interval
@@ -149,12 +155,16 @@ class RootSupervisor(pykka.ThreadingActor):
                 child = self.users.get(message.child_id)
                 if child is not None and child.ref is None:
                     try:
-                        self._spawn(child, self._preloaded.pop(child.user_id, None))
+                        preloaded = self._preloaded.pop(child.user_id, None)
+                        if preloaded is not None:
+                            self._waves_left -= 1
+                        self._spawn(child, preloaded)
                     except DatabaseUnavailable:
                         self._timers.tell_later(self._poll_interval, self.actor_ref, message)
             elif isinstance(message, PollDesired):
                 try:
                     self._poll()
+                    self._maybe_freeze()
                 finally:
                     self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
         except Exception:
@@ -250,6 +260,23 @@ class RootSupervisor(pykka.ThreadingActor):
                 )
             )
         return specs
+
+    def _maybe_freeze(self) -> None:
+        """Once every user is started and every engine booted, collect once and freeze the
+        heap: thousands of long-lived actors and states then leave the garbage collector's
+        full passes, which otherwise stop every thread for a few hundred ms at a time. Done
+        once, so at most the cyclic garbage alive at that moment is never reclaimed."""
+        if not self._freeze_after_boot or self._waves_left > 0 or not self.gate.idle:
+            return
+        self._freeze_after_boot = False
+        started = time.monotonic()
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "root: heap frozen after boot",
+            objects=gc.get_freeze_count(),
+            seconds=round(time.monotonic() - started, 3),
+        )
 
     def _poll(self) -> None:
         assert self.repo is not None

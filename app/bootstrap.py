@@ -61,6 +61,7 @@ class Tuning:
     # wait up to 5 ms for the GIL whenever another thread is busy: with thousands of actor
     # threads that convoy, not the work, sets the writer's pace.
     switch_interval: float = 0.0005
+    freeze_after_boot: bool = True  # gc.freeze() once the fleet has booted (actors.root)
 
 
 def paper_account_key(user_name: str, account_name: str) -> str:
@@ -125,6 +126,7 @@ class Service:
                 heartbeat_interval=self.tuning.heartbeat_interval,
                 stopping=self.stopping,
                 boot_slots=self.tuning.boot_slots,
+                freeze_after_boot=self.tuning.freeze_after_boot,
             )
         except Exception:
             self.stop()

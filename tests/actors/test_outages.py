@@ -68,7 +68,7 @@ def test_a_database_outage_places_nothing_and_trading_resumes_after(tree: Tree) 
     tree.repo.down.set()
     tree.source.push("99")  # safety 1 fills: the engine would place a new take-profit and s2
     wait_until(
-        lambda: tree.repo.refusals("save_step") >= 3,
+        lambda: tree.repo.refusals("save_steps") >= 3,
         what="the engine to retry its refused step a few times",
     )
     assert len(tree.orders_of(sid)) == 3  # fail closed: nothing without a committed intent

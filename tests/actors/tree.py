@@ -48,6 +48,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 WRITES = frozenset(
     {
         "save_step",
+        "save_steps",
         "record_order_intent",
         "update_order",
         "apply_fill",

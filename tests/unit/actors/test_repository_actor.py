@@ -11,11 +11,13 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.repository import RepoClient, RepositoryActor
+from actors.repository import RepoClient, RepositoryActor, StepQueue
 from actors.timers import TimerService
-from domain.errors import DatabaseUnavailable
+from domain.errors import DatabaseUnavailable, MartingaleError
+from persistence.errors import VersionConflict
 from persistence.memory import MemoryRepository
-from persistence.records import AuditEntry, DesiredState
+from persistence.records import AuditEntry, DesiredState, StepResult, StepWrite
+from tests.actors.fakes import wait_until
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -100,6 +102,79 @@ def test_a_write_still_queued_past_its_callers_deadline_is_refused_unrun() -> No
         assert ref.proxy().expired.get(timeout=10) == 1
         client.call("set_desired_state", 1, DesiredState.PAUSED, now=T0)  # in time: it runs
         assert repo.calls == ["heartbeats", "set_desired_state"]
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
+
+
+class _Grouping(MemoryRepository):
+    """Records the size of each group; the first group waits so that others queue behind it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+        self.gate = threading.Event()
+
+    def save_steps(self, steps: Sequence[StepWrite]) -> list[StepResult | MartingaleError]:
+        if not self.sizes:
+            self.gate.wait(timeout=10)
+        self.sizes.append(len(steps))
+        return super().save_steps(steps)
+
+
+def test_steps_waiting_together_are_committed_together_and_each_gets_its_own_answer() -> None:
+    repo = _Grouping()
+    user = repo.upsert_user("u", now=T0)
+    account = repo.upsert_account(user.id, "a", exchange="paper", now=T0)
+    sids = [
+        repo.upsert_strategy(
+            user.id,
+            f"s{n}",
+            account_id=account.id,
+            symbol="BTC/USDT",
+            params={},
+            desired_state=DesiredState.RUNNING,
+            now=T0,
+        ).id
+        for n in range(9)
+    ]
+    timers = TimerService()
+    steps = StepQueue()
+    ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps)
+    client = RepoClient(ref, timeout=10, steps=steps)
+    answers: dict[int, object] = {}
+
+    def save(sid: int, expected: int) -> None:
+        try:
+            answers[sid] = client.save_step(
+                sid, snapshot="{}", expected_version=expected, now=T0, new_version=7
+            )
+        except MartingaleError as exc:
+            answers[sid] = exc
+
+    try:
+        first = threading.Thread(target=save, args=(sids[0], 0))
+        first.start()
+        wait_until(lambda: len(steps) == 0, what="the first step taken by the writer")
+        # eight more arrive while the writer is busy; one of them is stale
+        others = [
+            threading.Thread(target=save, args=(sid, 5 if sid == sids[4] else 0))
+            for sid in sids[1:]
+        ]
+        for t in others:
+            t.start()
+        wait_until(lambda: len(steps) == 8, what="eight steps queued")
+        repo.gate.set()
+        for t in [first, *others]:
+            t.join(timeout=10)
+        assert repo.sizes == [1, 8]  # the eight went in one group
+        assert isinstance(answers[sids[4]], VersionConflict)
+        assert repo.get_strategy(sids[4]).version == 0  # the stale step wrote nothing
+        for sid in [s for s in sids if s != sids[4]]:
+            result = answers[sid]
+            assert isinstance(result, StepResult) and result.version == 7
+            assert repo.get_strategy(sid).version == 7
+        assert ref.proxy().grouped.get(timeout=10) == 9
     finally:
         pykka.ActorRegistry.stop_all(timeout=10)
         timers.stop()
