@@ -36,6 +36,9 @@ class SqlBase:
         # strategies are never deleted, so an entry never goes stale. Shared by every thread:
         # dict get/set are atomic, and two threads that both miss store the same value.
         self._accounts: dict[int, int] = {}
+        # Groups of steps whose write failed and were written again step by step (see
+        # `save_steps`): should stay 0; anything else is a bug worth a look.
+        self.group_fallbacks = 0
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

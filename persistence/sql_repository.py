@@ -279,61 +279,54 @@ class SqlRepository(SqlReads):
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
     ) -> StepResult:
-        version = expected_version + 1 if new_version is None else new_version
-        with self._write("save step") as s:
-            conn = s.connection()
-            trading.bump_version(
-                conn,
-                strategy_id,
-                expected=expected_version,
-                version=version,
-                snapshot=snapshot,
-                now=now,
-            )
-            # Only orders and fills need the account (both writers are no-ops when empty).
-            needs_account = bool(new_orders or order_updates or fills)
-            account_id = self._account_id(conn, strategy_id) if needs_account else 0
-            orders = trading.write_orders(
-                conn, strategy_id, account_id, intents=new_orders, updates=order_updates, now=now
-            )
-            if cycle is not None:
-                trading.upsert_cycle(conn, strategy_id, cycle)
-            new_ids = trading.insert_fills(
-                conn, strategy_id, account_id, fills, now=now, orders=orders
-            )
-            trading.insert_events(
-                conn,
-                [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events],
-            )
-            return StepResult(version=version, new_trade_ids=tuple(new_ids))
+        step = StepWrite(
+            strategy_id=strategy_id,
+            snapshot=snapshot,
+            expected_version=expected_version,
+            new_version=expected_version + 1 if new_version is None else new_version,
+            now=now,
+            new_orders=tuple(new_orders),
+            order_updates=tuple(order_updates),
+            fills=tuple(fills),
+            cycle=cycle,
+            events=tuple(events),
+        )
+        [outcome] = self._save_group([step])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
-        return self._one_by_one(steps)
+        """One transaction for the group (`trading.write_steps`).
 
-    def _one_by_one(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
-        """Each step in its own transaction: a step's failure, whatever it is, stays its own."""
+        Safety net: if the group's write fails for any reason but an outage (it should not:
+        every rule is checked before the first write), it is rolled back and each step is
+        written again in a transaction of its own, so one bad step cannot fail its
+        neighbours. Not inside `transaction()`: there the caller's transaction is the unit.
+        """
+        if not steps:
+            return []
+        try:
+            return self._save_group(steps)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if getattr(self._unit, "session", None) is not None:
+                raise  # it may have written part of the group into the caller's transaction
+            if len(steps) == 1:
+                return [exc]
+        self.group_fallbacks += 1
         out: list[StepOutcome] = []
         for step in steps:
             try:
-                out.append(
-                    self.save_step(
-                        step.strategy_id,
-                        snapshot=step.snapshot,
-                        expected_version=step.expected_version,
-                        now=step.now,
-                        new_version=step.new_version,
-                        new_orders=step.new_orders,
-                        order_updates=step.order_updates,
-                        fills=step.fills,
-                        cycle=step.cycle,
-                        events=step.events,
-                    )
-                )
-            except DatabaseUnavailable:
-                raise
-            except Exception as exc:
+                out.extend(self._save_group([step]))
+            except Exception as exc:  # committed neighbours must still hear their result
                 out.append(exc)
         return out
+
+    def _save_group(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+        with self._write("save steps") as s:
+            return trading.write_steps(s.connection(), steps)
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._write("record order intent") as s:

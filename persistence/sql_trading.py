@@ -1,4 +1,4 @@
-"""Trading writes on an open transaction: shared by `save_step` and the single operations.
+"""Trading writes on an open transaction: engine steps (`write_steps`) and the single operations.
 
 SQLAlchemy Core, not the ORM: an engine's step is the single writer's hot path, and the ORM's
 identity map, object construction and flushes cost more than the statements themselves. The
@@ -8,18 +8,24 @@ in UTC. They are built once (module level), so SQLAlchemy memoises their cache k
 Each function assumes the caller owns the transaction, so a step can chain them and commit (or
 roll back) once. Rule checks that protect money live here too: a client order id is never
 reused on an account, an order only moves along its state machine, a fill is stored once.
+
+Steps are written in groups (`write_steps`, see there) with about as many statements for a group
+as for one step: the single writer is bound by statements (each one hands the GIL back to
+thousands of busy threads and has to win it again), not by rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import String, Table, bindparam, func, insert, select, update
+from sqlalchemy import String, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Update
 
 from domain import codec
 from domain.errors import DuplicateOrder, IllegalTransition
@@ -28,7 +34,15 @@ from domain.orders import Fill, Order, OrderState
 from persistence import models as m
 from persistence import sql_rows
 from persistence.errors import NotFound, VersionConflict
-from persistence.records import AuditEntry, CycleRecord, JournalEntry, OrderIntent
+from persistence.records import (
+    AuditEntry,
+    CycleRecord,
+    JournalEntry,
+    OrderIntent,
+    StepOutcome,
+    StepResult,
+    StepWrite,
+)
 from persistence.types import check_money
 
 STRATEGIES = m.STRATEGIES
@@ -40,15 +54,6 @@ _S, _O, _F, _C = STRATEGIES.c, ORDERS.c, FILLS.c, CYCLES.c
 # What `upsert_cycle` sets: every column `sql_rows.cycle_values` fills except the key.
 _CYCLE_FIELDS = tuple(c.name for c in CYCLES.c if c.name not in ("id", "strategy_id", "number"))
 
-_BUMP = (
-    update(STRATEGIES)
-    .where(_S.id == bindparam("b_id"), _S.version == bindparam("b_expected"))
-    .values(
-        snapshot=bindparam("b_snapshot"),
-        version=bindparam("b_version"),
-        updated_at=bindparam("b_now"),
-    )
-)
 _ACCOUNT_OF = select(_S.account_id).where(_S.id == bindparam("b_id"))
 _ORDERS_BY_COID = select(
     _O.client_order_id, _O.strategy_id, _O.state, _O.filled, _O.id, _O.cycle
@@ -84,8 +89,19 @@ _UPDATE_CYCLE = (
 _INSERT_ORDERS = insert(ORDERS)
 _INSERT_FILLS = insert(FILLS)
 _INSERT_CYCLE = insert(CYCLES)
-_INSERT_EVENTS = insert(m.EVENTS)
-_INSERT_AUDIT = insert(m.AUDIT_LOG)
+_INSERT = {t.name: insert(t) for t in (ORDERS, FILLS, CYCLES, m.EVENTS, m.AUDIT_LOG)}
+# The same INSERTs with RETURNING: where the dialect can run them as an executemany (SQLite),
+# SQLAlchemy sends one multi-row INSERT ("insertmanyvalues") instead of one step per row.
+_RETURNING = {
+    table.name: insert(table).returning(*key)
+    for table, key in (
+        (ORDERS, (_O.id, _O.account_id, _O.client_order_id)),
+        (FILLS, (_F.id,)),
+        (CYCLES, (_C.id,)),
+        (m.EVENTS, (m.EVENTS.c.id,)),
+        (m.AUDIT_LOG, (m.AUDIT_LOG.c.id,)),
+    )
+}
 
 
 OrderIds = dict[str, tuple[int, int]]  # client order id -> (order id, cycle)
@@ -98,26 +114,6 @@ class _Known:
     strategy_id: int
     state: OrderState
     filled: Decimal
-
-
-def bump_version(
-    conn: Connection, strategy_id: int, *, expected: int, version: int, snapshot: str, now: datetime
-) -> None:
-    """The compare-and-swap every step starts with; on a miss, say which miss it was."""
-    params = {
-        "b_id": strategy_id,
-        "b_expected": expected,
-        "b_snapshot": snapshot,
-        "b_version": version,
-        "b_now": now,
-    }
-    if conn.execute(_BUMP, params).rowcount == 1:
-        return
-    account_of(conn, strategy_id)  # NotFound if it does not exist at all
-    raise VersionConflict(
-        f"strategy {strategy_id} is not at version {expected}: another writer saved it; "
-        "reload before acting"
-    )
 
 
 def account_of(conn: Connection, strategy_id: int) -> int:
@@ -213,8 +209,7 @@ def insert_fills(
         if fill.trade_id in seen:
             continue
         seen.add(fill.trade_id)
-        for name in ("price", "amount", "fee"):
-            check_money(getattr(fill, name), field=f"fill.{name}")
+        _check_fill_money(fill)
         new.append(fill)
     if not new:
         return []
@@ -228,10 +223,7 @@ def insert_fills(
 
 
 def upsert_cycle(conn: Connection, strategy_id: int, record: CycleRecord) -> None:
-    for name in ("amount", "cost", "base_price", "average_price", "realized_profit"):
-        value = getattr(record, name)
-        if value is not None:
-            check_money(value, field=f"cycle.{name}")
+    _check_cycle_money(record)
     values = sql_rows.cycle_values(record)
     params = {f"b_{name}": values[name] for name in _CYCLE_FIELDS}
     params.update(b_strategy=strategy_id, b_number=record.number)
@@ -252,7 +244,7 @@ def insert_events(conn: Connection, entries: Sequence[JournalEntry]) -> int:
         }
         for entry in entries
     ]
-    conn.execute(_INSERT_EVENTS, rows)
+    insert_rows(conn, m.EVENTS, rows)
     return len(rows)
 
 
@@ -271,7 +263,7 @@ def insert_audit(conn: Connection, entries: Sequence[AuditEntry]) -> int:
         }
         for entry in entries
     ]
-    conn.execute(_INSERT_AUDIT, rows)
+    insert_rows(conn, m.AUDIT_LOG, rows)
     return len(rows)
 
 
@@ -342,7 +334,7 @@ def _fill_row(
     }
 
 
-def _check_transition(order: Order, row: _Known) -> None:
+def _check_transition(order: Order, row: _Known | _BatchOrder) -> None:
     if order.state != row.state and not row.state.can_become(order.state):
         raise IllegalTransition(
             f"order {order.client_order_id}: {row.state.value} -> {order.state.value} "
@@ -359,3 +351,357 @@ def _check_order_money(order: Order) -> None:
         value = getattr(order, name)
         if value is not None:
             check_money(value, field=f"order {order.client_order_id} {name}")
+
+
+# --- many engine steps in one transaction (`save_steps`) --------------------------------------
+CASE_ROWS = 64  # rows per multi-row UPDATE; padded up to a power of two (few compiled forms)
+
+_STEP_STRATEGIES = (
+    select(_S.id, _S.version, _S.account_id)
+    .where(_S.id.in_(bindparam("b_ids", expanding=True)))
+    .with_for_update()  # MySQL locks the rows; SQLite's BEGIN IMMEDIATE already holds the lock
+)
+_STEP_ORDERS = select(
+    _O.account_id, _O.client_order_id, _O.strategy_id, _O.state, _O.filled, _O.id, _O.cycle
+).where(
+    _O.account_id.in_(bindparam("b_accounts", expanding=True)),
+    _O.client_order_id.in_(bindparam("b_coids", expanding=True)),
+)
+_STEP_ORDER_IDS = select(_O.account_id, _O.client_order_id, _O.id).where(
+    _O.account_id.in_(bindparam("b_accounts", expanding=True)),
+    _O.client_order_id.in_(bindparam("b_coids", expanding=True)),
+)
+_STEP_TRADES = select(_F.account_id, _F.trade_id).where(
+    _F.account_id.in_(bindparam("b_accounts", expanding=True)),
+    _F.trade_id.in_(bindparam("b_trades", expanding=True)),
+)
+_STEP_CYCLES = select(_C.strategy_id, _C.number, _C.id).where(
+    _C.strategy_id.in_(bindparam("b_strategies", expanding=True)),
+    _C.number.in_(bindparam("b_numbers", expanding=True)),
+)
+
+OrderKey = tuple[int, str]  # (account id, client order id)
+
+
+class BatchFailed(RuntimeError):
+    """A group write did not touch the rows its checks promised (a bug, or a foreign writer)."""
+
+
+@dataclass(slots=True)
+class _BatchOrder:
+    """One order as the group sees it: stored (`id`) or recorded by an earlier step (`insert`)."""
+
+    strategy_id: int
+    state: OrderState
+    filled: Decimal
+    cycle: int
+    id: int | None = None
+    insert: dict[str, Any] | None = None  # the row to insert, later moves folded in
+    update: dict[str, Any] | None = None  # what the moves of a stored row set
+
+    def moved(self, order: Order, now: datetime) -> _BatchOrder:
+        """A copy with `order`'s move applied (the caller has checked it)."""
+        values = {"state": order.state.value, "filled": order.filled, "cost": order.cost}
+        out = replace(self, state=order.state, filled=order.filled)
+        if self.insert is not None:
+            out.insert = {**self.insert, **values, "updated_at": now}
+            if order.exchange_order_id is not None:
+                out.insert["exchange_order_id"] = order.exchange_order_id
+        else:
+            # A None exchange order id keeps the one stored or set by an earlier move.
+            earlier = self.update["exchange_order_id"] if self.update else None
+            eoid = order.exchange_order_id if order.exchange_order_id is not None else earlier
+            out.update = {**values, "exchange_order_id": eoid, "updated_at": now}
+        return out
+
+
+class _Group:
+    """The steps of one group checked in order against the rows read up front and the steps
+    accepted before them; what the accepted steps write, merged per row."""
+
+    def __init__(self, conn: Connection, steps: Sequence[StepWrite]) -> None:
+        self.versions: dict[int, int] = {}
+        self.accounts: dict[int, int] = {}
+        ids = sorted({step.strategy_id for step in steps})
+        for sid, version, account_id in conn.execute(_STEP_STRATEGIES, {"b_ids": ids}):
+            self.versions[sid], self.accounts[sid] = version, account_id
+        self.orders: dict[OrderKey, _BatchOrder] = {}
+        self.trades: set[tuple[int, str]] = set()
+        self.cycle_ids: dict[tuple[int, int], int] = {}
+        self._read(conn, [s for s in steps if s.strategy_id in self.accounts])
+        # What the accepted steps write.
+        self.bumps: dict[int, dict[str, Any]] = {}  # strategy id -> expected version + new row
+        self.cycles: dict[tuple[int, int], dict[str, Any]] = {}
+        self.fills: list[tuple[dict[str, Any], OrderKey | None]] = []  # row, order id to find
+        self.events: list[dict[str, Any]] = []
+
+    def _read(self, conn: Connection, steps: Sequence[StepWrite]) -> None:
+        """One SELECT each: the orders, trades and cycles the group names."""
+        accounts = sorted({self.accounts[s.strategy_id] for s in steps})
+        coids = {i.order.client_order_id for s in steps for i in s.new_orders}
+        coids.update(o.client_order_id for s in steps for o in s.order_updates)
+        coids.update(f.client_order_id for s in steps for f in s.fills)
+        if coids:
+            rows = conn.execute(_STEP_ORDERS, {"b_accounts": accounts, "b_coids": sorted(coids)})
+            for account_id, coid, owner, state, filled, order_id, cycle in rows:
+                self.orders[(account_id, coid)] = _BatchOrder(
+                    owner, OrderState(state), filled, cycle, id=order_id
+                )
+        trades = sorted({f.trade_id for s in steps for f in s.fills})
+        if trades:
+            known = conn.execute(_STEP_TRADES, {"b_accounts": accounts, "b_trades": trades})
+            self.trades.update((account_id, trade_id) for account_id, trade_id in known)
+        cycles = [(s.strategy_id, s.cycle.number) for s in steps if s.cycle is not None]
+        if cycles:
+            params = {
+                "b_strategies": sorted({sid for sid, _ in cycles}),
+                "b_numbers": sorted({number for _, number in cycles}),
+            }
+            for sid, number, cycle_id in conn.execute(_STEP_CYCLES, params):
+                self.cycle_ids[(sid, number)] = cycle_id
+
+    def add(self, step: StepWrite) -> StepResult:
+        """Check `step` as `save_step` would and take its writes; raise its refusal instead
+        (then nothing of it is taken)."""
+        sid = step.strategy_id
+        version = self.versions.get(sid)
+        if version is None:
+            raise NotFound(f"strategy {sid} does not exist")
+        if version != step.expected_version:
+            raise VersionConflict(
+                f"strategy {sid} is not at version {step.expected_version}: another writer "
+                "saved it; reload before acting"
+            )
+        account_id = self.accounts[sid]
+        moved = self._orders_of(step, account_id)
+        if step.cycle is not None:
+            _check_cycle_money(step.cycle)
+        fills = self._new_fills(step, account_id)
+        events = [
+            {
+                "strategy_id": sid,
+                "type": type(event).__name__,
+                "payload": codec.dumps(event),
+                "occurred_at": step.now,
+            }
+            for event in step.events
+        ]
+        # Accepted: take its writes.
+        self.versions[sid] = step.new_version
+        bump = self.bumps.setdefault(sid, {"expected": version})
+        bump.update(version=step.new_version, snapshot=step.snapshot, updated_at=step.now)
+        self.orders.update(moved)
+        if step.cycle is not None:
+            cycle = sql_rows.cycle_values(step.cycle)
+            self.cycles[(sid, step.cycle.number)] = {"strategy_id": sid, **cycle}
+        for fill in fills:
+            self.trades.add((account_id, fill.trade_id))
+            self.fills.append(self._fill(sid, account_id, fill, step.now))
+        self.events.extend(events)
+        return StepResult(version=step.new_version, new_trade_ids=tuple(f.trade_id for f in fills))
+
+    def _orders_of(self, step: StepWrite, account_id: int) -> dict[OrderKey, _BatchOrder]:
+        """The step's intents, then its moves, checked in that order as `write_orders` does."""
+        sid, now = step.strategy_id, step.now
+        moved: dict[OrderKey, _BatchOrder] = {}
+
+        def known(key: OrderKey) -> _BatchOrder | None:
+            return moved.get(key) or self.orders.get(key)
+
+        for intent in step.new_orders:
+            order = intent.order
+            key = (account_id, order.client_order_id)
+            if known(key) is not None:
+                raise DuplicateOrder(
+                    f"client order id {order.client_order_id} is already recorded on account "
+                    f"{account_id}"
+                )
+            _check_order_money(order)
+            row = _order_row(sid, account_id, intent, now)
+            moved[key] = _BatchOrder(sid, order.state, order.filled, intent.cycle, insert=row)
+        for order in step.order_updates:
+            key = (account_id, order.client_order_id)
+            found = known(key)
+            if found is None or found.strategy_id != sid:
+                raise NotFound(f"order {order.client_order_id} of strategy {sid} does not exist")
+            _check_transition(order, found)
+            _check_order_money(order)
+            moved[key] = found.moved(order, now)
+        return moved
+
+    def _new_fills(self, step: StepWrite, account_id: int) -> list[Fill]:
+        """The step's fills not stored yet (nor earlier in the group, nor earlier in the step)."""
+        fills: list[Fill] = []
+        seen: set[str] = set()
+        for fill in step.fills:
+            if (account_id, fill.trade_id) in self.trades or fill.trade_id in seen:
+                continue  # a replay: stored once
+            seen.add(fill.trade_id)
+            _check_fill_money(fill)
+            fills.append(fill)
+        return fills
+
+    def _fill(
+        self, sid: int, account_id: int, fill: Fill, now: datetime
+    ) -> tuple[dict[str, Any], OrderKey | None]:
+        """A fill's row, its order's id and cycle from the group's view of the orders (the key
+        of an order this group records: its id is known after the INSERT)."""
+        key = (account_id, fill.client_order_id)
+        order = self.orders.get(key)
+        if order is None:
+            return _fill_row(sid, account_id, fill, {}, now), None
+        if order.id is None:
+            row = _fill_row(sid, account_id, fill, {}, now)
+            row["cycle"] = order.cycle
+            return row, key
+        ids = {fill.client_order_id: (order.id, order.cycle)}
+        return _fill_row(sid, account_id, fill, ids, now), None
+
+    def write(self, conn: Connection) -> None:
+        """The accepted steps' rows, a statement or two per table (in chunks if large)."""
+        bumps = [
+            (sid, {k: b[k] for k in ("snapshot", "version", "updated_at")}, b["expected"])
+            for sid, b in self.bumps.items()
+        ]
+        update_rows(conn, STRATEGIES, bumps, guard="version")
+        new = [(key, o.insert) for key, o in self.orders.items() if o.insert is not None]
+        order_ids = dict(self._insert_orders(conn, [row for _, row in new]))
+        moves = [
+            (o.id, o.update, None)
+            for o in self.orders.values()
+            if o.update is not None and o.id is not None
+        ]
+        update_rows(conn, ORDERS, moves, keep=("exchange_order_id",))
+        known = [
+            (self.cycle_ids[key], {name: values[name] for name in _CYCLE_FIELDS}, None)
+            for key, values in self.cycles.items()
+            if key in self.cycle_ids
+        ]
+        update_rows(conn, CYCLES, known)
+        insert_rows(conn, CYCLES, [v for k, v in self.cycles.items() if k not in self.cycle_ids])
+        if self.fills:
+            missing = {key for _, key in self.fills if key is not None} - order_ids.keys()
+            if missing:
+                params = {
+                    "b_accounts": sorted({a for a, _ in missing}),
+                    "b_coids": sorted({c for _, c in missing}),
+                }
+                rows = conn.execute(_STEP_ORDER_IDS, params)
+                order_ids.update(((a, c), order_id) for a, c, order_id in rows)
+            for row, key in self.fills:
+                if key is not None:
+                    row["order_id"] = order_ids[key]
+            insert_rows(conn, FILLS, [row for row, _ in self.fills])
+        insert_rows(conn, m.EVENTS, self.events)
+
+    @staticmethod
+    def _insert_orders(
+        conn: Connection, rows: list[dict[str, Any]]
+    ) -> Iterator[tuple[OrderKey, int]]:
+        result = insert_rows(conn, ORDERS, rows)
+        if result is not None:
+            for order_id, account_id, coid in result:
+                yield (account_id, coid), order_id
+
+
+def write_steps(conn: Connection, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+    """Check every step in order, then write the accepted ones together; one outcome each.
+
+    Statements for the whole group: one SELECT (locking, on MySQL) of the strategies' versions
+    and accounts, one each of the orders, trades and cycles the steps name; then one multi-row
+    UPDATE of the strategies (version still in the WHERE), an INSERT and an UPDATE of orders,
+    an UPDATE and an INSERT of cycles, an INSERT of fills and one of events, each only if there
+    are rows. A refused step is left out whole; the caller commits (or rolls back) once.
+    Raises `BatchFailed` if an UPDATE matches fewer rows than checked (then roll back).
+    """
+    group = _Group(conn, steps)
+    out: list[StepOutcome] = []
+    for step in steps:
+        try:
+            out.append(group.add(step))
+        except Exception as exc:  # the step's refusal, whatever it is: its neighbours go on
+            out.append(exc)
+    group.write(conn)
+    return out
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """One INSERT for all `rows`; the RETURNING result where the dialect batches those."""
+    if not rows:
+        return None
+    if conn.dialect.insert_executemany_returning:  # SQLite: one multi-row statement
+        return conn.execute(_RETURNING[table.name], list(rows))
+    conn.execute(_INSERT[table.name], list(rows))  # PyMySQL: one multi-row INSERT
+    return None
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[tuple[int, Mapping[str, Any], Any]],
+    *,
+    guard: str | None = None,
+    keep: tuple[str, ...] = (),
+) -> None:
+    """Set different values on many rows by id: one `CASE id WHEN ...` UPDATE per chunk.
+
+    `rows` are (id, values, guard value); every row names the same columns. With `guard`, a row
+    is updated only if that column still holds its guard value. A None in a `keep` column keeps
+    the stored value. Raises `BatchFailed` unless every row matched.
+    """
+    if not rows:
+        return
+    fields = tuple(rows[0][1])
+    matched = 0
+    for start in range(0, len(rows), CASE_ROWS):
+        chunk = rows[start : start + CASE_ROWS]
+        size = 1 << (len(chunk) - 1).bit_length()  # padded with copies of the last row
+        params: dict[str, Any] = {}
+        for i in range(size):
+            key, values, guarded = chunk[min(i, len(chunk) - 1)]
+            params[f"k_{i}"] = key
+            params.update((f"{name}_{i}", values[name]) for name in fields)
+            if guard is not None:
+                params[f"g_{i}"] = guarded
+        matched += conn.execute(_case_update(table, fields, guard, keep, size), params).rowcount
+    if matched != len(rows):
+        raise BatchFailed(f"{table.name}: {matched} of {len(rows)} rows matched")
+
+
+@lru_cache(maxsize=64)
+def _case_update(
+    table: Table, fields: tuple[str, ...], guard: str | None, keep: tuple[str, ...], size: int
+) -> Update:
+    c = table.c
+    keys = [bindparam(f"k_{i}", type_=c.id.type) for i in range(size)]
+
+    def value(name: str, i: int) -> Any:
+        bound = bindparam(f"{name}_{i}", type_=c[name].type)
+        return func.coalesce(bound, c[name]) if name in keep else bound
+
+    if guard is None:
+        where: Any = c.id.in_(keys)
+    else:
+        where = or_(
+            *(
+                and_(c.id == keys[i], c[guard] == bindparam(f"g_{i}", type_=c[guard].type))
+                for i in range(size)
+            )
+        )
+    columns = {
+        name: case(*((keys[i], value(name, i)) for i in range(size)), value=c.id, else_=c[name])
+        for name in fields
+    }
+    return update(table).where(where).values(columns)
+
+
+def _check_cycle_money(record: CycleRecord) -> None:
+    for name in ("amount", "cost", "base_price", "average_price", "realized_profit"):
+        value = getattr(record, name)
+        if value is not None:
+            check_money(value, field=f"cycle.{name}")
+
+
+def _check_fill_money(fill: Fill) -> None:
+    for name in ("price", "amount", "fee"):
+        check_money(getattr(fill, name), field=f"fill.{name}")

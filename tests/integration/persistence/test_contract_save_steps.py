@@ -16,6 +16,7 @@ from sqlalchemy import event
 
 from domain.errors import DatabaseUnavailable, DuplicateOrder, IllegalTransition
 from domain.orders import Order, OrderState
+from persistence import sql_trading
 from persistence.errors import NotFound, VersionConflict
 from persistence.records import StepResult, StepWrite
 from tests.integration.persistence.helpers import (
@@ -327,3 +328,33 @@ def test_an_outage_fails_the_whole_batch_and_writes_nothing(
         repo.save_steps([_script(sid)[0] for sid in sids])
         == [StepResult(version=VERSIONS[1], new_trade_ids=())] * 2
     )
+
+
+def test_a_step_the_database_refuses_falls_back_and_spares_its_neighbours(repo: Any) -> None:
+    """Not a rule the checks know (a naive timestamp is refused by the column type): the group
+    write fails, and each step is written again alone."""
+    sids = _strategies(repo, 3, "f")
+    steps = [_script(sid)[0] for sid in sids]
+    steps[1] = replace(steps[1], now=steps[1].now.replace(tzinfo=None))
+    results = repo.save_steps(steps)
+    assert isinstance(results[1], ValueError)
+    assert str(results[1]) == "timestamps must be timezone-aware (UTC)"
+    assert results[0] == results[2] == StepResult(version=VERSIONS[1], new_trade_ids=())
+    assert [repo.load_engine_state(sid).version for sid in sids] == [VERSIONS[1], 0, VERSIONS[1]]
+    assert repo.list_orders(sids[1]) == [] and repo.recent_events(sids[1]) == []
+    if hasattr(repo, "group_fallbacks"):
+        assert repo.group_fallbacks == 1
+
+
+def test_a_group_larger_than_one_statement_is_written_in_chunks(
+    repo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql_trading, "CASE_ROWS", 3)  # 7 rows: chunks of 3 (padded to 4), 3, 1
+    batched = _strategies(repo, 7, "c")
+    single = _strategies(repo, 1, "one")[0]
+    for n in range(4):
+        results = repo.save_steps([_script(sid)[n] for sid in batched])
+        assert set(results) == {_save_one(repo, _script(single)[n])}
+    expected = _rows(repo, single)
+    for sid in batched:
+        assert _rows(repo, sid) == expected

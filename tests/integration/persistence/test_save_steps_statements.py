@@ -1,0 +1,58 @@
+"""`save_steps` on SQL: a group costs about the statements of one step, whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import event
+
+from persistence.records import StepResult
+from persistence.sql_repository import SqlRepository
+from tests.integration.persistence.test_contract_save_steps import _script, _strategies
+
+
+@contextmanager
+def _statements(repo: SqlRepository) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb != "BEGIN":  # SQLite's explicit BEGIN IMMEDIATE; MySQL begins implicitly
+            seen.append(verb)
+
+    event.listen(repo._engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(repo._engine, "before_cursor_execute", count)
+
+
+def test_a_group_uses_as_many_statements_as_one_step(sql_repo: SqlRepository) -> None:
+    one, *many = _strategies(sql_repo, 21, "s")
+    counts: dict[int, list[list[str]]] = {1: [], 20: []}
+    for n in range(4):
+        for sids in ([one], many):
+            with _statements(sql_repo) as seen:
+                results = sql_repo.save_steps([_script(sid)[n] for sid in sids])
+            assert all(isinstance(r, StepResult) for r in results)
+            counts[len(sids)].append(seen)
+    assert counts[1] == counts[20]
+    # Step 3 (a move, two fills, a cycle, an event): 4 SELECTs (strategies, orders, trades,
+    # cycles), UPDATE strategies, orders and cycles, INSERT fills and events (BEGIN and COMMIT
+    # are not counted).
+    assert counts[20][2] == ["SELECT"] * 4 + ["UPDATE"] * 3 + ["INSERT"] * 2
+
+
+def test_steps_the_checks_refuse_cost_no_extra_statement(sql_repo: SqlRepository) -> None:
+    sids = _strategies(sql_repo, 3, "r")
+    steps = [_script(sid)[0] for sid in sids]
+    steps[1] = replace(steps[1], expected_version=5)
+    with _statements(sql_repo) as seen:
+        results = sql_repo.save_steps(steps)
+    assert [type(r).__name__ for r in results] == ["StepResult", "VersionConflict", "StepResult"]
+    assert sql_repo.group_fallbacks == 0
+    # SELECT strategies, orders, cycles; UPDATE strategies; INSERT orders, cycles, events
+    assert seen == ["SELECT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "INSERT"]
