@@ -325,8 +325,15 @@ class SqlRepository(SqlReads):
         return out
 
     def _save_group(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
-        with self._write("save steps") as s:
-            return trading.write_steps(s.connection(), steps)
+        # The account cache spares reading the strategies first; not inside `transaction()`,
+        # where a strategy created earlier may yet roll back (and a retry cannot).
+        accounts = None if getattr(self._unit, "session", None) is not None else self._accounts
+        try:
+            with self._write("save steps") as s:
+                return trading.write_steps(s.connection(), steps, accounts=accounts)
+        except trading.StaleVersion:  # rolled back: check every step against the stored rows
+            with self._write("save steps") as s:
+                return trading.write_steps(s.connection(), steps)
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._write("record order intent") as s:

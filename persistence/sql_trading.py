@@ -387,6 +387,10 @@ class BatchFailed(RuntimeError):
     """A group write did not touch the rows its checks promised (a bug, or a foreign writer)."""
 
 
+class StaleVersion(BatchFailed):
+    """A strategy's version, taken on trust, was not the stored one: check again with a read."""
+
+
 @dataclass(slots=True)
 class _BatchOrder:
     """One order as the group sees it: stored (`id`) or recorded by an earlier step (`insert`)."""
@@ -419,15 +423,26 @@ class _Group:
     """The steps of one group checked in order against the rows read up front and the steps
     accepted before them; what the accepted steps write, merged per row."""
 
-    def __init__(self, conn: Connection, steps: Sequence[StepWrite]) -> None:
+    def __init__(
+        self, conn: Connection, steps: Sequence[StepWrite], accounts: dict[int, int] | None
+    ) -> None:
         self.versions: dict[int, int] = {}
         self.accounts: dict[int, int] = {}
         ids = sorted({step.strategy_id for step in steps})
-        for sid, version, account_id in conn.execute(_STEP_STRATEGIES, {"b_ids": ids}):
-            self.versions[sid], self.accounts[sid] = version, account_id
+        # On trust: each strategy at its first step's expected version (the UPDATE checks it).
+        self.trusted = accounts is not None and all(sid in accounts for sid in ids)
+        if self.trusted:
+            assert accounts is not None
+            for step in reversed(steps):
+                self.versions[step.strategy_id] = step.expected_version
+                self.accounts[step.strategy_id] = accounts[step.strategy_id]
+        else:
+            for sid, version, account_id in conn.execute(_STEP_STRATEGIES, {"b_ids": ids}):
+                self.versions[sid], self.accounts[sid] = version, account_id
+            if accounts is not None:
+                accounts.update(self.accounts)
         self.orders: dict[OrderKey, _BatchOrder] = {}
         self.trades: set[tuple[int, str]] = set()
-        self.cycle_ids: dict[tuple[int, int], int] = {}
         self._read(conn, [s for s in steps if s.strategy_id in self.accounts])
         # What the accepted steps write.
         self.bumps: dict[int, dict[str, Any]] = {}  # strategy id -> expected version + new row
@@ -436,7 +451,7 @@ class _Group:
         self.events: list[dict[str, Any]] = []
 
     def _read(self, conn: Connection, steps: Sequence[StepWrite]) -> None:
-        """One SELECT each: the orders, trades and cycles the group names."""
+        """One SELECT each: the orders and trades the group names."""
         accounts = sorted({self.accounts[s.strategy_id] for s in steps})
         coids = {i.order.client_order_id for s in steps for i in s.new_orders}
         coids.update(o.client_order_id for s in steps for o in s.order_updates)
@@ -451,14 +466,6 @@ class _Group:
         if trades:
             known = conn.execute(_STEP_TRADES, {"b_accounts": accounts, "b_trades": trades})
             self.trades.update((account_id, trade_id) for account_id, trade_id in known)
-        cycles = [(s.strategy_id, s.cycle.number) for s in steps if s.cycle is not None]
-        if cycles:
-            params = {
-                "b_strategies": sorted({sid for sid, _ in cycles}),
-                "b_numbers": sorted({number for _, number in cycles}),
-            }
-            for sid, number, cycle_id in conn.execute(_STEP_CYCLES, params):
-                self.cycle_ids[(sid, number)] = cycle_id
 
     def add(self, step: StepWrite) -> StepResult:
         """Check `step` as `save_step` would and take its writes; raise its refusal instead
@@ -560,25 +567,23 @@ class _Group:
     def write(self, conn: Connection) -> None:
         """The accepted steps' rows, a statement or two per table (in chunks if large)."""
         bumps = [
-            (sid, {k: b[k] for k in ("snapshot", "version", "updated_at")}, b["expected"])
+            ((sid,), {k: b[k] for k in ("snapshot", "version", "updated_at")}, b["expected"])
             for sid, b in self.bumps.items()
         ]
-        update_rows(conn, STRATEGIES, bumps, guard="version")
-        new = [(key, o.insert) for key, o in self.orders.items() if o.insert is not None]
-        order_ids = dict(self._insert_orders(conn, [row for _, row in new]))
+        if update_rows(conn, STRATEGIES, bumps, guard="version") != len(bumps):
+            if self.trusted:
+                raise StaleVersion("a strategy is not at the version its step expects")
+            raise BatchFailed("strategies: a version changed under a locked row")
+        new = [o.insert for o in self.orders.values() if o.insert is not None]
+        order_ids = dict(self._insert_orders(conn, new))
         moves = [
-            (o.id, o.update, None)
+            ((o.id,), o.update, None)
             for o in self.orders.values()
             if o.update is not None and o.id is not None
         ]
-        update_rows(conn, ORDERS, moves, keep=("exchange_order_id",))
-        known = [
-            (self.cycle_ids[key], {name: values[name] for name in _CYCLE_FIELDS}, None)
-            for key, values in self.cycles.items()
-            if key in self.cycle_ids
-        ]
-        update_rows(conn, CYCLES, known)
-        insert_rows(conn, CYCLES, [v for k, v in self.cycles.items() if k not in self.cycle_ids])
+        if update_rows(conn, ORDERS, moves, keep=("exchange_order_id",)) != len(moves):
+            raise BatchFailed("orders: a row checked is gone")
+        self._write_cycles(conn)
         if self.fills:
             missing = {key for _, key in self.fills if key is not None} - order_ids.keys()
             if missing:
@@ -594,6 +599,22 @@ class _Group:
             insert_rows(conn, FILLS, [row for row, _ in self.fills])
         insert_rows(conn, m.EVENTS, self.events)
 
+    def _write_cycles(self, conn: Connection) -> None:
+        """UPDATE by (strategy, number); only if a cycle is new (rare: once per cycle), one
+        SELECT of which exist and an INSERT of the others."""
+        changes = [
+            (key, {name: values[name] for name in _CYCLE_FIELDS}, None)
+            for key, values in self.cycles.items()
+        ]
+        if update_rows(conn, CYCLES, changes, key=("strategy_id", "number")) == len(changes):
+            return
+        params = {
+            "b_strategies": sorted({sid for sid, _ in self.cycles}),
+            "b_numbers": sorted({number for _, number in self.cycles}),
+        }
+        stored = {(sid, number) for sid, number, _ in conn.execute(_STEP_CYCLES, params)}
+        insert_rows(conn, CYCLES, [v for k, v in self.cycles.items() if k not in stored])
+
     @staticmethod
     def _insert_orders(
         conn: Connection, rows: list[dict[str, Any]]
@@ -604,17 +625,26 @@ class _Group:
                 yield (account_id, coid), order_id
 
 
-def write_steps(conn: Connection, steps: Sequence[StepWrite]) -> list[StepOutcome]:
+def write_steps(
+    conn: Connection, steps: Sequence[StepWrite], *, accounts: dict[int, int] | None = None
+) -> list[StepOutcome]:
     """Check every step in order, then write the accepted ones together; one outcome each.
 
-    Statements for the whole group: one SELECT (locking, on MySQL) of the strategies' versions
-    and accounts, one each of the orders, trades and cycles the steps name; then one multi-row
-    UPDATE of the strategies (version still in the WHERE), an INSERT and an UPDATE of orders,
-    an UPDATE and an INSERT of cycles, an INSERT of fills and one of events, each only if there
-    are rows. A refused step is left out whole; the caller commits (or rolls back) once.
-    Raises `BatchFailed` if an UPDATE matches fewer rows than checked (then roll back).
+    Reads for the whole group: the version and account of its strategies (one SELECT, locking
+    on MySQL), then one SELECT each of the orders and trades the steps name. Every step is then
+    checked in Python against those rows and the steps accepted before it; a refused step is
+    left out whole. Writes, each only if it has rows: one multi-row UPDATE of the strategies
+    (the expected version still in the WHERE), an INSERT and an UPDATE of orders, an UPDATE of
+    cycles (plus a SELECT and an INSERT when one is new), an INSERT of fills and one of events.
+    The caller commits (or rolls back) once.
+
+    `accounts` is a cache of strategy -> account (filled here from the SELECT). If it knows
+    every strategy of the group, that SELECT is skipped: each strategy is taken to be at its
+    first step's expected version and the UPDATE's WHERE checks it; on a miss it raises
+    `StaleVersion` (roll back, call again without the cache). Raises `BatchFailed` if another
+    UPDATE matches fewer rows than checked.
     """
-    group = _Group(conn, steps)
+    group = _Group(conn, steps, accounts)
     out: list[StepOutcome] = []
     for step in steps:
         try:
@@ -626,10 +656,11 @@ def write_steps(conn: Connection, steps: Sequence[StepWrite]) -> list[StepOutcom
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
-    """One INSERT for all `rows`; the RETURNING result where the dialect batches those."""
+    """One INSERT for all `rows`; the RETURNING result where the dialect batches those (and
+    there is more than one row: a single row is cheaper without)."""
     if not rows:
         return None
-    if conn.dialect.insert_executemany_returning:  # SQLite: one multi-row statement
+    if len(rows) > 1 and conn.dialect.insert_executemany_returning:  # SQLite: one statement
         return conn.execute(_RETURNING[table.name], list(rows))
     conn.execute(_INSERT[table.name], list(rows))  # PyMySQL: one multi-row INSERT
     return None
@@ -638,19 +669,20 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 def update_rows(
     conn: Connection,
     table: Table,
-    rows: Sequence[tuple[int, Mapping[str, Any], Any]],
+    rows: Sequence[tuple[tuple[Any, ...], Mapping[str, Any], Any]],
     *,
+    key: tuple[str, ...] = ("id",),
     guard: str | None = None,
     keep: tuple[str, ...] = (),
-) -> None:
-    """Set different values on many rows by id: one `CASE id WHEN ...` UPDATE per chunk.
+) -> int:
+    """Set different values on many rows: one `CASE` UPDATE per chunk; the rows matched.
 
-    `rows` are (id, values, guard value); every row names the same columns. With `guard`, a row
-    is updated only if that column still holds its guard value. A None in a `keep` column keeps
-    the stored value. Raises `BatchFailed` unless every row matched.
+    `rows` are (key values, values, guard value); every row sets the same columns. With
+    `guard`, a row is updated only if that column still holds its guard value. A None in a
+    `keep` column keeps the stored value.
     """
     if not rows:
-        return
+        return 0
     fields = tuple(rows[0][1])
     matched = 0
     for start in range(0, len(rows), CASE_ROWS):
@@ -658,41 +690,52 @@ def update_rows(
         size = 1 << (len(chunk) - 1).bit_length()  # padded with copies of the last row
         params: dict[str, Any] = {}
         for i in range(size):
-            key, values, guarded = chunk[min(i, len(chunk) - 1)]
-            params[f"k_{i}"] = key
+            keys, values, guarded = chunk[min(i, len(chunk) - 1)]
+            params.update(
+                (f"{column}_k{i}", value) for column, value in zip(key, keys, strict=True)
+            )
             params.update((f"{name}_{i}", values[name]) for name in fields)
             if guard is not None:
-                params[f"g_{i}"] = guarded
-        matched += conn.execute(_case_update(table, fields, guard, keep, size), params).rowcount
-    if matched != len(rows):
-        raise BatchFailed(f"{table.name}: {matched} of {len(rows)} rows matched")
+                params[f"{guard}_g{i}"] = guarded
+        statement = _case_update(table, key=key, fields=fields, guard=guard, keep=keep, size=size)
+        matched += conn.execute(statement, params).rowcount
+    return matched
 
 
 @lru_cache(maxsize=64)
 def _case_update(
-    table: Table, fields: tuple[str, ...], guard: str | None, keep: tuple[str, ...], size: int
+    table: Table,
+    *,
+    key: tuple[str, ...],
+    fields: tuple[str, ...],
+    guard: str | None,
+    keep: tuple[str, ...],
+    size: int,
 ) -> Update:
+    """`UPDATE table SET f = CASE WHEN <row i> THEN :f_i ... ELSE f END ... WHERE <any row>`."""
     c = table.c
-    keys = [bindparam(f"k_{i}", type_=c.id.type) for i in range(size)]
+
+    def row(i: int) -> list[Any]:
+        return [c[k] == bindparam(f"{k}_k{i}", type_=c[k].type) for k in key]
+
+    def guarded(i: int) -> Any:
+        if guard is None:
+            return and_(*row(i))
+        return and_(*row(i), c[guard] == bindparam(f"{guard}_g{i}", type_=c[guard].type))
 
     def value(name: str, i: int) -> Any:
         bound = bindparam(f"{name}_{i}", type_=c[name].type)
         return func.coalesce(bound, c[name]) if name in keep else bound
 
-    if guard is None:
-        where: Any = c.id.in_(keys)
-    else:
-        where = or_(
-            *(
-                and_(c.id == keys[i], c[guard] == bindparam(f"g_{i}", type_=c[guard].type))
-                for i in range(size)
-            )
-        )
+    if size == 1:  # a plain UPDATE of one row
+        return update(table).where(guarded(0)).values({name: value(name, 0) for name in fields})
+    # The CASEs name only key columns, never one the UPDATE sets: MySQL evaluates SET
+    # assignments left to right, each seeing the ones before it.
     columns = {
-        name: case(*((keys[i], value(name, i)) for i in range(size)), value=c.id, else_=c[name])
+        name: case(*((and_(*row(i)), value(name, i)) for i in range(size)), else_=c[name])
         for name in fields
     }
-    return update(table).where(where).values(columns)
+    return update(table).where(or_(*(guarded(i) for i in range(size)))).values(columns)
 
 
 def _check_cycle_money(record: CycleRecord) -> None:

@@ -40,10 +40,11 @@ def test_a_group_uses_as_many_statements_as_one_step(sql_repo: SqlRepository) ->
             assert all(isinstance(r, StepResult) for r in results)
             counts[len(sids)].append(seen)
     assert counts[1] == counts[20]
-    # Step 3 (a move, two fills, a cycle, an event): 4 SELECTs (strategies, orders, trades,
-    # cycles), UPDATE strategies, orders and cycles, INSERT fills and events (BEGIN and COMMIT
-    # are not counted).
-    assert counts[20][2] == ["SELECT"] * 4 + ["UPDATE"] * 3 + ["INSERT"] * 2
+    # Step 1 reads the strategies (their accounts are cached from then on). Step 3 (a move,
+    # two fills, a cycle update, an event): SELECT orders and trades, UPDATE strategies, orders
+    # and cycles, INSERT fills and events (BEGIN and COMMIT are not counted).
+    assert counts[20][0][0] == "SELECT"
+    assert counts[20][2] == ["SELECT"] * 2 + ["UPDATE"] * 3 + ["INSERT"] * 2
 
 
 def test_steps_the_checks_refuse_cost_no_extra_statement(sql_repo: SqlRepository) -> None:
@@ -54,5 +55,20 @@ def test_steps_the_checks_refuse_cost_no_extra_statement(sql_repo: SqlRepository
         results = sql_repo.save_steps(steps)
     assert [type(r).__name__ for r in results] == ["StepResult", "VersionConflict", "StepResult"]
     assert sql_repo.group_fallbacks == 0
-    # SELECT strategies, orders, cycles; UPDATE strategies; INSERT orders, cycles, events
-    assert seen == ["SELECT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "INSERT"]
+    # SELECT strategies and orders; UPDATE strategies; INSERT orders; UPDATE cycles (none
+    # stored yet), SELECT which are stored, INSERT them; INSERT events
+    assert seen == ["SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE", "SELECT", "INSERT", "INSERT"]
+
+
+def test_a_stale_version_taken_on_trust_is_checked_again_against_the_rows(
+    sql_repo: SqlRepository,
+) -> None:
+    sids = _strategies(sql_repo, 2, "t")
+    sql_repo.save_steps([_script(sid)[0] for sid in sids])  # accounts cached from here on
+    stale = replace(_script(sids[1])[1], expected_version=0)
+    with _statements(sql_repo) as seen:
+        results = sql_repo.save_steps([_script(sids[0])[1], stale])
+    assert [type(r).__name__ for r in results] == ["StepResult", "VersionConflict"]
+    assert sql_repo.group_fallbacks == 0
+    # The trusting attempt stops at its UPDATE (rolled back); the second reads the strategies.
+    assert seen[:2] == ["SELECT", "UPDATE"] and seen[2:4] == ["SELECT", "SELECT"]
