@@ -210,8 +210,28 @@ class Engine:
                 self.handle(*self._execute(cancel))  # the answer is recorded, as everywhere else
 
     def sync(self) -> None:
-        """A wake-up: the price crossed one of our orders, or a periodic check."""
+        """A wake-up: the price crossed one of our orders, or a periodic check.
+
+        One open-orders call shows which orders moved: an order still open, acknowledged and
+        with nothing new filled is left alone; every other one (filled, partly filled, gone,
+        unacknowledged, being canceled) is fetched by client order id as before. A wake-up
+        then costs one exchange call plus one per order that changed, not one per order.
+        """
+        if not self._require_state().orders:
+            self._rewatch()
+            return
+        still_open = {
+            o.client_order_id: o for o in self._exchange.fetch_open_orders(self._symbol)
+        }
         for working in self._current_orders():
+            remote = still_open.get(working.client_order_id)
+            if (
+                remote is not None
+                and working.status is WorkingStatus.OPEN
+                and remote.state is OrderState.OPEN
+                and remote.filled == working.filled
+            ):
+                continue
             self._sync_one(working)
         self._rewatch()
 

@@ -166,6 +166,8 @@ class FaultyExchange:
         self.kill_in: int | None = None
         self.kill_after = False
         self.creates: list[str] = []
+        self.fetched: list[str | None] = []  # fetch_order calls, by client order id
+        self.open_order_calls = 0
         self.calls = 0
         self._lock = threading.Lock()
 
@@ -250,6 +252,7 @@ class FaultyExchange:
         exchange_order_id: str | None = None,
         client_order_id: str | None = None,
     ) -> Order:
+        self.fetched.append(client_order_id)
         return self._run(  # type: ignore[no-any-return]
             lambda: self.inner.fetch_order(
                 symbol, exchange_order_id=exchange_order_id, client_order_id=client_order_id
@@ -257,6 +260,7 @@ class FaultyExchange:
         )
 
     def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        self.open_order_calls += 1
         return self._run(lambda: self.inner.fetch_open_orders(symbol))  # type: ignore[no-any-return]
 
     def fetch_fills(

@@ -206,3 +206,24 @@ def test_an_unknown_create_outcome_is_resolved_by_client_order_id(
     state = engine.state
     assert state is not None and state.phase is Phase.ACTIVE
     assert (("resubmit", base) in world.host.reports) is not landed
+
+
+def test_a_wake_up_asks_for_open_orders_once_and_fetches_only_the_orders_that_moved(
+    world: EngineWorld,
+) -> None:
+    engine = world.started()
+    state = engine.state
+    assert state is not None and len(state.orders) >= 2  # take-profit and safety 1 rest
+    world.exchange.fetched.clear()
+    world.exchange.open_order_calls = 0
+
+    engine.sync()  # nothing moved
+    assert world.exchange.open_order_calls == 1
+    assert world.exchange.fetched == []
+
+    world.move("99")  # safety 1 fills
+    engine.sync()
+    assert world.exchange.open_order_calls == 2
+    assert world.exchange.fetched == [f"mg{world.strategy_id}c1s1"]  # only the one that moved
+    state = engine.state
+    assert state is not None and state.book.position > Decimal("1")
