@@ -220,9 +220,7 @@ class Engine:
         if not self._require_state().orders:
             self._rewatch()
             return
-        still_open = {
-            o.client_order_id: o for o in self._exchange.fetch_open_orders(self._symbol)
-        }
+        still_open = {o.client_order_id: o for o in self._exchange.fetch_open_orders(self._symbol)}
         for working in self._current_orders():
             remote = still_open.get(working.client_order_id)
             if (
