@@ -349,7 +349,7 @@ def test_a_step_the_database_refuses_falls_back_and_spares_its_neighbours(repo: 
 def test_a_group_larger_than_one_statement_is_written_in_chunks(
     repo: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_trading, "CASE_ROWS", 3)  # 7 rows: chunks of 3 (padded to 4), 3, 1
+    monkeypatch.setattr(sql_trading, "UPDATE_ROWS", 3)  # 7 rows: chunks of 3 (padded to 4), 3, 1
     batched = _strategies(repo, 7, "c")
     single = _strategies(repo, 1, "one")[0]
     for n in range(4):
@@ -358,3 +358,24 @@ def test_a_group_larger_than_one_statement_is_written_in_chunks(
     expected = _rows(repo, single)
     for sid in batched:
         assert _rows(repo, sid) == expected
+
+
+def test_a_group_may_set_rows_to_the_values_they_hold(repo: Any) -> None:
+    """Matched, not changed, rows count (MySQL reports changed rows unless told otherwise)."""
+    sids = _strategies(repo, 2, "u")
+    first = [_script(sid)[0] for sid in sids]
+    repo.save_steps(first)
+    opened = {sid: intent(sid, 1, "b").order.transition(OrderState.OPEN) for sid in sids}
+    for n in (2, 3):  # the same cycle and the same order twice: nothing changes the 2nd time
+        results = repo.save_steps(
+            [
+                _step(sid, n, cycle=open_cycle(1), order_updates=(opened[sid],), events=())
+                for sid in sids
+            ]
+        )
+        assert results == [StepResult(version=VERSIONS[n], new_trade_ids=())] * 2
+    if hasattr(repo, "group_fallbacks"):
+        assert repo.group_fallbacks == 0
+    for sid in sids:
+        assert repo.list_cycles(sid) == [open_cycle(1)]
+        assert repo.list_orders(sid)[0].state is OrderState.OPEN
