@@ -63,6 +63,9 @@ class VenueState:
         }
         self.open: dict[int, Resting] = {}
         self.open_by_coid: dict[tuple[str, str], int] = {}
+        # An account's open order ids: listing one account's open orders must not walk the
+        # whole venue (thousands of strategies share it).
+        self.open_by_account: dict[str, set[int]] = {}
         self.books: dict[str, Book] = {}
         for order_id, account, order, locked in store.open_orders():
             self.rest(Resting(order_id, account, order, locked))
@@ -96,6 +99,7 @@ class VenueState:
         assert entry.order.price is not None
         self.open[entry.order_id] = entry
         self.open_by_coid[entry.account, entry.order.client_order_id] = entry.order_id
+        self.open_by_account.setdefault(entry.account, set()).add(entry.order_id)
         book = self.books.setdefault(entry.order.symbol, Book())
         book.add(entry.order_id, entry.order.side, entry.order.price)
 
@@ -103,6 +107,7 @@ class VenueState:
         """Forget an open order; `in_book=False` when matching already popped it."""
         del self.open[entry.order_id]
         del self.open_by_coid[entry.account, entry.order.client_order_id]
+        self.open_by_account[entry.account].discard(entry.order_id)
         if in_book:
             self.books[entry.order.symbol].remove(entry.order_id)
 

@@ -309,11 +309,9 @@ class PaperVenue:
     def open_orders(self, account_key: str, symbol: str | None) -> list[Order]:
         with self._lock:
             self._state.account(account_key)
-            return [
-                e.order
-                for e in sorted(self._state.open.values(), key=lambda e: e.order_id)
-                if e.account == account_key and (symbol is None or e.order.symbol == symbol)
-            ]
+            ids = sorted(self._state.open_by_account.get(account_key, ()))
+            entries = [self._state.open[i] for i in ids]
+            return [e.order for e in entries if symbol is None or e.order.symbol == symbol]
 
     def fills(
         self, account_key: str, symbol: str, since: datetime | None, limit: int | None
