@@ -640,9 +640,10 @@ def write_steps(
 
     `accounts` is a cache of strategy -> account (filled here from the SELECT). If it knows
     every strategy of the group, that SELECT is skipped: each strategy is taken to be at its
-    first step's expected version and the UPDATE's WHERE checks it; on a miss it raises
-    `StaleVersion` (roll back, call again without the cache). Raises `BatchFailed` if another
-    UPDATE matches fewer rows than checked.
+    first step's expected version and the UPDATE's WHERE checks it; on a miss, or if any step
+    is refused (its refusal may depend on the stored version), it raises `StaleVersion`: roll
+    back and call again without the cache. Raises `BatchFailed` if another UPDATE matches
+    fewer rows than checked.
     """
     group = _Group(conn, steps, accounts)
     out: list[StepOutcome] = []
@@ -651,6 +652,11 @@ def write_steps(
             out.append(group.add(step))
         except Exception as exc:  # the step's refusal, whatever it is: its neighbours go on
             out.append(exc)
+    if group.trusted and any(isinstance(o, Exception) for o in out):
+        # A refused step was checked against a version taken on trust: with the stored one it
+        # might be refused for another reason (a stale engine must hear VersionConflict), or
+        # a step after it accepted. Nothing is written yet.
+        raise StaleVersion("a step was refused: check the group against the stored versions")
     group.write(conn)
     return out
 

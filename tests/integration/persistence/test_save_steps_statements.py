@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from persistence.records import StepResult
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.test_contract_save_steps import _script, _strategies
+from tests.integration.persistence.test_contract_save_steps import VERSIONS, _script, _strategies
 
 
 @contextmanager
@@ -58,6 +58,23 @@ def test_steps_the_checks_refuse_cost_no_extra_statement(sql_repo: SqlRepository
     # SELECT strategies and orders; UPDATE strategies; INSERT orders; UPDATE cycles (none
     # stored yet), SELECT which are stored, INSERT them; INSERT events
     assert seen == ["SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE", "SELECT", "INSERT", "INSERT"]
+
+
+def test_a_stale_step_refused_for_another_reason_hears_version_conflict(
+    sql_repo: SqlRepository,
+) -> None:
+    """Stale and reusing a client order id: checked in order, the version comes first."""
+    [sid] = _strategies(sql_repo, 1, "d")
+    first = _script(sid)[0]
+    sql_repo.save_steps([first])  # account cached: versions are taken on trust from here on
+    stale_duplicate = replace(_script(sid)[1], expected_version=0, new_orders=first.new_orders)
+    [result] = sql_repo.save_steps([stale_duplicate])
+    assert type(result).__name__ == "VersionConflict"
+    # Chained on a stale first step: the first is refused, the second lands.
+    second = replace(_script(sid)[1], expected_version=0, new_version=7)
+    third = replace(_script(sid)[2], expected_version=VERSIONS[1])
+    results = sql_repo.save_steps([second, third])
+    assert [type(r).__name__ for r in results] == ["VersionConflict", "StepResult"]
 
 
 def test_a_stale_version_taken_on_trust_is_checked_again_against_the_rows(
