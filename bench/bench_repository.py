@@ -9,10 +9,19 @@ save_step: what every engine decision costs the single writer. A plain step reco
 intent, moves the previous step's order to OPEN, upserts the cycle and appends 3 events; a fill
 step instead moves it to FILLED and stores its fill. Prints steps/s and mean ms per step.
 
+save_steps: the same plain steps written in groups of 1, 10 and 50 (one step of each of that
+many strategies per group, one transaction per group), as the writer does when steps queue up.
+Prints steps/s, mean ms per step and SQL statements per step (cursor executions plus COMMIT).
+
+--busy-threads N runs N threads of pure Python next to the writer (switch interval 0.5 ms, as
+the service sets it): each statement hands the GIL away and has to win it back, as in a
+process running thousands of engines. Then statements, not rows, set the pace.
+
 MySQL figures are skipped (with a note) when the server is not reachable.
 
     .venv/bin/python bench/bench_repository.py [--rows 20000] [--batch 500] [--rounds 5]
-                                               [--steps 2000]
+                                               [--steps 2000] [--groups 1,10,50]
+                                               [--busy-threads 0]
     MARTINGALE_BENCH_MYSQL_URL=mysql+pymysql://root@127.0.0.1:3306/test (the default)
 """
 
@@ -23,13 +32,18 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 import pymysql
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,7 +52,15 @@ from domain.ids import client_order_id
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from persistence.database import make_engine
 from persistence.migrate import upgrade
-from persistence.records import CycleRecord, CycleStatus, DesiredState, JournalEntry, OrderIntent
+from persistence.records import (
+    CycleRecord,
+    CycleStatus,
+    DesiredState,
+    JournalEntry,
+    OrderIntent,
+    StepResult,
+    StepWrite,
+)
 from persistence.sql_repository import SqlRepository
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -136,65 +158,141 @@ def _intent(sid: int, i: int) -> OrderIntent:
     return OrderIntent(cycle=cycle, leg=f"s{i % LEGS_PER_CYCLE}", order=order)
 
 
-def time_steps(repo: SqlRepository, sid: int, steps: int, *, fill: bool) -> tuple[float, float]:
-    """(steps/s, mean ms per step) of `steps` consecutive steps of one strategy."""
+SNAPSHOT = '{"phase":"buying","ladder":[' + ",".join(['"1234.56"'] * 40) + "]}"
+
+
+def _step(sid: int, i: int, intents: list[OrderIntent], version: int, *, fill: bool) -> StepWrite:
+    """Step `i` (from 1) of a strategy: record intent i, move intent i-1 (filled: with a fill)."""
+    now = T0 + timedelta(seconds=i)
+    previous = intents[i - 1].order
+    cost = Decimal("15.185088")
+    if fill:
+        update = previous.transition(
+            OrderState.FILLED, filled=previous.amount, cost=cost, exchange_order_id=f"E{i}"
+        )
+        fills: tuple[Fill, ...] = (
+            Fill(
+                trade_id=f"T{i}",
+                client_order_id=previous.client_order_id,
+                symbol=previous.symbol,
+                side=previous.side,
+                price=Decimal("1234.56"),
+                amount=previous.amount,
+                fee=Decimal("0.0000123"),
+                fee_currency="ETH",
+                timestamp=now,
+            ),
+        )
+    else:
+        update = previous.transition(OrderState.OPEN, exchange_order_id=f"E{i}")
+        fills = ()
+    cycle = CycleRecord(
+        number=intents[i].cycle,
+        status=CycleStatus.OPEN,
+        opened_at=T0,
+        amount=Decimal("0.0123") * (i % LEGS_PER_CYCLE + 1),
+        cost=cost * (i % LEGS_PER_CYCLE + 1),
+        base_price=Decimal("1234.56"),
+    )
+    events = tuple(
+        PriceSeen(symbol="ETH/USDT", price=Decimal("1234.5678") + i + k, at=now) for k in range(3)
+    )
+    return StepWrite(
+        strategy_id=sid,
+        snapshot=SNAPSHOT,
+        expected_version=version,
+        new_version=version + 1,
+        now=now,
+        new_orders=(intents[i],),
+        order_updates=(update,),
+        fills=fills,
+        cycle=cycle,
+        events=events,
+    )
+
+
+def time_steps(
+    repo: SqlRepository, engine: Engine, sid: int, steps: int, *, fill: bool
+) -> tuple[float, float, float]:
+    """(steps/s, mean ms per step, statements per step) of `steps` steps of one strategy."""
     intents = [_intent(sid, i) for i in range(steps + 1)]
     repo.save_step(sid, snapshot="{}", expected_version=0, now=T0, new_orders=[intents[0]])
     version = 1
-    snapshot = '{"phase":"buying","ladder":[' + ",".join(['"1234.56"'] * 40) + "]}"
     took: list[float] = []
-    for i in range(1, steps + 1):
-        now = T0 + timedelta(seconds=i)
-        previous = intents[i - 1].order
-        cost = Decimal("15.185088")
-        if fill:
-            update = previous.transition(
-                OrderState.FILLED, filled=previous.amount, cost=cost, exchange_order_id=f"E{i}"
+    with _counting(engine) as statements:
+        for i in range(1, steps + 1):
+            step = _step(sid, i, intents, version, fill=fill)
+            start = time.perf_counter()
+            result = repo.save_step(
+                sid,
+                snapshot=step.snapshot,
+                expected_version=step.expected_version,
+                now=step.now,
+                new_version=step.new_version,
+                new_orders=step.new_orders,
+                order_updates=step.order_updates,
+                fills=step.fills,
+                cycle=step.cycle,
+                events=step.events,
             )
-            fills = [
-                Fill(
-                    trade_id=f"T{i}",
-                    client_order_id=previous.client_order_id,
-                    symbol=previous.symbol,
-                    side=previous.side,
-                    price=Decimal("1234.56"),
-                    amount=previous.amount,
-                    fee=Decimal("0.0000123"),
-                    fee_currency="ETH",
-                    timestamp=now,
-                )
-            ]
-        else:
-            update = previous.transition(OrderState.OPEN, exchange_order_id=f"E{i}")
-            fills = []
-        cycle = CycleRecord(
-            number=intents[i].cycle,
-            status=CycleStatus.OPEN,
-            opened_at=T0,
-            amount=Decimal("0.0123") * (i % LEGS_PER_CYCLE + 1),
-            cost=cost * (i % LEGS_PER_CYCLE + 1),
-            base_price=Decimal("1234.56"),
-        )
-        events = [
-            PriceSeen(symbol="ETH/USDT", price=Decimal("1234.5678") + i + k, at=now)
-            for k in range(3)
-        ]
-        start = time.perf_counter()
-        result = repo.save_step(
-            sid,
-            snapshot=snapshot,
-            expected_version=version,
-            now=now,
-            new_orders=[intents[i]],
-            order_updates=[update],
-            fills=fills,
-            cycle=cycle,
-            events=events,
-        )
-        took.append(time.perf_counter() - start)
-        version = result.version
+            took.append(time.perf_counter() - start)
+            version = result.version
     total = sum(took)
-    return steps / total, 1000 * total / steps
+    return steps / total, 1000 * total / steps, statements[0] / steps
+
+
+@contextmanager
+def _counting(engine: Engine) -> Iterator[list[int]]:
+    """Counts SQL statements sent: cursor executions (an executemany is one) and COMMITs."""
+    count = [0]
+
+    def one(*_: object) -> None:
+        count[0] += 1
+
+    event.listen(engine, "before_cursor_execute", one)
+    event.listen(engine, "commit", one)
+    try:
+        yield count
+    finally:
+        event.remove(engine, "before_cursor_execute", one)
+        event.remove(engine, "commit", one)
+
+
+def time_groups(
+    repo: SqlRepository, engine: Engine, group: int, steps: int
+) -> tuple[float, float, float]:
+    """(steps/s, mean ms per step, statements per step) of about `steps` plain steps written
+    with `save_steps` in groups of `group`: each group one step of `group` strategies."""
+    rounds = max(1, steps // group)
+    sids = [_strategy(repo, f"group{group}-{k}") for k in range(group)]
+    intents = {sid: [_intent(sid, i) for i in range(rounds + 2)] for sid in sids}
+    repo.save_steps(
+        [
+            StepWrite(
+                strategy_id=sid,
+                snapshot="{}",
+                expected_version=0,
+                new_version=1,
+                now=T0,
+                new_orders=(intents[sid][0],),
+            )
+            for sid in sids
+        ]
+    )
+    took = 0.0
+    with _counting(engine) as statements:
+        for i in range(1, rounds + 2):
+            group_steps = [_step(sid, i, intents[sid], i, fill=False) for sid in sids]
+            if i == 1:  # warm-up: compiles this group size's statements
+                repo.save_steps(group_steps)
+                statements[0] = 0
+                continue
+            start = time.perf_counter()
+            results = repo.save_steps(group_steps)
+            took += time.perf_counter() - start
+            assert all(isinstance(r, StepResult) for r in results), results
+    total = rounds * group
+    return total / took, 1000 * took / total, statements[0] / total
 
 
 def time_loads(repo: SqlRepository, sid: int, loads: int) -> tuple[float, float]:
@@ -206,26 +304,60 @@ def time_loads(repo: SqlRepository, sid: int, loads: int) -> tuple[float, float]
     return loads / total, 1000 * total / loads
 
 
-def steps_figures(repo: SqlRepository, steps: int) -> dict[str, tuple[float, float]]:
-    """save_step figures, then load_engine_state of the fill strategy (one live order).
+Figures = dict[str, tuple[float, ...]]
+
+
+def steps_figures(
+    repo: SqlRepository, engine: Engine, steps: int, groups: list[int], busy: int
+) -> Figures:
+    """save_step figures, load_engine_state of the fill strategy (one live order), then
+    save_steps in groups; all of it next to `busy` busy threads.
 
     A throwaway strategy steps first: the first few hundred steps on a fresh database (MySQL
     above all) are slower and would bias whichever variant ran first."""
-    time_steps(repo, _strategy(repo, "steps-warmup"), max(1, steps // 5), fill=True)
-    figures = {}
-    for kind in ("plain", "fill"):
-        sid = _strategy(repo, f"steps-{kind}")
-        figures[kind] = time_steps(repo, sid, steps, fill=kind == "fill")
-    figures["load"] = time_loads(repo, sid, max(1, steps // 4))
+    time_steps(repo, engine, _strategy(repo, "steps-warmup"), max(1, steps // 5), fill=True)
+    figures: Figures = {}
+    with _busy(busy):
+        for kind in ("plain", "fill"):
+            sid = _strategy(repo, f"steps-{kind}")
+            figures[kind] = time_steps(repo, engine, sid, steps, fill=kind == "fill")
+        figures["load"] = time_loads(repo, sid, max(1, steps // 4))
+        for group in groups:
+            figures[f"group {group}"] = time_groups(repo, engine, group, steps)
     return figures
 
 
-def run_mysql(
-    base: str, name: str, rows: int, batch: int, rounds: int, steps: int
-) -> tuple[float, float, dict[str, tuple[float, float]]]:
+@contextmanager
+def _busy(threads: int) -> Iterator[None]:
+    """`threads` threads that only ever want the GIL, as thousands of engines do."""
+    if threads <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(200))
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # as the service sets it (Tuning.switch_interval)
+    workers = [threading.Thread(target=spin, daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+        sys.setswitchinterval(previous)
+
+
+def run_mysql(base: str, name: str, args: argparse.Namespace) -> tuple[float, float, Figures]:
     """Alternate repository and raw rounds on one warmed table; median rows/s of each.
 
     Then the save_step figures on the same database."""
+    rows, batch, rounds = args.rows, args.batch, args.rounds
     url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
     upgrade(url)
     engine = make_engine(url)
@@ -243,33 +375,39 @@ def run_mysql(
         return (
             statistics.median(repo_rates),
             statistics.median(raw_rates),
-            steps_figures(repo, steps),
+            steps_figures(repo, engine, args.steps, args.groups, args.busy_threads),
         )
     finally:
         conn.close()
         engine.dispose()
 
 
-def run_sqlite(rows: int, batch: int, steps: int) -> tuple[float, dict[str, tuple[float, float]]]:
+def run_sqlite(args: argparse.Namespace) -> tuple[float, Figures]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite"
         upgrade(url)
         engine = make_engine(url)
         try:
             repo = SqlRepository(engine)
-            rate = time_repo(repo, _entries(_strategy(repo), rows), batch)
-            return rate, steps_figures(repo, steps)
+            rate = time_repo(repo, _entries(_strategy(repo), args.rows), args.batch)
+            figures = steps_figures(repo, engine, args.steps, args.groups, args.busy_threads)
+            return rate, figures
         finally:
             engine.dispose()
 
 
-def _print_steps(backend: str, figures: dict[str, tuple[float, float]]) -> None:
-    for kind, (rate, mean_ms) in figures.items():
+def _print_steps(backend: str, figures: Figures) -> None:
+    for kind, (rate, mean_ms, *statements) in figures.items():
         if kind == "load":
             label, unit = f"{backend} load_engine_state/s", "loads"
+        elif kind.startswith("group"):
+            label, unit = f"{backend} save_steps/s ({kind})", "steps"
         else:
             label, unit = f"{backend} save_step/s ({kind})", "steps"
-        print(f"  {label:<31}: {rate:10.0f} {unit}/s  {mean_ms:7.3f} ms/{unit[:-1]}")
+        line = f"  {label:<35}: {rate:10.0f} {unit}/s  {mean_ms:7.3f} ms/{unit[:-1]}"
+        if statements:
+            line += f"  {statements[0]:6.2f} statements/step"
+        print(line)
 
 
 def main() -> int:
@@ -280,10 +418,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument(
+        "--groups", type=lambda v: [int(g) for g in v.split(",")], default=[1, 10, 50]
+    )
+    parser.add_argument("--busy-threads", type=int, default=0)
     args = parser.parse_args()
     base = os.environ.get("MARTINGALE_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
     name = f"martingale_bench_{os.getpid()}"
-    mysql: tuple[float, float, dict[str, tuple[float, float]]] | None = None
+    mysql: tuple[float, float, Figures] | None = None
     try:
         admin = _connect(base, None)
     except pymysql.err.OperationalError as error:
@@ -292,12 +434,12 @@ def main() -> int:
         try:
             with admin.cursor() as cur:
                 cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-            mysql = run_mysql(base, name, args.rows, args.batch, args.rounds, args.steps)
+            mysql = run_mysql(base, name, args)
         finally:
             with admin.cursor() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
             admin.close()
-    sqlite_rate, sqlite_steps = run_sqlite(args.rows, args.batch, args.steps)
+    sqlite_rate, sqlite_steps = run_sqlite(args)
     print(f"events: {args.rows} rows in batches of {args.batch}, median of {args.rounds} rounds")
     if mysql is not None:
         repo_rate, raw_rate, _ = mysql
@@ -307,7 +449,11 @@ def main() -> int:
     print(f"  SQLite SqlRepository.append    : {sqlite_rate:10.0f} rows/s")
     print(
         f"save_step: {args.steps} steps of one strategy (1 intent + 1 order update + cycle "
-        "upsert + 3 events; fill: + 1 fill)"
+        "upsert + 3 events; fill: + 1 fill);"
+    )
+    print(
+        f"save_steps: about {args.steps} such plain steps in groups of one step of N strategies"
+        + (f"; {args.busy_threads} busy threads" if args.busy_threads else "")
     )
     if mysql is not None:
         _print_steps("MySQL ", mysql[2])
