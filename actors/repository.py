@@ -210,21 +210,33 @@ class RepositoryActor(pykka.ThreadingActor):
         fail every later flush, and with it every decision that waits behind one."""
         written = 0
         try:
+            # Decisions waiting for their commit go first, before and between the bulk parts:
+            # a flush of thousands of rows must not hold up an order.
+            self._serve_steps()
             if self._audit:
                 written += self._write_batch("audit", self.repo.append_audit, self._audit)
                 self._audit = []
+            self._serve_steps()
             if self._beats:
                 written += self._write_batch("heartbeats", self._write_beats, self._beats)
                 self._beats = {}
-            if self._actual:
-                written += self._write_batch("states", self._write_actual, self._actual)
-                self._actual = {}
+            self._serve_steps()
+            while self._actual:  # one transaction per chunk, steps served in between
+                chunk = dict(list(self._actual.items())[: self._batch_size])
+                written += self._write_batch("states", self._write_actual, chunk)
+                for sid in chunk:
+                    self._actual.pop(sid, None)
+                self._serve_steps()
         except DatabaseUnavailable:
             self._trim()
             if not self._timer_armed:
                 self._timer_armed = True
                 self._timers.tell_later(max(1.0, self._flush_interval), self.actor_ref, _Flush())
         return written
+
+    def _serve_steps(self) -> None:
+        while self._steps:
+            self._write_steps()
 
     def _write_beats(self, beats: dict[int, datetime]) -> int:
         self.repo.record_heartbeats(beats)

@@ -217,13 +217,17 @@ class UserActor(pykka.ThreadingActor):
         self._clients.pop(message.account_id, None)
 
     def _check_heartbeats(self) -> None:
+        # One time for the whole check: an answer arrived within the last interval, and one
+        # timestamp lets the repository write the user's beats in one statement.
+        checked = _now()
         beats: dict[int, datetime] = {}
         for child in self._children.values():
             if child.ref is None or child.done:
                 continue
             if child.ping is not None:
                 try:
-                    beats[child.spec.strategy_id] = child.ping.get(timeout=0)
+                    child.ping.get(timeout=0)
+                    beats[child.spec.strategy_id] = checked
                     child.missed = 0
                 except pykka.Timeout:
                     # A ping waits behind the messages already queued (a boot that waits on

@@ -253,16 +253,21 @@ class SqlRepository(SqlReads):
     def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
         if not beats:
             return
+        # Beats usually share a timestamp (a supervisor stamps a whole check with one time):
+        # one UPDATE ... WHERE id IN (...) per timestamp, not one statement per strategy.
+        by_time: dict[datetime, list[int]] = {}
+        for sid, beat in beats.items():
+            by_time.setdefault(beat, []).append(sid)
         table = m.STRATEGIES
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("sid"))
-            .values(last_heartbeat=bindparam("beat"))
-        )
         with self._write("record heartbeats") as s:
-            s.connection().execute(
-                statement, [{"sid": sid, "beat": beat} for sid, beat in beats.items()]
-            )
+            conn = s.connection()
+            for beat, sids in by_time.items():
+                for start in range(0, len(sids), 500):
+                    conn.execute(
+                        update(table)
+                        .where(table.c.id.in_(sids[start : start + 500]))
+                        .values(last_heartbeat=beat)
+                    )
 
     # --- trading ----------------------------------------------------------------------------
     def save_step(
