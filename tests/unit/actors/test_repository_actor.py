@@ -16,7 +16,7 @@ from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError
 from persistence.errors import VersionConflict
 from persistence.memory import MemoryRepository
-from persistence.records import AuditEntry, DesiredState, StepResult, StepWrite
+from persistence.records import AuditEntry, DesiredState, StepOutcome, StepResult, StepWrite
 from tests.actors.fakes import wait_until
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -115,7 +115,7 @@ class _Grouping(MemoryRepository):
         self.sizes: list[int] = []
         self.gate = threading.Event()
 
-    def save_steps(self, steps: Sequence[StepWrite]) -> list[StepResult | MartingaleError]:
+    def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
         if not self.sizes:
             self.gate.wait(timeout=10)
         self.sizes.append(len(steps))
