@@ -223,18 +223,7 @@ def time_steps(
         for i in range(1, steps + 1):
             step = _step(sid, i, intents, version, fill=fill)
             start = time.perf_counter()
-            result = repo.save_step(
-                sid,
-                snapshot=step.snapshot,
-                expected_version=step.expected_version,
-                now=step.now,
-                new_version=step.new_version,
-                new_orders=step.new_orders,
-                order_updates=step.order_updates,
-                fills=step.fills,
-                cycle=step.cycle,
-                events=step.events,
-            )
+            result = repo.save_step(sid, **step.save_step_kwargs())
             took.append(time.perf_counter() - start)
             version = result.version
     total = sum(took)

@@ -318,20 +318,7 @@ class MemoryRepository(MemoryReads):
         with self._tx():  # DatabaseUnavailable (a fake's outage) undoes the whole batch
             for step in steps:
                 try:
-                    out.append(
-                        self.save_step(
-                            step.strategy_id,
-                            snapshot=step.snapshot,
-                            expected_version=step.expected_version,
-                            now=step.now,
-                            new_version=step.new_version,
-                            new_orders=step.new_orders,
-                            order_updates=step.order_updates,
-                            fills=step.fills,
-                            cycle=step.cycle,
-                            events=step.events,
-                        )
-                    )
+                    out.append(self.save_step(step.strategy_id, **step.save_step_kwargs()))
                 except DatabaseUnavailable:
                     raise
                 except (MartingaleError, ValueError, TypeError) as exc:

@@ -208,6 +208,20 @@ class StepWrite:
     cycle: CycleRecord | None = None
     events: tuple[object, ...] = ()
 
+    def save_step_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `save_step(strategy_id, **...)` for this step."""
+        return {
+            "snapshot": self.snapshot,
+            "expected_version": self.expected_version,
+            "new_version": self.new_version,
+            "now": self.now,
+            "new_orders": self.new_orders,
+            "order_updates": self.order_updates,
+            "fills": self.fills,
+            "cycle": self.cycle,
+            "events": self.events,
+        }
+
 
 # What `save_steps` answers per step: its result, or the error that refused it (a
 # `MartingaleError`, or the ValueError/TypeError of a money value or timestamp that does not fit).
