@@ -123,8 +123,8 @@ class PaperVenue:
             self._state.rules[rules.symbol] = rules
 
     def market_rules(self, symbol: str) -> MarketRules:
-        with self._lock:
-            return self._state.listed(symbol)
+        # No lock: one dict lookup of a value that is replaced, never changed in place.
+        return self._state.listed(symbol)
 
     def add_fill_listener(self, listener: FillListener) -> None:
         """`listener(fills)` runs on the thread that moved the price, after the venue lock is
@@ -307,11 +307,20 @@ class PaperVenue:
         return row[2]
 
     def open_orders(self, account_key: str, symbol: str | None) -> list[Order]:
-        with self._lock:
-            self._state.account(account_key)
-            ids = sorted(self._state.open_by_account.get(account_key, ()))
-            entries = [self._state.open[i] for i in ids]
-            return [e.order for e in entries if symbol is None or e.order.symbol == symbol]
+        """Read from memory without the venue lock: every engine asks this on each wake-up,
+        and queueing behind writers' commits cost more than the read. The set is copied in one
+        step (a C-level copy the interpreter does not interrupt); an order that fills while
+        this runs is left out or listed as still open, as on any exchange, and the price move
+        that filled it wakes the engine again (fills happen before anyone is woken)."""
+        self._state.account(account_key)
+        state = self._state
+        ids = sorted(state.open_by_account.get(account_key, set()).copy())
+        entries = [state.open.get(i) for i in ids]
+        return [
+            e.order
+            for e in entries
+            if e is not None and (symbol is None or e.order.symbol == symbol)
+        ]
 
     def fills(
         self, account_key: str, symbol: str, since: datetime | None, limit: int | None
