@@ -80,7 +80,6 @@ class RootSupervisor(pykka.ThreadingActor):
         self._stopping = stopping or threading.Event()
         self.gate = gate or BootGate(boot_slots)
         self._freeze_after_boot = freeze_after_boot
-        self._waves_left = 0
         self._start_wave = max(1, start_wave)  # users started per wave
         self._start_interval = start_interval  # seconds between waves
         self._preloaded: dict[int, list[Any]] = {}
@@ -126,7 +125,6 @@ class RootSupervisor(pykka.ThreadingActor):
         # Start users in waves, so that spawning thousands of engine threads does not starve
         # the ones already trading; how many engines boot at once is the gate's business.
         self._preloaded = by_user
-        self._waves_left = len(users)
         for index, user in enumerate(users):
             self.users[user.id] = _UserChild(user_id=user.id)
             delay = (index // self._start_wave) * self._start_interval
@@ -155,10 +153,7 @@ class RootSupervisor(pykka.ThreadingActor):
                 child = self.users.get(message.child_id)
                 if child is not None and child.ref is None:
                     try:
-                        preloaded = self._preloaded.pop(child.user_id, None)
-                        if preloaded is not None:
-                            self._waves_left -= 1
-                        self._spawn(child, preloaded)
+                        self._spawn(child, self._preloaded.pop(child.user_id, None))
                     except DatabaseUnavailable:
                         self._timers.tell_later(self._poll_interval, self.actor_ref, message)
             elif isinstance(message, PollDesired):
@@ -262,11 +257,12 @@ class RootSupervisor(pykka.ThreadingActor):
         return specs
 
     def _maybe_freeze(self) -> None:
-        """Once every user is started and every engine booted, collect once and freeze the
-        heap: thousands of long-lived actors and states then leave the garbage collector's
-        full passes, which otherwise stop every thread for a few hundred ms at a time. Done
-        once, so at most the cyclic garbage alive at that moment is never reclaimed."""
-        if not self._freeze_after_boot or self._waves_left > 0 or not self.gate.idle:
+        """Once every user with strategies is started and every engine booted, collect once
+        and freeze the heap: thousands of long-lived actors and states then leave the garbage
+        collector's full passes, which otherwise stop every thread for a few hundred ms at a
+        time. Done once, so at most the cyclic garbage alive at that moment is never
+        reclaimed."""
+        if not self._freeze_after_boot or self._preloaded or not self.gate.idle:
             return
         self._freeze_after_boot = False
         started = time.monotonic()
