@@ -26,7 +26,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,7 +87,7 @@ class RepositoryActor(pykka.ThreadingActor):
         flush_interval: float = 0.5,
         batch_size: int = 500,
         max_buffer: int = 200_000,
-        steps: StepQueue | None = None,
+        steps: StepQueue,
         max_group: int = 200,
     ) -> None:
         super().__init__()
@@ -95,7 +96,7 @@ class RepositoryActor(pykka.ThreadingActor):
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._max_buffer = max_buffer
-        self._steps = steps if steps is not None else StepQueue()
+        self._steps = steps
         self._max_group = max_group
         self.groups = 0  # save_steps calls, and the steps they carried: the mean group size
         self.grouped = 0
@@ -114,10 +115,7 @@ class RepositoryActor(pykka.ThreadingActor):
         given up or is about to, and a write it does not hear of would only make its next
         write a version conflict (and, under overload, turn a queue into a collapse)."""
         if _deadline is not None and time.monotonic() > _deadline:
-            self.expired += 1
-            raise DatabaseUnavailable(
-                f"the database writer is backlogged: {method} waited too long and was not run"
-            )
+            raise self._backlogged(method)
         fn: Callable[..., Any] = getattr(self.repo, method)
         return fn(*args, **kwargs)
 
@@ -153,8 +151,7 @@ class RepositoryActor(pykka.ThreadingActor):
         return None
 
     def on_stop(self) -> None:
-        while self._steps:  # engines are stopped first; anything left gets its answer
-            self._write_steps()
+        self._serve_steps()  # engines are stopped first; anything left gets its answer
         try:
             self._flush()
         except MartingaleError:
@@ -171,14 +168,7 @@ class RepositoryActor(pykka.ThreadingActor):
         live: list[_StepRequest] = []
         for request in self._steps.take(self._max_group):
             if now > request.deadline:
-                self.expired += 1
-                _fail(
-                    request,
-                    DatabaseUnavailable(
-                        "the database writer is backlogged: save_step waited too long and "
-                        "was not run"
-                    ),
-                )
+                _fail(request, self._backlogged("save_step"))
             else:
                 live.append(request)
         if not live:
@@ -233,6 +223,12 @@ class RepositoryActor(pykka.ThreadingActor):
                 self._timer_armed = True
                 self._timers.tell_later(max(1.0, self._flush_interval), self.actor_ref, _Flush())
         return written
+
+    def _backlogged(self, method: str) -> DatabaseUnavailable:
+        self.expired += 1
+        return DatabaseUnavailable(
+            f"the database writer is backlogged: {method} waited too long and was not run"
+        )
 
     def _serve_steps(self) -> None:
         while self._steps:
@@ -308,7 +304,7 @@ class RepoClient:
         reader: Repository | None = None,
         max_readers: int = 4,
         grace: float = 30.0,
-        steps: StepQueue | None = None,
+        steps: StepQueue,
     ) -> None:
         self._ref = ref
         self._steps = steps
@@ -327,58 +323,30 @@ class RepoClient:
             finally:
                 self._readers.release()
         deadline = time.monotonic() + self._timeout
-        try:
+        with self._answer(method):
             future = self._proxy.call(method, *args, _deadline=deadline, **kwargs)
             return future.get(timeout=self._timeout + self._grace)
-        except pykka.Timeout:
-            raise DatabaseUnavailable(
-                f"repository did not answer {method} in {self._timeout + self._grace}s"
-            ) from None
-        except pykka.ActorDeadError:
-            raise DatabaseUnavailable("repository actor is stopped") from None
 
     def load_engine_state(self, strategy_id: int) -> Any:
         return self.call("load_engine_state", strategy_id)
 
-    def save_step(
-        self,
-        strategy_id: int,
-        *,
-        snapshot: str,
-        expected_version: int,
-        now: datetime,
-        new_version: int,
-        new_orders: Any = (),
-        order_updates: Any = (),
-        fills: Any = (),
-        cycle: Any = None,
-        events: Any = (),
-    ) -> StepResult:
-        write = StepWrite(
-            strategy_id=strategy_id,
-            snapshot=snapshot,
-            expected_version=expected_version,
-            new_version=new_version,
-            now=now,
-            new_orders=tuple(new_orders),
-            order_updates=tuple(order_updates),
-            fills=tuple(fills),
-            cycle=cycle,
-            events=tuple(events),
-        )
-        if self._steps is None:  # no shared queue: one step per call
-            result = self.call("save_steps", [write])[0]
-            if isinstance(result, BaseException):
-                raise result
-            return result  # type: ignore[no-any-return]
+    def save_step(self, strategy_id: int, **step: Any) -> StepResult:
+        """Queue the step for the writer's next group; the answer comes after its commit."""
         reply: pykka.Future[StepResult] = pykka.ThreadingFuture()
+        write = StepWrite.build(strategy_id, **step)
         self._steps.put(_StepRequest(write, time.monotonic() + self._timeout, reply))
-        try:
+        with self._answer("save_step"):
             self._ref.tell(_Steps())
             return reply.get(timeout=self._timeout + self._grace)
+
+    @contextmanager
+    def _answer(self, method: str) -> Iterator[None]:
+        """No answer from the writer means the database is unavailable, to the caller."""
+        try:
+            yield
         except pykka.Timeout:
             raise DatabaseUnavailable(
-                f"repository did not answer save_step in {self._timeout + self._grace}s"
+                f"repository did not answer {method} in {self._timeout + self._grace}s"
             ) from None
         except pykka.ActorDeadError:
             raise DatabaseUnavailable("repository actor is stopped") from None

@@ -43,8 +43,9 @@ def _entry(text: str) -> AuditEntry:
 def test_rows_wait_out_an_outage_and_a_refused_batch_does_not_block_the_next() -> None:
     repo = _Flaky()
     timers = TimerService()
-    ref = RepositoryActor.start(repo, timers, flush_interval=60)
-    client = RepoClient(ref, timeout=10)
+    steps = StepQueue()
+    ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps)
+    client = RepoClient(ref, timeout=10, steps=steps)
     try:
         proxy = ref.proxy()
         repo.down = True
@@ -90,8 +91,9 @@ class _Slow(MemoryRepository):
 def test_a_write_still_queued_past_its_callers_deadline_is_refused_unrun() -> None:
     repo = _Slow()
     timers = TimerService()
-    ref = RepositoryActor.start(repo, timers, flush_interval=60)
-    client = RepoClient(ref, timeout=0.2, grace=5)
+    steps = StepQueue()
+    ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps)
+    client = RepoClient(ref, timeout=0.2, grace=5, steps=steps)
     try:
         busy = ref.proxy().call("record_heartbeats", {1: T0})  # occupies the writer
         with pytest.raises(DatabaseUnavailable, match="backlogged"):
