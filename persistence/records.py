@@ -7,7 +7,7 @@ users, accounts, strategies, cycles and the journal is defined here.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -207,6 +207,35 @@ class StepWrite:
     fills: tuple[Fill, ...] = ()
     cycle: CycleRecord | None = None
     events: tuple[object, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        strategy_id: int,
+        *,
+        snapshot: str,
+        expected_version: int,
+        now: datetime,
+        new_version: int | None = None,
+        new_orders: Iterable[OrderIntent] = (),
+        order_updates: Iterable[Order] = (),
+        fills: Iterable[Fill] = (),
+        cycle: CycleRecord | None = None,
+        events: Iterable[object] = (),
+    ) -> StepWrite:
+        """A step from `save_step`'s arguments (the next version by default)."""
+        return cls(
+            strategy_id=strategy_id,
+            snapshot=snapshot,
+            expected_version=expected_version,
+            new_version=expected_version + 1 if new_version is None else new_version,
+            now=now,
+            new_orders=tuple(new_orders),
+            order_updates=tuple(order_updates),
+            fills=tuple(fills),
+            cycle=cycle,
+            events=tuple(events),
+        )
 
     def save_step_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `save_step(strategy_id, **...)` for this step."""

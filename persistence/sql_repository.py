@@ -284,17 +284,17 @@ class SqlRepository(SqlReads):
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
     ) -> StepResult:
-        step = StepWrite(
-            strategy_id=strategy_id,
+        step = StepWrite.build(
+            strategy_id,
             snapshot=snapshot,
             expected_version=expected_version,
-            new_version=expected_version + 1 if new_version is None else new_version,
+            new_version=new_version,
             now=now,
-            new_orders=tuple(new_orders),
-            order_updates=tuple(order_updates),
-            fills=tuple(fills),
+            new_orders=new_orders,
+            order_updates=order_updates,
+            fills=fills,
             cycle=cycle,
-            events=tuple(events),
+            events=events,
         )
         [outcome] = self._save_group([step])
         if isinstance(outcome, Exception):
