@@ -1,12 +1,16 @@
 """The paper venue's in-memory state: a cache of its SQLite file for the open book.
 
 Only what a tick or an order check needs is held here (accounts, balances, rules, last prices,
-open orders and their books); closed orders and fills are read from the file on demand. Every
-mutator writes through to the store, so the caller's transaction holds memory and file together.
+open orders and their books, and the most recently closed orders, which their engines ask for
+right after the tick that filled them); older closed orders and fills are read from the file on
+demand. Every mutator records its change in the journal, which writes it to the file (see
+`journal`), and stamps the account with the change's number, so a read of the account waits
+until the file holds what it shows.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +20,10 @@ from domain.market import MarketRules, split_symbol
 from domain.money import ZERO
 from domain.orders import Order, Side
 from exchange.paper.book import Book
+from exchange.paper.journal import Journal
 from exchange.paper.store import PaperStore
+
+RECENTLY_CLOSED = 20_000  # closed orders kept in memory (a few MB); older ones come from the file
 
 
 @dataclass(slots=True)
@@ -24,6 +31,7 @@ class Account:
     fee_rate: Decimal
     fee_in_quote: bool
     balances: dict[str, list[Decimal]] = field(default_factory=dict)  # currency -> [free, used]
+    seq: int = 0  # the journal number of this account's last change: reads wait for it
 
     def free(self, currency: str) -> Decimal:
         balance = self.balances.get(currency)
@@ -44,9 +52,10 @@ class Resting:
 
 
 class VenueState:
-    def __init__(self, store: PaperStore, venue_name: str) -> None:
+    def __init__(self, store: PaperStore, venue_name: str, journal: Journal) -> None:
         self._store = store
         self._venue_name = venue_name
+        self.journal = journal
         self.load()
 
     def load(self) -> None:
@@ -67,6 +76,10 @@ class VenueState:
         # whole venue (thousands of strategies share it).
         self.open_by_account: dict[str, set[int]] = {}
         self.books: dict[str, Book] = {}
+        # order id -> (account, order) of the last RECENTLY_CLOSED orders to close, and the id
+        # of the latest closed order per (account, client order id).
+        self.closed: OrderedDict[int, tuple[str, Order]] = OrderedDict()
+        self.closed_by_coid: dict[tuple[str, str], int] = {}
         for order_id, account, order, locked in store.open_orders():
             self.rest(Resting(order_id, account, order, locked))
         self.last_order_id, self.last_trade_id = store.max_ids()
@@ -86,14 +99,38 @@ class VenueState:
         return rules
 
     def move(self, account_key: str, currency: str, free: Decimal, used: Decimal) -> None:
-        """Change a balance and write it through to the store (inside the caller's txn)."""
+        """Change a balance and journal it."""
         account = self.accounts[account_key]
         balance = account.balances.setdefault(currency, [ZERO, ZERO])
         balance[0] += free
         balance[1] += used
         if balance[0] < 0 or balance[1] < 0:  # an accounting bug, never a user error
             raise AssertionError(f"{account_key} {currency} balance went negative: {balance}")
-        self._store.put_balance(account_key, currency, balance[0], balance[1])
+        account.seq = self.journal.balance(account_key, currency, balance[0], balance[1])
+
+    def put_order(self, order_id: int, account_key: str, order: Order, locked: Decimal) -> None:
+        """Journal an order's new state; a closed one is remembered among the recent ones."""
+        self.accounts[account_key].seq = self.journal.order(order_id, account_key, order, locked)
+        if order.state.is_terminal:
+            self.closed[order_id] = (account_key, order)
+            self.closed_by_coid[account_key, order.client_order_id] = order_id
+            while len(self.closed) > RECENTLY_CLOSED:
+                old_id, (old_account, old) = self.closed.popitem(last=False)
+                key = (old_account, old.client_order_id)
+                if self.closed_by_coid.get(key) == old_id:
+                    del self.closed_by_coid[key]
+
+    def recently_closed(
+        self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
+    ) -> Order | None:
+        if exchange_order_id is not None:
+            order_id = int(exchange_order_id) if exchange_order_id.isdigit() else None
+        else:
+            order_id = self.closed_by_coid.get((account_key, coid or ""))
+        entry = None if order_id is None else self.closed.get(order_id)
+        if entry is None or entry[0] != account_key or entry[1].symbol != symbol:
+            return None
+        return entry[1]
 
     def rest(self, entry: Resting) -> None:
         assert entry.order.price is not None

@@ -2,7 +2,8 @@
 
 The paper venue stands for an external exchange, so its state must outlive the service process:
 an order the venue accepted is still there after a crash. Every mutation runs in one
-transaction that is committed before the venue call returns. WAL with synchronous=NORMAL:
+transaction that is committed before the venue call returns (grouped with other callers'
+changes: see `journal`). WAL with synchronous=NORMAL:
 a process crash (even SIGKILL) loses nothing that was committed; a power loss or OS crash can
 lose the last few committed transactions (those not yet checkpointed/fsynced), never corrupt
 the file. Decimals are stored as TEXT, times as integer microseconds since the epoch (UTC), so
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 from domain.errors import ConfigurationError
 from domain.market import MarketRules
 from domain.orders import Fill, Order, OrderState, OrderType, Side
+from exchange.paper.journal import Changes
 
 SCHEMA_VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,6 +60,7 @@ _SELECT_ORDERS = (
     "SELECT id, account, client_order_id, symbol, side, type, amount, price, filled, cost, "
     "state, locked, created_us, updated_us FROM orders "
 )
+_INSERT_ORDER = "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SELECT_FILLS = (
     "SELECT trade_id, order_id, account, client_order_id, symbol, side, price, amount, fee, "
     "fee_currency, at_us FROM fills "
@@ -100,7 +103,7 @@ def _dec(text: str | None) -> Decimal | None:
 
 
 class PaperStore:
-    """Thin SQL layer; callers (the venue) serialise access with their own lock."""
+    """Thin SQL layer; callers serialise access (the venue's journal holds its `io` lock)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -145,83 +148,47 @@ class PaperStore:
             raise
         self._conn.execute("COMMIT")
 
-    # --- writes (inside `transaction`) ---------------------------------------------------------
+    # --- writes ---------------------------------------------------------------------------------
 
-    def put_account(self, key: str, fee_rate: Decimal, fee_in_quote: bool) -> None:
-        self._conn.execute(
-            "INSERT INTO accounts (key, fee_rate, fee_in_quote) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET fee_rate = excluded.fee_rate, "
-            "fee_in_quote = excluded.fee_in_quote",
-            (key, str(fee_rate), int(fee_in_quote)),
-        )
-
-    def put_balance(self, account: str, currency: str, free: Decimal, used: Decimal) -> None:
-        self._conn.execute(
-            "INSERT INTO balances (account, currency, free, used) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (account, currency) DO UPDATE SET free = excluded.free, "
-            "used = excluded.used",
-            (account, currency, str(free), str(used)),
-        )
-
-    def put_market(self, rules: MarketRules) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO markets VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                rules.symbol,
-                str(rules.tick_size),
-                str(rules.step_size),
-                str(rules.min_amount),
-                str(rules.min_notional),
-                str(rules.max_amount),
-            ),
-        )
-
-    def put_price(self, symbol: str, price: Decimal, at: datetime) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)", (symbol, str(price), to_us(at))
-        )
-
-    def put_order(self, order_id: int, account: str, order: Order, locked: Decimal) -> None:
-        created = order.created_at or order.updated_at or _EPOCH
-        updated = order.updated_at or created
-        self._conn.execute(
-            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                order_id,
-                account,
-                order.client_order_id,
-                order.symbol,
-                order.side.value,
-                order.type.value,
-                str(order.amount),
-                None if order.price is None else str(order.price),
-                str(order.filled),
-                str(order.cost),
-                order.state.value,
-                str(locked),
-                to_us(created),
-                to_us(updated),
-            ),
-        )
-
-    def add_fill(self, account: str, order_id: int, fill: Fill) -> None:
-        assert fill.timestamp is not None and fill.fee_currency is not None
-        self._conn.execute(
-            "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                int(fill.trade_id),
-                order_id,
-                account,
-                fill.client_order_id,
-                fill.symbol,
-                fill.side.value,
-                str(fill.price),
-                str(fill.amount),
-                str(fill.fee),
-                fill.fee_currency,
-                to_us(fill.timestamp),
-            ),
-        )
+    def apply(self, changes: Changes) -> None:
+        """Write one group of changes (see `journal`) in one transaction, one statement per
+        table; rolled back whole if any row fails."""
+        conn = self._conn
+        with self.transaction():
+            if changes.accounts:
+                conn.executemany(
+                    "INSERT INTO accounts (key, fee_rate, fee_in_quote) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET fee_rate = excluded.fee_rate, "
+                    "fee_in_quote = excluded.fee_in_quote",
+                    [(k, str(rate), int(q)) for k, (rate, q) in changes.accounts.items()],
+                )
+            if changes.markets:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO markets VALUES (?, ?, ?, ?, ?, ?)",
+                    [_market_row(r) for r in changes.markets.values()],
+                )
+            if changes.balances:
+                conn.executemany(
+                    "INSERT INTO balances (account, currency, free, used) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (account, currency) DO UPDATE SET free = excluded.free, "
+                    "used = excluded.used",
+                    [(a, c, str(f), str(u)) for (a, c), (f, u) in changes.balances.items()],
+                )
+            if changes.prices:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)",
+                    [(s, str(p), to_us(at)) for s, (p, at) in changes.prices.items()],
+                )
+            if changes.orders:
+                conn.executemany(
+                    _INSERT_ORDER,
+                    [_order_row(i, a, o, locked) for i, (a, o, locked) in changes.orders.items()],
+                )
+            if changes.fills:
+                conn.executemany(
+                    "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_fill_row(a, i, f) for a, i, f in changes.fills],
+                )
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -322,3 +289,52 @@ class PaperStore:
             updated_at=from_us(r[13]),
         )
         return int(r[0]), r[1], order, Decimal(r[11])
+
+
+def _market_row(rules: MarketRules) -> tuple[str, ...]:
+    return (
+        rules.symbol,
+        str(rules.tick_size),
+        str(rules.step_size),
+        str(rules.min_amount),
+        str(rules.min_notional),
+        str(rules.max_amount),
+    )
+
+
+def _order_row(order_id: int, account: str, order: Order, locked: Decimal) -> tuple[Any, ...]:
+    created = order.created_at or order.updated_at or _EPOCH
+    updated = order.updated_at or created
+    return (
+        order_id,
+        account,
+        order.client_order_id,
+        order.symbol,
+        order.side.value,
+        order.type.value,
+        str(order.amount),
+        None if order.price is None else str(order.price),
+        str(order.filled),
+        str(order.cost),
+        order.state.value,
+        str(locked),
+        to_us(created),
+        to_us(updated),
+    )
+
+
+def _fill_row(account: str, order_id: int, fill: Fill) -> tuple[Any, ...]:
+    assert fill.timestamp is not None and fill.fee_currency is not None
+    return (
+        int(fill.trade_id),
+        order_id,
+        account,
+        fill.client_order_id,
+        fill.symbol,
+        fill.side.value,
+        str(fill.price),
+        str(fill.amount),
+        str(fill.fee),
+        fill.fee_currency,
+        to_us(fill.timestamp),
+    )

@@ -1,19 +1,20 @@
 """One simulated spot venue: every account's balances, orders and fills, and the market prices.
 
-Thread-safety: one re-entrant lock guards all state. Critical sections are short (dict and heap
-operations plus one SQLite transaction); listeners run after the lock is released, so a listener
-may call back into the venue.
+Thread-safety: one re-entrant lock guards all state. Critical sections are memory only (dict
+and heap operations); the SQLite writes happen after the lock is released, in groups (see
+`journal`). Listeners run after the lock is released, so a listener may call back into the venue.
 
-Consistency: memory is a cache of the SQLite file. Every mutation runs inside `_write`, one
-store transaction committed before the call returns; if the store fails mid-way, the
-transaction rolls back and memory is rebuilt from the file, so the venue never reports what the
-file does not hold. Closed orders and fills live only in the file (memory stays proportional to
-the open book, however long the service runs).
+Consistency: memory is ahead of the SQLite file by at most the changes of the calls still
+waiting for their group's commit. A call that changes an account returns only once the file
+holds the change, a read of an account only once the file holds everything it shows, and fill
+listeners run only once the fills are in the file; if a write fails, memory is rebuilt from the
+file and every call whose change was lost raises `ExchangeUnavailable`. So the venue never
+reports what the file does not hold. Fills and all but the most recently closed orders live
+only in the file (memory stays proportional to the open book, however long the service runs).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from domain.errors import (
 from domain.market import Balance, Candle, MarketRules, Ticker, split_symbol
 from domain.money import ZERO, fmt
 from domain.orders import Fill, Order, OrderState, OrderType, Side
+from exchange.paper.journal import Journal
 from exchange.paper.rules import check_order
 from exchange.paper.settle import hold_for, settle
 from exchange.paper.state import Account, Resting, VenueState
@@ -70,7 +72,8 @@ class PaperVenue:
         self._lock = threading.RLock()
         self._listeners: list[FillListener] = []
         self._store = PaperStore(path)
-        self._state = VenueState(self._store, name)
+        self._journal = Journal(self._store, self._lock, self._reload)
+        self._state = VenueState(self._store, name, self._journal)
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -94,33 +97,39 @@ class PaperVenue:
         for currency, amount in initial.items():
             if not isinstance(amount, Decimal) or amount < 0:
                 raise ValidationError(f"must be a Decimal >= 0, got {amount!r}", field=currency)
-        with self._lock, self._write():
-            self._store.put_account(account_key, fee_rate, fee_in_quote)
+        with self._lock, self._changing():
+            seq = self._journal.account(account_key, fee_rate, fee_in_quote)
             account = self._state.accounts.get(account_key)
             if account is not None:
                 account.fee_rate, account.fee_in_quote = fee_rate, fee_in_quote
-                return
-            account = self._state.accounts[account_key] = Account(fee_rate, fee_in_quote)
-            for currency, amount in initial.items():
-                self._state.move(account_key, currency, amount, ZERO)
+            else:
+                account = self._state.accounts[account_key] = Account(fee_rate, fee_in_quote)
+                for currency, amount in initial.items():
+                    self._state.move(account_key, currency, amount, ZERO)
+            account.seq = seq = max(seq, account.seq)
+        self._journal.wait(seq)
 
     def deposit(self, account_key: str, currency: str, amount: Decimal) -> None:
         """Add (or, negative, withdraw) free funds, as a transfer into the venue would."""
         with self._lock:
-            free = self._state.account(account_key).free(currency.upper())
+            account = self._state.account(account_key)
+            free = account.free(currency.upper())
             if free + amount < 0:
                 raise InsufficientFunds(f"cannot withdraw {-amount} {currency}: free is {free}")
-            with self._write():
+            with self._changing():
                 self._state.move(account_key, currency.upper(), amount, ZERO)
+            seq = account.seq
+        self._journal.wait(seq)
 
     def set_market_rules(self, rules: MarketRules) -> None:
         split_symbol(rules.symbol)
         for name in ("tick_size", "step_size", "min_amount", "min_notional", "max_amount"):
             if getattr(rules, name) < 0:
                 raise ValidationError("must be >= 0", field=f"{rules.symbol}.{name}")
-        with self._lock, self._write():
-            self._store.put_market(rules)
+        with self._lock, self._changing():
+            seq = self._journal.market(rules)
             self._state.rules[rules.symbol] = rules
+        self._journal.wait(seq)
 
     def market_rules(self, symbol: str) -> MarketRules:
         # No lock: one dict lookup of a value that is replaced, never changed in place.
@@ -140,8 +149,15 @@ class PaperVenue:
             self._listeners.remove(listener)
 
     def close(self) -> None:
-        with self._lock:
+        """Write what is still unwritten (the last prices), then close the file."""
+        self._journal.flush()
+        with self._lock, self._journal.io:
             self._store.close()
+
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(transactions written, changes they held): the mean group size of the journal."""
+        return self._journal.groups, self._journal.written
 
     # --- market --------------------------------------------------------------------------------
 
@@ -179,10 +195,13 @@ class PaperVenue:
     def balances(self, account_key: str) -> dict[str, Balance]:
         with self._lock:
             account = self._state.account(account_key)
-            return {
+            out = {
                 cur: Balance(currency=cur, free=free, used=used)
                 for cur, (free, used) in sorted(account.balances.items())
             }
+            seq = account.seq
+        self._journal.wait(seq)
+        return out
 
     def place(
         self,
@@ -239,7 +258,7 @@ class PaperVenue:
                 or (side is Side.SELL and price <= last_price)
             )
             now = self._clock()
-            with self._write():
+            with self._changing():
                 self._state.last_order_id += 1
                 order_id = self._state.last_order_id
                 order = Order(
@@ -257,41 +276,56 @@ class PaperVenue:
                 if crosses:
                     assert last_price is not None
                     entry = Resting(order_id, account_key, order, ZERO)
-                    return self._fill(entry, last_price, now).order
-                assert price is not None
-                self._state.move(account_key, currency, -need, need)
-                self._state.rest(Resting(order_id, account_key, order, need))
-                self._store.put_order(order_id, account_key, order, need)
-                return order
+                    order = self._fill(entry, last_price, now).order
+                else:
+                    assert price is not None
+                    self._state.move(account_key, currency, -need, need)
+                    self._state.rest(Resting(order_id, account_key, order, need))
+                    self._state.put_order(order_id, account_key, order, need)
+            seq = account.seq
+        self._journal.wait(seq)
+        return order
 
     def cancel(
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
     ) -> Order:
         with self._lock:
-            self._state.account(account_key)
+            account = self._state.account(account_key)
             entry = self._state.open_entry(account_key, symbol, exchange_order_id, coid)
-            if entry is None:
-                closed = self.order(account_key, symbol, exchange_order_id, coid)
-                raise OrderNotFound(
-                    f"Unknown order sent. (order {closed.exchange_order_id} "
-                    f"({closed.client_order_id}) is already {closed.state.value})"
-                )
-            with self._write():
-                self._state.unrest(entry)
-                self._state.move(account_key, entry.held_currency, entry.locked, -entry.locked)
-                order = entry.order.transition(OrderState.CANCELED, updated_at=self._clock())
-                self._store.put_order(entry.order_id, account_key, order, ZERO)
-                return order
+            if entry is not None:
+                with self._changing():
+                    self._state.unrest(entry)
+                    self._state.move(account_key, entry.held_currency, entry.locked, -entry.locked)
+                    order = entry.order.transition(OrderState.CANCELED, updated_at=self._clock())
+                    self._state.put_order(entry.order_id, account_key, order, ZERO)
+                seq = account.seq
+        if entry is None:  # outside the lock: looking it up may wait for the file
+            closed = self.order(account_key, symbol, exchange_order_id, coid)
+            raise OrderNotFound(
+                f"Unknown order sent. (order {closed.exchange_order_id} "
+                f"({closed.client_order_id}) is already {closed.state.value})"
+            )
+        self._journal.wait(seq)
+        return order
 
     def order(
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
     ) -> Order:
-        """Look an order up by exchange id (preferred) or client order id, open or closed."""
+        """Look an order up by exchange id (preferred) or client order id, open or closed:
+        from memory if it is open or recently closed, else from the file."""
         with self._lock:
-            self._state.account(account_key)
+            account = self._state.account(account_key)
             entry = self._state.open_entry(account_key, symbol, exchange_order_id, coid)
-            if entry is not None:
-                return entry.order
+            found = (
+                entry.order
+                if entry is not None
+                else self._state.recently_closed(account_key, symbol, exchange_order_id, coid)
+            )
+            seq = account.seq
+        if found is not None:
+            self._journal.wait(seq)
+            return found
+        with self._journal.reading(seq):
             if exchange_order_id is not None:
                 row = None
                 if exchange_order_id.isdigit():
@@ -307,42 +341,39 @@ class PaperVenue:
         return row[2]
 
     def open_orders(self, account_key: str, symbol: str | None) -> list[Order]:
-        """Read from memory without the venue lock: every engine asks this on each wake-up,
-        and queueing behind writers' commits cost more than the read. The set is copied in one
-        step (a C-level copy the interpreter does not interrupt); an order that fills while
-        this runs is left out or listed as still open, as on any exchange, and the price move
-        that filled it wakes the engine again (fills happen before anyone is woken)."""
-        self._state.account(account_key)
-        state = self._state
-        ids = sorted(state.open_by_account.get(account_key, set()).copy())
-        entries = [state.open.get(i) for i in ids]
-        return [
-            e.order
-            for e in entries
-            if e is not None and (symbol is None or e.order.symbol == symbol)
-        ]
+        """The account's open orders, oldest first, from memory. Under the lock, so no change
+        is seen half-made (holds are memory-only, a few microseconds); returned once the file
+        holds every change it shows."""
+        with self._lock:
+            account = self._state.account(account_key)
+            state = self._state
+            entries = [state.open[i] for i in sorted(state.open_by_account.get(account_key, ()))]
+            seq = account.seq
+        self._journal.wait(seq)
+        return [e.order for e in entries if symbol is None or e.order.symbol == symbol]
 
     def fills(
         self, account_key: str, symbol: str, since: datetime | None, limit: int | None
     ) -> list[Fill]:
         with self._lock:
-            self._state.account(account_key)
+            seq = self._state.account(account_key).seq
+        with self._journal.reading(seq):
             return self._store.fills(account_key, symbol, since, limit)
 
     # --- internals -----------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One committed store transaction; on failure memory is rebuilt from the file."""
+    def _changing(self) -> Iterator[None]:
+        """A change to memory (venue lock held). Checks come before it; if it fails half-way
+        (a bug), memory is rebuilt from the file and every unwritten change is lost."""
         try:
-            with self._store.transaction():
-                yield
-        except sqlite3.Error as exc:
-            self._state.load()
-            raise ExchangeUnavailable(f"paper venue store {self._store.path}: {exc}") from exc
+            yield
         except BaseException:
-            self._state.load()
+            self._journal.abandon()
             raise
+
+    def _reload(self) -> None:
+        self._state.load()
 
     def _fill(self, entry: Resting, price: Decimal, at: datetime) -> VenueFill:
         """Fill the whole remaining amount of `entry` at `price`, moving funds and fees."""
@@ -380,8 +411,8 @@ class PaperVenue:
         filled = order.transition(
             OrderState.FILLED, filled=order.amount, cost=order.cost + cost, updated_at=at
         )
-        self._store.put_order(entry.order_id, entry.account, filled, ZERO)
-        self._store.add_fill(entry.account, entry.order_id, fill)
+        self._journal.fill(entry.account, entry.order_id, fill)
+        self._state.put_order(entry.order_id, entry.account, filled, ZERO)  # stamps the account
         return VenueFill(account=entry.account, fill=fill, order=filled)
 
     def _match(
@@ -396,9 +427,9 @@ class PaperVenue:
             self._state.listed(symbol)
             book = self._state.books.get(symbol)
             out: list[VenueFill] = []
-            with self._write():
+            with self._changing():
                 self._state.prices[symbol] = (close, when)
-                self._store.put_price(symbol, close, when)
+                seq = self._journal.price(symbol, close, when)
                 if book is not None and len(book):
                     hit = book.pop_buys_at_or_above(low) + book.pop_sells_at_or_below(high)
                     for order_id in hit:
@@ -406,7 +437,11 @@ class PaperVenue:
                         self._state.unrest(entry, in_book=False)
                         assert entry.order.price is not None
                         out.append(self._fill(entry, entry.order.price, when))
+                        seq = self._journal.seq
             listeners = list(self._listeners) if out else []
+        if not out:
+            return out  # market data only: written with the next group, nobody waits for it
+        self._journal.wait(seq)
         for listener in listeners:
             listener(out)
         return out
