@@ -62,6 +62,7 @@ class MarketFeedActor(pykka.ThreadingActor):
         self._timer: TimerHandle | None = None
         self.ticks = 0
         self.woken = 0
+        self.peak = 0  # the most engines one tick woke: the size of the largest burst
         self._last: tuple[Decimal, Decimal, Decimal, datetime] | None = None
         self._woken_by: dict[int, int] = {}  # strategy -> the tick number that last woke it
 
@@ -84,7 +85,12 @@ class MarketFeedActor(pykka.ThreadingActor):
         return None
 
     def stats(self) -> dict[str, int]:
-        return {"ticks": self.ticks, "woken": self.woken, "watching": len(self._watch)}
+        return {
+            "ticks": self.ticks,
+            "woken": self.woken,
+            "peak": self.peak,
+            "watching": len(self._watch),
+        }
 
     def _pump(self) -> None:
         try:
@@ -116,8 +122,10 @@ class MarketFeedActor(pykka.ThreadingActor):
                 return
         self._board.set(self.symbol, price, now)
         self._last = (price, low, high, now)
-        for sid, engine in self._watch.crossed(low, high):
+        crossed = self._watch.crossed(low, high)
+        for sid, engine in crossed:
             self._wake(sid, engine)
+        self.peak = max(self.peak, len(crossed))
 
     def _catch_up(self, strategy_id: int) -> None:
         """Levels that arrive after the tick that crossed them: wake the engine now.

@@ -110,6 +110,7 @@ def in_process(args: argparse.Namespace, config_path: Path, work: Path) -> dict[
         out["offered_ticks_per_s"] = args.symbols / float(args.interval)
         out["wakes_per_s"] = woken / elapsed
         out["fanout"] = woken / ticks if ticks else 0.0
+        out["peak_fanout"] = max((s["peak"] for s in stats1.values()), default=0)
         out["watching"] = sum(s["watching"] for s in stats1.values())
         busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         out["cpu_cores"] = busy / elapsed
@@ -269,6 +270,13 @@ def main() -> int:
         "--volatility", type=Decimal, default=Decimal("0.0002"), help="per-tick stdev"
     )
     parser.add_argument("--cooldown", type=int, default=5)
+    parser.add_argument(
+        "--ladders",
+        choices=["spread", "by-symbol"],
+        default="spread",
+        help="spread: 70 ladders on every symbol; by-symbol: one deviation per symbol, so ticks "
+        "wake engines in bursts of up to a hundred (a stress test)",
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="in-process trading window")
     parser.add_argument(
         "--kill-after", type=float, default=20.0, help="child trades this long before SIGKILL"
@@ -304,6 +312,7 @@ def main() -> int:
         interval=args.interval,
         volatility=args.volatility,
         cooldown=args.cooldown,
+        ladders=args.ladders,
         log_level=args.log_level,
     )
     with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:

@@ -32,6 +32,7 @@ def report_service(args: argparse.Namespace, p1: dict[str, Any]) -> None:
     print(
         f"\n== service: {n:,} strategies ({args.users} users x {args.per_user}), "
         f"{args.symbols} symbols, tick every {args.interval}s/symbol, vol {args.volatility}/tick, "
+        f"ladders {args.ladders}, "
         f"{'MySQL' if args.mysql else 'SQLite'}, boot slots {args.boot_slots}, "
         f"switch interval {args.switch_interval * 1000:g} ms =="
     )
@@ -55,6 +56,9 @@ def report_service(args: argparse.Namespace, p1: dict[str, Any]) -> None:
     )
     print(
         f"  wakes/s                            {p1['wakes_per_s']:,.1f}  (mean fan-out {p1['fanout']:.1f} engines/tick; {p1['watching']:,} watching)"
+    )
+    print(
+        f"  largest burst                      {p1['peak_fanout']:,} engines woken by one tick (whole run)"
     )
     print(
         f"  orders placed in window            {p1['orders']:,}  ({p1['orders'] / p1['window_s']:,.1f}/s)"

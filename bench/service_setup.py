@@ -43,6 +43,7 @@ class FleetShape:
     volatility: Decimal = Decimal("0.0002")  # per-tick standard deviation (0.02 %)
     cooldown: int = 5
     log_level: str = "warning"
+    ladders: str = "spread"  # or "by-symbol": every strategy of a symbol on one deviation
 
     @property
     def strategies(self) -> int:
@@ -57,7 +58,11 @@ def config_text(shape: FleetShape, *, database_url: str) -> str:
     """The YAML of a fleet: `users` x `per_user` strategies spread over `symbols` GBM markets.
 
     Ladders differ per strategy (deviation 0.4-1.3 %, take-profit 0.4-1.0 %) so their levels
-    spread out and a tick wakes only some of them, as with real users.
+    spread out and a tick wakes only some of them, as with real users: strategy k trades symbol
+    k mod `symbols`, and its ladder is picked by its index j within that symbol, so every
+    symbol sees all 70 ladders (not one deviation per symbol, which made a tenth of the fleet
+    share each level and a tick wake a hundred engines at once). `ladders="by-symbol"` keeps
+    that layout as a burst stress test.
     """
     lines = [
         "database:",
@@ -96,6 +101,7 @@ def config_text(shape: FleetShape, *, database_url: str) -> str:
         ]
         for s in range(shape.per_user):
             k = u * shape.per_user + s
+            j = k // len(symbols) if shape.ladders == "spread" else k
             lines += [
                 f"      - name: s{s:02d}",
                 "        account: main",
@@ -103,10 +109,10 @@ def config_text(shape: FleetShape, *, database_url: str) -> str:
                 "        base_order: 10",
                 "        safety_order: 10",
                 "        max_safety_orders: 5",
-                f"        price_deviation: {Decimal(4 + k % 10) / 10}",
+                f"        price_deviation: {Decimal(4 + j % 10) / 10}",
                 "        step_scale: 1.2",
                 "        volume_scale: 1.3",
-                f"        take_profit: {Decimal(4 + (k // 10) % 7) / 10}",
+                f"        take_profit: {Decimal(4 + (j // 10) % 7) / 10}",
                 "        max_active_safety_orders: 2",
                 f"        cooldown: {shape.cooldown}",
             ]
