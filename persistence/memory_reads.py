@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from decimal import Decimal
 
 from domain.orders import Fill, Order
@@ -36,7 +37,9 @@ class MemoryReads:
             if not self._s.users[x.user_id].deleted and user_id in (None, x.user_id)
         ]
 
-    def list_desired_states(self) -> list[DesiredStateRecord]:
+    def list_desired_states(
+        self, *, changed_since: datetime | None = None
+    ) -> list[DesiredStateRecord]:
         with self._lock:
             return [
                 DesiredStateRecord(
@@ -46,6 +49,7 @@ class MemoryReads:
                     stop_mode=x.stop_mode,
                 )
                 for x in self.list_strategies()
+                if changed_since is None or x.updated_at >= changed_since
             ]
 
     def load_engine_state(self, strategy_id: int) -> EngineState:

@@ -110,8 +110,11 @@ class Repository(Protocol):
     ) -> StrategyRecord: ...
     def get_strategy(self, strategy_id: int) -> StrategyRecord: ...
     def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]: ...
-    def list_desired_states(self) -> list[DesiredStateRecord]:
-        """Desired state and stop mode of every strategy of a user not deleted, by id.
+    def list_desired_states(
+        self, *, changed_since: datetime | None = None
+    ) -> list[DesiredStateRecord]:
+        """Desired state and stop mode of every strategy of a user not deleted, by id; with
+        `changed_since`, only strategies whose row changed at or after it (`updated_at`).
 
         Cheap (four columns): what the root supervisor polls every couple of seconds.
         """

@@ -6,6 +6,7 @@ Core statements built once; the status pages still go through the ORM.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -92,7 +93,12 @@ class SqlReads(SqlBase):
                 known_trade_ids=trade_ids,
             )
 
-    def list_desired_states(self) -> list[DesiredStateRecord]:
+    def list_desired_states(
+        self, *, changed_since: datetime | None = None
+    ) -> list[DesiredStateRecord]:
+        query = _DESIRED_STATES
+        if changed_since is not None:
+            query = query.where(STRATEGIES.c.updated_at >= changed_since)
         with self._read("list desired states") as s:
             return [
                 DesiredStateRecord(
@@ -101,7 +107,7 @@ class SqlReads(SqlBase):
                     desired_state=DesiredState(desired),
                     stop_mode=StopMode(mode) if mode else None,
                 )
-                for sid, uid, desired, mode in s.connection().execute(_DESIRED_STATES)
+                for sid, uid, desired, mode in s.connection().execute(query)
             ]
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:

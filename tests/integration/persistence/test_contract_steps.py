@@ -44,6 +44,24 @@ def test_desired_states_cover_live_users_strategies_in_id_order(repo: Any) -> No
     ]
 
 
+def test_desired_states_changed_since_lists_only_rows_touched_at_or_after_it(repo: Any) -> None:
+    uid, _, first = onboard(repo)
+    _, _, second = onboard(repo, user="bob")
+    repo.set_desired_state(second, DesiredState.PAUSED, now=at(5))
+    assert [r.strategy_id for r in repo.list_desired_states(changed_since=at(5))] == [second]
+    assert repo.list_desired_states(changed_since=at(6)) == []
+    repo.set_desired_state(first, DesiredState.STOPPED, now=at(7), stop_mode=StopMode.CANCEL)
+    assert repo.list_desired_states(changed_since=at(6)) == [
+        DesiredStateRecord(
+            strategy_id=first,
+            user_id=uid,
+            desired_state=DesiredState.STOPPED,
+            stop_mode=StopMode.CANCEL,
+        )
+    ]
+    assert len(repo.list_desired_states(changed_since=T0)) == 2
+
+
 def test_a_missing_strategy_is_not_found_not_a_version_conflict(repo: Any) -> None:
     onboard(repo)
     with pytest.raises(NotFound, match="strategy 999 does not exist"):
