@@ -21,13 +21,31 @@ from contextlib import contextmanager, nullcontext
 
 
 class Liveness:
-    """What the owning engine thread waits on now, and since when (monotonic); thread-safe
-    because a single tuple attribute is replaced atomically."""
+    """Whether the owning engine is handling a message and since when, and what it waits on
+    now (monotonic times); thread-safe because each attribute is replaced atomically.
 
-    __slots__ = ("_waiting",)
+    Its user actor reads this to tell an idle or working engine from a stuck one without
+    sending it anything: an idle engine costs no CPU, not even for its heartbeat."""
+
+    __slots__ = ("_busy", "_waiting")
 
     def __init__(self) -> None:
+        self._busy: float | None = None
         self._waiting: tuple[str, float] | None = None
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Around the handling of one message."""
+        self._busy = time.monotonic()
+        try:
+            yield
+        finally:
+            self._busy = None
+
+    def busy_for(self) -> float | None:
+        """Seconds spent on the current message so far, or None between messages."""
+        started = self._busy
+        return None if started is None else time.monotonic() - started
 
     @contextmanager
     def waiting(self, what: str) -> Iterator[None]:

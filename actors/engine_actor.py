@@ -33,7 +33,6 @@ from actors.messages import (
     CredentialsRejected,
     EngineFinished,
     Pause,
-    Ping,
     PriceCrossed,
     Resume,
     Stop,
@@ -144,10 +143,13 @@ class EngineActor(pykka.ThreadingActor):
         self._unwatch()
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Ping):
-            return self._clock()
         if self._fence.is_set() or self._stopping.is_set():
             return None
+        with self.liveness.busy():
+            self._handle(message)
+        return None
+
+    def _handle(self, message: Any) -> None:
         try:
             self._dispatch(message)
         except Fenced as exc:
@@ -174,7 +176,6 @@ class EngineActor(pykka.ThreadingActor):
             self._set_actual(ActualState.DEGRADED, _describe(exc))
             self._log.warning("engine: degraded", error=_describe(exc))
             self._retry_later()
-        return None
 
     # --- messages ------------------------------------------------------------------------
 

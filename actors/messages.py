@@ -55,11 +55,6 @@ class Stop:
     mode: StopMode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ping:
-    pass
-
-
 # --- to a user actor -------------------------------------------------------------------------
 
 

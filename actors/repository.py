@@ -235,7 +235,10 @@ class RepositoryActor(pykka.ThreadingActor):
             self._write_steps()
 
     def _write_beats(self, beats: dict[int, datetime]) -> int:
-        self.repo.record_heartbeats(beats)
+        """Beats rounded down to the second: the repository writes one statement per distinct
+        time, and hundreds of user actors check at their own times (a beat at most a second
+        early only makes an engine look a little less fresh)."""
+        self.repo.record_heartbeats({sid: at.replace(microsecond=0) for sid, at in beats.items()})
         return len(beats)
 
     def _write_actual(self, states: dict[int, tuple[ActualState, datetime, str | None]]) -> int:

@@ -31,7 +31,6 @@ from actors.messages import (
     DesiredChanged,
     EngineFinished,
     Pause,
-    Ping,
     RestartChild,
     Resume,
     Stop,
@@ -47,9 +46,9 @@ from persistence.records import ActualState, DesiredState
 log = structlog.get_logger(__name__)
 
 PAPER_EXCHANGE = "paper"
-MISSED_BEATS = 3  # heartbeat intervals without an answer before an engine counts as stuck
-# An engine silent because it waits for a boot slot or on the repository is queued, not stuck;
-# past this long in one such wait it counts as stuck all the same.
+MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts as stuck
+# An engine that long on a message because it waits for a boot slot or on the repository is
+# queued, not stuck; past this long in one such wait it counts as stuck all the same.
 MAX_KNOWN_WAIT = 300.0
 
 
@@ -71,8 +70,7 @@ class _Child:
     liveness: Liveness = field(default_factory=Liveness)
     incarnation: int = 0
     history: FailureHistory = field(default_factory=FailureHistory)
-    ping: pykka.Future[Any] | None = None
-    missed: int = 0
+    dead_checks: int = 0  # heartbeat checks that found its actor stopped
     failed: int = -1  # the incarnation whose failure was handled
     done: bool = False
 
@@ -217,31 +215,24 @@ class UserActor(pykka.ThreadingActor):
         self._clients.pop(message.account_id, None)
 
     def _check_heartbeats(self) -> None:
-        # One time for the whole check: an answer arrived within the last interval, and one
-        # timestamp lets the repository write the user's beats in one statement.
-        checked = _now()
+        """Beat every engine that is idle or working, replace one stuck on a message.
+
+        Nothing is sent to the engines: each one stamps when it starts and ends a message
+        (`Liveness`), so an idle fleet costs no thread wake-ups for its heartbeats. Stuck means
+        on one message for MISSED_BEATS intervals, unless it waits for a boot slot or on the
+        repository (queued, not stuck) for less than MAX_KNOWN_WAIT.
+        """
+        checked = _now()  # one timestamp: the repository writes the user's beats in one statement
+        stuck_after = MISSED_BEATS * self._heartbeat_interval
         beats: dict[int, datetime] = {}
         for child in self._children.values():
             if child.ref is None or child.done:
                 continue
-            if child.ping is not None:
-                try:
-                    child.ping.get(timeout=0)
-                    beats[child.spec.strategy_id] = checked
-                    child.missed = 0
-                except pykka.Timeout:
-                    # A ping waits behind the messages already queued (a boot that waits on
-                    # the database, say): only several silent intervals in a row mean stuck,
-                    # and none while it waits for a boot slot or the repository.
-                    wait = child.liveness.waiting_on()
-                    if wait is not None and wait[1] < MAX_KNOWN_WAIT:
-                        continue
-                    child.missed += 1
-                    if child.missed >= MISSED_BEATS:
-                        self._unresponsive(child)
-                    continue
-                except pykka.ActorDeadError:
-                    # Died without a word reaching us (its ChildFailed may have been lost).
+            if not child.ref.is_alive():
+                # A crash tells us itself (ChildFailed); one that has not after a whole interval
+                # died without a word reaching us.
+                child.dead_checks += 1
+                if child.dead_checks >= 2:
                     self._child_failed(
                         ChildFailed(
                             child_id=child.spec.strategy_id,
@@ -249,10 +240,14 @@ class UserActor(pykka.ThreadingActor):
                             error="engine died",
                         )
                     )
-                    continue
-                except Exception:  # the ping itself raised: the actor is alive and answering
-                    child.ping = None
-            child.ping = child.ref.ask(Ping(), block=False)
+                continue
+            busy = child.liveness.busy_for()
+            if busy is None or busy < stuck_after:
+                beats[child.spec.strategy_id] = checked
+                continue
+            wait = child.liveness.waiting_on()
+            if wait is None or wait[1] >= MAX_KNOWN_WAIT:
+                self._unresponsive(child)
         if beats:
             self._repo.tell_heartbeats(beats)
         self._arm_heartbeat()
@@ -264,7 +259,7 @@ class UserActor(pykka.ThreadingActor):
         if self._gate is not None:
             self._gate.wake_all()
         old = child.ref
-        child.ref, child.ping = None, None
+        child.ref = None
         if old is not None:
             old.stop(block=False)
         self._child_failed(
@@ -315,8 +310,7 @@ class UserActor(pykka.ThreadingActor):
         child.fence = threading.Event()
         child.liveness = Liveness()
         child.incarnation += 1
-        child.ping = None
-        child.missed = 0
+        child.dead_checks = 0
         child.ref = EngineActor.start(
             strategy_id=spec.strategy_id,
             user_id=self.user_id,

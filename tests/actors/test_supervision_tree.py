@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from actors.admission import BootGate
+from actors.engine_actor import EngineActor
 from domain.errors import AuthenticationFailed
 from persistence.records import ActualState, DesiredState
 from tests.actors.fakes import Crash, duplicated_ids, wait_until
@@ -115,5 +116,41 @@ def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
         tree.wait_orders(sid, 3)
         assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
         assert duplicated_ids(tree.orders_of(sid)) == []
+    finally:
+        tree.close()
+
+
+def test_idle_engines_get_heartbeats_without_being_sent_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Liveness is read, not asked: a fleet that waits for prices costs no thread wake-ups."""
+    received: list[str] = []
+    real = EngineActor.on_receive
+
+    def counting(self: EngineActor, message: object) -> object:
+        received.append(type(message).__name__)
+        return real(self, message)
+
+    monkeypatch.setattr(EngineActor, "on_receive", counting)
+    tree = Tree(tmp_path, heartbeat_interval=0.05)
+    try:
+        sid = tree.add("alice", "main", "s1")
+        tree.start()
+        tree.wait_orders(sid, 3)
+        tree.wait_state(sid, ActualState.RUNNING)
+        first = tree.strategy(sid).last_heartbeat
+        before = len(received)
+        time.sleep(20 * 0.05)  # many heartbeat checks, no price moves
+        # Beats are stored rounded down to the second, so an advance shows within about 2 s.
+        wait_until(
+            lambda: (
+                (beat := tree.strategy(sid).last_heartbeat) is not None
+                and (first is None or beat > first)
+            ),
+            timeout=10.0,
+            what="the idle engine's heartbeat to advance",
+        )
+        assert received[before:] == []
+        assert tree.strategy(sid).restart_count == 0
     finally:
         tree.close()

@@ -93,3 +93,16 @@ def test_the_gate_marks_the_wait_but_not_the_time_a_slot_is_held() -> None:
         assert (live.waiting_on() or ("",))[0] == "boot slot"
     t.join(timeout=5)
     assert seen == [None]
+
+
+def test_liveness_tells_how_long_the_current_message_has_taken() -> None:
+    live = Liveness()
+    assert live.busy_for() is None
+    with live.busy():
+        time.sleep(0.02)
+        busy = live.busy_for()
+        assert busy is not None and busy >= 0.02
+    assert live.busy_for() is None
+    with pytest.raises(RuntimeError), live.busy():
+        raise RuntimeError("a failing message still ends")
+    assert live.busy_for() is None

@@ -180,3 +180,25 @@ def test_steps_waiting_together_are_committed_together_and_each_gets_its_own_ans
     finally:
         pykka.ActorRegistry.stop_all(timeout=10)
         timers.stop()
+
+
+def test_heartbeats_are_written_rounded_down_to_the_second() -> None:
+    """Hundreds of users check at their own times; one statement per second, not per user."""
+    written: list[Mapping[int, datetime]] = []
+
+    class Recording(MemoryRepository):
+        def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
+            written.append(dict(beats))
+
+    timers = TimerService()
+    steps = StepQueue()
+    ref = RepositoryActor.start(Recording(), timers, flush_interval=60, steps=steps)
+    try:
+        proxy = ref.proxy()
+        proxy.heartbeats({1: T0.replace(microsecond=250_000)}).get(timeout=10)
+        proxy.heartbeats({2: T0.replace(microsecond=900_000), 3: T0}).get(timeout=10)
+        assert proxy.flush().get(timeout=10) == 3
+        assert written == [{1: T0, 2: T0, 3: T0}]
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
