@@ -43,7 +43,13 @@ class Liveness:
             self._busy = None
 
     def busy_for(self) -> float | None:
-        """Seconds spent on the current message so far, or None between messages."""
+        """Seconds of work on the current message since it began or since its last known wait
+        ended, or None between messages.
+
+        A boot that waited a minute for its slot has been busy for the time since it got it,
+        not for the minute: otherwise the first heartbeat check after admission would find a
+        healthy engine "stuck" and replace it.
+        """
         started = self._busy
         return None if started is None else time.monotonic() - started
 
@@ -54,10 +60,17 @@ class Liveness:
         try:
             yield
         finally:
+            if outer is None and self._busy is not None:
+                # Restart the work clock before the wait is seen to end: a reader that finds
+                # no wait (read first, see `waiting_on`) then finds this fresh clock.
+                self._busy = time.monotonic()
             self._waiting = outer
 
     def waiting_on(self) -> tuple[str, float] | None:
-        """(what, seconds waited so far), or None when the engine is not in a known wait."""
+        """(what, seconds waited so far), or None when the engine is not in a known wait.
+
+        Read this before `busy_for`: a wait that ends in between has already restarted the
+        work clock."""
         current = self._waiting
         if current is None:
             return None

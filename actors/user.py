@@ -241,11 +241,11 @@ class UserActor(pykka.ThreadingActor):
                         )
                     )
                 continue
+            wait = child.liveness.waiting_on()  # first: see Liveness.waiting_on
             busy = child.liveness.busy_for()
             if busy is None or busy < stuck_after:
                 beats[child.spec.strategy_id] = checked
                 continue
-            wait = child.liveness.waiting_on()
             if wait is None or wait[1] >= MAX_KNOWN_WAIT:
                 self._unresponsive(child)
         if beats:

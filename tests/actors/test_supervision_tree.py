@@ -99,19 +99,29 @@ def test_rejected_keys_stop_that_accounts_strategies_and_no_one_else(tree: Tree)
 
 
 def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    interval = 0.2  # stuck after 3 intervals on one message: 0.6 s
+    real_start = EngineActor._start_engine
+
+    def slow_start(self: EngineActor) -> None:
+        time.sleep(interval * 1.25)  # a boot that spans heartbeat checks, well short of stuck
+        real_start(self)
+
+    monkeypatch.setattr(EngineActor, "_start_engine", slow_start)
     gate = BootGate(1)
-    tree = Tree(tmp_path, heartbeat_interval=0.05, gate=gate)
+    tree = Tree(tmp_path, heartbeat_interval=interval, gate=gate)
     try:
         sid = tree.add("alice", "main", "s1")
         with ExitStack() as held:
             assert held.enter_context(gate.admit(lambda: False))  # the test holds the one slot
             tree.start()
             wait_until(lambda: gate.waiting == 1, what="the engine waiting for the slot")
-            time.sleep(20 * 0.05)  # many heartbeat intervals without an answer
+            time.sleep(10 * interval)  # many heartbeat checks during one message
             assert tree.strategy(sid).restart_count == 0
             assert tree.orders_of(sid) == []
+        # Admitted now: its work counts from here, not from when it began to wait, so the
+        # checks during its boot do not find it stuck.
         tree.wait_state(sid, ActualState.RUNNING)
         tree.wait_orders(sid, 3)
         assert tree.strategy(sid).restart_count == 0  # booted once, never replaced

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from actors import admission
 from actors.admission import BootGate, Liveness
 
 
@@ -105,4 +106,23 @@ def test_liveness_tells_how_long_the_current_message_has_taken() -> None:
     assert live.busy_for() is None
     with pytest.raises(RuntimeError), live.busy():
         raise RuntimeError("a failing message still ends")
+    assert live.busy_for() is None
+
+
+def test_a_known_wait_restarts_the_work_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boot that queued a minute for its slot is not a minute into its work once admitted."""
+    clock = [100.0]
+    monkeypatch.setattr(admission.time, "monotonic", lambda: clock[0])
+    live = Liveness()
+    with live.busy():
+        clock[0] += 1
+        with live.waiting("boot slot"):
+            with live.waiting("repository"):  # nested: only the outermost end restarts it
+                clock[0] += 60
+            assert live.busy_for() == 61
+            assert live.waiting_on() == ("boot slot", 60)
+        assert live.waiting_on() is None
+        assert live.busy_for() == 0
+        clock[0] += 2
+        assert live.busy_for() == 2
     assert live.busy_for() is None
