@@ -15,7 +15,7 @@ Phases (one run, one temp dir):
    it again. Restart time = from spawning the new process until every strategy whose desired
    state is running (a) has actual_state RUNNING, (b) wrote "state: running" to the audit log
    after the spawn (its engine loaded, reconciled and acted), and (c) has a heartbeat recorded
-   after the spawn. Read from the database by a separate connection every 0.25 s.
+   after the spawn. Read from the database by a separate connection every second.
 3. Floor: bench/pykka_floor.py in a fresh process with the same actor count and the mean fan-out
    per tick seen in phase 1; ratios service/floor.
 """
@@ -115,6 +115,7 @@ def in_process(args: argparse.Namespace, config_path: Path, work: Path) -> dict[
         busy = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         out["cpu_cores"] = busy / elapsed
         out["orders"] = probe.orders_between(w0, w1)
+        out["fleet_end"] = probe.fleet(since)
     finally:
         t1 = time.monotonic()
         try:
@@ -189,7 +190,9 @@ def restart(args: argparse.Namespace, config_path: Path, work: Path, url: str) -
             time.sleep(1.0)
             peak = max(peak, child_rss(first))
         out["child_rss_mb"] = peak
-        out["orders_before_kill"] = probe.fleet(since).orders_since
+        before_kill = probe.fleet(since)
+        out["orders_before_kill"] = before_kill.orders_since
+        out["first_restarts"] = before_kill.restarts
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed = time.monotonic()
@@ -207,7 +210,10 @@ def restart(args: argparse.Namespace, config_path: Path, work: Path, url: str) -
         out["restart_s"] = None if recovered is None else recovered - t_spawn
         out["restart_fleet"] = fleet_r
         time.sleep(3.0)
-        out["orders_after_restart"] = probe.fleet(since).orders_since
+        after = probe.fleet(since)
+        out["orders_after_restart"] = after.orders_since
+        out["restarted_restarts"] = after.restarts - before_kill.restarts
+        out["restarted_faulted"] = after.faulted
         out["child_rss_restarted_mb"] = child_rss(second)
         t_stop = time.monotonic()
         second.send_signal(signal.SIGTERM)

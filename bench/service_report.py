@@ -72,6 +72,11 @@ def report_service(args: argparse.Namespace, p1: dict[str, Any]) -> None:
         )
     p99 = p1["tick_to_order"].p99
     print(f"  tick-to-order p99 target < {TARGET_P99_MS} ms: {verdict(p99 * 1000, TARGET_P99_MS)}")
+    end = p1["fleet_end"]
+    print(
+        f"  engines restarted / faulted        {end.restarts} / {end.faulted}"
+        "  (crashed or found stuck, cold start to end of window; healthy: 0 / 0)"
+    )
     print(f"  graceful stop                      {p1['stop_s']:.1f} s  {p1.get('stop_error', '')}")
     print(f"  actors alive after stop            {p1['actors_left']}", flush=True)
 
@@ -95,6 +100,10 @@ def report_restart(p2: dict[str, Any]) -> None:
             )
             print(
                 f"  orders placed after restart        {p2['orders_after_restart']:,} (to 3 s after recovery)"
+            )
+            print(
+                f"  engines restarted / faulted        first child {p2['first_restarts']}, "
+                f"restarted child {p2['restarted_restarts']} / {p2['restarted_faulted']}"
             )
             print(f"  restarted child RSS                {p2['child_rss_restarted_mb']:,.0f} MB")
             print(f"  SIGTERM: exit {p2['sigterm_exit']} after {p2['sigterm_stop_s']:.1f} s")

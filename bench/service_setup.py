@@ -164,6 +164,10 @@ class Fleet:
     booted: int  # ...and logged "state: running" at or after `since` (loaded, reconciled, acted)
     recovered: int  # ...and a heartbeat at or after `since`
     orders_since: int  # orders created at or after `since`
+    restarts: (
+        int  # engines restarted by their user actor (crashed or stuck), ever: a healthy run adds 0
+    )
+    faulted: int  # strategies given up on after too many crashes
 
     @property
     def all_booted(self) -> bool:
@@ -211,7 +215,13 @@ class Probe:
                 ):
                     self._booted.add(row.strategy_id)
             strategies = conn.execute(
-                select(S.c.id, S.c.desired_state, S.c.actual_state, S.c.last_heartbeat)
+                select(
+                    S.c.id,
+                    S.c.desired_state,
+                    S.c.actual_state,
+                    S.c.last_heartbeat,
+                    S.c.restart_count,
+                )
             ).all()
             orders = conn.execute(
                 select(func.count()).select_from(ORDERS).where(ORDERS.c.created_at >= since)
@@ -226,6 +236,8 @@ class Probe:
             booted=len(booted),
             recovered=len(beating),
             orders_since=int(orders),
+            restarts=sum(r.restart_count or 0 for r in strategies),
+            faulted=sum(r.actual_state == ActualState.FAULTED.value for r in strategies),
         )
 
     @staticmethod
