@@ -29,13 +29,40 @@ def register(cls: type[T]) -> type[T]:
     return cls
 
 
+# Per dataclass, its field names (and, for decoding, their resolved type hints): computed once.
+# `dataclasses.fields` and `typing.get_type_hints` (which evaluates string annotations) were most
+# of the cost of an engine's snapshot, encoded on every step and decoded on every boot.
+_FIELDS: dict[type[Any], tuple[str, ...] | None] = {}  # None: not a dataclass
+_HINTS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...] | None:
+    try:
+        return _FIELDS[cls]
+    except KeyError:
+        names = (
+            tuple(f.name for f in dataclasses.fields(cls))
+            if dataclasses.is_dataclass(cls)
+            else None
+        )
+        _FIELDS[cls] = names
+        return names
+
+
 def encode(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    if cls is Decimal:
+        return str(obj)
+    names = _field_names(cls)
+    if names is not None:
         out: dict[str, Any] = {}
-        if type(obj).__name__ in _REGISTRY:
-            out["type"] = type(obj).__name__
-        for f in dataclasses.fields(obj):
-            out[f.name] = encode(getattr(obj, f.name))
+        if cls.__name__ in _REGISTRY:
+            out["type"] = cls.__name__
+        for name in names:
+            out[name] = encode(getattr(obj, name))
         return out
     if isinstance(obj, enum.Enum):
         return obj.value
@@ -47,9 +74,9 @@ def encode(obj: Any) -> Any:
         return [encode(v) for v in obj]
     if isinstance(obj, dict):
         return {str(k): encode(v) for k, v in obj.items()}
-    if obj is None or isinstance(obj, str | int | float | bool):
+    if isinstance(obj, str | int | float | bool):
         return obj
-    raise TypeError(f"cannot encode {type(obj).__name__}")
+    raise TypeError(f"cannot encode {cls.__name__}")
 
 
 def decode(data: dict[str, Any], cls: type[T] | None = None) -> T:
@@ -89,11 +116,10 @@ def _decode_value(value: Any, hint: Any) -> Any:
         if dataclasses.is_dataclass(hint):
             if isinstance(value, dict) and value.get("type") in _REGISTRY:
                 hint = _REGISTRY[value["type"]]
-            hints = typing.get_type_hints(hint)
             kwargs = {
-                f.name: _decode_value(value[f.name], hints[f.name])
-                for f in dataclasses.fields(hint)
-                if f.name in value and f.init
+                name: _decode_value(value[name], field_hint)
+                for name, field_hint in _init_hints(hint)
+                if name in value
             }
             return hint(**kwargs)
         if issubclass(hint, enum.Enum):
@@ -103,3 +129,14 @@ def _decode_value(value: Any, hint: Any) -> Any:
         if hint is datetime:
             return datetime.fromisoformat(value)
     return value
+
+
+def _init_hints(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """(name, resolved type hint) of each field the constructor takes."""
+    found = _HINTS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = _HINTS[cls] = tuple(
+            (f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init
+        )
+    return found

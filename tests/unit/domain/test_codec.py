@@ -51,3 +51,22 @@ def test_nested_values_round_trip_exactly() -> None:
 def test_unencodable_values_are_refused() -> None:
     with pytest.raises(TypeError, match="cannot encode"):
         codec.encode(object())
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Base:
+    a: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Derived(_Base):
+    b: str = "x"
+
+
+def test_field_lists_are_per_class_not_shared_along_the_hierarchy() -> None:
+    # Encoding the base first must not make the derived class lose its own field (cached
+    # field lists are keyed by the exact class), and a bool stays a bool, not an int.
+    assert codec.encode(_Base(a=Decimal("1.50"))) == {"a": "1.50"}
+    assert codec.encode(_Derived(a=Decimal(2), b="y")) == {"a": "2", "b": "y"}
+    assert codec.encode({"k": (True, 1, None, 1.5)}) == {"k": [True, 1, None, 1.5]}
+    assert codec.decode({"a": "3", "b": "z"}, _Derived) == _Derived(a=Decimal(3), b="z")
