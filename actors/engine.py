@@ -370,7 +370,9 @@ class Engine:
         for command in commands:
             if isinstance(command, CycleClosed):
                 self._closed_through = max(self._closed_through, command.cycle)
-                self._host.report("cycle_closed", f"{command.cycle}:{command.realized_profit}")
+                self._host.report(
+                    "cycle_closed", f"{command.cycle}:{_shown(command.realized_profit)}"
+                )
             elif isinstance(command, StrategyFinished):
                 self._host.report("finished", command.reason)
 
@@ -634,6 +636,13 @@ def _stored(value: Decimal | None) -> Decimal | None:
 
 
 STORED_PLACES = Decimal("1e-18")
+
+
+def _shown(value: Decimal) -> str:
+    """A profit for the log as the cycle row stores it: 18 places at most, no trailing zeros
+    (the exact value can repeat to 28 digits when dust is carried at its average cost)."""
+    text = format(value.quantize(STORED_PLACES, rounding=ROUND_HALF_EVEN), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 __all__ = ["Engine", "FillsNotVisible", "Host", "Store", "TemporaryError", "Watch"]

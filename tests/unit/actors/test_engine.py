@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.engine import _shown
 from domain.errors import DatabaseUnavailable, OrderOutcomeUnknown
 from domain.events import OrderPartiallyFilled
 from domain.orders import OrderState, Side
@@ -62,6 +63,7 @@ def test_a_full_cycle_closes_with_the_venues_profit_and_the_next_starts_after_co
     assert closed.number == 1 and closed.status is CycleStatus.CLOSED
     assert closed.realized_profit == _cash_flow(world) == Decimal("3.020595")
     assert closed.closed_at == world.clock.now
+    assert ("cycle_closed", "1:3.020595") in world.host.reports
     wake = world.clock.now + timedelta(seconds=60)
     assert world.host.scheduled == [(wake, "cooldown")]
     assert world.venue.resting_count("ETH/USDT") == 0  # the unfilled safety order was canceled
@@ -227,3 +229,10 @@ def test_a_wake_up_asks_for_open_orders_once_and_fetches_only_the_orders_that_mo
     assert world.exchange.fetched == [f"mg{world.strategy_id}c1s1"]  # only the one that moved
     state = engine.state
     assert state is not None and state.book.position > Decimal("1")
+
+
+def test_a_closed_cycles_profit_is_logged_as_the_cycle_row_stores_it() -> None:
+    assert _shown(Decimal(1) / Decimal(3)) == "0.333333333333333333"  # not 28 repeating digits
+    assert _shown(Decimal("5.000")) == "5"
+    assert _shown(Decimal("-0.10")) == "-0.1"
+    assert _shown(Decimal("1.2345678901234567891")) == "1.234567890123456789"
