@@ -13,7 +13,7 @@ save_steps: the same plain steps written in groups of 1, 10 and 50 (one step of 
 many strategies per group, one transaction per group), as the writer does when steps queue up.
 Prints steps/s, mean ms per step and SQL statements per step (cursor executions plus COMMIT).
 
---busy-threads N runs N threads of pure Python next to the writer (switch interval 0.5 ms, as
+--busy-threads N runs N threads of pure Python next to the writer (switch interval 2 ms, as
 the service sets it): each statement hands the GIL away and has to win it back, as in a
 process running thousands of engines. Then statements, not rows, set the pace.
 
@@ -47,6 +47,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from app.bootstrap import Tuning
 from domain import codec
 from domain.ids import client_order_id
 from domain.orders import Fill, Order, OrderState, OrderType, Side
@@ -329,7 +330,7 @@ def _busy(threads: int) -> Iterator[None]:
             sum(range(200))
 
     previous = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)  # as the service sets it (Tuning.switch_interval)
+    sys.setswitchinterval(Tuning().switch_interval)  # as the service sets it
     workers = [threading.Thread(target=spin, daemon=True) for _ in range(threads)]
     for worker in workers:
         worker.start()
