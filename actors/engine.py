@@ -116,8 +116,11 @@ class FillsNotVisible(ExchangeUnavailable):
 RESUBMIT_GRACE_S = 60.0
 MARKET_RECHECK = timedelta(seconds=2)
 
-# A batch is committed before these leave the engine (intent first), or as a cycle ends.
-_FLUSH_BEFORE = (PlaceOrder, CancelOrder, CycleClosed, StrategyFinished)
+# A decision with one of these is committed at once: a closed cycle's row is written as it
+# closed, and nothing is decided after the end in the same commit.
+_FLUSH_NOW = (CycleClosed, StrategyFinished)
+# Commands that reach the exchange: the round's batch is committed before the first is sent.
+_SENT = (PlaceOrder, CancelOrder)
 
 
 @dataclass(slots=True)
@@ -165,6 +168,8 @@ class Engine:
         self._safety_filled = 0
         self._closed_through = 0  # cycles up to this number are closed: never reopen their row
         self._symbol = ""
+        # When the exchange last accepted an order this engine sent (the end of tick-to-order).
+        self.ordered_at: datetime | None = None
 
     # --- the one start path --------------------------------------------------------------
 
@@ -272,9 +277,14 @@ class Engine:
     def handle(self, *items: Event | Observed) -> None:
         """Decide, commit, act, for `items` and everything the exchange answers, in order.
 
-        Decisions are staged and committed together, but always before any order is placed or
-        canceled (rule 3: intent first), when a cycle closes or a new one starts, and at the
-        end. Fewer, larger commits: the single writer is the service's narrowest pipe.
+        In rounds: every item known is decided and staged, the batch is committed, and only
+        then are the round's commands sent (rule 3: intent first); the exchange's answers are
+        the next round's items. The order of decisions, and of the commands sent, is that of
+        deciding one item at a time, since an answer queues behind every item already known;
+        but an exchange sync that brings a partial fill and the fill that completes it costs
+        one commit, not two. A closed cycle, a finished strategy and a new cycle's first
+        decision are committed on their own. Fewer, larger commits: the single writer is the
+        service's narrowest pipe, and each commit is a wait on the path from tick to order.
         """
         queue: deque[Observed] = deque(
             item if isinstance(item, Observed) else Observed(event=item) for item in items
@@ -282,17 +292,22 @@ class Engine:
         batch = _Batch()
         failure: Exception | None = None
         while queue:
-            item = queue.popleft()
-            state = self._require_state()
-            new_state, commands = decide(state, item.event)
-            if new_state is state and not commands and item.order is None and item.fill is None:
-                continue
-            if batch.events and new_state.cycle != state.cycle:
-                self._flush(batch)  # the old cycle's rows before the new cycle's
-            self._stage(batch, state, new_state, commands, item)
-            if any(isinstance(c, _FLUSH_BEFORE) for c in commands):
+            sending: list[Command] = []
+            while queue:
+                item = queue.popleft()
+                state = self._require_state()
+                new_state, commands = decide(state, item.event)
+                if new_state is state and not commands and item.order is None and item.fill is None:
+                    continue
+                if batch.events and new_state.cycle != state.cycle:
+                    self._flush(batch)  # the old cycle's rows before the new cycle's
+                self._stage(batch, state, new_state, commands, item)
+                if any(isinstance(c, _FLUSH_NOW) for c in commands):
+                    self._flush(batch)
+                sending.extend(commands)
+            if any(isinstance(c, _SENT) for c in sending):
                 self._flush(batch)
-            for command in commands:
+            for command in sending:
                 if failure is not None:
                     break  # record-only: its intent stays PENDING_SUBMIT for the next start
                 try:
@@ -439,6 +454,7 @@ class Engine:
                     order=rejected,
                 )
             ]
+        self.ordered_at = self._clock()
         working = self._require_state().order(c.client_order_id)
         if c.order_type is OrderType.MARKET and not remote.state.is_terminal:
             # Acknowledged but not done: no price level will wake us for it, so look again.

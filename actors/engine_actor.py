@@ -204,9 +204,9 @@ class EngineActor(pykka.ThreadingActor):
             return  # ticks and timers are ignored until the start path succeeds
         elif isinstance(message, PriceCrossed):
             self._last_watch = None  # the feed dropped our levels when it woke us: re-send them
-            before = self.engine.state
+            self.engine.ordered_at = None
             self.engine.on_tick(message.low, message.at)
-            metrics.tick_handled(message.at, before, self.engine.state)
+            metrics.tick_handled(message.at, self.engine.ordered_at)
             self._after_step()
         elif isinstance(message, Wake) and message.what == "cooldown":
             self.engine.on_cooldown()

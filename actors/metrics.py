@@ -9,8 +9,10 @@ Two recorders:
 
 - `TICK_TO_WAKE_DONE`: every engine a tick woke, from publication to the end of its handling
   (order sync, commits, exchange calls), whether or not it placed anything.
-- `TICK_TO_ORDER`: the subset of those wake-ups after which the engine tracks an order it did not
-  track before, i.e. the tick led to an order being placed and acknowledged.
+- `TICK_TO_ORDER`: the wake-ups in which the engine placed an order and the exchange accepted it,
+  from publication to that answer (the last one, if the tick led to several orders). The
+  bookkeeping after the answer (committing the acknowledgement) is in `TICK_TO_WAKE_DONE`, not
+  here: it does not delay the order.
 
 Bounded on purpose: each recorder keeps the most recent `capacity` samples in a ring plus exact
 running totals, so a service that runs for months holds a couple of MB here at most. Thread-safe:
@@ -24,8 +26,6 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from strategy.state import MartingaleState
 
 DEFAULT_CAPACITY = 50_000
 
@@ -96,30 +96,14 @@ TICK_TO_WAKE_DONE = LatencyRecorder()
 TICK_TO_ORDER = LatencyRecorder()
 
 
-def placed_orders(before: MartingaleState | None, after: MartingaleState | None) -> int:
-    """Orders `after` tracks that `before` did not: what one step placed (and got answered).
-
-    An order placed and finished within the same step (a market exit that filled at once) is
-    not seen; every limit order (safety, take-profit, limit base) is.
-    """
-    if after is None:
-        return 0
-    known = {o.client_order_id for o in before.orders} if before is not None else set()
-    return sum(1 for o in after.orders if o.client_order_id not in known)
-
-
 def tick_handled(
-    published_at: datetime,
-    before: MartingaleState | None,
-    after: MartingaleState | None,
-    *,
-    now: datetime | None = None,
+    published_at: datetime, ordered_at: datetime | None, *, now: datetime | None = None
 ) -> None:
-    """Called by an engine after it handled a `PriceCrossed` published at `published_at`."""
-    elapsed = ((now or datetime.now(UTC)) - published_at).total_seconds()
-    TICK_TO_WAKE_DONE.record(elapsed)
-    if placed_orders(before, after):
-        TICK_TO_ORDER.record(elapsed)
+    """Called by an engine after it handled a `PriceCrossed` published at `published_at`;
+    `ordered_at` is when the exchange last accepted an order of that handling (None: none)."""
+    TICK_TO_WAKE_DONE.record(((now or datetime.now(UTC)) - published_at).total_seconds())
+    if ordered_at is not None:
+        TICK_TO_ORDER.record((ordered_at - published_at).total_seconds())
 
 
 def reset() -> None:

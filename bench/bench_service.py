@@ -8,8 +8,10 @@ Phases (one run, one temp dir):
 
 1. In-process: generate the fleet's YAML, onboard it (`sync_config`), start `Service`, wait
    until every strategy has booted (loaded, reconciled, acted: "state: running" in the audit log),
-   then trade for --seconds. Prints RSS, tick-to-order latency (measured inside the engines by
-   `actors.metrics`), ticks/s, wakes/s, CPU. Graceful stop.
+   then trade for --seconds. Prints RSS, ticks/s, wakes/s, CPU and two latencies measured
+   inside the engines by `actors.metrics`: tick-to-order, from the feed's publication of a price
+   to the exchange's answer to the (last) order it caused, and tick-to-wake-done, to the end of
+   the engine's handling of it (the commit of that answer included). Graceful stop.
 2. Restart: `bench_service.py serve` (the same Service, as `martingale run` builds it) as a child
    process on the same database; once it is trading, wait --kill-after seconds, SIGKILL it, start
    it again. Restart time = from spawning the new process until every strategy whose desired

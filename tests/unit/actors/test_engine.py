@@ -236,3 +236,50 @@ def test_a_closed_cycles_profit_is_logged_as_the_cycle_row_stores_it() -> None:
     assert _shown(Decimal("5.000")) == "5"
     assert _shown(Decimal("-0.10")) == "-0.1"
     assert _shown(Decimal("1.2345678901234567891")) == "1.234567890123456789"
+
+
+def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
+    world: EngineWorld,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = world.started()
+    sent: list[tuple[str, str, int]] = []  # (call, client order id, commits before it)
+
+    def spy(name: str) -> None:
+        original = getattr(world.exchange, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            coid = str(kwargs["client_order_id"])
+            sent.append((name, coid, world.store.saves))
+            if name == "create_order":  # rule 3: the intent is a row before the venue hears
+                assert world.db_orders()[coid].state is OrderState.PENDING_SUBMIT
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(world.exchange, name, call)
+
+    spy("create_order")
+    spy("cancel_order")
+    before = world.store.saves
+    engine.ordered_at = None
+    world.move("99")  # safety 1 fills: the take-profit is replaced and safety 2 placed
+    engine.sync()
+
+    # Round 1 commits the fill, the cancel of the take-profit and the intent of safety 2;
+    # round 2 the cancel's answer, safety 2's and the new take-profit's intent; round 3 the
+    # last answer. One fill, three commits (deciding one item at a time took four).
+    assert world.store.saves - before == 3
+    assert sent == [
+        ("cancel_order", world.coid(1, "t1"), before + 1),
+        ("create_order", world.coid(1, "s2"), before + 1),
+        ("create_order", world.coid(1, "t2"), before + 2),
+    ]
+    assert engine.ordered_at == world.clock.now  # tick-to-order ends at the last answer
+    state = engine.state
+    assert state is not None
+    assert {o.client_order_id for o in state.orders} == {world.coid(1, "s2"), world.coid(1, "t2")}
+    assert all(o.status is WorkingStatus.OPEN for o in state.orders)
+
+    engine.ordered_at = None
+    engine.sync()  # nothing moved: nothing sent, nothing committed
+    assert engine.ordered_at is None
+    assert world.store.saves - before == 3
