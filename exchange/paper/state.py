@@ -1,29 +1,32 @@
 """The paper venue's in-memory state: a cache of its SQLite file for the open book.
 
 Only what a tick or an order check needs is held here (accounts, balances, rules, last prices,
-open orders and their books, and the most recently closed orders, which their engines ask for
-right after the tick that filled them); older closed orders and fills are read from the file on
-demand. Every mutator records its change in the journal, which writes it to the file (see
-`journal`), and stamps the account with the change's number, so a read of the account waits
-until the file holds what it shows.
+open orders and their books), plus the most recently closed orders and the most recent fills,
+which engines ask for right after the tick that filled them; older closed orders and fills are
+read from the file on demand. Every mutator records its change in the journal, which writes it
+to the file (see `journal`), and stamps the account with the change's number, so a read of the
+account waits until the file holds what it shows.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
 from domain.errors import AuthenticationFailed, InvalidOrder, UnknownSymbol
 from domain.market import MarketRules, split_symbol
 from domain.money import ZERO
-from domain.orders import Order, Side
+from domain.orders import Fill, Order, Side
 from exchange.paper.book import Book
 from exchange.paper.journal import Journal
-from exchange.paper.store import PaperStore
+from exchange.paper.store import PaperStore, from_us, to_us
 
 RECENTLY_CLOSED = 20_000  # closed orders kept in memory (a few MB); older ones come from the file
+RECENT_FILLS = 20_000  # the same for fills
+
+Market = tuple[str, str]  # (account, symbol)
 
 
 @dataclass(slots=True)
@@ -82,6 +85,11 @@ class VenueState:
         self.closed_by_coid: dict[tuple[str, str], int] = {}
         for order_id, account, order, locked in store.open_orders():
             self.rest(Resting(order_id, account, order, locked))
+        # The last RECENT_FILLS fills, in trade id order, and per (account, symbol) the latest
+        # time of a fill that is only in the file: memory answers "since t" for any t after it.
+        self.fills: deque[tuple[Market, int, Fill]] = deque()
+        self.fills_by_market: dict[Market, deque[tuple[int, Fill]]] = {}
+        self.file_only_until: dict[Market, int] = store.latest_fill_times()
         self.last_order_id, self.last_trade_id = store.max_ids()
 
     def account(self, account_key: str) -> Account:
@@ -119,6 +127,49 @@ class VenueState:
                 key = (old_account, old.client_order_id)
                 if self.closed_by_coid.get(key) == old_id:
                     del self.closed_by_coid[key]
+
+    def record_fill(self, account_key: str, fill: Fill) -> None:
+        """Remember a fill just made (the journal writes it); forget the oldest beyond
+        RECENT_FILLS. The timestamp is kept as the file keeps it (UTC, microseconds), so memory
+        and file give the same answer."""
+        assert fill.timestamp is not None  # the venue stamps every fill it makes
+        at_us = to_us(fill.timestamp)
+        stored = from_us(at_us)
+        if fill.timestamp != stored or fill.timestamp.tzinfo is not stored.tzinfo:
+            fill = replace(fill, timestamp=stored)
+        market = (account_key, fill.symbol)
+        self.fills.append((market, at_us, fill))
+        self.fills_by_market.setdefault(market, deque()).append((at_us, fill))
+        while len(self.fills) > RECENT_FILLS:
+            old_market, old_us, _ = self.fills.popleft()
+            kept = self.fills_by_market[old_market]
+            kept.popleft()  # the market's oldest: both deques are in trade id order
+            if not kept:
+                del self.fills_by_market[old_market]
+            self.file_only_until[old_market] = max(
+                old_us, self.file_only_until.get(old_market, old_us)
+            )
+
+    def recent_fills(
+        self, account_key: str, symbol: str, since: datetime | None, limit: int | None
+    ) -> list[Fill] | None:
+        """The fills at or after `since`, ordered as the file orders them (time, trade id),
+        if memory holds all of them; None if only the file does."""
+        if since is None:
+            return None
+        market = (account_key, symbol)
+        since_us = to_us(since)
+        file_only_until = self.file_only_until.get(market)
+        if file_only_until is not None and since_us <= file_only_until:
+            return None
+        found = [
+            (at, int(f.trade_id), f)
+            for at, f in self.fills_by_market.get(market, ())
+            if at >= since_us
+        ]
+        found.sort(key=lambda row: (row[0], row[1]))
+        fills = [f for _, _, f in found]
+        return fills if limit is None else fills[:limit]
 
     def recently_closed(
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None

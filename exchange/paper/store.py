@@ -218,6 +218,13 @@ class PaperStore:
         rows = self._conn.execute("SELECT symbol, price, at_us FROM prices")
         return [(s, Decimal(p), from_us(at)) for s, p, at in rows]
 
+    def latest_fill_times(self) -> dict[tuple[str, str], int]:
+        """The latest fill time (microseconds) per (account, symbol)."""
+        rows = self._conn.execute(
+            "SELECT account, symbol, MAX(at_us) FROM fills GROUP BY account, symbol"
+        )
+        return {(account, symbol): int(at) for account, symbol, at in rows}
+
     def max_ids(self) -> tuple[int, int]:
         order_id = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM orders").fetchone()[0]
         trade_id = self._conn.execute("SELECT COALESCE(MAX(trade_id), 0) FROM fills").fetchone()

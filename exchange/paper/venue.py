@@ -357,6 +357,10 @@ class PaperVenue:
     ) -> list[Fill]:
         with self._lock:
             seq = self._state.account(account_key).seq
+            recent = self._state.recent_fills(account_key, symbol, since, limit)
+        if recent is not None:
+            self._journal.wait(seq)
+            return recent
         with self._journal.reading(seq):
             return self._store.fills(account_key, symbol, since, limit)
 
@@ -412,6 +416,7 @@ class PaperVenue:
             OrderState.FILLED, filled=order.amount, cost=order.cost + cost, updated_at=at
         )
         self._journal.fill(entry.account, entry.order_id, fill)
+        self._state.record_fill(entry.account, fill)
         self._state.put_order(entry.order_id, entry.account, filled, ZERO)  # stamps the account
         return VenueFill(account=entry.account, fill=fill, order=filled)
 
