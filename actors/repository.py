@@ -9,7 +9,9 @@ groups grow, so the writer's cost per step falls as the load rises instead of a 
 
 Bulk writes that nobody waits for (audit log, heartbeats, reported states) are buffered and
 written in batches: every `flush_interval` seconds or when `batch_size` rows wait, and always
-before shutdown.
+before shutdown. Heartbeats and states go `bulk_rows` rows per transaction, with the steps
+waiting served between two: a step that arrives during a flush waits for one chunk, not for
+the whole flush.
 
 A database error is `DatabaseUnavailable` (translated by persistence); it travels back to the
 asking engine, which then places no order and retries later (fail closed). Buffered rows are
@@ -30,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import pykka
@@ -89,6 +92,7 @@ class RepositoryActor(pykka.ThreadingActor):
         max_buffer: int = 200_000,
         steps: StepQueue,
         max_group: int = 200,
+        bulk_rows: int = 100,
     ) -> None:
         super().__init__()
         self.repo = repo
@@ -98,6 +102,7 @@ class RepositoryActor(pykka.ThreadingActor):
         self._max_buffer = max_buffer
         self._steps = steps
         self._max_group = max_group
+        self._bulk_rows = bulk_rows
         self.groups = 0  # save_steps calls, and the steps they carried: the mean group size
         self.grouped = 0
         self._audit: list[AuditEntry] = []
@@ -207,15 +212,17 @@ class RepositoryActor(pykka.ThreadingActor):
                 written += self._write_batch("audit", self.repo.append_audit, self._audit)
                 self._audit = []
             self._serve_steps()
-            if self._beats:
-                written += self._write_batch("heartbeats", self._write_beats, self._beats)
-                self._beats = {}
-            self._serve_steps()
-            while self._actual:  # one transaction per chunk, steps served in between
-                chunk = dict(list(self._actual.items())[: self._batch_size])
-                written += self._write_batch("states", self._write_actual, chunk)
-                for sid in chunk:
-                    self._actual.pop(sid, None)
+            while self._beats:  # one transaction per chunk, steps served in between
+                beats = dict(islice(self._beats.items(), self._bulk_rows))
+                written += self._write_batch("heartbeats", self._write_beats, beats)
+                for sid in beats:
+                    del self._beats[sid]
+                self._serve_steps()
+            while self._actual:
+                states = dict(islice(self._actual.items(), self._bulk_rows))
+                written += self._write_batch("states", self._write_actual, states)
+                for sid in states:
+                    del self._actual[sid]
                 self._serve_steps()
         except DatabaseUnavailable:
             self._trim()

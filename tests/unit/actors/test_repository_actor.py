@@ -202,3 +202,51 @@ def test_heartbeats_are_written_rounded_down_to_the_second() -> None:
     finally:
         pykka.ActorRegistry.stop_all(timeout=10)
         timers.stop()
+
+
+def test_a_step_that_arrives_during_a_flush_waits_for_one_chunk_not_the_whole_flush() -> None:
+    calls: list[str] = []
+    arrived = threading.Event()
+
+    class Recording(MemoryRepository):
+        def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
+            calls.append(f"beats {sorted(beats)}")
+            if len(calls) == 1:  # an engine asks for a commit while the first chunk is written
+                threading.Thread(target=save).start()
+                wait_until(lambda: len(steps) == 1, what="the step queued")
+
+        def save_steps(self, group: Sequence[StepWrite]) -> list[StepOutcome]:
+            calls.append("steps")
+            return super().save_steps(group)
+
+    repo = Recording()
+    user = repo.upsert_user("u", now=T0)
+    account = repo.upsert_account(user.id, "a", exchange="paper", now=T0)
+    sid = repo.upsert_strategy(
+        user.id,
+        "s",
+        account_id=account.id,
+        symbol="BTC/USDT",
+        params={},
+        desired_state=DesiredState.RUNNING,
+        now=T0,
+    ).id
+    timers = TimerService()
+    steps = StepQueue()
+    ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps, bulk_rows=2)
+    client = RepoClient(ref, timeout=10, steps=steps)
+
+    def save() -> None:
+        client.save_step(sid, snapshot="{}", expected_version=0, now=T0, new_version=3)
+        arrived.set()
+
+    try:
+        proxy = ref.proxy()
+        proxy.heartbeats({n: T0 for n in range(1, 6)}).get(timeout=10)
+        assert proxy.flush().get(timeout=10) == 5
+        assert arrived.wait(timeout=10)
+        assert calls == ["beats [1, 2]", "steps", "beats [3, 4]", "beats [5]"]
+        assert repo.get_strategy(sid).version == 3
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
