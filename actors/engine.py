@@ -170,6 +170,7 @@ class Engine:
         self._symbol = ""
         # When the exchange last accepted an order this engine sent (the end of tick-to-order).
         self.ordered_at: datetime | None = None
+        self._acting: MartingaleState | None = None  # see `_execute`
 
     # --- the one start path --------------------------------------------------------------
 
@@ -277,14 +278,17 @@ class Engine:
     def handle(self, *items: Event | Observed) -> None:
         """Decide, commit, act, for `items` and everything the exchange answers, in order.
 
-        In rounds: every item known is decided and staged, the batch is committed, and only
-        then are the round's commands sent (rule 3: intent first); the exchange's answers are
-        the next round's items. The order of decisions, and of the commands sent, is that of
-        deciding one item at a time, since an answer queues behind every item already known;
-        but an exchange sync that brings a partial fill and the fill that completes it costs
-        one commit, not two. A closed cycle, a finished strategy and a new cycle's first
-        decision are committed on their own. Fewer, larger commits: the single writer is the
-        service's narrowest pipe, and each commit is a wait on the path from tick to order.
+        In rounds: the items known are decided and staged one after another, the batch is
+        committed, and only then are the round's commands sent (rule 3: intent first), each
+        as of the decision that made it; the exchange's answers are the next round's items.
+        A round ends at every commit: a closed cycle or a finished strategy is committed and
+        acted on before anything more is decided, and a new cycle's first decision waits until
+        the old cycle's commands are sent. So the decisions, the commands and what the
+        database holds when each command goes out are those of deciding one item at a time
+        (an answer queues behind every item already known); only commits are merged: the
+        partial fill and the fill that completes an order, in one sync, cost one commit, not
+        two. The single writer is the service's narrowest pipe, and each commit is a wait on
+        the path from tick to order.
         """
         queue: deque[Observed] = deque(
             item if isinstance(item, Observed) else Observed(event=item) for item in items
@@ -292,7 +296,8 @@ class Engine:
         batch = _Batch()
         failure: Exception | None = None
         while queue:
-            sending: list[Command] = []
+            sending: list[tuple[Command, MartingaleState]] = []
+            commit = False
             while queue:
                 item = queue.popleft()
                 state = self._require_state()
@@ -300,18 +305,23 @@ class Engine:
                 if new_state is state and not commands and item.order is None and item.fill is None:
                     continue
                 if batch.events and new_state.cycle != state.cycle:
+                    if sending:  # the old cycle's commands go first; this is decided after
+                        queue.appendleft(item)
+                        commit = True
+                        break
                     self._flush(batch)  # the old cycle's rows before the new cycle's
                 self._stage(batch, state, new_state, commands, item)
+                sending.extend((command, new_state) for command in commands)
                 if any(isinstance(c, _FLUSH_NOW) for c in commands):
-                    self._flush(batch)
-                sending.extend(commands)
-            if any(isinstance(c, _SENT) for c in sending):
+                    commit = True
+                    break
+            if commit or any(isinstance(c, _SENT) for c, _ in sending):
                 self._flush(batch)
-            for command in sending:
+            for command, decided in sending:
                 if failure is not None:
                     break  # record-only: its intent stays PENDING_SUBMIT for the next start
                 try:
-                    queue.extend(self._execute(command))
+                    queue.extend(self._execute(command, decided))
                 except Exception as exc:
                     # What the exchange already answered is still recorded before giving up,
                     # so no order it accepted is left looking unsent in the database.
@@ -415,14 +425,24 @@ class Engine:
 
     # --- commands against the exchange ---------------------------------------------------
 
-    def _execute(self, command: Command) -> list[Observed]:
-        if isinstance(command, PlaceOrder):
-            return self._place(command)
-        if isinstance(command, CancelOrder):
-            return self._cancel(command)
-        if isinstance(command, ScheduleWakeup):
-            self._host.schedule(command.at, "cooldown")
-        return []
+    def _execute(self, command: Command, decided: MartingaleState | None = None) -> list[Observed]:
+        """Send `command`; its answer is read against `decided`, the state the decision that
+        made it left (the machine may have decided more items since, in the same round)."""
+        outer, self._acting = self._acting, decided
+        try:
+            if isinstance(command, PlaceOrder):
+                return self._place(command)
+            if isinstance(command, CancelOrder):
+                return self._cancel(command)
+            if isinstance(command, ScheduleWakeup):
+                self._host.schedule(command.at, "cooldown")
+            return []
+        finally:
+            self._acting = outer
+
+    def _decided(self) -> MartingaleState:
+        """The state a command being sent was decided in; outside `_execute`, the current one."""
+        return self._acting if self._acting is not None else self._require_state()
 
     def _place(self, c: PlaceOrder) -> list[Observed]:
         self._host.guard()
@@ -455,14 +475,14 @@ class Engine:
                 )
             ]
         self.ordered_at = self._clock()
-        working = self._require_state().order(c.client_order_id)
+        working = self._decided().order(c.client_order_id)
         if c.order_type is OrderType.MARKET and not remote.state.is_terminal:
             # Acknowledged but not done: no price level will wake us for it, so look again.
             self._host.schedule(self._clock() + MARKET_RECHECK, "sync")
         return self._observe(working, remote) if working is not None else []
 
     def _cancel(self, c: CancelOrder) -> list[Observed]:
-        working = self._require_state().order(c.client_order_id)
+        working = self._decided().order(c.client_order_id)
         if working is None:
             return []
         self._host.guard()
@@ -541,7 +561,7 @@ class Engine:
         ]
 
     def _observe(self, working: WorkingOrder, remote: Order) -> list[Observed]:
-        state = self._require_state()
+        state = self._decided()
         fills: list[Fill] = []
         if needs_fills(working, remote):
             since = remote.created_at

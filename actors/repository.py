@@ -95,6 +95,8 @@ class RepositoryActor(pykka.ThreadingActor):
         bulk_rows: int = 100,
     ) -> None:
         super().__init__()
+        if bulk_rows < 1:
+            raise ValueError(f"bulk_rows must be at least 1, got {bulk_rows}")
         self.repo = repo
         self._timers = timers
         self._flush_interval = flush_interval

@@ -85,12 +85,16 @@ class VenueState:
         self.closed_by_coid: dict[tuple[str, str], int] = {}
         for order_id, account, order, locked in store.open_orders():
             self.rest(Resting(order_id, account, order, locked))
-        # The last RECENT_FILLS fills, in trade id order, and per (account, symbol) the latest
-        # time of a fill that is only in the file: memory answers "since t" for any t after it.
+        self.last_order_id, self.last_trade_id = store.max_ids()
+        # The fills made since (the last RECENT_FILLS of them), in trade id order. Per (account,
+        # symbol), the latest time of a fill only the file holds: memory answers "since t" for
+        # any t after it. For the fills already in the file, looked up once per market when
+        # first asked (a scan of every market's history here would slow every start).
         self.fills: deque[tuple[Market, int, Fill]] = deque()
         self.fills_by_market: dict[Market, deque[tuple[int, Fill]]] = {}
-        self.file_only_until: dict[Market, int] = store.latest_fill_times()
-        self.last_order_id, self.last_trade_id = store.max_ids()
+        self._filed_through = self.last_trade_id
+        self._filed_bounds: dict[Market, int | None] = {}
+        self._evicted_until: dict[Market, int] = {}
 
     def account(self, account_key: str) -> Account:
         account = self.accounts.get(account_key)
@@ -146,8 +150,8 @@ class VenueState:
             kept.popleft()  # the market's oldest: both deques are in trade id order
             if not kept:
                 del self.fills_by_market[old_market]
-            self.file_only_until[old_market] = max(
-                old_us, self.file_only_until.get(old_market, old_us)
+            self._evicted_until[old_market] = max(
+                old_us, self._evicted_until.get(old_market, old_us)
             )
 
     def recent_fills(
@@ -159,9 +163,9 @@ class VenueState:
             return None
         market = (account_key, symbol)
         since_us = to_us(since)
-        file_only_until = self.file_only_until.get(market)
-        if file_only_until is not None and since_us <= file_only_until:
-            return None
+        for until in (self._evicted_until.get(market), self._filed_until(market)):
+            if until is not None and since_us <= until:
+                return None
         found = [
             (at, int(f.trade_id), f)
             for at, f in self.fills_by_market.get(market, ())
@@ -170,6 +174,16 @@ class VenueState:
         found.sort(key=lambda row: (row[0], row[1]))
         fills = [f for _, _, f in found]
         return fills if limit is None else fills[:limit]
+
+    def _filed_until(self, market: Market) -> int | None:
+        """The latest time of the market's fills the file held when memory was loaded. Venue
+        lock held; takes the file's lock after it, the order the journal uses."""
+        if market not in self._filed_bounds:
+            with self.journal.io:
+                self._filed_bounds[market] = self._store.latest_fill_time(
+                    market[0], market[1], through_trade=self._filed_through
+                )
+        return self._filed_bounds[market]
 
     def recently_closed(
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None

@@ -218,12 +218,13 @@ class PaperStore:
         rows = self._conn.execute("SELECT symbol, price, at_us FROM prices")
         return [(s, Decimal(p), from_us(at)) for s, p, at in rows]
 
-    def latest_fill_times(self) -> dict[tuple[str, str], int]:
-        """The latest fill time (microseconds) per (account, symbol)."""
-        rows = self._conn.execute(
-            "SELECT account, symbol, MAX(at_us) FROM fills GROUP BY account, symbol"
-        )
-        return {(account, symbol): int(at) for account, symbol, at in rows}
+    def latest_fill_time(self, account: str, symbol: str, *, through_trade: int) -> int | None:
+        """The latest time (microseconds) of the market's fills up to trade id `through_trade`."""
+        row = self._conn.execute(
+            "SELECT MAX(at_us) FROM fills WHERE account = ? AND symbol = ? AND trade_id <= ?",
+            (account, symbol, through_trade),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def max_ids(self) -> tuple[int, int]:
         order_id = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM orders").fetchone()[0]

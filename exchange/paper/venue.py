@@ -9,8 +9,9 @@ waiting for their group's commit. A call that changes an account returns only on
 holds the change, a read of an account only once the file holds everything it shows, and fill
 listeners run only once the fills are in the file; if a write fails, memory is rebuilt from the
 file and every call whose change was lost raises `ExchangeUnavailable`. So the venue never
-reports what the file does not hold. Fills and all but the most recently closed orders live
-only in the file (memory stays proportional to the open book, however long the service runs).
+reports what the file does not hold. Only the most recent closed orders and fills are kept
+in memory besides the open book (a bounded number: memory stays proportional to the open book,
+however long the service runs); older ones are read from the file.
 """
 
 from __future__ import annotations

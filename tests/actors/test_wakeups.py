@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from actors import metrics
 from domain.orders import Order, OrderState
 from exchange.paper import PaperExchange
 from persistence.records import ActualState
@@ -61,3 +62,23 @@ def test_an_engine_woken_without_news_is_woken_again_by_the_next_tick(tmp_path: 
         tree.wait_filled(sid, "s1", timeout=5)
     finally:
         tree.close()
+
+
+def test_a_tick_that_leads_to_orders_is_timed_to_the_exchanges_answer(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    try:
+        sid = tree.add("alice", "main", "s1")
+        tree.start()
+        tree.wait_state(sid, ActualState.RUNNING)
+        tree.wait_orders(sid, 3)
+        wait_until(lambda: tree.watching() >= 1, what="the engine watching")
+        metrics.reset()
+
+        tree.source.push("99")  # safety 1 fills: the take-profit is replaced, safety 2 placed
+        wait_until(lambda: metrics.TICK_TO_ORDER.summary().count == 1, what="the order timed")
+        [ordered] = metrics.TICK_TO_ORDER.samples()
+        [done] = metrics.TICK_TO_WAKE_DONE.samples()
+        assert 0 < ordered < done  # the answer came before the commit that recorded it
+    finally:
+        tree.close()
+        metrics.reset()

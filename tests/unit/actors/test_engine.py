@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,6 +254,7 @@ def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
             sent.append((name, coid, world.store.saves))
             if name == "create_order":  # rule 3: the intent is a row before the venue hears
                 assert world.db_orders()[coid].state is OrderState.PENDING_SUBMIT
+            world.clock.advance(1)  # each answer at its own time
             return original(*args, **kwargs)
 
         monkeypatch.setattr(world.exchange, name, call)
@@ -283,3 +285,53 @@ def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
     engine.sync()  # nothing moved: nothing sent, nothing committed
     assert engine.ordered_at is None
     assert world.store.saves - before == 3
+
+
+def test_a_gap_through_two_safety_orders_is_decided_as_one_item_at_a_time_would(
+    world: EngineWorld,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Safety 2 fills the moment it is placed (the price gapped below it). The round that
+    decides its fill also decides the take-profit t2 it must cancel, which the same round
+    places: t2's acceptance is still read as of the decision that placed it, so the events
+    are exactly those of deciding one item at a time; only the commits are fewer."""
+    engine = world.started()
+    decided: list[tuple[str, str | None]] = []
+    save_step = world.store.save_step
+
+    def recording(strategy_id: int, **step: Any) -> Any:
+        for e in step["events"]:
+            fill = getattr(e, "fill", None)
+            coid = getattr(e, "client_order_id", None) or getattr(fill, "client_order_id", None)
+            decided.append((type(e).__name__, coid))
+        return save_step(strategy_id, **step)
+
+    monkeypatch.setattr(world.store, "save_step", recording)
+    before = world.store.saves
+    world.move("97.5")  # safety 1 (99) fills; safety 2 (98) will fill as it is placed
+    engine.sync()
+
+    s1, s2, s3 = world.coid(1, "s1"), world.coid(1, "s2"), world.coid(1, "s3")
+    t1, t2, t3 = world.coid(1, "t1"), world.coid(1, "t2"), world.coid(1, "t3")
+    assert decided == [  # what deciding one item at a time decided, in seven commits
+        ("OrderPartiallyFilled", s1),
+        ("CancelOrder", t1),
+        ("OrderFilled", s1),
+        ("PlaceOrder", s2),
+        ("OrderCanceled", t1),
+        ("PlaceOrder", t2),
+        ("OrderAccepted", s2),
+        ("OrderPartiallyFilled", s2),
+        ("CancelOrder", t2),
+        ("OrderFilled", s2),
+        ("PlaceOrder", s3),
+        ("OrderAccepted", t2),
+        ("OrderCanceled", t2),
+        ("PlaceOrder", t3),
+        ("OrderAccepted", s3),
+        ("OrderAccepted", t3),
+    ]
+    assert world.store.saves - before == 4
+    rows = world.db_orders()
+    assert rows[t2].state is OrderState.CANCELED and rows[t2].exchange_order_id is not None
+    assert {c: rows[c].state for c in (s3, t3)} == {s3: OrderState.OPEN, t3: OrderState.OPEN}

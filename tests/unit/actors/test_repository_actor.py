@@ -250,3 +250,31 @@ def test_a_step_that_arrives_during_a_flush_waits_for_one_chunk_not_the_whole_fl
     finally:
         pykka.ActorRegistry.stop_all(timeout=10)
         timers.stop()
+
+
+def test_chunks_not_written_when_the_database_goes_down_are_kept_and_written_once() -> None:
+    written: list[list[int]] = []
+    down = threading.Event()
+
+    class Failing(MemoryRepository):
+        def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
+            if down.is_set() and written:  # the first chunk lands, then the database goes
+                raise DatabaseUnavailable("down (test)")
+            written.append(sorted(beats))
+
+    timers = TimerService()
+    steps = StepQueue()
+    ref = RepositoryActor.start(Failing(), timers, flush_interval=60, steps=steps, bulk_rows=2)
+    try:
+        proxy = ref.proxy()
+        proxy.heartbeats({n: T0 for n in range(1, 6)}).get(timeout=10)
+        down.set()
+        assert proxy.flush().get(timeout=10) == 2
+        assert proxy.pending().get(timeout=10) == 3  # kept for the next flush
+        down.clear()
+        assert proxy.flush().get(timeout=10) == 3
+        assert written == [[1, 2], [3, 4], [5]]  # each beat once
+        assert proxy.pending().get(timeout=10) == 0
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
