@@ -305,6 +305,7 @@ class Engine:
                 if new_state is state and not commands and item.order is None and item.fill is None:
                     continue
                 if batch.events and new_state.cycle != state.cycle:
+                    # Defensive: Started and CooldownElapsed, which open cycles, come alone.
                     if sending:  # the old cycle's commands go first; this is decided after
                         queue.appendleft(item)
                         commit = True
