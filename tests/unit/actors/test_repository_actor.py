@@ -36,6 +36,23 @@ class _Flaky(MemoryRepository):
         return super().append_audit(entries)
 
 
+def _strategies(repo: MemoryRepository, count: int) -> list[int]:
+    user = repo.upsert_user("u", now=T0)
+    account = repo.upsert_account(user.id, "a", exchange="paper", now=T0)
+    return [
+        repo.upsert_strategy(
+            user.id,
+            f"s{n}",
+            account_id=account.id,
+            symbol="BTC/USDT",
+            params={},
+            desired_state=DesiredState.RUNNING,
+            now=T0,
+        ).id
+        for n in range(count)
+    ]
+
+
 def _entry(text: str) -> AuditEntry:
     return AuditEntry(at=T0, level="info", event="test", message=text)
 
@@ -126,20 +143,7 @@ class _Grouping(MemoryRepository):
 
 def test_steps_waiting_together_are_committed_together_and_each_gets_its_own_answer() -> None:
     repo = _Grouping()
-    user = repo.upsert_user("u", now=T0)
-    account = repo.upsert_account(user.id, "a", exchange="paper", now=T0)
-    sids = [
-        repo.upsert_strategy(
-            user.id,
-            f"s{n}",
-            account_id=account.id,
-            symbol="BTC/USDT",
-            params={},
-            desired_state=DesiredState.RUNNING,
-            now=T0,
-        ).id
-        for n in range(9)
-    ]
+    sids = _strategies(repo, 9)
     timers = TimerService()
     steps = StepQueue()
     ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps)
@@ -220,17 +224,7 @@ def test_a_step_that_arrives_during_a_flush_waits_for_one_chunk_not_the_whole_fl
             return super().save_steps(group)
 
     repo = Recording()
-    user = repo.upsert_user("u", now=T0)
-    account = repo.upsert_account(user.id, "a", exchange="paper", now=T0)
-    sid = repo.upsert_strategy(
-        user.id,
-        "s",
-        account_id=account.id,
-        symbol="BTC/USDT",
-        params={},
-        desired_state=DesiredState.RUNNING,
-        now=T0,
-    ).id
+    [sid] = _strategies(repo, 1)
     timers = TimerService()
     steps = StepQueue()
     ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps, bulk_rows=2)

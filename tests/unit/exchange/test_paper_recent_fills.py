@@ -10,20 +10,21 @@ file holds, in the file's order.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.market import MarketRules
-from domain.orders import Fill, OrderType, Side
+from domain.orders import Fill, Order, OrderType, Side
 from exchange.paper import PaperExchange, PaperVenue, state
-from exchange.paper.store import to_us
+from exchange.paper.store import from_us, to_us
 from tests.unit.exchange.conftest import ManualClock
 
 D = Decimal
@@ -53,19 +54,33 @@ def _venue() -> Iterator[tuple[Path, ManualClock, PaperVenue]]:
             venue.close()
 
 
-def _expected(fills: list[tuple[str, Fill]], account: str, symbol: str, since: datetime) -> list:
+def _rest_buy(port: PaperExchange, coid: str, symbol: str, price: Decimal) -> Order:
+    return port.create_order(
+        client_order_id=coid,
+        symbol=symbol,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        amount=D(1),
+        price=price,
+    )
+
+
+Seen = list[tuple[str, str, Decimal, int]]  # trade id, client order id, amount, time (µs)
+
+
+def _at(fill: Fill) -> int:
+    assert fill.timestamp is not None
+    return to_us(fill.timestamp)
+
+
+def _expected(fills: list[tuple[str, Fill]], account: str, symbol: str, since: datetime) -> Seen:
     """The file's answer, worked out from every fill made: time, then trade id."""
-    mine = [
-        f
-        for a, f in fills
-        if a == account and f.symbol == symbol and to_us(f.timestamp) >= to_us(since)
-    ]
-    mine.sort(key=lambda f: (to_us(f.timestamp), int(f.trade_id)))
-    return [(f.trade_id, f.client_order_id, f.amount, to_us(f.timestamp)) for f in mine]
+    mine = [f for a, f in fills if a == account and f.symbol == symbol and _at(f) >= to_us(since)]
+    return _seen(sorted(mine, key=lambda f: (_at(f), int(f.trade_id))))
 
 
-def _seen(fills: list[Fill]) -> list:
-    return [(f.trade_id, f.client_order_id, f.amount, to_us(f.timestamp)) for f in fills]
+def _seen(fills: Sequence[Fill]) -> Seen:
+    return [(f.trade_id, f.client_order_id, f.amount, _at(f)) for f in fills]
 
 
 step = st.one_of(
@@ -82,7 +97,9 @@ step = st.one_of(
 
 @settings(max_examples=60, deadline=None)
 @given(steps=st.lists(step, min_size=1, max_size=40), capacity=st.integers(1, 8))
-def test_fetch_fills_since_answers_as_the_file_does(steps: list[tuple], capacity: int) -> None:
+def test_fetch_fills_since_answers_as_the_file_does(
+    steps: list[tuple[Any, ...]], capacity: int
+) -> None:
     made: list[tuple[str, Fill]] = []
     with (
         pytest.MonkeyPatch.context() as patch,
@@ -96,14 +113,7 @@ def test_fetch_fills_since_answers_as_the_file_does(steps: list[tuple], capacity
                 venue = venues[-1]
                 if op[0] == "rest":
                     _, account, symbol, ticks = op
-                    PaperExchange(venue, account).create_order(
-                        client_order_id=f"r{n}",
-                        symbol=symbol,
-                        side=Side.BUY,
-                        type=OrderType.LIMIT,
-                        amount=D(1),
-                        price=D(100 - ticks),
-                    )
+                    _rest_buy(PaperExchange(venue, account), f"r{n}", symbol, D(100 - ticks))
                 elif op[0] == "tick":
                     _, symbol, shift = op
                     at = clock.now + timedelta(seconds=shift)
@@ -132,10 +142,8 @@ def test_fetch_fills_since_answers_as_the_file_does(steps: list[tuple], capacity
 
 
 def _check(venue: PaperVenue, made: list[tuple[str, Fill]]) -> None:
-    times = sorted({f.timestamp for _, f in made})
-    probes = [T0 - timedelta(days=1)] + [
-        t + timedelta(microseconds=d) for t in times for d in (-1, 0, 1)
-    ]
+    times = sorted({_at(f) for _, f in made})
+    probes = [T0 - timedelta(days=1)] + [from_us(t + d) for t in times for d in (-1, 0, 1)]
     for account in ACCOUNTS:
         port = PaperExchange(venue, account)
         for symbol in SYMBOLS:
@@ -152,14 +160,7 @@ def test_the_fills_just_made_are_answered_without_reading_the_file(
 ) -> None:
     with _venue() as (_, clock, venue):
         alice = PaperExchange(venue, "alice")
-        placed = alice.create_order(
-            client_order_id="s1",
-            symbol="ETH/BTC",
-            side=Side.BUY,
-            type=OrderType.LIMIT,
-            amount=D(1),
-            price=D(99),
-        )
+        placed = _rest_buy(alice, "s1", "ETH/BTC", D(99))
         clock.advance(5)
         [filled] = venue.update_price("ETH/BTC", D(98))
 
@@ -176,14 +177,7 @@ def test_the_fills_just_made_are_answered_without_reading_the_file(
 def test_fills_come_in_time_order_even_when_a_later_trade_is_stamped_earlier() -> None:
     with _venue() as (_, clock, venue):
         alice = PaperExchange(venue, "alice")
-        alice.create_order(
-            client_order_id="maker",
-            symbol="ETH/BTC",
-            side=Side.BUY,
-            type=OrderType.LIMIT,
-            amount=D(1),
-            price=D(99),
-        )
+        _rest_buy(alice, "maker", "ETH/BTC", D(99))
         venue.update_price("ETH/BTC", D(98), clock.now + timedelta(hours=1))  # a replayed candle
         venue.update_price("ETH/BTC", D(100))
         alice.create_order(  # a taker, stamped by the venue clock: an hour before the maker
