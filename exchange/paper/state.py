@@ -90,7 +90,7 @@ class VenueState:
         # symbol), the latest time of a fill only the file holds: memory answers "since t" for
         # any t after it. For the fills already in the file, looked up once per market when
         # first asked (a scan of every market's history here would slow every start).
-        self.fills: deque[tuple[Market, int, Fill]] = deque()
+        self.fills: deque[tuple[Market, int]] = deque()  # (market, time in µs)
         self.fills_by_market: dict[Market, deque[tuple[int, Fill]]] = {}
         self._filed_through = self.last_trade_id
         self._filed_bounds: dict[Market, int | None] = {}
@@ -142,10 +142,10 @@ class VenueState:
         if fill.timestamp != stored or fill.timestamp.tzinfo is not stored.tzinfo:
             fill = replace(fill, timestamp=stored)
         market = (account_key, fill.symbol)
-        self.fills.append((market, at_us, fill))
+        self.fills.append((market, at_us))
         self.fills_by_market.setdefault(market, deque()).append((at_us, fill))
         while len(self.fills) > RECENT_FILLS:
-            old_market, old_us, _ = self.fills.popleft()
+            old_market, old_us = self.fills.popleft()
             kept = self.fills_by_market[old_market]
             kept.popleft()  # the market's oldest: both deques are in trade id order
             if not kept:
