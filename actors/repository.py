@@ -214,18 +214,17 @@ class RepositoryActor(pykka.ThreadingActor):
                 written += self._write_batch("audit", self.repo.append_audit, self._audit)
                 self._audit = []
             self._serve_steps()
-            while self._beats:  # one transaction per chunk, steps served in between
-                beats = dict(islice(self._beats.items(), self._bulk_rows))
-                written += self._write_batch("heartbeats", self._write_beats, beats)
-                for sid in beats:
-                    del self._beats[sid]
-                self._serve_steps()
-            while self._actual:
-                states = dict(islice(self._actual.items(), self._bulk_rows))
-                written += self._write_batch("states", self._write_actual, states)
-                for sid in states:
-                    del self._actual[sid]
-                self._serve_steps()
+            bulk: tuple[tuple[str, dict[int, Any], Callable[[Any], int]], ...] = (
+                ("heartbeats", self._beats, self._write_beats),
+                ("states", self._actual, self._write_actual),
+            )
+            for what, rows, write in bulk:
+                while rows:  # one transaction per chunk, steps served in between
+                    chunk = dict(islice(rows.items(), self._bulk_rows))
+                    written += self._write_batch(what, write, chunk)
+                    for sid in chunk:
+                        del rows[sid]
+                    self._serve_steps()
         except DatabaseUnavailable:
             self._trim()
             if not self._timer_armed:

@@ -164,9 +164,8 @@ class Fleet:
     booted: int  # ...and logged "state: running" at or after `since` (loaded, reconciled, acted)
     recovered: int  # ...and a heartbeat at or after `since`
     orders_since: int  # orders created at or after `since`
-    restarts: (
-        int  # engines restarted by their user actor (crashed or stuck), ever: a healthy run adds 0
-    )
+    # engines restarted by their user actor (crashed or stuck), ever: a healthy run adds 0
+    restarts: int
     faulted: int  # strategies given up on after too many crashes
 
     @property
