@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.codec import register
+from domain.money import ZERO
 from domain.orders import OrderType, Side
 
 
@@ -26,7 +27,12 @@ class CloseReason(enum.StrEnum):
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlaceOrder:
-    """`price` is None for a market order; `leg` is the suffix of the client order id."""
+    """`price` is None for a market order; `leg` is the suffix of the client order id.
+
+    `cost`, on a market buy only, is the quote amount to spend: the exchange sizes the order
+    by it (binance quoteOrderQty) or caps `amount` so the spend never exceeds it at the
+    current ask; `amount` is then only the estimate made from the last price seen.
+    """
 
     client_order_id: str
     symbol: str
@@ -36,6 +42,7 @@ class PlaceOrder:
     price: Decimal | None
     cycle: int
     leg: str
+    cost: Decimal | None = None
 
 
 @register
@@ -48,12 +55,23 @@ class CancelOrder:
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CycleClosed:
-    """A cycle ended; `realized_profit` is in quote currency, net of quote and base fees."""
+    """A cycle ended; `realized_profit` is in quote currency, net of quote and base fees.
+
+    The cycle's own figures, for its record: `bought` base bought over the cycle (net of base
+    fees, dust carried in included) for `spent` quote (fees in quote included), `base_price`
+    the base order's average fill price, and `carried` base handed to the next cycle at
+    `carried_cost` (dust below the market's step, or the position a stop-now keeps).
+    """
 
     cycle: int
     realized_profit: Decimal
     reason: CloseReason
     at: datetime
+    bought: Decimal = ZERO
+    spent: Decimal = ZERO
+    base_price: Decimal | None = None
+    carried: Decimal = ZERO
+    carried_cost: Decimal = ZERO
 
 
 @register

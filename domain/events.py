@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.codec import register
+from domain.market import MarketRules
 from domain.orders import Fill
 
 
@@ -31,10 +32,14 @@ class StopMode(enum.StrEnum):
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Started:
-    """The engine starts the strategy for the first time; `price` sizes the base order."""
+    """The engine starts the strategy for the first time; `price` sizes the base order.
+
+    `rules`, when given, are the venue's current market rules: the cycle is sized with them.
+    """
 
     at: datetime
     price: Decimal
+    rules: MarketRules | None = None
 
 
 @register
@@ -85,11 +90,16 @@ class OrderCanceled:
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected:
-    """The exchange refused the order (or never heard of it after an unknown outcome)."""
+    """The exchange refused the order (or never heard of it after an unknown outcome).
+
+    `rules` is set when the engine re-read the market's rules after the refusal and found
+    them changed (a new tick, step or minimum): the order is then placed again under them.
+    """
 
     at: datetime
     client_order_id: str
     reason: str
+    rules: MarketRules | None = None
 
 
 @register
@@ -111,11 +121,13 @@ class StopRequested:
 class CooldownElapsed:
     """Sent by the engine at (or after) the time of a `ScheduleWakeup`.
 
-    `price` is the current price: the next cycle's market base order is sized from it.
+    `price` is the current price: the next cycle's market base order is sized from it, under
+    `rules` when given (the venue's current market rules).
     """
 
     at: datetime
     price: Decimal
+    rules: MarketRules | None = None
 
 
 Event = (

@@ -23,6 +23,14 @@ Policies (documented here because the engine and users rely on them):
   is placed instead. A safety level whose rounded order breaks the market rules is skipped.
 - A rejected take-profit is not re-placed until the position changes (the next buy fill); the
   stop loss still protects the position meanwhile.
+- Market rules (tick, step, minimums) are the venue's current ones: every cycle is sized with
+  the rules the engine read when it starts (`Started.rules`, `CooldownElapsed.rules`). When an
+  order is refused and the engine finds the rules changed (`OrderRejected.rules`), the state
+  takes the new rules and the order is placed again under them, once: a take-profit as its
+  next revision, a safety level as leg ``u<n>``, a market exit as its next revision. A base
+  order refused that way still finishes the strategy (its rules were read just before).
+- A market base order is a quote amount (`PlaceOrder.cost` = base_order): the venue spends at
+  most that, whatever the price did since the last tick; its amount is an estimate.
 - The stop loss (from the average entry) is checked on price ticks while the position is open;
   crossing it cancels the cycle's orders and sells the position at market. The next cycle
   follows after the cooldown, as after a take-profit.
@@ -61,6 +69,7 @@ from domain.events import (
     StopMode,
     StopRequested,
 )
+from domain.market import MarketRules
 from domain.orders import Fill, OrderType, Side
 from strategy.accounting import apply_fill, close_book
 from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
@@ -90,13 +99,13 @@ def decide(state: MartingaleState, event: Event) -> tuple[MartingaleState, tuple
 def _on_started(s: MartingaleState, e: Started, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.IDLE:
         return s
-    return _start_cycle(s, e.price, cmds)
+    return _start_cycle(_with_rules(s, e.rules), e.price, cmds)
 
 
 def _on_cooldown_elapsed(s: MartingaleState, e: CooldownElapsed, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.COOLDOWN or (s.wake_at is not None and e.at < s.wake_at):
         return s
-    return _start_cycle(s, e.price, cmds)
+    return _start_cycle(_with_rules(s, e.rules), e.price, cmds)
 
 
 def _on_accepted(s: MartingaleState, e: OrderAccepted, cmds: Commands) -> MartingaleState:
@@ -139,7 +148,12 @@ def _on_rejected(s: MartingaleState, e: OrderRejected, cmds: Commands) -> Martin
     order = s.order(e.client_order_id)
     if order is None:
         return s
-    return _after_terminal(drop_order(s, order), order, e, cmds, rejected=e.reason)
+    s = drop_order(s, order)
+    if e.rules is not None and e.rules != s.rules and e.rules.symbol == s.symbol:
+        again = _place_again(replace(s, rules=e.rules), order, e, cmds)
+        if again is not None:
+            return again
+    return _after_terminal(s, order, e, cmds, rejected=e.reason)
 
 
 def _on_tick(s: MartingaleState, e: PriceTicked, cmds: Commands) -> MartingaleState:
@@ -170,6 +184,7 @@ def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> Martinga
     limit_price = s.rules.round_price_down(price) if p.base_order_type is OrderType.LIMIT else None
     sizing_price = limit_price if limit_price is not None else price
     amount = buy_amount(p.base_order, sizing_price, s.rules)
+    cost = p.base_order if p.base_order_type is OrderType.MARKET else None
     why = s.rules.violation(sizing_price, amount) if sizing_price > 0 else "price is not > 0"
     s = replace(
         s,
@@ -195,6 +210,7 @@ def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> Martinga
         type_=p.base_order_type,
         amount=amount,
         price=limit_price,
+        cost=cost,
     )
     return replace(s, phase=Phase.ENTERING)
 
@@ -328,7 +344,19 @@ def _after_exit(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleState
 def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) -> MartingaleState:
     """Close the cycle: report its profit, carry dust, then cool down or finish."""
     profit, carried = close_book(s.book)
-    cmds.append(CycleClosed(cycle=s.cycle, realized_profit=profit, reason=reason, at=e.at))
+    cmds.append(
+        CycleClosed(
+            cycle=s.cycle,
+            realized_profit=profit,
+            reason=reason,
+            at=e.at,
+            bought=s.book.bought,
+            spent=s.book.spent,
+            base_price=s.base_price,
+            carried=carried.bought,
+            carried_cost=carried.spent,
+        )
+    )
     s = replace(
         s,
         book=carried,
@@ -352,6 +380,47 @@ def _finish(s: MartingaleState, reason: str, cmds: Commands) -> MartingaleState:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _with_rules(s: MartingaleState, rules: MarketRules | None) -> MartingaleState:
+    """Take the venue's current rules for the next cycle (ignored if for another symbol)."""
+    if rules is None or rules == s.rules or rules.symbol != s.symbol:
+        return s
+    return replace(s, rules=rules)
+
+
+def _place_again(
+    s: MartingaleState, order: WorkingOrder, e: OrderRejected, cmds: Commands
+) -> MartingaleState | None:
+    """Place a refused order again under the market's new rules (already in `s`), once.
+
+    None when it is not placed again (a base order, a level already re-placed, or one the new
+    rules cannot hold): the refusal then takes its usual course.
+    """
+    if order.role is Role.TAKE_PROFIT and s.phase is Phase.ACTIVE:
+        return _progress(s, e, cmds)  # not blocked: the next revision is placed, re-rounded
+    if order.role is Role.EXIT and s.phase is Phase.SELLING:
+        return _place_exit(s, cmds) if sellable(s) is not None else None
+    if order.role is not Role.SAFETY or s.phase is not Phase.ACTIVE or s.base_price is None:
+        return None
+    if not order.leg.startswith("s") or not order.leg[1:].isdigit():
+        return None  # a level placed again already ("u<n>") is not tried a third time
+    level = int(order.leg[1:])
+    price = level_price(s.params, s.base_price, level, s.rules)
+    amount = buy_amount(s.params.quote_size(level), price, s.rules)
+    if price <= 0 or s.rules.violation(price, amount) is not None:
+        return None
+    s = place(
+        s,
+        cmds,
+        role=Role.SAFETY,
+        leg=f"u{level}",
+        side=Side.BUY,
+        type_=OrderType.LIMIT,
+        amount=amount,
+        price=price,
+    )
+    return _progress(s, e, cmds)
 
 
 def _fill(

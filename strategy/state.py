@@ -100,6 +100,7 @@ class MartingaleState:
     symbol: str
     params: MartingaleParams
     rules: MarketRules
+    order_tag: str = ""  # the deployment tag every client order id carries (domain.ids)
     phase: Phase = Phase.IDLE
     cycle: int = 0  # number of the current (or last) cycle; 1 is the first
     cycles_closed: int = 0

@@ -27,8 +27,9 @@ def place(
     type_: OrderType,
     amount: Decimal,
     price: Decimal | None,
+    cost: Decimal | None = None,
 ) -> MartingaleState:
-    coid = client_order_id(s.strategy_id, s.cycle, leg)
+    coid = client_order_id(s.strategy_id, s.cycle, leg, tag=s.order_tag)
     cmds.append(
         PlaceOrder(
             client_order_id=coid,
@@ -39,6 +40,7 @@ def place(
             price=price,
             cycle=s.cycle,
             leg=leg,
+            cost=cost,
         )
     )
     order = WorkingOrder(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.ids import client_order_id, parse_client_order_id
+from domain.ids import client_order_id, client_order_id_tag, parse_client_order_id
 from domain.market import MarketRules, split_symbol
 from domain.money import fmt, round_down, round_up, to_decimal
 
@@ -40,11 +40,31 @@ def test_fmt_is_plain() -> None:
     assert fmt(Decimal("12E+3")) == "12000"
 
 
-@given(sid=st.integers(0, 10**9), cycle=st.integers(0, 10**6), n=st.integers(0, 9999))
-def test_client_order_ids_round_trip_and_fit_binance(sid: int, cycle: int, n: int) -> None:
-    coid = client_order_id(sid, cycle, f"s{n}")
-    assert len(coid) <= 36
+@given(
+    sid=st.integers(0, 10**9),
+    cycle=st.integers(0, 10**6),
+    n=st.integers(0, 9999),
+    tag=st.text("abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=4) | st.just(""),
+)
+def test_client_order_ids_round_trip_and_fit_every_venue(
+    sid: int, cycle: int, n: int, tag: str
+) -> None:
+    coid = client_order_id(sid, cycle, f"s{n}", tag=tag)
+    assert len(coid) <= 32 and coid.isalnum()  # OKX: 32 alphanumerics; binance: 36
     assert parse_client_order_id(coid) == (sid, cycle, f"s{n}")
+    assert client_order_id_tag(coid) == tag
+
+
+def test_ids_made_before_tags_still_parse_with_an_empty_tag() -> None:
+    assert parse_client_order_id("mg42c7s3") == (42, 7, "s3")
+    assert client_order_id_tag("mg42c7s3") == ""
+    assert client_order_id_tag("web_12345") is None
+
+
+def test_a_deployment_tag_is_four_lowercase_letters() -> None:
+    for bad in ("abc", "abcde", "ab1d", "ABCD"):
+        with pytest.raises(ValueError, match="tag"):
+            client_order_id(1, 1, "b", tag=bad)
 
 
 def test_foreign_ids_do_not_parse_and_bad_legs_are_refused() -> None:

@@ -105,7 +105,15 @@ def test_take_profit_fill_closes_the_cycle_after_the_ladder_is_canceled() -> Non
     )
     closed = [c for c in cmds if isinstance(c, CycleClosed)]
     assert closed == [
-        CycleClosed(cycle=1, realized_profit=D("0.0899"), reason=CloseReason.TAKE_PROFIT, at=at(7))
+        CycleClosed(
+            cycle=1,
+            realized_profit=D("0.0899"),
+            reason=CloseReason.TAKE_PROFIT,
+            at=at(7),
+            bought=D("0.1"),
+            spent=D("10.0"),
+            base_price=D("100"),
+        )
     ]
     assert [c for c in cmds if isinstance(c, ScheduleWakeup)] == [ScheduleWakeup(at=at(67))]
     assert s.phase is Phase.COOLDOWN and s.realized_profit == D("0.0899")
@@ -185,7 +193,15 @@ def test_stop_loss_cancels_then_sells_at_market_and_closes_at_a_loss() -> None:
         ),
     )
     assert [c for c in cmds if isinstance(c, CycleClosed)] == [
-        CycleClosed(cycle=1, realized_profit=D("-0.6"), reason=CloseReason.STOP_LOSS, at=at(5))
+        CycleClosed(
+            cycle=1,
+            realized_profit=D("-0.6"),
+            reason=CloseReason.STOP_LOSS,
+            at=at(5),
+            bought=D("0.1"),
+            spent=D("10.0"),
+            base_price=D("100"),
+        )
     ]
     assert s.phase is Phase.COOLDOWN and position(s) == 0
 
