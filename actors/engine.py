@@ -242,8 +242,14 @@ class Engine:
     def _current_orders(self) -> Iterator[WorkingOrder]:
         """The working orders, each read afresh: handling one order's news changes the state,
         so a copy taken before the loop would be stale (and a stale `filled` looks like fills
-        the exchange does not list)."""
-        for coid in [o.client_order_id for o in self._require_state().orders]:
+        the exchange does not list).
+
+        In a fixed order, whatever their order in the state: when one look finds several
+        orders changed (a safety order and the take-profit filled in one candle), buys are
+        applied before sells, the highest buy and the lowest sell first. For a long strategy
+        the low of an interval is taken to come before its high, the rule the backtest uses.
+        """
+        for coid in [o.client_order_id for o in sorted(self._require_state().orders, key=_seen)]:
             working = self._require_state().order(coid)
             if working is not None:
                 yield working
@@ -641,6 +647,16 @@ class Engine:
         if self.state is None:
             raise RuntimeError(f"engine {self.strategy_id} used before start()")
         return self.state
+
+
+def _seen(order: WorkingOrder) -> tuple[int, Decimal, str]:
+    """Sort key of `Engine._current_orders`: market orders, then buys from the highest price
+    down, then sells from the lowest price up; the client order id breaks ties."""
+    if order.price is None:
+        return (0, Decimal(0), order.client_order_id)
+    if order.side is Side.BUY:
+        return (1, -order.price, order.client_order_id)
+    return (2, order.price, order.client_order_id)
 
 
 def _between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:
