@@ -6,7 +6,10 @@ The money rules of DESIGN.md live here:
 - Write intent before acting: a decision and its order intents are committed (`save_step`)
   before any command reaches the exchange; if that commit fails nothing is sent.
 - Never blindly resubmit: a create with no clear answer leaves the order PENDING_SUBMIT/UNKNOWN
-  and the next sync asks the exchange by client order id before placing it again.
+  and the next sync asks the exchange by client order id before placing it again, and not
+  before the grace period since it was *sent* (`actors.sends.SendLog`). A create the venue
+  refused at the gate (rate limited, circuit open, maintenance) was not placed: it is placed
+  again as soon as the engine retries, after the wait the venue asked for.
 - Crash-only: `start()` is the one path for a cold start, a restart after a crash, a resume and
   a retry after an outage: load from the DB, reconcile with the exchange, then act.
 """
@@ -17,12 +20,14 @@ import random
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Protocol
 
 from actors.order_sync import Observed, needs_fills, observe
+from actors.sends import SendLog
 from domain import codec
 from domain.commands import (
     CancelOrder,
@@ -38,6 +43,7 @@ from domain.errors import (
     OrderError,
     OrderNotFound,
     OrderOutcomeUnknown,
+    RateLimited,
     TemporaryError,
 )
 from domain.events import (
@@ -114,6 +120,10 @@ class FillsNotVisible(ExchangeUnavailable):
 
 
 RESUBMIT_GRACE_S = 60.0
+# How long a (re)started engine waits for a create its predecessor still has in flight before
+# it gives up for now (DEGRADED, retried later): a create is one request, bounded by the
+# client's timeout plus the lookup that resolves an unknown outcome.
+IN_FLIGHT_WAIT_S = 60.0
 MARKET_RECHECK = timedelta(seconds=2)
 
 # A decision with one of these is committed at once: a closed cycle's row is written as it
@@ -149,10 +159,16 @@ class Engine:
         clock: Callable[[], datetime],
         price: Callable[[], Decimal],
         resubmit_grace: float = RESUBMIT_GRACE_S,
+        sends: SendLog | None = None,
+        waiting: Callable[[str], AbstractContextManager[object]] | None = None,
+        in_flight_wait: float = IN_FLIGHT_WAIT_S,
     ) -> None:
         self.strategy_id = strategy_id
         self._resubmit_grace = timedelta(seconds=resubmit_grace)
-        self._intent_at: dict[str, datetime] = {}  # when each live intent was committed
+        # Shared with this strategy's earlier and later engines (see actors.sends).
+        self._sends = sends if sends is not None else SendLog()
+        self._waiting = waiting or (lambda _what: nullcontext())
+        self._in_flight_wait = in_flight_wait
         self._exchange = exchange
         self._store = store
         self._host = host
@@ -176,6 +192,13 @@ class Engine:
 
     def start(self) -> None:
         """Load, reconcile, act; TemporaryError and DatabaseUnavailable go to the caller."""
+        with self._waiting("exchange"):
+            idle = self._sends.wait_idle(self._in_flight_wait)
+        if not idle:
+            raise OrderOutcomeUnknown(
+                f"strategy {self.strategy_id}: a create sent by its previous engine is still "
+                "waiting for the exchange's answer; starting again once it has one"
+            )
         loaded = self._store.load_engine_state(self.strategy_id)
         record = loaded.strategy
         self._symbol = record.symbol
@@ -193,10 +216,10 @@ class Engine:
             rules = self._exchange.load_market_rules(record.symbol)
             self.state = initial_state(self.strategy_id, record.symbol, params, rules)
         self._committed = self.state
-        for o in loaded.live_orders:  # the later of the intent and the last send we know of
-            if o.created_at is not None:
-                known = self._intent_at.get(o.client_order_id)
-                self._intent_at[o.client_order_id] = max(known or o.created_at, o.created_at)
+        for o in loaded.live_orders:  # sent, perhaps, by a process that is gone
+            stamps = [t for t in (o.created_at, o.updated_at) if t is not None]
+            if stamps:
+                self._sends.may_have_sent(o.client_order_id, max(stamps))
         self.reconcile()
         state = self._require_state()
         if state.phase is Phase.IDLE:
@@ -206,14 +229,30 @@ class Engine:
         self._rewatch()
 
     def reconcile(self) -> None:
-        """Bring the machine up to date with the exchange: adopt, resolve, apply missed fills."""
+        """Bring the machine up to date with the exchange: adopt, resolve, apply missed fills.
+
+        An order whose create is still within its unknown-outcome grace does not hold up the
+        others (a take-profit never sent is placed at once); it is raised at the end, so the
+        engine looks again later.
+        """
+        waiting: list[OrderOutcomeUnknown] = []
         for working in self._current_orders():
-            self._sync_one(working)
+            self._sync_or_wait(working, waiting)
         self._adopt_strangers()
         for working in self._current_orders():
             if working.status is WorkingStatus.CANCELING:
                 cancel = CancelOrder(client_order_id=working.client_order_id, symbol=self._symbol)
                 self.handle(*self._execute(cancel))  # the answer is recorded, as everywhere else
+        if waiting:
+            raise waiting[0]
+
+    def _sync_or_wait(self, working: WorkingOrder, waiting: list[OrderOutcomeUnknown]) -> None:
+        try:
+            self._sync_one(working)
+        except OrderOutcomeUnknown as exc:
+            if exc.client_order_id != working.client_order_id:
+                raise  # not this order's own wait: a failure of something it caused
+            waiting.append(exc)
 
     def sync(self) -> None:
         """A wake-up: the price crossed one of our orders, or a periodic check.
@@ -227,6 +266,7 @@ class Engine:
             self._rewatch()
             return
         still_open = {o.client_order_id: o for o in self._exchange.fetch_open_orders(self._symbol)}
+        waiting: list[OrderOutcomeUnknown] = []
         for working in self._current_orders():
             remote = still_open.get(working.client_order_id)
             if (
@@ -236,8 +276,10 @@ class Engine:
                 and remote.filled == working.filled
             ):
                 continue
-            self._sync_one(working)
+            self._sync_or_wait(working, waiting)
         self._rewatch()
+        if waiting:
+            raise waiting[0]
 
     def _current_orders(self) -> Iterator[WorkingOrder]:
         """The working orders, each read afresh: handling one order's news changes the state,
@@ -360,7 +402,6 @@ class Engine:
                     created_at=now,
                 )
                 batch.intents.append(OrderIntent(cycle=c.cycle, leg=c.leg, order=order))
-                self._intent_at[c.client_order_id] = now
         if new.cycle != old.cycle:
             self._cycle_opened_at, self._safety_filled = now, 0
         if item.fill is not None:
@@ -399,6 +440,8 @@ class Engine:
         finally:
             batch.clear()
         self._committed, self.version = state, result.version
+        self._sends.committed(c.client_order_id for c in commands if isinstance(c, PlaceOrder))
+        self._sends.keep(o.client_order_id for o in state.orders)
         for command in commands:
             if isinstance(command, CycleClosed):
                 self._closed_through = max(self._closed_through, command.cycle)
@@ -453,17 +496,10 @@ class Engine:
 
     def _place(self, c: PlaceOrder) -> list[Observed]:
         self._host.guard()
-        # The grace before any resubmit counts from the last send, not from the intent.
-        self._intent_at[c.client_order_id] = self._clock()
         try:
-            remote = self._exchange.create_order(
-                client_order_id=c.client_order_id,
-                symbol=c.symbol,
-                side=c.side,
-                type=c.order_type,
-                amount=c.amount,
-                price=c.price,
-            )
+            # The grace before any resubmit counts from the last send, not from the intent.
+            with self._sends.sending(c.client_order_id, self._clock()):
+                remote = self._create(c)
         except DuplicateOrder:
             remote = self._exchange.fetch_order(c.symbol, client_order_id=c.client_order_id)
         except OrderOutcomeUnknown:
@@ -471,7 +507,15 @@ class Engine:
             # (DEGRADED, with backoff), where reconcile resolves it by client order id.
             self._host.report("unknown_outcome", c.client_order_id)
             raise
+        except (RateLimited, ExchangeUnavailable):
+            # Refused at the gate (429/418, an open circuit, maintenance, our own rate limit):
+            # not placed. The row stays PENDING_SUBMIT and the retry, after the wait the venue
+            # asked for, places it at once: no unknown-outcome grace for an order never sent.
+            self._sends.refused(c.client_order_id)
+            self._host.report("not_placed", c.client_order_id)
+            raise
         except OrderError as exc:
+            self._sends.refused(c.client_order_id)
             rejected = self._rejected_row(c.client_order_id, c)
             return [
                 Observed(
@@ -487,6 +531,16 @@ class Engine:
             # Acknowledged but not done: no price level will wake us for it, so look again.
             self._host.schedule(self._clock() + MARKET_RECHECK, "sync")
         return self._observe(working, remote) if working is not None else []
+
+    def _create(self, c: PlaceOrder) -> Order:
+        return self._exchange.create_order(
+            client_order_id=c.client_order_id,
+            symbol=c.symbol,
+            side=c.side,
+            type=c.order_type,
+            amount=c.amount,
+            price=c.price,
+        )
 
     def _cancel(self, c: CancelOrder) -> list[Observed]:
         working = self._decided().order(c.client_order_id)
@@ -530,8 +584,8 @@ class Engine:
         OrderOutcomeUnknown (DEGRADED, retried later). The paper venue answers at once: 0 s.
         """
         if resubmit and working.status is WorkingStatus.SUBMITTED:
-            committed = self._intent_at.get(working.client_order_id)
-            if committed is not None and self._clock() - committed < self._resubmit_grace:
+            sent = self._sends.sent_at(working.client_order_id)
+            if sent is not None and self._clock() - sent < self._resubmit_grace:
                 raise OrderOutcomeUnknown(
                     f"order {working.client_order_id} is not on the exchange yet; it is "
                     "placed again only after the grace period",

@@ -4,7 +4,8 @@ Error policy, the one place it is decided for an engine:
 - `DatabaseUnavailable`: nothing was committed, so nothing is sent; retry the start path later
   (fail closed).
 - Any other `TemporaryError` (exchange down, rate limited, unknown outcome): DEGRADED, retry the
-  start path with backoff; never a crash loop.
+  start path after the wait the venue asked for (Retry-After, an open circuit's next probe),
+  else with backoff; never a crash loop.
 - `AuthenticationFailed`: the parent is told; it stops every strategy on that account.
 - Anything else is a bug or a fatal state: the actor dies, `on_failure` tells the parent, and the
   parent's restart policy decides (crash-only: the restart is the same start path).
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import structlog
@@ -41,6 +42,7 @@ from actors.messages import (
     WatchLevels,
 )
 from actors.repository import RepoClient
+from actors.sends import SendLog
 from actors.timers import TimerService
 from domain.errors import (
     AuthenticationFailed,
@@ -88,6 +90,7 @@ class EngineActor(pykka.ThreadingActor):
         retry_cap: float = RETRY_CAP,
         gate: BootGate | None = None,
         liveness: Liveness | None = None,
+        sends: SendLog | None = None,
     ) -> None:
         super().__init__()
         self._gate = gate
@@ -118,12 +121,14 @@ class EngineActor(pykka.ThreadingActor):
         self._log = log.bind(user=user_id, strategy=strategy_id, symbol=symbol)
         self.engine = Engine(
             strategy_id=strategy_id,
-            exchange=exchange,
+            exchange=cast(Exchange, _WatchedExchange(exchange, self.liveness)),
             store=_WatchedStore(repo, self.liveness),
             host=self,
             clock=clock,
             price=self._current_price,
             resubmit_grace=resubmit_grace,
+            sends=sends,
+            waiting=self.liveness.waiting,
         )
 
     # --- pykka hooks ---------------------------------------------------------------------
@@ -175,7 +180,7 @@ class EngineActor(pykka.ThreadingActor):
             self._ready = False
             self._set_actual(ActualState.DEGRADED, _describe(exc))
             self._log.warning("engine: degraded", error=_describe(exc))
-            self._retry_later()
+            self._retry_later(exc)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -253,10 +258,11 @@ class EngineActor(pykka.ThreadingActor):
                 EngineFinished(strategy_id=self.strategy_id, reason=reason or "finished")
             )
 
-    def _retry_later(self) -> None:
+    def _retry_later(self, exc: BaseException | None = None) -> None:
         self._failures += 1
-        ceiling = min(self._retry_cap, self._retry_base * 2 ** min(self._failures, 10))
-        delay = self._rng.uniform(0, ceiling)
+        delay = retry_delay(
+            exc, self._failures, base=self._retry_base, cap=self._retry_cap, rng=self._rng
+        )
         self._timers.tell_later(delay, self.actor_ref, Wake(what="retry"))
 
     # --- Host protocol (called by the Engine) --------------------------------------------
@@ -326,6 +332,46 @@ class EngineActor(pykka.ThreadingActor):
                 )
             ]
         )
+
+
+def retry_delay(
+    exc: BaseException | None, failures: int, *, base: float, cap: float, rng: random.Random
+) -> float:
+    """Seconds before the start path runs again after a temporary failure.
+
+    When the venue said how long to wait (Retry-After of a 429/418, an open circuit breaker's
+    next probe), exactly that plus a little jitter, so thousands of engines behind one breaker
+    do not all arrive in the same millisecond: a growing backoff of our own on top only keeps
+    a strategy down after its venue is back (a 10 s outage took 50 s to recover from). Else
+    exponential backoff with full jitter, capped.
+    """
+    hint = getattr(exc, "retry_after", None)
+    if isinstance(hint, int | float) and hint >= 0:
+        return float(hint) + rng.uniform(0, min(1.0, 0.05 + 0.1 * float(hint)))
+    ceiling = min(cap, base * 2 ** min(failures, 10))
+    return rng.uniform(0, ceiling)
+
+
+class _WatchedExchange:
+    """The engine's exchange, marking each call as a known wait for the heartbeat check: an
+    engine waiting on a slow venue is not stuck, and must not be replaced while its create is
+    in flight (its successor could place the order again)."""
+
+    def __init__(self, inner: Exchange, liveness: Liveness) -> None:
+        self._inner = inner
+        self._liveness = liveness
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+        liveness = self._liveness
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with liveness.waiting("exchange"):
+                return attr(*args, **kwargs)
+
+        return call
 
 
 class _WatchedStore:

@@ -28,7 +28,7 @@ from actors.messages import ChildFailed, DesiredChanged, PollDesired, RestartChi
 from actors.repository import RepoClient, RepositoryActor, StepQueue
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
-from actors.user import EngineSpec, UserActor
+from actors.user import MAX_KNOWN_WAIT, EngineSpec, UserActor
 from domain.errors import DatabaseUnavailable
 from domain.events import StopMode
 from exchange.feeds.source import PriceSource
@@ -80,8 +80,10 @@ class RootSupervisor(pykka.ThreadingActor):
         boot_slots: int = 32,
         gate: BootGate | None = None,
         freeze_after_boot: bool = False,
+        max_known_wait: float = MAX_KNOWN_WAIT,
     ) -> None:
         super().__init__()
+        self._max_known_wait = max_known_wait
         self._stopping = stopping or threading.Event()
         self.gate = gate or BootGate(boot_slots)
         self._freeze_after_boot = freeze_after_boot
@@ -234,6 +236,7 @@ class RootSupervisor(pykka.ThreadingActor):
             heartbeat_interval=self._heartbeat_interval,
             stopping=self._stopping,
             gate=self.gate,
+            max_known_wait=self._max_known_wait,
         )
 
     def _specs(self, records: list[Any]) -> list[EngineSpec]:

@@ -36,6 +36,7 @@ from actors.messages import (
     Stop,
 )
 from actors.repository import RepoClient
+from actors.sends import SendLog
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError
@@ -47,8 +48,9 @@ log = structlog.get_logger(__name__)
 
 PAPER_EXCHANGE = "paper"
 MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts as stuck
-# An engine that long on a message because it waits for a boot slot or on the repository is
-# queued, not stuck; past this long in one such wait it counts as stuck all the same.
+# An engine that long on a message because it waits for a boot slot, on the repository or on
+# the exchange is queued, not stuck; past this long in one such wait it counts as stuck all the
+# same (a venue call is bounded by its client's timeout and the read retries, far below this).
 MAX_KNOWN_WAIT = 300.0
 
 
@@ -70,6 +72,7 @@ class _Child:
     liveness: Liveness = field(default_factory=Liveness)
     incarnation: int = 0
     history: FailureHistory = field(default_factory=FailureHistory)
+    sends: SendLog = field(default_factory=SendLog)  # shared by every incarnation
     dead_checks: int = 0  # heartbeat checks that found its actor stopped
     failed: int = -1  # the incarnation whose failure was handled
     done: bool = False
@@ -91,8 +94,10 @@ class UserActor(pykka.ThreadingActor):
         heartbeat_interval: float = 10.0,
         stopping: threading.Event | None = None,
         gate: BootGate | None = None,
+        max_known_wait: float = MAX_KNOWN_WAIT,
     ) -> None:
         super().__init__()
+        self._max_known_wait = max_known_wait
         self._stopping = stopping or threading.Event()
         self._gate = gate
         self.user_id = user_id
@@ -219,8 +224,8 @@ class UserActor(pykka.ThreadingActor):
 
         Nothing is sent to the engines: each one stamps when it starts and ends a message
         (`Liveness`), so an idle fleet costs no thread wake-ups for its heartbeats. Stuck means
-        on one message for MISSED_BEATS intervals, unless it waits for a boot slot or on the
-        repository (queued, not stuck) for less than MAX_KNOWN_WAIT.
+        on one message for MISSED_BEATS intervals, unless it waits for a boot slot, on the
+        repository or on the exchange (queued, not stuck) for less than MAX_KNOWN_WAIT.
         """
         checked = _now()  # one timestamp: the repository writes the user's beats in one statement
         stuck_after = MISSED_BEATS * self._heartbeat_interval
@@ -246,7 +251,7 @@ class UserActor(pykka.ThreadingActor):
             if busy is None or busy < stuck_after:
                 beats[child.spec.strategy_id] = checked
                 continue
-            if wait is None or wait[1] >= MAX_KNOWN_WAIT:
+            if wait is None or wait[1] >= self._max_known_wait:
                 self._unresponsive(child)
         if beats:
             self._repo.tell_heartbeats(beats)
@@ -331,6 +336,7 @@ class UserActor(pykka.ThreadingActor):
             resubmit_grace=0.0 if spec.exchange_id == PAPER_EXCHANGE else 60.0,
             gate=self._gate,
             liveness=child.liveness,
+            sends=child.sends,
         )
 
     def _client(self, account_id: int) -> Exchange:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.engine import Engine
+from actors.sends import SendLog
 from domain.errors import DatabaseUnavailable
 from domain.market import Balance, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderState, OrderType, Side
@@ -396,8 +397,9 @@ class EngineWorld:
         self.strategy_id = add_strategy(self.repo, params=params)
         self.store = FaultyStore(self.repo)
         self.host = RecordingHost()
+        self.sends = SendLog()  # one per strategy, across its engines, as the user actor keeps
 
-    def engine(self, resubmit_grace: float = 0.0) -> Engine:
+    def engine(self, resubmit_grace: float = 0.0, **extra: Any) -> Engine:
         """The paper venue answers at once, so by default no grace before a resubmit."""
         return Engine(
             strategy_id=self.strategy_id,
@@ -407,6 +409,8 @@ class EngineWorld:
             clock=self.clock,
             price=lambda: self.venue.ticker(SYMBOL).last,
             resubmit_grace=resubmit_grace,
+            sends=self.sends,
+            **extra,
         )
 
     def started(self) -> Engine:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
@@ -102,7 +104,8 @@ class StallOnce(FaultyExchange):
 def test_an_engine_that_stops_answering_is_replaced_and_the_old_one_never_acts(
     tmp_path: Path,
 ) -> None:
-    tree = Tree(tmp_path, heartbeat_interval=0.1)
+    # An exchange call is a known wait: it counts as stuck only past max_known_wait.
+    tree = Tree(tmp_path, heartbeat_interval=0.1, max_known_wait=0.5)
     try:
         sid = tree.add("alice", "main", "s1")
         account = tree.strategy(sid).account_id
@@ -124,6 +127,47 @@ def test_an_engine_that_stops_answering_is_replaced_and_the_old_one_never_acts(
         orders = tree.orders_of(sid)
         assert duplicated_ids(orders) == []
         assert [o.state for o in orders].count(OrderState.OPEN) == 2  # nothing canceled
+        assert stall.creates.count(f"mg{sid}c1b") == 1
+    finally:
+        tree.close()
+
+
+class StallFirstCreate(FaultyExchange):
+    """Hangs the first create (the base order, a MARKET buy) before it reaches the venue."""
+
+    def __init__(self, inner: PaperExchange) -> None:
+        super().__init__(inner)
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self._armed = True
+
+    def create_order(self, **kwargs: Any) -> Order:
+        if self._armed:
+            self._armed = False
+            self.stalled.set()
+            self.release.wait(30)
+        return super().create_order(**kwargs)
+
+
+def test_an_engine_replaced_during_a_create_never_lets_its_successor_buy_twice(
+    tmp_path: Path,
+) -> None:
+    """Item 11: the successor waits for the create its predecessor has in flight."""
+    tree = Tree(tmp_path, heartbeat_interval=0.1, max_known_wait=0.5)
+    try:
+        sid = tree.add("alice", "main", "s1")
+        account = tree.strategy(sid).account_id
+        stall = StallFirstCreate(tree.exchanges[account].inner)
+        tree.exchanges[account] = stall
+        tree.start()
+        assert stall.stalled.wait(10)
+        wait_until(lambda: tree.strategy(sid).restart_count >= 1, what="the engine replaced")
+        time.sleep(0.5)  # room for a successor that does not wait to place the base order
+        stall.release.set()  # the stuck create lands on the venue now
+        tree.wait_orders(sid, 3)
+        tree.wait_state(sid, ActualState.RUNNING)
+        orders = tree.orders_of(sid)
+        assert duplicated_ids(orders) == []
         assert stall.creates.count(f"mg{sid}c1b") == 1
     finally:
         tree.close()

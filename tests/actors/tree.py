@@ -148,8 +148,10 @@ class Tree:
         policy: RestartPolicy = FAST_POLICY,
         heartbeat_interval: float = 30.0,
         gate: BootGate | None = None,
+        max_known_wait: float = 300.0,
     ) -> None:
         self.gate = gate
+        self.max_known_wait = max_known_wait
         url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
         upgrade(url)
         self._db = make_engine(url)
@@ -210,6 +212,7 @@ class Tree:
             poll_interval=0.1,
             heartbeat_interval=self.heartbeat_interval,
             gate=self.gate,
+            max_known_wait=self.max_known_wait,
         )
 
     def stop(self) -> None:
