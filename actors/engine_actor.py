@@ -133,6 +133,15 @@ class EngineActor(pykka.ThreadingActor):
 
     # --- pykka hooks ---------------------------------------------------------------------
 
+    def _start_actor_loop(self) -> None:
+        # pykka (4.x) registers the actor before it starts its thread; when the thread cannot
+        # start (the thread or pids limit) the dead ref would stay in the registry for ever.
+        try:
+            super()._start_actor_loop()
+        except BaseException:
+            pykka.ActorRegistry.unregister(self.actor_ref)
+            raise
+
     def on_start(self) -> None:
         self.actor_ref.tell(Boot(reason="start"))
 

@@ -39,7 +39,7 @@ from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
-from domain.errors import DatabaseUnavailable, MartingaleError
+from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
 from domain.events import StopMode
 from exchange.port import Exchange
 from persistence.records import ActualState, DesiredState
@@ -76,6 +76,7 @@ class _Child:
     dead_checks: int = 0  # heartbeat checks that found its actor stopped
     failed: int = -1  # the incarnation whose failure was handled
     done: bool = False
+    spawn_failures: int = 0  # starts refused by a temporary error in a row (backoff)
 
 
 class UserActor(pykka.ThreadingActor):
@@ -301,22 +302,47 @@ class UserActor(pykka.ThreadingActor):
     # --- helpers -------------------------------------------------------------------------
 
     def _spawn(self, child: _Child) -> None:
-        """Start the engine; a strategy whose exchange client cannot be built is FAULTED alone."""
+        """Start the engine. A temporary failure (the database or the venue briefly away while
+        the client is built) is retried like any other start; a strategy whose client cannot be
+        built at all is FAULTED alone; an engine whose thread cannot start (the process's
+        thread or pids limit) fails alone, through the restart policy."""
+        sid = child.spec.strategy_id
         try:
             client = self._client(child.spec.account_id)
+        except TemporaryError as exc:
+            child.spawn_failures += 1
+            delay = min(60.0, 2.0 ** min(child.spawn_failures, 6)) * self._rng.uniform(0.5, 1.0)
+            self._log.warning(
+                "user: cannot start engine yet; retrying", strategy=sid, error=str(exc)
+            )
+            self._record(sid, ActualState.DEGRADED, f"cannot start yet: {exc}")
+            self._timers.tell_later(delay, self.actor_ref, RestartChild(child_id=sid))
+            return
         except MartingaleError as exc:
             child.done = True
-            self._log.error(
-                "user: cannot start engine", strategy=child.spec.strategy_id, error=str(exc)
-            )
-            self._record(child.spec.strategy_id, ActualState.FAULTED, str(exc))
+            self._log.error("user: cannot start engine", strategy=sid, error=str(exc))
+            self._record(sid, ActualState.FAULTED, str(exc))
             return
-        spec = child.spec
+        child.spawn_failures = 0
         child.fence = threading.Event()
         child.liveness = Liveness()
         child.incarnation += 1
         child.dead_checks = 0
-        child.ref = EngineActor.start(
+        try:
+            child.ref = self._start_engine(child, client)
+        except Exception as exc:  # e.g. RuntimeError: can't start new thread
+            error = (
+                f"could not start the engine's thread: {exc} (is the process at its thread or "
+                "pids limit? see TasksMax / ulimit -u)"
+            )
+            self._log.error("user: engine did not start", strategy=sid, error=error)
+            self._child_failed(
+                ChildFailed(child_id=sid, incarnation=child.incarnation, error=error)
+            )
+
+    def _start_engine(self, child: _Child, client: Exchange) -> pykka.ActorRef[Any]:
+        spec = child.spec
+        return EngineActor.start(
             strategy_id=spec.strategy_id,
             user_id=self.user_id,
             account_id=spec.account_id,
