@@ -55,10 +55,11 @@ from domain.events import (
     Started,
     StopRequested,
 )
-from domain.ids import parse_client_order_id
+from domain.ids import client_order_id_tag, parse_client_order_id
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.port import Exchange
 from persistence.records import (
+    AuditEntry,
     CycleRecord,
     CycleStatus,
     DesiredState,
@@ -91,6 +92,7 @@ class Store(Protocol):
         fills: list[Fill],
         cycle: CycleRecord | None,
         events: list[object],
+        audits: list[AuditEntry],
     ) -> StepResult: ...
 
 
@@ -99,7 +101,15 @@ class Host(Protocol):
 
     def schedule(self, at: datetime, what: str) -> None: ...
     def watch(self, below: Decimal | None, above: Decimal | None) -> None: ...
-    def report(self, kind: str, detail: str | None = None) -> None: ...
+    def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
+        """Log what happened and add it to the audit trail (`stored`: the audit row was
+        already committed with the step, see `audit_entry`)."""
+        ...
+
+    def audit_entry(self, kind: str, detail: str) -> AuditEntry:
+        """The audit row of `kind` for this strategy, to commit with a step."""
+        ...
+
     def guard(self, *, exchange: bool = True) -> None:
         """Raise if this engine may not write any more: to the exchange (`exchange=True`) or,
         with `exchange=False`, to the database (a replaced instance may do neither; a stopping
@@ -210,11 +220,17 @@ class Engine:
             if current.status is not CycleStatus.OPEN:
                 self._closed_through = current.number
         if loaded.snapshot:
-            self.state = _between_cycles(codec.loads(loaded.snapshot, MartingaleState), record)
+            snapshot = codec.loads(loaded.snapshot, MartingaleState)
+            self.state = _between_cycles(snapshot, record)
+            if snapshot.phase is Phase.FINISHED and self.state.phase is Phase.IDLE:
+                self._report_adopted(self.state)
         else:
             params = MartingaleParams.from_mapping(record.params)
             rules = self._exchange.load_market_rules(record.symbol)
             self.state = initial_state(self.strategy_id, record.symbol, params, rules)
+        if self.state.order_tag != loaded.deployment_tag:
+            # New ids carry this database's tag; orders already working keep theirs.
+            self.state = replace(self.state, order_tag=loaded.deployment_tag)
         self._committed = self.state
         for o in loaded.live_orders:  # sent, perhaps, by a process that is gone
             stamps = [t for t in (o.created_at, o.updated_at) if t is not None]
@@ -227,6 +243,18 @@ class Engine:
         elif state.phase is Phase.COOLDOWN and state.wake_at is not None:
             self._host.schedule(state.wake_at, "cooldown")
         self._rewatch()
+
+    def _report_adopted(self, state: MartingaleState) -> None:
+        """A finished strategy resumed with a position it kept (stop-now): the next cycle
+        adopts it, at its cost, and sells it with its take-profit. Said, not silent."""
+        held = state.book.position
+        if held > 0:
+            average = state.book.average
+            self._host.report(
+                "position_adopted",
+                f"{_shown(held)} {state.rules.base} at an average of "
+                f"{_shown(average) if average is not None else '?'} joins cycle {state.cycle + 1}",
+            )
 
     def reconcile(self) -> None:
         """Bring the machine up to date with the exchange: adopt, resolve, apply missed fills.
@@ -421,6 +449,7 @@ class Engine:
         state = self._require_state()
         now = self._clock()
         commands = tuple(batch.commands)
+        notes = _notable(commands)
         try:
             result = self._store.save_step(
                 self.strategy_id,
@@ -433,6 +462,8 @@ class Engine:
                 fills=batch.fills,
                 cycle=self._cycle_record(state, commands, now),
                 events=batch.events,
+                # A closed cycle's audit row commits with the close, or not at all.
+                audits=[self._host.audit_entry(kind, detail) for kind, detail in notes],
             )
         except BaseException:
             self.state = self._committed  # nothing of the batch happened
@@ -445,11 +476,8 @@ class Engine:
         for command in commands:
             if isinstance(command, CycleClosed):
                 self._closed_through = max(self._closed_through, command.cycle)
-                self._host.report(
-                    "cycle_closed", f"{command.cycle}:{_shown(command.realized_profit)}"
-                )
-            elif isinstance(command, StrategyFinished):
-                self._host.report("finished", command.reason)
+        for kind, detail in notes:
+            self._host.report(kind, detail, stored=True)
 
     def _cycle_record(
         self, s: MartingaleState, commands: tuple[Command, ...], now: datetime
@@ -459,18 +487,36 @@ class Engine:
         closed = next((c for c in commands if isinstance(c, CycleClosed)), None)
         if closed is None and s.cycle <= self._closed_through:
             return None  # the cycle's row is final; the orders being canceled don't change it
+        if closed is not None:
+            # The cycle's own figures: what it bought and spent, its P0, and what it handed to
+            # the next cycle (the state now holds only that carried remainder).
+            average = closed.spent / closed.bought if closed.bought > 0 else None
+            return CycleRecord(
+                number=closed.cycle,
+                status=CycleStatus.CLOSED,
+                opened_at=self._cycle_opened_at or now,
+                amount=_stored(closed.bought) or Decimal(0),
+                cost=_stored(closed.spent) or Decimal(0),
+                base_price=_stored(closed.base_price),
+                average_price=_stored(average),
+                realized_profit=_stored(closed.realized_profit),
+                safety_orders_filled=self._safety_filled,
+                closed_at=now,
+                carried_amount=_stored(closed.carried) or Decimal(0),
+                carried_cost=_stored(closed.carried_cost) or Decimal(0),
+            )
         book = s.book
         return CycleRecord(
-            number=closed.cycle if closed else s.cycle,
-            status=CycleStatus.CLOSED if closed else CycleStatus.OPEN,
+            number=s.cycle,
+            status=CycleStatus.OPEN,
             opened_at=self._cycle_opened_at or now,
             amount=_stored(book.position) or Decimal(0),
             cost=_stored(book.spent) or Decimal(0),
             base_price=_stored(s.base_price),
             average_price=_stored(book.average),
-            realized_profit=_stored(closed.realized_profit) if closed else None,
+            realized_profit=None,
             safety_orders_filled=self._safety_filled,
-            closed_at=now if closed else None,
+            closed_at=None,
         )
 
     # --- commands against the exchange ---------------------------------------------------
@@ -654,13 +700,21 @@ class Engine:
         """Cancel open exchange orders carrying our strategy's ids that the machine does not track.
 
         They can only be leftovers (e.g. a cancel lost before a crash); left alone they would
-        fill into a position nobody manages.
+        fill into a position nobody manages. Only ids with this database's deployment tag are
+        ours: another deployment on the same account (a second service, a restored copy) may
+        number its strategies like us, and its orders are never touched.
         """
         state = self._require_state()
         tracked = {o.client_order_id for o in state.orders}
         for remote in self._exchange.fetch_open_orders(self._symbol):
-            parsed = parse_client_order_id(remote.client_order_id)
-            if parsed is None or parsed[0] != self.strategy_id or remote.client_order_id in tracked:
+            coid = remote.client_order_id
+            parsed = parse_client_order_id(coid)
+            if (
+                parsed is None
+                or parsed[0] != self.strategy_id
+                or client_order_id_tag(coid) != state.order_tag
+                or coid in tracked
+            ):
                 continue
             self._host.guard()  # a replaced instance must not cancel its successor's orders
             self._host.report("orphan_canceled", remote.client_order_id)
@@ -735,6 +789,17 @@ def _between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingal
             state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
         )
     return state
+
+
+def _notable(commands: tuple[Command, ...]) -> list[tuple[str, str]]:
+    """(kind, detail) of the commands that go to the audit trail with their step."""
+    out = []
+    for command in commands:
+        if isinstance(command, CycleClosed):
+            out.append(("cycle_closed", f"{command.cycle}:{_shown(command.realized_profit)}"))
+        elif isinstance(command, StrategyFinished):
+            out.append(("finished", command.reason))
+    return out
 
 
 def _stored(value: Decimal | None) -> Decimal | None:

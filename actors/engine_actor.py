@@ -296,12 +296,23 @@ class EngineActor(pykka.ThreadingActor):
             )
         )
 
-    def report(self, kind: str, detail: str | None = None) -> None:
+    def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
         state = self.engine.state
         cycle = state.cycle if state is not None else None
         order = detail if detail and parse_client_order_id(detail) else None
         self._log.info(f"engine: {kind}", cycle=cycle, order=order, detail=detail)
-        self._audit(kind, detail or "")
+        if not stored:
+            self._audit(kind, detail or "")
+
+    def audit_entry(self, kind: str, detail: str) -> AuditEntry:
+        return AuditEntry(
+            at=self._clock(),
+            level="info",
+            event=kind,
+            message=detail,
+            user_id=self.user_id,
+            strategy_id=self.strategy_id,
+        )
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -329,18 +340,7 @@ class EngineActor(pykka.ThreadingActor):
         self._audit("state", state.value if error is None else f"{state.value}: {error}")
 
     def _audit(self, event: str, message: str) -> None:
-        self._repo.tell_audit(
-            [
-                AuditEntry(
-                    at=self._clock(),
-                    level="info",
-                    event=event,
-                    message=message,
-                    user_id=self.user_id,
-                    strategy_id=self.strategy_id,
-                )
-            ]
-        )
+        self._repo.tell_audit([self.audit_entry(event, message)])
 
 
 def retry_delay(

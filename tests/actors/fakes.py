@@ -25,7 +25,14 @@ from domain.market import Balance, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.paper import PaperExchange, PaperVenue
 from persistence.memory import MemoryRepository
-from persistence.records import CycleRecord, DesiredState, EngineState, OrderIntent, StepResult
+from persistence.records import (
+    AuditEntry,
+    CycleRecord,
+    DesiredState,
+    EngineState,
+    OrderIntent,
+    StepResult,
+)
 
 SYMBOL = "ETH/USDT"
 RULES = MarketRules(
@@ -82,8 +89,18 @@ class RecordingHost:
     def watch(self, below: Decimal | None, above: Decimal | None) -> None:
         self.watched.append((below, above))
 
-    def report(self, kind: str, detail: str | None = None) -> None:
+    def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
         self.reports.append((kind, detail))
+
+    def audit_entry(self, kind: str, detail: str) -> AuditEntry:
+        return AuditEntry(
+            at=datetime(2024, 1, 1, tzinfo=UTC),
+            level="info",
+            event=kind,
+            message=detail,
+            user_id=None,
+            strategy_id=None,
+        )
 
     def guard(self, *, exchange: bool = True) -> None:
         if self.fenced:
@@ -125,6 +142,7 @@ class FaultyStore:
         fills: list[Fill],
         cycle: CycleRecord | None,
         events: list[object],
+        audits: list[AuditEntry] | None = None,
     ) -> StepResult:
         if self.down:
             raise DatabaseUnavailable("database is down (test)")
@@ -139,6 +157,7 @@ class FaultyStore:
             fills=fills,
             cycle=cycle,
             events=events,
+            audits=audits or [],
         )
         self.saves += 1
         if self.crash_after_commit:
@@ -393,7 +412,7 @@ class EngineWorld:
         self.venue = open_venue(self.path, self.clock)
         self.paper = open_paper_account(self.venue, "alice", fee_rate=fee_rate, usdt=usdt)
         self.exchange = FaultyExchange(self.paper)
-        self.repo = MemoryRepository()
+        self.repo = MemoryRepository(deployment_tag="kqzw")  # fixed: runs compare their ids
         self.strategy_id = add_strategy(self.repo, params=params)
         self.store = FaultyStore(self.repo)
         self.host = RecordingHost()
@@ -430,7 +449,7 @@ class EngineWorld:
         return {o.client_order_id: o for o in self.repo.list_orders(self.strategy_id)}
 
     def coid(self, cycle: int, leg: str) -> str:
-        return f"mg{self.strategy_id}c{cycle}{leg}"
+        return f"mg{self.repo.deployment_tag()}{self.strategy_id}c{cycle}{leg}"
 
     def close(self) -> None:
         self.venue.close()

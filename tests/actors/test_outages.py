@@ -127,7 +127,7 @@ def test_an_engine_that_stops_answering_is_replaced_and_the_old_one_never_acts(
         orders = tree.orders_of(sid)
         assert duplicated_ids(orders) == []
         assert [o.state for o in orders].count(OrderState.OPEN) == 2  # nothing canceled
-        assert stall.creates.count(f"mg{sid}c1b") == 1
+        assert stall.creates.count(tree.coid(sid, 1, "b")) == 1
     finally:
         tree.close()
 
@@ -168,6 +168,6 @@ def test_an_engine_replaced_during_a_create_never_lets_its_successor_buy_twice(
         tree.wait_state(sid, ActualState.RUNNING)
         orders = tree.orders_of(sid)
         assert duplicated_ids(orders) == []
-        assert stall.creates.count(f"mg{sid}c1b") == 1
+        assert stall.creates.count(tree.coid(sid, 1, "b")) == 1
     finally:
         tree.close()

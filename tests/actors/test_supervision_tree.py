@@ -65,8 +65,8 @@ def test_a_restart_after_a_crash_reconciles_and_places_nothing_twice(tree: Tree)
     wait_until(lambda: tree.strategy(sid).restart_count == 1, what="one restart recorded")
     orders = tree.orders_of(sid)
     assert duplicated_ids(orders) == []
-    assert [o.client_order_id for o in orders][:1] == [f"mg{sid}c1b"]
-    assert exchange.creates.count(f"mg{sid}c1b") == 1  # adopted by client id, not re-sent
+    assert [o.client_order_id for o in orders][:1] == [tree.coid(sid, 1, "b")]
+    assert exchange.creates.count(tree.coid(sid, 1, "b")) == 1  # adopted by client id, not re-sent
     _keeps_trading(tree, sid)
 
 

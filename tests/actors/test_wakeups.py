@@ -49,7 +49,7 @@ def test_an_engine_woken_without_news_is_woken_again_by_the_next_tick(tmp_path: 
     try:
         sid = tree.add("alice", "main", "s1")
         account = tree.strategy(sid).account_id
-        lagging = LagsOnce(tree.exchanges[account].inner, f"mg{sid}c1s1")
+        lagging = LagsOnce(tree.exchanges[account].inner, tree.coid(sid, 1, "s1"))
         tree.exchanges[account] = lagging
         tree.start()
         tree.wait_state(sid, ActualState.RUNNING)

@@ -231,12 +231,17 @@ class Tree:
 
     # --- reading the outcome ---------------------------------------------------------------
 
+    def coid(self, strategy_id: int, cycle: int | None, leg: str) -> str:
+        """A client order id of this database (cycle None: the prefix of all of them)."""
+        tag = self.sql.deployment_tag()
+        return f"mg{tag}{strategy_id}c" + ("" if cycle is None else f"{cycle}{leg}")
+
     def strategy(self, strategy_id: int) -> StrategyRecord:
         return self.sql.get_strategy(strategy_id)
 
     def orders_of(self, strategy_id: int) -> list[VenueOrder]:
         key = self.account_keys[self.sql.get_strategy(strategy_id).account_id]
-        prefix = f"mg{strategy_id}c"
+        prefix = self.coid(strategy_id, None, "")
         return [
             o for o in venue_orders(self.venue_path, key) if o.client_order_id.startswith(prefix)
         ]
@@ -264,7 +269,7 @@ class Tree:
 
     def wait_filled(self, strategy_id: int, leg: str, timeout: float = 15.0) -> None:
         """Until the DB row of order `leg` (cycle 1) is FILLED: the engine applied the fill."""
-        coid = f"mg{strategy_id}c1{leg}"
+        coid = self.coid(strategy_id, 1, leg)
 
         def filled() -> bool:
             rows = {o.client_order_id: o for o in self.sql.list_orders(strategy_id)}

@@ -227,7 +227,7 @@ def test_a_wake_up_asks_for_open_orders_once_and_fetches_only_the_orders_that_mo
     world.move("99")  # safety 1 fills
     engine.sync()
     assert world.exchange.open_order_calls == 2
-    assert world.exchange.fetched == [f"mg{world.strategy_id}c1s1"]  # only the one that moved
+    assert world.exchange.fetched == [world.coid(1, "s1")]  # only the one that moved
     state = engine.state
     assert state is not None and state.book.position > Decimal("1")
 

@@ -138,9 +138,11 @@ def test_stop_with_sell_cancels_and_sells_the_position_at_market(world: EngineWo
 def test_stray_open_orders_with_our_ids_are_canceled_on_start_and_others_left_alone(
     world: EngineWorld,
 ) -> None:
-    other_strategy = f"mg{world.strategy_id + 1}c1s1"
+    other_strategy = f"mg{world.repo.deployment_tag()}{world.strategy_id + 1}c1s1"
+    other_deployment = f"mgzzzz{world.strategy_id}c7s2"  # same strategy id, another database
+    untagged = f"mg{world.strategy_id}c7s2"  # made before tags, or by a tagless deployment
     ours = world.coid(7, "s2")
-    for coid in (ours, other_strategy, "manual-1"):
+    for coid in (ours, other_strategy, other_deployment, untagged, "manual-1"):
         world.paper.create_order(
             client_order_id=coid,
             symbol=SYMBOL,
@@ -153,6 +155,8 @@ def test_stray_open_orders_with_our_ids_are_canceled_on_start_and_others_left_al
     states = {o.client_order_id: o.state for o in world.venue_orders()}
     assert states[ours] is OrderState.CANCELED
     assert states[other_strategy] is OrderState.OPEN
+    assert states[other_deployment] is OrderState.OPEN
+    assert states[untagged] is OrderState.OPEN
     assert states["manual-1"] is OrderState.OPEN
     assert ("orphan_canceled", ours) in world.host.reports
 
