@@ -3,7 +3,11 @@
 SQLite: WAL so readers do not block the writer, foreign keys on, a busy timeout so a brief lock
 waits instead of failing, and explicit BEGIN so a read-then-write runs in one transaction
 (pysqlite otherwise starts transactions lazily at the first write). MySQL: utf8mb4, pre-ping so
-a connection dropped by the server is replaced instead of failing the next query.
+a connection dropped by the server is replaced instead of failing the next query, and socket
+timeouts: PyMySQL waits forever by default, so a half-open connection (a peer gone without a
+FIN: a dropped VPN, a failed-over server) would hang the single writer. With the timeouts the
+call fails as `DatabaseUnavailable` (errors 2013/2006), the pool drops that connection, and the
+next call gets a fresh one: the same repository object recovers by itself.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ MYSQL_POOL_SIZE = 5
 MYSQL_MAX_OVERFLOW = 10
 MYSQL_POOL_RECYCLE_S = 1800
 CONNECT_TIMEOUT_S = 5
+# No statement of the service runs anywhere near this long (a group of engine steps takes well
+# under a second); a read or write that waits 30 s is a dead connection, not a slow query.
+MYSQL_READ_TIMEOUT_S = 30.0
+MYSQL_WRITE_TIMEOUT_S = 30.0
 READONLY = "martingale_readonly"  # execution option: this transaction only reads
 
 
@@ -35,12 +43,27 @@ def parse_url(url: str | URL) -> URL:
         ) from None
 
 
-def make_engine(url: str | URL, *, pool_size: int = MYSQL_POOL_SIZE, echo: bool = False) -> Engine:
+def make_engine(
+    url: str | URL,
+    *,
+    pool_size: int = MYSQL_POOL_SIZE,
+    echo: bool = False,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    read_timeout_s: float = MYSQL_READ_TIMEOUT_S,
+    write_timeout_s: float = MYSQL_WRITE_TIMEOUT_S,
+) -> Engine:
+    """The timeouts apply to MySQL only (SQLite is a local file); tests shorten them, and
+    migrations, whose ALTERs of a large table may run for minutes, lengthen them."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo=echo)
     if parsed.get_backend_name() == "mysql":
-        return _mysql_engine(parsed, pool_size=pool_size, echo=echo)
+        timeouts = {
+            "connect_timeout": connect_timeout_s,
+            "read_timeout": read_timeout_s,
+            "write_timeout": write_timeout_s,
+        }
+        return _mysql_engine(parsed, pool_size=pool_size, echo=echo, timeouts=timeouts)
     raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
 
@@ -72,7 +95,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     return engine
 
 
-def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> Engine:
+def _mysql_engine(url: URL, *, pool_size: int, echo: bool, timeouts: dict[str, float]) -> Engine:
     query = dict(url.query)
     query.setdefault("charset", "utf8mb4")
     return create_engine(
@@ -82,6 +105,6 @@ def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> Engine:
         pool_size=pool_size,
         max_overflow=MYSQL_MAX_OVERFLOW,
         pool_recycle=MYSQL_POOL_RECYCLE_S,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        connect_args=timeouts,
         isolation_level="READ COMMITTED",
     )

@@ -21,6 +21,9 @@ from persistence.database import make_engine
 from persistence.errors import SchemaOutOfDate, translated
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# An ALTER of a large table copies it (MySQL) and may take minutes: far past the service's
+# read timeout, which is sized for its own short statements.
+MIGRATION_TIMEOUT_S = 3600.0
 UPGRADE_HINT = "run `martingale db upgrade --db <url>` (the same URL the service uses)"
 
 
@@ -40,7 +43,9 @@ def head_revision() -> str:
 
 @contextmanager
 def _connection(url: str | URL, operation: str) -> Iterator[Connection]:
-    engine = make_engine(url)
+    engine = make_engine(
+        url, read_timeout_s=MIGRATION_TIMEOUT_S, write_timeout_s=MIGRATION_TIMEOUT_S
+    )
     try:
         with translated(operation), engine.connect() as connection:
             yield connection

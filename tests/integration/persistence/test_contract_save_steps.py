@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from domain.errors import DatabaseUnavailable, DuplicateOrder, IllegalTransition
 from domain.orders import Order, OrderState
-from persistence import sql_trading
+from persistence import sql_bulk
 from persistence.errors import NotFound, VersionConflict
 from persistence.records import StepResult, StepWrite
 from tests.integration.persistence.helpers import (
@@ -349,7 +349,7 @@ def test_a_step_the_database_refuses_falls_back_and_spares_its_neighbours(repo: 
 def test_a_group_larger_than_one_statement_is_written_in_chunks(
     repo: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_trading, "UPDATE_ROWS", 3)  # 7 rows: chunks of 3 (padded to 4), 3, 1
+    monkeypatch.setattr(sql_bulk, "UPDATE_ROWS", 3)  # 7 rows: chunks of 3 (padded to 4), 3, 1
     batched = _strategies(repo, 7, "c")
     single = _strategies(repo, 1, "one")[0]
     for n in range(4):

@@ -1,0 +1,60 @@
+"""A loopback TCP proxy that can go silent: what a half-open connection looks like to a client.
+
+While frozen it reads and drops every byte both ways and sends nothing, not even a FIN (a peer
+gone behind a dead VPN or a failed-over address): a client that gives up and closes leaves its
+server session alive. New connections are accepted and then hear nothing either. Thawed, it forwards again; connections that lost bytes stay useless, as they
+would in life, and fresh ones work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+
+class FreezableProxy:
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self._target)
+            self._sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self._flowing.is_set():
+                    dst.sendall(data)
+        except OSError:
+            pass
+        if not self._flowing.is_set():
+            return  # a close is not passed on either: the other side still sees the peer up
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
