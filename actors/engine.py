@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -40,6 +40,7 @@ from domain.commands import (
 from domain.errors import (
     DuplicateOrder,
     ExchangeUnavailable,
+    InsufficientFunds,
     OrderError,
     OrderNotFound,
     OrderOutcomeUnknown,
@@ -108,6 +109,11 @@ class Host(Protocol):
 
     def audit_entry(self, kind: str, detail: str) -> AuditEntry:
         """The audit row of `kind` for this strategy, to commit with a step."""
+        ...
+
+    def warn(self, kind: str, message: str) -> None:
+        """Something the user must know happened outside the service (an order canceled by
+        hand, a sell refused for funds): log it, audit it, show it as the strategy's error."""
         ...
 
     def guard(self, *, exchange: bool = True) -> None:
@@ -282,8 +288,9 @@ class Engine:
                 raise  # not this order's own wait: a failure of something it caused
             waiting.append(exc)
 
-    def sync(self) -> None:
-        """A wake-up: the price crossed one of our orders, or a periodic check.
+    def sync(self, open_orders: Sequence[Order] | None = None) -> None:
+        """A wake-up: the price crossed one of our orders, or a periodic check (which brings
+        the account's open orders of our symbol, fetched once for every engine of the account).
 
         One open-orders call shows which orders moved: an order still open, acknowledged and
         with nothing new filled is left alone; every other one (filled, partly filled, gone,
@@ -293,7 +300,9 @@ class Engine:
         if not self._require_state().orders:
             self._rewatch()
             return
-        still_open = {o.client_order_id: o for o in self._exchange.fetch_open_orders(self._symbol)}
+        if open_orders is None:
+            open_orders = self._exchange.fetch_open_orders(self._symbol)
+        still_open = {o.client_order_id: o for o in open_orders}
         waiting: list[OrderOutcomeUnknown] = []
         for working in self._current_orders():
             remote = still_open.get(working.client_order_id)
@@ -562,6 +571,13 @@ class Engine:
             raise
         except OrderError as exc:
             self._sends.refused(c.client_order_id)
+            if isinstance(exc, InsufficientFunds) and c.side is Side.SELL:
+                self._host.warn(
+                    "sell_refused",
+                    f"the exchange refused to sell {_shown(c.amount)} for lack of funds "
+                    f"(order {c.client_order_id}): the account holds less than this strategy's "
+                    "position; was it sold or withdrawn outside the service?",
+                )
             rejected = self._rejected_row(c.client_order_id, c)
             return [
                 Observed(
@@ -669,6 +685,13 @@ class Engine:
 
     def _observe(self, working: WorkingOrder, remote: Order) -> list[Observed]:
         state = self._decided()
+        if remote.state is OrderState.CANCELED and working.status is not WorkingStatus.CANCELING:
+            self._host.warn(
+                "canceled_outside",
+                f"order {working.client_order_id} ({working.role.value} {working.side.value} "
+                f"{_shown(working.amount)} at {working.price or 'market'}) was canceled on the "
+                "exchange, not by this strategy",
+            )
         fills: list[Fill] = []
         if needs_fills(working, remote):
             since = remote.created_at

@@ -41,6 +41,7 @@ from actors.messages import (
     Wake,
     WatchLevels,
 )
+from actors.reconcile import Holdings, Reconcile, Reconciled
 from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.timers import TimerService
@@ -114,6 +115,7 @@ class EngineActor(pykka.ThreadingActor):
         self._ready = False
         self._failures = 0
         self._actual: ActualState | None = None
+        self._holdings: str | None = None  # the account's holdings fall short (reconcile)
         self._last_watch: tuple[Decimal | None, Decimal | None] | None = None
         self._retry_base = retry_base
         self._retry_cap = retry_cap
@@ -214,6 +216,10 @@ class EngineActor(pykka.ThreadingActor):
                 self._after_step()
             else:
                 self._boot()
+        elif isinstance(message, Reconcile):
+            self._reconcile(message)
+        elif isinstance(message, Holdings):
+            self._on_holdings(message.problem)
         elif not self._ready:
             return  # ticks and timers are ignored until the start path succeeds
         elif isinstance(message, PriceCrossed):
@@ -228,6 +234,42 @@ class EngineActor(pykka.ThreadingActor):
         elif isinstance(message, Wake) and message.what == "sync":
             self.engine.sync()
             self._after_step()
+
+    def _reconcile(self, message: Reconcile) -> None:
+        """The account's periodic pass (actors.reconcile): sync against its open orders, then
+        answer with the position, whatever happens (an unknown position skips the check)."""
+        position = None
+        try:
+            if self._ready and not self._paused and not self.engine.finished:
+                self.engine.sync(open_orders=message.open_orders)
+                self._after_step()
+                state = self.engine.state
+                if state is not None and not self.engine.finished:
+                    position = state.book.position
+        finally:
+            state = self.engine.state
+            self._parent.tell(
+                Reconciled(
+                    strategy_id=self.strategy_id,
+                    account_id=self.account_id,
+                    pass_id=message.pass_id,
+                    currency=state.rules.base if state is not None else "",
+                    position=position,
+                    step=state.rules.step_size if state is not None else Decimal(0),
+                )
+            )
+
+    def _on_holdings(self, problem: str | None) -> None:
+        if problem == self._holdings:
+            return
+        self._holdings = problem
+        if not self._ready or self._paused or self.engine.finished:
+            return
+        if problem is not None:
+            self._log.warning("engine: holdings short", problem=problem)
+            self._set_actual(ActualState.DEGRADED, problem)
+        else:
+            self._set_actual(ActualState.RUNNING, None)
 
     def _boot(self) -> None:
         if self._paused:
@@ -253,7 +295,10 @@ class EngineActor(pykka.ThreadingActor):
             self.engine.request_stop(StopRequested(at=self._clock(), mode=self._pending_stop))
         self._after_step()
         if not self.engine.finished:
-            self._set_actual(ActualState.RUNNING, None)
+            if self._holdings is not None:  # still short: the reconcile pass said so
+                self._set_actual(ActualState.DEGRADED, self._holdings)
+            else:
+                self._set_actual(ActualState.RUNNING, None)
 
     def _after_step(self) -> None:
         if self.engine.finished:
@@ -304,10 +349,17 @@ class EngineActor(pykka.ThreadingActor):
         if not stored:
             self._audit(kind, detail or "")
 
-    def audit_entry(self, kind: str, detail: str) -> AuditEntry:
+    def warn(self, kind: str, message: str) -> None:
+        self._log.warning(f"engine: {kind}", problem=message)
+        self._repo.tell_audit([self.audit_entry(kind, message, level="warning")])
+        state = self._actual or ActualState.RUNNING
+        self._repo.tell_actual_state(self.strategy_id, state, now=self._clock(), error=message)
+        self._actual = state
+
+    def audit_entry(self, kind: str, detail: str, *, level: str = "info") -> AuditEntry:
         return AuditEntry(
             at=self._clock(),
-            level="info",
+            level=level,
             event=kind,
             message=detail,
             user_id=self.user_id,

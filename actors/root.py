@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ import structlog
 from actors.admission import BootGate
 from actors.feed import MarketFeedActor, PriceBoard
 from actors.messages import ChildFailed, DesiredChanged, PollDesired, RestartChild
+from actors.reconcile import RECONCILE_INTERVAL_S
 from actors.repository import RepoClient, RepositoryActor, StepQueue
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
@@ -81,9 +83,17 @@ class RootSupervisor(pykka.ThreadingActor):
         gate: BootGate | None = None,
         freeze_after_boot: bool = False,
         max_known_wait: float = MAX_KNOWN_WAIT,
+        reconcile_interval: float = RECONCILE_INTERVAL_S,
+        reconcile_workers: int = 4,
     ) -> None:
         super().__init__()
         self._max_known_wait = max_known_wait
+        self._reconcile_interval = reconcile_interval
+        # The periodic per-account passes make their exchange calls here, never on an actor
+        # thread; a few workers bound what they cost (actors.reconcile).
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, reconcile_workers), thread_name_prefix="reconcile"
+        )
         self._stopping = stopping or threading.Event()
         self.gate = gate or BootGate(boot_slots)
         self._freeze_after_boot = freeze_after_boot
@@ -149,6 +159,7 @@ class RootSupervisor(pykka.ThreadingActor):
                 futures.append(child.ref.stop(block=False))
                 child.ref = None
         _wait(futures, "user")
+        self._pool.shutdown(wait=False, cancel_futures=True)
         _wait([ref.stop(block=False) for ref in reversed(list(self.feeds.values()))], "feed")
         if self.repo_ref is not None:
             _wait([self.repo_ref.stop(block=False)], "repository")
@@ -237,6 +248,8 @@ class RootSupervisor(pykka.ThreadingActor):
             stopping=self._stopping,
             gate=self.gate,
             max_known_wait=self._max_known_wait,
+            pool=self._pool,
+            reconcile_interval=self._reconcile_interval,
         )
 
     def _specs(self, records: list[Any]) -> list[EngineSpec]:

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,15 @@ from actors.messages import (
     RestartChild,
     Resume,
     Stop,
+)
+from actors.reconcile import (
+    RECONCILE_INTERVAL_S,
+    AccountReconciler,
+    AnswersOverdue,
+    BalancesFetched,
+    OpenOrdersFetched,
+    Reconciled,
+    ReconcileDue,
 )
 from actors.repository import RepoClient
 from actors.sends import SendLog
@@ -96,9 +106,18 @@ class UserActor(pykka.ThreadingActor):
         stopping: threading.Event | None = None,
         gate: BootGate | None = None,
         max_known_wait: float = MAX_KNOWN_WAIT,
+        pool: Executor | None = None,
+        reconcile_interval: float = RECONCILE_INTERVAL_S,
     ) -> None:
         super().__init__()
         self._max_known_wait = max_known_wait
+        self._reconciler = AccountReconciler(
+            owner=self.actor_ref,
+            timers=timers,
+            pool=pool,
+            interval=reconcile_interval,
+            rng=random.Random(user_id),
+        )
         self._stopping = stopping or threading.Event()
         self._gate = gate
         self.user_id = user_id
@@ -170,7 +189,27 @@ class UserActor(pykka.ThreadingActor):
             self._check_heartbeats()
         elif isinstance(message, DesiredChanged):
             self._desired_changed(message)
+        elif isinstance(message, ReconcileDue):
+            account = message.account_id
+            symbols = {sym for sym, _ in self._engines_of(account).values()}
+            self._reconciler.due(account, self._clients.get(account), symbols)
+        elif isinstance(message, OpenOrdersFetched):
+            self._reconciler.open_orders(message, self._engines_of)
+        elif isinstance(message, Reconciled):
+            self._reconciler.answered(message, self._clients.get(message.account_id))
+        elif isinstance(message, AnswersOverdue):
+            self._reconciler.overdue(message, self._clients.get(message.account_id))
+        elif isinstance(message, BalancesFetched):
+            self._reconciler.balances(message, self._engines_of)
         return None
+
+    def _engines_of(self, account_id: int) -> dict[int, tuple[str, pykka.ActorRef[Any]]]:
+        """The account's engines that are running (for the periodic reconciliation)."""
+        return {
+            sid: (child.spec.symbol, child.ref)
+            for sid, child in self._children.items()
+            if child.spec.account_id == account_id and child.ref is not None and not child.done
+        }
 
     def _child_failed(self, message: ChildFailed) -> None:
         child = self._children.get(message.child_id)
@@ -330,6 +369,7 @@ class UserActor(pykka.ThreadingActor):
         child.dead_checks = 0
         try:
             child.ref = self._start_engine(child, client)
+            self._reconciler.arm(child.spec.account_id)
         except Exception as exc:  # e.g. RuntimeError: can't start new thread
             error = (
                 f"could not start the engine's thread: {exc} (is the process at its thread or "

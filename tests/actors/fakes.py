@@ -81,6 +81,7 @@ class RecordingHost:
     scheduled: list[tuple[datetime, str]] = field(default_factory=list)
     watched: list[tuple[Decimal | None, Decimal | None]] = field(default_factory=list)
     reports: list[tuple[str, str | None]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     fenced: bool = False
 
     def schedule(self, at: datetime, what: str) -> None:
@@ -105,6 +106,10 @@ class RecordingHost:
     def guard(self, *, exchange: bool = True) -> None:
         if self.fenced:
             raise Crash("fenced")
+
+    def warn(self, kind: str, message: str) -> None:
+        self.reports.append((kind, message))
+        self.warnings.append(message)
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.reports]

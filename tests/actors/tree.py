@@ -149,9 +149,11 @@ class Tree:
         heartbeat_interval: float = 30.0,
         gate: BootGate | None = None,
         max_known_wait: float = 300.0,
+        reconcile_interval: float = 60.0,
     ) -> None:
         self.gate = gate
         self.max_known_wait = max_known_wait
+        self.reconcile_interval = reconcile_interval
         url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
         upgrade(url)
         self._db = make_engine(url)
@@ -213,6 +215,7 @@ class Tree:
             heartbeat_interval=self.heartbeat_interval,
             gate=self.gate,
             max_known_wait=self.max_known_wait,
+            reconcile_interval=self.reconcile_interval,
         )
 
     def stop(self) -> None:
