@@ -20,6 +20,7 @@ import ccxt
 
 from domain.errors import ConfigurationError
 from domain.secrets import Credentials, Secret
+from domain.venues import venue_key
 from exchange.resilience.rate_limit import RateLimit
 
 #: Options per ccxt id that keep it to spot trading with plain REST calls.
@@ -82,10 +83,9 @@ class CcxtConfig:
 
     @property
     def environment(self) -> str:
-        """Markets and breakers are shared per exchange *and* environment (live/sandbox/URL)."""
-        if self.base_url:
-            return f"{self.exchange_id}@{self.base_url.rstrip('/')}"
-        return f"{self.exchange_id}@{'sandbox' if self.sandbox else 'live'}"
+        """Markets and breakers are shared per exchange *and* environment (live/sandbox/URL):
+        the same venue key that prices and feeds are keyed by."""
+        return venue_key(self.exchange_id, sandbox=self.sandbox, base_url=self.base_url)
 
     def secret_values(self) -> tuple[str, ...]:
         return tuple(s.reveal() for s in (self.api_key, self.secret, self.password) if s)
