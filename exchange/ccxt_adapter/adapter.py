@@ -18,6 +18,7 @@ bounded retry policy on top. Writes are single-shot; their unknown outcomes are 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import ccxt
+import structlog
 
 from domain.errors import (
+    AuthenticationFailed,
     ExchangeUnavailable,
     InvalidOrder,
     NetworkError,
@@ -50,11 +53,13 @@ from exchange.ccxt_adapter.client import (
     default_rate_limit,
 )
 from exchange.ccxt_adapter.errors import parse_retry_after, translate
+from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuard, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
 from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 #: Request weights in token units (binance's published weights, scaled so an order costs 1).
 WEIGHTS: dict[str, float] = {
@@ -80,6 +85,7 @@ class CcxtExchange:
         limiters: RateLimiterRegistry = PROCESS_RATE_LIMITS,
         circuits: CircuitBreakerRegistry = PROCESS_CIRCUITS,
         markets: MarketCache = PROCESS_MARKETS,
+        accounts: AccountGuardRegistry = PROCESS_ACCOUNTS,
         sleep: Callable[[float], None] = time.sleep,
         max_rate_wait: float = 10.0,
     ) -> None:
@@ -98,6 +104,7 @@ class CcxtExchange:
             reset_after=config.breaker_reset_after,
         )
         self._secrets = config.secret_values()
+        self._guard = _account_guard(config, accounts)
         self._lock = threading.Lock()
         self._coid_by_order_id: dict[str, str] = {}
 
@@ -118,6 +125,7 @@ class CcxtExchange:
         write: bool = False,
         client_order_id: str | None = None,
     ) -> T:
+        self._refuse_if_key_refused(operation)
         self._breaker.before_call()
         try:
             wait = self._bucket.reserve(WEIGHTS.get(operation, 1), max_wait=self._max_rate_wait)
@@ -143,6 +151,14 @@ class CcxtExchange:
             )
             if retry_after:
                 self._bucket.pause(retry_after)  # every client of this host backs off
+            if isinstance(err, AuthenticationFailed) and self._guard.refuse(str(err)):
+                log.error(
+                    "exchange.key_refused",
+                    venue=self._config.environment,
+                    operation=operation,
+                    error=str(err),
+                    effect="this key sends nothing more; its strategies stop",
+                )
             if isinstance(err, _UNAVAILABLE):
                 self._breaker.record_failure()
             else:
@@ -150,6 +166,15 @@ class CcxtExchange:
             raise err from None
         self._breaker.record_success()
         return result
+
+    def _refuse_if_key_refused(self, operation: str) -> None:
+        """A refused key would only be refused again: answer at once, send nothing."""
+        refusal = self._guard.refusal
+        if refusal is not None:
+            raise AuthenticationFailed(
+                f"{self.exchange_id} {operation}: not sent, the exchange already refused this "
+                f"API key. {refusal}"
+            )
 
     def _read(self, operation: str, fn: Callable[[], T]) -> T:
         return self._retry.call(lambda: self._call(operation, fn))
@@ -183,6 +208,7 @@ class CcxtExchange:
     # --- the port: reads --------------------------------------------------------------------
 
     def load_market_rules(self, symbol: str) -> MarketRules:
+        self._refuse_if_key_refused("load_market_rules")
         return parse.market_rules(self._market(symbol), int(self._client.precisionMode))
 
     def fetch_ticker(self, symbol: str) -> Ticker:
@@ -349,3 +375,12 @@ class CcxtExchange:
         close = getattr(self._client, "close", None)
         if callable(close):
             close()
+
+
+def _account_guard(config: CcxtConfig, accounts: AccountGuardRegistry) -> AccountGuard:
+    """Clients with the same key on the same venue share one guard; a keyless (public) client
+    has its own. The key is hashed so the registry never holds it."""
+    if config.api_key is None:
+        return AccountGuard(f"{config.environment}/public")
+    digest = hashlib.sha256(config.api_key.reveal().encode()).hexdigest()[:16]
+    return accounts.guard(f"{config.environment}/{digest}")

@@ -8,6 +8,11 @@ Reads and writes differ only where the venue may have acted: a timeout, dropped 
 or unparsable answer on a create or cancel is `OrderOutcomeUnknown` (resolve by client order id,
 never resend), while on a read it is a retryable `NetworkError`/`ExchangeUnavailable`.
 
+An authentication refusal is recognised by the venue's own code or message whatever class ccxt
+gives it: binance's -2015 arrives as DDoSProtection once a key has worked (ccxt reads it as a
+temporary ban), and a 418/429 is DDoSProtection before ccxt looks at the body at all. Retrying a
+refused key only hammers the venue with requests it will refuse, so it is always fatal here.
+
 Messages are rebuilt from the ccxt class name and a redacted excerpt of its text: request
 signatures and the caller's credentials are cut out, and the ccxt exception is not chained
 (``from None``) so its URL-bearing text does not travel up in tracebacks either.
@@ -27,6 +32,36 @@ _SIGNATURE_RE = re.compile(
     r"(signature|apiKey|api_key|X-MBX-APIKEY)=?[\"':= ]*[A-Za-z0-9%._~+/=-]+"
 )
 _MAX_DETAIL = 300
+#: The venue's error code in a JSON answer body, as ccxt quotes it in its exception text.
+_CODE_RE = re.compile(r'"(?:code|retCode|ret_code|sCode)"\s*:\s*"?(-?\d+)')
+
+#: Codes that mean "this API key is refused" (bad, revoked, wrong signature or passphrase, IP not
+#: whitelisted), per venue family (the ccxt id's prefix: binance covers binanceus too). Each code
+#: is one that ccxt's own exception map for that venue sends to AuthenticationError or
+#: PermissionDenied (a unit test checks that), so this only overrides the *class*, never guesses.
+AUTH_CODES: dict[str, frozenset[str]] = {
+    # -2014 API-key format invalid; -2015 Invalid API-key, IP, or permissions for action;
+    # -1022 Signature for this request is not valid; -2008 Invalid Api-Key ID.
+    "binance": frozenset({"-2014", "-2015", "-1022", "-2008"}),
+    # 50103-50107 OK-ACCESS-* header missing / passphrase incorrect; 50110 IP not whitelisted;
+    # 50111 invalid OK-ACCESS-KEY; 50113 invalid signature; 50114 invalid authorization.
+    "okx": frozenset(
+        {"50103", "50104", "50105", "50106", "50107", "50110", "50111", "50113", "50114"}
+    ),
+    # 10003 invalid api key; 10004 invalid sign; 10005 permission denied for this key;
+    # 10007 api key missing; 10010 request IP mismatch; 33004 api key expired.
+    "bybit": frozenset({"10003", "10004", "10005", "10007", "10010", "33004"}),
+    # 400001 auth headers missing; 400003 KC-API-KEY not exists; 400004 passphrase error;
+    # 400005 signature error; 400006 IP not whitelisted; 400007 key lacks the permission.
+    "kucoin": frozenset({"400001", "400003", "400004", "400005", "400006", "400007"}),
+}
+#: Venue-neutral phrases of a key refusal (lower case), for venues without a code table.
+AUTH_PHRASES: tuple[str, ...] = (
+    "invalid api-key",
+    "api-key format invalid",
+    "invalid signature",
+    "signature for this request is not valid",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +112,31 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return out
 
 
+def venue_codes(text: str) -> list[str]:
+    """The error codes quoted in a ccxt exception's text (the venue's JSON body)."""
+    return _CODE_RE.findall(text)
+
+
+def _family(exchange_id: str, table: dict[str, frozenset[str]]) -> frozenset[str]:
+    for family, codes in table.items():
+        if exchange_id.startswith(family):
+            return codes
+    return frozenset()
+
+
+def is_auth_refusal(exc: BaseException, exchange_id: str) -> bool:
+    """The venue refused the key itself, whatever ccxt class carries the answer."""
+    if isinstance(exc, ccxt.AuthenticationError):
+        return True
+    if not isinstance(exc, ccxt.BaseError):
+        return False
+    text = str(exc)
+    if _family(exchange_id, AUTH_CODES).intersection(venue_codes(text)):
+        return True
+    lowered = text.lower()
+    return any(phrase in lowered for phrase in AUTH_PHRASES)
+
+
 def rule_for(exc: BaseException) -> Rule | None:
     text = str(exc)
     for rule in _RULES:
@@ -97,14 +157,22 @@ def translate(
 ) -> de.MartingaleError:
     """Map a ccxt (or transport) exception raised during `operation` to a domain error."""
     rule = rule_for(exc)
-    if rule is None:  # not a ccxt error at all: a bug in parsing, or the venue sent garbage
-        target: type[de.MartingaleError] = _UNKNOWN if write else de.ExchangeUnavailable
+    target: type[de.MartingaleError]
+    if is_auth_refusal(exc, exchange_id):
+        target = de.AuthenticationFailed
+    elif rule is None:  # not a ccxt error at all: a bug in parsing, or the venue sent garbage
+        target = _UNKNOWN if write else de.ExchangeUnavailable
     else:
         target = rule.on_write if write else rule.on_read
     detail = redact(str(exc), secrets)
     message = f"{exchange_id} {operation}: {type(exc).__name__}: {detail}"
     if isinstance(exc, ccxt.InvalidNonce):
         message += " (request timestamp rejected: check the host clock)"
+    if target is de.AuthenticationFailed:
+        message += (
+            " (the exchange refused the API key: check that it is valid, not revoked, allowed "
+            "to trade spot and whitelists this IP, then replace it)"
+        )
     if target is de.RateLimited:
         return de.RateLimited(message, retry_after=retry_after)
     if target is de.OrderOutcomeUnknown:

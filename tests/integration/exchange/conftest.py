@@ -17,6 +17,7 @@ import pytest
 from domain.secrets import Secret
 from exchange.ccxt_adapter import CcxtConfig, CcxtExchange
 from exchange.ccxt_adapter.client import MarketCache
+from exchange.resilience.account import AccountGuardRegistry
 from exchange.resilience.circuit import CircuitBreakerRegistry
 from exchange.resilience.rate_limit import RateLimit, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
@@ -76,6 +77,7 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
     circuits = CircuitBreakerRegistry()
     markets = MarketCache()
     limiters = RateLimiterRegistry()
+    accounts = AccountGuardRegistry()
 
     def make(**overrides: Any) -> CcxtExchange:
         retry = overrides.pop(
@@ -91,13 +93,15 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
             "breaker_threshold": 3,
         }
         chosen_limiters = overrides.pop("limiters", limiters)
+        chosen_markets = overrides.pop("markets", markets)
         settings.update(overrides)
         adapter = CcxtExchange(
             CcxtConfig(**settings),
             retry=retry,
             limiters=chosen_limiters,
             circuits=circuits,
-            markets=markets,
+            markets=chosen_markets,
+            accounts=accounts,
             sleep=sleep_log,
         )
         made.append(adapter)

@@ -124,6 +124,12 @@ class FakeBinance:
         with self._lock:
             self.seen.clear()
 
+    def revoke_key(self) -> None:
+        """The account owner deletes the key (or removes this IP from its whitelist): binance
+        then answers every signed request with 401 -2015."""
+        with self._lock:
+            self.api_key = f"revoked-{self.api_key}"
+
     # --- request handling ---------------------------------------------------------------------
 
     def _take_fault(self, method: str, path: str) -> Fault | None:

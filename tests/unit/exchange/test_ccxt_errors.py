@@ -9,7 +9,13 @@ import ccxt
 import pytest
 
 from domain import errors as de
-from exchange.ccxt_adapter.errors import parse_retry_after, redact, translate
+from exchange.ccxt_adapter.errors import (
+    AUTH_CODES,
+    is_auth_refusal,
+    parse_retry_after,
+    redact,
+    translate,
+)
 
 U = de.OrderOutcomeUnknown
 CASES = [
@@ -124,3 +130,62 @@ def test_messages_never_carry_signatures_or_credentials() -> None:
 )
 def test_retry_after_header(headers: dict[str, str] | None, expected: float | None) -> None:
     assert parse_retry_after(headers) == expected
+
+
+BINANCE_REVOKED = 'binance {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'
+AUTH_REFUSALS = [
+    ("binance", ccxt.DDoSProtection(BINANCE_REVOKED)),  # ccxt's "temporary ban" reading
+    ("binance", ccxt.DDoSProtection("binance 418 I'm a teapot " + BINANCE_REVOKED[8:])),
+    ("binance", ccxt.ExchangeError('binance {"code":-2008,"msg":"Invalid Api-Key ID."}')),
+    ("binance", ccxt.BadRequest('binance {"code":-1022,"msg":"Signature ... not valid."}')),
+    ("binance", ccxt.ExchangeError('binance {"code": -2014, "msg": "API-key format invalid."}')),
+    ("binanceus", ccxt.RateLimitExceeded('binanceus {"code":-2015,"msg":"x"}')),
+    ("okx", ccxt.ExchangeError('okx {"code":"50111","msg":"Invalid OK-ACCESS-KEY","data":[]}')),
+    ("bybit", ccxt.BadRequest('bybit {"retCode":10003,"retMsg":"API key is invalid."}')),
+    ("kucoin", ccxt.ExchangeError('kucoin {"code":"400003","msg":"KC-API-KEY not exists"}')),
+    ("somevenue", ccxt.ExchangeError("somevenue: Invalid signature")),
+]
+
+
+@pytest.mark.parametrize(("exchange_id", "exc"), AUTH_REFUSALS)
+def test_key_refusals_are_fatal_whatever_the_ccxt_class(
+    exchange_id: str, exc: BaseException
+) -> None:
+    for write in (False, True):
+        err = translate(exc, operation="create_order", write=write, exchange_id=exchange_id)
+        assert type(err) is de.AuthenticationFailed
+        assert err.policy is de.Policy.FATAL and "replace it" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "exc"),
+    [
+        ("binance", ccxt.DDoSProtection('binance 429 {"code":-1003,"msg":"Too much weight"}')),
+        ("binance", ccxt.ExchangeError('binance {"code":-20150,"msg":"other"}')),
+        ("binance", ccxt.ExchangeError('binance {"code":"50111","msg":"okx code, not ours"}')),
+        ("okx", ccxt.ExchangeError('okx {"code":"-2015","msg":"binance code, not okx"}')),
+        ("binance", KeyError("-2015")),
+    ],
+)
+def test_codes_are_read_per_venue_and_exactly(exchange_id: str, exc: BaseException) -> None:
+    assert not is_auth_refusal(exc, exchange_id)
+
+
+def _ccxt_classes_for(code: str, table: object) -> list[type]:
+    """Every class ccxt's exception map (any market type, exact match) gives `code`."""
+    found: list[type] = []
+    if isinstance(table, dict):
+        for key, value in table.items():
+            if key == code and isinstance(value, type):
+                found.append(value)
+            else:
+                found.extend(_ccxt_classes_for(code, value))
+    return found
+
+
+@pytest.mark.parametrize("family", sorted(AUTH_CODES))
+def test_every_auth_code_is_one_ccxt_itself_calls_an_authentication_error(family: str) -> None:
+    client = getattr(ccxt, family)()
+    for code in sorted(AUTH_CODES[family]):
+        classes = _ccxt_classes_for(code, client.exceptions)
+        assert classes and any(issubclass(c, ccxt.AuthenticationError) for c in classes), code
