@@ -44,6 +44,12 @@ class RateLimited(TemporaryError):
         self.retry_after = retry_after
 
 
+class OrderRateLimited(RateLimited):
+    """This account's order-rate limit (binance -1015 "Too many new orders"): the order was not
+    placed. Only this account's new orders wait `retry_after`; its reads and cancels, and other
+    accounts on the same host, carry on."""
+
+
 class OrderOutcomeUnknown(TemporaryError):
     """A create or cancel may or may not have reached the exchange.
 

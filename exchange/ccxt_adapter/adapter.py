@@ -1,8 +1,8 @@
 """`CcxtExchange`: the Exchange port over any ccxt venue, for live trading.
 
-Every venue request goes through `_call`: circuit breaker (fail fast while the venue is down),
-the process-wide per-host token bucket, then ccxt, then `errors.translate`. Reads add the
-bounded retry policy on top. Writes are single-shot; their unknown outcomes are resolved here:
+Every venue request goes through the `pipeline` (the key's guard, the venue's circuit breaker,
+the host's token bucket, then ccxt, then `errors.translate`, see there). Reads add the bounded
+retry policy on top. Writes are single-shot; their unknown outcomes are resolved here:
 
 - create: a timeout/5xx/dropped answer is followed by a lookup by client order id. Found: that is
   the order. Not found: we still raise `OrderOutcomeUnknown`, not "not placed". Right after a
@@ -26,17 +26,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import ccxt
-import structlog
-
 from domain.errors import (
-    AuthenticationFailed,
-    ExchangeUnavailable,
     InvalidOrder,
-    NetworkError,
     OrderNotFound,
     OrderOutcomeUnknown,
-    RateLimited,
     TemporaryError,
     UnknownSymbol,
 )
@@ -52,28 +45,13 @@ from exchange.ccxt_adapter.client import (
     build_client,
     default_rate_limit,
 )
-from exchange.ccxt_adapter.errors import parse_retry_after, translate
+from exchange.ccxt_adapter.pipeline import Pipeline
 from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuard, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
 from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
 
 T = TypeVar("T")
-log = structlog.get_logger(__name__)
-
-#: Request weights in token units (binance's published weights, scaled so an order costs 1).
-WEIGHTS: dict[str, float] = {
-    "load_markets": 20,
-    "fetch_ticker": 2,
-    "fetch_balances": 20,
-    "create_order": 1,
-    "cancel_order": 1,
-    "fetch_order": 4,
-    "fetch_open_orders": 6,
-    "fetch_open_orders_all": 80,
-    "fetch_fills": 20,
-}
-_UNAVAILABLE = (ExchangeUnavailable, NetworkError, OrderOutcomeUnknown)
 
 
 class CcxtExchange:
@@ -91,20 +69,25 @@ class CcxtExchange:
     ) -> None:
         self._config = config
         self._client = build_client(config)
-        self._retry = retry or ReadRetryPolicy(sleep=sleep)
-        self._sleep = sleep
-        self._max_rate_wait = max_rate_wait
         self._markets = markets
-        self._bucket = limiters.bucket(
-            api_host(self._client), config.rate_limit or default_rate_limit(self._client)
+        self._pipe = Pipeline(
+            venue=config.environment,
+            exchange_id=config.exchange_id,
+            client=self._client,
+            guard=_account_guard(config, accounts),
+            breaker=circuits.breaker(
+                config.environment,
+                failure_threshold=config.breaker_threshold,
+                reset_after=config.breaker_reset_after,
+            ),
+            bucket=limiters.bucket(
+                api_host(self._client), config.rate_limit or default_rate_limit(self._client)
+            ),
+            retry=retry or ReadRetryPolicy(sleep=sleep),
+            secrets=config.secret_values(),
+            sleep=sleep,
+            max_rate_wait=max_rate_wait,
         )
-        self._breaker = circuits.breaker(
-            config.environment,
-            failure_threshold=config.breaker_threshold,
-            reset_after=config.breaker_reset_after,
-        )
-        self._secrets = config.secret_values()
-        self._guard = _account_guard(config, accounts)
         self._lock = threading.Lock()
         self._coid_by_order_id: dict[str, str] = {}
 
@@ -125,59 +108,10 @@ class CcxtExchange:
         write: bool = False,
         client_order_id: str | None = None,
     ) -> T:
-        self._refuse_if_key_refused(operation)
-        self._breaker.before_call()
-        try:
-            wait = self._bucket.reserve(WEIGHTS.get(operation, 1), max_wait=self._max_rate_wait)
-        except RateLimited:
-            self._breaker.release()
-            raise
-        if wait > 0:
-            self._sleep(wait)
-        try:
-            result = fn()
-        except Exception as exc:
-            retry_after = None
-            if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-                retry_after = parse_retry_after(self._client.last_response_headers)
-            err = translate(
-                exc,
-                operation=operation,
-                write=write,
-                exchange_id=self.exchange_id,
-                secrets=self._secrets,
-                client_order_id=client_order_id,
-                retry_after=retry_after,
-            )
-            if retry_after:
-                self._bucket.pause(retry_after)  # every client of this host backs off
-            if isinstance(err, AuthenticationFailed) and self._guard.refuse(str(err)):
-                log.error(
-                    "exchange.key_refused",
-                    venue=self._config.environment,
-                    operation=operation,
-                    error=str(err),
-                    effect="this key sends nothing more; its strategies stop",
-                )
-            if isinstance(err, _UNAVAILABLE):
-                self._breaker.record_failure()
-            else:
-                self._breaker.record_success()  # an answer, even a refusal, proves it is up
-            raise err from None
-        self._breaker.record_success()
-        return result
-
-    def _refuse_if_key_refused(self, operation: str) -> None:
-        """A refused key would only be refused again: answer at once, send nothing."""
-        refusal = self._guard.refusal
-        if refusal is not None:
-            raise AuthenticationFailed(
-                f"{self.exchange_id} {operation}: not sent, the exchange already refused this "
-                f"API key. {refusal}"
-            )
+        return self._pipe.call(operation, fn, write=write, client_order_id=client_order_id)
 
     def _read(self, operation: str, fn: Callable[[], T]) -> T:
-        return self._retry.call(lambda: self._call(operation, fn))
+        return self._pipe.read(operation, fn)
 
     def _ensure_markets(self) -> None:
         if self._client.markets:
@@ -208,7 +142,7 @@ class CcxtExchange:
     # --- the port: reads --------------------------------------------------------------------
 
     def load_market_rules(self, symbol: str) -> MarketRules:
-        self._refuse_if_key_refused("load_market_rules")
+        self._pipe.refuse_if_key_refused("load_market_rules")
         return parse.market_rules(self._market(symbol), int(self._client.precisionMode))
 
     def fetch_ticker(self, symbol: str) -> Ticker:

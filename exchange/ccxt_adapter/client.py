@@ -126,7 +126,21 @@ def build_client(config: CcxtConfig) -> Any:
             ) from None
     if config.base_url:
         client.urls["api"] = rewrite_urls(client.urls["api"], config.base_url)
+    _record_http_status(client)
     return client
+
+
+def _record_http_status(client: Any) -> None:
+    """Keep the HTTP status of the last answer in ``client.last_http_status``: ccxt keeps the
+    headers and body but not the status, and a 418 (IP ban) must be told from a 429."""
+    original = client.on_rest_response
+    client.last_http_status = None
+
+    def on_rest_response(code: int, reason: str, *rest: Any) -> Any:
+        client.last_http_status = int(code)
+        return original(code, reason, *rest)
+
+    client.on_rest_response = on_rest_response
 
 
 def api_host(client: Any) -> str:

@@ -94,6 +94,7 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
         }
         chosen_limiters = overrides.pop("limiters", limiters)
         chosen_markets = overrides.pop("markets", markets)
+        chosen_accounts = overrides.pop("accounts", accounts)
         settings.update(overrides)
         adapter = CcxtExchange(
             CcxtConfig(**settings),
@@ -101,7 +102,7 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
             limiters=chosen_limiters,
             circuits=circuits,
             markets=chosen_markets,
-            accounts=accounts,
+            accounts=chosen_accounts,
             sleep=sleep_log,
         )
         made.append(adapter)

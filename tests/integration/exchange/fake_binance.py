@@ -58,6 +58,7 @@ class FakeBinance:
         self.venue = venue
         self.api_key = api_key
         self.secret = secret
+        self.other_keys: dict[str, str] = {}  # more API keys (other tenants) -> their secrets
         self.faults: deque[Fault] = deque()
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
@@ -124,6 +125,11 @@ class FakeBinance:
         with self._lock:
             self.seen.clear()
 
+    def add_key(self, api_key: str, secret: str) -> None:
+        """Another tenant's key on the same account (and host), for scoping tests."""
+        with self._lock:
+            self.other_keys[api_key] = secret
+
     def revoke_key(self) -> None:
         """The account owner deletes the key (or removes this IP from its whitelist): binance
         then answers every signed request with 401 -2015."""
@@ -173,10 +179,13 @@ class FakeBinance:
         key = req.headers.get("X-MBX-APIKEY")
         if not key:
             raise VenueError(-2014, "API-key format invalid.", status=401)
-        if not hmac.compare_digest(key, self.api_key):
+        with self._lock:
+            keys = {self.api_key: self.secret, **self.other_keys}
+        secret = next((s for k, s in keys.items() if hmac.compare_digest(key, k)), None)
+        if secret is None:
             raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
         payload, sep, signature = raw.rpartition("&signature=")
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not sep or not hmac.compare_digest(signature, expected):
             raise VenueError(-1022, "Signature for this request is not valid.")
         window = int(params.get("recvWindow", "5000"))

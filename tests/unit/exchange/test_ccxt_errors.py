@@ -11,6 +11,9 @@ import pytest
 from domain import errors as de
 from exchange.ccxt_adapter.errors import (
     AUTH_CODES,
+    IP_BAN_PAUSE,
+    IP_RATE_PAUSE,
+    counts_as_outage,
     is_auth_refusal,
     parse_retry_after,
     redact,
@@ -189,3 +192,72 @@ def test_every_auth_code_is_one_ccxt_itself_calls_an_authentication_error(family
     for code in sorted(AUTH_CODES[family]):
         classes = _ccxt_classes_for(code, client.exceptions)
         assert classes and any(issubclass(c, ccxt.AuthenticationError) for c in classes), code
+
+
+MANY_ORDERS = (
+    'binance {"code":-1015,"msg":"Too many new orders; current limit is %s orders per %s."}'
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "header", "kind", "pause"),
+    [
+        (ccxt.DDoSProtection("binance 418 I'm a teapot <html>"), 418, None, de.RateLimited, 120),
+        (ccxt.DDoSProtection("binance 418 I'm a teapot"), 418, 900.0, de.RateLimited, 900),
+        (ccxt.RateLimitExceeded('binance {"code":-1003}'), 400, None, de.RateLimited, 10),
+        (
+            ccxt.DDoSProtection("binance 429 " + MANY_ORDERS % (50, "10 SECOND")),
+            429,
+            None,
+            de.OrderRateLimited,
+            10,
+        ),
+        (
+            ccxt.RateLimitExceeded(MANY_ORDERS % (160000, "1 DAY")),
+            400,
+            None,
+            de.OrderRateLimited,
+            60,
+        ),
+        (ccxt.InvalidOrder(MANY_ORDERS % (50, "10 SECOND")), 400, 3.0, de.OrderRateLimited, 3),
+        (ccxt.ExchangeError("weird venue answer"), 429, None, de.RateLimited, 10),
+    ],
+)
+def test_rate_limits_say_whose_limit_and_how_long(
+    exc: BaseException, status: int, header: float | None, kind: type, pause: float
+) -> None:
+    for write in (False, True):
+        err = translate(
+            exc,
+            operation="create_order",
+            write=write,
+            exchange_id="binance",
+            retry_after=header,
+            status=status,
+        )
+        assert type(err) is kind and err.retry_after == pause  # type: ignore[attr-defined]
+    assert (IP_BAN_PAUSE, IP_RATE_PAUSE) == (120, 10)
+
+
+@pytest.mark.parametrize(
+    ("exc", "outage"),
+    [
+        (ccxt.RequestTimeout("binance GET"), True),
+        (ccxt.NetworkError("connection refused"), True),
+        (ccxt.ExchangeNotAvailable("binance 503"), True),
+        (ccxt.OnMaintenance("maintenance"), True),
+        (ccxt.OperationFailed('{"code":-1000}'), True),
+        (ccxt.BadResponse("<html>proxy error</html>"), True),
+        (ccxt.ExchangeError('{"code":-1199,"msg":"odd"}'), False),
+        (ccxt.BadRequest("bad"), False),
+        (ccxt.AuthenticationError("no"), False),
+        (ccxt.DDoSProtection("429"), False),
+        (ccxt.RateLimitExceeded("-1003"), False),
+        (ccxt.InvalidNonce("-1021"), False),
+        (KeyError("lastPrice"), False),
+    ],
+)
+def test_only_evidence_of_a_down_venue_counts_for_its_breaker(
+    exc: BaseException, outage: bool
+) -> None:
+    assert counts_as_outage(exc) is outage
