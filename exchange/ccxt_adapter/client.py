@@ -53,7 +53,9 @@ class CcxtConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     rate_limit: RateLimit | None = None  # None: derived from ccxt's rateLimit for the venue
     breaker_threshold: int = 5
-    breaker_reset_after: float = 30.0
+    #: Seconds an open breaker waits before one probe request. Short, because it bounds how long
+    #: prices and orders stay away after the venue is back; a probe every 10 s is no load.
+    breaker_reset_after: float = 10.0
 
     def __post_init__(self) -> None:
         if self.exchange_id not in ccxt.exchanges:

@@ -141,7 +141,7 @@ class Pipeline:
             status=status,
         )
         if counts_as_outage(exc):
-            self._breaker.record_failure()
+            self._breaker.record_failure(f"{type(err).__name__}: {err}")
         else:
             self._breaker.record_success()  # an answer, even a refusal, proves it is up
         if isinstance(err, OrderRateLimited):

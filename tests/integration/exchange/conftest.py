@@ -95,12 +95,13 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
         chosen_limiters = overrides.pop("limiters", limiters)
         chosen_markets = overrides.pop("markets", markets)
         chosen_accounts = overrides.pop("accounts", accounts)
+        chosen_circuits = overrides.pop("circuits", circuits)
         settings.update(overrides)
         adapter = CcxtExchange(
             CcxtConfig(**settings),
             retry=retry,
             limiters=chosen_limiters,
-            circuits=circuits,
+            circuits=chosen_circuits,
             markets=chosen_markets,
             accounts=chosen_accounts,
             sleep=sleep_log,

@@ -109,6 +109,10 @@ class FakeBinance:
         with self._lock:
             self.faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
     def count(self, method: str | None = None, path: str | None = None) -> int:
         with self._lock:
             return sum(
