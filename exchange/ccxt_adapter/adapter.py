@@ -24,9 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from domain.errors import (
+    ExchangeUnavailable,
     InvalidOrder,
     OrderNotFound,
     OrderOutcomeUnknown,
@@ -45,6 +47,7 @@ from exchange.ccxt_adapter.client import (
     build_client,
     default_rate_limit,
 )
+from exchange.ccxt_adapter.errors import redact
 from exchange.ccxt_adapter.pipeline import Pipeline
 from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuard, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
@@ -105,13 +108,29 @@ class CcxtExchange:
         operation: str,
         fn: Callable[[], T],
         *,
+        symbol: str | None = None,
         write: bool = False,
         client_order_id: str | None = None,
     ) -> T:
-        return self._pipe.call(operation, fn, write=write, client_order_id=client_order_id)
+        return self._pipe.call(
+            operation, fn, symbol=symbol, write=write, client_order_id=client_order_id
+        )
 
-    def _read(self, operation: str, fn: Callable[[], T]) -> T:
-        return self._pipe.read(operation, fn)
+    def _read(self, operation: str, fn: Callable[[], T], *, symbol: str | None = None) -> T:
+        return self._pipe.read(operation, fn, symbol=symbol)
+
+    def _parsed(self, operation: str, symbol: str | None, fn: Callable[[], T]) -> T:
+        """Read a venue answer into domain types. An answer we cannot read (a field missing, not
+        a number, the wrong shape) is the venue's problem, not a bug to crash on: it becomes
+        `ExchangeUnavailable` naming the venue, operation and symbol."""
+        try:
+            return fn()
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            where = f"{operation} {symbol}" if symbol else operation
+            raise ExchangeUnavailable(
+                f"{self.exchange_id} {where}: the venue's answer could not be read "
+                f"({type(exc).__name__}: {redact(str(exc), self._config.secret_values())})"
+            ) from None
 
     def _ensure_markets(self) -> None:
         if self._client.markets:
@@ -143,16 +162,22 @@ class CcxtExchange:
 
     def load_market_rules(self, symbol: str) -> MarketRules:
         self._pipe.refuse_if_key_refused("load_market_rules")
-        return parse.market_rules(self._market(symbol), int(self._client.precisionMode))
+        market = self._market(symbol)
+        return self._parsed(
+            "load_market_rules",
+            symbol,
+            lambda: parse.market_rules(market, int(self._client.precisionMode)),
+        )
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         self._market(symbol)
-        raw = self._read("fetch_ticker", lambda: self._client.fetch_ticker(symbol))
-        return parse.ticker(symbol, raw)
+        raw = self._read("fetch_ticker", lambda: self._client.fetch_ticker(symbol), symbol=symbol)
+        return self._parsed("fetch_ticker", symbol, lambda: parse.ticker(symbol, raw))
 
     def fetch_balances(self) -> dict[str, Balance]:
         self._ensure_markets()
-        return parse.balances(self._read("fetch_balances", self._client.fetch_balance))
+        raw = self._read("fetch_balances", self._client.fetch_balance)
+        return self._parsed("fetch_balances", None, lambda: parse.balances(raw))
 
     def fetch_order(
         self,
@@ -163,8 +188,13 @@ class CcxtExchange:
     ) -> Order:
         oid, params = self._order_ref(exchange_order_id, client_order_id)
         self._market(symbol)
-        raw = self._read("fetch_order", lambda: self._client.fetch_order(oid, symbol, params))
-        return self._remember(parse.order(raw, client_order_id=client_order_id))
+        raw = self._read(
+            "fetch_order", lambda: self._client.fetch_order(oid, symbol, params), symbol=symbol
+        )
+        order = self._parsed(
+            "fetch_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)
+        )
+        return self._remember(order)
 
     def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
         if symbol is not None:
@@ -172,8 +202,9 @@ class CcxtExchange:
         else:
             self._ensure_markets()
         operation = "fetch_open_orders" if symbol else "fetch_open_orders_all"
-        rows = self._read(operation, lambda: self._client.fetch_open_orders(symbol))
-        return [self._remember(parse.order(row)) for row in rows]
+        rows = self._read(operation, lambda: self._client.fetch_open_orders(symbol), symbol=symbol)
+        orders = self._parsed(operation, symbol, lambda: [parse.order(row) for row in rows])
+        return [self._remember(order) for order in orders]
 
     def fetch_fills(
         self, symbol: str, *, since: datetime | None = None, limit: int | None = None
@@ -181,14 +212,17 @@ class CcxtExchange:
         self._market(symbol)
         since_ms = int(since.timestamp() * 1000) if since is not None else None
         rows = self._read(
-            "fetch_fills", lambda: self._client.fetch_my_trades(symbol, since_ms, limit)
+            "fetch_fills",
+            lambda: self._client.fetch_my_trades(symbol, since_ms, limit),
+            symbol=symbol,
         )
-        rows = sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))
+        rows = self._parsed("fetch_fills", symbol, lambda: _trades_in_order(rows))
         fills = []
         for row in rows:
-            order_id = str(row.get("order"))
-            coid = self._client_order_id_for(symbol, order_id)
-            fills.append(parse.fill(row, client_order_id=coid))
+            coid = self._client_order_id_for(symbol, str(row["order"]))
+            fills.append(
+                self._parsed("fetch_fills", symbol, partial(parse.fill, row, client_order_id=coid))
+            )
         return fills
 
     def _client_order_id_for(self, symbol: str, order_id: str) -> str:
@@ -224,15 +258,20 @@ class CcxtExchange:
                 lambda: self._client.create_order(
                     symbol, type.value, side.value, fmt(amount), wire_price, params
                 ),
+                symbol=symbol,
                 write=True,
                 client_order_id=client_order_id,
             )
         except OrderOutcomeUnknown as unknown:
             return self._resolve_create(symbol, client_order_id, unknown)
         try:
-            return self._remember(parse.order(raw, client_order_id=client_order_id))
-        except (KeyError, ValueError):  # a venue that answers with little more than an id
-            return self.fetch_order(symbol, client_order_id=client_order_id)
+            order = self._parsed(
+                "create_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)
+            )
+        except ExchangeUnavailable as unreadable:
+            # Accepted, but we cannot read how: the venue's own record of it decides.
+            return self._resolve_create(symbol, client_order_id, unreadable)
+        return self._remember(order)
 
     def _check_precision(self, symbol: str, amount: Decimal, price: Decimal | None) -> None:
         """ccxt truncates amounts and prices to the venue's precision without a word, which
@@ -249,7 +288,7 @@ class CcxtExchange:
                 f"for {symbol}; round it with MarketRules.round_price_down/up first"
             )
 
-    def _resolve_create(self, symbol: str, coid: str, unknown: OrderOutcomeUnknown) -> Order:
+    def _resolve_create(self, symbol: str, coid: str, unknown: Exception) -> Order:
         try:
             return self.fetch_order(symbol, client_order_id=coid)
         except OrderNotFound:
@@ -279,21 +318,33 @@ class CcxtExchange:
             raw = self._call(
                 "cancel_order",
                 lambda: self._client.cancel_order(oid, symbol, params),
+                symbol=symbol,
                 write=True,
                 client_order_id=client_order_id,
             )
-        except OrderOutcomeUnknown as first:
-            current = self.fetch_order(
-                symbol, exchange_order_id=exchange_order_id, client_order_id=client_order_id
+        except OrderOutcomeUnknown as unknown:
+            return self._resolve_cancel(symbol, exchange_order_id, client_order_id, unknown)
+        try:
+            order = self._parsed(
+                "cancel_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)
             )
-            if current.state.is_terminal:
-                return current
-            raise OrderOutcomeUnknown(
-                f"{self.exchange_id} cancel_order: no clear answer and the order is still "
-                f"{current.state.value}; cancel again or re-check. Cause: {first}",
-                client_order_id=current.client_order_id,
-            ) from None
-        return self._remember(parse.order(raw, client_order_id=client_order_id))
+        except ExchangeUnavailable as unreadable:
+            return self._resolve_cancel(symbol, exchange_order_id, client_order_id, unreadable)
+        return self._remember(order)
+
+    def _resolve_cancel(
+        self, symbol: str, exchange_order_id: str | None, coid: str | None, cause: Exception
+    ) -> Order:
+        current = self.fetch_order(
+            symbol, exchange_order_id=exchange_order_id, client_order_id=coid
+        )
+        if current.state.is_terminal:
+            return current
+        raise OrderOutcomeUnknown(
+            f"{self.exchange_id} cancel_order {symbol}: no clear answer and the order is still "
+            f"{current.state.value}; cancel again or re-check. Cause: {cause}",
+            client_order_id=current.client_order_id,
+        ) from None
 
     @staticmethod
     def _order_ref(
@@ -309,6 +360,14 @@ class CcxtExchange:
         close = getattr(self._client, "close", None)
         if callable(close):
             close()
+
+
+def _trades_in_order(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Oldest first; every trade must name its order (that is how its client id is found)."""
+    for row in rows:
+        if row.get("order") is None:
+            raise ValueError(f"trade {row.get('id')} names no order")
+    return sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))
 
 
 def _account_guard(config: CcxtConfig, accounts: AccountGuardRegistry) -> AccountGuard:

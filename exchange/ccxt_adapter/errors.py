@@ -239,6 +239,8 @@ def translate(
     message = f"{exchange_id} {operation}: {type(exc).__name__}: {detail}"
     if isinstance(exc, ccxt.InvalidNonce):
         message += " (request timestamp rejected: check the host clock)"
+    if rule is None and target is de.ExchangeUnavailable:
+        message += " (the venue's answer could not be read)"
     if target is de.AuthenticationFailed:
         message += (
             " (the exchange refused the API key: check that it is valid, not revoked, allowed "

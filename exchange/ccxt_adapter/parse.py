@@ -128,8 +128,8 @@ def market_rules(market: Mapping[str, Any], precision_mode: int) -> MarketRules:
 def ticker(symbol: str, raw: Mapping[str, Any]) -> Ticker:
     info = raw.get("info") or {}
     last = dec(info.get("lastPrice")) or dec(raw.get("last")) or dec(raw.get("close"))
-    if last is None:
-        raise ValueError(f"ticker {symbol}: the venue sent no last price")
+    if last is None or last <= 0:
+        raise ValueError(f"ticker {symbol}: the venue sent no last price > 0")
     return Ticker(
         symbol=symbol,
         last=last,

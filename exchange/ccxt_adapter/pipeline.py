@@ -100,9 +100,11 @@ class Pipeline:
         operation: str,
         fn: Callable[[], T],
         *,
+        symbol: str | None = None,
         write: bool = False,
         client_order_id: str | None = None,
     ) -> T:
+        """Send one request; `symbol` only names the market in error messages."""
         self.refuse_if_key_refused(operation)
         self._hold_if_orders_paused(operation)
         self._breaker.before_call()
@@ -118,25 +120,26 @@ class Pipeline:
         try:
             result = fn()
         except Exception as exc:
-            err = self._verdict(exc, operation, write=write, client_order_id=client_order_id)
+            where = f"{operation} {symbol}" if symbol else operation
+            err = self._verdict(exc, operation, where, write=write, coid=client_order_id)
             raise err from None
         self._breaker.record_success()
         return result
 
-    def read(self, operation: str, fn: Callable[[], T]) -> T:
-        return self._retry.call(lambda: self.call(operation, fn))
+    def read(self, operation: str, fn: Callable[[], T], *, symbol: str | None = None) -> T:
+        return self._retry.call(lambda: self.call(operation, fn, symbol=symbol))
 
     def _verdict(
-        self, exc: Exception, operation: str, *, write: bool, client_order_id: str | None
+        self, exc: Exception, operation: str, where: str, *, write: bool, coid: str | None
     ) -> Exception:
         status = getattr(self._client, "last_http_status", None)
         err = translate(
             exc,
-            operation=operation,
+            operation=where,
             write=write,
             exchange_id=self._exchange_id,
             secrets=self._secrets,
-            client_order_id=client_order_id,
+            client_order_id=coid,
             retry_after=parse_retry_after(self._client.last_response_headers),
             status=status,
         )

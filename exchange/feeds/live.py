@@ -2,7 +2,9 @@
 
 A failed poll must not kill the feed: an exchange hiccup is normal. Domain errors are caught,
 kept in `last_error` and counted, and the poll yields None; `next_delay` tells the actor how
-long to back off. Anything that is not a domain error is a bug and propagates.
+long to back off. An answer the port could not read (ValueError, KeyError, TypeError... from a
+port that does not translate them) or a ticker without a positive price is kept the same way, as
+`ExchangeUnavailable`: one odd answer must not end the feed for the process's life.
 
 How long: prices must come back within seconds of the venue, so the backoff is short.
 
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import structlog
 
-from domain.errors import MartingaleError, RateLimited, ValidationError
+from domain.errors import ExchangeUnavailable, MartingaleError, RateLimited, ValidationError
 from exchange.feeds.source import PriceTick
 from exchange.port import Exchange
 from exchange.resilience.circuit import CircuitOpen
@@ -90,8 +93,19 @@ class LiveTickerSource:
     def next_tick(self) -> PriceTick | None:
         try:
             ticker = self._exchange.fetch_ticker(self._symbol)
+            price = ticker.last
+            if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+                raise ValueError(f"the ticker's last price is {price!r}, not a Decimal > 0")
         except MartingaleError as exc:
             self._failed(exc)
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            self._failed(
+                ExchangeUnavailable(
+                    f"{self._exchange.exchange_id} fetch_ticker {self._symbol}: the answer "
+                    f"could not be read ({type(exc).__name__}: {exc})"
+                )
+            )
             return None
         if self.consecutive_errors:
             log.info(
@@ -105,7 +119,7 @@ class LiveTickerSource:
         self._polled = True
         return PriceTick(
             symbol=self._symbol,
-            price=ticker.last,
+            price=price,
             timestamp=ticker.timestamp or self._clock(),
         )
 

@@ -9,6 +9,8 @@ Faults are queued per (method, path) and consumed in order:
 - `Fault.stall`: hold the request past the client's timeout and drop it, not applied.
 - `Fault.lost_response`: apply the request, then stall and drop the answer ("create applied but
   response lost"), the case that makes an order's outcome unknown to the client.
+- `Fault.garbled`: apply the request, then answer 200 with the given body instead of the real one
+  (a venue answer of an unexpected shape).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class Fault:
     @classmethod
     def lost_response(cls, method: str, path: str, seconds: float) -> Fault:
         return cls(method, path, stall=seconds, apply=True)
+
+    @classmethod
+    def garbled(cls, method: str, path: str, body: Any) -> Fault:
+        text = body if isinstance(body, str) else json.dumps(body)
+        return cls(method, path, status=200, body=text, apply=True)
 
 
 class FakeBinance:
@@ -165,7 +172,7 @@ class FakeBinance:
         if fault is not None and fault.stall and not fault.apply:
             self._closing.wait(fault.stall)
             return  # the connection closes without an answer
-        if fault is not None and fault.status:
+        if fault is not None and fault.status and not fault.apply:
             self._send(req, fault.status, fault.body, fault.headers)
             return
         try:
@@ -174,6 +181,9 @@ class FakeBinance:
             status, body = 200, self._route(method, path, params)
         except VenueError as err:
             status, body = err.status, {"code": err.code, "msg": err.msg}
+        if fault is not None and fault.apply and fault.status:
+            self._send(req, fault.status, fault.body, fault.headers)  # applied, answered oddly
+            return
         if fault is not None and fault.apply:
             self._closing.wait(fault.stall)
             return  # applied, but the answer is lost
