@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -55,6 +56,11 @@ from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegis
 from exchange.resilience.retry import ReadRetryPolicy
 
 T = TypeVar("T")
+
+#: How many (exchange order id -> client order id) pairs a client remembers. Trades carry only
+#: the venue's order id; a pair not remembered costs one fetch_order, so the map is a cache, and
+#: bounded: it would otherwise grow with every order the account ever placed.
+KNOWN_ORDERS_MAX = 10_000
 
 
 class CcxtExchange:
@@ -92,7 +98,7 @@ class CcxtExchange:
             max_rate_wait=max_rate_wait,
         )
         self._lock = threading.Lock()
-        self._coid_by_order_id: dict[str, str] = {}
+        self._coid_by_order_id: OrderedDict[str, str] = OrderedDict()  # least recent first
 
     def __repr__(self) -> str:
         return f"CcxtExchange({self._config.environment})"
@@ -155,7 +161,11 @@ class CcxtExchange:
     def _remember(self, order: Order) -> Order:
         if order.exchange_order_id:
             with self._lock:
-                self._coid_by_order_id[order.exchange_order_id] = order.client_order_id
+                known = self._coid_by_order_id
+                known[order.exchange_order_id] = order.client_order_id
+                known.move_to_end(order.exchange_order_id)
+                while len(known) > KNOWN_ORDERS_MAX:
+                    known.popitem(last=False)
         return order
 
     # --- the port: reads --------------------------------------------------------------------
@@ -229,6 +239,8 @@ class CcxtExchange:
         """Trades carry the venue's order id only; learn the client id once per order."""
         with self._lock:
             known = self._coid_by_order_id.get(order_id)
+            if known is not None:
+                self._coid_by_order_id.move_to_end(order_id)
         if known is not None:
             return known
         return self.fetch_order(symbol, exchange_order_id=order_id).client_order_id
