@@ -76,6 +76,12 @@ class InvalidOrder(OrderError):
     """Precision, min notional, min amount or another filter rejects the order."""
 
 
+class MarketFilterRejected(InvalidOrder):
+    """The venue's market filters (price tick, amount step, minimum amount or notional,
+    precision) refused the order: its rules may have changed since we read them. Re-read them
+    (`load_market_rules(symbol, fresh=True)`), re-size the order, and place it again."""
+
+
 class InsufficientFunds(OrderError):
     pass
 

@@ -24,8 +24,11 @@ class Exchange(Protocol):
     @property
     def exchange_id(self) -> str: ...
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
-        """Raises UnknownSymbol for a symbol the venue does not list."""
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        """The venue's current rules for `symbol`; raises UnknownSymbol for a symbol it does not
+        list. Rules change while we run: an implementation re-reads them periodically and after
+        a `MarketFilterRejected`; `fresh=True` re-reads them now (rate-limited per venue), e.g.
+        before re-placing an order the venue's filters refused."""
         ...
 
     def fetch_ticker(self, symbol: str) -> Ticker: ...

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from domain.errors import (
     ExchangeUnavailable,
     InvalidOrder,
+    MarketFilterRejected,
     OrderNotFound,
     OrderOutcomeUnknown,
     TemporaryError,
@@ -40,15 +41,9 @@ from domain.market import Balance, MarketRules, Ticker
 from domain.money import fmt
 from domain.orders import Fill, Order, OrderType, Side
 from exchange.ccxt_adapter import parse
-from exchange.ccxt_adapter.client import (
-    PROCESS_MARKETS,
-    CcxtConfig,
-    MarketCache,
-    api_host,
-    build_client,
-    default_rate_limit,
-)
+from exchange.ccxt_adapter.client import CcxtConfig, api_host, build_client, default_rate_limit
 from exchange.ccxt_adapter.errors import redact
+from exchange.ccxt_adapter.markets import PROCESS_MARKETS, MarketCache
 from exchange.ccxt_adapter.pipeline import Pipeline
 from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuard, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
@@ -98,6 +93,7 @@ class CcxtExchange:
             max_rate_wait=max_rate_wait,
         )
         self._lock = threading.Lock()
+        self._markets_generation = 0  # of the markets ccxt holds; the cache's start at 1
         self._coid_by_order_id: OrderedDict[str, str] = OrderedDict()  # least recent first
 
     def __repr__(self) -> str:
@@ -138,15 +134,19 @@ class CcxtExchange:
                 f"({type(exc).__name__}: {redact(str(exc), self._config.secret_values())})"
             ) from None
 
-    def _ensure_markets(self) -> None:
-        if self._client.markets:
-            return
-        markets = self._markets.get(
-            self._config.environment, lambda: self._read("load_markets", self._fetch_markets)
+    def _ensure_markets(self, *, fresh: bool = False) -> None:
+        """Hand ccxt the environment's current markets (see `markets`) when they changed."""
+        current = self._markets.get(
+            self._config.environment,
+            lambda: self._read("load_markets", self._fetch_markets),
+            fresh=fresh,
         )
+        if current.generation == self._markets_generation:
+            return
         with self._lock:
-            if not self._client.markets:
-                self._client.set_markets(markets)
+            if current.generation > self._markets_generation:
+                self._client.set_markets(current.markets)
+                self._markets_generation = current.generation
 
     def _fetch_markets(self) -> list[dict[str, Any]]:
         return list(self._client.fetch_markets())
@@ -170,8 +170,11 @@ class CcxtExchange:
 
     # --- the port: reads --------------------------------------------------------------------
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        """The venue's current rules: markets are re-read after `markets.DEFAULT_TTL`, after a
+        filter refusal, and with `fresh=True` (at most once per `min_refresh` per venue)."""
         self._pipe.refuse_if_key_refused("load_market_rules")
+        self._ensure_markets(fresh=fresh)
         market = self._market(symbol)
         return self._parsed(
             "load_market_rules",
@@ -276,6 +279,9 @@ class CcxtExchange:
             )
         except OrderOutcomeUnknown as unknown:
             return self._resolve_create(symbol, client_order_id, unknown)
+        except MarketFilterRejected:
+            self._markets.mark_stale(self._config.environment)  # its rules are not ours
+            raise
         try:
             order = self._parsed(
                 "create_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)

@@ -1,4 +1,4 @@
-"""Building a ccxt client the way this service needs it, and the process-wide market cache.
+"""Building a ccxt client the way this service needs it.
 
 - ccxt's own throttle and its resend-on-failure loop are off: the shared per-host limiter and the
   read-only retry policy replace them, and nothing may ever resend a create behind our back.
@@ -10,8 +10,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -162,35 +161,3 @@ def default_rate_limit(client: Any) -> RateLimit:
     """ccxt's ``rateLimit`` is milliseconds between requests of cost 1; allow a 1 s burst."""
     per_second = 1000.0 / float(client.rateLimit or 1000)
     return RateLimit(rate=per_second, capacity=max(1.0, per_second))
-
-
-class MarketCache:
-    """Markets per environment, loaded once per process; concurrent first callers wait."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
-        self._markets: dict[str, list[dict[str, Any]]] = {}
-
-    def get(self, key: str, loader: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        with self._lock:
-            found = self._markets.get(key)
-            if found is not None:
-                return found
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                found = self._markets.get(key)
-            if found is not None:
-                return found
-            loaded = loader()
-            with self._lock:
-                self._markets[key] = loaded
-            return loaded
-
-    def invalidate(self, key: str) -> None:
-        with self._lock:
-            self._markets.pop(key, None)
-
-
-PROCESS_MARKETS = MarketCache()

@@ -69,6 +69,12 @@ AUTH_PHRASES: tuple[str, ...] = (
 )
 
 
+#: Refusals by a market filter, whose rules may have changed since we read them: binance -1013
+#: "Filter failure: PRICE_FILTER / LOT_SIZE / MIN_NOTIONAL / NOTIONAL" and -1111 "Precision is
+#: over the maximum defined for this asset."
+FILTER_CODES: dict[str, frozenset[str]] = {"binance": frozenset({"-1013", "-1111"})}
+_FILTER_NAMES = ("PRICE_FILTER", "LOT_SIZE", "MIN_NOTIONAL", "NOTIONAL")
+
 #: Rate limits that belong to one account (API key), not to the IP: binance's order-count limits
 #: (-1015 "Too many new orders; current limit is %s orders per %s."). Everything else a venue
 #: rate-limits with (HTTP 429/418, binance -1003 request weight) is counted per IP.
@@ -171,6 +177,15 @@ def is_account_rate_limit(exc: BaseException, exchange_id: str) -> bool:
     return _ACCOUNT_RATE_PHRASE in text.lower()
 
 
+def is_filter_refusal(exc: BaseException, exchange_id: str) -> bool:
+    if not isinstance(exc, ccxt.BaseError):
+        return False
+    text = str(exc)
+    if _family(exchange_id, FILTER_CODES).intersection(venue_codes(text)):
+        return True
+    return "Filter failure" in text and any(name in text for name in _FILTER_NAMES)
+
+
 def is_rate_limit(exc: BaseException, status: int | None) -> bool:
     """The venue refused the request at its gate for pacing: it was definitely not acted on."""
     return isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded) or status in (418, 429)
@@ -263,6 +278,10 @@ def translate(
         )
     if target is de.ConfigurationError:
         return de.ConfigurationError(message, field="exchange")
+    if target is de.InvalidOrder and is_filter_refusal(exc, exchange_id):
+        return de.MarketFilterRejected(
+            message + " (the venue's market rules may have changed: re-read them and re-size)"
+        )
     return target(message)
 
 

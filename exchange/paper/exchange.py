@@ -34,7 +34,8 @@ class PaperExchange:
     def account(self) -> str:
         return self._account
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        """Always the venue's current rules (a dict lookup): `fresh` has nothing to reload."""
         return self._venue.market_rules(symbol)
 
     def fetch_ticker(self, symbol: str) -> Ticker:

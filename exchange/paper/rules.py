@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.errors import InvalidOrder
+from domain.errors import InvalidOrder, MarketFilterRejected
 from domain.market import MarketRules
 from domain.money import fmt
 from domain.orders import OrderType
@@ -24,8 +24,9 @@ def check_order(
     price: Decimal | None,
     reference_price: Decimal | None,
 ) -> None:
-    """Raise InvalidOrder naming the filter and the field; `reference_price` prices a market
-    order's notional (binance applies NOTIONAL to market orders at the average price)."""
+    """Raise InvalidOrder naming the filter and the field (`MarketFilterRejected` for a filter
+    failure, as the ccxt adapter does); `reference_price` prices a market order's notional
+    (binance applies NOTIONAL to market orders at the average price)."""
     symbol = rules.symbol
     if amount <= 0:
         raise InvalidOrder(f"Invalid quantity. (amount {fmt(amount)} must be > 0 for {symbol})")
@@ -35,28 +36,28 @@ def check_order(
         if price <= 0:
             raise InvalidOrder(f"Invalid price. (price {fmt(price)} must be > 0 for {symbol})")
         if rules.tick_size > 0 and price % rules.tick_size != 0:
-            raise InvalidOrder(
+            raise MarketFilterRejected(
                 f"Filter failure: PRICE_FILTER (price {fmt(price)} is not a multiple of the tick "
                 f"size {fmt(rules.tick_size)} for {symbol})"
             )
     if rules.step_size > 0 and amount % rules.step_size != 0:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"Filter failure: LOT_SIZE (amount {fmt(amount)} is not a multiple of the step size "
             f"{fmt(rules.step_size)} for {symbol})"
         )
     if rules.min_amount > 0 and amount < rules.min_amount:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"Filter failure: LOT_SIZE (amount {fmt(amount)} is below the minimum amount "
             f"{fmt(rules.min_amount)} for {symbol})"
         )
     if rules.max_amount > 0 and amount > rules.max_amount:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"Filter failure: LOT_SIZE (amount {fmt(amount)} is above the maximum amount "
             f"{fmt(rules.max_amount)} for {symbol})"
         )
     at = price if type is OrderType.LIMIT else reference_price
     if at is not None and rules.min_notional > 0 and at * amount < rules.min_notional:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"Filter failure: NOTIONAL (notional {fmt(at * amount)} is below the minimum notional "
             f"{fmt(rules.min_notional)} for {symbol})"
         )

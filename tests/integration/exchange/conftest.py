@@ -16,7 +16,7 @@ import pytest
 
 from domain.secrets import Secret
 from exchange.ccxt_adapter import CcxtConfig, CcxtExchange
-from exchange.ccxt_adapter.client import MarketCache
+from exchange.ccxt_adapter.markets import MarketCache
 from exchange.resilience.account import AccountGuardRegistry
 from exchange.resilience.circuit import CircuitBreakerRegistry
 from exchange.resilience.rate_limit import RateLimit, RateLimiterRegistry

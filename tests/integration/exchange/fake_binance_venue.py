@@ -112,6 +112,16 @@ class Venue:
         with self.lock:
             self.symbols[sym.id] = sym
 
+    def set_filters(self, symbol_id: str, **changes: Decimal) -> None:
+        """The venue changes a symbol's filters while clients run (tick, step, min_qty,
+        max_qty, min_notional): exchangeInfo and order checks use the new values at once."""
+        with self.lock:
+            sym = self._symbol(symbol_id)
+            for name, value in changes.items():
+                if not hasattr(sym, name) or name in ("base", "quote", "price"):
+                    raise AttributeError(f"FakeSymbol has no filter {name!r}")
+                setattr(sym, name, value)
+
     def deposit(self, asset: str, amount: Decimal) -> None:
         with self.lock:
             self.balances.setdefault(asset, [Decimal(0), Decimal(0)])[0] += amount

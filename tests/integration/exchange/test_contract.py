@@ -19,6 +19,7 @@ from domain.errors import (
     DuplicateOrder,
     InsufficientFunds,
     InvalidOrder,
+    MarketFilterRejected,
     OrderNotFound,
     UnknownSymbol,
 )
@@ -93,6 +94,7 @@ def comparable(o: Order) -> tuple[object, ...]:
 
 def test_market_rules(harness: Harness) -> None:
     assert harness.exchange.load_market_rules(SYM) == RULES
+    assert harness.exchange.load_market_rules(SYM, fresh=True) == RULES
     with pytest.raises(UnknownSymbol):
         harness.exchange.load_market_rules("NOPE/USDT")
 
@@ -145,6 +147,15 @@ def test_rejections(harness: Harness, amount: str, price: str, error: type) -> N
         order(harness.exchange, "mg3c1b", amount, price)
     assert harness.exchange.fetch_open_orders(SYM) == []
     assert harness.exchange.fetch_balances()["USDT"].free == START["USDT"]
+
+
+@pytest.mark.parametrize(("amount", "price"), [("0.0001", "29000"), ("9001", "29000")])
+def test_the_venues_filter_refusals_say_the_rules_may_have_changed(
+    harness: Harness, amount: str, price: str
+) -> None:
+    """So the engine knows to re-read the rules and re-size before placing it again."""
+    with pytest.raises(MarketFilterRejected):
+        order(harness.exchange, "mg3c2b", amount, price)
 
 
 def test_market_and_crossing_orders_fill_at_the_last_price(harness: Harness) -> None:

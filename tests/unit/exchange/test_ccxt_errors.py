@@ -30,8 +30,13 @@ CASES = [
     (ccxt.DuplicateOrderId("dup"), de.DuplicateOrder, de.DuplicateOrder),
     (
         ccxt.BadRequest('binance {"code":-1013,"msg":"Filter failure: NOTIONAL"}'),
-        de.InvalidOrder,
-        de.InvalidOrder,
+        de.MarketFilterRejected,
+        de.MarketFilterRejected,
+    ),
+    (
+        ccxt.BadRequest('binance {"code":-1111,"msg":"Precision is over the maximum defined"}'),
+        de.MarketFilterRejected,
+        de.MarketFilterRejected,
     ),
     (
         ccxt.InvalidOrder("binance order amount should be evenly divisible by lot size LOT_SIZE"),
