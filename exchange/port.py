@@ -44,8 +44,14 @@ class Exchange(Protocol):
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
-        """Place an order. Raises OrderOutcomeUnknown when the outcome cannot be known."""
+        """Place an order. Raises OrderOutcomeUnknown when the outcome cannot be known.
+
+        `cost` (a market buy only; InvalidOrder otherwise): spend at most `cost` quote, sized by
+        the venue (quote-sized order) or from the current ask, rounded down to the step; below
+        the venue's minimums it is InvalidOrder naming `cost`. `amount` is then only the
+        caller's estimate: the order's real amount and cost come back in the returned Order."""
         ...
 
     def cancel_order(

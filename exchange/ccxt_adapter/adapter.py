@@ -18,7 +18,6 @@ retry policy on top. Writes are single-shot; their unknown outcomes are resolved
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -40,12 +39,11 @@ from domain.errors import (
 from domain.market import Balance, MarketRules, Ticker
 from domain.money import fmt
 from domain.orders import Fill, Order, OrderType, Side
-from exchange.ccxt_adapter import parse
+from exchange.ccxt_adapter import orders, parse
 from exchange.ccxt_adapter.client import CcxtConfig, api_host, build_client, default_rate_limit
-from exchange.ccxt_adapter.errors import redact
 from exchange.ccxt_adapter.markets import PROCESS_MARKETS, MarketCache
-from exchange.ccxt_adapter.pipeline import Pipeline
-from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuard, AccountGuardRegistry
+from exchange.ccxt_adapter.pipeline import Pipeline, account_guard
+from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
 from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
@@ -78,7 +76,7 @@ class CcxtExchange:
             venue=config.environment,
             exchange_id=config.exchange_id,
             client=self._client,
-            guard=_account_guard(config, accounts),
+            guard=account_guard(config, accounts),
             breaker=circuits.breaker(
                 config.environment,
                 failure_threshold=config.breaker_threshold,
@@ -122,17 +120,7 @@ class CcxtExchange:
         return self._pipe.read(operation, fn, symbol=symbol)
 
     def _parsed(self, operation: str, symbol: str | None, fn: Callable[[], T]) -> T:
-        """Read a venue answer into domain types. An answer we cannot read (a field missing, not
-        a number, the wrong shape) is the venue's problem, not a bug to crash on: it becomes
-        `ExchangeUnavailable` naming the venue, operation and symbol."""
-        try:
-            return fn()
-        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
-            where = f"{operation} {symbol}" if symbol else operation
-            raise ExchangeUnavailable(
-                f"{self.exchange_id} {where}: the venue's answer could not be read "
-                f"({type(exc).__name__}: {redact(str(exc), self._config.secret_values())})"
-            ) from None
+        return self._pipe.parsed(operation, symbol, fn)
 
     def _ensure_markets(self, *, fresh: bool = False) -> None:
         """Hand ccxt the environment's current markets (see `markets`) when they changed."""
@@ -229,7 +217,7 @@ class CcxtExchange:
             lambda: self._client.fetch_my_trades(symbol, since_ms, limit),
             symbol=symbol,
         )
-        rows = self._parsed("fetch_fills", symbol, lambda: _trades_in_order(rows))
+        rows = self._parsed("fetch_fills", symbol, lambda: parse.trades_in_order(rows))
         fills = []
         for row in rows:
             coid = self._client_order_id_for(symbol, str(row["order"]))
@@ -259,52 +247,72 @@ class CcxtExchange:
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
+        """With `cost` (a market buy only), spend at most `cost` quote: `amount` is then only
+        the caller's estimate; the order's real amount comes back in the returned Order."""
+        if cost is not None:
+            return self._create_by_cost(client_order_id, symbol, side, type, cost)
         if not isinstance(amount, Decimal) or amount <= 0:
             raise InvalidOrder(f"amount: must be a Decimal > 0, got {amount!r}")
         if type is OrderType.LIMIT and (not isinstance(price, Decimal) or price <= 0):
             raise InvalidOrder(f"price: a limit order needs a Decimal price > 0, got {price!r}")
-        self._check_precision(symbol, amount, price if type is OrderType.LIMIT else None)
-        wire_price = fmt(price) if type is OrderType.LIMIT and price is not None else None
+        limit = price if type is OrderType.LIMIT else None
+        orders.check_grid(self.load_market_rules(symbol), amount, limit)
+        wire_price = fmt(limit) if limit is not None else None
         params = {"clientOrderId": client_order_id}
-        try:
-            raw = self._call(
-                "create_order",
-                lambda: self._client.create_order(
-                    symbol, type.value, side.value, fmt(amount), wire_price, params
-                ),
-                symbol=symbol,
-                write=True,
-                client_order_id=client_order_id,
+        return self._place(
+            symbol,
+            client_order_id,
+            lambda: self._client.create_order(
+                symbol, type.value, side.value, fmt(amount), wire_price, params
+            ),
+        )
+
+    def _create_by_cost(
+        self, coid: str, symbol: str, side: Side, type: OrderType, cost: Decimal
+    ) -> Order:
+        orders.check_cost(cost, side=side, type=type)
+        rules = self.load_market_rules(symbol)
+        params = {"clientOrderId": coid}
+        if self._quote_sized_buys():
+            orders.check_quote_minimum(rules, cost)
+            return self._place(
+                symbol,
+                coid,
+                lambda: self._client.create_market_buy_order_with_cost(symbol, fmt(cost), params),
             )
+        ticker = self.fetch_ticker(symbol)
+        amount = orders.amount_within(rules, cost, ticker.ask or ticker.last)
+        return self._place(
+            symbol,
+            coid,
+            lambda: self._client.create_order(symbol, "market", "buy", fmt(amount), None, params),
+        )
+
+    def _quote_sized_buys(self) -> bool:
+        """The venue sizes a market buy by its quote amount itself (ccxt says so, and it is not
+        switched off, as binance's createOrder.quoteOrderQty option can be)."""
+        if self._client.has.get("createMarketBuyOrderWithCost") is not True:
+            return False
+        return self._client.handle_option("createOrder", "quoteOrderQty", True) is not False
+
+    def _place(self, symbol: str, coid: str, send: Callable[[], Any]) -> Order:
+        try:
+            raw = self._call("create_order", send, symbol=symbol, write=True, client_order_id=coid)
         except OrderOutcomeUnknown as unknown:
-            return self._resolve_create(symbol, client_order_id, unknown)
+            return self._resolve_create(symbol, coid, unknown)
         except MarketFilterRejected:
             self._markets.mark_stale(self._config.environment)  # its rules are not ours
             raise
         try:
             order = self._parsed(
-                "create_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)
+                "create_order", symbol, lambda: parse.order(raw, client_order_id=coid)
             )
         except ExchangeUnavailable as unreadable:
             # Accepted, but we cannot read how: the venue's own record of it decides.
-            return self._resolve_create(symbol, client_order_id, unreadable)
+            return self._resolve_create(symbol, coid, unreadable)
         return self._remember(order)
-
-    def _check_precision(self, symbol: str, amount: Decimal, price: Decimal | None) -> None:
-        """ccxt truncates amounts and prices to the venue's precision without a word, which
-        would place a different order than the intent we committed. Refuse instead."""
-        rules = self.load_market_rules(symbol)
-        if rules.step_size > 0 and amount % rules.step_size != 0:
-            raise InvalidOrder(
-                f"amount: {amount} is not a multiple of the step size {rules.step_size} "
-                f"for {symbol}; round it with MarketRules.round_amount first"
-            )
-        if price is not None and rules.tick_size > 0 and price % rules.tick_size != 0:
-            raise InvalidOrder(
-                f"price: {price} is not a multiple of the tick size {rules.tick_size} "
-                f"for {symbol}; round it with MarketRules.round_price_down/up first"
-            )
 
     def _resolve_create(self, symbol: str, coid: str, unknown: Exception) -> Order:
         try:
@@ -378,20 +386,3 @@ class CcxtExchange:
         close = getattr(self._client, "close", None)
         if callable(close):
             close()
-
-
-def _trades_in_order(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Oldest first; every trade must name its order (that is how its client id is found)."""
-    for row in rows:
-        if row.get("order") is None:
-            raise ValueError(f"trade {row.get('id')} names no order")
-    return sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))
-
-
-def _account_guard(config: CcxtConfig, accounts: AccountGuardRegistry) -> AccountGuard:
-    """Clients with the same key on the same venue share one guard; a keyless (public) client
-    has its own. The key is hashed so the registry never holds it."""
-    if config.api_key is None:
-        return AccountGuard(f"{config.environment}/public")
-    digest = hashlib.sha256(config.api_key.reveal().encode()).hexdigest()[:16]
-    return accounts.guard(f"{config.environment}/{digest}")

@@ -17,15 +17,17 @@ unknown outcomes by looking the order up).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import structlog
 
-from domain.errors import AuthenticationFailed, OrderRateLimited, RateLimited
-from exchange.ccxt_adapter.errors import counts_as_outage, parse_retry_after, translate
-from exchange.resilience.account import AccountGuard
+from domain.errors import AuthenticationFailed, ExchangeUnavailable, OrderRateLimited, RateLimited
+from exchange.ccxt_adapter.client import CcxtConfig
+from exchange.ccxt_adapter.errors import counts_as_outage, parse_retry_after, redact, translate
+from exchange.resilience.account import AccountGuard, AccountGuardRegistry
 from exchange.resilience.circuit import CircuitBreaker
 from exchange.resilience.rate_limit import TokenBucket
 from exchange.resilience.retry import ReadRetryPolicy
@@ -129,6 +131,19 @@ class Pipeline:
     def read(self, operation: str, fn: Callable[[], T], *, symbol: str | None = None) -> T:
         return self._retry.call(lambda: self.call(operation, fn, symbol=symbol))
 
+    def parsed(self, operation: str, symbol: str | None, fn: Callable[[], T]) -> T:
+        """Read a venue answer into domain types. An answer we cannot read (a field missing, not
+        a number, the wrong shape) is the venue's problem, not a bug to crash on: it becomes
+        `ExchangeUnavailable` naming the venue, operation and symbol."""
+        try:
+            return fn()
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            where = f"{operation} {symbol}" if symbol else operation
+            raise ExchangeUnavailable(
+                f"{self._exchange_id} {where}: the venue's answer could not be read "
+                f"({type(exc).__name__}: {redact(str(exc), self._secrets)})"
+            ) from None
+
     def _verdict(
         self, exc: Exception, operation: str, where: str, *, write: bool, coid: str | None
     ) -> Exception:
@@ -160,3 +175,12 @@ class Pipeline:
                 effect="this key sends nothing more; its strategies stop",
             )
         return err
+
+
+def account_guard(config: CcxtConfig, accounts: AccountGuardRegistry) -> AccountGuard:
+    """Clients with the same key on the same venue share one guard; a keyless (public) client
+    has its own. The key is hashed so the registry never holds it."""
+    if config.api_key is None:
+        return AccountGuard(f"{config.environment}/public")
+    digest = hashlib.sha256(config.api_key.reveal().encode()).hexdigest()[:16]
+    return accounts.guard(f"{config.environment}/{digest}")

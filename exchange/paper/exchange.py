@@ -53,6 +53,7 @@ class PaperExchange:
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
         return self._venue.place(
             self._account,
@@ -62,6 +63,7 @@ class PaperExchange:
             type=type,
             amount=amount,
             price=price,
+            cost=cost,
         )
 
     def cancel_order(

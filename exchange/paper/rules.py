@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.errors import InvalidOrder, MarketFilterRejected
+from domain.errors import ExchangeUnavailable, InvalidOrder, MarketFilterRejected
 from domain.market import MarketRules
 from domain.money import fmt
-from domain.orders import OrderType
+from domain.orders import OrderType, Side
+from exchange.sizing import amount_for_cost
 
 
 def check_order(
@@ -61,3 +62,34 @@ def check_order(
             f"Filter failure: NOTIONAL (notional {fmt(at * amount)} is below the minimum notional "
             f"{fmt(rules.min_notional)} for {symbol})"
         )
+
+
+def amount_for_quote(
+    rules: MarketRules, *, side: Side, type: OrderType, cost: object, price: Decimal | None
+) -> Decimal:
+    """A market buy sized by the quote it may spend (binance's quoteOrderQty): what `cost` buys
+    at `price`, rounded down to the step, so the spend never exceeds it. Refused like binance
+    when that is below the minimums (the caller's `check_order` names LOT_SIZE / NOTIONAL)."""
+    if not isinstance(cost, Decimal) or not cost.is_finite() or cost <= 0:
+        raise InvalidOrder(
+            f"Illegal characters found in parameter 'quoteOrderQty'. (cost {cost!r})"
+        )
+    if type is not OrderType.MARKET or side is not Side.BUY:
+        raise InvalidOrder(
+            f"Parameter 'quoteOrderQty' sent when not required. (cost sizes a market buy only, "
+            f"not a {type.value} {side.value})"
+        )
+    if price is None:
+        raise ExchangeUnavailable(f"paper venue has no price for {rules.symbol} yet")
+    if rules.min_notional > 0 and cost < rules.min_notional:
+        raise MarketFilterRejected(
+            f"Filter failure: NOTIONAL (cost {fmt(cost)} is below the minimum notional "
+            f"{fmt(rules.min_notional)} for {rules.symbol})"
+        )
+    amount = amount_for_cost(cost, price, rules.step_size)
+    if amount <= 0:
+        raise MarketFilterRejected(
+            f"Filter failure: LOT_SIZE (cost {fmt(cost)} buys less than one step "
+            f"{fmt(rules.step_size)} at {fmt(price)} for {rules.symbol})"
+        )
+    return amount

@@ -169,6 +169,34 @@ def test_market_and_crossing_orders_fill_at_the_last_price(harness: Harness) -> 
     assert sell.state is OrderState.FILLED and sell.cost == Decimal("30")
 
 
+def test_a_market_buy_by_cost_never_spends_more_than_the_cost(harness: Harness) -> None:
+    ex = harness.exchange
+    bought = ex.create_order(
+        client_order_id="mg6c1b",
+        symbol=SYM,
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        amount=Decimal("0.004"),  # an estimate from an older price: not what is bought
+        cost=Decimal("100"),
+    )
+    assert (bought.state, bought.amount, bought.filled) == (
+        OrderState.FILLED,
+        Decimal("0.00333"),
+        Decimal("0.00333"),
+    )
+    assert bought.cost == Decimal("99.9") <= Decimal("100")
+    assert ex.fetch_balances()["USDT"].free == START["USDT"] - Decimal("99.9")
+    with pytest.raises(InvalidOrder):
+        ex.create_order(
+            client_order_id="mg6c2b",
+            symbol=SYM,
+            side=Side.BUY,
+            type=OrderType.MARKET,
+            amount=Decimal("0.0001"),
+            cost=Decimal("4"),  # below the minimum notional 5
+        )
+
+
 def test_resting_order_fills_after_a_price_move_with_fees_and_fills_since(
     harness: Harness,
 ) -> None:
