@@ -204,8 +204,8 @@ class CcxtExchange:
             self._ensure_markets()
         operation = "fetch_open_orders" if symbol else "fetch_open_orders_all"
         rows = self._read(operation, lambda: self._client.fetch_open_orders(symbol), symbol=symbol)
-        orders = self._parsed(operation, symbol, lambda: [parse.order(row) for row in rows])
-        return [self._remember(order) for order in orders]
+        found = self._parsed(operation, symbol, lambda: [parse.order(row) for row in rows])
+        return [self._remember(order) for order in found]
 
     def fetch_fills(
         self, symbol: str, *, since: datetime | None = None, limit: int | None = None
