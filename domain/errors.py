@@ -44,6 +44,12 @@ class RateLimited(TemporaryError):
         self.retry_after = retry_after
 
 
+class OrderRateLimited(RateLimited):
+    """This account's order-rate limit (binance -1015 "Too many new orders"): the order was not
+    placed. Only this account's new orders wait `retry_after`; its reads and cancels, and other
+    accounts on the same host, carry on."""
+
+
 class OrderOutcomeUnknown(TemporaryError):
     """A create or cancel may or may not have reached the exchange.
 
@@ -68,6 +74,12 @@ class OrderError(MartingaleError):
 
 class InvalidOrder(OrderError):
     """Precision, min notional, min amount or another filter rejects the order."""
+
+
+class MarketFilterRejected(InvalidOrder):
+    """The venue's market filters (price tick, amount step, minimum amount or notional,
+    precision) refused the order: its rules may have changed since we read them. Re-read them
+    (`load_market_rules(symbol, fresh=True)`), re-size the order, and place it again."""
 
 
 class InsufficientFunds(OrderError):

@@ -24,8 +24,11 @@ class Exchange(Protocol):
     @property
     def exchange_id(self) -> str: ...
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
-        """Raises UnknownSymbol for a symbol the venue does not list."""
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        """The venue's current rules for `symbol`; raises UnknownSymbol for a symbol it does not
+        list. Rules change while we run: an implementation re-reads them periodically and after
+        a `MarketFilterRejected`; `fresh=True` re-reads them now (rate-limited per venue), e.g.
+        before re-placing an order the venue's filters refused."""
         ...
 
     def fetch_ticker(self, symbol: str) -> Ticker: ...
@@ -41,8 +44,14 @@ class Exchange(Protocol):
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
-        """Place an order. Raises OrderOutcomeUnknown when the outcome cannot be known."""
+        """Place an order. Raises OrderOutcomeUnknown when the outcome cannot be known.
+
+        `cost` (a market buy only; InvalidOrder otherwise): spend at most `cost` quote, sized by
+        the venue (quote-sized order) or from the current ask, rounded down to the step; below
+        the venue's minimums it is InvalidOrder naming `cost`. `amount` is then only the
+        caller's estimate: the order's real amount and cost come back in the returned Order."""
         ...
 
     def cancel_order(

@@ -1,8 +1,8 @@
 """`CcxtExchange`: the Exchange port over any ccxt venue, for live trading.
 
-Every venue request goes through `_call`: circuit breaker (fail fast while the venue is down),
-the process-wide per-host token bucket, then ccxt, then `errors.translate`. Reads add the
-bounded retry policy on top. Writes are single-shot; their unknown outcomes are resolved here:
+Every venue request goes through the `pipeline` (the key's guard, the venue's circuit breaker,
+the host's token bucket, then ccxt, then `errors.translate`, see there). Reads add the bounded
+retry policy on top. Writes are single-shot; their unknown outcomes are resolved here:
 
 - create: a timeout/5xx/dropped answer is followed by a lookup by client order id. Found: that is
   the order. Not found: we still raise `OrderOutcomeUnknown`, not "not placed". Right after a
@@ -20,55 +20,40 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
-
-import ccxt
 
 from domain.errors import (
     ExchangeUnavailable,
     InvalidOrder,
-    NetworkError,
+    MarketFilterRejected,
     OrderNotFound,
     OrderOutcomeUnknown,
-    RateLimited,
     TemporaryError,
     UnknownSymbol,
 )
 from domain.market import Balance, MarketRules, Ticker
 from domain.money import fmt
 from domain.orders import Fill, Order, OrderType, Side
-from exchange.ccxt_adapter import parse
-from exchange.ccxt_adapter.client import (
-    PROCESS_MARKETS,
-    CcxtConfig,
-    MarketCache,
-    api_host,
-    build_client,
-    default_rate_limit,
-)
-from exchange.ccxt_adapter.errors import parse_retry_after, translate
+from exchange.ccxt_adapter import orders, parse
+from exchange.ccxt_adapter.client import CcxtConfig, api_host, build_client, default_rate_limit
+from exchange.ccxt_adapter.markets import PROCESS_MARKETS, MarketCache
+from exchange.ccxt_adapter.pipeline import Pipeline, account_guard
+from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
 from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
 
 T = TypeVar("T")
 
-#: Request weights in token units (binance's published weights, scaled so an order costs 1).
-WEIGHTS: dict[str, float] = {
-    "load_markets": 20,
-    "fetch_ticker": 2,
-    "fetch_balances": 20,
-    "create_order": 1,
-    "cancel_order": 1,
-    "fetch_order": 4,
-    "fetch_open_orders": 6,
-    "fetch_open_orders_all": 80,
-    "fetch_fills": 20,
-}
-_UNAVAILABLE = (ExchangeUnavailable, NetworkError, OrderOutcomeUnknown)
+#: How many (exchange order id -> client order id) pairs a client remembers. Trades carry only
+#: the venue's order id; a pair not remembered costs one fetch_order, so the map is a cache, and
+#: bounded: it would otherwise grow with every order the account ever placed.
+KNOWN_ORDERS_MAX = 10_000
 
 
 class CcxtExchange:
@@ -80,26 +65,34 @@ class CcxtExchange:
         limiters: RateLimiterRegistry = PROCESS_RATE_LIMITS,
         circuits: CircuitBreakerRegistry = PROCESS_CIRCUITS,
         markets: MarketCache = PROCESS_MARKETS,
+        accounts: AccountGuardRegistry = PROCESS_ACCOUNTS,
         sleep: Callable[[float], None] = time.sleep,
         max_rate_wait: float = 10.0,
     ) -> None:
         self._config = config
         self._client = build_client(config)
-        self._retry = retry or ReadRetryPolicy(sleep=sleep)
-        self._sleep = sleep
-        self._max_rate_wait = max_rate_wait
         self._markets = markets
-        self._bucket = limiters.bucket(
-            api_host(self._client), config.rate_limit or default_rate_limit(self._client)
+        self._pipe = Pipeline(
+            venue=config.environment,
+            exchange_id=config.exchange_id,
+            client=self._client,
+            guard=account_guard(config, accounts),
+            breaker=circuits.breaker(
+                config.environment,
+                failure_threshold=config.breaker_threshold,
+                reset_after=config.breaker_reset_after,
+            ),
+            bucket=limiters.bucket(
+                api_host(self._client), config.rate_limit or default_rate_limit(self._client)
+            ),
+            retry=retry or ReadRetryPolicy(sleep=sleep),
+            secrets=config.secret_values(),
+            sleep=sleep,
+            max_rate_wait=max_rate_wait,
         )
-        self._breaker = circuits.breaker(
-            config.environment,
-            failure_threshold=config.breaker_threshold,
-            reset_after=config.breaker_reset_after,
-        )
-        self._secrets = config.secret_values()
         self._lock = threading.Lock()
-        self._coid_by_order_id: dict[str, str] = {}
+        self._markets_generation = 0  # of the markets ccxt holds; the cache's start at 1
+        self._coid_by_order_id: OrderedDict[str, str] = OrderedDict()  # least recent first
 
     def __repr__(self) -> str:
         return f"CcxtExchange({self._config.environment})"
@@ -115,54 +108,33 @@ class CcxtExchange:
         operation: str,
         fn: Callable[[], T],
         *,
+        symbol: str | None = None,
         write: bool = False,
         client_order_id: str | None = None,
     ) -> T:
-        self._breaker.before_call()
-        try:
-            wait = self._bucket.reserve(WEIGHTS.get(operation, 1), max_wait=self._max_rate_wait)
-        except RateLimited:
-            self._breaker.release()
-            raise
-        if wait > 0:
-            self._sleep(wait)
-        try:
-            result = fn()
-        except Exception as exc:
-            retry_after = None
-            if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-                retry_after = parse_retry_after(self._client.last_response_headers)
-            err = translate(
-                exc,
-                operation=operation,
-                write=write,
-                exchange_id=self.exchange_id,
-                secrets=self._secrets,
-                client_order_id=client_order_id,
-                retry_after=retry_after,
-            )
-            if retry_after:
-                self._bucket.pause(retry_after)  # every client of this host backs off
-            if isinstance(err, _UNAVAILABLE):
-                self._breaker.record_failure()
-            else:
-                self._breaker.record_success()  # an answer, even a refusal, proves it is up
-            raise err from None
-        self._breaker.record_success()
-        return result
-
-    def _read(self, operation: str, fn: Callable[[], T]) -> T:
-        return self._retry.call(lambda: self._call(operation, fn))
-
-    def _ensure_markets(self) -> None:
-        if self._client.markets:
-            return
-        markets = self._markets.get(
-            self._config.environment, lambda: self._read("load_markets", self._fetch_markets)
+        return self._pipe.call(
+            operation, fn, symbol=symbol, write=write, client_order_id=client_order_id
         )
+
+    def _read(self, operation: str, fn: Callable[[], T], *, symbol: str | None = None) -> T:
+        return self._pipe.read(operation, fn, symbol=symbol)
+
+    def _parsed(self, operation: str, symbol: str | None, fn: Callable[[], T]) -> T:
+        return self._pipe.parsed(operation, symbol, fn)
+
+    def _ensure_markets(self, *, fresh: bool = False) -> None:
+        """Hand ccxt the environment's current markets (see `markets`) when they changed."""
+        current = self._markets.get(
+            self._config.environment,
+            lambda: self._read("load_markets", self._fetch_markets),
+            fresh=fresh,
+        )
+        if current.generation == self._markets_generation:
+            return
         with self._lock:
-            if not self._client.markets:
-                self._client.set_markets(markets)
+            if current.generation > self._markets_generation:
+                self._client.set_markets(current.markets)
+                self._markets_generation = current.generation
 
     def _fetch_markets(self) -> list[dict[str, Any]]:
         return list(self._client.fetch_markets())
@@ -177,22 +149,36 @@ class CcxtExchange:
     def _remember(self, order: Order) -> Order:
         if order.exchange_order_id:
             with self._lock:
-                self._coid_by_order_id[order.exchange_order_id] = order.client_order_id
+                known = self._coid_by_order_id
+                known[order.exchange_order_id] = order.client_order_id
+                known.move_to_end(order.exchange_order_id)
+                while len(known) > KNOWN_ORDERS_MAX:
+                    known.popitem(last=False)
         return order
 
     # --- the port: reads --------------------------------------------------------------------
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
-        return parse.market_rules(self._market(symbol), int(self._client.precisionMode))
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        """The venue's current rules: markets are re-read after `markets.DEFAULT_TTL`, after a
+        filter refusal, and with `fresh=True` (at most once per `min_refresh` per venue)."""
+        self._pipe.refuse_if_key_refused("load_market_rules")
+        self._ensure_markets(fresh=fresh)
+        market = self._market(symbol)
+        return self._parsed(
+            "load_market_rules",
+            symbol,
+            lambda: parse.market_rules(market, int(self._client.precisionMode)),
+        )
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         self._market(symbol)
-        raw = self._read("fetch_ticker", lambda: self._client.fetch_ticker(symbol))
-        return parse.ticker(symbol, raw)
+        raw = self._read("fetch_ticker", lambda: self._client.fetch_ticker(symbol), symbol=symbol)
+        return self._parsed("fetch_ticker", symbol, lambda: parse.ticker(symbol, raw))
 
     def fetch_balances(self) -> dict[str, Balance]:
         self._ensure_markets()
-        return parse.balances(self._read("fetch_balances", self._client.fetch_balance))
+        raw = self._read("fetch_balances", self._client.fetch_balance)
+        return self._parsed("fetch_balances", None, lambda: parse.balances(raw))
 
     def fetch_order(
         self,
@@ -203,8 +189,13 @@ class CcxtExchange:
     ) -> Order:
         oid, params = self._order_ref(exchange_order_id, client_order_id)
         self._market(symbol)
-        raw = self._read("fetch_order", lambda: self._client.fetch_order(oid, symbol, params))
-        return self._remember(parse.order(raw, client_order_id=client_order_id))
+        raw = self._read(
+            "fetch_order", lambda: self._client.fetch_order(oid, symbol, params), symbol=symbol
+        )
+        order = self._parsed(
+            "fetch_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)
+        )
+        return self._remember(order)
 
     def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
         if symbol is not None:
@@ -212,8 +203,9 @@ class CcxtExchange:
         else:
             self._ensure_markets()
         operation = "fetch_open_orders" if symbol else "fetch_open_orders_all"
-        rows = self._read(operation, lambda: self._client.fetch_open_orders(symbol))
-        return [self._remember(parse.order(row)) for row in rows]
+        rows = self._read(operation, lambda: self._client.fetch_open_orders(symbol), symbol=symbol)
+        found = self._parsed(operation, symbol, lambda: [parse.order(row) for row in rows])
+        return [self._remember(order) for order in found]
 
     def fetch_fills(
         self, symbol: str, *, since: datetime | None = None, limit: int | None = None
@@ -221,20 +213,25 @@ class CcxtExchange:
         self._market(symbol)
         since_ms = int(since.timestamp() * 1000) if since is not None else None
         rows = self._read(
-            "fetch_fills", lambda: self._client.fetch_my_trades(symbol, since_ms, limit)
+            "fetch_fills",
+            lambda: self._client.fetch_my_trades(symbol, since_ms, limit),
+            symbol=symbol,
         )
-        rows = sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))
+        rows = self._parsed("fetch_fills", symbol, lambda: parse.trades_in_order(rows))
         fills = []
         for row in rows:
-            order_id = str(row.get("order"))
-            coid = self._client_order_id_for(symbol, order_id)
-            fills.append(parse.fill(row, client_order_id=coid))
+            coid = self._client_order_id_for(symbol, str(row["order"]))
+            fills.append(
+                self._parsed("fetch_fills", symbol, partial(parse.fill, row, client_order_id=coid))
+            )
         return fills
 
     def _client_order_id_for(self, symbol: str, order_id: str) -> str:
         """Trades carry the venue's order id only; learn the client id once per order."""
         with self._lock:
             known = self._coid_by_order_id.get(order_id)
+            if known is not None:
+                self._coid_by_order_id.move_to_end(order_id)
         if known is not None:
             return known
         return self.fetch_order(symbol, exchange_order_id=order_id).client_order_id
@@ -250,46 +247,74 @@ class CcxtExchange:
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
+        """With `cost` (a market buy only), spend at most `cost` quote: `amount` is then only
+        the caller's estimate; the order's real amount comes back in the returned Order."""
+        if cost is not None:
+            return self._create_by_cost(client_order_id, symbol, side, type, cost)
         if not isinstance(amount, Decimal) or amount <= 0:
             raise InvalidOrder(f"amount: must be a Decimal > 0, got {amount!r}")
         if type is OrderType.LIMIT and (not isinstance(price, Decimal) or price <= 0):
             raise InvalidOrder(f"price: a limit order needs a Decimal price > 0, got {price!r}")
-        self._check_precision(symbol, amount, price if type is OrderType.LIMIT else None)
-        wire_price = fmt(price) if type is OrderType.LIMIT and price is not None else None
+        limit = price if type is OrderType.LIMIT else None
+        orders.check_grid(self.load_market_rules(symbol), amount, limit)
+        wire_price = fmt(limit) if limit is not None else None
         params = {"clientOrderId": client_order_id}
-        try:
-            raw = self._call(
-                "create_order",
-                lambda: self._client.create_order(
-                    symbol, type.value, side.value, fmt(amount), wire_price, params
-                ),
-                write=True,
-                client_order_id=client_order_id,
-            )
-        except OrderOutcomeUnknown as unknown:
-            return self._resolve_create(symbol, client_order_id, unknown)
-        try:
-            return self._remember(parse.order(raw, client_order_id=client_order_id))
-        except (KeyError, ValueError):  # a venue that answers with little more than an id
-            return self.fetch_order(symbol, client_order_id=client_order_id)
+        return self._place(
+            symbol,
+            client_order_id,
+            lambda: self._client.create_order(
+                symbol, type.value, side.value, fmt(amount), wire_price, params
+            ),
+        )
 
-    def _check_precision(self, symbol: str, amount: Decimal, price: Decimal | None) -> None:
-        """ccxt truncates amounts and prices to the venue's precision without a word, which
-        would place a different order than the intent we committed. Refuse instead."""
+    def _create_by_cost(
+        self, coid: str, symbol: str, side: Side, type: OrderType, cost: Decimal
+    ) -> Order:
+        orders.check_cost(cost, side=side, type=type)
         rules = self.load_market_rules(symbol)
-        if rules.step_size > 0 and amount % rules.step_size != 0:
-            raise InvalidOrder(
-                f"amount: {amount} is not a multiple of the step size {rules.step_size} "
-                f"for {symbol}; round it with MarketRules.round_amount first"
+        params = {"clientOrderId": coid}
+        if self._quote_sized_buys():
+            orders.check_quote_minimum(rules, cost)
+            return self._place(
+                symbol,
+                coid,
+                lambda: self._client.create_market_buy_order_with_cost(symbol, fmt(cost), params),
             )
-        if price is not None and rules.tick_size > 0 and price % rules.tick_size != 0:
-            raise InvalidOrder(
-                f"price: {price} is not a multiple of the tick size {rules.tick_size} "
-                f"for {symbol}; round it with MarketRules.round_price_down/up first"
-            )
+        ticker = self.fetch_ticker(symbol)
+        amount = orders.amount_within(rules, cost, ticker.ask or ticker.last)
+        return self._place(
+            symbol,
+            coid,
+            lambda: self._client.create_order(symbol, "market", "buy", fmt(amount), None, params),
+        )
 
-    def _resolve_create(self, symbol: str, coid: str, unknown: OrderOutcomeUnknown) -> Order:
+    def _quote_sized_buys(self) -> bool:
+        """The venue sizes a market buy by its quote amount itself (ccxt says so, and it is not
+        switched off, as binance's createOrder.quoteOrderQty option can be)."""
+        if self._client.has.get("createMarketBuyOrderWithCost") is not True:
+            return False
+        return self._client.handle_option("createOrder", "quoteOrderQty", True) is not False
+
+    def _place(self, symbol: str, coid: str, send: Callable[[], Any]) -> Order:
+        try:
+            raw = self._call("create_order", send, symbol=symbol, write=True, client_order_id=coid)
+        except OrderOutcomeUnknown as unknown:
+            return self._resolve_create(symbol, coid, unknown)
+        except MarketFilterRejected:
+            self._markets.mark_stale(self._config.environment)  # its rules are not ours
+            raise
+        try:
+            order = self._parsed(
+                "create_order", symbol, lambda: parse.order(raw, client_order_id=coid)
+            )
+        except ExchangeUnavailable as unreadable:
+            # Accepted, but we cannot read how: the venue's own record of it decides.
+            return self._resolve_create(symbol, coid, unreadable)
+        return self._remember(order)
+
+    def _resolve_create(self, symbol: str, coid: str, unknown: Exception) -> Order:
         try:
             return self.fetch_order(symbol, client_order_id=coid)
         except OrderNotFound:
@@ -319,21 +344,33 @@ class CcxtExchange:
             raw = self._call(
                 "cancel_order",
                 lambda: self._client.cancel_order(oid, symbol, params),
+                symbol=symbol,
                 write=True,
                 client_order_id=client_order_id,
             )
-        except OrderOutcomeUnknown as first:
-            current = self.fetch_order(
-                symbol, exchange_order_id=exchange_order_id, client_order_id=client_order_id
+        except OrderOutcomeUnknown as unknown:
+            return self._resolve_cancel(symbol, exchange_order_id, client_order_id, unknown)
+        try:
+            order = self._parsed(
+                "cancel_order", symbol, lambda: parse.order(raw, client_order_id=client_order_id)
             )
-            if current.state.is_terminal:
-                return current
-            raise OrderOutcomeUnknown(
-                f"{self.exchange_id} cancel_order: no clear answer and the order is still "
-                f"{current.state.value}; cancel again or re-check. Cause: {first}",
-                client_order_id=current.client_order_id,
-            ) from None
-        return self._remember(parse.order(raw, client_order_id=client_order_id))
+        except ExchangeUnavailable as unreadable:
+            return self._resolve_cancel(symbol, exchange_order_id, client_order_id, unreadable)
+        return self._remember(order)
+
+    def _resolve_cancel(
+        self, symbol: str, exchange_order_id: str | None, coid: str | None, cause: Exception
+    ) -> Order:
+        current = self.fetch_order(
+            symbol, exchange_order_id=exchange_order_id, client_order_id=coid
+        )
+        if current.state.is_terminal:
+            return current
+        raise OrderOutcomeUnknown(
+            f"{self.exchange_id} cancel_order {symbol}: no clear answer and the order is still "
+            f"{current.state.value}; cancel again or re-check. Cause: {cause}",
+            client_order_id=current.client_order_id,
+        ) from None
 
     @staticmethod
     def _order_ref(

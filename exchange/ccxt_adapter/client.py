@@ -1,4 +1,4 @@
-"""Building a ccxt client the way this service needs it, and the process-wide market cache.
+"""Building a ccxt client the way this service needs it.
 
 - ccxt's own throttle and its resend-on-failure loop are off: the shared per-host limiter and the
   read-only retry policy replace them, and nothing may ever resend a create behind our back.
@@ -10,8 +10,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ import ccxt
 
 from domain.errors import ConfigurationError
 from domain.secrets import Credentials, Secret
+from domain.venues import venue_key
 from exchange.resilience.rate_limit import RateLimit
 
 #: Options per ccxt id that keep it to spot trading with plain REST calls.
@@ -52,7 +52,9 @@ class CcxtConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     rate_limit: RateLimit | None = None  # None: derived from ccxt's rateLimit for the venue
     breaker_threshold: int = 5
-    breaker_reset_after: float = 30.0
+    #: Seconds an open breaker waits before one probe request. Short, because it bounds how long
+    #: prices and orders stay away after the venue is back; a probe every 10 s is no load.
+    breaker_reset_after: float = 10.0
 
     def __post_init__(self) -> None:
         if self.exchange_id not in ccxt.exchanges:
@@ -82,10 +84,9 @@ class CcxtConfig:
 
     @property
     def environment(self) -> str:
-        """Markets and breakers are shared per exchange *and* environment (live/sandbox/URL)."""
-        if self.base_url:
-            return f"{self.exchange_id}@{self.base_url.rstrip('/')}"
-        return f"{self.exchange_id}@{'sandbox' if self.sandbox else 'live'}"
+        """Markets and breakers are shared per exchange *and* environment (live/sandbox/URL):
+        the same venue key that prices and feeds are keyed by."""
+        return venue_key(self.exchange_id, sandbox=self.sandbox, base_url=self.base_url)
 
     def secret_values(self) -> tuple[str, ...]:
         return tuple(s.reveal() for s in (self.api_key, self.secret, self.password) if s)
@@ -126,7 +127,21 @@ def build_client(config: CcxtConfig) -> Any:
             ) from None
     if config.base_url:
         client.urls["api"] = rewrite_urls(client.urls["api"], config.base_url)
+    _record_http_status(client)
     return client
+
+
+def _record_http_status(client: Any) -> None:
+    """Keep the HTTP status of the last answer in ``client.last_http_status``: ccxt keeps the
+    headers and body but not the status, and a 418 (IP ban) must be told from a 429."""
+    original = client.on_rest_response
+    client.last_http_status = None
+
+    def on_rest_response(code: int, reason: str, *rest: Any) -> Any:
+        client.last_http_status = int(code)
+        return original(code, reason, *rest)
+
+    client.on_rest_response = on_rest_response
 
 
 def api_host(client: Any) -> str:
@@ -146,35 +161,3 @@ def default_rate_limit(client: Any) -> RateLimit:
     """ccxt's ``rateLimit`` is milliseconds between requests of cost 1; allow a 1 s burst."""
     per_second = 1000.0 / float(client.rateLimit or 1000)
     return RateLimit(rate=per_second, capacity=max(1.0, per_second))
-
-
-class MarketCache:
-    """Markets per environment, loaded once per process; concurrent first callers wait."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
-        self._markets: dict[str, list[dict[str, Any]]] = {}
-
-    def get(self, key: str, loader: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        with self._lock:
-            found = self._markets.get(key)
-            if found is not None:
-                return found
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                found = self._markets.get(key)
-            if found is not None:
-                return found
-            loaded = loader()
-            with self._lock:
-                self._markets[key] = loaded
-            return loaded
-
-    def invalidate(self, key: str) -> None:
-        with self._lock:
-            self._markets.pop(key, None)
-
-
-PROCESS_MARKETS = MarketCache()

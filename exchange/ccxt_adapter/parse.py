@@ -8,7 +8,7 @@ decimal that round-trips (0.1 -> "0.1"), never ``Decimal(float)`` and its binary
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -128,8 +128,8 @@ def market_rules(market: Mapping[str, Any], precision_mode: int) -> MarketRules:
 def ticker(symbol: str, raw: Mapping[str, Any]) -> Ticker:
     info = raw.get("info") or {}
     last = dec(info.get("lastPrice")) or dec(raw.get("last")) or dec(raw.get("close"))
-    if last is None:
-        raise ValueError(f"ticker {symbol}: the venue sent no last price")
+    if last is None or last <= 0:
+        raise ValueError(f"ticker {symbol}: the venue sent no last price > 0")
     return Ticker(
         symbol=symbol,
         last=last,
@@ -226,3 +226,11 @@ def fill(raw: Mapping[str, Any], *, client_order_id: str) -> Fill:
         timestamp=ms_to_datetime(raw.get("timestamp")),
         extra={"maker": str(raw.get("takerOrMaker") == "maker").lower()},
     )
+
+
+def trades_in_order(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Oldest first; every trade must name its order (that is how its client id is found)."""
+    for row in rows:
+        if row.get("order") is None:
+            raise ValueError(f"trade {row.get('id')} names no order")
+    return sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))

@@ -34,7 +34,8 @@ class PaperExchange:
     def account(self) -> str:
         return self._account
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        """Always the venue's current rules (a dict lookup): `fresh` has nothing to reload."""
         return self._venue.market_rules(symbol)
 
     def fetch_ticker(self, symbol: str) -> Ticker:
@@ -52,6 +53,7 @@ class PaperExchange:
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
         return self._venue.place(
             self._account,
@@ -61,6 +63,7 @@ class PaperExchange:
             type=type,
             amount=amount,
             price=price,
+            cost=cost,
         )
 
     def cancel_order(

@@ -36,7 +36,7 @@ from domain.market import Balance, Candle, MarketRules, Ticker, split_symbol
 from domain.money import ZERO, fmt
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.paper.journal import Journal
-from exchange.paper.rules import check_order
+from exchange.paper.rules import amount_for_quote, check_order
 from exchange.paper.settle import hold_for, settle
 from exchange.paper.state import Account, Resting, VenueState
 from exchange.paper.store import PaperStore
@@ -214,10 +214,12 @@ class PaperVenue:
         type: OrderType,
         amount: Decimal,
         price: Decimal | None,
+        cost: Decimal | None = None,
     ) -> Order:
         """Accept (and commit) an order, or raise the venue's rejection. A market order, or a
         limit that crosses the current price, fills at once at the current price (taker);
-        other limits rest with their funds locked."""
+        other limits rest with their funds locked. A market buy with `cost` buys what `cost`
+        buys at the current price, rounded down to the step (`amount` is ignored)."""
         if not client_order_id:
             raise InvalidOrder("Mandatory parameter 'client_order_id' was not sent.")
         with self._lock:
@@ -230,6 +232,8 @@ class PaperVenue:
                 )
             last = self._state.prices.get(symbol)
             last_price = None if last is None else last[0]
+            if cost is not None:
+                amount = amount_for_quote(rules, side=side, type=type, cost=cost, price=last_price)
             check_order(rules, type=type, amount=amount, price=price, reference_price=last_price)
             if type is OrderType.MARKET:
                 if last_price is None:

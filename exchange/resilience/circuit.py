@@ -5,6 +5,12 @@ fast with `CircuitOpen` (an `ExchangeUnavailable`) without touching the venue. A
 seconds the next caller becomes the single HALF_OPEN probe; concurrent callers still fail fast.
 The probe's success closes the circuit, its failure re-opens it for another pause.
 Only unavailability counts: an order rejection proves the venue is up.
+
+The breaker keeps the last failure's cause, so `CircuitOpen` (which is all most callers see while
+it is open) names the real problem, and it logs when it opens (with that cause) and closes.
+While a probe is in flight, other callers are told to come back in `PROBE_PENDING_WAIT`, not a
+whole pause: the probe's answer is due within one request timeout, and a feed that waited a full
+`reset_after` would keep prices away for that long after the venue came back.
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 
+import structlog
+
 from domain.errors import ExchangeUnavailable
 
 Clock = Callable[[], float]
+log = structlog.get_logger(__name__)
+
+PROBE_PENDING_WAIT = 1.0
+_MAX_CAUSE = 240
 
 
 class CircuitState(enum.StrEnum):
@@ -39,7 +51,7 @@ class CircuitBreaker:
         name: str,
         *,
         failure_threshold: int = 5,
-        reset_after: float = 30.0,
+        reset_after: float = 10.0,
         clock: Clock = time.monotonic,
     ) -> None:
         if failure_threshold < 1 or reset_after <= 0:
@@ -52,7 +64,9 @@ class CircuitBreaker:
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._opened_at = 0.0
+        self._down_since = 0.0  # the first open of this outage
         self._probe_in_flight = False
+        self._cause = "unknown"
 
     @property
     def state(self) -> CircuitState:
@@ -69,8 +83,8 @@ class CircuitBreaker:
                 remaining = self._opened_at + self._reset_after - now
                 if remaining > 0:
                     raise CircuitOpen(
-                        f"{self.name}: circuit open after repeated unavailability; "
-                        f"next probe in {remaining:.1f}s",
+                        f"{self.name}: circuit open after {self._failures} failures "
+                        f"(last: {self._cause}); next probe in {remaining:.1f}s",
                         retry_after=remaining,
                     )
                 self._state = CircuitState.HALF_OPEN
@@ -78,31 +92,56 @@ class CircuitBreaker:
                 return
             if self._probe_in_flight:  # HALF_OPEN: one probe at a time
                 raise CircuitOpen(
-                    f"{self.name}: circuit half-open, a probe request is in flight",
-                    retry_after=self._reset_after,
+                    f"{self.name}: circuit half-open after {self._failures} failures "
+                    f"(last: {self._cause}); a probe request is in flight",
+                    retry_after=min(PROBE_PENDING_WAIT, self._reset_after),
                 )
             self._probe_in_flight = True
 
     def record_success(self) -> None:
         with self._lock:
+            was = self._state
+            failures = self._failures
             self._state = CircuitState.CLOSED
             self._failures = 0
             self._probe_in_flight = False
+            down_for = self._clock() - self._down_since
+        if was is not CircuitState.CLOSED:
+            log.info(
+                "exchange.circuit_closed",
+                breaker=self.name,
+                failures=failures,
+                open_for_s=round(down_for, 1),
+            )
 
     def release(self) -> None:
         """The admitted call never reached the venue (e.g. local rate limit): no verdict."""
         with self._lock:
             self._probe_in_flight = False
 
-    def record_failure(self) -> None:
+    def record_failure(self, cause: str | None = None) -> None:
+        """`cause`: what failed, e.g. "NetworkError: binance fetch_ticker: ... timed out"."""
         with self._lock:
             self._probe_in_flight = False
-            if self._state is CircuitState.HALF_OPEN:
-                self._open()
-                return
+            if cause:
+                self._cause = cause if len(cause) <= _MAX_CAUSE else cause[:_MAX_CAUSE] + "..."
             self._failures += 1
-            if self._state is CircuitState.CLOSED and self._failures >= self._threshold:
+            opened = False
+            if self._state is CircuitState.HALF_OPEN:
+                self._open()  # the probe failed: another pause, logged once at the first open
+            elif self._state is CircuitState.CLOSED and self._failures >= self._threshold:
                 self._open()
+                self._down_since = self._opened_at
+                opened = True
+            failures, cause_now = self._failures, self._cause
+        if opened:
+            log.warning(
+                "exchange.circuit_open",
+                breaker=self.name,
+                failures=failures,
+                cause=cause_now,
+                probe_in_s=self._reset_after,
+            )
 
     def _open(self) -> None:
         self._state = CircuitState.OPEN

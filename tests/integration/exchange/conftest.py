@@ -16,7 +16,8 @@ import pytest
 
 from domain.secrets import Secret
 from exchange.ccxt_adapter import CcxtConfig, CcxtExchange
-from exchange.ccxt_adapter.client import MarketCache
+from exchange.ccxt_adapter.markets import MarketCache
+from exchange.resilience.account import AccountGuardRegistry
 from exchange.resilience.circuit import CircuitBreakerRegistry
 from exchange.resilience.rate_limit import RateLimit, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
@@ -76,6 +77,7 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
     circuits = CircuitBreakerRegistry()
     markets = MarketCache()
     limiters = RateLimiterRegistry()
+    accounts = AccountGuardRegistry()
 
     def make(**overrides: Any) -> CcxtExchange:
         retry = overrides.pop(
@@ -91,13 +93,17 @@ def make_adapter(fake: FakeBinance, sleep_log: SleepLog) -> Iterator[Callable[..
             "breaker_threshold": 3,
         }
         chosen_limiters = overrides.pop("limiters", limiters)
+        chosen_markets = overrides.pop("markets", markets)
+        chosen_accounts = overrides.pop("accounts", accounts)
+        chosen_circuits = overrides.pop("circuits", circuits)
         settings.update(overrides)
         adapter = CcxtExchange(
             CcxtConfig(**settings),
             retry=retry,
             limiters=chosen_limiters,
-            circuits=circuits,
-            markets=markets,
+            circuits=chosen_circuits,
+            markets=chosen_markets,
+            accounts=chosen_accounts,
             sleep=sleep_log,
         )
         made.append(adapter)

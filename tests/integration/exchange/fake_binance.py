@@ -9,6 +9,8 @@ Faults are queued per (method, path) and consumed in order:
 - `Fault.stall`: hold the request past the client's timeout and drop it, not applied.
 - `Fault.lost_response`: apply the request, then stall and drop the answer ("create applied but
   response lost"), the case that makes an order's outcome unknown to the client.
+- `Fault.garbled`: apply the request, then answer 200 with the given body instead of the real one
+  (a venue answer of an unexpected shape).
 """
 
 from __future__ import annotations
@@ -52,12 +54,18 @@ class Fault:
     def lost_response(cls, method: str, path: str, seconds: float) -> Fault:
         return cls(method, path, stall=seconds, apply=True)
 
+    @classmethod
+    def garbled(cls, method: str, path: str, body: Any) -> Fault:
+        text = body if isinstance(body, str) else json.dumps(body)
+        return cls(method, path, status=200, body=text, apply=True)
+
 
 class FakeBinance:
     def __init__(self, venue: Venue, *, api_key: str, secret: str) -> None:
         self.venue = venue
         self.api_key = api_key
         self.secret = secret
+        self.other_keys: dict[str, str] = {}  # more API keys (other tenants) -> their secrets
         self.faults: deque[Fault] = deque()
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
@@ -108,6 +116,10 @@ class FakeBinance:
         with self._lock:
             self.faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
     def count(self, method: str | None = None, path: str | None = None) -> int:
         with self._lock:
             return sum(
@@ -123,6 +135,17 @@ class FakeBinance:
     def reset_log(self) -> None:
         with self._lock:
             self.seen.clear()
+
+    def add_key(self, api_key: str, secret: str) -> None:
+        """Another tenant's key on the same account (and host), for scoping tests."""
+        with self._lock:
+            self.other_keys[api_key] = secret
+
+    def revoke_key(self) -> None:
+        """The account owner deletes the key (or removes this IP from its whitelist): binance
+        then answers every signed request with 401 -2015."""
+        with self._lock:
+            self.api_key = f"revoked-{self.api_key}"
 
     # --- request handling ---------------------------------------------------------------------
 
@@ -149,7 +172,7 @@ class FakeBinance:
         if fault is not None and fault.stall and not fault.apply:
             self._closing.wait(fault.stall)
             return  # the connection closes without an answer
-        if fault is not None and fault.status:
+        if fault is not None and fault.status and not fault.apply:
             self._send(req, fault.status, fault.body, fault.headers)
             return
         try:
@@ -158,6 +181,9 @@ class FakeBinance:
             status, body = 200, self._route(method, path, params)
         except VenueError as err:
             status, body = err.status, {"code": err.code, "msg": err.msg}
+        if fault is not None and fault.apply and fault.status:
+            self._send(req, fault.status, fault.body, fault.headers)  # applied, answered oddly
+            return
         if fault is not None and fault.apply:
             self._closing.wait(fault.stall)
             return  # applied, but the answer is lost
@@ -167,10 +193,13 @@ class FakeBinance:
         key = req.headers.get("X-MBX-APIKEY")
         if not key:
             raise VenueError(-2014, "API-key format invalid.", status=401)
-        if not hmac.compare_digest(key, self.api_key):
+        with self._lock:
+            keys = {self.api_key: self.secret, **self.other_keys}
+        secret = next((s for k, s in keys.items() if hmac.compare_digest(key, k)), None)
+        if secret is None:
             raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
         payload, sep, signature = raw.rpartition("&signature=")
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not sep or not hmac.compare_digest(signature, expected):
             raise VenueError(-1022, "Signature for this request is not valid.")
         window = int(params.get("recvWindow", "5000"))

@@ -1,5 +1,8 @@
 """The state and matching engine behind the fake binance server: one spot account.
 
+A MARKET BUY may give quoteOrderQty instead of quantity, as on binance: it buys what that quote
+buys at the current price, rounded down to the lot step (executedQty / cummulativeQuoteQty).
+
 It answers the way binance spot does (field names, string decimals, status names, error codes
 and messages), because the real ccxt client parses those answers and maps those errors:
 -1121 unknown symbol, -1013 "Filter failure: LOT_SIZE|PRICE_FILTER|NOTIONAL", -1111 precision,
@@ -12,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 EIGHT = Decimal("0.00000001")
@@ -111,6 +114,16 @@ class Venue:
     def add_symbol(self, sym: FakeSymbol) -> None:
         with self.lock:
             self.symbols[sym.id] = sym
+
+    def set_filters(self, symbol_id: str, **changes: Decimal) -> None:
+        """The venue changes a symbol's filters while clients run (tick, step, min_qty,
+        max_qty, min_notional): exchangeInfo and order checks use the new values at once."""
+        with self.lock:
+            sym = self._symbol(symbol_id)
+            for name, value in changes.items():
+                if not hasattr(sym, name) or name in ("base", "quote", "price"):
+                    raise AttributeError(f"FakeSymbol has no filter {name!r}")
+                setattr(sym, name, value)
 
     def deposit(self, asset: str, amount: Decimal) -> None:
         with self.lock:
@@ -221,10 +234,19 @@ class Venue:
             side, otype = p.get("side", ""), p.get("type", "")
             if side not in ("BUY", "SELL") or otype not in ("LIMIT", "MARKET"):
                 raise VenueError(-1116, "Invalid orderType.")
-            qty = Decimal(p["quantity"])
+            price = Decimal(p["price"]) if otype == "LIMIT" else sym.price
+            quote = self._quote_order_qty(p, sym, otype, side)
+            if quote is not None:  # binance buys as much as quote buys, down to the lot step
+                steps = ((quote / price - sym.min_qty) / sym.step).to_integral_value(ROUND_FLOOR)
+                qty = sym.min_qty + steps * sym.step
+                if quote < sym.min_notional:
+                    raise VenueError(-1013, "Filter failure: NOTIONAL")
+            elif "quantity" in p:
+                qty = Decimal(p["quantity"])
+            else:
+                raise VenueError(-1102, "Mandatory parameter 'quantity' was not sent.")
             if -qty.as_tuple().exponent > 8:  # type: ignore[operator]
                 raise VenueError(-1111, "Precision is over the maximum defined for this asset.")
-            price = Decimal(p["price"]) if otype == "LIMIT" else sym.price
             if otype == "LIMIT" and (price <= 0 or price % sym.tick != 0):
                 raise VenueError(-1013, "Filter failure: PRICE_FILTER")
             if qty < sym.min_qty or qty > sym.max_qty or (qty - sym.min_qty) % sym.step != 0:
@@ -262,6 +284,7 @@ class Venue:
                 "updateTime": now,
                 "_locked": lock_amount,
                 "_limit": price,
+                "_quote": quote or Decimal(0),
             }
             self.orders[order["orderId"]] = order
             crosses = (side == "BUY" and price >= sym.price) or (
@@ -274,6 +297,19 @@ class Venue:
             out["transactTime"] = now
             out["fills"] = fills
             return out
+
+    @staticmethod
+    def _quote_order_qty(
+        p: dict[str, str], sym: FakeSymbol, otype: str, side: str
+    ) -> Decimal | None:
+        if "quoteOrderQty" not in p:
+            return None
+        if otype != "MARKET" or side != "BUY" or "quantity" in p:
+            raise VenueError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+        quote = Decimal(p["quoteOrderQty"])
+        if quote <= 0 or -quote.as_tuple().exponent > 8:  # type: ignore[operator]
+            raise VenueError(-1111, "Precision is over the maximum defined for this asset.")
+        return quote
 
     def cancel(self, symbol_id: str | None, order_id: str | None, coid: str | None) -> dict:
         with self.lock:
@@ -368,7 +404,7 @@ class Venue:
             icebergQty="0.00000000",
             isWorking=True,
             workingTime=order["time"],
-            origQuoteOrderQty="0.00000000",
+            origQuoteOrderQty=s(order.get("_quote", Decimal(0))),
             selfTradePreventionMode="EXPIRE_MAKER",
         )
         return out

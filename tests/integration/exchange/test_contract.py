@@ -19,6 +19,7 @@ from domain.errors import (
     DuplicateOrder,
     InsufficientFunds,
     InvalidOrder,
+    MarketFilterRejected,
     OrderNotFound,
     UnknownSymbol,
 )
@@ -93,6 +94,7 @@ def comparable(o: Order) -> tuple[object, ...]:
 
 def test_market_rules(harness: Harness) -> None:
     assert harness.exchange.load_market_rules(SYM) == RULES
+    assert harness.exchange.load_market_rules(SYM, fresh=True) == RULES
     with pytest.raises(UnknownSymbol):
         harness.exchange.load_market_rules("NOPE/USDT")
 
@@ -147,6 +149,15 @@ def test_rejections(harness: Harness, amount: str, price: str, error: type) -> N
     assert harness.exchange.fetch_balances()["USDT"].free == START["USDT"]
 
 
+@pytest.mark.parametrize(("amount", "price"), [("0.0001", "29000"), ("9001", "29000")])
+def test_the_venues_filter_refusals_say_the_rules_may_have_changed(
+    harness: Harness, amount: str, price: str
+) -> None:
+    """So the engine knows to re-read the rules and re-size before placing it again."""
+    with pytest.raises(MarketFilterRejected):
+        order(harness.exchange, "mg3c2b", amount, price)
+
+
 def test_market_and_crossing_orders_fill_at_the_last_price(harness: Harness) -> None:
     ex = harness.exchange
     market = order(ex, "mg4c1b", "0.002")
@@ -156,6 +167,34 @@ def test_market_and_crossing_orders_fill_at_the_last_price(harness: Harness) -> 
         assert placed.average_price == Decimal("30000")
     sell = order(ex, "mg4c3b", "0.001", "29000", side=Side.SELL)
     assert sell.state is OrderState.FILLED and sell.cost == Decimal("30")
+
+
+def test_a_market_buy_by_cost_never_spends_more_than_the_cost(harness: Harness) -> None:
+    ex = harness.exchange
+    bought = ex.create_order(
+        client_order_id="mg6c1b",
+        symbol=SYM,
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        amount=Decimal("0.004"),  # an estimate from an older price: not what is bought
+        cost=Decimal("100"),
+    )
+    assert (bought.state, bought.amount, bought.filled) == (
+        OrderState.FILLED,
+        Decimal("0.00333"),
+        Decimal("0.00333"),
+    )
+    assert bought.cost == Decimal("99.9") <= Decimal("100")
+    assert ex.fetch_balances()["USDT"].free == START["USDT"] - Decimal("99.9")
+    with pytest.raises(InvalidOrder):
+        ex.create_order(
+            client_order_id="mg6c2b",
+            symbol=SYM,
+            side=Side.BUY,
+            type=OrderType.MARKET,
+            amount=Decimal("0.0001"),
+            cost=Decimal("4"),  # below the minimum notional 5
+        )
 
 
 def test_resting_order_fills_after_a_price_move_with_fees_and_fills_since(

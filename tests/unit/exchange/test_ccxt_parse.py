@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from domain.errors import ConfigurationError
 from domain.orders import OrderState
 from domain.secrets import Credentials, Secret
+from domain.venues import venue_key
 from exchange.ccxt_adapter import CcxtConfig
 from exchange.ccxt_adapter.client import api_host, build_client, rewrite_urls
 from exchange.ccxt_adapter.parse import (
@@ -145,6 +146,16 @@ def test_sandbox_switches_to_the_testnet_urls() -> None:
     client = build_client(CcxtConfig(exchange_id="binance", sandbox=True))
     assert "testnet" in client.urls["api"]["public"]
     assert CcxtConfig(exchange_id="binance", sandbox=True).environment == "binance@sandbox"
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "base_url"),
+    [(False, None), (True, None), (False, "https://testnet.example.com/"), (True, "http://h:9")],
+)
+def test_the_environment_is_the_venue_key(sandbox: bool, base_url: str | None) -> None:
+    """Breakers and markets are shared by the same key that prices and feeds use."""
+    config = CcxtConfig(exchange_id="binance", sandbox=sandbox, base_url=base_url)
+    assert config.environment == venue_key("binance", sandbox=sandbox, base_url=base_url)
 
 
 def test_secret_never_prints_and_compares_by_value() -> None:

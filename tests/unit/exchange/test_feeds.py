@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.errors import ConfigurationError, RateLimited, ValidationError
+from domain.errors import ConfigurationError, ExchangeUnavailable, RateLimited, ValidationError
 from domain.market import MarketRules, Ticker
 from exchange.feeds import (
     CsvReplaySource,
@@ -219,9 +219,9 @@ def test_live_feed_backs_off_and_honours_retry_after() -> None:
     assert delays == [4, 8, 10, 10, 10, 10]
     tick = source.next_tick()
     assert tick is not None and tick.timestamp == T0 and source.next_delay == 1
-    flaky.errors = [KeyError("a bug")]
-    with pytest.raises(KeyError):  # not a domain error: a bug, not swallowed
-        source.next_tick()
+    flaky.errors = [KeyError("lastPrice")]  # an answer the port could not read
+    assert source.next_tick() is None and isinstance(source.last_error, ExchangeUnavailable)
+    assert "KeyError" in str(source.last_error) and source.next_tick() is not None
 
 
 class Counted:

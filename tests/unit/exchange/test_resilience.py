@@ -8,9 +8,15 @@ import threading
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from domain.errors import ExchangeUnavailable, InvalidOrder, NetworkError, RateLimited
-from exchange.resilience.circuit import CircuitBreaker, CircuitOpen, CircuitState
+from exchange.resilience.circuit import (
+    PROBE_PENDING_WAIT,
+    CircuitBreaker,
+    CircuitOpen,
+    CircuitState,
+)
 from exchange.resilience.rate_limit import RateLimit, RateLimiterRegistry, TokenBucket
 from exchange.resilience.retry import ReadRetryPolicy
 
@@ -136,6 +142,47 @@ def test_failed_probe_reopens_for_another_pause() -> None:
     breaker.release()  # the probe never reached the venue: the next caller probes
     breaker.before_call()
     assert breaker.state is CircuitState.HALF_OPEN
+
+
+def test_circuit_open_names_the_last_cause_and_the_breaker_logs_open_and_close() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("binance@live", failure_threshold=3, reset_after=10, clock=clock)
+    with capture_logs() as logs:
+        for cause in ("ExchangeUnavailable: 503", "NetworkError: a", "NetworkError: timed out"):
+            breaker.before_call()
+            breaker.record_failure(cause)
+        clock.now += 7.7
+        with pytest.raises(CircuitOpen) as caught:
+            breaker.before_call()
+        clock.now += 2.3
+        breaker.before_call()  # the probe
+        breaker.record_failure("NetworkError: still down")  # re-opens: not logged again
+        clock.now += 10
+        breaker.before_call()
+        breaker.record_success()
+    assert str(caught.value) == (
+        "binance@live: circuit open after 3 failures (last: NetworkError: timed out); "
+        "next probe in 2.3s"
+    )
+    assert caught.value.retry_after == pytest.approx(2.3)
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("exchange.circuit_open", "warning"),
+        ("exchange.circuit_closed", "info"),
+    ]
+    assert logs[0]["cause"] == "NetworkError: timed out" and logs[0]["failures"] == 3
+    assert logs[1]["failures"] == 4 and logs[1]["open_for_s"] == 20
+
+
+def test_callers_during_a_probe_come_back_in_a_second_not_a_whole_pause() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("x", failure_threshold=1, reset_after=30, clock=clock)
+    breaker.before_call()
+    breaker.record_failure("NetworkError: down")
+    clock.now += 30
+    breaker.before_call()  # the probe is in flight
+    with pytest.raises(CircuitOpen, match="probe request is in flight") as caught:
+        breaker.before_call()
+    assert caught.value.retry_after == PROBE_PENDING_WAIT == 1.0
 
 
 class Flaky:
