@@ -41,6 +41,7 @@ from domain.errors import (
     DuplicateOrder,
     ExchangeUnavailable,
     InsufficientFunds,
+    MarketFilterRejected,
     OrderError,
     OrderNotFound,
     OrderOutcomeUnknown,
@@ -57,6 +58,7 @@ from domain.events import (
     StopRequested,
 )
 from domain.ids import client_order_id_tag, parse_client_order_id
+from domain.market import MarketRules
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.port import Exchange
 from persistence.records import (
@@ -245,7 +247,7 @@ class Engine:
         self.reconcile()
         state = self._require_state()
         if state.phase is Phase.IDLE:
-            self.handle(Started(at=self._clock(), price=self._price()))
+            self.handle(Started(at=self._clock(), price=self._price(), rules=self._rules()))
         elif state.phase is Phase.COOLDOWN and state.wake_at is not None:
             self._host.schedule(state.wake_at, "cooldown")
         self._rewatch()
@@ -343,7 +345,9 @@ class Engine:
     def on_cooldown(self) -> None:
         state = self._require_state()
         if state.phase is Phase.COOLDOWN:
-            self.handle(CooldownElapsed(at=self._clock(), price=self._price()))
+            self.handle(
+                CooldownElapsed(at=self._clock(), price=self._price(), rules=self._rules())
+            )
             self._rewatch()
         state = self._require_state()
         if state.phase is Phase.COOLDOWN and state.wake_at is not None:
@@ -579,10 +583,16 @@ class Engine:
                     "position; was it sold or withdrawn outside the service?",
                 )
             rejected = self._rejected_row(c.client_order_id, c)
+            # A filter refusal may mean the market's rules changed under us: read them again,
+            # and the machine places the order again under the new ones.
+            rules = self._fresh_rules() if isinstance(exc, MarketFilterRejected) else None
             return [
                 Observed(
                     event=OrderRejected(
-                        at=self._clock(), client_order_id=c.client_order_id, reason=str(exc)
+                        at=self._clock(),
+                        client_order_id=c.client_order_id,
+                        reason=str(exc),
+                        rules=rules if rules != self._decided().rules else None,
                     ),
                     order=rejected,
                 )
@@ -602,7 +612,19 @@ class Engine:
             type=c.order_type,
             amount=c.amount,
             price=c.price,
+            cost=c.cost,
         )
+
+    def _fresh_rules(self) -> MarketRules | None:
+        try:
+            return self._exchange.load_market_rules(self._symbol, fresh=True)
+        except TemporaryError:
+            return None  # the refusal takes its usual course; the next cycle reads them
+
+    def _rules(self) -> MarketRules:
+        """The venue's current rules (cached by the exchange client, refreshed periodically):
+        every cycle is sized with them, never with the rules frozen in an old snapshot."""
+        return self._exchange.load_market_rules(self._symbol)
 
     def _cancel(self, c: CancelOrder) -> list[Observed]:
         working = self._decided().order(c.client_order_id)
@@ -663,6 +685,7 @@ class Engine:
                 price=working.price,
                 cycle=state.cycle,
                 leg=working.leg,
+                cost=working.quote,
             )
             self._host.report("resubmit", working.client_order_id)
             return self._place(command)

@@ -58,6 +58,7 @@ class WorkingOrder:
     exchange_order_id: str | None = None
     filled: Decimal = ZERO
     cost: Decimal = ZERO
+    quote: Decimal | None = None  # a market buy's quote amount to spend (PlaceOrder.cost)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

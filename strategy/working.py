@@ -51,6 +51,7 @@ def place(
         order_type=type_,
         amount=amount,
         price=price,
+        quote=cost,
     )
     return replace(s, orders=(*s.orders, order))
 

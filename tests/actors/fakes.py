@@ -218,8 +218,8 @@ class FaultyExchange:
     def exchange_id(self) -> str:
         return self.inner.exchange_id
 
-    def load_market_rules(self, symbol: str) -> MarketRules:
-        return self._run(lambda: self.inner.load_market_rules(symbol))  # type: ignore[no-any-return]
+    def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
+        return self._run(lambda: self.inner.load_market_rules(symbol, fresh=fresh))  # type: ignore[no-any-return]
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         return self._run(lambda: self.inner.fetch_ticker(symbol))  # type: ignore[no-any-return]
@@ -236,6 +236,7 @@ class FaultyExchange:
         type: OrderType,
         amount: Decimal,
         price: Decimal | None = None,
+        cost: Decimal | None = None,
     ) -> Order:
         def create() -> Order:
             self.creates.append(client_order_id)
@@ -250,6 +251,7 @@ class FaultyExchange:
                 type=type,
                 amount=amount,
                 price=price,
+                cost=cost,
             )
             if self.after_create:
                 raise self.after_create.popleft()
