@@ -87,9 +87,21 @@ def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
 
 
 class Service:
-    """One running service process. `start()` then `stop()`; `run()` waits for a signal."""
+    """One running service process. `start()` then `stop()`; `run()` waits for a signal.
 
-    def __init__(self, config: ServiceConfig, *, vault: Vault | None, tuning: Tuning | None = None):
+    `lock`: the one-service-per-database lock, already acquired by the caller. `martingale run`
+    takes it before it syncs the config, so that a second `run` is refused before it writes
+    anything; without one, `start()` takes it. Either way `stop()` releases it.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        vault: Vault | None,
+        tuning: Tuning | None = None,
+        lock: ServiceLock | None = None,
+    ):
         self.config = config
         self.vault = vault
         self.tuning = tuning or Tuning()
@@ -97,7 +109,7 @@ class Service:
         self.venue: PaperVenue | None = None
         self.timers: TimerService | None = None
         self._engine: Any = None
-        self._lock: ServiceLock | None = None
+        self._lock: ServiceLock | None = lock
         self._stopped = threading.Event()
         # Set first thing on SIGTERM/SIGINT or stop(): from then on no engine places or cancels
         # anything, while the tree shuts down in order behind it.
@@ -106,8 +118,18 @@ class Service:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._lock = ServiceLock(self.config.database.url)
-        self._lock.acquire()  # one service per database: refuse before touching anything
+        if self._lock is None:
+            lock = ServiceLock(self.config.database.url)
+            lock.acquire()  # one service per database: refuse before touching anything
+            self._lock = lock
+        try:
+            self._start_parts()
+        except BaseException:
+            self.stop()  # releases the lock and whatever was opened before the failure
+            raise
+        log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
+
+    def _start_parts(self) -> None:
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
         sys.setswitchinterval(self.tuning.switch_interval)
         self._engine = make_engine(self.config.database.url)
@@ -116,24 +138,19 @@ class Service:
         self.timers = TimerService()
         prices = PriceBoard()
         exchange_for = self._exchange_factory(repo)
-        try:
-            self.root = RootSupervisor.start(
-                repo=repo,
-                feeds=self._feeds(),
-                exchange_for=exchange_for,
-                timers=self.timers,
-                prices=prices,
-                policy=self.tuning.policy,
-                poll_interval=self.tuning.poll_interval,
-                heartbeat_interval=self.tuning.heartbeat_interval,
-                stopping=self.stopping,
-                boot_slots=self.tuning.boot_slots,
-                freeze_after_boot=self.tuning.freeze_after_boot,
-            )
-        except Exception:
-            self.stop()
-            raise
-        log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
+        self.root = RootSupervisor.start(
+            repo=repo,
+            feeds=self._feeds(),
+            exchange_for=exchange_for,
+            timers=self.timers,
+            prices=prices,
+            policy=self.tuning.policy,
+            poll_interval=self.tuning.poll_interval,
+            heartbeat_interval=self.tuning.heartbeat_interval,
+            stopping=self.stopping,
+            boot_slots=self.tuning.boot_slots,
+            freeze_after_boot=self.tuning.freeze_after_boot,
+        )
 
     def stop(self) -> None:
         self.stopping.set()

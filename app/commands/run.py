@@ -13,6 +13,7 @@ from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from persistence.database import make_engine
+from persistence.ownership import ServiceLock
 from persistence.sql_repository import SqlRepository
 
 
@@ -40,9 +41,15 @@ def handle(args: argparse.Namespace) -> int:
         configure_logging(format=config.logging.format, level=config.logging.level)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
-        print(f"martingale run: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, 2)
     url = config.database.url
+    # One service per database, and the lock comes first: a second `run` must be refused
+    # before its sync writes anything (it would undo a stop-now recorded meanwhile).
+    lock = ServiceLock(url)
+    try:
+        lock.acquire()
+    except MartingaleError as exc:  # already running, or the database is unreachable
+        return _fail(exc, 1)
     try:
         prepare_database(url)
         engine = make_engine(url)
@@ -51,9 +58,17 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             engine.dispose()
     except (ConfigurationError, CredentialError) as exc:
-        print(f"martingale run: error: {exc}", file=sys.stderr)
-        return 2
+        lock.release()
+        return _fail(exc, 2)
     except MartingaleError as exc:
-        print(f"martingale run: error: {exc}", file=sys.stderr)
-        return 1
-    return Service(config, vault=vault).run()
+        lock.release()
+        return _fail(exc, 1)
+    try:
+        return Service(config, vault=vault, lock=lock).run()
+    except MartingaleError as exc:  # the service has stopped and released the lock
+        return _fail(exc, 1)
+
+
+def _fail(exc: Exception, status: int) -> int:
+    print(f"martingale run: error: {exc}", file=sys.stderr)
+    return status
