@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from config.loader import ConfigError, ConfigProblem, format_path
-from config.logging import register_secret
 from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig
-from domain.secrets import Credentials, Secret
+from domain.secrets import Credentials, Secret, register_secret
 
 
 def resolve_credentials(

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import CredentialError
-from domain.secrets import Credentials, Secret
+from domain.secrets import Credentials, Secret, register_credentials
 from persistence.records import SealedCredentials
 
 MASTER_KEY_ENV = "MARTINGALE_MASTER_KEY"
@@ -198,7 +198,7 @@ class Vault:
             plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data)
             payload: Mapping[str, str] = json.loads(plain)
             passphrase = payload.get("passphrase")
-            return Credentials(
+            credentials = Credentials(
                 api_key=Secret(payload["api_key"]),
                 secret=Secret(payload["secret"]),
                 passphrase=Secret(passphrase) if passphrase else None,
@@ -208,6 +208,10 @@ class Vault:
                 f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
                 "account, or the master key is wrong"
             ) from None
+        # A key read back from the database is as secret as one read from the environment:
+        # the log redactor masks it wherever it turns up (an exchange error, a library's log).
+        register_credentials(credentials)
+        return credentials
 
     def reseal(
         self, sealed: SealedCredentials, *, user_id: int, account_id: int
