@@ -1,10 +1,12 @@
 """Sync an onboarding file into the database: the file says who trades what, with which keys.
 
-`load_config` has already validated the whole file. `sync_config` then resolves every live
+`load_config` has already validated the whole file. `sync_config` then reads every live
 account's credentials (environment variables, files) before the first read of the database, and
 writes everything inside one `repo.transaction()`: a conflict or a database failure half way
-leaves nothing written. Only what differs from the stored rows is written, so a second run with
-the same file writes nothing at all (no `updated_at` or version bump, no re-encryption).
+leaves nothing written. Keys are handled by `app.onboarding_keys` (the master key must open
+every stored key; an account whose key sources are all absent keeps its stored key). Only what
+differs from the stored rows is written, so a second run with the same file writes nothing at
+all (no `updated_at` or version bump, no re-encryption).
 
 What the file decides, on every sync:
 - users by name (email included), accounts by (user, name), strategies by (user, name);
@@ -30,9 +32,16 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from app.onboarding_keys import (
+    check_vault_opens_stored,
+    config_file,
+    has_live_accounts,
+    store_if_changed,
+    vault_for,
+)
 from config.loader import ConfigError, ConfigProblem, format_path
-from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig, StrategyConfig
-from config.secrets import resolve_all_credentials, resolve_master_key
+from config.schema import ServiceConfig, StrategyConfig
+from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
 from domain.money import fmt
 from domain.secrets import Credentials
@@ -40,8 +49,18 @@ from persistence.database import parse_url
 from persistence.migrate import check_at_head, upgrade
 from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
 from persistence.repository import Repository
-from persistence.vault import Vault, fingerprint, parse_keyring
+from persistence.vault import Vault
 from strategy.params import MartingaleParams
+
+__all__ = [
+    "SyncReport",
+    "has_live_accounts",
+    "is_new_sqlite",
+    "prepare_database",
+    "strategy_params",
+    "sync_config",
+    "vault_for",
+]
 
 Loc = tuple[str | int, ...]
 
@@ -123,37 +142,6 @@ def strategy_params(strategy: StrategyConfig) -> dict[str, str]:
     return out
 
 
-def has_live_accounts(config: ServiceConfig) -> bool:
-    return any(isinstance(a, LiveAccount) for u in config.users for a in u.accounts)
-
-
-def vault_for(config: ServiceConfig, *, env: Mapping[str, str] | None = None) -> Vault | None:
-    """The vault for a config's live accounts; None when every account is on paper.
-
-    Raises ConfigError when a live account exists but no master key is configured, and
-    CredentialError when the key is malformed (the message names its source, never the key).
-    """
-    if not has_live_accounts(config):
-        return None
-    key = resolve_master_key(config, env=env)
-    if key is None:
-        where = _first_live_account(config)
-        raise ConfigError(
-            _file(config),
-            [
-                ConfigProblem(
-                    format_path(where),
-                    f"a live account's keys are stored encrypted, which needs the master key: "
-                    f"set {MASTER_KEY_ENV} or master_key_file (create a key with "
-                    "`martingale keys generate`)",
-                    config.source_line(where),
-                )
-            ],
-        )
-    source = "master_key_file" if config.master_key_file is not None else MASTER_KEY_ENV
-    return Vault(parse_keyring(key.reveal(), source=source))
-
-
 def sync_config(
     config: ServiceConfig,
     repo: Repository,
@@ -165,11 +153,12 @@ def sync_config(
     """Make the database say what the file says; see the module docstring for the rules.
 
     Credentials and params are resolved before the database is read, so an unreadable key file
-    or a missing variable raises ConfigError with nothing touched. Everything else happens in
-    one transaction.
+    raises ConfigError with nothing touched. Everything else happens in one transaction, which
+    a refusal found on the way (a master key that cannot open the stored keys, an account with
+    neither key sources nor a stored key, a moved strategy) rolls back whole.
     """
-    credentials = resolve_all_credentials(config, env=env)
-    if credentials and vault is None:
+    keys = lookup_credentials(config, env=env)
+    if (keys.found or keys.absent) and vault is None:
         raise CredentialError("the config has live accounts but no vault was given to seal keys")
     params = {
         (user.name, strategy.name): strategy_params(strategy)
@@ -177,12 +166,22 @@ def sync_config(
         for strategy in user.strategies
     }
     sync = _Sync(
-        config=config, repo=repo, vault=vault, now=now, credentials=credentials, params=params
+        config=config,
+        repo=repo,
+        vault=vault,
+        now=now,
+        credentials=keys.found,
+        absent=keys.absent,
+        params=params,
     )
     with repo.transaction():
+        if vault is not None:
+            check_vault_opens_stored(repo, vault)
         for index in range(len(config.users)):
             sync.user(index)
         sync.stop_removed_users()
+        if sync.missing:
+            raise ConfigError(config_file(config), sync.missing)
     return sync.report
 
 
@@ -194,9 +193,11 @@ class _Sync:
     repo: Repository
     vault: Vault | None
     now: datetime
-    credentials: Mapping[tuple[str, str], Credentials]
+    credentials: Mapping[AccountKey, Credentials]
+    absent: Mapping[AccountKey, list[ConfigProblem]]
     params: Mapping[tuple[str, str], dict[str, str]]
     report: SyncReport = field(default_factory=SyncReport)
+    missing: list[ConfigProblem] = field(default_factory=list)  # absent and nothing stored
 
     def user(self, index: int) -> None:
         user = self.config.users[index]
@@ -255,6 +256,11 @@ class _Sync:
             creds = self.credentials.get((user.name, account.name))
             if creds is not None:
                 self.account_credentials(stored, creds)
+            elif (user.name, account.name) in self.absent:
+                if self.repo.load_credentials(stored.id) is None:
+                    self.missing.extend(self.absent[(user.name, account.name)])
+                else:
+                    self.report.credentials.unchanged += 1  # the stored key stays in use
         return ids
 
     def strategy(
@@ -289,30 +295,11 @@ class _Sync:
             self.report.strategies.updated += 1
 
     def account_credentials(self, account: AccountRecord, credentials: Credentials) -> None:
-        """Seal and store the key only when it differs from the stored one.
-
-        The fingerprint covers the API key alone, so on a match the stored ciphertext is
-        opened and the secret and passphrase compared too. A ciphertext the configured master
-        keys cannot open is replaced: the file is the source of truth for the key, and keeping
-        an unreadable row would only stop the account later.
-        """
         vault = self.vault
         assert vault is not None  # sync_config refuses live accounts without a vault
-        stored = self.repo.load_credentials(account.id)
-        if stored is not None and stored.fingerprint == fingerprint(credentials):
-            try:
-                same = vault.open(stored, user_id=account.user_id, account_id=account.id)
-            except CredentialError:
-                same = None
-            if same == credentials:
-                self.report.credentials.unchanged += 1
-                return
-        sealed = vault.seal(credentials, user_id=account.user_id, account_id=account.id)
-        self.repo.save_credentials(account.id, sealed, now=self.now)
-        if stored is None:
-            self.report.credentials.created += 1
-        else:
-            self.report.credentials.updated += 1
+        outcome = store_if_changed(self.repo, vault, account, credentials, now=self.now)
+        tally = self.report.credentials
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
 
     def stop_removed_users(self) -> None:
         named = {u.name for u in self.config.users}
@@ -360,20 +347,9 @@ def _conflict(config: ServiceConfig, where: Loc, message: str) -> None:
     """Refuse a change the stored history forbids; raised inside the transaction, so it
     rolls back whatever this sync wrote before."""
     raise ConfigError(
-        _file(config), [ConfigProblem(format_path(where), message, config.source_line(where))]
+        config_file(config),
+        [ConfigProblem(format_path(where), message, config.source_line(where))],
     )
-
-
-def _first_live_account(config: ServiceConfig) -> Loc:
-    for i, user in enumerate(config.users):
-        for j, account in enumerate(user.accounts):
-            if isinstance(account, LiveAccount):
-                return ("users", i, "accounts", j)
-    return ()
-
-
-def _file(config: ServiceConfig) -> str:
-    return str(config.source_file) if config.source_file is not None else "config"
 
 
 def is_new_sqlite(url: str) -> bool:

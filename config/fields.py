@@ -113,4 +113,7 @@ FilePath = Annotated[Path, BeforeValidator(_resolve_path), AfterValidator(_exist
 SecretFilePath = Annotated[
     Path, BeforeValidator(_resolve_path), AfterValidator(_existing_secret_file)
 ]
+# An account's key file is checked when it is read (config.secrets): it may be absent on
+# purpose once the database holds the account's keys.
+SecretFileRef = Annotated[Path, BeforeValidator(_resolve_path)]
 WritablePath = Annotated[Path, BeforeValidator(_resolve_path)]

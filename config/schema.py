@@ -43,6 +43,7 @@ from config.fields import (
     NonNegDec,
     PositiveDec,
     SecretFilePath,
+    SecretFileRef,
     StrictModel,
     WritablePath,
 )
@@ -208,11 +209,11 @@ class LiveAccount(StrictModel):
     name: Name
     exchange: str
     api_key_env: EnvName | None = None
-    api_key_file: SecretFilePath | None = None
+    api_key_file: SecretFileRef | None = None
     secret_env: EnvName | None = None
-    secret_file: SecretFilePath | None = None
+    secret_file: SecretFileRef | None = None
     passphrase_env: EnvName | None = None
-    passphrase_file: SecretFilePath | None = None
+    passphrase_file: SecretFileRef | None = None
     sandbox: bool = False
     base_url: str | None = None
 

@@ -159,6 +159,11 @@ class Vault:
     def current_version(self) -> int:
         return self._keyring.current.version
 
+    @property
+    def key_versions(self) -> tuple[int, ...]:
+        """The current key's version first, then the older ones it still reads."""
+        return self._keyring.versions
+
     def seal(self, credentials: Credentials, *, user_id: int, account_id: int) -> SealedCredentials:
         payload = {"api_key": credentials.api_key.reveal(), "secret": credentials.secret.reveal()}
         if credentials.passphrase is not None:
