@@ -27,6 +27,7 @@ from domain.errors import (
 from domain.events import StopMode
 from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order
+from persistence.deployment import checked_deployment_tag, new_deployment_tag
 from persistence.errors import NotFound, VersionConflict
 from persistence.memory_reads import MemoryReads
 from persistence.memory_state import FillRow, OrderRow, State, money, opt_money, opt_utc, utc
@@ -55,9 +56,14 @@ from persistence.sql_rows import dump_json
 class MemoryRepository(MemoryReads):
     """Writes; reads come from `MemoryReads`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, deployment_tag: str | None = None) -> None:
+        """`deployment_tag`: this fake database's tag; random (as a migration makes it) if None."""
         self._s = State()
         self._lock = threading.RLock()
+        self._tag = checked_deployment_tag(deployment_tag or new_deployment_tag())
+
+    def deployment_tag(self) -> str:
+        return self._tag
 
     @contextmanager
     def _tx(self) -> Iterator[State]:
@@ -112,8 +118,16 @@ class MemoryRepository(MemoryReads):
                     )
 
     def upsert_account(
-        self, user_id: int, name: str, *, exchange: str, now: datetime
+        self,
+        user_id: int,
+        name: str,
+        *,
+        exchange: str,
+        now: datetime,
+        sandbox: bool = False,
+        base_url: str | None = None,
     ) -> AccountRecord:
+        base_url = base_url or None
         with self._tx() as s:
             self.get_user(user_id)
             for account in s.accounts.values():
@@ -125,9 +139,19 @@ class MemoryRepository(MemoryReads):
                             "account name",
                             field="exchange",
                         )
+                    if (account.sandbox, account.base_url) != (sandbox, base_url):
+                        moved = replace(account, sandbox=sandbox, base_url=base_url)
+                        s.accounts[account.id] = moved
+                        return moved
                     return account
             record = AccountRecord(
-                id=self._id(), user_id=user_id, name=name, exchange=exchange, created_at=utc(now)
+                id=self._id(),
+                user_id=user_id,
+                name=name,
+                exchange=exchange,
+                created_at=utc(now),
+                sandbox=sandbox,
+                base_url=base_url,
             )
             s.accounts[record.id] = record
             return record
@@ -197,6 +221,7 @@ class MemoryRepository(MemoryReads):
         params: Mapping[str, Any],
         desired_state: DesiredState,
         now: datetime,
+        config_state: str | None = None,
     ) -> StrategyRecord:
         with self._tx() as s:
             if self.get_account(account_id).user_id != user_id:
@@ -225,12 +250,15 @@ class MemoryRepository(MemoryReads):
                 created_at=utc(now),
                 updated_at=utc(now),
             )
-            record = replace(
-                record,
-                params=json.loads(dump_json(params)),
-                desired_state=desired_state,
-                updated_at=utc(now),
-            )
+            wanted = (json.loads(dump_json(params)), desired_state, config_state)
+            if found is None or (found.params, found.desired_state, found.config_state) != wanted:
+                record = replace(
+                    record,
+                    params=wanted[0],
+                    desired_state=desired_state,
+                    config_state=config_state,
+                    updated_at=utc(now),
+                )
             s.strategies[record.id] = record
             s.snapshots.setdefault(record.id, None)
             return record
@@ -289,6 +317,7 @@ class MemoryRepository(MemoryReads):
         fills: Sequence[Fill] = (),
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
+        audits: Sequence[AuditEntry] = (),
     ) -> StepResult:
         version = expected_version + 1 if new_version is None else new_version
         with self._tx() as s:
@@ -310,6 +339,7 @@ class MemoryRepository(MemoryReads):
             self.append_events(
                 [JournalEntry(strategy_id=strategy_id, event=e, occurred_at=now) for e in events]
             )
+            self.append_audit(audits)
             return StepResult(version=version, new_trade_ids=tuple(new_ids))
 
     def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
@@ -383,7 +413,7 @@ class MemoryRepository(MemoryReads):
     def apply_fill(self, strategy_id: int, fill: Fill, *, now: datetime) -> bool:
         with self._tx() as s:
             strategy = self.get_strategy(strategy_id)
-            key = (strategy.account_id, fill.trade_id)
+            key = (strategy.account_id, fill.symbol, fill.trade_id)
             if key in s.fills:
                 return False
             order = s.orders.get((strategy.account_id, fill.client_order_id))
@@ -410,6 +440,8 @@ class MemoryRepository(MemoryReads):
                 base_price=opt_money(cycle.base_price, "cycle.base_price"),
                 average_price=opt_money(cycle.average_price, "cycle.average_price"),
                 realized_profit=opt_money(cycle.realized_profit, "cycle.realized_profit"),
+                carried_amount=money(cycle.carried_amount, "cycle.carried_amount"),
+                carried_cost=money(cycle.carried_cost, "cycle.carried_cost"),
                 opened_at=utc(cycle.opened_at),
                 closed_at=opt_utc(cycle.closed_at),
             )

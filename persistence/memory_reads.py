@@ -24,6 +24,7 @@ from persistence.records import (
 class MemoryReads:
     _s: State
     _lock: threading.RLock
+    _tag: str
 
     def get_strategy(self, strategy_id: int) -> StrategyRecord:
         if strategy_id not in self._s.strategies:
@@ -71,6 +72,7 @@ class MemoryReads:
                 live_orders=live,
                 current_cycle=current,
                 known_trade_ids=known,
+                deployment_tag=self._tag,
             )
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:

@@ -43,7 +43,7 @@ class State:
     snapshots: dict[int, str | None] = field(default_factory=dict)
     cycles: dict[tuple[int, int], CycleRecord] = field(default_factory=dict)
     orders: dict[tuple[int, str], OrderRow] = field(default_factory=dict)
-    fills: dict[tuple[int, str], FillRow] = field(default_factory=dict)
+    fills: dict[tuple[int, str, str], FillRow] = field(default_factory=dict)  # account, symbol, id
     events: list[EventRecord] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
     next_id: int = 1

@@ -56,6 +56,14 @@ def upgrade(url: str | URL, revision: str = "head") -> str:
         return MigrationContext.configure(connection).get_current_revision() or "base"
 
 
+def downgrade(url: str | URL, revision: str) -> str:
+    """Migrate down to `revision`; returns the revision the database is now at."""
+    with _connection(url, "migrate") as connection:
+        command.downgrade(alembic_config(connection), revision)
+        connection.commit()
+        return MigrationContext.configure(connection).get_current_revision() or "base"
+
+
 def current_revision(url: str | URL) -> str | None:
     """None for an empty database that was never migrated."""
     with _connection(url, "read schema revision") as connection:

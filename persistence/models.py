@@ -11,7 +11,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from persistence.types import BigId, LongText, Money, UTCDateTime
@@ -27,6 +37,8 @@ NAME = 64
 EMAIL = 254  # RFC 5321 path limit
 SYMBOL = 32
 STATE = 16
+URL = 255
+DEPLOYMENT_TAG = 4
 
 
 class Base(DeclarativeBase):
@@ -53,6 +65,10 @@ class Account(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(NAME))
     exchange: Mapped[str] = mapped_column(String(NAME))
+    # The venue environment (see domain.venues): the testnet and the live market of one
+    # exchange are different markets, with different prices, orders and keys.
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    base_url: Mapped[str | None] = mapped_column(String(URL), nullable=True)
     credentials_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     credentials_key_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     credentials_fingerprint: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
@@ -73,6 +89,9 @@ class Strategy(Base):
     params: Mapped[str] = mapped_column(Text)
     desired_state: Mapped[str] = mapped_column(String(STATE))
     stop_mode: Mapped[str | None] = mapped_column(String(STATE), nullable=True)
+    # The `state:` the config file last applied: a re-sync re-applies the file's state only
+    # when the file's value itself changed, so it does not undo a later `strategy pause`.
+    config_state: Mapped[str | None] = mapped_column(String(STATE), nullable=True)
     actual_state: Mapped[str] = mapped_column(String(STATE))
     restart_count: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -99,6 +118,10 @@ class Cycle(Base):
     cost: Mapped[Decimal] = mapped_column(Money)
     realized_profit: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
     safety_orders_filled: Mapped[int] = mapped_column(Integer, default=0)
+    # What a finished cycle handed to the next one (dust, or the position a stop kept), at
+    # its cost: the cycle's own amount/cost stay its own figures.
+    carried_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    carried_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -131,11 +154,15 @@ class Order(Base):
 
 
 class Fill(Base):
-    """A trade; (account, trade id) is unique so a replayed fill can never be stored twice."""
+    """A trade; (account, symbol, trade id) is unique so a replayed fill is never stored twice.
+
+    The symbol is part of the key because exchanges (binance) number trades per market: one
+    account's ETH/USDT and BTC/USDT can both have trade 17.
+    """
 
     __tablename__ = "fills"
     __table_args__ = (
-        UniqueConstraint("account_id", "trade_id"),
+        UniqueConstraint("account_id", "symbol", "trade_id"),
         Index(None, "strategy_id", "cycle"),
     )
 
@@ -182,6 +209,19 @@ class AuditLog(Base):
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     strategy_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     data: Mapped[str] = mapped_column(Text)
+
+
+class Deployment(Base):
+    """One row: this database's deployment tag, made by migration 0004.
+
+    Every client order id carries it, so a second deployment (another database) trading on the
+    same exchange account never takes our orders for its own, nor reuses our ids.
+    """
+
+    __tablename__ = "deployment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tag: Mapped[str] = mapped_column(String(DEPLOYMENT_TAG))
 
 
 # Core handles for bulk statements (executemany), typed as the Tables they are.

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from domain.events import StopMode
 from domain.money import ZERO
 from domain.orders import Fill, Order
+from domain.venues import venue_key
 
 
 class DesiredState(enum.StrEnum):
@@ -70,10 +71,17 @@ class AccountRecord:
     credentials_key_version: int | None = None
     credentials_created_at: datetime | None = None
     credentials_rotated_at: datetime | None = None
+    sandbox: bool = False  # the exchange's test environment
+    base_url: str | None = None  # an explicit API endpoint (overrides sandbox)
 
     @property
     def has_credentials(self) -> bool:
         return self.credentials_fingerprint is not None
+
+    @property
+    def venue(self) -> str:
+        """The market this account trades on (`domain.venues.venue_key`)."""
+        return venue_key(self.exchange, sandbox=self.sandbox, base_url=self.base_url)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +121,10 @@ class StrategyRecord:
     last_error: str | None = None
     last_heartbeat: datetime | None = None
     stop_mode: StopMode | None = None  # how a STOPPED strategy stops; None: after the cycle
+    # The `state:` the config file last applied (running/paused/stopped/disabled); None: the
+    # strategy did not come from a file, or the file gave none. The app compares the file's
+    # value with it, so a re-sync does not undo a state set since by hand.
+    config_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +151,10 @@ class CycleRecord:
     realized_profit: Decimal | None = None
     safety_orders_filled: int = 0
     closed_at: datetime | None = None
+    # What this cycle, once closed, handed to the next one (dust, or the position a stop kept),
+    # at its cost; amount/cost above stay the cycle's own figures.
+    carried_amount: Decimal = ZERO
+    carried_cost: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +223,7 @@ class StepWrite:
     fills: tuple[Fill, ...] = ()
     cycle: CycleRecord | None = None
     events: tuple[object, ...] = ()
+    audits: tuple[AuditEntry, ...] = ()  # audit rows committed with the step (or not at all)
 
     @classmethod
     def build(
@@ -222,6 +239,7 @@ class StepWrite:
         fills: Iterable[Fill] = (),
         cycle: CycleRecord | None = None,
         events: Iterable[object] = (),
+        audits: Iterable[AuditEntry] = (),
     ) -> StepWrite:
         """A step from `save_step`'s arguments (the next version by default)."""
         return cls(
@@ -235,6 +253,7 @@ class StepWrite:
             fills=tuple(fills),
             cycle=cycle,
             events=tuple(events),
+            audits=tuple(audits),
         )
 
     def save_step_kwargs(self) -> dict[str, Any]:
@@ -249,6 +268,7 @@ class StepWrite:
             "fills": self.fills,
             "cycle": self.cycle,
             "events": self.events,
+            "audits": self.audits,
         }
 
 
@@ -266,6 +286,7 @@ class EngineState:
     live_orders: tuple[Order, ...]
     current_cycle: CycleRecord | None
     known_trade_ids: frozenset[str]  # fills already applied in the current cycle
+    deployment_tag: str  # this database's tag ([a-z]{4}): every client order id carries it
 
     @property
     def version(self) -> int:

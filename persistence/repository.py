@@ -6,14 +6,19 @@ not at all. Time is passed in (`now`), never read here, so tests and replays are
 
 Semantics every implementation keeps:
 - Onboarding upserts by natural key: user by name, account by (user, name), strategy by
-  (user, name). Upserting a soft-deleted user brings it back.
+  (user, name). Upserting a soft-deleted user brings it back. An upsert that changes nothing
+  writes nothing (a strategy's `updated_at` stays, so the supervisor's poll sees no change).
 - `save_steps` writes many steps in one transaction, each as `save_step` would: a refused
   step gets its error in its slot and writes nothing, the others commit.
 - `save_step` checks `expected_version` against the strategy's version and replaces it (with
   `new_version`, else expected + 1); a mismatch raises `VersionConflict` and writes nothing.
   Writers pass unique `new_version` tokens so two writers can never line up on each other's
   counters (a late write of a replaced engine must not land on top of its successor's).
-- A fill is unique per (account, trade id): a replay is a no-op, reported as "not new".
+- A fill is unique per (account, symbol, trade id): a replay is a no-op, reported as "not
+  new". (Exchanges such as binance number trades per symbol.)
+- A step's audit rows commit with it: a refused step writes none of them.
+- Every database has its own deployment tag ([a-z]{4}, made by migration 0004); every client
+  order id carries it, so two deployments on one exchange account never share ids.
 - Order updates follow the order state machine; an illegal move raises `IllegalTransition`.
 - Fills are records of trades; the order's `filled`/`cost` come from order updates.
 """
@@ -72,9 +77,24 @@ class Repository(Protocol):
         """Soft delete: hide the user, ask its strategies to stop; keep all history."""
         ...
 
+    def deployment_tag(self) -> str:
+        """This database's deployment tag: four lowercase letters, fixed for its lifetime."""
+        ...
+
     def upsert_account(
-        self, user_id: int, name: str, *, exchange: str, now: datetime
-    ) -> AccountRecord: ...
+        self,
+        user_id: int,
+        name: str,
+        *,
+        exchange: str,
+        now: datetime,
+        sandbox: bool = False,
+        base_url: str | None = None,
+    ) -> AccountRecord:
+        """`sandbox` and `base_url` (the venue environment) are stored or updated; changing
+        `exchange` is refused (the account's history and keys belong to the old one)."""
+        ...
+
     def get_account(self, account_id: int) -> AccountRecord: ...
     def list_accounts(self, user_id: int) -> list[AccountRecord]: ...
 
@@ -107,7 +127,14 @@ class Repository(Protocol):
         params: Mapping[str, Any],
         desired_state: DesiredState,
         now: datetime,
-    ) -> StrategyRecord: ...
+        config_state: str | None = None,
+    ) -> StrategyRecord:
+        """`config_state` is stored as given: the `state:` the config file applied (None: none).
+
+        Nothing is written when params, desired state and config state are all unchanged.
+        """
+        ...
+
     def get_strategy(self, strategy_id: int) -> StrategyRecord: ...
     def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]: ...
     def list_desired_states(
@@ -159,7 +186,12 @@ class Repository(Protocol):
         fills: Sequence[Fill] = (),
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
-    ) -> StepResult: ...
+        audits: Sequence[AuditEntry] = (),
+    ) -> StepResult:
+        """One engine step in one transaction; `audits` are committed with it or not at all
+        (e.g. `cycle_closed` with the close: a crash cannot keep one without the other)."""
+        ...
+
     def save_steps(self, steps: Sequence[StepWrite]) -> list[StepOutcome]:
         """Many steps (of one or several strategies) in one transaction; one outcome per step.
 

@@ -39,6 +39,7 @@ class SqlBase:
         # Groups of steps whose write failed and were written again step by step (see
         # `save_steps`): should stay 0; anything else is a bug worth a look.
         self.group_fallbacks = 0
+        self._deployment_tag: str | None = None  # read once: a database's tag never changes
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -17,7 +17,7 @@ from domain.events import StopMode
 from domain.orders import Fill, Order, OrderState
 from persistence import models as m
 from persistence import sql_rows
-from persistence.errors import NotFound
+from persistence.errors import NotFound, SchemaOutOfDate
 from persistence.records import (
     AuditRecord,
     CycleRecord,
@@ -33,6 +33,7 @@ from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
 _LIVE_STATES = [s.value for s in OrderState if s.is_live]
 USERS = cast(Table, m.User.__table__)
+DEPLOYMENT = cast(Table, m.Deployment.__table__)
 
 
 _STRATEGY_COLUMNS = [c for c in STRATEGIES.c if c.name != "snapshot"]
@@ -52,6 +53,7 @@ _NEWEST_CYCLE = (
 _CYCLE_TRADE_IDS = select(FILLS.c.trade_id).where(
     FILLS.c.strategy_id == bindparam("b_id"), FILLS.c.cycle == bindparam("b_cycle")
 )
+_DEPLOYMENT_TAG = select(DEPLOYMENT.c.tag).order_by(DEPLOYMENT.c.id).limit(1)
 _DESIRED_STATES = (
     select(
         STRATEGIES.c.id, STRATEGIES.c.user_id, STRATEGIES.c.desired_state, STRATEGIES.c.stop_mode
@@ -73,6 +75,13 @@ def strategy_row(conn: Connection, strategy_id: int, *, snapshot: bool = False) 
 
 class SqlReads(SqlBase):
     # --- reads ------------------------------------------------------------------------------
+    def deployment_tag(self) -> str:
+        """This database's tag (migration 0004 made it; it never changes, so read it once)."""
+        if self._deployment_tag is None:
+            with self._read("read the deployment tag") as s:
+                self._deployment_tag = _deployment_tag(s.connection())
+        return self._deployment_tag
+
     def load_engine_state(self, strategy_id: int) -> EngineState:
         with self._read("load engine state") as s:
             conn = s.connection()
@@ -85,12 +94,15 @@ class SqlReads(SqlBase):
                 trade_ids = frozenset(
                     conn.execute(_CYCLE_TRADE_IDS, {**key, "b_cycle": current.number}).scalars()
                 )
+            if self._deployment_tag is None:
+                self._deployment_tag = _deployment_tag(conn)
             return EngineState(
                 strategy=sql_rows.strategy(row),
                 snapshot=row.snapshot,
                 live_orders=live,
                 current_cycle=None if current is None else sql_rows.cycle(current),
                 known_trade_ids=trade_ids,
+                deployment_tag=self._deployment_tag,
             )
 
     def list_desired_states(
@@ -155,6 +167,16 @@ class SqlReads(SqlBase):
         model = {t.__tablename__: t for t in m.Base.__subclasses__()}[table]
         with self._read("count rows") as s:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _deployment_tag(conn: Connection) -> str:
+    tag = conn.execute(_DEPLOYMENT_TAG).scalar()
+    if tag is None:
+        raise SchemaOutOfDate(
+            "the database has no deployment tag (table deployment is empty); run "
+            "`martingale db upgrade --db <url>` (the same URL the service uses)"
+        )
+    return str(tag)
 
 
 def _status(session: Any, query: Any) -> list[StrategyStatus]:

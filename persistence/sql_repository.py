@@ -82,23 +82,40 @@ class SqlRepository(SqlReads):
             )
 
     def upsert_account(
-        self, user_id: int, name: str, *, exchange: str, now: datetime
+        self,
+        user_id: int,
+        name: str,
+        *,
+        exchange: str,
+        now: datetime,
+        sandbox: bool = False,
+        base_url: str | None = None,
     ) -> AccountRecord:
+        base_url = base_url or None
         with self._write("upsert account") as s:
             get_row(s, m.User, user_id, "user")
             row = s.scalar(
                 select(m.Account).where(m.Account.user_id == user_id, m.Account.name == name)
             )
             if row is None:
-                row = m.Account(user_id=user_id, name=name, exchange=exchange, created_at=now)
+                row = m.Account(
+                    user_id=user_id,
+                    name=name,
+                    exchange=exchange,
+                    sandbox=sandbox,
+                    base_url=base_url,
+                    created_at=now,
+                )
                 s.add(row)
-                s.flush()
             elif row.exchange != exchange:
                 raise ValidationError(
                     f"account {name!r} already trades on {row.exchange!r}; its history and keys "
                     "belong there, so give the new exchange a new account name",
                     field="exchange",
                 )
+            elif bool(row.sandbox) != sandbox or row.base_url != base_url:
+                row.sandbox, row.base_url = sandbox, base_url
+            s.flush()
             return sql_rows.account(row)
 
     def get_account(self, account_id: int) -> AccountRecord:
@@ -172,6 +189,7 @@ class SqlRepository(SqlReads):
         params: Mapping[str, Any],
         desired_state: DesiredState,
         now: datetime,
+        config_state: str | None = None,
     ) -> StrategyRecord:
         with self._write("upsert strategy") as s:
             account = get_row(s, m.Account, account_id, "account")
@@ -198,9 +216,12 @@ class SqlRepository(SqlReads):
                     "its orders and cycles belong there, so use a new strategy name",
                     field="symbol" if row.symbol != symbol else "account",
                 )
-            row.params = sql_rows.dump_json(params)
-            row.desired_state = desired_state.value
-            row.updated_at = now
+            wanted = (sql_rows.dump_json(params), desired_state.value, config_state)
+            if (row.params, row.desired_state, row.config_state) != wanted:
+                # Only a real change touches the row: `updated_at` is what the supervisor's
+                # poll of desired states watches.
+                row.params, row.desired_state, row.config_state = wanted
+                row.updated_at = now
             s.flush()
             return sql_rows.strategy(row)
 
@@ -283,6 +304,7 @@ class SqlRepository(SqlReads):
         fills: Sequence[Fill] = (),
         cycle: CycleRecord | None = None,
         events: Sequence[object] = (),
+        audits: Sequence[AuditEntry] = (),
     ) -> StepResult:
         step = StepWrite.build(
             strategy_id,
@@ -295,6 +317,7 @@ class SqlRepository(SqlReads):
             fills=fills,
             cycle=cycle,
             events=events,
+            audits=audits,
         )
         [outcome] = self._save_group([step])
         if isinstance(outcome, Exception):

@@ -70,6 +70,8 @@ def account(row: m.Account) -> AccountRecord:
         credentials_key_version=row.credentials_key_version,
         credentials_created_at=_t(row.credentials_created_at),
         credentials_rotated_at=_t(row.credentials_rotated_at),
+        sandbox=bool(row.sandbox),
+        base_url=row.base_url,
     )
 
 
@@ -100,6 +102,7 @@ def strategy(row: m.Strategy | Row[Any]) -> StrategyRecord:
         last_error=row.last_error,
         last_heartbeat=_t(row.last_heartbeat),
         stop_mode=StopMode(row.stop_mode) if row.stop_mode else None,
+        config_state=row.config_state,
     )
 
 
@@ -115,6 +118,8 @@ def cycle(row: m.Cycle | Row[Any]) -> CycleRecord:
         realized_profit=_d(row.realized_profit),
         safety_orders_filled=row.safety_orders_filled,
         closed_at=_t(row.closed_at),
+        carried_amount=_d(row.carried_amount),
+        carried_cost=_d(row.carried_cost),
     )
 
 
@@ -130,6 +135,8 @@ def cycle_values(record: CycleRecord) -> dict[str, Any]:
         "realized_profit": record.realized_profit,
         "safety_orders_filled": record.safety_orders_filled,
         "closed_at": record.closed_at,
+        "carried_amount": record.carried_amount,
+        "carried_cost": record.carried_cost,
     }
 
 

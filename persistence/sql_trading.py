@@ -77,7 +77,7 @@ _UPDATE_ORDER = (
         updated_at=bindparam("b_now"),
     )
 )
-_KNOWN_TRADES = select(_F.trade_id).where(
+_KNOWN_TRADES = select(_F.symbol, _F.trade_id).where(
     _F.account_id == bindparam("b_account"),
     _F.trade_id.in_(bindparam("b_trades", expanding=True)),
 )
@@ -193,22 +193,22 @@ def insert_fills(
     now: datetime,
     orders: OrderIds | None = None,
 ) -> list[str]:
-    """Store the fills whose (account, trade id) is new; their trade ids, in order.
+    """Store the fills whose (account, symbol, trade id) is new; their trade ids, in order.
 
-    A replayed fill is a no-op, and so is a second fill with the same trade id in one batch.
+    A replayed fill is a no-op, and so is a second fill with the same symbol and trade id in one
+    batch. (Trade ids are per symbol on some exchanges: the same id on another symbol is new.)
     `orders` (from `write_orders` in the same transaction) spares looking those orders up again.
     """
     if not fills:
         return []
     trade_ids = list({f.trade_id for f in fills})
-    seen = set(
-        conn.execute(_KNOWN_TRADES, {"b_account": account_id, "b_trades": trade_ids}).scalars()
-    )
+    known = conn.execute(_KNOWN_TRADES, {"b_account": account_id, "b_trades": trade_ids})
+    seen = {(symbol, trade_id) for symbol, trade_id in known}
     new: list[Fill] = []
     for fill in fills:
-        if fill.trade_id in seen:
+        if (fill.symbol, fill.trade_id) in seen:
             continue
-        seen.add(fill.trade_id)
+        seen.add((fill.symbol, fill.trade_id))
         _check_fill_money(fill)
         new.append(fill)
     if not new:
@@ -251,20 +251,24 @@ def insert_events(conn: Connection, entries: Sequence[JournalEntry]) -> int:
 def insert_audit(conn: Connection, entries: Sequence[AuditEntry]) -> int:
     if not entries:
         return 0
-    rows = [
-        {
-            "at": entry.at,
-            "level": entry.level,
-            "event": entry.event,
-            "message": entry.message,
-            "user_id": entry.user_id,
-            "strategy_id": entry.strategy_id,
-            "data": sql_rows.dump_json(entry.data),
-        }
-        for entry in entries
-    ]
+    rows = [audit_row(entry) for entry in entries]
     insert_rows(conn, m.AUDIT_LOG, rows)
     return len(rows)
+
+
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
+    """The row of an audit entry, checked up front (a step refuses a bad one before writing)."""
+    if entry.at.tzinfo is None or entry.at.utcoffset() is None:
+        raise ValueError(f"audit {entry.event}: timestamps must be timezone-aware (UTC)")
+    return {
+        "at": entry.at,
+        "level": entry.level,
+        "event": entry.event,
+        "message": entry.message,
+        "user_id": entry.user_id,
+        "strategy_id": entry.strategy_id,
+        "data": sql_rows.dump_json(entry.data),
+    }
 
 
 # --- reads of what was just written (the single operations return it) ----------------------
@@ -371,7 +375,7 @@ _STEP_ORDER_IDS = select(_O.account_id, _O.client_order_id, _O.id).where(
     _O.account_id.in_(bindparam("b_accounts", expanding=True)),
     _O.client_order_id.in_(bindparam("b_coids", expanding=True)),
 )
-_STEP_TRADES = select(_F.account_id, _F.trade_id).where(
+_STEP_TRADES = select(_F.account_id, _F.symbol, _F.trade_id).where(
     _F.account_id.in_(bindparam("b_accounts", expanding=True)),
     _F.trade_id.in_(bindparam("b_trades", expanding=True)),
 )
@@ -381,6 +385,7 @@ _STEP_CYCLES = select(_C.strategy_id, _C.number, _C.id).where(
 )
 
 OrderKey = tuple[int, str]  # (account id, client order id)
+TradeKey = tuple[int, str, str]  # (account id, symbol, trade id): what makes a fill unique
 
 
 class BatchFailed(RuntimeError):
@@ -442,13 +447,14 @@ class _Group:
             if accounts is not None:
                 accounts.update(self.accounts)
         self.orders: dict[OrderKey, _BatchOrder] = {}
-        self.trades: set[tuple[int, str]] = set()
+        self.trades: set[TradeKey] = set()
         self._read(conn, [s for s in steps if s.strategy_id in self.accounts])
         # What the accepted steps write.
         self.bumps: dict[int, dict[str, Any]] = {}  # strategy id -> expected version + new row
         self.cycles: dict[tuple[int, int], dict[str, Any]] = {}
         self.fills: list[tuple[dict[str, Any], OrderKey | None]] = []  # row, order id to find
         self.events: list[dict[str, Any]] = []
+        self.audits: list[dict[str, Any]] = []
 
     def _read(self, conn: Connection, steps: Sequence[StepWrite]) -> None:
         """One SELECT each: the orders and trades the group names."""
@@ -465,7 +471,7 @@ class _Group:
         trades = sorted({f.trade_id for s in steps for f in s.fills})
         if trades:
             known = conn.execute(_STEP_TRADES, {"b_accounts": accounts, "b_trades": trades})
-            self.trades.update((account_id, trade_id) for account_id, trade_id in known)
+            self.trades.update((a, symbol, trade_id) for a, symbol, trade_id in known)
 
     def add(self, step: StepWrite) -> StepResult:
         """Check `step` as `save_step` would and take its writes; raise its refusal instead
@@ -493,6 +499,7 @@ class _Group:
             }
             for event in step.events
         ]
+        audits = [audit_row(entry) for entry in step.audits]
         # Accepted: take its writes.
         self.versions[sid] = step.new_version
         bump = self.bumps.setdefault(sid, {"expected": version})
@@ -502,9 +509,10 @@ class _Group:
             cycle = sql_rows.cycle_values(step.cycle)
             self.cycles[(sid, step.cycle.number)] = {"strategy_id": sid, **cycle}
         for fill in fills:
-            self.trades.add((account_id, fill.trade_id))
+            self.trades.add((account_id, fill.symbol, fill.trade_id))
             self.fills.append(self._fill(sid, account_id, fill, step.now))
         self.events.extend(events)
+        self.audits.extend(audits)
         return StepResult(version=step.new_version, new_trade_ids=tuple(f.trade_id for f in fills))
 
     def _orders_of(self, step: StepWrite, account_id: int) -> dict[OrderKey, _BatchOrder]:
@@ -539,11 +547,12 @@ class _Group:
     def _new_fills(self, step: StepWrite, account_id: int) -> list[Fill]:
         """The step's fills not stored yet (nor earlier in the group, nor earlier in the step)."""
         fills: list[Fill] = []
-        seen: set[str] = set()
+        seen: set[TradeKey] = set()
         for fill in step.fills:
-            if (account_id, fill.trade_id) in self.trades or fill.trade_id in seen:
+            key = (account_id, fill.symbol, fill.trade_id)
+            if key in self.trades or key in seen:
                 continue  # a replay: stored once
-            seen.add(fill.trade_id)
+            seen.add(key)
             _check_fill_money(fill)
             fills.append(fill)
         return fills
@@ -598,6 +607,7 @@ class _Group:
                     row["order_id"] = order_ids[key]
             insert_rows(conn, FILLS, [row for row, _ in self.fills])
         insert_rows(conn, m.EVENTS, self.events)
+        insert_rows(conn, m.AUDIT_LOG, self.audits)
 
     def _write_cycles(self, conn: Connection) -> None:
         """UPDATE by (strategy, number); only if a cycle is new (rare: once per cycle), one
@@ -635,7 +645,8 @@ def write_steps(
     checked in Python against those rows and the steps accepted before it; a refused step is
     left out whole. Writes, each only if it has rows: one multi-row UPDATE of the strategies
     (the expected version still in the WHERE), an INSERT and an UPDATE of orders, an UPDATE of
-    cycles (plus a SELECT and an INSERT when one is new), an INSERT of fills and one of events.
+    cycles (plus a SELECT and an INSERT when one is new), an INSERT of fills, one of events and
+    one of audit rows.
     The caller commits (or rolls back) once.
 
     `accounts` is a cache of strategy -> account (filled here from the SELECT). If it knows
@@ -757,7 +768,15 @@ def _join_update(
 
 
 def _check_cycle_money(record: CycleRecord) -> None:
-    for name in ("amount", "cost", "base_price", "average_price", "realized_profit"):
+    for name in (
+        "amount",
+        "cost",
+        "base_price",
+        "average_price",
+        "realized_profit",
+        "carried_amount",
+        "carried_cost",
+    ):
         value = getattr(record, name)
         if value is not None:
             check_money(value, field=f"cycle.{name}")
