@@ -10,15 +10,23 @@ all (no `updated_at` or version bump, no re-encryption).
 
 What the file decides, on every sync:
 - users by name (email included), accounts by (user, name), strategies by (user, name);
-- a strategy's desired state (`enabled` / `state`): re-running the file re-applies it;
 - a strategy's parameters, stored complete (defaults filled in) as decimal strings under the
   `martingale plan` names. A change is stored at once; the engine reads params when it opens
   its next cycle, so a cycle in progress keeps the ladder it was opened with and no resting
   order moves mid-cycle.
 
+The database, not the file, is the source of truth for a strategy's runtime state: a pause,
+resume, stop, stop-now or close-now recorded by `martingale strategy` (or the service itself)
+stays across syncs and restarts. The file's `state:` / `enabled:` applies when the strategy is
+created, and again only when the file's own value changes: the value last applied is kept in
+strategies.config_state ("running", "paused", "stopped", or "disabled" for `enabled: false`,
+which `martingale strategy resume` refuses to undo). A row synced before config_state existed
+adopts the file's value without applying it, so an upgrade never undoes a recorded stop.
+
 Removal never deletes: orders, fills and cycles are the trading record. A strategy missing from
-the file is asked to stop (desired state STOPPED); a user missing from the file has every one of
-its strategies stopped, and the user row stays visible so `martingale status` still shows them.
+the file is asked to stop once (desired state STOPPED, config_state "removed"); a user missing
+from the file has every one of its strategies stopped, and the user row stays visible so
+`martingale status` still shows them. Naming it in the file again applies the file's state.
 Moving a strategy to another symbol or account, or an account to another exchange, is refused
 with the file path of the entry: its history belongs to the old one, so it needs a new name.
 """
@@ -30,8 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
+from app.database import is_new_sqlite, prepare_database
 from app.onboarding_keys import (
     check_vault_opens_stored,
     config_file,
@@ -45,8 +53,6 @@ from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
 from domain.money import fmt
 from domain.secrets import Credentials
-from persistence.database import parse_url
-from persistence.migrate import check_at_head, upgrade
 from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
 from persistence.repository import Repository
 from persistence.vault import Vault
@@ -63,6 +69,8 @@ __all__ = [
 ]
 
 Loc = tuple[str | int, ...]
+# strategies.config_state of a strategy the file stopped naming (see `_Sync.removed`).
+REMOVED = "removed"
 
 
 @dataclass(slots=True)
@@ -217,8 +225,7 @@ class _Sync:
                 account_ids=account_ids,
             )
         for removed in stored.values():
-            if _stop(self.repo, removed, self.now):
-                self.report.strategies.stopped += 1
+            self.removed(removed)
 
     def user_row(self, name: str, email: str) -> UserRecord:
         found = self.repo.find_user(name)
@@ -273,14 +280,24 @@ class _Sync:
         found: StrategyRecord | None,
         account_ids: Mapping[str, int],
     ) -> None:
+        """Params always follow the file; the desired state only when the file's own value
+        changed since the last sync (see the module docstring)."""
         account_id = account_ids[strategy.account]
+        file_state = strategy.config_state
         desired = DesiredState(strategy.desired_state)
+        applies = found is None or found.config_state not in (None, file_state)
         if found is not None:
             _check_strategy_moves(self.config, where, found, strategy, account_id)
-            if dict(found.params) == wanted and found.desired_state is desired:
+            if not applies:
+                desired = found.desired_state  # the database's runtime state stays
+            if (dict(found.params), found.desired_state, found.config_state) == (
+                wanted,
+                desired,
+                file_state,
+            ):
                 self.report.strategies.unchanged += 1
                 return
-        self.repo.upsert_strategy(
+        record = self.repo.upsert_strategy(
             user_id,
             strategy.name,
             account_id=account_id,
@@ -288,11 +305,14 @@ class _Sync:
             params=wanted,
             desired_state=desired,
             now=self.now,
+            config_state=file_state,
         )
         if found is None:
             self.report.strategies.created += 1
-        else:
-            self.report.strategies.updated += 1
+            return
+        if applies and found.stop_mode is not None:  # a stop-now's mode does not outlive it
+            self.repo.set_desired_state(record.id, desired, now=self.now)
+        self.report.strategies.updated += 1
 
     def account_credentials(self, account: AccountRecord, credentials: Credentials) -> None:
         vault = self.vault
@@ -306,18 +326,31 @@ class _Sync:
         for user in self.repo.list_users():
             if user.name in named:
                 continue
-            strategies = self.repo.list_strategies(user_id=user.id)
-            stopped = [s for s in strategies if _stop(self.repo, s, self.now)]
-            self.report.strategies.stopped += len(stopped)
+            stopped = [s for s in self.repo.list_strategies(user_id=user.id) if self.removed(s)]
             if stopped:
                 self.report.users.stopped += 1
 
-
-def _stop(repo: Repository, strategy: StrategyRecord, now: datetime) -> bool:
-    if strategy.desired_state is DesiredState.STOPPED:
-        return False
-    repo.set_desired_state(strategy.id, DesiredState.STOPPED, now=now)
-    return True
+    def removed(self, strategy: StrategyRecord) -> bool:
+        """Stop a strategy the file no longer names, once: its state is marked REMOVED, so a
+        later sync neither stops it again (a resume by hand stands) nor leaves it stopped when
+        the file names it again (that is a change of the file's value). True if stopped here."""
+        if strategy.config_state == REMOVED:
+            return False
+        self.repo.upsert_strategy(
+            strategy.user_id,
+            strategy.name,
+            account_id=strategy.account_id,
+            symbol=strategy.symbol,
+            params=strategy.params,
+            desired_state=DesiredState.STOPPED,
+            now=self.now,
+            config_state=REMOVED,
+        )
+        if strategy.desired_state is DesiredState.STOPPED:
+            self.report.strategies.updated += 1
+            return False
+        self.report.strategies.stopped += 1
+        return True
 
 
 def _check_strategy_moves(
@@ -350,32 +383,3 @@ def _conflict(config: ServiceConfig, where: Loc, message: str) -> None:
         config_file(config),
         [ConfigProblem(format_path(where), message, config.source_line(where))],
     )
-
-
-def is_new_sqlite(url: str) -> bool:
-    """True for a SQLite database file that does not exist yet (or is empty)."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return False
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        return True
-    if database.startswith("file:"):
-        return False
-    path = Path(database).expanduser()
-    return not path.exists() or (path.is_file() and path.stat().st_size == 0)
-
-
-def prepare_database(url: str) -> bool:
-    """Create a brand-new SQLite database at head; refuse any existing database that is behind.
-
-    Creating a file nobody has yet cannot hurt anyone, and it is what makes the paper example
-    run out of the box. An existing database (any MySQL one, or a SQLite file with data) is
-    only ever migrated by `martingale db upgrade`, a step the operator takes on purpose after a
-    backup. Returns True when the database was created here.
-    """
-    if is_new_sqlite(url):
-        upgrade(url)
-        return True
-    check_at_head(url)
-    return False

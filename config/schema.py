@@ -330,6 +330,12 @@ class StrategyConfig(StrictModel):
             return self.state
         return "running" if self.enabled else "stopped"
 
+    @property
+    def config_state(self) -> Literal["running", "paused", "stopped", "disabled"]:
+        """The file's own value, as the sync records it: `enabled: false` is "disabled" (a
+        stop that `martingale strategy resume` refuses to undo), else `desired_state`."""
+        return "disabled" if not self.enabled else self.desired_state
+
     def parameters(self) -> dict[str, Any]:
         """The parameters given in the file, for `MartingaleParams.from_mapping`."""
         return {k: getattr(self, k) for k in PARAMETER_NAMES if getattr(self, k) is not None}

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.onboarding import prepare_database, sync_config, vault_for
+from app.database import prepare_database
+from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
@@ -22,11 +23,14 @@ def register(sub: Any) -> None:
         "run",
         help="run every user's strategies from a config file",
         description=(
-            "Validate the config file, sync it into the database (as `martingale onboard` "
-            "does), then run every user's strategies until SIGTERM or SIGINT. On a signal no "
-            "new order is placed, resting orders stay on the exchange, everything is flushed "
-            "and the process exits 0; the next start resumes every strategy where it was. A "
-            "bad file exits 2 and changes nothing."
+            "Validate the config file, take the database's one-service lock (a second `run` "
+            "exits 1 before writing anything), sync the file into the database (as "
+            "`martingale onboard` does: a state recorded with `martingale strategy` stays), "
+            "then run every user's strategies until SIGTERM or SIGINT. On a signal no new "
+            "order is placed, resting orders stay on the exchange, everything is flushed and "
+            "the process exits 0; the next start resumes every strategy in the state it was "
+            "left in (stopped, finished or paused ones stay so). A bad file exits 2 and "
+            "changes nothing."
         ),
     )
     parser.add_argument(

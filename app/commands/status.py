@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.onboarding import is_new_sqlite
+from app.database import is_new_sqlite
 from app.status import collect_status, render_table, status_json
 from config.loader import load_config
 from domain.errors import ConfigurationError, MartingaleError

@@ -14,6 +14,7 @@ from app.onboarding import strategy_params, sync_config, vault_for
 from config.loader import ConfigError, load_config
 from config.schema import ServiceConfig
 from domain.errors import CredentialError, DatabaseUnavailable
+from domain.events import StopMode
 from persistence.credentials import load_credentials
 from persistence.records import DesiredState
 from persistence.sql_repository import SqlRepository
@@ -138,10 +139,14 @@ def test_removed_strategies_and_users_are_stopped_not_deleted(
     again = sync(load(write_config, db_url, without_btc), sql_repo, T0 + timedelta(minutes=2))
     assert not again.changed
     assert snapshot(sql_repo) == before
-    # Putting them back in the file brings back the desired state the file asks for.
+    # Putting them back in the file brings back the desired state the file asks for (all
+    # three were marked removed, bob/btc-paper too, though it was stopped already).
     back = sync(load(write_config, db_url, ALICE + BOB), sql_repo, T0 + timedelta(minutes=3))
-    assert back.strategies.updated == 2
-    assert strategies_by_name(sql_repo)["bob/btc-live"].desired_state is DesiredState.RUNNING
+    assert back.strategies.updated == 3
+    by_name = strategies_by_name(sql_repo)
+    assert by_name["bob/btc-live"].desired_state is DesiredState.RUNNING
+    assert by_name["alice/btc"].desired_state is DesiredState.PAUSED
+    assert by_name["bob/btc-paper"].config_state == "disabled"
 
 
 def test_credentials_are_resealed_only_when_the_key_or_secret_changes(
@@ -348,3 +353,82 @@ def test_onboard_command_needs_only_the_master_key_once_keys_are_stored(
 
     assert main(["onboard", "--config", str(path)]) == 0, capsys.readouterr().err
     assert "already in sync: nothing written" in capsys.readouterr().out
+
+
+def test_a_resync_keeps_the_state_recorded_since_and_applies_only_a_changed_file_value(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    def record(action: str, name: str) -> None:
+        argv = ["strategy", action, "--user", "alice", "--name", name, "--db", db_url]
+        assert main(argv) == 0
+
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    record("stop-now", "eth")  # the file says running
+    record("resume", "btc")  # the file says paused
+    before = snapshot(sql_repo)
+
+    again = sync(load(write_config, db_url, ALICE), sql_repo, T0 + timedelta(minutes=1))
+
+    assert not again.changed
+    assert snapshot(sql_repo) == before
+    by_name = strategies_by_name(sql_repo)
+    assert (by_name["alice/eth"].desired_state, by_name["alice/eth"].stop_mode) == (
+        DesiredState.STOPPED,
+        StopMode.CANCEL,
+    )
+    assert by_name["alice/btc"].desired_state is DesiredState.RUNNING
+
+    # The file's own value changes for eth: that applies (and the stop-now's mode goes).
+    paused = ALICE.replace("symbol: ETH/BTC", "symbol: ETH/BTC\n        state: paused")
+    report = sync(load(write_config, db_url, paused), sql_repo, T0 + timedelta(minutes=2))
+    assert (report.strategies.updated, report.strategies.unchanged) == (1, 1)
+    by_name = strategies_by_name(sql_repo)
+    assert (by_name["alice/eth"].desired_state, by_name["alice/eth"].stop_mode) == (
+        DesiredState.PAUSED,
+        None,
+    )
+    assert by_name["alice/eth"].config_state == "paused"
+    assert by_name["alice/btc"].desired_state is DesiredState.RUNNING
+
+
+def test_a_row_synced_before_config_state_existed_adopts_the_file_value_without_applying_it(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    eth = strategies_by_name(sql_repo)["alice/eth"]
+    sql_repo.upsert_strategy(  # what migration 0004 leaves: no config_state yet
+        eth.user_id,
+        eth.name,
+        account_id=eth.account_id,
+        symbol=eth.symbol,
+        params=eth.params,
+        desired_state=DesiredState.STOPPED,
+        now=T0,
+        config_state=None,
+    )
+
+    sync(load(write_config, db_url, ALICE), sql_repo, T0 + timedelta(minutes=1))
+
+    eth = strategies_by_name(sql_repo)["alice/eth"]
+    assert (eth.desired_state, eth.config_state) == (DesiredState.STOPPED, "running")
+
+
+def test_resume_of_a_strategy_the_file_disables_is_refused(
+    db_url: str,
+    sql_repo: SqlRepository,
+    write_config: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sync(load(write_config, db_url, BOB), sql_repo, T0)
+    before = snapshot(sql_repo)
+    capsys.readouterr()
+
+    argv = ["strategy", "resume", "--user", "bob", "--name", "btc-paper", "--db", db_url]
+    assert main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "martingale strategy: error: strategy btc-paper is disabled in the config file "
+        "(enabled: false); enable it there and run `martingale onboard`"
+    )
+    assert snapshot(sql_repo) == before
