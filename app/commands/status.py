@@ -30,7 +30,10 @@ def register(sub: Any) -> None:
             "Read the database (whether or not the service is running) and show, per "
             "strategy: user, name, symbol, state (the engine's, with the desired one when "
             "they differ), current cycle, cycles completed, realized profit, position amount, "
-            "average entry price, open orders, age of the last heartbeat and the last error."
+            "average entry price, the position held after the last cycle (HELD: amount @ "
+            "average cost, e.g. what a stop-now kept; a resume carries it into the next cycle "
+            "and sells it with that cycle's take-profit), open orders, age of the last "
+            "heartbeat and the last error."
         ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -43,7 +46,10 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help='print {"strategies": [...]} with every number as a decimal string, null if unknown',
+        help=(
+            'print {"strategies": [...]} with every number as a decimal string, null if '
+            "unknown (held_amount / held_average: the position held after the last cycle)"
+        ),
     )
     parser.set_defaults(handler=handle)
 
