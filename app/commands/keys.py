@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.commands.db import add_db_option, database_url
+from app.database import DatabaseMissing, missing_database, url_problem
 from config.secrets import private_file_problem
 from domain.errors import CredentialError, MartingaleError
 from persistence.credentials import rotate_master
@@ -88,6 +89,10 @@ def handle_generate(args: argparse.Namespace) -> int:
 
 
 def handle_rotate(args: argparse.Namespace) -> int:
+    problem = url_problem(database_url(args))
+    if problem is not None:
+        print(f"martingale keys rotate-master: --db: {problem}", file=sys.stderr)
+        return 2
     try:
         for option, path in (
             ("--new-key-file", args.new_key_file),
@@ -99,6 +104,9 @@ def handle_rotate(args: argparse.Namespace) -> int:
         old = load_keyring(env_value=os.environ.get(MASTER_KEY_ENV), key_file=args.old_key_file)
         new = load_keyring(env_value=None, key_file=args.new_key_file).current
         url = database_url(args)
+        missing = missing_database(url)  # read-only until the rotation: never create one
+        if missing is not None:
+            raise DatabaseMissing(missing)
         check_at_head(url)
         engine = make_engine(url)
         try:

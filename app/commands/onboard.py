@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.database import prepare_database
+from app.database import check_config_url, prepare_database
 from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
@@ -53,6 +53,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        check_config_url(config)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.database import prepare_database
+from app.database import check_config_url, missing_mysql_database, prepare_database
 from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
@@ -42,6 +42,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        check_config_url(config)
         configure_logging(format=config.logging.format, level=config.logging.level)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
@@ -51,6 +52,9 @@ def handle(args: argparse.Namespace) -> int:
     # before its sync writes anything (it would undo a stop-now recorded meanwhile).
     lock = ServiceLock(url)
     try:
+        missing = missing_mysql_database(url)  # the lock's own connection needs it to exist
+        if missing is not None:
+            return _fail(missing, 1)
         lock.acquire()
     except MartingaleError as exc:  # already running, or the database is unreachable
         return _fail(exc, 1)
@@ -73,6 +77,6 @@ def handle(args: argparse.Namespace) -> int:
         return _fail(exc, 1)
 
 
-def _fail(exc: Exception, status: int) -> int:
+def _fail(exc: Exception | str, status: int) -> int:
     print(f"martingale run: error: {exc}", file=sys.stderr)
     return status

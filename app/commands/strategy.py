@@ -20,11 +20,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.database import is_new_sqlite
+from app.database import missing_database, url_problem
 from config.loader import load_config
 from domain.errors import ConfigurationError, MartingaleError
 from domain.events import StopMode
-from persistence.database import make_engine, parse_url
+from persistence.database import make_engine
 from persistence.migrate import check_at_head
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
@@ -85,13 +85,16 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         url = load_config(args.config).database.url if args.config else args.db
-        parse_url(url)
-    except (ConfigurationError, ValueError) as exc:
+    except ConfigurationError as exc:
         return _fail(exc, 2)
-    if is_new_sqlite(url):
-        return _fail("the database does not exist yet; run `martingale onboard` first", 1)
+    problem = url_problem(url)
+    if problem is not None:
+        return _fail(f"{'database.url' if args.config else '--db'}: {problem}", 2)
     desired, mode, _ = ACTIONS[args.action]
     try:
+        missing = missing_database(url)
+        if missing is not None:
+            return _fail(missing, 1)
         check_at_head(url)
         engine = make_engine(url)
         try:
