@@ -135,10 +135,7 @@ def _file_problem(path: Path) -> tuple[str | None, bool]:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        return (
-            "the file does not exist (a relative path in a config file is relative to the "
-            "config file's directory)"
-        ), True
+        return "the file does not exist", True
     except OSError as exc:
         return f"cannot read the file: {exc.strerror or 'error'}", False
     if not stat.S_ISREG(mode):
@@ -207,6 +204,8 @@ def _read(
         return _registered(value)
     if file is not None:
         problem, absent = _file_problem(file)
+        if problem is not None and absent:
+            problem += " (a relative path is relative to the config file's directory)"
         if problem is not None:
             raise _Unreadable("file", problem, absent=absent)
         try:

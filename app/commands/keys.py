@@ -101,8 +101,8 @@ def handle_rotate(args: argparse.Namespace) -> int:
             problem = private_file_problem(Path(path)) if path else None
             if problem is not None:
                 raise CredentialError(f"{option}: {problem}")
-        old = load_keyring(env_value=os.environ.get(MASTER_KEY_ENV), key_file=args.old_key_file)
-        new = load_keyring(env_value=None, key_file=args.new_key_file).current
+        old = _keyring("--old-key-file", os.environ.get(MASTER_KEY_ENV), args.old_key_file)
+        new = _keyring("--new-key-file", None, args.new_key_file).current
         url = database_url(args)
         missing = missing_database(url)  # read-only until the rotation: never create one
         if missing is not None:
@@ -129,6 +129,13 @@ def handle_rotate(args: argparse.Namespace) -> int:
         return 1
     print(f"all rows are under version {vault.current_version}; the old key may now be removed")
     return 0
+
+
+def _keyring(option: str, env_value: str | None, key_file: str | None) -> Keyring:
+    try:
+        return load_keyring(env_value=env_value, key_file=key_file)
+    except UnicodeDecodeError:
+        raise CredentialError(f"{option}: the file is not a key (not UTF-8 text)") from None
 
 
 def _check_new_version(repo: SqlRepository, old: Keyring, new: MasterKey) -> None:
