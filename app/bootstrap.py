@@ -111,6 +111,8 @@ class Service:
         self._engine: Any = None
         self._lock: ServiceLock | None = lock
         self._stopped = threading.Event()
+        self._done = threading.Event()  # run() returns once this is set
+        self._failure: str | None = None  # why request_stop() ended the run, if it did
         # Set first thing on SIGTERM/SIGINT or stop(): from then on no engine places or cancels
         # anything, while the tree shuts down in order behind it.
         self.stopping = threading.Event()
@@ -176,23 +178,32 @@ class Service:
             log.info("service stopped")
 
     def run(self) -> int:
-        """Start, wait for SIGTERM/SIGINT, stop gracefully; returns the exit status."""
-        done = threading.Event()
+        """Start, wait for SIGTERM/SIGINT (exit status 0) or `request_stop` (1), then stop
+        gracefully; returns the exit status."""
 
         def _signal(signum: int, _frame: Any) -> None:
             self.stopping.set()  # at once, not after the wait loop notices
             log.info("signal received; stopping", signal=signal.Signals(signum).name)
-            done.set()
+            self._done.set()
 
         signal.signal(signal.SIGTERM, _signal)
         signal.signal(signal.SIGINT, _signal)
         self.start()
         try:
-            while not done.wait(1.0):
+            while not self._done.wait(1.0):
                 pass
         finally:
             self.stop()
-        return 0
+        return 0 if self._failure is None else 1
+
+    def request_stop(self, reason: str) -> None:
+        """Stop placing orders now and make `run()` shut down and return 1; safe from any
+        thread. For a failure the service cannot trade through, such as the one-service lock
+        lost to another process (ServiceLock's on_lost)."""
+        self.stopping.set()
+        self._failure = reason
+        log.error("stopping the service", reason=reason)
+        self._done.set()
 
     # --- parts ---------------------------------------------------------------------------
 
