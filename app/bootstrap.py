@@ -87,9 +87,21 @@ def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
 
 
 class Service:
-    """One running service process. `start()` then `stop()`; `run()` waits for a signal."""
+    """One running service process. `start()` then `stop()`; `run()` waits for a signal.
 
-    def __init__(self, config: ServiceConfig, *, vault: Vault | None, tuning: Tuning | None = None):
+    `lock`: the one-service-per-database lock, already acquired by the caller. `martingale run`
+    takes it before it syncs the config, so that a second `run` is refused before it writes
+    anything; without one, `start()` takes it. Either way `stop()` releases it.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        vault: Vault | None,
+        tuning: Tuning | None = None,
+        lock: ServiceLock | None = None,
+    ):
         self.config = config
         self.vault = vault
         self.tuning = tuning or Tuning()
@@ -97,8 +109,10 @@ class Service:
         self.venue: PaperVenue | None = None
         self.timers: TimerService | None = None
         self._engine: Any = None
-        self._lock: ServiceLock | None = None
+        self._lock: ServiceLock | None = lock
         self._stopped = threading.Event()
+        self._done = threading.Event()  # run() returns once this is set
+        self._failure: str | None = None  # why request_stop() ended the run, if it did
         # Set first thing on SIGTERM/SIGINT or stop(): from then on no engine places or cancels
         # anything, while the tree shuts down in order behind it.
         self.stopping = threading.Event()
@@ -106,8 +120,18 @@ class Service:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._lock = ServiceLock(self.config.database.url)
-        self._lock.acquire()  # one service per database: refuse before touching anything
+        if self._lock is None:
+            lock = ServiceLock(self.config.database.url)
+            lock.acquire()  # one service per database: refuse before touching anything
+            self._lock = lock
+        try:
+            self._start_parts()
+        except BaseException:
+            self.stop()  # releases the lock and whatever was opened before the failure
+            raise
+        log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
+
+    def _start_parts(self) -> None:
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
         sys.setswitchinterval(self.tuning.switch_interval)
         self._engine = make_engine(self.config.database.url)
@@ -116,24 +140,19 @@ class Service:
         self.timers = TimerService()
         prices = PriceBoard()
         exchange_for = self._exchange_factory(repo)
-        try:
-            self.root = RootSupervisor.start(
-                repo=repo,
-                feeds=self._feeds(),
-                exchange_for=exchange_for,
-                timers=self.timers,
-                prices=prices,
-                policy=self.tuning.policy,
-                poll_interval=self.tuning.poll_interval,
-                heartbeat_interval=self.tuning.heartbeat_interval,
-                stopping=self.stopping,
-                boot_slots=self.tuning.boot_slots,
-                freeze_after_boot=self.tuning.freeze_after_boot,
-            )
-        except Exception:
-            self.stop()
-            raise
-        log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
+        self.root = RootSupervisor.start(
+            repo=repo,
+            feeds=self._feeds(),
+            exchange_for=exchange_for,
+            timers=self.timers,
+            prices=prices,
+            policy=self.tuning.policy,
+            poll_interval=self.tuning.poll_interval,
+            heartbeat_interval=self.tuning.heartbeat_interval,
+            stopping=self.stopping,
+            boot_slots=self.tuning.boot_slots,
+            freeze_after_boot=self.tuning.freeze_after_boot,
+        )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -159,23 +178,32 @@ class Service:
             log.info("service stopped")
 
     def run(self) -> int:
-        """Start, wait for SIGTERM/SIGINT, stop gracefully; returns the exit status."""
-        done = threading.Event()
+        """Start, wait for SIGTERM/SIGINT (exit status 0) or `request_stop` (1), then stop
+        gracefully; returns the exit status."""
 
         def _signal(signum: int, _frame: Any) -> None:
             self.stopping.set()  # at once, not after the wait loop notices
             log.info("signal received; stopping", signal=signal.Signals(signum).name)
-            done.set()
+            self._done.set()
 
         signal.signal(signal.SIGTERM, _signal)
         signal.signal(signal.SIGINT, _signal)
         self.start()
         try:
-            while not done.wait(1.0):
+            while not self._done.wait(1.0):
                 pass
         finally:
             self.stop()
-        return 0
+        return 0 if self._failure is None else 1
+
+    def request_stop(self, reason: str) -> None:
+        """Stop placing orders now and make `run()` shut down and return 1; safe from any
+        thread. For a failure the service cannot trade through, such as the one-service lock
+        lost to another process (ServiceLock's on_lost)."""
+        self.stopping.set()
+        self._failure = reason
+        log.error("stopping the service", reason=reason)
+        self._done.set()
 
     # --- parts ---------------------------------------------------------------------------
 

@@ -1,22 +1,32 @@
 """Sync an onboarding file into the database: the file says who trades what, with which keys.
 
-`load_config` has already validated the whole file. `sync_config` then resolves every live
+`load_config` has already validated the whole file. `sync_config` then reads every live
 account's credentials (environment variables, files) before the first read of the database, and
 writes everything inside one `repo.transaction()`: a conflict or a database failure half way
-leaves nothing written. Only what differs from the stored rows is written, so a second run with
-the same file writes nothing at all (no `updated_at` or version bump, no re-encryption).
+leaves nothing written. Keys are handled by `app.onboarding_keys` (the master key must open
+every stored key; an account whose key sources are all absent keeps its stored key). Only what
+differs from the stored rows is written, so a second run with the same file writes nothing at
+all (no `updated_at` or version bump, no re-encryption).
 
 What the file decides, on every sync:
 - users by name (email included), accounts by (user, name), strategies by (user, name);
-- a strategy's desired state (`enabled` / `state`): re-running the file re-applies it;
 - a strategy's parameters, stored complete (defaults filled in) as decimal strings under the
   `martingale plan` names. A change is stored at once; the engine reads params when it opens
   its next cycle, so a cycle in progress keeps the ladder it was opened with and no resting
   order moves mid-cycle.
 
+The database, not the file, is the source of truth for a strategy's runtime state: a pause,
+resume, stop, stop-now or close-now recorded by `martingale strategy` (or the service itself)
+stays across syncs and restarts. The file's `state:` / `enabled:` applies when the strategy is
+created, and again only when the file's own value changes: the value last applied is kept in
+strategies.config_state ("running", "paused", "stopped", or "disabled" for `enabled: false`,
+which `martingale strategy resume` refuses to undo). A row synced before config_state existed
+adopts the file's value without applying it, so an upgrade never undoes a recorded stop.
+
 Removal never deletes: orders, fills and cycles are the trading record. A strategy missing from
-the file is asked to stop (desired state STOPPED); a user missing from the file has every one of
-its strategies stopped, and the user row stays visible so `martingale status` still shows them.
+the file is asked to stop once (desired state STOPPED, config_state "removed"); a user missing
+from the file has every one of its strategies stopped, and the user row stays visible so
+`martingale status` still shows them. Naming it in the file again applies the file's state.
 Moving a strategy to another symbol or account, or an account to another exchange, is refused
 with the file path of the entry: its history belongs to the old one, so it needs a new name.
 """
@@ -28,22 +38,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
+from app.database import is_new_sqlite, prepare_database
+from app.onboarding_keys import (
+    check_vault_opens_stored,
+    config_file,
+    has_live_accounts,
+    store_if_changed,
+    vault_for,
+)
 from config.loader import ConfigError, ConfigProblem, format_path
-from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig, StrategyConfig
-from config.secrets import resolve_all_credentials, resolve_master_key
+from config.schema import ServiceConfig, StrategyConfig
+from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
 from domain.money import fmt
 from domain.secrets import Credentials
-from persistence.database import parse_url
-from persistence.migrate import check_at_head, upgrade
 from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
 from persistence.repository import Repository
-from persistence.vault import Vault, fingerprint, parse_keyring
+from persistence.vault import Vault
 from strategy.params import MartingaleParams
 
+__all__ = [
+    "SyncReport",
+    "has_live_accounts",
+    "is_new_sqlite",
+    "prepare_database",
+    "strategy_params",
+    "sync_config",
+    "vault_for",
+]
+
 Loc = tuple[str | int, ...]
+# strategies.config_state of a strategy the file stopped naming (see `_Sync.removed`).
+REMOVED = "removed"
 
 
 @dataclass(slots=True)
@@ -123,37 +150,6 @@ def strategy_params(strategy: StrategyConfig) -> dict[str, str]:
     return out
 
 
-def has_live_accounts(config: ServiceConfig) -> bool:
-    return any(isinstance(a, LiveAccount) for u in config.users for a in u.accounts)
-
-
-def vault_for(config: ServiceConfig, *, env: Mapping[str, str] | None = None) -> Vault | None:
-    """The vault for a config's live accounts; None when every account is on paper.
-
-    Raises ConfigError when a live account exists but no master key is configured, and
-    CredentialError when the key is malformed (the message names its source, never the key).
-    """
-    if not has_live_accounts(config):
-        return None
-    key = resolve_master_key(config, env=env)
-    if key is None:
-        where = _first_live_account(config)
-        raise ConfigError(
-            _file(config),
-            [
-                ConfigProblem(
-                    format_path(where),
-                    f"a live account's keys are stored encrypted, which needs the master key: "
-                    f"set {MASTER_KEY_ENV} or master_key_file (create a key with "
-                    "`martingale keys generate`)",
-                    config.source_line(where),
-                )
-            ],
-        )
-    source = "master_key_file" if config.master_key_file is not None else MASTER_KEY_ENV
-    return Vault(parse_keyring(key.reveal(), source=source))
-
-
 def sync_config(
     config: ServiceConfig,
     repo: Repository,
@@ -165,11 +161,12 @@ def sync_config(
     """Make the database say what the file says; see the module docstring for the rules.
 
     Credentials and params are resolved before the database is read, so an unreadable key file
-    or a missing variable raises ConfigError with nothing touched. Everything else happens in
-    one transaction.
+    raises ConfigError with nothing touched. Everything else happens in one transaction, which
+    a refusal found on the way (a master key that cannot open the stored keys, an account with
+    neither key sources nor a stored key, a moved strategy) rolls back whole.
     """
-    credentials = resolve_all_credentials(config, env=env)
-    if credentials and vault is None:
+    keys = lookup_credentials(config, env=env)
+    if (keys.found or keys.absent) and vault is None:
         raise CredentialError("the config has live accounts but no vault was given to seal keys")
     params = {
         (user.name, strategy.name): strategy_params(strategy)
@@ -177,12 +174,22 @@ def sync_config(
         for strategy in user.strategies
     }
     sync = _Sync(
-        config=config, repo=repo, vault=vault, now=now, credentials=credentials, params=params
+        config=config,
+        repo=repo,
+        vault=vault,
+        now=now,
+        credentials=keys.found,
+        absent=keys.absent,
+        params=params,
     )
     with repo.transaction():
+        if vault is not None:
+            check_vault_opens_stored(repo, vault)
         for index in range(len(config.users)):
             sync.user(index)
         sync.stop_removed_users()
+        if sync.missing:
+            raise ConfigError(config_file(config), sync.missing)
     return sync.report
 
 
@@ -194,9 +201,11 @@ class _Sync:
     repo: Repository
     vault: Vault | None
     now: datetime
-    credentials: Mapping[tuple[str, str], Credentials]
+    credentials: Mapping[AccountKey, Credentials]
+    absent: Mapping[AccountKey, list[ConfigProblem]]
     params: Mapping[tuple[str, str], dict[str, str]]
     report: SyncReport = field(default_factory=SyncReport)
+    missing: list[ConfigProblem] = field(default_factory=list)  # absent and nothing stored
 
     def user(self, index: int) -> None:
         user = self.config.users[index]
@@ -216,8 +225,7 @@ class _Sync:
                 account_ids=account_ids,
             )
         for removed in stored.values():
-            if _stop(self.repo, removed, self.now):
-                self.report.strategies.stopped += 1
+            self.removed(removed)
 
     def user_row(self, name: str, email: str) -> UserRecord:
         found = self.repo.find_user(name)
@@ -255,6 +263,11 @@ class _Sync:
             creds = self.credentials.get((user.name, account.name))
             if creds is not None:
                 self.account_credentials(stored, creds)
+            elif (user.name, account.name) in self.absent:
+                if self.repo.load_credentials(stored.id) is None:
+                    self.missing.extend(self.absent[(user.name, account.name)])
+                else:
+                    self.report.credentials.unchanged += 1  # the stored key stays in use
         return ids
 
     def strategy(
@@ -267,14 +280,24 @@ class _Sync:
         found: StrategyRecord | None,
         account_ids: Mapping[str, int],
     ) -> None:
+        """Params always follow the file; the desired state only when the file's own value
+        changed since the last sync (see the module docstring)."""
         account_id = account_ids[strategy.account]
+        file_state = strategy.config_state
         desired = DesiredState(strategy.desired_state)
+        applies = found is None or found.config_state not in (None, file_state)
         if found is not None:
             _check_strategy_moves(self.config, where, found, strategy, account_id)
-            if dict(found.params) == wanted and found.desired_state is desired:
+            if not applies:
+                desired = found.desired_state  # the database's runtime state stays
+            if (dict(found.params), found.desired_state, found.config_state) == (
+                wanted,
+                desired,
+                file_state,
+            ):
                 self.report.strategies.unchanged += 1
                 return
-        self.repo.upsert_strategy(
+        record = self.repo.upsert_strategy(
             user_id,
             strategy.name,
             account_id=account_id,
@@ -282,55 +305,52 @@ class _Sync:
             params=wanted,
             desired_state=desired,
             now=self.now,
+            config_state=file_state,
         )
         if found is None:
             self.report.strategies.created += 1
-        else:
-            self.report.strategies.updated += 1
+            return
+        if applies and found.stop_mode is not None:  # a stop-now's mode does not outlive it
+            self.repo.set_desired_state(record.id, desired, now=self.now)
+        self.report.strategies.updated += 1
 
     def account_credentials(self, account: AccountRecord, credentials: Credentials) -> None:
-        """Seal and store the key only when it differs from the stored one.
-
-        The fingerprint covers the API key alone, so on a match the stored ciphertext is
-        opened and the secret and passphrase compared too. A ciphertext the configured master
-        keys cannot open is replaced: the file is the source of truth for the key, and keeping
-        an unreadable row would only stop the account later.
-        """
         vault = self.vault
         assert vault is not None  # sync_config refuses live accounts without a vault
-        stored = self.repo.load_credentials(account.id)
-        if stored is not None and stored.fingerprint == fingerprint(credentials):
-            try:
-                same = vault.open(stored, user_id=account.user_id, account_id=account.id)
-            except CredentialError:
-                same = None
-            if same == credentials:
-                self.report.credentials.unchanged += 1
-                return
-        sealed = vault.seal(credentials, user_id=account.user_id, account_id=account.id)
-        self.repo.save_credentials(account.id, sealed, now=self.now)
-        if stored is None:
-            self.report.credentials.created += 1
-        else:
-            self.report.credentials.updated += 1
+        outcome = store_if_changed(self.repo, vault, account, credentials, now=self.now)
+        tally = self.report.credentials
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
 
     def stop_removed_users(self) -> None:
         named = {u.name for u in self.config.users}
         for user in self.repo.list_users():
             if user.name in named:
                 continue
-            strategies = self.repo.list_strategies(user_id=user.id)
-            stopped = [s for s in strategies if _stop(self.repo, s, self.now)]
-            self.report.strategies.stopped += len(stopped)
+            stopped = [s for s in self.repo.list_strategies(user_id=user.id) if self.removed(s)]
             if stopped:
                 self.report.users.stopped += 1
 
-
-def _stop(repo: Repository, strategy: StrategyRecord, now: datetime) -> bool:
-    if strategy.desired_state is DesiredState.STOPPED:
-        return False
-    repo.set_desired_state(strategy.id, DesiredState.STOPPED, now=now)
-    return True
+    def removed(self, strategy: StrategyRecord) -> bool:
+        """Stop a strategy the file no longer names, once: its state is marked REMOVED, so a
+        later sync neither stops it again (a resume by hand stands) nor leaves it stopped when
+        the file names it again (that is a change of the file's value). True if stopped here."""
+        if strategy.config_state == REMOVED:
+            return False
+        self.repo.upsert_strategy(
+            strategy.user_id,
+            strategy.name,
+            account_id=strategy.account_id,
+            symbol=strategy.symbol,
+            params=strategy.params,
+            desired_state=DesiredState.STOPPED,
+            now=self.now,
+            config_state=REMOVED,
+        )
+        if strategy.desired_state is DesiredState.STOPPED:
+            self.report.strategies.updated += 1
+            return False
+        self.report.strategies.stopped += 1
+        return True
 
 
 def _check_strategy_moves(
@@ -360,46 +380,6 @@ def _conflict(config: ServiceConfig, where: Loc, message: str) -> None:
     """Refuse a change the stored history forbids; raised inside the transaction, so it
     rolls back whatever this sync wrote before."""
     raise ConfigError(
-        _file(config), [ConfigProblem(format_path(where), message, config.source_line(where))]
+        config_file(config),
+        [ConfigProblem(format_path(where), message, config.source_line(where))],
     )
-
-
-def _first_live_account(config: ServiceConfig) -> Loc:
-    for i, user in enumerate(config.users):
-        for j, account in enumerate(user.accounts):
-            if isinstance(account, LiveAccount):
-                return ("users", i, "accounts", j)
-    return ()
-
-
-def _file(config: ServiceConfig) -> str:
-    return str(config.source_file) if config.source_file is not None else "config"
-
-
-def is_new_sqlite(url: str) -> bool:
-    """True for a SQLite database file that does not exist yet (or is empty)."""
-    parsed = parse_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return False
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        return True
-    if database.startswith("file:"):
-        return False
-    path = Path(database).expanduser()
-    return not path.exists() or (path.is_file() and path.stat().st_size == 0)
-
-
-def prepare_database(url: str) -> bool:
-    """Create a brand-new SQLite database at head; refuse any existing database that is behind.
-
-    Creating a file nobody has yet cannot hurt anyone, and it is what makes the paper example
-    run out of the box. An existing database (any MySQL one, or a SQLite file with data) is
-    only ever migrated by `martingale db upgrade`, a step the operator takes on purpose after a
-    backup. Returns True when the database was created here.
-    """
-    if is_new_sqlite(url):
-        upgrade(url)
-        return True
-    check_at_head(url)
-    return False

@@ -6,16 +6,20 @@ it crashed (a stale heartbeat age is how a dead service shows). Numbers in the J
 decimal strings, like every other JSON this project prints, so no consumer ever parses money
 as a float; null means unknown.
 
-Position: the amount and average entry of the latest cycle while it is open. Once that cycle
-is closed or aborted the strategy holds nothing, so the amount is 0 and the average is null;
-a strategy that never opened a cycle holds nothing either.
+Position: the amount and average entry of the latest cycle while it is open. Held: what a
+closed or aborted latest cycle handed on (`carried_amount`, at `carried_cost`): the position a
+stop-now kept, or dust a take-profit could not sell. It is still on the account, and the policy
+is to adopt it: when the strategy runs again (a resume, or its next cycle) that cycle starts
+with it and sells it with its take-profit. Shown as `held_amount` and `held_average`
+(cost / amount) so a stopped strategy does not look empty; a strategy that never opened a
+cycle, or whose last cycle sold everything, holds nothing (0 and null).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from domain.money import ZERO, fmt
@@ -40,6 +44,8 @@ class StrategyLine:
     open_orders: int
     heartbeat_age_s: Decimal | None
     last_error: str | None
+    held_amount: Decimal = ZERO  # kept by a closed/aborted latest cycle for the next one
+    held_average: Decimal | None = None
 
 
 def collect_status(repo: Repository, *, now: datetime) -> list[StrategyLine]:
@@ -55,6 +61,7 @@ def _line(status: StrategyStatus, user: str, now: datetime) -> StrategyLine:
     record = status.strategy
     latest = status.latest_cycle
     holding = latest is not None and latest.status is CycleStatus.OPEN
+    held = ZERO if latest is None or holding else latest.carried_amount
     age = None
     if record.last_heartbeat is not None:
         seconds = Decimal((now - record.last_heartbeat).total_seconds())
@@ -70,10 +77,19 @@ def _line(status: StrategyStatus, user: str, now: datetime) -> StrategyLine:
         realized_profit=status.realized_profit,
         position_amount=latest.amount if holding and latest is not None else ZERO,
         average_price=latest.average_price if holding and latest is not None else None,
+        held_amount=held,
+        held_average=_average(latest.carried_cost, held) if latest is not None and held else None,
         open_orders=status.open_orders,
         heartbeat_age_s=age,
         last_error=record.last_error,
     )
+
+
+def _average(cost: Decimal, amount: Decimal) -> Decimal:
+    """Cost per unit, to 18 places like every stored money value (a quotient can repeat)."""
+    with localcontext() as context:
+        context.prec = 60  # room for 18 places whatever the price's magnitude
+        return (cost / amount).quantize(Decimal("1e-18"), rounding=ROUND_HALF_EVEN)
 
 
 def status_json(lines: list[StrategyLine]) -> dict[str, Any]:
@@ -92,6 +108,8 @@ def _json_line(line: StrategyLine) -> dict[str, Any]:
         "realized_profit": _num(line.realized_profit),
         "position_amount": _num(line.position_amount),
         "average_price": _num(line.average_price),
+        "held_amount": _num(line.held_amount),
+        "held_average": _num(line.held_average),
         "open_orders": _num(line.open_orders),
         "heartbeat_age_s": _num(line.heartbeat_age_s),
         "last_error": line.last_error,
@@ -114,6 +132,7 @@ _COLUMNS = (
     ("PROFIT", True),
     ("POSITION", True),
     ("AVG PRICE", True),
+    ("HELD", True),
     ("OPEN", True),
     ("HEARTBEAT", True),
     ("LAST ERROR", False),
@@ -155,10 +174,18 @@ def _cells(line: StrategyLine) -> list[str]:
         fmt(line.realized_profit),
         fmt(line.position_amount),
         _num(line.average_price) or "-",
+        _held(line),
         str(line.open_orders),
         _age(line.heartbeat_age_s),
         error,
     ]
+
+
+def _held(line: StrategyLine) -> str:
+    """'0.05 @ 0.0985' (amount at average cost), '-' when nothing is held."""
+    if not line.held_amount:
+        return "-"
+    return f"{fmt(line.held_amount)} @ {_num(line.held_average) or '?'}"
 
 
 def _age(seconds: Decimal | None) -> str:

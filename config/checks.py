@@ -35,6 +35,12 @@ class Problem:
     message: str
 
 
+LADDER_OUT_OF_RANGE = (
+    "the ladder cannot be computed with these values: its prices or amounts leave the range "
+    "of exact decimal arithmetic (28 digits); use sizes, prices and steps of realistic scale"
+)
+
+
 def check_config(config: ServiceConfig) -> list[Problem]:
     """Every cross-entry problem in `config`, in file order; empty when it is fine."""
     problems = list(_check_markets(config))
@@ -120,6 +126,9 @@ def _check_plans(
         try:
             plan = build_plan(params, price, rules)
             validate_plan(plan, rules, balance=balance)
+        except ArithmeticError:  # in bounds one by one, but the ladder leaves 28-digit math
+            problems.append(Problem(here, LADDER_OUT_OF_RANGE))
+            continue
         except ValidationError as exc:
             if exc.field == "balance":
                 path: Path = (*at, "accounts", index, "balances", quote)

@@ -15,20 +15,27 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
+from config.numbers import number_problem, shown, text_problem
+
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
 def _exact_decimal(value: Any) -> Decimal:
-    """Accept Decimal, int or a numeric string; refuse floats, which are already inexact."""
+    """Accept Decimal, int or a numeric string; refuse floats, which are already inexact, and
+    numbers no setting needs (`config.numbers`: too many digits, too large an exponent)."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise ValueError(f"expected a decimal number, got {type(value).__name__}")
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise ValueError(f"{shown(value)} {problem}")
     try:
         result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except ArithmeticError:
-        raise ValueError(f"{value!r} is not a decimal number") from None
+        raise ValueError(f"{shown(value)} is not a decimal number") from None
     if not result.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{shown(value)} is not a finite number")
+    if (problem := number_problem(result)) is not None:
+        raise ValueError(f"{shown(value)} {problem}")
     return result
 
 
@@ -113,4 +120,7 @@ FilePath = Annotated[Path, BeforeValidator(_resolve_path), AfterValidator(_exist
 SecretFilePath = Annotated[
     Path, BeforeValidator(_resolve_path), AfterValidator(_existing_secret_file)
 ]
+# An account's key file is checked when it is read (config.secrets): it may be absent on
+# purpose once the database holds the account's keys.
+SecretFileRef = Annotated[Path, BeforeValidator(_resolve_path)]
 WritablePath = Annotated[Path, BeforeValidator(_resolve_path)]

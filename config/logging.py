@@ -9,10 +9,16 @@ Redaction, applied recursively to every event dict:
 
 - values under keys that name a credential (api_key, secret, password, passphrase, token,
   master_key, authorization, signature, ...) become ``***``;
-- values registered with `register_secret` (every credential `config.secrets` reads) are masked
-  wherever they appear inside any string, including rendered exceptions and reprs;
-- ``key=value`` / ``"key": "value"`` pairs with such keys inside strings, and the password of a
-  ``scheme://user:password@host`` URL, are masked even when nobody registered the value.
+- values registered with `register_secret` (every credential `config.secrets` reads, and every
+  key the vault decrypts: the registry is `domain.secrets`) are masked wherever they appear
+  inside any string, including rendered exceptions and reprs;
+- ``key=value`` / ``"key": "value"`` pairs with such keys inside strings (exchange auth headers
+  such as OK-ACCESS-*, CB-ACCESS-*, API-Sign and a ``Signature=`` query parameter included, in
+  any letter case), and the password of a ``scheme://user:password@host`` URL, are masked even
+  when nobody registered the value.
+
+ccxt logs every request and response at DEBUG with its headers (API key, signature) and body;
+those records are dropped whatever the configured level, as is any ccxt record below INFO.
 
 Context (user, strategy, cycle, order) is bound with `bound_context` / `bind_context`, which
 use contextvars, so each actor thread carries its own.
@@ -34,10 +40,29 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor
 
-from domain.secrets import MASK, Secret
+from config.masking import SecretMasker
+from domain.secrets import (
+    MASK,
+    MIN_SECRET_LENGTH,
+    Secret,
+    register_secret,
+    registered_secrets,
+    secrets_generation,
+)
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "bind_context",
+    "bound_context",
+    "clear_context",
+    "configure_logging",
+    "get_logger",
+    "redact_text",
+    "redact_value",
+    "register_secret",
+]
 
 LogFormat = Literal["auto", "console", "json"]
-MIN_SECRET_LENGTH = 4  # shorter values cannot be masked without shredding every log line
 
 _SENSITIVE_WORDS = (
     "apikey",
@@ -52,11 +77,17 @@ _SENSITIVE_WORDS = (
     "privatekey",
     "credential",
     "cookie",
+    "apisign",  # Kraken's API-Sign, KuCoin's KC-API-SIGN, Bybit's X-BAPI-SIGN
+    "okaccess",  # OKX: OK-ACCESS-KEY, -SIGN, -PASSPHRASE, -TIMESTAMP
+    "cbaccess",  # Coinbase: CB-ACCESS-KEY, -SIGN, -PASSPHRASE, -TIMESTAMP
+    "accesskey",
+    "accesssign",
 )
 _SENSITIVE_IN_TEXT = re.compile(
     r"""(?ix)
-    (["']?\b[\w-]*(?:api[_-]?key|secret|password|passwd|passphrase|token|signature
-        |authorization|private[_-]?key)[\w-]*["']?\s*[:=]\s*)   # key and separator
+    (["']?\b[\w-]*(?:api[_-]?key|api[_-]?sign|secret|password|passwd|passphrase|token
+        |signature|authorization|private[_-]?key|(?:ok|cb)-access-|access[_-]?(?:key|sign))
+        [\w-]*["']?\s*[:=]\s*)                                    # key and separator
     (["']?)                                                      # optional opening quote
     ((?:bearer\s+|basic\s+)?[^\s"'&,;}\]]+)                      # the value
     """
@@ -65,25 +96,26 @@ _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)([^@\s/]+)(@)", r
 
 _LEADING_KEYS = ("timestamp", "level", "logger", "event")
 
-_lock = threading.Lock()
-_secrets: set[str] = set()
-_secret_pattern: re.Pattern[str] | None = None
 _HANDLER_MARK = "_martingale_handler"
+# Loggers whose records below INFO never reach the output: ccxt's DEBUG lines are request and
+# response dumps with their headers (API keys, signatures) and bodies.
+_QUIET_BELOW_INFO = ("ccxt",)
+
+_masker_lock = threading.Lock()
+_masker: tuple[int, SecretMasker | None] = (0, None)  # (registry generation, its masker)
 
 
-def register_secret(value: str | Secret) -> None:
-    """Mask `value` wherever it appears in any later log line (values under 4 chars are not
-    masked: no real credential is that short, and masking them would garble every line)."""
-    global _secret_pattern  # noqa: PLW0603 (one process-wide registry, read by every logger)
-    text = value.reveal() if isinstance(value, Secret) else value
-    if len(text) < MIN_SECRET_LENGTH:
-        return
-    with _lock:
-        if text in _secrets:
-            return
-        _secrets.add(text)
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+def _current_masker() -> SecretMasker | None:
+    """The masker of the registered secrets, rebuilt once after any batch of registrations."""
+    global _masker  # noqa: PLW0603 (one process-wide cache, replaced as a whole)
+    generation, masker = _masker
+    if generation == secrets_generation():
+        return masker
+    with _masker_lock:
+        generation, values = registered_secrets()
+        if _masker[0] != generation:
+            _masker = (generation, SecretMasker(values) if values else None)
+        return _masker[1]
 
 
 def is_sensitive_key(key: object) -> bool:
@@ -95,9 +127,9 @@ def is_sensitive_key(key: object) -> bool:
 
 def redact_text(text: str) -> str:
     """`text` with registered secrets, credential-looking pairs and URL passwords masked."""
-    pattern = _secret_pattern
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
+    masker = _current_masker()
+    if masker is not None:
+        text = masker.mask(text, MASK)
     text = _SENSITIVE_IN_TEXT.sub(lambda m: f"{m[1]}{m[2]}{MASK}", text)
     return _URL_PASSWORD.sub(lambda m: f"{m[1]}{MASK}{m[3]}", text)
 
@@ -139,6 +171,14 @@ def redact_event(_logger: Any, _method: str, event_dict: EventDict) -> EventDict
             value = event_dict[key]
             cleaned[key] = MASK if is_sensitive_key(key) else redact_value(value)
     return dict(cleaned)
+
+
+def _drop_quiet_library_debug(record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.INFO:
+        return True
+    return not any(
+        record.name == name or record.name.startswith(f"{name}.") for name in _QUIET_BELOW_INFO
+    )
 
 
 def _shared_processors() -> list[Processor]:
@@ -189,12 +229,15 @@ def configure_logging(
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(_drop_quiet_library_debug)
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    for name in _QUIET_BELOW_INFO:  # not even formatted; the handler's filter is the guarantee
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         library = logging.getLogger(name)
         library.handlers.clear()

@@ -43,6 +43,7 @@ from config.fields import (
     NonNegDec,
     PositiveDec,
     SecretFilePath,
+    SecretFileRef,
     StrictModel,
     WritablePath,
 )
@@ -208,11 +209,11 @@ class LiveAccount(StrictModel):
     name: Name
     exchange: str
     api_key_env: EnvName | None = None
-    api_key_file: SecretFilePath | None = None
+    api_key_file: SecretFileRef | None = None
     secret_env: EnvName | None = None
-    secret_file: SecretFilePath | None = None
+    secret_file: SecretFileRef | None = None
     passphrase_env: EnvName | None = None
-    passphrase_file: SecretFilePath | None = None
+    passphrase_file: SecretFileRef | None = None
     sandbox: bool = False
     base_url: str | None = None
 
@@ -328,6 +329,12 @@ class StrategyConfig(StrictModel):
         if self.state is not None:
             return self.state
         return "running" if self.enabled else "stopped"
+
+    @property
+    def config_state(self) -> Literal["running", "paused", "stopped", "disabled"]:
+        """The file's own value, as the sync records it: `enabled: false` is "disabled" (a
+        stop that `martingale strategy resume` refuses to undo), else `desired_state`."""
+        return "disabled" if not self.enabled else self.desired_state
 
     def parameters(self) -> dict[str, Any]:
         """The parameters given in the file, for `MartingaleParams.from_mapping`."""

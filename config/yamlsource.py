@@ -8,6 +8,11 @@ validation errors can point into the file. Mapping keys are always their source 
 ``no:`` stays the string ``"no"`` and never becomes ``False``.
 
 Duplicate keys are errors here; PyYAML would silently keep the last one, which hides typos.
+
+Hostile or mistaken input fails fast with the path of the value: a number too long or too large
+to be a setting (`config.numbers`), and a document whose aliases expand to far more values than
+its text could hold (a "billion laughs" bomb: a few lines whose nested anchors would build 10^9
+values) stops after a budget of values proportional to the text.
 """
 
 from __future__ import annotations
@@ -18,12 +23,18 @@ from typing import Any
 
 import yaml
 
+from config.numbers import number_problem, shown, text_problem
+
 Path = tuple[str | int, ...]
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAX_DEPTH = 64
+# Values built per character of text, plus a floor: anchors and merge keys let a short file
+# build more values than it has characters, but never 10 per character in a real config.
+_VALUES_PER_CHAR = 10
+_MIN_VALUE_BUDGET = 200_000
 # libyaml composes ~20x faster than pure Python (a 5,000-strategy file: 0.3 s instead of 6 s);
 # both resolve tags and record marks the same way.
 _COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -71,12 +82,14 @@ def load_yaml(text: str) -> tuple[Any, SourceMap]:
     source = SourceMap()
     if node is None:
         return None, source
-    return _Builder(source).build(node, (), 0), source
+    budget = _MIN_VALUE_BUDGET + _VALUES_PER_CHAR * len(text)
+    return _Builder(source, budget).build(node, (), 0), source
 
 
 class _Builder:
-    def __init__(self, source: SourceMap) -> None:
+    def __init__(self, source: SourceMap, budget: int) -> None:
         self.source = source
+        self.budget = budget  # values left to build (see _VALUES_PER_CHAR)
         self.constructor = yaml.SafeLoader("")  # only used to construct ints, bools, nulls
 
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
@@ -84,25 +97,45 @@ class _Builder:
             raise YamlProblem(
                 "nesting is too deep (recursive alias?)", line=node.start_mark.line + 1, path=path
             )
+        self.budget -= 1
+        if self.budget < 0:
+            raise YamlProblem(
+                "the document expands to far more values than it has text: its aliases (*name) "
+                "repeat anchors that repeat others; write the values out instead",
+                line=node.start_mark.line + 1,
+                path=path,
+            )
         self.source.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
-        return self._scalar(node)
+        return self._scalar(node, path)
 
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
-        if node.tag == _FLOAT_TAG:
-            text = node.value.replace("_", "")
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        if node.tag not in (_FLOAT_TAG, _INT_TAG):
+            return self.constructor.construct_object(node, deep=True)
+        problem = text_problem(node.value)
+        value: Decimal | int = 0
+        if problem is None and node.tag == _FLOAT_TAG:
             try:
-                value = Decimal(text)
+                value = Decimal(node.value.replace("_", ""))
             except InvalidOperation:
                 return node.value  # .inf, .nan, 1:30.5: left as text for validation to refuse
-            return value if value.is_finite() else node.value
-        if node.tag == _INT_TAG:
-            return self.constructor.construct_yaml_int(node)
-        return self.constructor.construct_object(node, deep=True)
+            if not value.is_finite():
+                return node.value
+            problem = number_problem(value)
+        elif problem is None:
+            value = self.constructor.construct_yaml_int(node)
+            problem = number_problem(Decimal(value))
+        if problem is not None:
+            raise YamlProblem(
+                f"the number {shown(node.value)} {problem}",
+                line=node.start_mark.line + 1,
+                path=path,
+            )
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -3,7 +3,10 @@
 Master key rotation is row by row: each row is re-encrypted and swapped in its own transaction,
 guarded by its old ciphertext, so an interrupted run leaves every row readable (old rows under
 the old key, which stays configured until a run reports nothing remaining) and a rerun simply
-continues. A key replaced meanwhile by `replace_credentials` is never overwritten.
+continues. A key replaced meanwhile by `replace_credentials` is never overwritten. Each swapped
+row is read back and decrypted under the new key before the next one: a row the database did
+not keep as written (a column too short, a charset mangling the text) gets its old ciphertext
+back and the rotation stops, so it never leaves a key that nothing can open.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.errors import CredentialError
 from domain.secrets import Credentials
 from persistence.errors import NotFound
 from persistence.records import AccountRecord, StoredCredentials
@@ -67,12 +71,39 @@ def rotate_master(
     for stored in repo.list_credentials(not_key_version=vault.current_version):
         if on_row is not None:
             on_row(stored)
-        fresh = vault.reseal(stored.sealed, user_id=stored.user_id, account_id=stored.account_id)
+        ids = {"user_id": stored.user_id, "account_id": stored.account_id}
+        plain = vault.open(stored.sealed, **ids)
+        fresh = vault.seal(plain, **ids)
         if repo.reseal_credentials(
             stored.account_id, expected_ciphertext=stored.sealed.ciphertext, sealed=fresh
         ):
+            _check_written(repo, vault, stored, plain)
             resealed += 1
         else:
             changed += 1
     remaining = len(repo.list_credentials(not_key_version=vault.current_version))
     return RotationReport(resealed=resealed, changed_meanwhile=changed, remaining=remaining)
+
+
+def _check_written(
+    repo: Repository, vault: Vault, stored: StoredCredentials, plain: Credentials
+) -> None:
+    """Read the swapped row back and open it; on any difference put the old ciphertext back."""
+    written = repo.load_credentials(stored.account_id)
+    if written is None:  # deleted meanwhile: nothing left to protect
+        return
+    try:
+        same = vault.open(written, user_id=stored.user_id, account_id=stored.account_id) == plain
+    except CredentialError:
+        same = False
+    if same:
+        return
+    repo.reseal_credentials(
+        stored.account_id, expected_ciphertext=written.ciphertext, sealed=stored.sealed
+    )
+    raise CredentialError(
+        f"rotation stopped at account {stored.account_id}: its key re-encrypted under version "
+        f"{vault.current_version} did not decrypt back from the database, so its previous "
+        f"ciphertext (version {stored.sealed.key_version}) was put back; check that the "
+        "database stores the ciphertext whole, then run the rotation again"
+    )

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import CredentialError
-from domain.secrets import Credentials, Secret
+from domain.secrets import Credentials, Secret, register_credentials
 from persistence.records import SealedCredentials
 
 MASTER_KEY_ENV = "MARTINGALE_MASTER_KEY"
@@ -159,6 +159,11 @@ class Vault:
     def current_version(self) -> int:
         return self._keyring.current.version
 
+    @property
+    def key_versions(self) -> tuple[int, ...]:
+        """The current key's version first, then the older ones it still reads."""
+        return self._keyring.versions
+
     def seal(self, credentials: Credentials, *, user_id: int, account_id: int) -> SealedCredentials:
         payload = {"api_key": credentials.api_key.reveal(), "secret": credentials.secret.reveal()}
         if credentials.passphrase is not None:
@@ -198,7 +203,7 @@ class Vault:
             plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data)
             payload: Mapping[str, str] = json.loads(plain)
             passphrase = payload.get("passphrase")
-            return Credentials(
+            credentials = Credentials(
                 api_key=Secret(payload["api_key"]),
                 secret=Secret(payload["secret"]),
                 passphrase=Secret(passphrase) if passphrase else None,
@@ -208,6 +213,10 @@ class Vault:
                 f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
                 "account, or the master key is wrong"
             ) from None
+        # A key read back from the database is as secret as one read from the environment:
+        # the log redactor masks it wherever it turns up (an exchange error, a library's log).
+        register_credentials(credentials)
+        return credentials
 
     def reseal(
         self, sealed: SealedCredentials, *, user_id: int, account_id: int

@@ -7,8 +7,11 @@ import os
 import sys
 from typing import Any
 
+from app.database import url_problem
 from domain.errors import MartingaleError
+from persistence.database import parse_url
 from persistence.migrate import head_revision, upgrade
+from persistence.provision import create_mysql_database
 
 DATABASE_URL_ENV = "MARTINGALE_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
@@ -42,7 +45,8 @@ def register(sub: Any) -> None:
         help="migrate the database to the latest schema",
         description=(
             "Migrate the database to the schema this version of martingale needs, creating it "
-            "(and, for SQLite, the file and its directory) if it does not exist. Safe to run "
+            "if it does not exist (SQLite: the file and its directory; MySQL: the database, "
+            "utf8mb4 with a binary collation, which needs the CREATE privilege). Safe to run "
             "again: a database already at the latest revision is left as it is. The service "
             "refuses to start on a database that is behind and tells you to run this."
         ),
@@ -60,10 +64,17 @@ def register(sub: Any) -> None:
 
 
 def handle_upgrade(args: argparse.Namespace) -> int:
+    url = database_url(args)
+    problem = url_problem(url)
+    if problem is not None:
+        print(f"martingale db upgrade: error: database URL: {problem}", file=sys.stderr)
+        return 2
     try:
-        revision = upgrade(database_url(args))
+        if create_mysql_database(url):
+            print(f"created the MySQL database {parse_url(url).database!r}")
+        revision = upgrade(url)
     except (MartingaleError, ValueError) as error:
-        print(f"martingale db upgrade: {error}", file=sys.stderr)
+        print(f"martingale db upgrade: error: {error}", file=sys.stderr)
         return 1
     print(f"database is at revision {revision} (latest: {head_revision()})")
     return 0

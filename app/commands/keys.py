@@ -5,24 +5,37 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from app.commands.db import add_db_option, database_url
-from domain.errors import MartingaleError
+from app.database import DatabaseMissing, missing_database, url_problem
+from config.secrets import private_file_problem
+from domain.errors import CredentialError, MartingaleError
 from persistence.credentials import rotate_master
 from persistence.database import make_engine
 from persistence.migrate import check_at_head
 from persistence.sql_repository import SqlRepository
-from persistence.vault import MASTER_KEY_ENV, Vault, generate_key, load_keyring
+from persistence.vault import (
+    MASTER_KEY_ENV,
+    Keyring,
+    MasterKey,
+    Vault,
+    generate_key,
+    load_keyring,
+)
 
 ROTATE_HELP = f"""\
 Re-encrypt every stored exchange credential under a new master key.
 
-The old key(s) come from ${MASTER_KEY_ENV} or --old-key-file; the new key from
---new-key-file (make one with `martingale keys generate --version N`, N higher
-than any version in use). Each row is re-encrypted and swapped in its own
-transaction, so the command can be interrupted and run again: no row is ever
-unreadable, because the old key still opens the rows not yet done.
+The old key(s) come from ${MASTER_KEY_ENV} or --old-key-file (not both); the
+new key from --new-key-file (make one with `martingale keys generate --version
+N`, N higher than any version in use: a lower or equal version is refused).
+Key files must be readable by their owner only (chmod 600). Each row is
+re-encrypted and swapped in its own transaction, then read back and decrypted
+with the new key (a row that does not decrypt gets its old ciphertext back and
+the command stops), so the command can be interrupted and run again: no row is
+ever unreadable, because the old key still opens the rows not yet done.
 
 Afterwards set {MASTER_KEY_ENV} (or the key file) to the new key FIRST, then
 the old one, e.g. "v2:<new>,v1:<old>", and restart: the service then seals
@@ -41,7 +54,9 @@ def register(sub: Any) -> None:
         help="print a new random master key",
         description=(
             "Print a new random 256-bit master key as 'v<N>:<base64>'. Put it in "
-            f"${MASTER_KEY_ENV} or in a key file readable only by the service user."
+            f"${MASTER_KEY_ENV} or in a key file readable only by the service user "
+            "(e.g. `(umask 077; martingale keys generate --version 2 > new.key)`); a key file "
+            "other users can read is refused."
         ),
     )
     gen.add_argument("--version", type=int, default=1, help="key version number (default 1)")
@@ -59,7 +74,7 @@ def register(sub: Any) -> None:
         "--old-key-file",
         metavar="FILE",
         default=None,
-        help=f"file with the current key(s), instead of ${MASTER_KEY_ENV}",
+        help=f"file with the current key(s), instead of ${MASTER_KEY_ENV} (not both)",
     )
     rot.set_defaults(handler=handle_rotate)
 
@@ -74,18 +89,31 @@ def handle_generate(args: argparse.Namespace) -> int:
 
 
 def handle_rotate(args: argparse.Namespace) -> int:
+    problem = url_problem(database_url(args))
+    if problem is not None:
+        print(f"martingale keys rotate-master: --db: {problem}", file=sys.stderr)
+        return 2
     try:
-        old = load_keyring(
-            env_value=None if args.old_key_file else os.environ.get(MASTER_KEY_ENV),
-            key_file=args.old_key_file,
-        )
-        new = load_keyring(env_value=None, key_file=args.new_key_file)
-        vault = Vault(old.with_current(new.current))
+        for option, path in (
+            ("--new-key-file", args.new_key_file),
+            ("--old-key-file", args.old_key_file),
+        ):
+            problem = private_file_problem(Path(path)) if path else None
+            if problem is not None:
+                raise CredentialError(f"{option}: {problem}")
+        old = _keyring("--old-key-file", os.environ.get(MASTER_KEY_ENV), args.old_key_file)
+        new = _keyring("--new-key-file", None, args.new_key_file).current
         url = database_url(args)
+        missing = missing_database(url)  # read-only until the rotation: never create one
+        if missing is not None:
+            raise DatabaseMissing(missing)
         check_at_head(url)
         engine = make_engine(url)
         try:
-            report = rotate_master(SqlRepository(engine), vault)
+            repo = SqlRepository(engine)
+            _check_new_version(repo, old, new)
+            vault = Vault(old.with_current(new))
+            report = rotate_master(repo, vault)
         finally:
             engine.dispose()
     except (MartingaleError, ValueError) as error:
@@ -101,3 +129,34 @@ def handle_rotate(args: argparse.Namespace) -> int:
         return 1
     print(f"all rows are under version {vault.current_version}; the old key may now be removed")
     return 0
+
+
+def _keyring(option: str, env_value: str | None, key_file: str | None) -> Keyring:
+    try:
+        return load_keyring(env_value=env_value, key_file=key_file)
+    except UnicodeDecodeError:
+        raise CredentialError(f"{option}: the file is not a key (not UTF-8 text)") from None
+
+
+def _check_new_version(repo: SqlRepository, old: Keyring, new: MasterKey) -> None:
+    """The new key's version must be higher than the old keys'. Rows already under it (an
+    interrupted run being resumed) must open with it: another key of that version is refused."""
+    highest = max(old.versions)
+    if new.version <= highest:
+        raise CredentialError(
+            f"the new master key has version {new.version}, which is not higher than version "
+            f"{highest} of the current key(s); generate it with "
+            f"`martingale keys generate --version {highest + 1}`"
+        )
+    only_new = Vault(Keyring(current=new))
+    for stored in repo.list_credentials():
+        if stored.sealed.key_version != new.version:
+            continue
+        try:
+            only_new.open(stored.sealed, user_id=stored.user_id, account_id=stored.account_id)
+        except CredentialError:
+            raise CredentialError(
+                f"account {stored.account_id} is already sealed under version {new.version}, "
+                "and the new key file does not open it: it is not the key a previous rotation "
+                f"used; generate a key with a version above {new.version} instead"
+            ) from None

@@ -14,7 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.onboarding import prepare_database, sync_config, vault_for
+from app.database import check_config_url, prepare_database
+from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from persistence.database import make_engine
@@ -28,12 +29,16 @@ def register(sub: Any) -> None:
         description=(
             "Validate the whole config file, then make the database match it: users (with "
             "email), accounts, live accounts' API keys (read from the named environment "
-            "variables or files and stored encrypted under the master key) and strategies "
-            "(parameters and desired state). Running it twice changes nothing. A strategy "
+            "variables or files and stored encrypted under the master key; an account whose "
+            "variables and files are all absent keeps the key already stored) and strategies "
+            "(parameters always; the file's state: / enabled: only for a new strategy or when "
+            "the file's value changed since the last sync, so a pause, stop or resume recorded "
+            "with `martingale strategy` stays). Running it twice changes nothing. A strategy "
             "removed from the file, or every strategy of a removed user, is stopped, never "
-            "deleted. A bad file exits with status 2 and changes nothing. A database that "
-            "does not exist yet (the default SQLite file) is created; an existing one whose "
-            "schema is behind is refused: run `martingale db upgrade` first."
+            "deleted. A bad file exits with status 2 and changes nothing, as does a master key "
+            "that cannot open the keys already stored. A database that does not exist yet "
+            "(the default SQLite file) is created; an existing one whose schema is behind is "
+            "refused: run `martingale db upgrade` first."
         ),
     )
     parser.add_argument(
@@ -48,6 +53,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        check_config_url(config)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)

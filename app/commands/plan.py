@@ -2,7 +2,9 @@
 
 Parameters go through `MartingaleParams.from_mapping`, exactly like config files and the REST
 API, so an invalid value is refused here with the same rule it would meet there; the message
-names the option (``--take-profit``) and the exit status is 2, as for any usage error.
+names the option (``--take-profit``) and the exit status is 2, as for any usage error. Numbers
+no plan needs (`config.numbers`: 1e999999999, 5,000 digits) are refused before any math, and a
+ladder whose figures leave exact 28-digit arithmetic is refused as a whole.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from config.checks import LADDER_OUT_OF_RANGE
+from config.numbers import number_problem, shown, text_problem
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import ZERO, fmt, to_decimal
@@ -34,8 +38,8 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("base_order_type", "market or limit (default market; not in the table)"),
 )
 _RULES: tuple[tuple[str, str], ...] = (
-    ("tick_size", "price tick: buy prices round down, take-profit prices round up"),
-    ("step_size", "amount step: amounts round down"),
+    ("tick_size", "price tick (> 0): buy prices round down, take-profit prices round up"),
+    ("step_size", "amount step (> 0): amounts round down"),
     ("min_amount", "smallest order amount the exchange accepts"),
     ("min_notional", "smallest order value (price * amount) the exchange accepts"),
 )
@@ -82,15 +86,21 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        params = MartingaleParams.from_mapping(
-            {name: getattr(args, name) for name, _ in _PARAMS if getattr(args, name) is not None}
-        )
+        given = {
+            name: getattr(args, name) for name, _ in _PARAMS if getattr(args, name) is not None
+        }
+        for name, text in given.items():
+            _check_bounds(text, name)
+        params = MartingaleParams.from_mapping(given)
         price = _number(args.price, "price")
         rules = _rules(args)
         balance = _optional(args.balance, "balance")
-        plan = build_plan(params, price, rules)
-        if rules is not None or balance is not None:
-            validate_plan(plan, rules or NO_RULES, balance=balance)
+        try:
+            plan = build_plan(params, price, rules)
+            if rules is not None or balance is not None:
+                validate_plan(plan, rules or NO_RULES, balance=balance)
+        except ArithmeticError:  # each value in bounds, but the ladder leaves exact arithmetic
+            raise ValidationError(LADDER_OUT_OF_RANGE) from None
     except ValidationError as exc:
         option = _option(exc.field) if exc.field else "plan"
         reason = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
@@ -140,11 +150,25 @@ def _option(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+def _check_bounds(text: str, field: str) -> None:
+    """Refuse a number no parameter needs (`config.numbers`) before any conversion or math."""
+    problem = text_problem(text)
+    if problem is None:
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            return  # not a number at all: the parameter's own check says so
+        problem = number_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{shown(text)} {problem}", field=field)
+
+
 def _number(text: str, field: str) -> Decimal:
+    _check_bounds(text, field)
     try:
         return to_decimal(text, field=field)
     except (TypeError, ValueError):
-        raise ValidationError(f"{text!r} is not a number", field=field) from None
+        raise ValidationError(f"{shown(text)} is not a number", field=field) from None
 
 
 def _optional(text: str | None, field: str) -> Decimal | None:
@@ -158,6 +182,11 @@ def _optional(text: str | None, field: str) -> Decimal | None:
 
 def _rules(args: argparse.Namespace) -> MarketRules | None:
     values = {name: _optional(getattr(args, name), name) for name, _ in _RULES}
+    for grid in ("tick_size", "step_size"):  # 0 is no grid at all: leave the option out
+        if values[grid] is not None and values[grid] == 0:
+            raise ValidationError(
+                "must be greater than 0 (leave it out for no rounding)", field=grid
+            )
     if all(v is None for v in values.values()):
         return None
     return MarketRules(symbol="BASE/QUOTE", **{k: v or ZERO for k, v in values.items()})

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.onboarding import prepare_database, sync_config, vault_for
+from app.database import check_config_url, missing_mysql_database, prepare_database
+from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from persistence.database import make_engine
+from persistence.ownership import ServiceLock
 from persistence.sql_repository import SqlRepository
 
 
@@ -21,11 +23,14 @@ def register(sub: Any) -> None:
         "run",
         help="run every user's strategies from a config file",
         description=(
-            "Validate the config file, sync it into the database (as `martingale onboard` "
-            "does), then run every user's strategies until SIGTERM or SIGINT. On a signal no "
-            "new order is placed, resting orders stay on the exchange, everything is flushed "
-            "and the process exits 0; the next start resumes every strategy where it was. A "
-            "bad file exits 2 and changes nothing."
+            "Validate the config file, take the database's one-service lock (a second `run` "
+            "exits 1 before writing anything), sync the file into the database (as "
+            "`martingale onboard` does: a state recorded with `martingale strategy` stays), "
+            "then run every user's strategies until SIGTERM or SIGINT. On a signal no new "
+            "order is placed, resting orders stay on the exchange, everything is flushed and "
+            "the process exits 0; the next start resumes every strategy in the state it was "
+            "left in (stopped, finished or paused ones stay so). A bad file exits 2 and "
+            "changes nothing."
         ),
     )
     parser.add_argument(
@@ -37,12 +42,22 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        check_config_url(config)
         configure_logging(format=config.logging.format, level=config.logging.level)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
-        print(f"martingale run: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, 2)
     url = config.database.url
+    # One service per database, and the lock comes first: a second `run` must be refused
+    # before its sync writes anything (it would undo a stop-now recorded meanwhile).
+    lock = ServiceLock(url)
+    try:
+        missing = missing_mysql_database(url)  # the lock's own connection needs it to exist
+        if missing is not None:
+            return _fail(missing, 1)
+        lock.acquire()
+    except MartingaleError as exc:  # already running, or the database is unreachable
+        return _fail(exc, 1)
     try:
         prepare_database(url)
         engine = make_engine(url)
@@ -51,9 +66,17 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             engine.dispose()
     except (ConfigurationError, CredentialError) as exc:
-        print(f"martingale run: error: {exc}", file=sys.stderr)
-        return 2
+        lock.release()
+        return _fail(exc, 2)
     except MartingaleError as exc:
-        print(f"martingale run: error: {exc}", file=sys.stderr)
-        return 1
-    return Service(config, vault=vault).run()
+        lock.release()
+        return _fail(exc, 1)
+    try:
+        return Service(config, vault=vault, lock=lock).run()
+    except MartingaleError as exc:  # the service has stopped and released the lock
+        return _fail(exc, 1)
+
+
+def _fail(exc: Exception | str, status: int) -> int:
+    print(f"martingale run: error: {exc}", file=sys.stderr)
+    return status

@@ -13,11 +13,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.onboarding import is_new_sqlite
+from app.database import missing_database, url_problem
 from app.status import collect_status, render_table, status_json
 from config.loader import load_config
 from domain.errors import ConfigurationError, MartingaleError
-from persistence.database import make_engine, parse_url
+from persistence.database import make_engine
 from persistence.migrate import check_at_head
 from persistence.sql_repository import SqlRepository
 
@@ -30,7 +30,10 @@ def register(sub: Any) -> None:
             "Read the database (whether or not the service is running) and show, per "
             "strategy: user, name, symbol, state (the engine's, with the desired one when "
             "they differ), current cycle, cycles completed, realized profit, position amount, "
-            "average entry price, open orders, age of the last heartbeat and the last error."
+            "average entry price, the position held after the last cycle (HELD: amount @ "
+            "average cost, e.g. what a stop-now kept; a resume carries it into the next cycle "
+            "and sells it with that cycle's take-profit), open orders, age of the last "
+            "heartbeat and the last error."
         ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -43,7 +46,10 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help='print {"strategies": [...]} with every number as a decimal string, null if unknown',
+        help=(
+            'print {"strategies": [...]} with every number as a decimal string, null if '
+            "unknown (held_amount / held_average: the position held after the last cycle)"
+        ),
     )
     parser.set_defaults(handler=handle)
 
@@ -51,15 +57,15 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         url = load_config(args.config).database.url if args.config else args.db
-        parse_url(url)
-    except (ConfigurationError, ValueError) as exc:
+    except ConfigurationError as exc:
         return _fail(exc, 2)
-    if is_new_sqlite(url):
-        return _fail(
-            "the database does not exist yet; create it with `martingale onboard --config FILE`",
-            1,
-        )
+    problem = url_problem(url)
+    if problem is not None:
+        return _fail(f"{'database.url' if args.config else '--db'}: {problem}", 2)
     try:
+        missing = missing_database(url)
+        if missing is not None:
+            return _fail(missing, 1)
         check_at_head(url)
         engine = make_engine(url)
         try:

@@ -10,7 +10,9 @@ import socket
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import pymysql
 import pytest
 
 from persistence.migrate import upgrade
@@ -19,6 +21,7 @@ from tests.e2e.harness import (
     MARTINGALE,
     ServiceProcess,
     launch,
+    onboard,
     read_db,
     repository,
     wait_for,
@@ -256,3 +259,134 @@ def test_live_keys_and_the_master_key_never_reach_logs_or_the_database(
     }.items():
         assert value not in output, f"the {name} appears in the output"
         assert value.encode() not in stored, f"the {name} appears in a file under var/"
+
+
+# --- bad input anywhere: one line, exit 1 or 2, never a traceback ---------------------------
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], status: int, *needles: str) -> None:
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def billion_laughs() -> str:
+    """Nine lines that expand to 10^9 values (the "x-" keys are anchors only)."""
+    lines = ['x-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        name, prev = chr(ord("a") + i), chr(ord("a") + i - 1)
+        lines.append(f"x-{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "1e999999999": ("take_profit: '1e999999999'", "take_profit: '1e999999999' is out of range"),
+    "5,000 digits": (f"take_profit: {'1' * 5000}", "is too long for a number"),
+    "an alias bomb": (None, "expands to far more values than it has text"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_numbers_and_alias_bombs_are_a_clean_config_error(
+    tmp_path: Path, case: str
+) -> None:
+    line, expected = HOSTILE[case]
+    text = bad_config_text(tmp_path, "sqlite:///var/martingale.sqlite", line or "take_profit: 1")
+    config = tmp_path / "bad.yaml"
+    config.write_text(text if line else billion_laughs() + text, encoding="utf-8")
+
+    result = martingale("run", "--config", str(config), cwd=tmp_path)
+
+    assert_one_line(result, 2, "bad.yaml:", expected)
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.mysql
+def test_bad_database_urls_and_a_missing_mysql_database_are_one_line(
+    tmp_path: Path, mysql_url: str
+) -> None:
+    def config(url: str) -> Path:
+        return write_config(
+            tmp_path / "service.yaml",
+            {"database": {"url": url}, "markets": MARKETS, "users": [paper_user("ada", "s")]},
+        )
+
+    no_driver = martingale("run", "--config", str(config("mysql://root@127.0.0.1/x")), cwd=tmp_path)
+    assert_one_line(no_driver, 2, "database.url:", "mysql+pymysql://")
+    postgres = martingale("status", "--db", "postgresql://u:pw@localhost/db", cwd=tmp_path)
+    assert_one_line(postgres, 2, "'postgresql' databases are not supported")
+    assert "pw@" not in postgres.stderr
+
+    parts = urlsplit(mysql_url)
+    name = f"{parts.path.lstrip('/')}_e2e_missing"
+    missing = urlunsplit(parts._replace(path=f"/{name}"))
+    try:
+        refused = martingale("run", "--config", str(config(missing)), cwd=tmp_path)
+        assert_one_line(refused, 1, "does not exist on that server; create it with")
+        created = martingale("db", "upgrade", "--db", missing, cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        assert "created the MySQL database" in created.stdout
+    finally:
+        server = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username)
+        try:
+            with server.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            server.close()
+
+
+@pytest.mark.slow
+def test_read_only_commands_and_plan_refuse_without_creating_anything(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'var' / 'db' / 'none.sqlite'}"
+    (tmp_path / "new.key").write_text(
+        martingale("keys", "generate", "--version", "2", cwd=tmp_path).stdout, encoding="utf-8"
+    )
+    (tmp_path / "new.key").chmod(0o600)
+    env = {**os.environ, "MARTINGALE_MASTER_KEY": "v1:" + "A" * 43 + "="}
+    rotate = martingale(
+        "keys", "rotate-master", "--db", url, "--new-key-file", "new.key", cwd=tmp_path, env=env
+    )
+    assert_one_line(rotate, 1, "the database does not exist yet")
+    strategy = martingale(
+        "strategy", "stop", "--user", "nobody", "--name", "x", "--db", url, cwd=tmp_path
+    )
+    assert_one_line(strategy, 1, "the database does not exist yet")
+    assert not (tmp_path / "var").exists(), "a read-only command created the database"
+
+    plan = martingale(
+        "plan", "--base-order", "10", "--safety-order", "20", "--max-safety-orders", "3",
+        "--price-deviation", "1", "--take-profit", "1", "--price", "100", "--tick-size", "0",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line(plan, 2, "--tick-size: must be greater than 0")
+
+
+@pytest.mark.slow
+def test_status_json_into_a_pipe_closed_early_ends_without_a_traceback(tmp_path: Path) -> None:
+    many = paper_user("ada", *(f"s{i:03d}" for i in range(300)))
+    many["accounts"][0]["balances"] = {"USDT": "1000000"}
+    config = write_config(
+        tmp_path / "service.yaml",
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'var' / 'db.sqlite'}"},
+            "markets": MARKETS,
+            "users": [many],
+        },
+    )
+    onboard(config)  # in-process: the status JSON of 300 strategies is larger than a pipe holds
+    proc = subprocess.Popen(
+        [MARTINGALE, "status", "--config", str(config), "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(1) == b"{"  # what `| head -c1` does: one byte, then close
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert err == "", err

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from persistence.database import make_engine
 from persistence.migrate import upgrade
@@ -89,6 +91,19 @@ BOB = f"""
 
 def config_text(url: str, users: str) -> str:
     return f"database:\n  url: {url}\n{MARKETS}\nusers:{users}"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """`martingale run` configures process-wide logging onto the stderr of the moment (a test's
+    capture, closed after it); put back what was there so later tests do not log into it."""
+    root, ccxt = logging.getLogger(), logging.getLogger("ccxt")
+    handlers, level, ccxt_level = list(root.handlers), root.level, ccxt.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    ccxt.setLevel(ccxt_level)
+    structlog.reset_defaults()
 
 
 @pytest.fixture

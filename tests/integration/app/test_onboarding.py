@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from app.cli import main
 from app.onboarding import strategy_params, sync_config, vault_for
 from config.loader import ConfigError, load_config
 from config.schema import ServiceConfig
-from domain.errors import DatabaseUnavailable
+from domain.errors import CredentialError, DatabaseUnavailable
+from domain.events import StopMode
 from persistence.credentials import load_credentials
 from persistence.records import DesiredState
 from persistence.sql_repository import SqlRepository
@@ -137,10 +139,14 @@ def test_removed_strategies_and_users_are_stopped_not_deleted(
     again = sync(load(write_config, db_url, without_btc), sql_repo, T0 + timedelta(minutes=2))
     assert not again.changed
     assert snapshot(sql_repo) == before
-    # Putting them back in the file brings back the desired state the file asks for.
+    # Putting them back in the file brings back the desired state the file asks for (all
+    # three were marked removed, bob/btc-paper too, though it was stopped already).
     back = sync(load(write_config, db_url, ALICE + BOB), sql_repo, T0 + timedelta(minutes=3))
-    assert back.strategies.updated == 2
-    assert strategies_by_name(sql_repo)["bob/btc-live"].desired_state is DesiredState.RUNNING
+    assert back.strategies.updated == 3
+    by_name = strategies_by_name(sql_repo)
+    assert by_name["bob/btc-live"].desired_state is DesiredState.RUNNING
+    assert by_name["alice/btc"].desired_state is DesiredState.PAUSED
+    assert by_name["bob/btc-paper"].config_state == "disabled"
 
 
 def test_credentials_are_resealed_only_when_the_key_or_secret_changes(
@@ -273,3 +279,156 @@ def test_strategy_params_are_exact_decimal_strings(
     assert params["take_profit"] == "1.5"
     assert params["stop_loss"] == "12.5"
     assert "max_cycles" not in params
+
+
+def test_stored_keys_are_kept_when_the_key_sources_are_absent(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    config = load(write_config, db_url, BOB)
+    sync(config, sql_repo, T0)
+    before = snapshot(sql_repo)
+    only_master = {"MARTINGALE_MASTER_KEY": KEY}  # TEST_BOB_KEY / TEST_BOB_SECRET unset
+
+    report = sync(config, sql_repo, T0 + timedelta(minutes=1), env=only_master)
+
+    assert not report.changed and report.credentials.unchanged == 1
+    assert snapshot(sql_repo) == before
+    # A present value still replaces the stored one.
+    report = sync(config, sql_repo, T0 + timedelta(minutes=2), env={**ENV, "TEST_BOB_SECRET": "s2"})
+    assert report.credentials.updated == 1
+
+
+def test_an_account_with_neither_key_sources_nor_stored_keys_is_refused_whole(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    before = snapshot(sql_repo)
+    config = load(write_config, db_url, ALICE + BOB)
+    with pytest.raises(ConfigError) as error:
+        sync(config, sql_repo, T0 + timedelta(minutes=1), env={"MARTINGALE_MASTER_KEY": KEY})
+    text = str(error.value)
+    assert "users[1].accounts[1].api_key_env: environment variable TEST_BOB_KEY" in text
+    assert "users[1].accounts[1].secret_env" in text
+    assert snapshot(sql_repo) == before  # bob and his accounts were rolled back
+
+
+def test_a_master_key_that_cannot_open_the_stored_keys_is_refused(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    config = load(write_config, db_url, BOB)
+    sync(config, sql_repo, T0)
+    before = snapshot(sql_repo)
+    wrong = {**ENV, "MARTINGALE_MASTER_KEY": generate_key(), "TEST_BOB_SECRET": "bob-sec-2"}
+
+    with pytest.raises(CredentialError) as error:
+        sync(config, sql_repo, T0 + timedelta(minutes=1), env=wrong)
+
+    text = str(error.value)
+    assert "cannot open the stored API key of account bob/live" in text
+    assert "nothing was written" in text and "bob-sec" not in text
+    assert snapshot(sql_repo) == before
+    vault = vault_for(config, env=ENV)
+    assert vault is not None
+    bob = sql_repo.find_user("bob")
+    assert bob is not None
+    live = next(a for a in sql_repo.list_accounts(bob.id) if a.name == "live")
+    opened = load_credentials(sql_repo, vault, live.id)  # still readable by the right key
+    assert opened is not None and opened.secret.reveal() == "bob-sec-1"
+
+
+def test_onboard_command_needs_only_the_master_key_once_keys_are_stored(
+    db_url: str,
+    sql_repo: SqlRepository,
+    write_config: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_config(config_text(db_url, BOB))
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    assert main(["onboard", "--config", str(path)]) == 0
+    monkeypatch.delenv("TEST_BOB_KEY")
+    monkeypatch.delenv("TEST_BOB_SECRET")
+    capsys.readouterr()
+
+    assert main(["onboard", "--config", str(path)]) == 0, capsys.readouterr().err
+    assert "already in sync: nothing written" in capsys.readouterr().out
+
+
+def test_a_resync_keeps_the_state_recorded_since_and_applies_only_a_changed_file_value(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    def record(action: str, name: str) -> None:
+        argv = ["strategy", action, "--user", "alice", "--name", name, "--db", db_url]
+        assert main(argv) == 0
+
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    record("stop-now", "eth")  # the file says running
+    record("resume", "btc")  # the file says paused
+    before = snapshot(sql_repo)
+
+    again = sync(load(write_config, db_url, ALICE), sql_repo, T0 + timedelta(minutes=1))
+
+    assert not again.changed
+    assert snapshot(sql_repo) == before
+    by_name = strategies_by_name(sql_repo)
+    assert (by_name["alice/eth"].desired_state, by_name["alice/eth"].stop_mode) == (
+        DesiredState.STOPPED,
+        StopMode.CANCEL,
+    )
+    assert by_name["alice/btc"].desired_state is DesiredState.RUNNING
+
+    # The file's own value changes for eth: that applies (and the stop-now's mode goes).
+    paused = ALICE.replace("symbol: ETH/BTC", "symbol: ETH/BTC\n        state: paused")
+    report = sync(load(write_config, db_url, paused), sql_repo, T0 + timedelta(minutes=2))
+    assert (report.strategies.updated, report.strategies.unchanged) == (1, 1)
+    by_name = strategies_by_name(sql_repo)
+    assert (by_name["alice/eth"].desired_state, by_name["alice/eth"].stop_mode) == (
+        DesiredState.PAUSED,
+        None,
+    )
+    assert by_name["alice/eth"].config_state == "paused"
+    assert by_name["alice/btc"].desired_state is DesiredState.RUNNING
+
+
+def test_a_row_synced_before_config_state_existed_adopts_the_file_value_without_applying_it(
+    db_url: str, sql_repo: SqlRepository, write_config: Callable[[str], Path]
+) -> None:
+    sync(load(write_config, db_url, ALICE), sql_repo, T0)
+    eth = strategies_by_name(sql_repo)["alice/eth"]
+    sql_repo.upsert_strategy(  # what migration 0004 leaves: no config_state yet
+        eth.user_id,
+        eth.name,
+        account_id=eth.account_id,
+        symbol=eth.symbol,
+        params=eth.params,
+        desired_state=DesiredState.STOPPED,
+        now=T0,
+        config_state=None,
+    )
+
+    sync(load(write_config, db_url, ALICE), sql_repo, T0 + timedelta(minutes=1))
+
+    eth = strategies_by_name(sql_repo)["alice/eth"]
+    assert (eth.desired_state, eth.config_state) == (DesiredState.STOPPED, "running")
+
+
+def test_resume_of_a_strategy_the_file_disables_is_refused(
+    db_url: str,
+    sql_repo: SqlRepository,
+    write_config: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sync(load(write_config, db_url, BOB), sql_repo, T0)
+    before = snapshot(sql_repo)
+    capsys.readouterr()
+
+    argv = ["strategy", "resume", "--user", "bob", "--name", "btc-paper", "--db", db_url]
+    assert main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "martingale strategy: error: strategy btc-paper is disabled in the config file "
+        "(enabled: false); enable it there and run `martingale onboard`"
+    )
+    assert snapshot(sql_repo) == before

@@ -129,6 +129,8 @@ def test_onboard_then_status_json_shows_what_the_repository_holds(
         "realized_profit": "0.00012345",
         "position_amount": "0.05",
         "average_price": "0.0985",
+        "held_amount": "0",
+        "held_average": None,
         "open_orders": "2",
         "last_error": "exchange down",
     }
@@ -143,6 +145,8 @@ def test_onboard_then_status_json_shows_what_the_repository_holds(
         "realized_profit": "0",
         "position_amount": "0",
         "average_price": None,
+        "held_amount": "0",
+        "held_average": None,
         "open_orders": "0",
         "heartbeat_age_s": None,
         "last_error": None,
@@ -309,3 +313,64 @@ def test_help_mentions_every_option(
     text = capsys.readouterr().out
     for option in [*options, "--help"]:
         assert option in text
+
+
+def test_a_stopped_strategy_shows_the_position_its_last_cycle_kept_as_held(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upgrade(db_url)
+    repo = open_repo(db_url)
+    try:
+        user = repo.upsert_user("kim", now=T0)
+        account = repo.upsert_account(user.id, "main", exchange="paper", now=T0)
+        ids = {}
+        for name in ("kept", "sold"):
+            ids[name] = repo.upsert_strategy(
+                user.id,
+                name,
+                account_id=account.id,
+                symbol="ETH/BTC",
+                params={},
+                desired_state=DesiredState.STOPPED,
+                now=T0,
+            ).id
+        # stop-now: cycle 1 ended without a sale, the position is kept for the next cycle
+        repo.upsert_cycle(
+            ids["kept"],
+            CycleRecord(
+                number=1,
+                status=CycleStatus.ABORTED,
+                opened_at=T0,
+                closed_at=T0,
+                amount=Decimal("0.06"),
+                cost=Decimal("0.0059"),
+                average_price=Decimal("0.098333333333333333"),
+                realized_profit=Decimal(0),
+                carried_amount=Decimal("0.06"),
+                carried_cost=Decimal("0.0059"),
+            ),
+        )
+        repo.upsert_cycle(
+            ids["sold"],
+            CycleRecord(number=1, status=CycleStatus.OPEN, opened_at=T0, amount=Decimal("2")),
+        )
+        repo.close_cycle(ids["sold"], 1, realized_profit=Decimal("0.1"), now=T0)
+        repo.set_actual_state(ids["kept"], ActualState.STOPPED, now=T0)
+    finally:
+        repo._engine.dispose()
+
+    status, out, err = run(capsys, "status", "--db", db_url, "--json")
+    assert status == 0, err
+    by_name = {s["name"]: s for s in json.loads(out)["strategies"]}
+    kept, sold = by_name["kept"], by_name["sold"]
+    assert (kept["position_amount"], kept["average_price"]) == ("0", None)  # no open cycle
+    assert (kept["held_amount"], kept["held_average"]) == ("0.06", "0.098333333333333333")
+    assert (sold["held_amount"], sold["held_average"]) == ("0", None)
+
+    status, table, _ = run(capsys, "status", "--db", db_url)
+    header, *rows = table.splitlines()
+    assert "HELD" in header
+    kept_row = next(r for r in rows if " kept " in r)
+    sold_row = next(r for r in rows if " sold " in r)
+    assert "0.06 @ 0.098333333333333333" in kept_row
+    assert sold_row[: header.index("HELD") + len("HELD")].endswith("-")

@@ -34,6 +34,7 @@ def test_db_upgrade_then_rotate_master(
         )
         new_file = tmp_path / "new.key"
         new_file.write_text(new_key)
+        new_file.chmod(0o600)  # key files others can read are refused
         monkeypatch.setenv("MARTINGALE_MASTER_KEY", old_key)
         assert main(["keys", "rotate-master", "--db", db_url, "--new-key-file", str(new_file)]) == 0
         out = capsys.readouterr().out
@@ -54,6 +55,7 @@ def test_rotate_master_refuses_a_new_key_with_a_used_version(
     main(["db", "upgrade", "--db", sqlite_url])
     new_file = tmp_path / "new.key"
     new_file.write_text(generate_key(1))
+    new_file.chmod(0o600)
     monkeypatch.setenv("MARTINGALE_MASTER_KEY", generate_key(1))
     assert main(["keys", "rotate-master", "--db", sqlite_url, "--new-key-file", str(new_file)]) == 1
     assert "martingale keys generate --version 2" in capsys.readouterr().err

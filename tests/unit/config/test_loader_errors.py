@@ -9,6 +9,7 @@ import pytest
 
 from config.loader import ConfigError, format_path, load_config
 from config.schema import ServiceConfig
+from config.secrets import resolve_all_credentials
 from tests.unit.config.conftest import MINIMAL
 
 LoadError = Callable[[str], ConfigError]
@@ -126,13 +127,21 @@ def test_unknown_market_for_paper_account(load_error: LoadError) -> None:
     assert "ETH/BTC" in text
 
 
-def test_missing_key_file(load_error: LoadError) -> None:
+def test_missing_key_file_is_reported_when_the_keys_are_read(
+    load_ok: Callable[[str], ServiceConfig],
+) -> None:
+    """Loading never reads a secret, and a missing key file may be deliberate once the
+    database holds the keys (config.secrets.lookup_credentials); reading them names it."""
     live = (
         "      - name: live\n        exchange: kraken\n"
         "        api_key_file: keys/kraken.key\n        secret_env: KRAKEN_SECRET\n"
     )
-    text = only(load_error(MINIMAL.replace("    strategies:", live + "    strategies:")))
+    config = load_ok(MINIMAL.replace("    strategies:", live + "    strategies:"))
+    with pytest.raises(ConfigError) as info:
+        resolve_all_credentials(config, env={})
+    text = str(info.value)
     assert ":17: users[0].accounts[1].api_key_file: the file does not exist" in text
+    assert ":18: users[0].accounts[1].secret_env: environment variable KRAKEN_SECRET" in text
 
 
 def test_missing_master_key_file(load_error: LoadError) -> None:

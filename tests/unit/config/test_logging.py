@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import secrets
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -23,6 +25,7 @@ from config.logging import (
     register_secret,
 )
 from domain.secrets import Credentials, Secret
+from domain.secrets import register_secret as domain_register
 
 
 class TtyBuffer(io.StringIO):
@@ -32,11 +35,12 @@ class TtyBuffer(io.StringIO):
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    root, ccxt = logging.getLogger(), logging.getLogger("ccxt")
+    handlers, level, ccxt_level = list(root.handlers), root.level, ccxt.level
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    ccxt.setLevel(ccxt_level)
     clear_context()
     structlog.reset_defaults()
     logging.captureWarnings(False)
@@ -83,9 +87,9 @@ def log_every_way(secret: str) -> None:
         raise RuntimeError(f"exchange said: invalid key {secret}")
     except RuntimeError:
         log.exception("create failed")
-    library = logging.getLogger("ccxt.base.exchange")
+    library = logging.getLogger("urllib3.connectionpool")
     library.debug("GET /api?signature=%s&x=1", secret)
-    library.warning("key %s rejected", secret)
+    logging.getLogger("ccxt.base.exchange").warning("key %s rejected", secret)
     try:
         raise ValueError(secret)
     except ValueError:
@@ -195,3 +199,58 @@ def test_reconfiguring_replaces_the_handler_instead_of_doubling_lines() -> None:
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match=r"logging.level"):
         configure_logging(level="loud", stream=io.StringIO())
+
+
+def test_exchange_auth_headers_are_masked_in_any_letter_case() -> None:
+    out = setup("json")
+    headers = {
+        "OK-ACCESS-KEY": "okx-key-aaaa",
+        "ok-access-sign": "okx-sign-bbbb",
+        "OK-ACCESS-PASSPHRASE": "okx-pass-cccc",
+        "CB-ACCESS-KEY": "cb-key-dddd",
+        "Cb-Access-Sign": "cb-sign-eeee",
+        "API-Sign": "kraken-sign-ffff",
+        "KC-API-SIGN": "kucoin-sign-gggg",
+    }
+    get_logger("t").info("request", headers=headers)
+    logging.getLogger("urllib3").warning("sent %s", headers)  # a dict rendered into the text
+    logging.getLogger("urllib3").warning(
+        "GET /v1/orders?Signature=sig-hhhh&x=1 SIGNATURE: sig-iiii api-sign=kraken-jjjj "
+        "OK-ACCESS-SIGN=okx-kkkk cb-access-key: cb-llll"
+    )
+    text = out.getvalue()
+    for value in (*headers.values(), "sig-hhhh", "sig-iiii", "kraken-jjjj", "okx-kkkk", "cb-llll"):
+        assert value not in text, value
+    assert "OK-ACCESS-KEY" in text  # the header names stay readable, only values go
+
+
+def test_registering_a_thousand_secrets_compiles_no_pattern_per_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The redactor's matcher is rebuilt once after a batch of registrations, not per value
+    (a figure for the time it takes is in config/masking.py's docstring, not a timed test)."""
+    out = setup("json")
+    compiled: list[str] = []
+    real = re.compile
+
+    def counting(pattern: Any, flags: int = 0) -> Any:
+        compiled.append(str(pattern)[:20])
+        return real(pattern, flags)
+
+    monkeypatch.setattr(re, "compile", counting)
+    values = [f"bulk-{secrets.token_hex(12)}" for _ in range(1000)]
+    for value in values:
+        register_secret(value)
+    get_logger("t").info(f"first {values[0]} middle {values[500]} last {values[-1]}")
+    get_logger("t").info(f"again {values[999]}")
+    assert len(compiled) <= 1, f"{len(compiled)} patterns compiled"
+    text = out.getvalue()
+    assert "first *** middle *** last ***" in text and "again ***" in text
+
+
+def test_a_value_registered_in_the_domain_registry_is_masked() -> None:
+    """persistence/ registers what the vault decrypts through domain.secrets, not config/."""
+    out = setup("json")
+    domain_register(Secret("decrypted-key-5e5e5e"))
+    get_logger("t").info("using decrypted-key-5e5e5e")
+    assert "decrypted-key-5e5e5e" not in out.getvalue()
