@@ -55,6 +55,7 @@ from domain.events import (
     OrderRejected,
     PriceTicked,
     Started,
+    StopMode,
     StopRequested,
 )
 from domain.ids import client_order_id_tag, parse_client_order_id
@@ -345,9 +346,7 @@ class Engine:
     def on_cooldown(self) -> None:
         state = self._require_state()
         if state.phase is Phase.COOLDOWN:
-            self.handle(
-                CooldownElapsed(at=self._clock(), price=self._price(), rules=self._rules())
-            )
+            self.handle(CooldownElapsed(at=self._clock(), price=self._price(), rules=self._rules()))
             self._rewatch()
         state = self._require_state()
         if state.phase is Phase.COOLDOWN and state.wake_at is not None:
@@ -819,9 +818,16 @@ def _between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingal
     New parameters from the config take effect for the next cycle, never in the middle of one.
     A strategy that finished (stopped, max cycles, or a refused base order) and is wanted
     running again starts a fresh cycle; any position it kept is carried into that cycle and
-    sold with its take-profit.
+    sold with its take-profit (the policy for a stop-now's position: adopted, and reported).
+    A "stop after this cycle" revoked by a resume before the cycle closed is forgotten.
     """
     if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
+        if (
+            record.desired_state is DesiredState.RUNNING
+            and state.stop_mode is StopMode.FINISH_CYCLE
+        ):
+            # Resumed before the cycle closed: it goes on, and so do the cycles after it.
+            return replace(state, stop_mode=None)
         return state
     state = replace(state, params=MartingaleParams.from_mapping(record.params))
     limit = state.params.max_cycles

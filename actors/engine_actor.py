@@ -116,6 +116,7 @@ class EngineActor(pykka.ThreadingActor):
         self._failures = 0
         self._actual: ActualState | None = None
         self._holdings: str | None = None  # the account's holdings fall short (reconcile)
+        self._resume_after_stop = False
         self._last_watch: tuple[Decimal | None, Decimal | None] | None = None
         self._retry_base = retry_base
         self._retry_cap = retry_cap
@@ -207,6 +208,11 @@ class EngineActor(pykka.ThreadingActor):
             self._set_actual(ActualState.PAUSED, None)
         elif isinstance(message, Resume):
             self._paused = False
+            if self._pending_stop is not None:
+                # A stop asked earlier is revoked: a cycle being closed by stop-now or
+                # close-now ends as asked, then a fresh one starts (see `_after_step`).
+                self._pending_stop = None
+                self._resume_after_stop = True
             self._boot()
         elif isinstance(message, Stop):
             self._pending_stop = message.mode
@@ -301,6 +307,10 @@ class EngineActor(pykka.ThreadingActor):
                 self._set_actual(ActualState.RUNNING, None)
 
     def _after_step(self) -> None:
+        if self.engine.finished and self._resume_after_stop:
+            self._resume_after_stop = False
+            self._boot()  # finished by the stop a resume revoked: the start path goes on
+            return
         if self.engine.finished:
             self._unwatch()
             state = self.engine.state

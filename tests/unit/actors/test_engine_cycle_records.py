@@ -84,3 +84,19 @@ def test_a_position_kept_by_stop_now_is_shown_then_adopted_on_resume(world: Engi
     state = resumed.state
     assert state is not None and state.phase is Phase.ACTIVE and state.cycle == 2
     assert state.book.position == held + Decimal("1.0101")  # kept + the new base at 99
+
+
+def test_a_stop_after_the_cycle_revoked_by_a_resume_is_forgotten(world: EngineWorld) -> None:
+    engine = world.started()
+    engine.request_stop(StopRequested(at=world.clock(), mode=StopMode.FINISH_CYCLE))
+    state = engine.state
+    assert state is not None and state.stop_mode is StopMode.FINISH_CYCLE
+    world.repo.set_desired_state(world.strategy_id, DesiredState.RUNNING, now=world.clock())
+    resumed = world.engine()  # a resume goes down the start path
+    resumed.start()
+    state = resumed.state
+    assert state is not None and state.stop_mode is None
+    world.move("101.5")  # the take-profit fills: the next cycle follows, nothing finishes
+    resumed.sync()
+    state = resumed.state
+    assert state is not None and state.phase is Phase.COOLDOWN and not resumed.finished
