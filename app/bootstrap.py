@@ -124,6 +124,9 @@ class Service:
             lock = ServiceLock(self.config.database.url)
             lock.acquire()  # one service per database: refuse before touching anything
             self._lock = lock
+        # Another process took the database (MySQL: our lock's connection was lost and the lock
+        # taken meanwhile): stop placing orders at once and shut down.
+        self._lock.notify_on_lost(self.request_stop)
         try:
             self._start_parts()
         except BaseException:

@@ -80,6 +80,11 @@ class ServiceLock:
         """The MySQL connection that holds the lock (None on SQLite or when not held)."""
         return self._conn_id
 
+    def notify_on_lost(self, on_lost: Callable[[str], None]) -> None:
+        """Set who hears of a lost lock (the service, once it exists: the caller that took
+        the lock before building the service hands it over this way)."""
+        self._on_lost = on_lost
+
     def acquire(self) -> None:
         parsed = parse_url(self._url)
         if parsed.get_backend_name() == "sqlite":
