@@ -12,7 +12,6 @@ Error policy, the one place it is decided for an engine:
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 from collections.abc import Callable
@@ -27,18 +26,18 @@ from actors import metrics
 from actors.admission import BootGate, Liveness
 from actors.engine import Engine
 from actors.feed import PriceBoard
+from actors.feed_link import FeedLink
 from actors.messages import (
     Boot,
     ChildFailed,
     CredentialsRejected,
     EngineFinished,
+    MarketHealthChanged,
     Pause,
     PriceCrossed,
     Resume,
     Stop,
-    Unwatch,
     Wake,
-    WatchLevels,
 )
 from actors.repository import RepoClient
 from actors.timers import TimerService
@@ -71,10 +70,11 @@ class EngineActor(pykka.ThreadingActor):
         user_id: int,
         account_id: int,
         symbol: str,
+        venue: str,
         exchange: Exchange,
         repo: RepoClient,
         parent: pykka.ActorRef[Any],
-        feed: pykka.ActorRef[Any] | None,
+        feed: FeedLink | None,
         timers: TimerService,
         prices: PriceBoard,
         fence: threading.Event,
@@ -89,6 +89,8 @@ class EngineActor(pykka.ThreadingActor):
         gate: BootGate | None = None,
         liveness: Liveness | None = None,
     ) -> None:
+        """`venue`: the account's venue key (domain.venues); prices are read for (venue,
+        symbol). `feed`: the handle on that market's feed (levels, market clock, health)."""
         super().__init__()
         self._gate = gate
         self.liveness = liveness or Liveness()
@@ -96,6 +98,7 @@ class EngineActor(pykka.ThreadingActor):
         self.user_id = user_id
         self.account_id = account_id
         self.symbol = symbol
+        self.venue = venue
         self._exchange = exchange
         self._repo = repo
         self._parent = parent
@@ -200,6 +203,8 @@ class EngineActor(pykka.ThreadingActor):
                 self._after_step()
             else:
                 self._boot()
+        elif isinstance(message, MarketHealthChanged):
+            self._show_health()
         elif not self._ready:
             return  # ticks and timers are ignored until the start path succeeds
         elif isinstance(message, PriceCrossed):
@@ -238,8 +243,7 @@ class EngineActor(pykka.ThreadingActor):
         if self._pending_stop is not None:
             self.engine.request_stop(StopRequested(at=self._clock(), mode=self._pending_stop))
         self._after_step()
-        if not self.engine.finished:
-            self._set_actual(ActualState.RUNNING, None)
+        self._show_health()
 
     def _after_step(self) -> None:
         if self.engine.finished:
@@ -275,11 +279,7 @@ class EngineActor(pykka.ThreadingActor):
         if self._feed is None or (below, above) == self._last_watch:
             return
         self._last_watch = (below, above)
-        self._feed.tell(
-            WatchLevels(
-                strategy_id=self.strategy_id, below=below, above=above, engine=self.actor_ref
-            )
-        )
+        self._feed.watch(self.strategy_id, below, above, self.actor_ref)
 
     def report(self, kind: str, detail: str | None = None) -> None:
         state = self.engine.state
@@ -291,7 +291,7 @@ class EngineActor(pykka.ThreadingActor):
     # --- helpers -------------------------------------------------------------------------
 
     def _current_price(self) -> Decimal:
-        price = self._prices.get(self.symbol)
+        price = self._prices.get(self.venue, self.symbol)
         if price is None:
             price = self._exchange.fetch_ticker(self.symbol).last
         if price is None or price <= 0:
@@ -301,8 +301,19 @@ class EngineActor(pykka.ThreadingActor):
     def _unwatch(self) -> None:
         if self._feed is not None and self._last_watch != (None, None):
             self._last_watch = (None, None)
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._feed.tell(Unwatch(strategy_id=self.strategy_id))
+            self._feed.unwatch(self.strategy_id, self.actor_ref)
+
+    def _show_health(self) -> None:
+        """RUNNING, or DEGRADED with the reason while the market's price feed is down (no
+        fills seen, no stop loss). A paused, finished or not yet started strategy keeps its
+        own state."""
+        if not self._ready or self._paused or self.engine.finished:
+            return
+        error = self._feed.error if self._feed is not None else None
+        if error is None:
+            self._set_actual(ActualState.RUNNING, None)
+        else:
+            self._set_actual(ActualState.DEGRADED, f"{self.venue} {self.symbol}: {error}")
 
     def _set_actual(self, state: ActualState, error: str | None) -> None:
         if state is self._actual and error is None:
