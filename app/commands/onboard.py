@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.onboarding import prepare_database, sync_config, vault_for
+from app.onboarding import check_market_files, prepare_database, sync_config, vault_for
 from config.loader import load_config
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from persistence.database import make_engine
@@ -48,6 +48,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        check_market_files(config)  # every candle file, before anything is written
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.onboarding import prepare_database, sync_config, vault_for
+from app.onboarding import check_market_files, prepare_database, sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
@@ -37,6 +37,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        check_market_files(config)  # every candle file, before anything is written
         configure_logging(format=config.logging.format, level=config.logging.level)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:

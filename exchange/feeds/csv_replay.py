@@ -11,6 +11,9 @@ at `max_gap_periods` periods so a long outage in the data does not stall the rep
 
 The period comes from `period`, else the file name (``ETH-BTC-5m.csv`` -> 5 minutes), else the
 distance between the first two candles (read ahead at construction).
+
+`check_candle_file` reads a whole file with the same parser, so `onboard` and `run` can refuse a
+file with a bad line up front instead of the replay stopping at it hours later.
 """
 
 from __future__ import annotations
@@ -31,6 +34,19 @@ from exchange.feeds.source import PriceTick
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 _PERIOD_IN_NAME = re.compile(r"(\d+)([smhd])\.csv$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def check_candle_file(path: str | Path) -> int:
+    """Parse every row of a candle file; the number of candles, or ConfigurationError naming
+    the file and the first bad line (streamed: a large file is never held in memory)."""
+    source = CsvReplaySource(path, symbol="", period=timedelta(seconds=1))
+    try:
+        count = 0
+        while source._read() is not None:
+            count += 1
+        return count
+    finally:
+        source.close()
 
 
 def period_from_name(path: Path) -> timedelta | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable
-from exchange.feeds.source import PriceTick
+from exchange.feeds.source import PriceSource, PriceTick
 from exchange.port import Exchange
 from persistence.database import make_engine
 from persistence.migrate import upgrade
@@ -67,7 +68,10 @@ WRITES = frozenset(
 
 
 class ScriptedSource:
-    """A PriceSource the test feeds by hand: `push(price)`; no tick while nothing is queued."""
+    """A PriceSource the test feeds by hand: `push(price)`; no tick while nothing is queued.
+
+    `failing`: while set, every poll fails with it, kept in `last_error` as LiveTickerSource
+    keeps a failed poll's error."""
 
     def __init__(self, symbol: str = SYMBOL, delay: float = 0.01) -> None:
         self._symbol = symbol
@@ -75,6 +79,8 @@ class ScriptedSource:
         self._queue: deque[Decimal] = deque()
         self._lock = threading.Lock()
         self.published = 0
+        self.failing: Exception | None = None
+        self.last_error: Exception | None = None
 
     def push(self, *prices: str) -> None:
         with self._lock:
@@ -98,7 +104,8 @@ class ScriptedSource:
 
     def next_tick(self) -> PriceTick | None:
         with self._lock:
-            if not self._queue:
+            self.last_error = self.failing
+            if self.failing is not None or not self._queue:
                 return None
             price = self._queue.popleft()
             self.published += 1
@@ -110,6 +117,21 @@ class ScriptedSource:
 
     def close(self) -> None:
         pass
+
+
+class CrashingBoard(PriceBoard):
+    """The feeds' price board with a bug switched on: `crash` makes the next `set` raise it,
+    which kills the feed actor publishing (a bug in the feed itself, not in its source)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash: Exception | None = None
+
+    def set(self, venue: str, symbol: str, price: Decimal, at: datetime) -> None:
+        crash, self.crash = self.crash, None
+        if crash is not None:
+            raise crash
+        super().set(venue, symbol, price, at)
 
 
 class FlakyRepository:
@@ -164,7 +186,8 @@ class Tree:
         self.live_venue = open_venue(self.live_venue_path)
         self.live_sources: dict[str, ScriptedSource] = {}
         self.live_feeds_built: list[tuple[str, str]] = []  # (venue, symbol) the root asked for
-        self.prices = PriceBoard()
+        self.prices = CrashingBoard()
+        self.paper_source: Callable[[], PriceSource] = lambda: self.source
         self.timers = TimerService()
         self.policy = policy
         self.heartbeat_interval = heartbeat_interval
@@ -182,6 +205,7 @@ class Tree:
         exchange: str = "paper",
         sandbox: bool = False,
         base_url: str | None = None,
+        desired: DesiredState = DesiredState.RUNNING,
     ) -> int:
         u = self.sql.upsert_user(user, now=T0)
         a = self.sql.upsert_account(
@@ -198,7 +222,7 @@ class Tree:
             account_id=a.id,
             symbol=SYMBOL,
             params=params or {**PARAMS, "cooldown": "1"},
-            desired_state=DesiredState.RUNNING,
+            desired_state=desired,
             now=T0,
         )
         return s.id
@@ -218,7 +242,7 @@ class Tree:
         self.root = RootSupervisor.start(
             repo=cast(Repository, self.repo),
             feeds=[
-                FeedSpec(venue="paper", symbol=SYMBOL, source=lambda: self.source, paper=self.venue)
+                FeedSpec(venue="paper", symbol=SYMBOL, source=self.paper_source, paper=self.venue)
             ],
             exchange_for=self._exchange_for,
             live_feed=self._live_feed,
