@@ -5,6 +5,10 @@ engines whose watched levels the tick crossed are told, and only those (through 
 `FeedLink`, which holds the levels and outlives this actor). The actor paces itself with the
 shared timer service: after each tick it asks for the next after `source.next_delay`.
 
+Replays on the paper venue: each candle goes to the venue with its close time (fills carry
+market time) and the recording's name, so the venue keeps the replay's position in the same write
+as the candle's fills; a feed (re)started on a replay first skips what the venue already took.
+
 Error policy: nothing its source or the venue does may kill a feed, since every strategy on the
 market would lose its fills and stop loss. A source that raises, a failed poll, a tick without a
 usable price or a venue that refuses the tick is logged with its cause and counted; after
@@ -29,7 +33,7 @@ from actors.feed_link import FeedLink
 from actors.messages import FeedFailed, FeedHealth, Pump
 from actors.timers import TimerHandle, TimerService
 from domain.errors import ExchangeUnavailable, MartingaleError, TemporaryError
-from exchange.feeds.source import PriceSource, PriceTick
+from exchange.feeds.source import PriceSource, PriceTick, ReplaySource
 from exchange.paper.venue import PaperVenue
 from exchange.resilience.circuit import CircuitOpen
 
@@ -83,6 +87,8 @@ class MarketFeedActor(pykka.ThreadingActor):
         self._down_after = max(1, down_after)
         self._timer: TimerHandle | None = None
         self._held: PriceTick | None = None  # a tick the venue could not take: tried again
+        self._replay = source.replay_key if isinstance(source, ReplaySource) else None
+        self._resumed = False
         self._failures = 0  # failures in a row, of any kind
         self._raised = 0  # of those, the ones the source's own pacing does not know about
         self._reported = link.error  # the health engines see now (a restart starts "down")
@@ -122,6 +128,8 @@ class MarketFeedActor(pykka.ThreadingActor):
     def _pump(self) -> None:
         held, self._held = self._held, None
         try:
+            if not self._resumed:
+                self._resume()
             tick = held or self._source.next_tick()
         except Exception as exc:  # whatever the source raises, the feed serves on
             self._raised += 1
@@ -143,7 +151,9 @@ class MarketFeedActor(pykka.ThreadingActor):
         if self._paper is not None:
             try:
                 if candle is not None:
-                    self._paper.update_candle(self.symbol, candle)
+                    self._paper.update_candle(
+                        self.symbol, candle, tick.timestamp, replay=self._replay
+                    )
                 else:
                     self._paper.update_price(self.symbol, price)
             except Exception as exc:
@@ -158,6 +168,18 @@ class MarketFeedActor(pykka.ThreadingActor):
         self._link.publish(price, low, high, now, tick.timestamp)
         self._failures = self._raised = 0
         self._report(None)
+
+    def _resume(self) -> None:
+        """A replay continues after the last candle the venue took (a restart, or a feed
+        actor replaced after a crash), never from its first candle."""
+        self._resumed = True
+        if self._paper is None or self._replay is None:
+            return
+        opened = self._paper.replay_position(self.symbol, self._replay)
+        if opened is not None:
+            assert isinstance(self._source, ReplaySource)
+            skipped = self._source.resume_after(opened)
+            self._log.info("feed: replay resumes", after=opened.isoformat(), skipped=skipped)
 
     def _trouble(self, exc: BaseException, *, what: str = "the price source failed") -> None:
         """Log a failure with its cause; past the threshold, tell the parent the market is down."""

@@ -107,6 +107,15 @@ class CsvReplaySource:
         return self._period.total_seconds() / self._speed
 
     @property
+    def time_scale(self) -> float:
+        """Wall seconds per market second: a replay at speed 300 plays 300 s in one."""
+        return 1.0 / self._speed
+
+    @property
+    def replay_key(self) -> str:
+        return str(self._path.resolve())
+
+    @property
     def next_delay(self) -> float:
         return self._next_delay
 
@@ -145,6 +154,29 @@ class CsvReplaySource:
             timestamp=candle.timestamp + self._period,
             candle=candle,
         )
+
+    def resume_after(self, opened_at: datetime) -> int:
+        """Continue after the candle that opened at `opened_at` (a restart: the venue took
+        every candle up to it). A bad row on the way stops the replay, as in `next_tick`."""
+        skipped = 0
+        try:
+            while True:
+                candle = self._ahead[0] if self._ahead else self._read()
+                if candle is None:
+                    self._finished = True
+                    self.close()
+                    return skipped
+                if candle.timestamp > opened_at:
+                    if not self._ahead:
+                        self._ahead.append(candle)
+                    return skipped
+                if self._ahead:
+                    self._ahead.popleft()
+                skipped += 1
+        except ConfigurationError:
+            self._finished = True
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._file is not None:
