@@ -185,8 +185,9 @@ class MarketFeedActor(pykka.ThreadingActor):
         """Log a failure with its cause; past the threshold, tell the parent the market is down."""
         self._failures += 1
         error = _describe(exc)
-        bug = not isinstance(exc, MartingaleError)  # not a domain error: show where it came from
-        self._log.error(f"feed: {what}", error=error, failures=self._failures, exc_info=bug)
+        # Not a domain error: a bug somewhere below, so the log shows where it came from.
+        trace = exc if not isinstance(exc, MartingaleError) else False
+        self._log.error(f"feed: {what}", error=error, failures=self._failures, exc_info=trace)
         if self._source.finished:
             self._report(f"the price feed stopped: {error}", force=True)
         elif self._failures >= self._down_after or isinstance(exc, CircuitOpen):
