@@ -51,7 +51,7 @@ def test_a_crashed_feed_is_restarted_and_no_engine_loses_its_levels(tree: Tree) 
         lambda: any("restarting after: Crash: bug in the feed" in s for s in _states(tree, sid)),
         what="the strategy shown DEGRADED while its feed restarts",
     )
-    assert tree.strategy(sid).actual_state is ActualState.DEGRADED
+    tree.wait_state(sid, ActualState.DEGRADED)  # the state row is written after the audit
 
     # The new feed actor publishes into the same link: the engine's levels are still there,
     # so the dip wakes it without it having registered again, and prices flowing end DEGRADED.
@@ -70,7 +70,8 @@ def test_a_live_outage_degrades_the_running_strategies_of_that_market_only(tree:
     live.push("100")
     tree.start()
     tree.wait_orders(running, 3)
-    tree.wait_orders(on_paper, 3)
+    tree.wait_state(running, ActualState.RUNNING)
+    tree.wait_state(on_paper, ActualState.RUNNING)
     tree.wait_state(paused, ActualState.PAUSED)
 
     live.failing = ExchangeUnavailable("binance GET /api/v3/ticker/price: 502 Bad Gateway")
@@ -106,3 +107,26 @@ def test_a_replay_stopped_by_a_corrupt_line_shows_file_line_and_problem(
     error = tree.strategy(sid).last_error
     assert error is not None
     assert f"{path} line 5" in error and "column 'low' is not a number" in error
+
+
+def test_a_feed_that_cannot_start_is_retried_then_given_up_and_says_why(
+    tree: Tree, tmp_path: Path
+) -> None:
+    missing = tmp_path / "gone-1m.csv"  # e.g. the candle file was moved away after `run` began
+    built: list[int] = []
+
+    def source() -> CsvReplaySource:
+        built.append(1)
+        return CsvReplaySource(missing, symbol=SYMBOL)
+
+    tree.paper_source = source
+    sid = tree.add("alice", "main", "s1")
+    tree.start()
+    tree.wait_state(sid, ActualState.DEGRADED)
+    wait_until(
+        lambda: "given up" in (tree.strategy(sid).last_error or ""),
+        what="the strategy showing the feed was given up",
+    )
+    error = tree.strategy(sid).last_error or ""
+    assert "cannot start" in error and "gone-1m.csv" in error
+    assert len(built) == tree.policy.max_restarts + 1  # the first try and every restart
