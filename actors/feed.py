@@ -141,6 +141,11 @@ class MarketFeedActor(pykka.ThreadingActor):
                 self._trouble(error)  # a failed poll; the source paces its own retries
         if not self._source.finished:
             self._timer = self._timers.tell_later(self._delay(), self.actor_ref, Pump())
+        elif self._failures == 0:
+            # A replay that ended cleanly (perhaps already over when this feed was restarted):
+            # no prices will come, but none are missing either; its strategies stop showing a
+            # restart as the reason they are degraded.
+            self._report(None)
 
     def _publish(self, tick: PriceTick) -> None:
         price, candle = tick.price, tick.candle

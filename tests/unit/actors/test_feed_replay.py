@@ -102,3 +102,21 @@ def test_a_replay_fills_and_its_market_clock_run_in_candle_time(tmp_path: Path) 
         assert fill.timestamp == OPEN + 2 * MINUTE == link.market_time()
     finally:
         venue.close()
+
+
+def test_a_feed_restarted_on_a_finished_replay_does_not_leave_its_market_down(
+    tmp_path: Path,
+) -> None:
+    path = _candles(tmp_path / "ETH-USDT-1m.csv")
+    venue = open_venue(tmp_path / "venue.sqlite")
+    try:
+        link = FeedLink("paper", SYMBOL)
+        first = _feed(venue, path, link)
+        for _ in CLOSES:
+            first._pump()
+        link.set_error("the price feed is restarting after: Crash: bug")  # as the root does
+        again = _feed(venue, path, link)
+        again._pump()  # nothing left to play
+        assert link.error is None and link.stats()["ticks"] == len(CLOSES)
+    finally:
+        venue.close()
