@@ -31,12 +31,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from config.loader import ConfigError, ConfigProblem, format_path
-from config.schema import MASTER_KEY_ENV, CsvMarket, LiveAccount, ServiceConfig, StrategyConfig
+from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig, StrategyConfig
 from config.secrets import resolve_all_credentials, resolve_master_key
-from domain.errors import ConfigurationError, CredentialError
+from domain.errors import CredentialError
 from domain.money import fmt
 from domain.secrets import Credentials
-from exchange.feeds.csv_replay import check_candle_file
 from persistence.database import parse_url
 from persistence.migrate import check_at_head, upgrade
 from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
@@ -153,25 +152,6 @@ def vault_for(config: ServiceConfig, *, env: Mapping[str, str] | None = None) ->
         )
     source = "master_key_file" if config.master_key_file is not None else MASTER_KEY_ENV
     return Vault(parse_keyring(key.reveal(), source=source))
-
-
-def check_market_files(config: ServiceConfig) -> None:
-    """Read every CSV market's whole candle file before anything is written: a bad line would
-    otherwise stop its replay (and leave its strategies without prices) hours into a run.
-    Raises ConfigError naming the market's entry, the candle file and its first bad line.
-
-    Here and not in config/, which may not import exchange/ (where the candle parser lives)."""
-    problems = []
-    for symbol, market in config.markets.items():
-        if not isinstance(market, CsvMarket):
-            continue
-        try:
-            check_candle_file(market.path)
-        except ConfigurationError as exc:
-            where = ("markets", symbol, "path")
-            problems.append(ConfigProblem(format_path(where), str(exc), config.source_line(where)))
-    if problems:
-        raise ConfigError(_file(config), problems)
 
 
 def sync_config(

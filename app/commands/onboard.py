@@ -14,7 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.onboarding import check_market_files, prepare_database, sync_config, vault_for
+from app.market_files import check_market_files
+from app.onboarding import prepare_database, sync_config, vault_for
 from config.loader import load_config
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from persistence.database import make_engine

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.onboarding import check_market_files, prepare_database, sync_config, vault_for
+from app.market_files import check_market_files
+from app.onboarding import prepare_database, sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
