@@ -13,7 +13,6 @@ Error policy, the one place it is decided for an engine:
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 from collections.abc import Callable
@@ -28,18 +27,18 @@ from actors import metrics
 from actors.admission import BootGate, Liveness
 from actors.engine import Engine
 from actors.feed import PriceBoard
+from actors.feed_link import FeedLink
 from actors.messages import (
     Boot,
     ChildFailed,
     CredentialsRejected,
     EngineFinished,
+    MarketHealthChanged,
     Pause,
     PriceCrossed,
     Resume,
     Stop,
-    Unwatch,
     Wake,
-    WatchLevels,
 )
 from actors.reconcile import Holdings, Reconcile, Reconciled
 from actors.repository import RepoClient
@@ -74,10 +73,11 @@ class EngineActor(pykka.ThreadingActor):
         user_id: int,
         account_id: int,
         symbol: str,
+        venue: str,
         exchange: Exchange,
         repo: RepoClient,
         parent: pykka.ActorRef[Any],
-        feed: pykka.ActorRef[Any] | None,
+        feed: FeedLink | None,
         timers: TimerService,
         prices: PriceBoard,
         fence: threading.Event,
@@ -93,6 +93,8 @@ class EngineActor(pykka.ThreadingActor):
         liveness: Liveness | None = None,
         sends: SendLog | None = None,
     ) -> None:
+        """`venue`: the account's venue key (domain.venues); prices are read for (venue,
+        symbol). `feed`: the handle on that market's feed (levels, market clock, health)."""
         super().__init__()
         self._gate = gate
         self.liveness = liveness or Liveness()
@@ -100,6 +102,7 @@ class EngineActor(pykka.ThreadingActor):
         self.user_id = user_id
         self.account_id = account_id
         self.symbol = symbol
+        self.venue = venue
         self._exchange = exchange
         self._repo = repo
         self._parent = parent
@@ -226,6 +229,8 @@ class EngineActor(pykka.ThreadingActor):
             self._reconcile(message)
         elif isinstance(message, Holdings):
             self._on_holdings(message.problem)
+        elif isinstance(message, MarketHealthChanged):
+            self._show_health()
         elif not self._ready:
             return  # ticks and timers are ignored until the start path succeeds
         elif isinstance(message, PriceCrossed):
@@ -269,13 +274,9 @@ class EngineActor(pykka.ThreadingActor):
         if problem == self._holdings:
             return
         self._holdings = problem
-        if not self._ready or self._paused or self.engine.finished:
-            return
         if problem is not None:
             self._log.warning("engine: holdings short", problem=problem)
-            self._set_actual(ActualState.DEGRADED, problem)
-        else:
-            self._set_actual(ActualState.RUNNING, None)
+        self._show_health()
 
     def _boot(self) -> None:
         if self._paused:
@@ -300,11 +301,7 @@ class EngineActor(pykka.ThreadingActor):
         if self._pending_stop is not None:
             self.engine.request_stop(StopRequested(at=self._clock(), mode=self._pending_stop))
         self._after_step()
-        if not self.engine.finished:
-            if self._holdings is not None:  # still short: the reconcile pass said so
-                self._set_actual(ActualState.DEGRADED, self._holdings)
-            else:
-                self._set_actual(ActualState.RUNNING, None)
+        self._show_health()
 
     def _after_step(self) -> None:
         if self.engine.finished and self._resume_after_stop:
@@ -345,11 +342,7 @@ class EngineActor(pykka.ThreadingActor):
         if self._feed is None or (below, above) == self._last_watch:
             return
         self._last_watch = (below, above)
-        self._feed.tell(
-            WatchLevels(
-                strategy_id=self.strategy_id, below=below, above=above, engine=self.actor_ref
-            )
-        )
+        self._feed.watch(self.strategy_id, below, above, self.actor_ref)
 
     def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
         state = self.engine.state
@@ -379,7 +372,7 @@ class EngineActor(pykka.ThreadingActor):
     # --- helpers -------------------------------------------------------------------------
 
     def _current_price(self) -> Decimal:
-        price = self._prices.get(self.symbol)
+        price = self._prices.get(self.venue, self.symbol)
         if price is None:
             price = self._exchange.fetch_ticker(self.symbol).last
         if price is None or price <= 0:
@@ -389,8 +382,21 @@ class EngineActor(pykka.ThreadingActor):
     def _unwatch(self) -> None:
         if self._feed is not None and self._last_watch != (None, None):
             self._last_watch = (None, None)
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._feed.tell(Unwatch(strategy_id=self.strategy_id))
+            self._feed.unwatch(self.strategy_id, self.actor_ref)
+
+    def _show_health(self) -> None:
+        """RUNNING, or DEGRADED with the reason while the market's price feed is down (no
+        fills seen, no stop loss) or the account's holdings fall short of the position. A
+        paused, finished or not yet started strategy keeps its own state."""
+        if not self._ready or self._paused or self.engine.finished:
+            return
+        error = self._feed.error if self._feed is not None else None
+        if error is not None:
+            self._set_actual(ActualState.DEGRADED, f"{self.venue} {self.symbol}: {error}")
+        elif self._holdings is not None:  # the account's holdings fall short (reconcile)
+            self._set_actual(ActualState.DEGRADED, self._holdings)
+        else:
+            self._set_actual(ActualState.RUNNING, None)
 
     def _set_actual(self, state: ActualState, error: str | None) -> None:
         if state is self._actual and error is None:

@@ -1,12 +1,26 @@
-"""MarketFeedActor: one per exchange and symbol; publishes its source's ticks.
+"""MarketFeedActor: one per market (venue, symbol); publishes its source's ticks.
 
 For the paper venue a tick first moves the venue's price (which fills resting orders), then the
-engines whose watched levels the tick crossed are told, and only those. The actor paces itself
-with the shared timer service: after each tick it asks for the next after `source.next_delay`.
+engines whose watched levels the tick crossed are told, and only those (through the market's
+`FeedLink`, which holds the levels and outlives this actor). The actor paces itself with the
+shared timer service: after each tick it asks for the next after `source.next_delay`.
+
+Replays on the paper venue: each candle goes to the venue with its close time (fills carry
+market time) and the recording's name, so the venue keeps the replay's position in the same write
+as the candle's fills; a feed (re)started on a replay first skips what the venue already took.
+
+Error policy: nothing its source or the venue does may kill a feed, since every strategy on the
+market would lose its fills and stop loss. A source that raises, a failed poll, a tick without a
+usable price or a venue that refuses the tick is logged with its cause and counted; after
+`down_after` in a row (at once for an open circuit breaker or a replay stopped by a bad line)
+the feed tells its parent the market is down, and that it is up again at the next tick it
+publishes. Only a bug in this actor kills it; `on_failure` then tells the parent, which
+restarts it (`actors.feed_pool`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,30 +29,35 @@ from typing import Any
 import pykka
 import structlog
 
-from actors.messages import PriceCrossed, Pump, Unwatch, WatchLevels
+from actors.feed_link import FeedLink
+from actors.messages import FeedFailed, FeedHealth, Pump
 from actors.timers import TimerHandle, TimerService
-from actors.watch_board import WatchBoard
-from domain.errors import MartingaleError
-from exchange.feeds.source import PriceSource
+from domain.errors import ExchangeUnavailable, MartingaleError, TemporaryError
+from exchange.feeds.source import PriceSource, PriceTick, ReplaySource
 from exchange.paper.venue import PaperVenue
+from exchange.resilience.circuit import CircuitOpen
 
 log = structlog.get_logger(__name__)
 
+DOWN_AFTER = 3  # failures in a row before a market counts as down
+MAX_ERROR_DELAY = 30.0  # the longest pause after errors the source itself does not pace
+
 
 class PriceBoard:
-    """The last price per symbol, readable from any thread (engines size base orders from it)."""
+    """The last price per market (venue, symbol), readable from any thread (engines size base
+    orders from it). Keyed by venue: paper and live BTC/USDT are two prices."""
 
     def __init__(self) -> None:
-        self._prices: dict[str, tuple[Decimal, datetime]] = {}
+        self._prices: dict[tuple[str, str], tuple[Decimal, datetime]] = {}
         self._lock = threading.Lock()
 
-    def set(self, symbol: str, price: Decimal, at: datetime) -> None:
+    def set(self, venue: str, symbol: str, price: Decimal, at: datetime) -> None:
         with self._lock:
-            self._prices[symbol] = (price, at)
+            self._prices[venue, symbol] = (price, at)
 
-    def get(self, symbol: str) -> Decimal | None:
+    def get(self, venue: str, symbol: str) -> Decimal | None:
         with self._lock:
-            entry = self._prices.get(symbol)
+            entry = self._prices.get((venue, symbol))
         return entry[0] if entry else None
 
 
@@ -46,107 +65,171 @@ class MarketFeedActor(pykka.ThreadingActor):
     def __init__(
         self,
         *,
-        symbol: str,
+        link: FeedLink,
         source: PriceSource,
         timers: TimerService,
         board: PriceBoard,
-        venue: PaperVenue | None = None,
+        paper: PaperVenue | None = None,
+        parent: pykka.ActorRef[Any] | None = None,
+        incarnation: int = 0,
+        down_after: int = DOWN_AFTER,
     ) -> None:
         super().__init__()
-        self.symbol = symbol
+        self.venue = link.venue
+        self.symbol = link.symbol
+        self._link = link
         self._source = source
         self._timers = timers
         self._board = board
-        self._venue = venue
-        self._watch: WatchBoard[Any] = WatchBoard()
+        self._paper = paper
+        self._parent = parent
+        self.incarnation = incarnation
+        self._down_after = max(1, down_after)
         self._timer: TimerHandle | None = None
-        self.ticks = 0
-        self.woken = 0
-        self.peak = 0  # the most engines one tick woke: the size of the largest burst
-        self._last: tuple[Decimal, Decimal, Decimal, datetime] | None = None
-        self._woken_by: dict[int, int] = {}  # strategy -> the tick number that last woke it
+        self._held: PriceTick | None = None  # a tick the venue could not take: tried again
+        self._replay = source.replay_key if isinstance(source, ReplaySource) else None
+        self._resumed = False
+        self._failures = 0  # failures in a row, of any kind
+        self._raised = 0  # of those, the ones the source's own pacing does not know about
+        self._reported = link.error  # the health engines see now (a restart starts "down")
+        self._log = log.bind(venue=self.venue, symbol=self.symbol)
+
+    # --- pykka hooks ---------------------------------------------------------------------
 
     def on_start(self) -> None:
+        self._link.set_time_scale(float(getattr(self._source, "time_scale", 1.0)))
         self.actor_ref.tell(Pump())
 
+    def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        if self._parent is not None:  # first: nothing below may keep the parent from hearing
+            self._parent.tell(
+                FeedFailed(
+                    venue=self.venue,
+                    symbol=self.symbol,
+                    incarnation=self.incarnation,
+                    error=_describe(exc_value),
+                )
+            )
+        self._release()
+
     def on_stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._source.close()
+        self._release()
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, WatchLevels):
-            self._watch.set(message.strategy_id, message.below, message.above, message.engine)
-            self._catch_up(message.strategy_id)
-        elif isinstance(message, Unwatch):
-            self._watch.remove(message.strategy_id)
-        elif isinstance(message, Pump):
+        if isinstance(message, Pump):
             self._pump()
         return None
 
     def stats(self) -> dict[str, int]:
-        return {
-            "ticks": self.ticks,
-            "woken": self.woken,
-            "peak": self.peak,
-            "watching": len(self._watch),
-        }
+        return self._link.stats()
+
+    # --- the loop ------------------------------------------------------------------------
 
     def _pump(self) -> None:
+        held, self._held = self._held, None
         try:
-            tick = self._source.next_tick()
-        except MartingaleError as exc:  # a malformed CSV row ends the replay, not the service
-            log.error("feed: source failed; replay ends", symbol=self.symbol, error=str(exc))
-            return
-        if tick is not None:
-            self._publish(
-                tick.price,
-                tick.candle.low if tick.candle else tick.price,
-                tick.candle.high if tick.candle else tick.price,
-                tick.candle,
-            )
+            if not self._resumed:
+                self._resume()
+            tick = held or self._source.next_tick()
+        except Exception as exc:  # whatever the source raises, the feed serves on
+            self._raised += 1
+            self._trouble(exc)
+        else:
+            if tick is not None:
+                self._publish(tick)
+            elif (error := getattr(self._source, "last_error", None)) is not None:
+                self._trouble(error)  # a failed poll; the source paces its own retries
         if not self._source.finished:
-            self._timer = self._timers.tell_later(self._source.next_delay, self.actor_ref, Pump())
+            self._timer = self._timers.tell_later(self._delay(), self.actor_ref, Pump())
+        elif self._failures == 0:
+            # A replay that ended cleanly (perhaps already over when this feed was restarted):
+            # no prices will come, but none are missing either; its strategies stop showing a
+            # restart as the reason they are degraded.
+            self._report(None)
 
-    def _publish(self, price: Decimal, low: Decimal, high: Decimal, candle: Any) -> None:
-        now = datetime.now(UTC)
-        self.ticks += 1
-        if self._venue is not None:
+    def _publish(self, tick: PriceTick) -> None:
+        price, candle = tick.price, tick.candle
+        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+            self._raised += 1
+            self._trouble(ExchangeUnavailable(f"tick without a usable price: {price!r}"))
+            return
+        if self._paper is not None:
             try:
                 if candle is not None:
-                    self._venue.update_candle(self.symbol, candle)
+                    self._paper.update_candle(
+                        self.symbol, candle, tick.timestamp, replay=self._replay
+                    )
                 else:
-                    self._venue.update_price(self.symbol, price)
-            except MartingaleError as exc:
-                log.error("feed: venue refused the price", symbol=self.symbol, error=str(exc))
+                    self._paper.update_price(self.symbol, price)
+            except Exception as exc:
+                self._raised += 1
+                if isinstance(exc, TemporaryError):
+                    self._held = tick  # the venue kept nothing of it: the same tick again
+                self._trouble(exc, what="the paper venue refused the tick")
                 return
-        self._board.set(self.symbol, price, now)
-        self._last = (price, low, high, now)
-        crossed = self._watch.crossed(low, high)
-        for sid, engine in crossed:
-            self._wake(sid, engine)
-        self.peak = max(self.peak, len(crossed))
+        now = datetime.now(UTC)
+        self._board.set(self.venue, self.symbol, price, now)
+        low, high = (candle.low, candle.high) if candle is not None else (price, price)
+        self._link.publish(price, low, high, now, tick.timestamp)
+        self._failures = self._raised = 0
+        self._report(None)
 
-    def _catch_up(self, strategy_id: int) -> None:
-        """Levels that arrive after the tick that crossed them: wake the engine now.
-
-        Only if that tick has not woken it already, so an engine whose order is still open
-        after it looked (a lagging venue) waits for the next tick instead of spinning.
-        """
-        if self._last is None or self._woken_by.get(strategy_id) == self.ticks:
+    def _resume(self) -> None:
+        """A replay continues after the last candle the venue took (a restart, or a feed
+        actor replaced after a crash), never from its first candle."""
+        self._resumed = True
+        if self._paper is None or self._replay is None:
             return
-        _, low, high, _ = self._last
-        for sid, engine in self._watch.crossed_one(strategy_id, low, high):
-            self._wake(sid, engine)
+        opened = self._paper.replay_position(self.symbol, self._replay)
+        if opened is not None:
+            assert isinstance(self._source, ReplaySource)
+            skipped = self._source.resume_after(opened)
+            self._log.info("feed: replay resumes", after=opened.isoformat(), skipped=skipped)
 
-    def _wake(self, sid: int, engine: Any) -> None:
-        assert self._last is not None
-        price, low, high, at = self._last
-        self.woken += 1
-        self._woken_by[sid] = self.ticks
-        try:
-            engine.tell(PriceCrossed(price=price, low=low, high=high, at=at))
-        except pykka.ActorDeadError:
-            # It died or was retired before its Unwatch arrived; the feed serves the others.
-            self._watch.remove(sid)
-            self._woken_by.pop(sid, None)
+    def _trouble(self, exc: BaseException, *, what: str = "the price source failed") -> None:
+        """Log a failure with its cause; past the threshold, tell the parent the market is down."""
+        self._failures += 1
+        error = _describe(exc)
+        # Not a domain error: a bug somewhere below, so the log shows where it came from.
+        trace = exc if not isinstance(exc, MartingaleError) else False
+        self._log.error(f"feed: {what}", error=error, failures=self._failures, exc_info=trace)
+        if self._source.finished:
+            self._report(f"the price feed stopped: {error}", force=True)
+        elif self._failures >= self._down_after or isinstance(exc, CircuitOpen):
+            self._report(f"no prices ({self._failures} failures in a row; last: {error})")
+
+    def _report(self, error: str | None, *, force: bool = False) -> None:
+        """Tell the parent about a change of health (down -> up, up -> down), not every error."""
+        if (error is None) == (self._reported is None) and not force:
+            return
+        self._reported = error
+        if error is None:
+            self._log.info("feed: prices flow again")
+        if self._parent is None:
+            self._link.set_error(error)
+            return
+        self._parent.tell(
+            FeedHealth(
+                venue=self.venue, symbol=self.symbol, incarnation=self.incarnation, error=error
+            )
+        )
+
+    def _delay(self) -> float:
+        delay = self._source.next_delay
+        if self._raised:
+            base = max(self._source.interval, 0.05)
+            delay = max(delay, min(MAX_ERROR_DELAY, base * 2 ** (self._raised - 1)))
+        return delay
+
+    def _release(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        with contextlib.suppress(Exception):  # a source that fails to close must not block stop
+            self._source.close()
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

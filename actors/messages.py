@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from domain.events import StopMode
 
@@ -53,6 +52,18 @@ class Resume:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stop:
     mode: StopMode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketHealthChanged:
+    """The price feed of (venue, symbol) went down (`error`: why) or recovered (None).
+
+    Root -> users -> the engines on that market; an engine shows it as DEGRADED / RUNNING.
+    """
+
+    venue: str
+    symbol: str
+    error: str | None
 
 
 # --- to a user actor -------------------------------------------------------------------------
@@ -103,19 +114,6 @@ class DesiredChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WatchLevels:
-    strategy_id: int
-    below: Decimal | None
-    above: Decimal | None
-    engine: Any  # the engine's ActorRef
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Unwatch:
-    strategy_id: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Pump:
     """Publish the next tick of the feed's source."""
 
@@ -126,3 +124,29 @@ class Pump:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PollDesired:
     pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedFailed:
+    """A feed actor died (a bug in the feed itself: its source's errors never kill it)."""
+
+    venue: str
+    symbol: str
+    incarnation: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedHealth:
+    """A feed's prices stopped (`error`: why) or flow again (`error` None)."""
+
+    venue: str
+    symbol: str
+    incarnation: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartFeed:
+    venue: str
+    symbol: str

@@ -1,10 +1,12 @@
 """RootSupervisor: the top of the actor tree.
 
-Starts, in order, the RepositoryActor (first: everyone writes through it), the market feeds and
-then one UserActor per user; stops them in reverse (users and their engines, feeds, repository
-last, so everything is flushed). Supervises users one_for_one with the same RestartPolicy as
-users use for engines, and polls the database for desired-state changes (pause, resume, stop)
-made by `martingale onboard`, the CLI or the REST API while the service runs.
+Starts, in order, the RepositoryActor (first: everyone writes through it), the configured market
+feeds and then one UserActor per user; stops them in reverse (users and their engines, feeds,
+repository last, so everything is flushed). A live market's feed is started when the first
+engine trading it is spawned (`actors.feed_pool`). Supervises users and feeds one_for_one with
+the same RestartPolicy as users use for engines, tells users when a market's feed goes down or
+recovers, and polls the database for desired-state changes (pause, resume, stop) made by
+`martingale onboard`, the CLI or the REST API while the service runs.
 """
 
 from __future__ import annotations
@@ -24,8 +26,18 @@ import pykka
 import structlog
 
 from actors.admission import BootGate
-from actors.feed import MarketFeedActor, PriceBoard
-from actors.messages import ChildFailed, DesiredChanged, PollDesired, RestartChild
+from actors.feed import PriceBoard
+from actors.feed_pool import FeedPool, FeedSpec
+from actors.messages import (
+    ChildFailed,
+    DesiredChanged,
+    FeedFailed,
+    FeedHealth,
+    MarketHealthChanged,
+    PollDesired,
+    RestartChild,
+    RestartFeed,
+)
 from actors.reconcile import RECONCILE_INTERVAL_S
 from actors.repository import RepoClient, RepositoryActor, StepQueue
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
@@ -33,8 +45,7 @@ from actors.timers import TimerService
 from actors.user import MAX_KNOWN_WAIT, EngineSpec, UserActor
 from domain.errors import DatabaseUnavailable
 from domain.events import StopMode
-from exchange.feeds.source import PriceSource
-from exchange.paper.venue import PaperVenue
+from domain.venues import PAPER_VENUE
 from exchange.port import Exchange
 from persistence.records import ActualState, DesiredState
 from persistence.repository import Repository
@@ -48,13 +59,11 @@ STOP_TIMEOUT = 60.0
 POLL_MARGIN = timedelta(seconds=10)
 FULL_POLL_EVERY = 30
 
+__all__ = ["FeedSpec", "RootSupervisor"]
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedSpec:
-    exchange_id: str
-    symbol: str
-    source: Callable[[], PriceSource]
-    venue: PaperVenue | None = None
+# Builds the feed of a live market from the account row of the first engine trading it: the
+# row says the environment (sandbox / base_url). None: that market gets no feed.
+LiveFeedFactory = Callable[[Any, str], FeedSpec | None]
 
 
 @dataclass(slots=True)
@@ -71,6 +80,7 @@ class RootSupervisor(pykka.ThreadingActor):
         repo: Repository,
         feeds: list[FeedSpec],
         exchange_for: Callable[[int], Exchange],
+        live_feed: LiveFeedFactory | None = None,
         timers: TimerService,
         prices: PriceBoard,
         policy: RestartPolicy,
@@ -102,6 +112,7 @@ class RootSupervisor(pykka.ThreadingActor):
         self._preloaded: dict[int, list[Any]] = {}
         self._repo_impl = repo
         self._feed_specs = feeds
+        self._live_feed = live_feed
         self._exchange_for = exchange_for
         self._timers = timers
         self._prices = prices
@@ -111,7 +122,8 @@ class RootSupervisor(pykka.ThreadingActor):
         self._rng = random.Random(0)
         self.repo_ref: pykka.ActorRef[RepositoryActor] | None = None
         self.repo: RepoClient | None = None
-        self.feeds: dict[tuple[str, str], pykka.ActorRef[Any]] = {}
+        self.feeds = FeedPool(timers=timers, prices=prices, policy=policy)
+        self._market_users: dict[tuple[str, str], set[int]] = {}  # who to tell about health
         self.users: dict[int, _UserChild] = {}
         self._desired: dict[int, tuple[str, StopMode | None]] = {}
         self._polls = 0
@@ -124,14 +136,9 @@ class RootSupervisor(pykka.ThreadingActor):
         steps = StepQueue()
         self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers, steps=steps)
         self.repo = RepoClient(self.repo_ref, reader=self._repo_impl, steps=steps)
+        self.feeds.bind(self.actor_ref)
         for spec in self._feed_specs:
-            self.feeds[(spec.exchange_id, spec.symbol)] = MarketFeedActor.start(
-                symbol=spec.symbol,
-                source=spec.source(),
-                timers=self._timers,
-                board=self._prices,
-                venue=spec.venue,
-            )
+            self.feeds.start(spec)
         # Read everything before the first engine boots: once thousands of engines load their
         # state, each read here would queue behind theirs and users would start one by one.
         users = self._repo_impl.list_users()
@@ -160,7 +167,7 @@ class RootSupervisor(pykka.ThreadingActor):
                 child.ref = None
         _wait(futures, "user")
         self._pool.shutdown(wait=False, cancel_futures=True)
-        _wait([ref.stop(block=False) for ref in reversed(list(self.feeds.values()))], "feed")
+        _wait(self.feeds.stop_all(), "feed")
         if self.repo_ref is not None:
             _wait([self.repo_ref.stop(block=False)], "repository")
 
@@ -176,6 +183,13 @@ class RootSupervisor(pykka.ThreadingActor):
                         self._spawn(child, self._preloaded.pop(child.user_id, None))
                     except DatabaseUnavailable:
                         self._timers.tell_later(self._poll_interval, self.actor_ref, message)
+            elif isinstance(message, FeedFailed):
+                self._tell_market(self.feeds.failed(message))
+            elif isinstance(message, FeedHealth):
+                self._tell_market(self.feeds.health(message))
+            elif isinstance(message, RestartFeed):
+                if not self._stopping.is_set():
+                    self._tell_market(self.feeds.restart(message))
             elif isinstance(message, PollDesired):
                 try:
                     self._poll()
@@ -190,10 +204,8 @@ class RootSupervisor(pykka.ThreadingActor):
         return {uid: c.ref for uid, c in self.users.items() if c.ref is not None}
 
     def feed_stats(self) -> dict[str, Any]:
-        return {
-            f"{ex}:{sym}": ref.proxy().stats().get(timeout=5)
-            for (ex, sym), ref in self.feeds.items()
-        }
+        """Per market ("venue:symbol"): ticks, engines woken, largest burst, engines watching."""
+        return self.feeds.stats()
 
     # --- supervision ---------------------------------------------------------------------
 
@@ -238,7 +250,7 @@ class RootSupervisor(pykka.ThreadingActor):
             user_id=child.user_id,
             specs=specs,
             exchange_for=self._exchange_for,
-            feed_for=lambda ex, sym: self.feeds.get((ex, sym)),
+            feed_for=self.feeds.link,
             repo=self.repo,
             parent=self.actor_ref,
             timers=self._timers,
@@ -267,17 +279,42 @@ class RootSupervisor(pykka.ThreadingActor):
                 account = self._accounts[record.account_id] = self.repo.call(
                     "get_account", record.account_id
                 )
+            venue = account.venue  # exchange id plus environment (domain.venues)
+            self._market_users.setdefault((venue, record.symbol), set()).add(record.user_id)
+            self._ensure_feed(venue, record.symbol, account)
             specs.append(
                 EngineSpec(
                     strategy_id=record.id,
                     account_id=record.account_id,
-                    exchange_id=account.exchange,
+                    venue=venue,
                     symbol=record.symbol,
                     desired=record.desired_state,
                     stop_mode=(record.stop_mode or StopMode.FINISH_CYCLE) if finishing else None,
                 )
             )
         return specs
+
+    def _ensure_feed(self, venue: str, symbol: str, account: Any) -> None:
+        """A live market gets its feed when the first engine trading it is spawned."""
+        if venue == PAPER_VENUE or self._live_feed is None or self.feeds.has(venue, symbol):
+            return
+        try:
+            spec = self._live_feed(account, symbol)
+        except Exception:  # its engines run without a feed (they size from the exchange)
+            log.exception("root: cannot build a live feed", venue=venue, symbol=symbol)
+            return
+        if spec is not None:
+            self.feeds.start(spec)
+
+    def _tell_market(self, change: MarketHealthChanged | None) -> None:
+        """Parents tell children: every user with strategies on that market hears of it."""
+        if change is None:
+            return
+        for user_id in self._market_users.get((change.venue, change.symbol), ()):
+            child = self.users.get(user_id)
+            if child is not None and child.ref is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    child.ref.tell(change)
 
     def _maybe_freeze(self) -> None:
         """Once every user with strategies is started and every engine booted, collect once

@@ -25,12 +25,14 @@ import structlog
 from actors.admission import BootGate, Liveness
 from actors.engine_actor import EngineActor
 from actors.feed import PriceBoard
+from actors.feed_link import FeedLink
 from actors.messages import (
     CheckHeartbeats,
     ChildFailed,
     CredentialsRejected,
     DesiredChanged,
     EngineFinished,
+    MarketHealthChanged,
     Pause,
     RestartChild,
     Resume,
@@ -68,7 +70,7 @@ MAX_KNOWN_WAIT = 300.0
 class EngineSpec:
     strategy_id: int
     account_id: int
-    exchange_id: str
+    venue: str  # the account's venue key (domain.venues): its market is (venue, symbol)
     symbol: str
     desired: DesiredState = DesiredState.RUNNING
     stop_mode: StopMode | None = None
@@ -96,7 +98,7 @@ class UserActor(pykka.ThreadingActor):
         user_id: int,
         specs: list[EngineSpec],
         exchange_for: Callable[[int], Exchange],
-        feed_for: Callable[[str, str], pykka.ActorRef[Any] | None],
+        feed_for: Callable[[str, str], FeedLink | None],
         repo: RepoClient,
         parent: pykka.ActorRef[Any] | None,
         timers: TimerService,
@@ -201,6 +203,12 @@ class UserActor(pykka.ThreadingActor):
             self._reconciler.overdue(message, self._clients.get(message.account_id))
         elif isinstance(message, BalancesFetched):
             self._reconciler.balances(message, self._engines_of)
+        elif isinstance(message, MarketHealthChanged):
+            market = (message.venue, message.symbol)
+            for child in self._children.values():
+                if child.ref is not None and (child.spec.venue, child.spec.symbol) == market:
+                    with contextlib.suppress(pykka.ActorDeadError):
+                        child.ref.tell(message)
         return None
 
     def _engines_of(self, account_id: int) -> dict[int, tuple[str, pykka.ActorRef[Any]]]:
@@ -319,7 +327,7 @@ class UserActor(pykka.ThreadingActor):
         child.spec = EngineSpec(
             strategy_id=child.spec.strategy_id,
             account_id=child.spec.account_id,
-            exchange_id=child.spec.exchange_id,
+            venue=child.spec.venue,
             symbol=child.spec.symbol,
             desired=desired,
             stop_mode=message.stop_mode,
@@ -390,7 +398,8 @@ class UserActor(pykka.ThreadingActor):
             exchange=client,
             repo=self._repo,
             parent=self.actor_ref,
-            feed=self._feed_for(spec.exchange_id, spec.symbol),
+            venue=spec.venue,
+            feed=self._feed_for(spec.venue, spec.symbol),
             timers=self._timers,
             prices=self._prices,
             fence=child.fence,
@@ -399,7 +408,7 @@ class UserActor(pykka.ThreadingActor):
             paused=spec.desired is DesiredState.PAUSED,
             stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,
             # the paper venue answers at once; a live venue may list an order seconds late
-            resubmit_grace=0.0 if spec.exchange_id == PAPER_EXCHANGE else 60.0,
+            resubmit_grace=0.0 if spec.venue == PAPER_EXCHANGE else 60.0,
             gate=self._gate,
             liveness=child.liveness,
             sends=child.sends,

@@ -37,6 +37,9 @@ class WatchBoard(Generic[T]):
         if above is not None:
             bisect.insort(self._above, (above, key))
 
+    def target(self, key: int) -> T | None:
+        return self._targets.get(key)
+
     def remove(self, key: int) -> None:
         levels = self._levels.pop(key, None)
         self._targets.pop(key, None)

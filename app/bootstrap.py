@@ -25,8 +25,9 @@ from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.timers import TimerService
-from config.schema import CsvMarket, LiveAccount, PaperAccount, ServiceConfig, SimulatedMarket
+from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
 from domain.errors import ConfigurationError
+from domain.venues import PAPER_VENUE
 from exchange.ccxt_adapter.adapter import CcxtExchange
 from exchange.ccxt_adapter.client import CcxtConfig
 from exchange.feeds.csv_replay import CsvReplaySource
@@ -38,6 +39,7 @@ from exchange.port import Exchange
 from persistence.credentials import load_credentials
 from persistence.database import make_engine
 from persistence.ownership import ServiceLock
+from persistence.records import AccountRecord
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault
 
@@ -64,6 +66,9 @@ class Tuning:
     # took 80 s instead of 54 s (bench_service.py; tick-to-order p99 within run-to-run noise).
     switch_interval: float = 0.002
     freeze_after_boot: bool = True  # gc.freeze() once the fleet has booted (actors.root)
+    # Every account's open orders and balances are checked this often, whatever the ticks say
+    # (actors.reconcile): the bound on how long a fill can go unapplied. 0 turns it off.
+    reconcile_interval: float = 60.0
 
 
 def paper_account_key(user_name: str, account_name: str) -> str:
@@ -84,6 +89,38 @@ def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
         interval=interval,
         tick_size=market.tick_size if market.tick_size > 0 else Decimal("0.00000001"),
     )
+
+
+class LiveFeeds:
+    """Builds a live market's price feed for the root, from the account row of the first
+    engine trading it: on the endpoint of that account's environment (the row's sandbox /
+    base_url), so a testnet account never watches live prices and each environment has its own
+    feed. One public client (no keys) per environment, shared by its symbols. Called on the
+    root's thread only; `close()` after the root stopped."""
+
+    def __init__(
+        self, poll_interval: float, *, client: Callable[[CcxtConfig], Exchange] = CcxtExchange
+    ) -> None:
+        self._interval = poll_interval
+        self._client = client
+        self._public: dict[str, Exchange] = {}
+
+    def __call__(self, account: AccountRecord, symbol: str) -> FeedSpec:
+        venue = account.venue
+        public = self._public.get(venue)
+        if public is None:
+            config = CcxtConfig(
+                exchange_id=account.exchange, sandbox=account.sandbox, base_url=account.base_url
+            )
+            public = self._public[venue] = self._client(config)
+        return FeedSpec(
+            venue=venue, symbol=symbol, source=_bind_live(public, symbol, self._interval)
+        )
+
+    def close(self) -> None:
+        for client in self._public.values():
+            client.close()
+        self._public.clear()
 
 
 class Service:
@@ -109,6 +146,7 @@ class Service:
         self.venue: PaperVenue | None = None
         self.timers: TimerService | None = None
         self._engine: Any = None
+        self._live_feeds = LiveFeeds(self.tuning.live_poll_interval)
         self._lock: ServiceLock | None = lock
         self._stopped = threading.Event()
         self._done = threading.Event()  # run() returns once this is set
@@ -147,6 +185,7 @@ class Service:
             repo=repo,
             feeds=self._feeds(),
             exchange_for=exchange_for,
+            live_feed=self._live_feeds,
             timers=self.timers,
             prices=prices,
             policy=self.tuning.policy,
@@ -155,6 +194,7 @@ class Service:
             stopping=self.stopping,
             boot_slots=self.tuning.boot_slots,
             freeze_after_boot=self.tuning.freeze_after_boot,
+            reconcile_interval=self.tuning.reconcile_interval,
         )
 
     def stop(self) -> None:
@@ -168,6 +208,7 @@ class Service:
         finally:
             if self.timers is not None:
                 self.timers.stop()
+            self._live_feeds.close()
             if self.venue is not None:
                 self.venue.close()
             if self._engine is not None:
@@ -232,6 +273,8 @@ class Service:
         return venue
 
     def _feeds(self) -> list[FeedSpec]:
+        """The paper markets of the config file; live markets get theirs on demand
+        (`_live_feed`), from the account rows of the engines trading them."""
         specs: list[FeedSpec] = []
         for symbol, market in self.config.markets.items():
             if isinstance(market, SimulatedMarket):
@@ -241,39 +284,13 @@ class Service:
             else:  # pragma: no cover - the schema has no third kind
                 raise ConfigurationError(f"unknown feed for {symbol}", field=f"markets.{symbol}")
             specs.append(
-                FeedSpec(exchange_id=PAPER, symbol=symbol, source=source, venue=self.venue)
-            )
-        # One public price feed per (exchange, symbol), on the same endpoint as the accounts
-        # trading there (sandbox / base_url): a testnet account must not watch live prices.
-        live: dict[tuple[str, str], LiveAccount] = {}
-        for user in self.config.users:
-            kinds = {a.name: a for a in user.accounts}
-            for strategy in user.strategies:
-                account = kinds.get(strategy.account)
-                if isinstance(account, LiveAccount):
-                    live.setdefault((account.exchange, strategy.symbol), account)
-        for (exchange_id, symbol), account in sorted(live.items()):
-            public = CcxtExchange(
-                CcxtConfig(
-                    exchange_id=exchange_id, sandbox=account.sandbox, base_url=account.base_url
-                )
-            )
-            specs.append(
-                FeedSpec(
-                    exchange_id=exchange_id,
-                    symbol=symbol,
-                    source=_bind_live(public, symbol, self.tuning.live_poll_interval),
-                )
+                FeedSpec(venue=PAPER_VENUE, symbol=symbol, source=source, paper=self.venue)
             )
         return specs
 
     def _exchange_factory(self, repo: SqlRepository) -> Callable[[int], Exchange]:
-        live_settings = {
-            (u.name, a.name): a
-            for u in self.config.users
-            for a in u.accounts
-            if isinstance(a, LiveAccount)
-        }
+        """Each account's client, on the environment its database row names (sandbox /
+        base_url), so the client and the account's price feed always agree."""
 
         def exchange_for(account_id: int) -> Exchange:
             account = repo.get_account(account_id)
@@ -290,13 +307,12 @@ class Service:
                     f"account {user.name}/{account.name} has no stored API key",
                     field="accounts",
                 )
-            settings = live_settings.get((user.name, account.name))
             return CcxtExchange(
                 CcxtConfig.for_account(
                     account.exchange,
                     credentials,
-                    sandbox=settings.sandbox if settings else False,
-                    base_url=settings.base_url if settings else None,
+                    sandbox=account.sandbox,
+                    base_url=account.base_url,
                 )
             )
 

@@ -48,7 +48,7 @@ from app.onboarding_keys import (
     vault_for,
 )
 from config.loader import ConfigError, ConfigProblem, format_path
-from config.schema import ServiceConfig, StrategyConfig
+from config.schema import LiveAccount, ServiceConfig, StrategyConfig
 from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
 from domain.money import fmt
@@ -252,11 +252,30 @@ class _Sync:
                     f"account {account.name!r} already trades on {stored.exchange!r}; its "
                     "history and keys belong there, so give the new exchange a new account name",
                 )
+            # The row is where the service reads an account's environment (its client and its
+            # price feed); the file's value is applied on every sync, as it always decided.
+            sandbox = isinstance(account, LiveAccount) and account.sandbox
+            base_url = account.base_url if isinstance(account, LiveAccount) else None
             if stored is None:
                 stored = self.repo.upsert_account(
-                    user_id, account.name, exchange=account.exchange, now=self.now
+                    user_id,
+                    account.name,
+                    exchange=account.exchange,
+                    now=self.now,
+                    sandbox=sandbox,
+                    base_url=base_url,
                 )
                 self.report.accounts.created += 1
+            elif stored.sandbox != sandbox or stored.base_url != (base_url or None):
+                stored = self.repo.upsert_account(
+                    user_id,
+                    account.name,
+                    exchange=account.exchange,
+                    now=self.now,
+                    sandbox=sandbox,
+                    base_url=base_url,
+                )
+                self.report.accounts.updated += 1
             else:
                 self.report.accounts.unchanged += 1
             ids[account.name] = stored.id

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.database import check_config_url, prepare_database
+from app.market_files import check_market_files
 from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
@@ -54,6 +55,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         check_config_url(config)
+        check_market_files(config)  # every candle file, before anything is written
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.bootstrap import Service
 from app.database import check_config_url, missing_mysql_database, prepare_database
+from app.market_files import check_market_files
 from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
@@ -43,6 +44,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         check_config_url(config)
+        check_market_files(config)  # every candle file, before anything is written
         configure_logging(format=config.logging.format, level=config.logging.level)
         vault = vault_for(config)
     except (ConfigurationError, CredentialError) as exc:

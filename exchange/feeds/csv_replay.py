@@ -11,6 +11,9 @@ at `max_gap_periods` periods so a long outage in the data does not stall the rep
 
 The period comes from `period`, else the file name (``ETH-BTC-5m.csv`` -> 5 minutes), else the
 distance between the first two candles (read ahead at construction).
+
+`check_candle_file` reads a whole file with the same parser, so `onboard` and `run` can refuse a
+file with a bad line up front instead of the replay stopping at it hours later.
 """
 
 from __future__ import annotations
@@ -31,6 +34,19 @@ from exchange.feeds.source import PriceTick
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 _PERIOD_IN_NAME = re.compile(r"(\d+)([smhd])\.csv$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def check_candle_file(path: str | Path) -> int:
+    """Parse every row of a candle file; the number of candles, or ConfigurationError naming
+    the file and the first bad line (streamed: a large file is never held in memory)."""
+    source = CsvReplaySource(path, symbol="", period=timedelta(seconds=1))
+    try:
+        count = 0
+        while source._read() is not None:
+            count += 1
+        return count
+    finally:
+        source.close()
 
 
 def period_from_name(path: Path) -> timedelta | None:
@@ -91,6 +107,15 @@ class CsvReplaySource:
         return self._period.total_seconds() / self._speed
 
     @property
+    def time_scale(self) -> float:
+        """Wall seconds per market second: a replay at speed 300 plays 300 s in one."""
+        return 1.0 / self._speed
+
+    @property
+    def replay_key(self) -> str:
+        return str(self._path.resolve())
+
+    @property
     def next_delay(self) -> float:
         return self._next_delay
 
@@ -129,6 +154,29 @@ class CsvReplaySource:
             timestamp=candle.timestamp + self._period,
             candle=candle,
         )
+
+    def resume_after(self, opened_at: datetime) -> int:
+        """Continue after the candle that opened at `opened_at` (a restart: the venue took
+        every candle up to it). A bad row on the way stops the replay, as in `next_tick`."""
+        skipped = 0
+        try:
+            while True:
+                candle = self._ahead[0] if self._ahead else self._read()
+                if candle is None:
+                    self._finished = True
+                    self.close()
+                    return skipped
+                if candle.timestamp > opened_at:
+                    if not self._ahead:
+                        self._ahead.append(candle)
+                    return skipped
+                if self._ahead:
+                    self._ahead.popleft()
+                skipped += 1
+        except ConfigurationError:
+            self._finished = True
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._file is not None:

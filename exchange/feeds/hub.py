@@ -1,4 +1,4 @@
-"""FeedHub: one shared source per (exchange id, symbol), however many subscribers watch it.
+"""FeedHub: one shared source per (venue key, symbol), however many subscribers watch it.
 
 Five thousand strategies on a dozen markets must not open five thousand polls or replays. The
 hub creates a source on the first subscription of a key, hands the same one to later
@@ -18,7 +18,7 @@ class Closeable(Protocol):
 
 
 S = TypeVar("S", bound=Closeable)
-FeedKey = tuple[str, str]  # (exchange id, symbol)
+FeedKey = tuple[str, str]  # (venue key, symbol): domain.venues, never an exchange id alone
 
 
 class Subscription(Generic[S]):
@@ -45,18 +45,18 @@ class Subscription(Generic[S]):
 
 class FeedHub(Generic[S]):
     def __init__(self, factory: Callable[[str, str], S]) -> None:
-        """`factory(exchange_id, symbol)` builds a source; it runs under the hub's lock (so
+        """`factory(venue, symbol)` builds a source; it runs under the hub's lock (so
         exactly one source per key is ever built) and must therefore be quick: no network."""
         self._factory = factory
         self._lock = threading.Lock()
         self._sources: dict[FeedKey, tuple[S, int]] = {}
 
-    def subscribe(self, exchange_id: str, symbol: str) -> Subscription[S]:
-        key = (exchange_id, symbol)
+    def subscribe(self, venue: str, symbol: str) -> Subscription[S]:
+        key = (venue, symbol)
         with self._lock:
             current = self._sources.get(key)
             if current is None:
-                source, count = self._factory(exchange_id, symbol), 0
+                source, count = self._factory(venue, symbol), 0
             else:
                 source, count = current
             self._sources[key] = (source, count + 1)
@@ -77,9 +77,9 @@ class FeedHub(Generic[S]):
             del self._sources[subscription.key]
         source.close()  # outside the lock: a slow close must not block other keys
 
-    def get(self, exchange_id: str, symbol: str) -> S | None:
+    def get(self, venue: str, symbol: str) -> S | None:
         with self._lock:
-            current = self._sources.get((exchange_id, symbol))
+            current = self._sources.get((venue, symbol))
         return None if current is None else current[0]
 
     def counts(self) -> dict[FeedKey, int]:

@@ -74,6 +74,11 @@ class SimulatedSource:
         return self._interval
 
     @property
+    def time_scale(self) -> float:
+        """Wall seconds per market second (`interval` / `step`)."""
+        return self._interval / self._step
+
+    @property
     def next_delay(self) -> float:
         return self._interval if self._count else 0.0
 

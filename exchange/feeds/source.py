@@ -4,6 +4,11 @@ No source sleeps or reads the wall clock to pace itself: after each call the sou
 long to wait before the next one (`next_delay`), so the actor owns timing and tests run
 instantly. The actor publishes a tick as soon as `next_tick()` returns it (a polled price must
 not go stale waiting), then waits `next_delay` seconds before calling again.
+
+Optional members the feed actor reads when a source has them: `time_scale` (wall seconds per
+market second; 1 when absent), and for a source replaying a recording, `ReplaySource`'s
+`replay_key` and `resume_after` (the paper venue keeps the position of each replay, so a restart
+continues where the replay was).
 """
 
 from __future__ import annotations
@@ -55,3 +60,15 @@ class PriceSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReplaySource(PriceSource, Protocol):
+    @property
+    def replay_key(self) -> str:
+        """Names the recording (e.g. the file): a position is only resumed in the same one."""
+        ...
+
+    def resume_after(self, opened_at: datetime) -> int:
+        """Skip every candle that opened at or before `opened_at`; how many were skipped."""
+        ...

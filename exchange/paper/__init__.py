@@ -7,6 +7,8 @@ Usage (composition root, tests, the contract test)::
     venue.open_account("alice-main", balances={"BTC": Decimal("1")}, fee_rate=Decimal("0.001"))
     port = PaperExchange(venue, "alice-main")                 # implements exchange.port.Exchange
     venue.update_price("ETH/BTC", Decimal("0.05"))            # or update_candle(symbol, candle)
+    venue.update_candle("ETH/BTC", candle, close_time, replay="/data/ETH-BTC-5m.csv")
+    venue.replay_position("ETH/BTC", "/data/ETH-BTC-5m.csv")  # where that replay resumes
     venue.add_fill_listener(lambda fills: ...)                # VenueFill(account, fill, order)
 
 Behaviour (binance spot semantics): a market order, or a limit that crosses the last price,

@@ -18,7 +18,9 @@ Guarantees (what the old one-transaction-per-call design gave, kept):
 - No caller learns of a change the file does not hold: writers wait for their own sequence
   number, and readers wait for the last change to the account they read (`Account.seq`).
   Market data (prices) is the exception: a tick that fills nothing is written with the next
-  group, not waited for, so a crash can forget the last prices (the feed sends new ones).
+  group, not waited for, so a crash can forget the last prices (the feed sends new ones). A
+  replay's position goes with its candle's price, so a crash can only forget positions of
+  candles that filled nothing (their replay repeats them; see `store`).
 - A failed write loses the whole unwritten tail: memory is rebuilt from the file (`reload`) and
   every caller waiting on a lost change gets `ExchangeUnavailable`. Later changes start afresh.
 
@@ -51,6 +53,7 @@ class Changes:
     markets: dict[str, MarketRules] = field(default_factory=dict)
     balances: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
     prices: dict[str, tuple[Decimal, datetime]] = field(default_factory=dict)
+    replays: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     orders: dict[int, tuple[str, Order, Decimal]] = field(default_factory=dict)
     fills: list[tuple[str, int, Fill]] = field(default_factory=list)
 
@@ -60,6 +63,7 @@ class Changes:
             + len(self.markets)
             + len(self.balances)
             + len(self.prices)
+            + len(self.replays)
             + len(self.orders)
             + len(self.fills)
         )
@@ -111,6 +115,12 @@ class Journal:
 
     def price(self, symbol: str, price: Decimal, at: datetime) -> int:
         self._changes.prices[symbol] = (price, at)
+        return self._next()
+
+    def replay(self, symbol: str, source: str, candle_open: datetime) -> int:
+        """Where a replay is: recorded with its candle's price and fills, so the same group
+        (one transaction) writes all of them or none."""
+        self._changes.replays[symbol] = (source, candle_open)
         return self._next()
 
     def order(self, order_id: int, account: str, order: Order, locked: Decimal) -> int:

@@ -73,6 +73,10 @@ class VenueState:
         self.prices: dict[str, tuple[Decimal, datetime]] = {
             symbol: (price, at) for symbol, price, at in store.prices()
         }
+        # Per replayed symbol: (recording, open time of the last candle taken from it).
+        self.replays: dict[str, tuple[str, datetime]] = {
+            symbol: (source, at) for symbol, source, at in store.replays()
+        }
         self.open: dict[int, Resting] = {}
         self.open_by_coid: dict[tuple[str, str], int] = {}
         # An account's open order ids: listing one account's open orders must not walk the

@@ -8,6 +8,12 @@ a process crash (even SIGKILL) loses nothing that was committed; a power loss or
 lose the last few committed transactions (those not yet checkpointed/fsynced), never corrupt
 the file. Decimals are stored as TEXT, times as integer microseconds since the epoch (UTC), so
 they sort and compare exactly.
+
+`replays` holds, per replayed symbol, the recording (its file) and the open time of the last
+candle the venue took from it, written in the same transaction as that candle's price and fills:
+a restarted replay continues after it, never repeating a candle whose fills the file holds nor
+skipping one whose fills it does not. The table was added without a schema version change: older
+code ignores it, and opening an older file creates it.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ CREATE TABLE IF NOT EXISTS fills (
     price TEXT NOT NULL, amount TEXT NOT NULL, fee TEXT NOT NULL, fee_currency TEXT NOT NULL,
     at_us INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS fills_by_account ON fills (account, symbol, at_us, trade_id);
+CREATE TABLE IF NOT EXISTS replays (
+    symbol TEXT PRIMARY KEY, source TEXT NOT NULL, candle_us INTEGER NOT NULL);
 """
 
 _SELECT_ORDERS = (
@@ -179,6 +187,11 @@ class PaperStore:
                     "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)",
                     [(s, str(p), to_us(at)) for s, (p, at) in changes.prices.items()],
                 )
+            if changes.replays:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO replays VALUES (?, ?, ?)",
+                    [(s, src, to_us(at)) for s, (src, at) in changes.replays.items()],
+                )
             if changes.orders:
                 conn.executemany(
                     _INSERT_ORDER,
@@ -217,6 +230,11 @@ class PaperStore:
     def prices(self) -> list[tuple[str, Decimal, datetime]]:
         rows = self._conn.execute("SELECT symbol, price, at_us FROM prices")
         return [(s, Decimal(p), from_us(at)) for s, p, at in rows]
+
+    def replays(self) -> list[tuple[str, str, datetime]]:
+        """(symbol, recording, open time of the last candle taken) per replayed symbol."""
+        rows = self._conn.execute("SELECT symbol, source, candle_us FROM replays")
+        return [(s, src, from_us(at)) for s, src, at in rows]
 
     def latest_fill_time(self, account: str, symbol: str, *, through_trade: int) -> int | None:
         """The latest time (microseconds) of the market's fills up to trade id `through_trade`."""

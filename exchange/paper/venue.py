@@ -170,13 +170,32 @@ class PaperVenue:
         return self._match(symbol, price, price, price, at)
 
     def update_candle(
-        self, symbol: str, candle: Candle, at: datetime | None = None
+        self,
+        symbol: str,
+        candle: Candle,
+        at: datetime | None = None,
+        *,
+        replay: str | None = None,
     ) -> list[VenueFill]:
         """A whole candle: buys fill when its low reaches them, sells when its high does; the
-        close becomes the current price. `at` (not the candle's open time) stamps the fills."""
+        close becomes the current price. `at` (not the candle's open time) stamps the fills: a
+        replay passes the candle's close time, so fills carry market time, not wall time.
+
+        `replay` names the recording the candle comes from: the venue then remembers it as
+        that replay's position, in the same write as the candle's price and fills (see
+        `replay_position`), and its market's orders are stamped in market time too."""
         if not ZERO < candle.low <= candle.high:
             raise ValueError(f"candle low {candle.low} / high {candle.high} are inconsistent")
-        return self._match(symbol, candle.low, candle.high, candle.close, at)
+        mark = None if replay is None else (replay, candle.timestamp)
+        return self._match(symbol, candle.low, candle.high, candle.close, at, replay=mark)
+
+    def replay_position(self, symbol: str, replay: str) -> datetime | None:
+        """The open time of the last candle of recording `replay` the venue took for `symbol`
+        (None if it took none, or the symbol's last replay was another recording): a
+        restarted replay continues after it."""
+        with self._lock:
+            mark = self._state.replays.get(symbol)
+        return mark[1] if mark is not None and mark[0] == replay else None
 
     def ticker(self, symbol: str) -> Ticker:
         with self._lock:
@@ -262,7 +281,7 @@ class PaperVenue:
                 or (side is Side.BUY and price >= last_price)
                 or (side is Side.SELL and price <= last_price)
             )
-            now = self._clock()
+            now = self._now(symbol)
             with self._changing():
                 self._state.last_order_id += 1
                 order_id = self._state.last_order_id
@@ -425,8 +444,24 @@ class PaperVenue:
         self._state.put_order(entry.order_id, entry.account, filled, ZERO)  # stamps the account
         return VenueFill(account=entry.account, fill=fill, order=filled)
 
+    def _now(self, symbol: str) -> datetime:
+        """The time of a market (venue lock held): a replayed market's time is its last
+        price's time (the candle's close), so an order placed there is never stamped after
+        the fills that follow it; any other market's is the venue clock."""
+        last = self._state.prices.get(symbol)
+        if last is not None and symbol in self._state.replays:
+            return last[1]
+        return self._clock()
+
     def _match(
-        self, symbol: str, low: Decimal, high: Decimal, close: Decimal, at: datetime | None
+        self,
+        symbol: str,
+        low: Decimal,
+        high: Decimal,
+        close: Decimal,
+        at: datetime | None,
+        *,
+        replay: tuple[str, datetime] | None = None,
     ) -> list[VenueFill]:
         if close <= 0:
             raise ValueError(f"{symbol}: price must be > 0, got {close}")
@@ -440,6 +475,9 @@ class PaperVenue:
             with self._changing():
                 self._state.prices[symbol] = (close, when)
                 seq = self._journal.price(symbol, close, when)
+                if replay is not None:
+                    self._state.replays[symbol] = replay
+                    seq = self._journal.replay(symbol, *replay)
                 if book is not None and len(book):
                     hit = book.pop_buys_at_or_above(low) + book.pop_sells_at_or_below(high)
                     for order_id in hit:

@@ -2,7 +2,9 @@
 
 The parts are the production ones; the test steers only the edges: a scripted price source
 it pushes prices into, per-account exchange wrappers with switchable faults, and a repository
-wrapper whose writes fail while `down` is set. SQLite (a temp file) is the database, so the
+wrapper whose writes fail while `down` is set. Accounts on another exchange than "paper" trade
+on a second paper venue standing in for it, and their markets' feeds are scripted sources the
+root asks for on demand (`live_sources`, one per venue key). SQLite (a temp file) is the database, so the
 test thread reads what the actors wrote through its own connection.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,11 +26,11 @@ from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable
-from exchange.feeds.source import PriceTick
+from exchange.feeds.source import PriceSource, PriceTick
 from exchange.port import Exchange
 from persistence.database import make_engine
 from persistence.migrate import upgrade
-from persistence.records import ActualState, DesiredState, StrategyRecord
+from persistence.records import AccountRecord, ActualState, DesiredState, StrategyRecord
 from persistence.repository import Repository
 from persistence.sql_repository import SqlRepository
 from tests.actors.fakes import (
@@ -65,7 +68,10 @@ WRITES = frozenset(
 
 
 class ScriptedSource:
-    """A PriceSource the test feeds by hand: `push(price)`; no tick while nothing is queued."""
+    """A PriceSource the test feeds by hand: `push(price)`; no tick while nothing is queued.
+
+    `failing`: while set, every poll fails with it, kept in `last_error` as LiveTickerSource
+    keeps a failed poll's error."""
 
     def __init__(self, symbol: str = SYMBOL, delay: float = 0.01) -> None:
         self._symbol = symbol
@@ -73,6 +79,8 @@ class ScriptedSource:
         self._queue: deque[Decimal] = deque()
         self._lock = threading.Lock()
         self.published = 0
+        self.failing: Exception | None = None
+        self.last_error: Exception | None = None
 
     def push(self, *prices: str) -> None:
         with self._lock:
@@ -96,7 +104,8 @@ class ScriptedSource:
 
     def next_tick(self) -> PriceTick | None:
         with self._lock:
-            if not self._queue:
+            self.last_error = self.failing
+            if self.failing is not None or not self._queue:
                 return None
             price = self._queue.popleft()
             self.published += 1
@@ -108,6 +117,21 @@ class ScriptedSource:
 
     def close(self) -> None:
         pass
+
+
+class CrashingBoard(PriceBoard):
+    """The feeds' price board with a bug switched on: `crash` makes the next `set` raise it,
+    which kills the feed actor publishing (a bug in the feed itself, not in its source)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash: Exception | None = None
+
+    def set(self, venue: str, symbol: str, price: Decimal, at: datetime) -> None:
+        crash, self.crash = self.crash, None
+        if crash is not None:
+            raise crash
+        super().set(venue, symbol, price, at)
 
 
 class FlakyRepository:
@@ -162,6 +186,12 @@ class Tree:
         self.venue_path = tmp_path / "venue.sqlite"
         self.venue = open_venue(self.venue_path)
         self.source = ScriptedSource()
+        self.live_venue_path = tmp_path / "live-venue.sqlite"
+        self.live_venue = open_venue(self.live_venue_path)
+        self.live_sources: dict[str, ScriptedSource] = {}
+        self.live_feeds_built: list[tuple[str, str]] = []  # (venue, symbol) the root asked for
+        self.prices = CrashingBoard()
+        self.paper_source: Callable[[], PriceSource] = lambda: self.source
         self.timers = TimerService()
         self.policy = policy
         self.heartbeat_interval = heartbeat_interval
@@ -175,20 +205,28 @@ class Tree:
         account: str,
         name: str,
         params: dict[str, str] | None = None,
+        *,
+        exchange: str = "paper",
+        sandbox: bool = False,
+        base_url: str | None = None,
+        desired: DesiredState = DesiredState.RUNNING,
     ) -> int:
         u = self.sql.upsert_user(user, now=T0)
-        a = self.sql.upsert_account(u.id, account, exchange="paper", now=T0)
+        a = self.sql.upsert_account(
+            u.id, account, exchange=exchange, now=T0, sandbox=sandbox, base_url=base_url
+        )
         if a.id not in self.exchanges:
             key = f"{user}/{account}"
             self.account_keys[a.id] = key
-            self.exchanges[a.id] = FaultyExchange(open_paper_account(self.venue, key))
+            venue = self.venue if exchange == "paper" else self.live_venue
+            self.exchanges[a.id] = FaultyExchange(open_paper_account(venue, key))
         s = self.sql.upsert_strategy(
             u.id,
             name,
             account_id=a.id,
             symbol=SYMBOL,
             params=params or {**PARAMS, "cooldown": "1"},
-            desired_state=DesiredState.RUNNING,
+            desired_state=desired,
             now=T0,
         )
         return s.id
@@ -199,17 +237,21 @@ class Tree:
     def _exchange_for(self, account_id: int) -> Exchange:
         return self.exchanges[account_id]
 
+    def _live_feed(self, account: AccountRecord, symbol: str) -> FeedSpec:
+        self.live_feeds_built.append((account.venue, symbol))
+        source = self.live_sources.setdefault(account.venue, ScriptedSource(symbol))
+        return FeedSpec(venue=account.venue, symbol=symbol, source=lambda: source)
+
     def start(self) -> None:
         self.root = RootSupervisor.start(
             repo=cast(Repository, self.repo),
             feeds=[
-                FeedSpec(
-                    exchange_id="paper", symbol=SYMBOL, source=lambda: self.source, venue=self.venue
-                )
+                FeedSpec(venue="paper", symbol=SYMBOL, source=self.paper_source, paper=self.venue)
             ],
             exchange_for=self._exchange_for,
+            live_feed=self._live_feed,
             timers=self.timers,
-            prices=PriceBoard(),
+            prices=self.prices,
             policy=self.policy,
             poll_interval=0.1,
             heartbeat_interval=self.heartbeat_interval,
@@ -230,6 +272,7 @@ class Tree:
             pykka.ActorRegistry.stop_all(timeout=30)
             self.timers.stop()
             self.venue.close()
+            self.live_venue.close()
             self._db.dispose()
 
     # --- reading the outcome ---------------------------------------------------------------
@@ -243,11 +286,12 @@ class Tree:
         return self.sql.get_strategy(strategy_id)
 
     def orders_of(self, strategy_id: int) -> list[VenueOrder]:
-        key = self.account_keys[self.sql.get_strategy(strategy_id).account_id]
+        account_id = self.sql.get_strategy(strategy_id).account_id
+        key = self.account_keys[account_id]
+        paper = self.sql.get_account(account_id).exchange == "paper"
+        path = self.venue_path if paper else self.live_venue_path
         prefix = self.coid(strategy_id, None, "")
-        return [
-            o for o in venue_orders(self.venue_path, key) if o.client_order_id.startswith(prefix)
-        ]
+        return [o for o in venue_orders(path, key) if o.client_order_id.startswith(prefix)]
 
     def wait_state(self, strategy_id: int, state: ActualState, timeout: float = 15.0) -> None:
         wait_until(
@@ -264,11 +308,13 @@ class Tree:
             what=f"{count} venue orders of strategy {strategy_id}",
         )
 
-    def watching(self) -> int:
+    def watching(self, market: str = f"paper:{SYMBOL}") -> int:
         """How many engines the feed wakes on price moves (registered watch levels)."""
+        return int(self.feed_stats()[market]["watching"])
+
+    def feed_stats(self) -> dict[str, dict[str, int]]:
         assert self.root is not None
-        stats = self.root.proxy().feed_stats().get(timeout=10)
-        return int(stats[f"paper:{SYMBOL}"]["watching"])
+        return self.root.proxy().feed_stats().get(timeout=10)  # type: ignore[no-any-return]
 
     def wait_filled(self, strategy_id: int, leg: str, timeout: float = 15.0) -> None:
         """Until the DB row of order `leg` (cycle 1) is FILLED: the engine applied the fill."""

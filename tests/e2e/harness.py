@@ -24,6 +24,7 @@ import yaml
 from app.bootstrap import Service, Tuning
 from app.onboarding import prepare_database, sync_config
 from config.loader import load_config
+from config.schema import SimulatedMarket
 from domain.orders import Fill, Order, OrderState
 from exchange.paper import PaperVenue
 from persistence.database import make_engine
@@ -258,9 +259,24 @@ def audit(venue: VenueLedger, db: DbLedger, *, unapplied_fills_ok: bool = False)
 
 def settle(service: Service, venue_file: Path, db_url: str, *, timeout: float = 60.0) -> None:
     """Once prices stop moving, wait until the engines have brought the DB level with the
-    venue (read live: the running service owns the venue file meanwhile)."""
+    venue (read live: the running service owns the venue file meanwhile).
+
+    "Stopped moving" means each flat simulated market has published its price: its first
+    tick may still fill orders resting from before, and a ledger that agrees before that tick
+    proves nothing (the service would stop with that tick's fills unapplied)."""
     assert service.venue is not None
     venue = service.venue
+    flat = {
+        symbol: market.price
+        for symbol, market in service.config.markets.items()
+        if isinstance(market, SimulatedMarket)
+    }
+    wait_for(
+        lambda: {symbol: venue.ticker(symbol).last for symbol in flat},
+        lambda prices: prices == flat,
+        what="each flat market's first price",
+        timeout=timeout,
+    )
     wait_for(
         lambda: audit(venue_ledger(venue, venue_file), read_db(db_url)),
         lambda problems: problems == [],

@@ -155,7 +155,7 @@ def actor_tree(
         for symbol, spec in config.markets.items():
             assert isinstance(spec, CsvMarket)
             source = partial(CsvReplaySource, spec.path, symbol=symbol, speed=float(spec.speed))
-            feeds.append(FeedSpec(exchange_id=PAPER, symbol=symbol, source=source, venue=venue))
+            feeds.append(FeedSpec(venue=PAPER, symbol=symbol, source=source, paper=venue))
         root = RootSupervisor.start(
             repo=repo,
             feeds=feeds,

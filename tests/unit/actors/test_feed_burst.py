@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from actors.feed import MarketFeedActor, PriceBoard
-from actors.messages import PriceCrossed, WatchLevels
-from actors.timers import TimerService
+from actors.feed_link import FeedLink
+from actors.messages import PriceCrossed
 
 D = Decimal
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 class Inbox:
@@ -20,23 +21,18 @@ class Inbox:
         self.got.append(message)
 
 
+def _tick(link: FeedLink, price: str) -> None:
+    link.publish(D(price), D(price), D(price), T0, T0)
+
+
 def test_peak_is_the_most_engines_one_tick_woke() -> None:
-    timers = TimerService()
-    try:
-        feed = MarketFeedActor(
-            symbol="ETH/BTC",
-            source=None,
-            timers=timers,
-            board=PriceBoard(),  # type: ignore[arg-type]
-        )
-        engines = [Inbox() for _ in range(4)]
-        for sid, (engine, below) in enumerate(zip(engines, ["99", "98", "98", "90"], strict=True)):
-            feed.on_receive(WatchLevels(strategy_id=sid, below=D(below), above=None, engine=engine))
-        feed._publish(D("98.5"), D("98.5"), D("98.5"), None)  # crosses one level
-        feed._publish(D("97"), D("97"), D("97"), None)  # crosses the two at 98
-        feed._publish(D("96"), D("96"), D("96"), None)  # nobody left above 96 but the one at 90
-        assert feed.stats() == {"ticks": 3, "woken": 3, "peak": 2, "watching": 1}
-        assert [len(e.got) for e in engines] == [1, 1, 1, 0]
-        assert all(isinstance(m, PriceCrossed) for e in engines for m in e.got)
-    finally:
-        timers.stop()
+    link = FeedLink("paper", "ETH/BTC")
+    engines = [Inbox() for _ in range(4)]
+    for sid, (engine, below) in enumerate(zip(engines, ["99", "98", "98", "90"], strict=True)):
+        link.watch(sid, D(below), None, engine)
+    _tick(link, "98.5")  # crosses one level
+    _tick(link, "97")  # crosses the two at 98
+    _tick(link, "96")  # nobody left above 96 but the one at 90
+    assert link.stats() == {"ticks": 3, "woken": 3, "peak": 2, "watching": 1}
+    assert [len(e.got) for e in engines] == [1, 1, 1, 0]
+    assert all(isinstance(m, PriceCrossed) for e in engines for m in e.got)

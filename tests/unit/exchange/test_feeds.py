@@ -22,6 +22,7 @@ from exchange.feeds import (
     PriceTick,
     SimulatedSource,
 )
+from exchange.feeds.csv_replay import check_candle_file
 from exchange.feeds.simulated import SECONDS_PER_YEAR
 from exchange.paper import PaperExchange, PaperVenue
 
@@ -87,7 +88,7 @@ def test_gbm_log_returns_have_the_configured_mean_and_variance() -> None:
 
 def test_gbm_never_prints_zero_and_paces_by_interval() -> None:
     source = _gbm(1, steps=2000, volatility=D(40), step=86400, interval=0.5)
-    assert source.next_delay == 0
+    assert source.next_delay == 0 and source.time_scale == 0.5 / 86400  # a day per half second
     ticks = _drain(source)
     assert source.next_delay == 0.5 and source.finished and source.next_tick() is None
     assert min(t.price for t in ticks) >= D("0.00001")  # a crash floors at one tick
@@ -167,6 +168,33 @@ def test_malformed_rows_name_file_and_line_and_end_the_replay(
     assert source.finished and source.next_tick() is None
 
 
+def test_a_replay_resumes_after_a_candle_and_a_bad_row_on_the_way_stops_it(
+    tmp_path: Path,
+) -> None:
+    times = [f"2018-01-10T05:{m:02d}:00Z" for m in (0, 5, 10, 15)]
+    path = _csv(tmp_path, [ROW.format(t=t) for t in times])
+    source = CsvReplaySource(path, symbol="X/Y", speed=300)
+    assert source.time_scale == 1 / 300 and source.replay_key == str(path.resolve())
+    assert source.resume_after(datetime(2018, 1, 10, 5, 5, tzinfo=UTC)) == 2
+    tick = source.next_tick()
+    assert tick is not None and tick.candle is not None
+    assert tick.candle.timestamp == datetime(2018, 1, 10, 5, 10, tzinfo=UTC)
+
+    broken = _csv(tmp_path, [ROW.format(t=times[0]), "oops", ROW.format(t=times[2])], "b-5m.csv")
+    source = CsvReplaySource(broken, symbol="X/Y")
+    with pytest.raises(ConfigurationError, match="line 3"):
+        source.resume_after(datetime(2018, 1, 10, 5, 10, tzinfo=UTC))
+    assert source.finished and source.next_tick() is None  # never past the bad row
+
+
+def test_a_candle_file_is_checked_whole(tmp_path: Path) -> None:
+    rows = [ROW.format(t=f"2018-01-10T05:{m:02d}:00Z") for m in range(0, 50, 5)]
+    assert check_candle_file(_csv(tmp_path, rows)) == 10
+    rows[8] = rows[8].replace("0.055", "0.07")  # close above high, nine candles in
+    with pytest.raises(ConfigurationError, match="line 10: prices must satisfy"):
+        check_candle_file(_csv(tmp_path, rows))
+
+
 def test_csv_missing_file_and_bad_header(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"nope\.csv"):
         CsvReplaySource(tmp_path / "nope.csv", symbol="X/Y")
@@ -236,26 +264,33 @@ class Counted:
 def test_hub_shares_one_source_per_key_and_closes_on_last_release() -> None:
     made: list[Counted] = []
 
-    def factory(exchange_id: str, symbol: str) -> Counted:
-        made.append(Counted((exchange_id, symbol)))
+    def factory(venue: str, symbol: str) -> Counted:
+        made.append(Counted((venue, symbol)))
         return made[-1]
 
     hub = FeedHub(factory)
     a = hub.subscribe("paper", "ETH/BTC")
     b = hub.subscribe("paper", "ETH/BTC")
-    c = hub.subscribe("binance", "ETH/BTC")
-    assert a.source is b.source and a.source is not c.source and len(made) == 2
-    assert hub.counts() == {("paper", "ETH/BTC"): 2, ("binance", "ETH/BTC"): 1}
+    c = hub.subscribe("binance@live", "ETH/BTC")
+    t = hub.subscribe("binance@sandbox", "ETH/BTC")  # another environment: another source
+    assert a.source is b.source and a.source is not c.source and len(made) == 3
+    assert c.source is not t.source
+    assert hub.counts() == {
+        ("paper", "ETH/BTC"): 2,
+        ("binance@live", "ETH/BTC"): 1,
+        ("binance@sandbox", "ETH/BTC"): 1,
+    }
     a.close()
     a.close()  # a double release must not take b's reference
     assert made[0].closed == 0 and hub.get("paper", "ETH/BTC") is made[0]
     b.close()
     assert made[0].closed == 1 and hub.get("paper", "ETH/BTC") is None
     with hub.subscribe("paper", "ETH/BTC") as d:
-        assert d.source is made[2]  # a fresh source after the last release
+        assert d.source is made[3]  # a fresh source after the last release
     hub.close_all()
     c.close()  # after close_all: nothing left to release, no error, no double close
-    assert made[1].closed == 1 and made[2].closed == 1 and hub.counts() == {}
+    t.close()
+    assert [m.closed for m in made[1:]] == [1, 1, 1] and hub.counts() == {}
 
 
 def test_hub_builds_exactly_one_source_under_concurrent_subscribes() -> None:

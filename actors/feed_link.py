@@ -1,0 +1,146 @@
+"""FeedLink: the handle an engine holds on its market's price feed, one per (venue, symbol).
+
+Why a handle and not the feed actor's ref: a feed actor can crash and be replaced (the root
+supervises feeds), and an engine must not lose the levels it registered when that happens, nor
+have to learn about the new actor. So the watched levels, the last tick and the market's health
+live here, in one object the root creates once per market and never replaces; the feed actor
+of the moment publishes into it, engines register with it. A replaced feed's successor finds
+every engine's levels where they were.
+
+Thread-safety: engines call `watch`/`unwatch` on their own threads while the feed publishes on
+its own; one lock guards the board and the last tick. Wake-ups (`PriceCrossed`) are told
+outside the lock. An engine that registers levels the last tick already crossed is woken at
+once (catch-up), unless that tick woke it already: an engine whose order is still open after it
+looked (a lagging venue) then waits for the next tick instead of spinning.
+
+The market clock, for engines that time cooldowns in market time (a replay plays hours of
+candles in minutes): `market_time()` is the time of the last tick published (a replay's candle
+close time; a live ticker's timestamp), None before the first; `time_scale` is wall seconds per
+market second (1/speed for a replay, 1 for live and simulated markets). A market-time delay d
+therefore takes d * time_scale wall seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pykka
+
+from actors.messages import PriceCrossed
+from actors.watch_board import WatchBoard
+
+
+class FeedLink:
+    def __init__(self, venue: str, symbol: str) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self._lock = threading.Lock()
+        self._board: WatchBoard[Any] = WatchBoard()
+        self._last: tuple[Decimal, Decimal, Decimal, datetime] | None = None
+        self._woken_by: dict[int, int] = {}  # strategy -> the tick number that last woke it
+        self._market_time: datetime | None = None
+        self._time_scale = 1.0
+        self._error: str | None = None
+        self.ticks = 0
+        self.woken = 0
+        self.peak = 0  # the most engines one tick woke: the size of the largest burst
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.venue, self.symbol)
+
+    # --- engines -------------------------------------------------------------------------
+
+    def watch(
+        self, strategy_id: int, below: Decimal | None, above: Decimal | None, engine: Any
+    ) -> None:
+        """Wake `engine` (an ActorRef) when the price trades at or below `below` or at or above
+        `above`; (None, None) unregisters. Replaces the strategy's earlier levels."""
+        with self._lock:
+            self._board.set(strategy_id, below, above, engine)
+            if self._last is None or self._woken_by.get(strategy_id) == self.ticks:
+                return
+            _, low, high, _ = self._last
+            woken = self._board.crossed_one(strategy_id, low, high)
+            message = self._crossed(woken)
+        self._wake(woken, message)
+
+    def unwatch(self, strategy_id: int, engine: Any = None) -> None:
+        """Drop the strategy's levels; given `engine`, only if that engine registered them
+        (an engine replaced while stuck must not drop its successor's levels when it stops)."""
+        with self._lock:
+            if engine is not None and self._board.target(strategy_id) not in (None, engine):
+                return
+            self._board.remove(strategy_id)
+            self._woken_by.pop(strategy_id, None)
+
+    def market_time(self) -> datetime | None:
+        """The time of the last tick published in this market (market time, not wall time)."""
+        with self._lock:
+            return self._market_time
+
+    @property
+    def time_scale(self) -> float:
+        """Wall seconds per market second: 1/speed for a replay, 1 for live prices."""
+        return self._time_scale
+
+    @property
+    def error(self) -> str | None:
+        """Why this market has no reliable prices now (feed down), or None when prices flow."""
+        return self._error
+
+    # --- the feed actor and the root -------------------------------------------------------
+
+    def set_time_scale(self, scale: float) -> None:
+        self._time_scale = scale
+
+    def set_error(self, error: str | None) -> None:
+        """The root's verdict on the feed's health (see `actors.feed_pool`)."""
+        self._error = error
+
+    def publish(
+        self, price: Decimal, low: Decimal, high: Decimal, at: datetime, market_at: datetime
+    ) -> None:
+        """A tick: `at` is when it was published (wall clock, for latency), `market_at` its
+        market time. Wakes the engines whose levels the move from `low` to `high` crossed."""
+        with self._lock:
+            self.ticks += 1
+            self._last = (price, low, high, at)
+            self._market_time = market_at
+            woken = self._board.crossed(low, high)
+            self.peak = max(self.peak, len(woken))
+            message = self._crossed(woken)
+        self._wake(woken, message)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "ticks": self.ticks,
+                "woken": self.woken,
+                "peak": self.peak,
+                "watching": len(self._board),
+            }
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _crossed(self, woken: list[tuple[int, Any]]) -> PriceCrossed | None:
+        """Lock held: count the wake-ups and build the one message they all get."""
+        if not woken or self._last is None:
+            return None
+        self.woken += len(woken)
+        for sid, _ in woken:
+            self._woken_by[sid] = self.ticks
+        price, low, high, at = self._last
+        return PriceCrossed(price=price, low=low, high=high, at=at)
+
+    def _wake(self, woken: list[tuple[int, Any]], message: PriceCrossed | None) -> None:
+        if message is None:
+            return
+        for _, engine in woken:
+            # One that died or was retired before it unregistered: waking it removed it.
+            with contextlib.suppress(pykka.ActorDeadError):
+                engine.tell(message)
