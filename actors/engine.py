@@ -181,7 +181,11 @@ class Engine:
         sends: SendLog | None = None,
         waiting: Callable[[str], AbstractContextManager[object]] | None = None,
         in_flight_wait: float = IN_FLIGHT_WAIT_S,
+        market_clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock` is the wall clock (rows' times, the resubmit grace); `market_clock` stamps
+        what the machine is told (so a replay's cooldowns run in candle time), by default the
+        wall clock too."""
         self.strategy_id = strategy_id
         self._resubmit_grace = timedelta(seconds=resubmit_grace)
         # Shared with this strategy's earlier and later engines (see actors.sends).
@@ -192,6 +196,7 @@ class Engine:
         self._store = store
         self._host = host
         self._clock = clock
+        self._market = market_clock or clock
         self._price = price
         self.state: MartingaleState | None = None
         self._committed: MartingaleState | None = None  # the state the database holds
@@ -248,7 +253,7 @@ class Engine:
         self.reconcile()
         state = self._require_state()
         if state.phase is Phase.IDLE:
-            self.handle(Started(at=self._clock(), price=self._price(), rules=self._rules()))
+            self.handle(Started(at=self._market(), price=self._price(), rules=self._rules()))
         elif state.phase is Phase.COOLDOWN and state.wake_at is not None:
             self._host.schedule(state.wake_at, "cooldown")
         self._rewatch()
@@ -346,12 +351,14 @@ class Engine:
     def on_cooldown(self) -> None:
         state = self._require_state()
         if state.phase is Phase.COOLDOWN:
-            self.handle(CooldownElapsed(at=self._clock(), price=self._price(), rules=self._rules()))
+            self.handle(
+                CooldownElapsed(at=self._market(), price=self._price(), rules=self._rules())
+            )
             self._rewatch()
         state = self._require_state()
         if state.phase is Phase.COOLDOWN and state.wake_at is not None:
             # Early by the wall clock (the timer runs on the monotonic one): ask again.
-            self._host.schedule(max(state.wake_at, self._clock() + MARKET_RECHECK), "cooldown")
+            self._host.schedule(max(state.wake_at, self._market() + MARKET_RECHECK), "cooldown")
 
     def request_stop(self, event: StopRequested) -> None:
         self.handle(event)
@@ -588,7 +595,7 @@ class Engine:
             return [
                 Observed(
                     event=OrderRejected(
-                        at=self._clock(),
+                        at=self._market(),
                         client_order_id=c.client_order_id,
                         reason=str(exc),
                         rules=rules if rules != self._decided().rules else None,
@@ -600,7 +607,7 @@ class Engine:
         working = self._decided().order(c.client_order_id)
         if c.order_type is OrderType.MARKET and not remote.state.is_terminal:
             # Acknowledged but not done: no price level will wake us for it, so look again.
-            self._host.schedule(self._clock() + MARKET_RECHECK, "sync")
+            self._host.schedule(self._market() + MARKET_RECHECK, "sync")
         return self._observe(working, remote) if working is not None else []
 
     def _create(self, c: PlaceOrder) -> Order:
@@ -700,7 +707,7 @@ class Engine:
         )
         return [
             Observed(
-                event=OrderCanceled(at=self._clock(), client_order_id=working.client_order_id),
+                event=OrderCanceled(at=self._market(), client_order_id=working.client_order_id),
                 order=row,
             )
         ]
@@ -739,7 +746,7 @@ class Engine:
                         f"order {working.client_order_id}: exchange reports {remote.filled} filled "
                         f"but lists trades for {working.filled + seen}"
                     )
-        return observe(working, remote, fills, frozenset(state.applied_trades), at=self._clock())
+        return observe(working, remote, fills, frozenset(state.applied_trades), at=self._market())
 
     def _adopt_strangers(self) -> None:
         """Cancel open exchange orders carrying our strategy's ids that the machine does not track.

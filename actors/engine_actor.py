@@ -13,6 +13,7 @@ Error policy, the one place it is decided for an engine:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from domain.errors import (
     AuthenticationFailed,
     DatabaseUnavailable,
     ExchangeUnavailable,
+    MartingaleError,
     TemporaryError,
 )
 from domain.events import StopRequested
@@ -59,6 +61,7 @@ log = structlog.get_logger(__name__)
 
 RETRY_BASE = 1.0
 RETRY_CAP = 60.0
+MIN_SCALED_WAKE = 0.2  # wall seconds: the shortest timer in a replay's scaled time
 
 
 class Fenced(Exception):
@@ -135,6 +138,7 @@ class EngineActor(pykka.ThreadingActor):
             resubmit_grace=resubmit_grace,
             sends=sends,
             waiting=self.liveness.waiting,
+            market_clock=self._market_now,
         )
 
     # --- pykka hooks ---------------------------------------------------------------------
@@ -221,7 +225,7 @@ class EngineActor(pykka.ThreadingActor):
             self._pending_stop = message.mode
             self._paused = False  # stop-now / close-now must act on a paused strategy too
             if self._ready:
-                self.engine.request_stop(StopRequested(at=self._clock(), mode=message.mode))
+                self.engine.request_stop(StopRequested(at=self._market_now(), mode=message.mode))
                 self._after_step()
             else:
                 self._boot()
@@ -236,7 +240,7 @@ class EngineActor(pykka.ThreadingActor):
         elif isinstance(message, PriceCrossed):
             self._last_watch = None  # the feed dropped our levels when it woke us: re-send them
             self.engine.ordered_at = None
-            self.engine.on_tick(message.low, message.at)
+            self.engine.on_tick(message.low, self._market_now())
             metrics.tick_handled(message.at, self.engine.ordered_at)
             self._after_step()
         elif isinstance(message, Wake) and message.what == "cooldown":
@@ -299,7 +303,7 @@ class EngineActor(pykka.ThreadingActor):
         self._ready = True
         self._failures = 0
         if self._pending_stop is not None:
-            self.engine.request_stop(StopRequested(at=self._clock(), mode=self._pending_stop))
+            self.engine.request_stop(StopRequested(at=self._market_now(), mode=self._pending_stop))
         self._after_step()
         self._show_health()
 
@@ -329,7 +333,11 @@ class EngineActor(pykka.ThreadingActor):
     # --- Host protocol (called by the Engine) --------------------------------------------
 
     def schedule(self, at: datetime, what: str) -> None:
-        delay = max(0.0, (at - self._clock()).total_seconds())
+        """`at` is market time: a replay's cooldown of 60 s at speed 300 is 0.2 s of wall time."""
+        scale = self._feed.time_scale if self._feed is not None else 1.0
+        delay = max(0.0, (at - self._market_now()).total_seconds()) * scale
+        if scale != 1.0:
+            delay = max(delay, MIN_SCALED_WAKE)  # an ended replay's clock stands still
         self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
 
     def guard(self, *, exchange: bool = True) -> None:
@@ -370,6 +378,19 @@ class EngineActor(pykka.ThreadingActor):
         )
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _market_now(self) -> datetime:
+        """Market time: a replay's candle time (its cooldowns and the times of what the machine
+        is told follow it), else the wall clock. Before the replay's first tick after a restart,
+        the time of the venue's last price (the last candle it took)."""
+        link = self._feed
+        if link is None or link.time_scale == 1.0:
+            return self._clock()
+        at = link.market_time()
+        if at is None:
+            with contextlib.suppress(MartingaleError):
+                at = self._exchange.fetch_ticker(self.symbol).timestamp
+        return at if at is not None else self._clock()
 
     def _current_price(self) -> Decimal:
         price = self._prices.get(self.venue, self.symbol)
