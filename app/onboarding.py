@@ -256,7 +256,8 @@ class _Sync:
             # price feed); the file's value is applied on every sync, as it always decided.
             sandbox = isinstance(account, LiveAccount) and account.sandbox
             base_url = account.base_url if isinstance(account, LiveAccount) else None
-            if stored is None:
+            created = stored is None
+            if stored is None or stored.sandbox != sandbox or stored.base_url != (base_url or None):
                 stored = self.repo.upsert_account(
                     user_id,
                     account.name,
@@ -265,17 +266,10 @@ class _Sync:
                     sandbox=sandbox,
                     base_url=base_url,
                 )
-                self.report.accounts.created += 1
-            elif stored.sandbox != sandbox or stored.base_url != (base_url or None):
-                stored = self.repo.upsert_account(
-                    user_id,
-                    account.name,
-                    exchange=account.exchange,
-                    now=self.now,
-                    sandbox=sandbox,
-                    base_url=base_url,
-                )
-                self.report.accounts.updated += 1
+                if created:
+                    self.report.accounts.created += 1
+                else:
+                    self.report.accounts.updated += 1
             else:
                 self.report.accounts.unchanged += 1
             ids[account.name] = stored.id
