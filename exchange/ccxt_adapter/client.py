@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,15 +132,32 @@ def build_client(config: CcxtConfig) -> Any:
     return client
 
 
-def _record_http_status(client: Any) -> None:
-    """Keep the HTTP status of the last answer in ``client.last_http_status``: ccxt keeps the
-    headers and body but not the status, and a 418 (IP ban) must be told from a 429."""
-    original = client.on_rest_response
-    client.last_http_status = None
+class Answers(threading.local):
+    """The HTTP status and headers of the last answer, per thread: one ccxt client serves every
+    engine of an account and the reconcile workers at once, so what ccxt keeps on the client
+    (`last_response_headers`) may be another thread's answer. A timed-out create must never be
+    judged by someone else's 429 (it would pass for "refused, not placed")."""
 
-    def on_rest_response(code: int, reason: str, *rest: Any) -> Any:
-        client.last_http_status = int(code)
-        return original(code, reason, *rest)
+    status: int | None = None
+    headers: Any = None
+
+    def clear(self) -> None:
+        self.status, self.headers = None, None
+
+
+def _record_http_status(client: Any) -> None:
+    """Keep the status and headers of each thread's last answer in ``client.mg_answers``:
+    ccxt keeps the headers (shared by all threads) but not the status, and a 418 (IP ban) must
+    be told from a 429."""
+    original = client.on_rest_response
+    answers = Answers()
+    client.mg_answers = answers
+
+    def on_rest_response(
+        code: int, reason: str, url: Any, method: Any, headers: Any, *rest: Any
+    ) -> Any:
+        answers.status, answers.headers = int(code), headers
+        return original(code, reason, url, method, headers, *rest)
 
     client.on_rest_response = on_rest_response
 

@@ -117,8 +117,8 @@ class Pipeline:
             raise
         if wait > 0:
             self._sleep(wait)
-        self._client.last_http_status = None  # no stale answer is read as this one's
-        self._client.last_response_headers = None
+        answers = self._client.mg_answers
+        answers.clear()  # no earlier answer of this thread is read as this one's
         try:
             result = fn()
         except Exception as exc:
@@ -147,7 +147,8 @@ class Pipeline:
     def _verdict(
         self, exc: Exception, operation: str, where: str, *, write: bool, coid: str | None
     ) -> Exception:
-        status = getattr(self._client, "last_http_status", None)
+        answers = self._client.mg_answers  # this thread's own answer, if one came
+        status = answers.status
         err = translate(
             exc,
             operation=where,
@@ -155,7 +156,7 @@ class Pipeline:
             exchange_id=self._exchange_id,
             secrets=self._secrets,
             client_order_id=coid,
-            retry_after=parse_retry_after(self._client.last_response_headers),
+            retry_after=parse_retry_after(answers.headers),
             status=status,
         )
         if counts_as_outage(exc):
