@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.errors import InvalidOrder
+from domain.errors import InvalidOrder, MarketFilterRejected
 from domain.market import MarketRules
 from domain.money import fmt
 from domain.orders import OrderType, Side
@@ -22,14 +22,16 @@ from exchange.sizing import amount_for_cost
 
 
 def check_grid(rules: MarketRules, amount: Decimal, price: Decimal | None) -> None:
+    """Refused as the venue's own filters would refuse it (`MarketFilterRejected`): the rules
+    in the caller's hands may be older than ours, and that refusal makes it re-read them."""
     symbol = rules.symbol
     if rules.step_size > 0 and amount % rules.step_size != 0:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"amount: {amount} is not a multiple of the step size {rules.step_size} "
             f"for {symbol}; round it with MarketRules.round_amount first"
         )
     if price is not None and rules.tick_size > 0 and price % rules.tick_size != 0:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"price: {price} is not a multiple of the tick size {rules.tick_size} "
             f"for {symbol}; round it with MarketRules.round_price_down/up first"
         )
@@ -48,7 +50,7 @@ def check_cost(cost: object, *, side: Side, type: OrderType) -> Decimal:
 
 def check_quote_minimum(rules: MarketRules, cost: Decimal) -> None:
     if rules.min_notional > 0 and cost < rules.min_notional:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"cost: {fmt(cost)} is below the minimum notional {fmt(rules.min_notional)} for "
             f"{rules.symbol}; spend at least that much"
         )
@@ -70,7 +72,7 @@ def amount_within(rules: MarketRules, cost: Decimal, ask: Decimal) -> Decimal:
     elif rules.max_amount > 0 and amount > rules.max_amount:
         problem = f"that is above the maximum amount {fmt(rules.max_amount)}; spend less"
     if problem is not None:
-        raise InvalidOrder(
+        raise MarketFilterRejected(
             f"cost: {fmt(cost)} at the ask {fmt(ask)} buys {fmt(amount)} {rules.base} on "
             f"{rules.symbol}: {problem}"
         )
