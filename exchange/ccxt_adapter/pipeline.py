@@ -184,4 +184,6 @@ def account_guard(config: CcxtConfig, accounts: AccountGuardRegistry) -> Account
     if config.api_key is None:
         return AccountGuard(f"{config.environment}/public")
     digest = hashlib.sha256(config.api_key.reveal().encode()).hexdigest()[:16]
-    return accounts.guard(f"{config.environment}/{digest}")
+    guard = accounts.guard(f"{config.environment}/{digest}")
+    guard.ask_again()  # a client built for the key: the key gets one more chance (see there)
+    return guard

@@ -10,8 +10,9 @@ circuit breaker):
   count towards the order limit), carry on.
 
 The registry holds guards weakly: a guard lives as long as some client uses it, so it does not
-grow with keys replaced over the service's life; a key refused and then dropped by every client
-is asked again (once) by the next client built with it.
+grow with keys replaced over the service's life. A client built for a refused key (a resume of
+its strategies after the owner fixed the key or its IP whitelist, or a restart) asks again,
+once: a guard kept alive by an old client must not refuse for the life of the process.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ class AccountGuard:
                 return False
             self._refusal = reason
             return True
+
+    def ask_again(self) -> None:
+        """Forget a refusal: a new client is being built for this key (its strategies were
+        resumed, or the service restarted), so the key gets one more request to prove itself;
+        a refusal latches again at once."""
+        with self._lock:
+            self._refusal = None
 
     def pause_orders(self, seconds: float) -> None:
         if seconds <= 0:

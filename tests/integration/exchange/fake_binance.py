@@ -147,6 +147,11 @@ class FakeBinance:
         with self._lock:
             self.api_key = f"revoked-{self.api_key}"
 
+    def restore_key(self, api_key: str) -> None:
+        """The owner puts this IP back on the key's whitelist: the key works again."""
+        with self._lock:
+            self.api_key = api_key
+
     # --- request handling ---------------------------------------------------------------------
 
     def _take_fault(self, method: str, path: str) -> Fault | None:

@@ -74,6 +74,21 @@ def test_a_key_revoked_while_running_is_fatal_and_latched(
     assert API_KEY not in text and API_SECRET not in text
 
 
+def test_a_client_built_after_the_key_was_fixed_asks_again(
+    make_adapter: Make, fake: FakeBinance
+) -> None:
+    """A resume (or a restart) builds a new client: the key gets one more request, even while
+    an old client of the refused key is still alive somewhere in the process."""
+    old = make_adapter()
+    limit_buy(old, "mg1c1b")
+    fake.revoke_key()
+    with pytest.raises(AuthenticationFailed):
+        old.fetch_balances()
+    fake.restore_key(API_KEY)  # the owner fixed the whitelist; the old client is still alive
+    resumed = make_adapter()
+    assert resumed.fetch_balances()["USDT"].free > 0
+
+
 @pytest.mark.parametrize("status", [401, 418, 429])
 def test_a_key_refusal_is_recognised_whatever_class_ccxt_gives_it(
     make_adapter: Make, fake: FakeBinance, status: int
