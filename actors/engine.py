@@ -296,9 +296,13 @@ class Engine:
                 raise  # not this order's own wait: a failure of something it caused
             waiting.append(exc)
 
-    def sync(self, open_orders: Sequence[Order] | None = None) -> None:
+    def sync(
+        self, open_orders: Sequence[Order] | None = None, as_of: datetime | None = None
+    ) -> None:
         """A wake-up: the price crossed one of our orders, or a periodic check (which brings
-        the account's open orders of our symbol, fetched once for every engine of the account).
+        the account's open orders of our symbol, fetched once for every engine of the account,
+        and `as_of`, when they were read: an order sent since is left for the next look, its
+        absence from that list proves nothing and a lagging venue could make it look gone).
 
         One open-orders call shows which orders moved: an order still open, acknowledged and
         with nothing new filled is left alone; every other one (filled, partly filled, gone,
@@ -313,6 +317,9 @@ class Engine:
         still_open = {o.client_order_id: o for o in open_orders}
         waiting: list[OrderOutcomeUnknown] = []
         for working in self._current_orders():
+            sent = self._sends.sent_at(working.client_order_id)
+            if as_of is not None and sent is not None and sent >= as_of:
+                continue  # sent after the list was read: its absence from it says nothing
             remote = still_open.get(working.client_order_id)
             if (
                 remote is not None

@@ -256,7 +256,7 @@ class EngineActor(pykka.ThreadingActor):
         position = None
         try:
             if self._ready and not self._paused and not self.engine.finished:
-                self.engine.sync(open_orders=message.open_orders)
+                self.engine.sync(open_orders=message.open_orders, as_of=message.fetched_at)
                 self._after_step()
                 state = self.engine.state
                 if state is not None and not self.engine.finished:

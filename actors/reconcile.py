@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +49,7 @@ log = structlog.get_logger(__name__)
 RECONCILE_INTERVAL_S = 60.0
 ANSWER_WAIT_S = 30.0  # how long a pass waits for every engine's position before it goes on
 SHORTFALL_PASSES = 2  # passes in a row that must see the same shortfall before it is reported
+STUCK_AFTER = 3  # periods after which a pass that never ended is abandoned
 
 # --- messages (user actor <-> engines, user actor <-> its own worker jobs) -----------------------
 
@@ -61,6 +64,7 @@ class OpenOrdersFetched:
     account_id: int
     pass_id: int
     open_orders: dict[str, tuple[Order, ...]] | None  # by symbol; None: the call failed
+    fetched_at: datetime
     error: str | None = None
 
 
@@ -85,6 +89,7 @@ class Reconcile:
     account_id: int
     pass_id: int
     open_orders: tuple[Order, ...]
+    fetched_at: datetime  # orders sent since are not in the list: the engine leaves them be
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +117,7 @@ class Holdings:
 @dataclass(slots=True)
 class _Pass:
     pass_id: int
+    started: float = field(default_factory=time.monotonic)
     expected: dict[int, str] = field(default_factory=dict)  # strategy -> its base currency
     waiting: set[int] = field(default_factory=set)
     answers: dict[int, Reconciled] = field(default_factory=dict)
@@ -158,6 +164,10 @@ class AccountReconciler:
         self._timers.tell_later(delay, self._owner, ReconcileDue(account_id=account_id))
 
     def due(self, account_id: int, client: Exchange | None, symbols: set[str]) -> None:
+        stuck = self._passes.get(account_id)
+        if stuck is not None and time.monotonic() - stuck.started > STUCK_AFTER * self._interval:
+            log.warning("reconcile: a pass never ended; starting over", account=account_id)
+            del self._passes[account_id]  # whatever it waits for will never come
         if account_id in self._passes or not symbols or client is None or self._pool is None:
             self._next(account_id, busy=account_id in self._passes)
             return
@@ -166,15 +176,25 @@ class AccountReconciler:
         owner = self._owner
 
         def fetch() -> None:
+            fetched_at = datetime.now(UTC)  # an order sent after this may be missing from it
             try:
                 found = {s: tuple(client.fetch_open_orders(s)) for s in sorted(symbols)}
                 owner.tell(
-                    OpenOrdersFetched(account_id=account_id, pass_id=pass_id, open_orders=found)
+                    OpenOrdersFetched(
+                        account_id=account_id,
+                        pass_id=pass_id,
+                        open_orders=found,
+                        fetched_at=fetched_at,
+                    )
                 )
-            except MartingaleError as exc:
+            except Exception as exc:  # a worker must always answer, or the account's passes end
                 owner.tell(
                     OpenOrdersFetched(
-                        account_id=account_id, pass_id=pass_id, open_orders=None, error=str(exc)
+                        account_id=account_id,
+                        pass_id=pass_id,
+                        open_orders=None,
+                        error=_describe(exc),
+                        fetched_at=fetched_at,
                     )
                 )
 
@@ -195,6 +215,7 @@ class AccountReconciler:
                         account_id=message.account_id,
                         pass_id=message.pass_id,
                         open_orders=message.open_orders.get(symbol, ()),
+                        fetched_at=message.fetched_at,
                     )
                 )
             except pykka.ActorDeadError:
@@ -248,10 +269,13 @@ class AccountReconciler:
             try:
                 found = dict(client.fetch_balances())
                 owner.tell(BalancesFetched(account_id=account_id, pass_id=pass_id, balances=found))
-            except MartingaleError as exc:
+            except Exception as exc:  # a worker must always answer, or the account's passes end
                 owner.tell(
                     BalancesFetched(
-                        account_id=account_id, pass_id=pass_id, balances=None, error=str(exc)
+                        account_id=account_id,
+                        pass_id=pass_id,
+                        balances=None,
+                        error=_describe(exc),
                     )
                 )
 
@@ -320,6 +344,13 @@ class AccountReconciler:
         if busy:
             return  # the pass in flight schedules the next one when it ends
         self._timers.tell_later(self._interval, self._owner, ReconcileDue(account_id=account_id))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MartingaleError):
+        return str(exc)
+    log.error("reconcile: a pass failed with an unexpected error", exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def base_of(symbol: str) -> str:
