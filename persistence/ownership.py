@@ -71,6 +71,7 @@ class ServiceLock:
         self._conn: Connection | None = None
         self._conn_id: int | None = None  # the server's id of the lock connection
         self._lost = False
+        self._lost_why: str | None = None  # why the lock was lost, once it was
         self._mutex = threading.RLock()  # the lock connection: keep-alive thread vs. callers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,8 +83,13 @@ class ServiceLock:
 
     def notify_on_lost(self, on_lost: Callable[[str], None]) -> None:
         """Set who hears of a lost lock (the service, once it exists: the caller that took
-        the lock before building the service hands it over this way)."""
-        self._on_lost = on_lost
+        the lock before building the service hands it over this way). A lock already lost
+        meanwhile (during the config sync, say) is told at once."""
+        with self._mutex:
+            self._on_lost = on_lost
+            lost = self._lost_why
+        if lost is not None:
+            on_lost(lost)
 
     def acquire(self) -> None:
         parsed = parse_url(self._url)
@@ -165,6 +171,7 @@ class ServiceLock:
             self._engine = None
             raise
         self._lost = False
+        self._lost_why = None
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._keep_alive, name="service-lock-keepalive", daemon=True
@@ -241,9 +248,11 @@ class ServiceLock:
             if self._lost:
                 return
             self._lost = True
+            self._lost_why = reason
+            on_lost = self._on_lost
         log.error("service lock lost", reason=reason)
-        if self._on_lost is not None:
-            self._on_lost(reason)
+        if on_lost is not None:
+            on_lost(reason)
 
     def _lost_reason(self, holder: Any) -> str:
         database = parse_url(self._url).database or ""

@@ -205,3 +205,23 @@ def test_a_half_open_lock_connection_is_replaced_and_its_dead_session_ended(
             assert lost == []
     finally:
         proxy.close()
+
+
+def test_a_lock_lost_before_anyone_listens_is_told_to_the_first_listener(
+    mysql_url: str, admin: Any
+) -> None:
+    """`run` takes the lock, then syncs the config, then builds the service: a lock lost
+    during the sync must still stop the service the moment it starts listening."""
+    lock = ServiceLock(mysql_url, keepalive_s=3600)
+    with lock:
+        with admin.cursor() as cur:
+            cur.execute(f"KILL CONNECTION {lock.connection_id}")
+        thief = _admin(mysql_url)
+        try:
+            assert _scalar(thief, "SELECT GET_LOCK(%s, 10)", lock._name()) == 1
+            assert not lock.check()  # lost while nobody listens yet
+            heard: list[str] = []
+            lock.notify_on_lost(heard.append)
+            assert len(heard) == 1 and "held by another connection" in heard[0]
+        finally:
+            thief.close()
