@@ -44,6 +44,7 @@ from actors.messages import (
 from actors.reconcile import Holdings, Reconcile, Reconciled
 from actors.repository import RepoClient
 from actors.sends import SendLog
+from actors.spawning import SupervisedActor
 from actors.timers import TimerService
 from domain.errors import (
     AuthenticationFailed,
@@ -68,7 +69,7 @@ class Fenced(Exception):
     """This engine instance was replaced (its parent gave up waiting for it); it must not act."""
 
 
-class EngineActor(pykka.ThreadingActor):
+class EngineActor(SupervisedActor):
     def __init__(
         self,
         *,
@@ -142,15 +143,6 @@ class EngineActor(pykka.ThreadingActor):
         )
 
     # --- pykka hooks ---------------------------------------------------------------------
-
-    def _start_actor_loop(self) -> None:
-        # pykka (4.x) registers the actor before it starts its thread; when the thread cannot
-        # start (the thread or pids limit) the dead ref would stay in the registry for ever.
-        try:
-            super()._start_actor_loop()
-        except BaseException:
-            pykka.ActorRegistry.unregister(self.actor_ref)
-            raise
 
     def on_start(self) -> None:
         self.actor_ref.tell(Boot(reason="start"))

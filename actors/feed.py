@@ -31,6 +31,7 @@ import structlog
 
 from actors.feed_link import FeedLink
 from actors.messages import FeedFailed, FeedHealth, Pump
+from actors.spawning import SupervisedActor
 from actors.timers import TimerHandle, TimerService
 from domain.errors import ExchangeUnavailable, MartingaleError, TemporaryError
 from exchange.feeds.source import PriceSource, PriceTick, ReplaySource
@@ -61,7 +62,7 @@ class PriceBoard:
         return entry[0] if entry else None
 
 
-class MarketFeedActor(pykka.ThreadingActor):
+class MarketFeedActor(SupervisedActor):
     def __init__(
         self,
         *,

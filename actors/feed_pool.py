@@ -159,16 +159,21 @@ class FeedPool:
             log.error("root: cannot start a feed", market=_name(feed), error=_describe(exc))
             return self._crashed(feed, f"cannot start: {_describe(exc)}")
         extra = {} if self._down_after is None else {"down_after": self._down_after}
-        feed.ref = MarketFeedActor.start(
-            link=feed.link,
-            source=source,
-            timers=self._timers,
-            board=self._prices,
-            paper=feed.spec.paper,
-            parent=self._parent,
-            incarnation=feed.incarnation,
-            **extra,
-        )
+        try:
+            feed.ref = MarketFeedActor.start(
+                link=feed.link,
+                source=source,
+                timers=self._timers,
+                board=self._prices,
+                paper=feed.spec.paper,
+                parent=self._parent,
+                incarnation=feed.incarnation,
+                **extra,
+            )
+        except Exception as exc:  # e.g. no thread left (the pids limit): retried like a crash
+            source.close()
+            log.error("root: cannot start a feed", market=_name(feed), error=_describe(exc))
+            return self._crashed(feed, f"its thread did not start: {_describe(exc)}")
         return None
 
     def _crashed(self, feed: _Feed, error: str) -> MarketHealthChanged | None:

@@ -183,6 +183,14 @@ class RootSupervisor(pykka.ThreadingActor):
                         self._spawn(child, self._preloaded.pop(child.user_id, None))
                     except DatabaseUnavailable:
                         self._timers.tell_later(self._poll_interval, self.actor_ref, message)
+                    except Exception as exc:  # e.g. its thread did not start: a crash of it
+                        self._user_failed(
+                            ChildFailed(
+                                child_id=child.user_id,
+                                incarnation=-1,
+                                error=f"the user actor did not start: {type(exc).__name__}: {exc}",
+                            )
+                        )
             elif isinstance(message, FeedFailed):
                 self._tell_market(self.feeds.failed(message))
             elif isinstance(message, FeedHealth):

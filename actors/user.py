@@ -49,6 +49,7 @@ from actors.reconcile import (
 )
 from actors.repository import RepoClient
 from actors.sends import SendLog
+from actors.spawning import SupervisedActor
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
@@ -91,7 +92,7 @@ class _Child:
     spawn_failures: int = 0  # starts refused by a temporary error in a row (backoff)
 
 
-class UserActor(pykka.ThreadingActor):
+class UserActor(SupervisedActor):
     def __init__(
         self,
         *,

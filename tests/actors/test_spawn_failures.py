@@ -10,6 +10,8 @@ import pykka
 import pytest
 
 from actors.engine_actor import EngineActor
+from actors.feed import MarketFeedActor
+from actors.user import UserActor
 from domain.errors import DatabaseUnavailable
 from exchange.port import Exchange
 from persistence.records import ActualState
@@ -70,6 +72,39 @@ def test_an_engine_whose_thread_cannot_start_fails_alone(
             what="the good engine alive",
         )
         assert len(engines) == 1  # no dead ref of the failed starts left in the registry
+    finally:
+        tree.close()
+    assert pykka.ActorRegistry.get_all() == []
+
+
+@pytest.mark.parametrize("kind", ["feed", "user"])
+def test_a_feed_or_user_whose_thread_cannot_start_is_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A feed or a user actor whose thread cannot start is retried like a crash: its market
+    still gets prices, its strategies still trade (review of issue 11, item 16)."""
+    target = MarketFeedActor if kind == "feed" else UserActor
+    start_loop = pykka.ThreadingActor._start_actor_loop
+    failures = [1]
+
+    def fail_once(self: Any) -> None:
+        if isinstance(self, target) and failures[0] > 0:
+            failures[0] -= 1
+            raise RuntimeError("can't start new thread")
+        start_loop(self)
+
+    monkeypatch.setattr(pykka.ThreadingActor, "_start_actor_loop", fail_once)
+    tree = Tree(tmp_path)
+    try:
+        sid = tree.add("alice", "main", "s1")
+        tree.start()
+        tree.wait_orders(sid, 3)
+        tree.source.push("100")  # a price through the feed: its market is healthy again
+        tree.wait_state(sid, ActualState.RUNNING, timeout=30)
+        assert failures == [0]
+        wait_until(lambda: tree.watching() >= 1, what="the engine watching its levels")
+        tree.source.push("99")  # prices reach the engine through the (restarted) feed
+        tree.wait_filled(sid, "s1")
     finally:
         tree.close()
     assert pykka.ActorRegistry.get_all() == []
