@@ -339,9 +339,10 @@ class Engine:
         the exchange does not list).
 
         In a fixed order, whatever their order in the state: when one look finds several
-        orders changed (a safety order and the take-profit filled in one candle), buys are
-        applied before sells, the highest buy and the lowest sell first. For a long strategy
-        the low of an interval is taken to come before its high, the rule the backtest uses.
+        orders changed (a safety order and the take-profit filled in one candle), market
+        orders come first (a base order, or an exit: never resting beside the ladder), then
+        buys before sells, the highest buy and the lowest sell first. For a long strategy the
+        low of an interval is taken to come before its high, the rule the backtest uses.
         """
         for coid in [o.client_order_id for o in sorted(self._require_state().orders, key=_seen)]:
             working = self._require_state().order(coid)

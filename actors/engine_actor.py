@@ -63,6 +63,7 @@ log = structlog.get_logger(__name__)
 RETRY_BASE = 1.0
 RETRY_CAP = 60.0
 MIN_SCALED_WAKE = 0.2  # wall seconds: the shortest timer in a replay's scaled time
+PRICE_MAX_AGE = 60.0  # wall seconds a feed's last price may size an order
 
 
 class Fenced(Exception):
@@ -385,7 +386,10 @@ class EngineActor(SupervisedActor):
         return at if at is not None else self._clock()
 
     def _current_price(self) -> Decimal:
-        price = self._prices.get(self.venue, self.symbol)
+        """The feed's last price, unless it is older than PRICE_MAX_AGE (a feed down or given
+        up): then the venue's ticker, or no price at all (DEGRADED, retried) rather than an
+        hours-old one sizing and pricing a base order."""
+        price = self._prices.get(self.venue, self.symbol, max_age=PRICE_MAX_AGE)
         if price is None:
             price = self._exchange.fetch_ticker(self.symbol).last
         if price is None or price <= 0:

@@ -56,10 +56,21 @@ class PriceBoard:
         with self._lock:
             self._prices[venue, symbol] = (price, at)
 
-    def get(self, venue: str, symbol: str) -> Decimal | None:
+    def get(
+        self, venue: str, symbol: str, *, max_age: float | None = None, now: datetime | None = None
+    ) -> Decimal | None:
+        """The last price, or None when there is none or (with `max_age`, seconds of wall
+        time) it is older than that: a feed that is down must not price new orders."""
         with self._lock:
             entry = self._prices.get((venue, symbol))
-        return entry[0] if entry else None
+        if entry is None:
+            return None
+        price, at = entry
+        if max_age is not None:
+            age = ((now or datetime.now(UTC)) - at).total_seconds()
+            if age > max_age:
+                return None
+        return price
 
 
 class MarketFeedActor(SupervisedActor):

@@ -253,6 +253,10 @@ class RootSupervisor(pykka.ThreadingActor):
         assert self.repo is not None
         if records is None:
             records = self.repo.call("list_strategies", user_id=child.user_id)
+            # A restart reads the user's accounts again: an environment changed since (sandbox,
+            # base_url) must give the engines the feed of the venue their client trades on.
+            for account in self.repo.call("list_accounts", child.user_id):
+                self._accounts[account.id] = account
         specs = self._specs(records)
         child.ref = UserActor.start(
             user_id=child.user_id,
