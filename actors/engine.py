@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Protocol
+from decimal import Decimal
 
+from actors.engine_policy import apply_order, between_cycles, notable, shown, stored
+from actors.engine_ports import FillsNotVisible, Host, Store, Watch
 from actors.order_sync import Observed, needs_fills, observe
 from actors.sends import SendLog
 from domain import codec
@@ -55,7 +56,6 @@ from domain.events import (
     OrderRejected,
     PriceTicked,
     Started,
-    StopMode,
     StopRequested,
 )
 from domain.ids import client_order_id_tag, parse_client_order_id
@@ -63,80 +63,14 @@ from domain.market import MarketRules
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.port import Exchange
 from persistence.records import (
-    AuditEntry,
     CycleRecord,
     CycleStatus,
-    DesiredState,
-    EngineState,
     OrderIntent,
-    StepResult,
-    StrategyRecord,
 )
 from strategy.machine import decide
 from strategy.params import MartingaleParams
 from strategy.queries import stop_loss_price
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus, initial_state
-
-
-class Store(Protocol):
-    """What the engine needs from the repository (the RepositoryActor's proxy in production)."""
-
-    def load_engine_state(self, strategy_id: int) -> EngineState: ...
-
-    def save_step(
-        self,
-        strategy_id: int,
-        *,
-        snapshot: str,
-        expected_version: int,
-        now: datetime,
-        new_version: int,
-        new_orders: list[OrderIntent],
-        order_updates: list[Order],
-        fills: list[Fill],
-        cycle: CycleRecord | None,
-        events: list[object],
-        audits: list[AuditEntry],
-    ) -> StepResult: ...
-
-
-class Host(Protocol):
-    """What the engine asks of its actor: timers, price watching and reporting upward."""
-
-    def schedule(self, at: datetime, what: str) -> None: ...
-    def watch(self, below: Decimal | None, above: Decimal | None) -> None: ...
-    def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
-        """Log what happened and add it to the audit trail (`stored`: the audit row was
-        already committed with the step, see `audit_entry`)."""
-        ...
-
-    def audit_entry(self, kind: str, detail: str) -> AuditEntry:
-        """The audit row of `kind` for this strategy, to commit with a step."""
-        ...
-
-    def warn(self, kind: str, message: str) -> None:
-        """Something the user must know happened outside the service (an order canceled by
-        hand, a sell refused for funds): log it, audit it, show it as the strategy's error."""
-        ...
-
-    def guard(self, *, exchange: bool = True) -> None:
-        """Raise if this engine may not write any more: to the exchange (`exchange=True`) or,
-        with `exchange=False`, to the database (a replaced instance may do neither; a stopping
-        service still records what the exchange already did, but sends nothing new)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Watch:
-    """Prices at which a tick can matter: at or below `below`, at or above `above`."""
-
-    below: Decimal | None
-    above: Decimal | None
-
-
-class FillsNotVisible(ExchangeUnavailable):
-    """The exchange reports more filled than the trades it lists: it is lagging; sync later."""
-
 
 RESUBMIT_GRACE_S = 60.0
 # How long a (re)started engine waits for a create its predecessor still has in flight before
@@ -235,7 +169,7 @@ class Engine:
                 self._closed_through = current.number
         if loaded.snapshot:
             snapshot = codec.loads(loaded.snapshot, MartingaleState)
-            self.state = _between_cycles(snapshot, record)
+            self.state = between_cycles(snapshot, record)
             if snapshot.phase is Phase.FINISHED and self.state.phase is Phase.IDLE:
                 self._report_adopted(self.state)
         else:
@@ -266,8 +200,8 @@ class Engine:
             average = state.book.average
             self._host.report(
                 "position_adopted",
-                f"{_shown(held)} {state.rules.base} at an average of "
-                f"{_shown(average) if average is not None else '?'} joins cycle {state.cycle + 1}",
+                f"{shown(held)} {state.rules.base} at an average of "
+                f"{shown(average) if average is not None else '?'} joins cycle {state.cycle + 1}",
             )
 
     def reconcile(self) -> None:
@@ -344,7 +278,9 @@ class Engine:
         buys before sells, the highest buy and the lowest sell first. For a long strategy the
         low of an interval is taken to come before its high, the rule the backtest uses.
         """
-        for coid in [o.client_order_id for o in sorted(self._require_state().orders, key=_seen)]:
+        for coid in [
+            o.client_order_id for o in sorted(self._require_state().orders, key=apply_order)
+        ]:
             working = self._require_state().order(coid)
             if working is not None:
                 yield working
@@ -476,7 +412,7 @@ class Engine:
         state = self._require_state()
         now = self._clock()
         commands = tuple(batch.commands)
-        notes = _notable(commands)
+        notes = notable(commands)
         try:
             result = self._store.save_step(
                 self.strategy_id,
@@ -522,25 +458,25 @@ class Engine:
                 number=closed.cycle,
                 status=CycleStatus.CLOSED,
                 opened_at=self._cycle_opened_at or now,
-                amount=_stored(closed.bought) or Decimal(0),
-                cost=_stored(closed.spent) or Decimal(0),
-                base_price=_stored(closed.base_price),
-                average_price=_stored(average),
-                realized_profit=_stored(closed.realized_profit),
+                amount=stored(closed.bought) or Decimal(0),
+                cost=stored(closed.spent) or Decimal(0),
+                base_price=stored(closed.base_price),
+                average_price=stored(average),
+                realized_profit=stored(closed.realized_profit),
                 safety_orders_filled=self._safety_filled,
                 closed_at=now,
-                carried_amount=_stored(closed.carried) or Decimal(0),
-                carried_cost=_stored(closed.carried_cost) or Decimal(0),
+                carried_amount=stored(closed.carried) or Decimal(0),
+                carried_cost=stored(closed.carried_cost) or Decimal(0),
             )
         book = s.book
         return CycleRecord(
             number=s.cycle,
             status=CycleStatus.OPEN,
             opened_at=self._cycle_opened_at or now,
-            amount=_stored(book.position) or Decimal(0),
-            cost=_stored(book.spent) or Decimal(0),
-            base_price=_stored(s.base_price),
-            average_price=_stored(book.average),
+            amount=stored(book.position) or Decimal(0),
+            cost=stored(book.spent) or Decimal(0),
+            base_price=stored(s.base_price),
+            average_price=stored(book.average),
             realized_profit=None,
             safety_orders_filled=self._safety_filled,
             closed_at=None,
@@ -592,7 +528,7 @@ class Engine:
             if isinstance(exc, InsufficientFunds) and c.side is Side.SELL:
                 self._host.warn(
                     "sell_refused",
-                    f"the exchange refused to sell {_shown(c.amount)} for lack of funds "
+                    f"the exchange refused to sell {shown(c.amount)} for lack of funds "
                     f"(order {c.client_order_id}): the account holds less than this strategy's "
                     "position; was it sold or withdrawn outside the service?",
                 )
@@ -726,7 +662,7 @@ class Engine:
             self._host.warn(
                 "canceled_outside",
                 f"order {working.client_order_id} ({working.role.value} {working.side.value} "
-                f"{_shown(working.amount)} at {working.price or 'market'}) was canceled on the "
+                f"{shown(working.amount)} at {working.price or 'market'}) was canceled on the "
                 "exchange, not by this strategy",
             )
         fills: list[Fill] = []
@@ -815,73 +751,6 @@ class Engine:
         if self.state is None:
             raise RuntimeError(f"engine {self.strategy_id} used before start()")
         return self.state
-
-
-def _seen(order: WorkingOrder) -> tuple[int, Decimal, str]:
-    """Sort key of `Engine._current_orders`: market orders, then buys from the highest price
-    down, then sells from the lowest price up; the client order id breaks ties."""
-    if order.price is None:
-        return (0, Decimal(0), order.client_order_id)
-    if order.side is Side.BUY:
-        return (1, -order.price, order.client_order_id)
-    return (2, order.price, order.client_order_id)
-
-
-def _between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:
-    """Changes that may only happen between cycles, applied when the engine (re)starts.
-
-    New parameters from the config take effect for the next cycle, never in the middle of one.
-    A strategy that finished (stopped, max cycles, or a refused base order) and is wanted
-    running again starts a fresh cycle; any position it kept is carried into that cycle and
-    sold with its take-profit (the policy for a stop-now's position: adopted, and reported).
-    A "stop after this cycle" revoked by a resume before the cycle closed is forgotten.
-    """
-    if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
-        if (
-            record.desired_state is DesiredState.RUNNING
-            and state.stop_mode is StopMode.FINISH_CYCLE
-        ):
-            # Resumed before the cycle closed: it goes on, and so do the cycles after it.
-            return replace(state, stop_mode=None)
-        return state
-    state = replace(state, params=MartingaleParams.from_mapping(record.params))
-    limit = state.params.max_cycles
-    cycles_left = limit is None or state.cycles_closed < limit
-    if (
-        state.phase is Phase.FINISHED
-        and record.desired_state is DesiredState.RUNNING
-        and cycles_left
-    ):
-        state = replace(
-            state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
-        )
-    return state
-
-
-def _notable(commands: tuple[Command, ...]) -> list[tuple[str, str]]:
-    """(kind, detail) of the commands that go to the audit trail with their step."""
-    out = []
-    for command in commands:
-        if isinstance(command, CycleClosed):
-            out.append(("cycle_closed", f"{command.cycle}:{_shown(command.realized_profit)}"))
-        elif isinstance(command, StrategyFinished):
-            out.append(("finished", command.reason))
-    return out
-
-
-def _stored(value: Decimal | None) -> Decimal | None:
-    """The cycle row is for reading; DECIMAL(36,18) holds 18 places (the snapshot is exact)."""
-    return None if value is None else value.quantize(STORED_PLACES, rounding=ROUND_HALF_EVEN)
-
-
-STORED_PLACES = Decimal("1e-18")
-
-
-def _shown(value: Decimal) -> str:
-    """A profit for the log as the cycle row stores it: 18 places at most, no trailing zeros
-    (the exact value can repeat to 28 digits when dust is carried at its average cost)."""
-    text = format(value.quantize(STORED_PLACES, rounding=ROUND_HALF_EVEN), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 __all__ = ["Engine", "FillsNotVisible", "Host", "Store", "TemporaryError", "Watch"]

@@ -27,6 +27,7 @@ import structlog
 from actors import metrics
 from actors.admission import BootGate, Liveness
 from actors.engine import Engine
+from actors.engine_waits import WatchedExchange, WatchedStore, describe, retry_delay
 from actors.feed import PriceBoard
 from actors.feed_link import FeedLink
 from actors.messages import (
@@ -56,7 +57,7 @@ from domain.errors import (
 from domain.events import StopRequested
 from domain.ids import parse_client_order_id
 from exchange.port import Exchange
-from persistence.records import ActualState, AuditEntry, EngineState, StepResult
+from persistence.records import ActualState, AuditEntry
 
 log = structlog.get_logger(__name__)
 
@@ -132,8 +133,8 @@ class EngineActor(SupervisedActor):
         self._log = log.bind(user=user_id, strategy=strategy_id, symbol=symbol)
         self.engine = Engine(
             strategy_id=strategy_id,
-            exchange=cast(Exchange, _WatchedExchange(exchange, self.liveness)),
-            store=_WatchedStore(repo, self.liveness),
+            exchange=cast(Exchange, WatchedExchange(exchange, self.liveness)),
+            store=WatchedStore(repo, self.liveness),
             host=self,
             clock=clock,
             price=self._current_price,
@@ -151,7 +152,7 @@ class EngineActor(SupervisedActor):
     def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
         self._parent.tell(  # first: nothing below may keep the parent from hearing of it
             ChildFailed(
-                child_id=self.strategy_id, incarnation=self.incarnation, error=_describe(exc_value)
+                child_id=self.strategy_id, incarnation=self.incarnation, error=describe(exc_value)
             )
         )
         self._unwatch()
@@ -190,8 +191,8 @@ class EngineActor(SupervisedActor):
             )
         except TemporaryError as exc:
             self._ready = False
-            self._set_actual(ActualState.DEGRADED, _describe(exc))
-            self._log.warning("engine: degraded", error=_describe(exc))
+            self._set_actual(ActualState.DEGRADED, describe(exc))
+            self._log.warning("engine: degraded", error=describe(exc))
             self._retry_later(exc)
 
     # --- messages ------------------------------------------------------------------------
@@ -426,66 +427,3 @@ class EngineActor(SupervisedActor):
 
     def _audit(self, event: str, message: str) -> None:
         self._repo.tell_audit([self.audit_entry(event, message)])
-
-
-def retry_delay(
-    exc: BaseException | None, failures: int, *, base: float, cap: float, rng: random.Random
-) -> float:
-    """Seconds before the start path runs again after a temporary failure.
-
-    When the venue said how long to wait (Retry-After of a 429/418, an open circuit breaker's
-    next probe), exactly that plus a little jitter, so thousands of engines behind one breaker
-    do not all arrive in the same millisecond: a growing backoff of our own on top only keeps
-    a strategy down after its venue is back (a 10 s outage took 50 s to recover from). Else
-    exponential backoff with full jitter, capped.
-    """
-    hint = getattr(exc, "retry_after", None)
-    if isinstance(hint, int | float) and hint >= 0:
-        return float(hint) + rng.uniform(0, min(1.0, 0.05 + 0.1 * float(hint)))
-    ceiling = min(cap, base * 2 ** min(failures, 10))
-    return rng.uniform(0, ceiling)
-
-
-class _WatchedExchange:
-    """The engine's exchange, marking each call as a known wait for the heartbeat check: an
-    engine waiting on a slow venue is not stuck, and must not be replaced while its create is
-    in flight (its successor could place the order again)."""
-
-    def __init__(self, inner: Exchange, liveness: Liveness) -> None:
-        self._inner = inner
-        self._liveness = liveness
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-        liveness = self._liveness
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with liveness.waiting("exchange"):
-                return attr(*args, **kwargs)
-
-        return call
-
-
-class _WatchedStore:
-    """The engine's store, marking each call as a known wait for the heartbeat check."""
-
-    def __init__(self, repo: RepoClient, liveness: Liveness) -> None:
-        self._repo = repo
-        self._liveness = liveness
-
-    def load_engine_state(self, strategy_id: int) -> EngineState:
-        with self._liveness.waiting("database"):
-            return self._repo.load_engine_state(strategy_id)  # type: ignore[no-any-return]
-
-    def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:
-        with self._liveness.waiting("database"):
-            return self._repo.save_step(strategy_id, **kwargs)
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:500]

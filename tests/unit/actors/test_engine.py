@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from actors.engine import _shown
+from actors.engine_policy import shown as _shown
 from domain.errors import DatabaseUnavailable, OrderOutcomeUnknown
 from domain.events import OrderPartiallyFilled
 from domain.orders import OrderState, Side

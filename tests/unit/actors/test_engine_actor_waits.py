@@ -8,7 +8,8 @@ import threading
 from typing import Any, cast
 
 from actors.admission import Liveness
-from actors.engine_actor import _WatchedExchange, retry_delay
+from actors.engine_waits import WatchedExchange as _WatchedExchange
+from actors.engine_waits import retry_delay
 from domain.errors import ExchangeUnavailable, RateLimited
 from exchange.resilience.circuit import CircuitOpen
 

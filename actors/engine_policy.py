@@ -1,0 +1,82 @@
+"""The engine's pure policies: the order in which one look applies what it found, what may
+change between cycles, what goes to the audit trail with a step, and how figures are stored and
+shown. No I/O: tested with the engine, kept apart so the engine reads as its loop."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from domain.commands import Command, CycleClosed, StrategyFinished
+from domain.events import StopMode
+from domain.orders import Side
+from persistence.records import DesiredState, StrategyRecord
+from strategy.params import MartingaleParams
+from strategy.state import MartingaleState, Phase, WorkingOrder
+
+
+def apply_order(order: WorkingOrder) -> tuple[int, Decimal, str]:
+    """Sort key of `Engine._current_orders`: market orders, then buys from the highest price
+    down, then sells from the lowest price up; the client order id breaks ties."""
+    if order.price is None:
+        return (0, Decimal(0), order.client_order_id)
+    if order.side is Side.BUY:
+        return (1, -order.price, order.client_order_id)
+    return (2, order.price, order.client_order_id)
+
+
+def between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:
+    """Changes that may only happen between cycles, applied when the engine (re)starts.
+
+    New parameters from the config take effect for the next cycle, never in the middle of one.
+    A strategy that finished (stopped, max cycles, or a refused base order) and is wanted
+    running again starts a fresh cycle; any position it kept is carried into that cycle and
+    sold with its take-profit (the policy for a stop-now's position: adopted, and reported).
+    A "stop after this cycle" revoked by a resume before the cycle closed is forgotten.
+    """
+    if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
+        if (
+            record.desired_state is DesiredState.RUNNING
+            and state.stop_mode is StopMode.FINISH_CYCLE
+        ):
+            # Resumed before the cycle closed: it goes on, and so do the cycles after it.
+            return replace(state, stop_mode=None)
+        return state
+    state = replace(state, params=MartingaleParams.from_mapping(record.params))
+    limit = state.params.max_cycles
+    cycles_left = limit is None or state.cycles_closed < limit
+    if (
+        state.phase is Phase.FINISHED
+        and record.desired_state is DesiredState.RUNNING
+        and cycles_left
+    ):
+        state = replace(
+            state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
+        )
+    return state
+
+
+def notable(commands: tuple[Command, ...]) -> list[tuple[str, str]]:
+    """(kind, detail) of the commands that go to the audit trail with their step."""
+    out = []
+    for command in commands:
+        if isinstance(command, CycleClosed):
+            out.append(("cycle_closed", f"{command.cycle}:{shown(command.realized_profit)}"))
+        elif isinstance(command, StrategyFinished):
+            out.append(("finished", command.reason))
+    return out
+
+
+def stored(value: Decimal | None) -> Decimal | None:
+    """The cycle row is for reading; DECIMAL(36,18) holds 18 places (the snapshot is exact)."""
+    return None if value is None else value.quantize(STORED_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+STORED_PLACES = Decimal("1e-18")
+
+
+def shown(value: Decimal) -> str:
+    """A profit for the log as the cycle row stores it: 18 places at most, no trailing zeros
+    (the exact value can repeat to 28 digits when dust is carried at its average cost)."""
+    text = format(value.quantize(STORED_PLACES, rounding=ROUND_HALF_EVEN), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

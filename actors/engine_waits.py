@@ -1,0 +1,75 @@
+"""How an engine actor waits: on the venue (a known wait for the heartbeat check), on the
+repository (the same), and before it retries after a temporary failure."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from actors.admission import Liveness
+from actors.repository import RepoClient
+from exchange.port import Exchange
+from persistence.records import EngineState, StepResult
+
+
+def retry_delay(
+    exc: BaseException | None, failures: int, *, base: float, cap: float, rng: random.Random
+) -> float:
+    """Seconds before the start path runs again after a temporary failure.
+
+    When the venue said how long to wait (Retry-After of a 429/418, an open circuit breaker's
+    next probe), exactly that plus a little jitter, so thousands of engines behind one breaker
+    do not all arrive in the same millisecond: a growing backoff of our own on top only keeps
+    a strategy down after its venue is back (a 10 s outage took 50 s to recover from). Else
+    exponential backoff with full jitter, capped.
+    """
+    hint = getattr(exc, "retry_after", None)
+    if isinstance(hint, int | float) and hint >= 0:
+        return float(hint) + rng.uniform(0, min(1.0, 0.05 + 0.1 * float(hint)))
+    ceiling = min(cap, base * 2 ** min(failures, 10))
+    return rng.uniform(0, ceiling)
+
+
+class WatchedExchange:
+    """The engine's exchange, marking each call as a known wait for the heartbeat check: an
+    engine waiting on a slow venue is not stuck, and must not be replaced while its create is
+    in flight (its successor could place the order again)."""
+
+    def __init__(self, inner: Exchange, liveness: Liveness) -> None:
+        self._inner = inner
+        self._liveness = liveness
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+        liveness = self._liveness
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with liveness.waiting("exchange"):
+                return attr(*args, **kwargs)
+
+        return call
+
+
+class WatchedStore:
+    """The engine's store, marking each call as a known wait for the heartbeat check."""
+
+    def __init__(self, repo: RepoClient, liveness: Liveness) -> None:
+        self._repo = repo
+        self._liveness = liveness
+
+    def load_engine_state(self, strategy_id: int) -> EngineState:
+        with self._liveness.waiting("database"):
+            return self._repo.load_engine_state(strategy_id)  # type: ignore[no-any-return]
+
+    def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:
+        with self._liveness.waiting("database"):
+            return self._repo.save_step(strategy_id, **kwargs)
+
+
+def describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
