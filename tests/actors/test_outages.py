@@ -93,11 +93,14 @@ class StallOnce(FaultyExchange):
         self.release = threading.Event()
         self._armed = True
 
-    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+    def _stall_once(self) -> None:
         if self._armed:
             self._armed = False
             self.stalled.set()
             self.release.wait(30)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        self._stall_once()
         return super().fetch_open_orders(symbol)
 
 
@@ -132,20 +135,14 @@ def test_an_engine_that_stops_answering_is_replaced_and_the_old_one_never_acts(
         tree.close()
 
 
-class StallFirstCreate(FaultyExchange):
+class StallFirstCreate(StallOnce):
     """Hangs the first create (the base order, a MARKET buy) before it reaches the venue."""
 
-    def __init__(self, inner: PaperExchange) -> None:
-        super().__init__(inner)
-        self.stalled = threading.Event()
-        self.release = threading.Event()
-        self._armed = True
+    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        return FaultyExchange.fetch_open_orders(self, symbol)
 
     def create_order(self, **kwargs: Any) -> Order:
-        if self._armed:
-            self._armed = False
-            self.stalled.set()
-            self.release.wait(30)
+        self._stall_once()
         return super().create_order(**kwargs)
 
 

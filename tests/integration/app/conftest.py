@@ -141,3 +141,34 @@ def snapshot(repo: SqlRepository) -> dict[str, Any]:
         ],
         "counts": {t: repo.count_rows(t) for t in TABLES},
     }
+
+
+def alice_eth_btc(feed: str, *, paper: Path, take_profit: str = "1.5") -> str:
+    """The config body (after `database:`) of one user trading one ETH/BTC strategy on the
+    paper venue, whose market is `feed` (the YAML of the market's settings)."""
+    market = "\n".join(f"    {line}" for line in feed.strip().splitlines())
+    return f"""paper:
+  state_file: {paper}
+markets:
+  ETH/BTC:
+{market}
+    tick_size: 0.000001
+    step_size: 0.001
+    min_notional: 0.0001
+users:
+  - name: alice
+    email: alice@example.com
+    accounts:
+      - name: main
+        exchange: paper
+        balances: {{BTC: 1}}
+    strategies:
+      - name: eth
+        account: main
+        symbol: ETH/BTC
+        base_order: 0.002
+        safety_order: 0.004
+        max_safety_orders: 3
+        price_deviation: 1.5
+        take_profit: {take_profit}
+"""

@@ -18,7 +18,7 @@ from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
-from tests.integration.app.conftest import ALICE, config_text
+from tests.integration.app.conftest import ALICE, alice_eth_btc, config_text
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -68,34 +68,11 @@ def test_unknown_names_exit_2_and_name_the_option(
 
 
 FAST_MARKET = """
-paper:
-  state_file: {paper}
-markets:
-  ETH/BTC:
-    feed: simulated
-    price: 0.1
-    volatility: 0.002
-    seed: 7
-    interval: 0.02
-    tick_size: 0.000001
-    step_size: 0.001
-    min_notional: 0.0001
-users:
-  - name: alice
-    email: alice@example.com
-    accounts:
-      - name: main
-        exchange: paper
-        balances: {{BTC: 1}}
-    strategies:
-      - name: eth
-        account: main
-        symbol: ETH/BTC
-        base_order: 0.002
-        safety_order: 0.004
-        max_safety_orders: 3
-        price_deviation: 1.5
-        take_profit: 50
+feed: simulated
+price: 0.1
+volatility: 0.002
+seed: 7
+interval: 0.02
 """
 
 
@@ -103,7 +80,8 @@ def test_close_now_on_a_running_service_cancels_and_sells(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     path = tmp_path / "service.yaml"
     path.write_text(
-        f"database:\n  url: {url}\n" + FAST_MARKET.format(paper=tmp_path / "paper.sqlite")
+        f"database:\n  url: {url}\n"
+        + alice_eth_btc(FAST_MARKET, paper=tmp_path / "paper.sqlite", take_profit="50")
     )
     config = load_config(path)
     engine = make_engine(url)

@@ -8,41 +8,17 @@ import pytest
 
 from app.cli import main
 from exchange.feeds.csv_replay import check_candle_file
+from tests.integration.app.conftest import alice_eth_btc
 
 GOOD_ROWS = [
     "2024-01-01T00:00:00Z,0.05,0.051,0.049,0.05,10",
     "2024-01-01T00:05:00Z,0.05,0.051,0.049,0.0505,10",
     "2024-01-01T00:10:00Z,0.0505,0.051,0.049,0.0502,10",
 ]
-CONFIG = """
-database:
-  url: sqlite:///{db}
-paper:
-  state_file: {venue}
-markets:
-  ETH/BTC:
-    feed: csv
-    path: data/ETH-BTC-5m.csv
-    speed: 300
-    tick_size: 0.000001
-    step_size: 0.001
-    min_notional: 0.0001
-users:
-  - name: alice
-    email: alice@example.com
-    accounts:
-      - name: main
-        exchange: paper
-        balances: {{BTC: 1}}
-    strategies:
-      - name: eth
-        account: main
-        symbol: ETH/BTC
-        base_order: 0.002
-        safety_order: 0.004
-        max_safety_orders: 3
-        price_deviation: 1.5
-        take_profit: 1.5
+CSV_MARKET = """
+feed: csv
+path: data/ETH-BTC-5m.csv
+speed: 300
 """
 
 
@@ -53,7 +29,10 @@ def _setup(tmp_path: Path, rows: list[str]) -> tuple[Path, Path, Path]:
     candles.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
     db = tmp_path / "var" / "martingale.sqlite"
     config = tmp_path / "service.yaml"
-    config.write_text(CONFIG.format(db=db, venue=tmp_path / "var" / "paper.sqlite"))
+    config.write_text(
+        f"database:\n  url: sqlite:///{db}\n"
+        + alice_eth_btc(CSV_MARKET, paper=tmp_path / "var" / "paper.sqlite")
+    )
     return config, candles, db
 
 
