@@ -247,14 +247,12 @@ class EngineActor(SupervisedActor):
     def _reconcile(self, message: Reconcile) -> None:
         """The account's periodic pass (actors.reconcile): sync against its open orders, then
         answer with the position, whatever happens (an unknown position skips the check)."""
-        position = None
+        synced = False
         try:
             if self._ready and not self._paused and not self.engine.finished:
                 self.engine.sync(open_orders=message.open_orders, as_of=message.fetched_at)
                 self._after_step()
-                state = self.engine.state
-                if state is not None and not self.engine.finished:
-                    position = state.book.position
+                synced = not self.engine.finished
         finally:
             state = self.engine.state
             self._parent.tell(
@@ -263,7 +261,7 @@ class EngineActor(SupervisedActor):
                     account_id=self.account_id,
                     pass_id=message.pass_id,
                     currency=state.rules.base if state is not None else "",
-                    position=position,
+                    position=state.book.position if synced and state is not None else None,
                     step=state.rules.step_size if state is not None else Decimal(0),
                 )
             )
@@ -357,9 +355,8 @@ class EngineActor(SupervisedActor):
     def warn(self, kind: str, message: str) -> None:
         self._log.warning(f"engine: {kind}", problem=message)
         self._repo.tell_audit([self.audit_entry(kind, message, level="warning")])
-        state = self._actual or ActualState.RUNNING
-        self._repo.tell_actual_state(self.strategy_id, state, now=self._clock(), error=message)
-        self._actual = state
+        # The state stays what it is; the message becomes its last error (audited just above).
+        self._set_actual(self._actual or ActualState.RUNNING, message, audit=False)
 
     def audit_entry(self, kind: str, detail: str, *, level: str = "info") -> AuditEntry:
         return AuditEntry(
@@ -416,14 +413,15 @@ class EngineActor(SupervisedActor):
         else:
             self._set_actual(ActualState.RUNNING, None)
 
-    def _set_actual(self, state: ActualState, error: str | None) -> None:
+    def _set_actual(self, state: ActualState, error: str | None, *, audit: bool = True) -> None:
         if state is self._actual and error is None:
             return
         # Buffered by the repository (latest per strategy wins): a restart of thousands of
         # engines must not queue thousands of single-row commits ahead of trading decisions.
         self._repo.tell_actual_state(self.strategy_id, state, now=self._clock(), error=error)
         self._actual = state
-        self._audit("state", state.value if error is None else f"{state.value}: {error}")
+        if audit:
+            self._audit("state", state.value if error is None else f"{state.value}: {error}")
 
     def _audit(self, event: str, message: str) -> None:
         self._repo.tell_audit([self.audit_entry(event, message)])

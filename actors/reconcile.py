@@ -168,8 +168,10 @@ class AccountReconciler:
         if stuck is not None and time.monotonic() - stuck.started > STUCK_AFTER * self._interval:
             log.warning("reconcile: a pass never ended; starting over", account=account_id)
             del self._passes[account_id]  # whatever it waits for will never come
-        if account_id in self._passes or not symbols or client is None or self._pool is None:
-            self._next(account_id, busy=account_id in self._passes)
+        if account_id in self._passes:
+            return  # the pass in flight schedules the next one when it ends
+        if not symbols or client is None or self._pool is None:
+            self._next(account_id)
             return
         pass_id = next(self._ids)
         self._passes[account_id] = _Pass(pass_id=pass_id)
@@ -340,9 +342,7 @@ class AccountReconciler:
         self._passes.pop(account_id, None)
         self._next(account_id)
 
-    def _next(self, account_id: int, busy: bool = False) -> None:
-        if busy:
-            return  # the pass in flight schedules the next one when it ends
+    def _next(self, account_id: int) -> None:
         self._timers.tell_later(self._interval, self._owner, ReconcileDue(account_id=account_id))
 
 

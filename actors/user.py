@@ -23,7 +23,9 @@ import pykka
 import structlog
 
 from actors.admission import BootGate, Liveness
+from actors.engine import RESUBMIT_GRACE_S
 from actors.engine_actor import EngineActor
+from actors.engine_waits import retry_delay
 from actors.feed import PriceBoard
 from actors.feed_link import FeedLink
 from actors.messages import (
@@ -54,12 +56,12 @@ from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
 from domain.events import StopMode
+from domain.venues import PAPER_VENUE
 from exchange.port import Exchange
 from persistence.records import ActualState, DesiredState
 
 log = structlog.get_logger(__name__)
 
-PAPER_EXCHANGE = "paper"
 MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts as stuck
 # An engine that long on a message because it waits for a boot slot, on the repository or on
 # the exchange is queued, not stuck; past this long in one such wait it counts as stuck all the
@@ -359,7 +361,7 @@ class UserActor(SupervisedActor):
             client = self._client(child.spec.account_id)
         except TemporaryError as exc:
             child.spawn_failures += 1
-            delay = min(60.0, 2.0 ** min(child.spawn_failures, 6)) * self._rng.uniform(0.5, 1.0)
+            delay = retry_delay(exc, child.spawn_failures, base=1.0, cap=60.0, rng=self._rng)
             self._log.warning(
                 "user: cannot start engine yet; retrying", strategy=sid, error=str(exc)
             )
@@ -409,7 +411,7 @@ class UserActor(SupervisedActor):
             paused=spec.desired is DesiredState.PAUSED,
             stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,
             # the paper venue answers at once; a live venue may list an order seconds late
-            resubmit_grace=0.0 if spec.venue == PAPER_EXCHANGE else 60.0,
+            resubmit_grace=0.0 if spec.venue == PAPER_VENUE else RESUBMIT_GRACE_S,
             gate=self._gate,
             liveness=child.liveness,
             sends=child.sends,
