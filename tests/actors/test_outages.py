@@ -84,8 +84,8 @@ def test_a_database_outage_places_nothing_and_trading_resumes_after(tree: Tree) 
     tree.wait_state(sid, ActualState.RUNNING)
 
 
-class StallOnce(FaultyExchange):
-    """Hangs the first `fetch_open_orders` (the start path's stray check) until released."""
+class _Stalls(FaultyExchange):
+    """Hangs the first call of the method a subclass stalls until the test releases it."""
 
     def __init__(self, inner: PaperExchange) -> None:
         super().__init__(inner)
@@ -98,6 +98,10 @@ class StallOnce(FaultyExchange):
             self._armed = False
             self.stalled.set()
             self.release.wait(30)
+
+
+class StallOnce(_Stalls):
+    """Hangs the first `fetch_open_orders` (the start path's stray check) until released."""
 
     def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
         self._stall_once()
@@ -135,11 +139,8 @@ def test_an_engine_that_stops_answering_is_replaced_and_the_old_one_never_acts(
         tree.close()
 
 
-class StallFirstCreate(StallOnce):
+class StallFirstCreate(_Stalls):
     """Hangs the first create (the base order, a MARKET buy) before it reaches the venue."""
-
-    def fetch_open_orders(self, symbol: str | None = None) -> Sequence[Order]:
-        return FaultyExchange.fetch_open_orders(self, symbol)
 
     def create_order(self, **kwargs: Any) -> Order:
         self._stall_once()

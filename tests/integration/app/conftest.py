@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +143,33 @@ def snapshot(repo: SqlRepository) -> dict[str, Any]:
     }
 
 
-def alice_eth_btc(feed: str, *, paper: Path, take_profit: str = "1.5") -> str:
-    """The config body (after `database:`) of one user trading one ETH/BTC strategy on the
-    paper venue, whose market is `feed` (the YAML of the market's settings)."""
+SIMULATED_ETH_BTC = """
+feed: simulated
+price: 0.1
+volatility: 0.002
+seed: 7
+interval: 0.02
+"""
+
+
+def alice_eth_btc(
+    feed: str, *, paper: Path, take_profit: str = "1.5", names: Sequence[str] = ("eth",)
+) -> str:
+    """The config body (after `database:`) of one user trading ETH/BTC strategies `names` (one
+    ladder each) on the paper venue, whose market is `feed` (the YAML of its settings)."""
     market = "\n".join(f"    {line}" for line in feed.strip().splitlines())
+    strategies = "".join(
+        f"""      - name: {name}
+        account: main
+        symbol: ETH/BTC
+        base_order: 0.002
+        safety_order: 0.004
+        max_safety_orders: 3
+        price_deviation: 1.5
+        take_profit: {take_profit}
+"""
+        for name in names
+    )
     return f"""paper:
   state_file: {paper}
 markets:
@@ -163,12 +186,4 @@ users:
         exchange: paper
         balances: {{BTC: 1}}
     strategies:
-      - name: eth
-        account: main
-        symbol: ETH/BTC
-        base_order: 0.002
-        safety_order: 0.004
-        max_safety_orders: 3
-        price_deviation: 1.5
-        take_profit: {take_profit}
-"""
+{strategies}"""

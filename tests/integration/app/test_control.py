@@ -18,7 +18,7 @@ from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
-from tests.integration.app.conftest import ALICE, alice_eth_btc, config_text
+from tests.integration.app.conftest import ALICE, SIMULATED_ETH_BTC, alice_eth_btc, config_text
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -67,21 +67,12 @@ def test_unknown_names_exit_2_and_name_the_option(
     assert "--name" in capsys.readouterr().err
 
 
-FAST_MARKET = """
-feed: simulated
-price: 0.1
-volatility: 0.002
-seed: 7
-interval: 0.02
-"""
-
-
 def test_close_now_on_a_running_service_cancels_and_sells(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     path = tmp_path / "service.yaml"
     path.write_text(
         f"database:\n  url: {url}\n"
-        + alice_eth_btc(FAST_MARKET, paper=tmp_path / "paper.sqlite", take_profit="50")
+        + alice_eth_btc(SIMULATED_ETH_BTC, paper=tmp_path / "paper.sqlite", take_profit="50")
     )
     config = load_config(path)
     engine = make_engine(url)

@@ -23,42 +23,15 @@ from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
+from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
 
-PARAMS = """        account: main
-        symbol: ETH/BTC
-        base_order: 0.002
-        safety_order: 0.004
-        max_safety_orders: 3
-        price_deviation: 1.5
-        take_profit: 50"""  # never reached: every strategy stays mid-cycle with orders resting
 NAMES = ("finishing", "stopped-now", "paused", "running", "finished")
 
 
 def config_text(url: str, paper: Path) -> str:
-    strategies = "".join(f"      - name: {name}\n{PARAMS}\n" for name in NAMES)
-    return f"""database:
-  url: {url}
-paper:
-  state_file: {paper}
-markets:
-  ETH/BTC:
-    feed: simulated
-    price: 0.1
-    volatility: 0.002
-    seed: 7
-    interval: 0.02
-    tick_size: 0.000001
-    step_size: 0.001
-    min_notional: 0.0001
-users:
-  - name: alice
-    email: alice@example.com
-    accounts:
-      - name: main
-        exchange: paper
-        balances: {{BTC: 1}}
-    strategies:
-{strategies}"""
+    # take_profit 50 is never reached: every strategy stays mid-cycle with orders resting.
+    body = alice_eth_btc(SIMULATED_ETH_BTC, paper=paper, take_profit="50", names=NAMES)
+    return f"database:\n  url: {url}\n{body}"
 
 
 def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
