@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from app.onboarding import prepare_database, sync_config
 from config.loader import load_config
 from config.schema import ServiceConfig
 from persistence import models as m
@@ -29,6 +28,7 @@ from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
+from services.onboarding import prepare_database, sync_config
 
 QUOTE = "USDT"
 START_PRICE = Decimal(100)

@@ -7,11 +7,11 @@ import os
 import sys
 from typing import Any
 
-from app.database import url_problem
 from domain.errors import MartingaleError
 from persistence.database import parse_url
 from persistence.migrate import head_revision, upgrade
 from persistence.provision import create_mysql_database
+from services.database import url_problem
 
 DATABASE_URL_ENV = "MARTINGALE_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"

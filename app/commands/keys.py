@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from app.commands.db import add_db_option, database_url
-from app.database import DatabaseMissing, missing_database, url_problem
 from config.secrets import private_file_problem
 from domain.errors import CredentialError, MartingaleError
 from persistence.credentials import rotate_master
-from persistence.database import make_engine
-from persistence.migrate import check_at_head
 from persistence.sql_repository import SqlRepository
 from persistence.vault import (
     MASTER_KEY_ENV,
@@ -24,6 +21,7 @@ from persistence.vault import (
     generate_key,
     load_keyring,
 )
+from services.database import open_repository, url_problem
 
 ROTATE_HELP = f"""\
 Re-encrypt every stored exchange credential under a new master key.
@@ -104,18 +102,10 @@ def handle_rotate(args: argparse.Namespace) -> int:
         old = _keyring("--old-key-file", os.environ.get(MASTER_KEY_ENV), args.old_key_file)
         new = _keyring("--new-key-file", None, args.new_key_file).current
         url = database_url(args)
-        missing = missing_database(url)  # read-only until the rotation: never create one
-        if missing is not None:
-            raise DatabaseMissing(missing)
-        check_at_head(url)
-        engine = make_engine(url)
-        try:
-            repo = SqlRepository(engine)
+        with open_repository(url) as repo:  # read-only until the rotation: never create one
             _check_new_version(repo, old, new)
             vault = Vault(old.with_current(new))
             report = rotate_master(repo, vault)
-        finally:
-            engine.dispose()
     except (MartingaleError, ValueError) as error:
         print(f"martingale keys rotate-master: {error}", file=sys.stderr)
         return 1

@@ -14,13 +14,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.database import check_config_url, prepare_database
-from app.market_files import check_market_files
-from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
-from persistence.database import make_engine
-from persistence.sql_repository import SqlRepository
+from services.database import check_config_url, is_new_sqlite, open_repository
+from services.market_files import check_market_files
+from services.onboarding import sync_config, vault_for
 
 
 def register(sub: Any) -> None:
@@ -61,12 +59,9 @@ def handle(args: argparse.Namespace) -> int:
         return _fail(exc, 2)
     url = config.database.url
     try:
-        created = prepare_database(url)
-        engine = make_engine(url)
-        try:
-            report = sync_config(config, SqlRepository(engine), vault, now=datetime.now(UTC))
-        finally:
-            engine.dispose()
+        created = is_new_sqlite(url)
+        with open_repository(url, create=True) as repo:
+            report = sync_config(config, repo, vault, now=datetime.now(UTC))
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)
     except (MartingaleError, ValueError) as exc:

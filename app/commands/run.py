@@ -8,15 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.database import check_config_url, missing_mysql_database, prepare_database
-from app.market_files import check_market_files
-from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
-from persistence.database import make_engine
 from persistence.ownership import ServiceLock
-from persistence.sql_repository import SqlRepository
+from services.database import check_config_url, missing_mysql_database, open_repository
+from services.market_files import check_market_files
+from services.onboarding import sync_config, vault_for
 
 
 def register(sub: Any) -> None:
@@ -61,12 +59,8 @@ def handle(args: argparse.Namespace) -> int:
     except MartingaleError as exc:  # already running, or the database is unreachable
         return _fail(exc, 1)
     try:
-        prepare_database(url)
-        engine = make_engine(url)
-        try:
-            sync_config(config, SqlRepository(engine), vault, now=datetime.now(UTC))
-        finally:
-            engine.dispose()
+        with open_repository(url, create=True) as repo:
+            sync_config(config, repo, vault, now=datetime.now(UTC))
     except (ConfigurationError, CredentialError) as exc:
         lock.release()
         return _fail(exc, 2)

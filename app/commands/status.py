@@ -13,13 +13,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.database import missing_database, url_problem
-from app.status import collect_status, render_table, status_json
+from app.status_table import render_table
 from config.loader import load_config
 from domain.errors import ConfigurationError, MartingaleError
-from persistence.database import make_engine
-from persistence.migrate import check_at_head
-from persistence.sql_repository import SqlRepository
+from services.database import open_repository, url_problem
+from services.status import collect_status, status_json
 
 
 def register(sub: Any) -> None:
@@ -63,15 +61,8 @@ def handle(args: argparse.Namespace) -> int:
     if problem is not None:
         return _fail(f"{'database.url' if args.config else '--db'}: {problem}", 2)
     try:
-        missing = missing_database(url)
-        if missing is not None:
-            return _fail(missing, 1)
-        check_at_head(url)
-        engine = make_engine(url)
-        try:
-            lines = collect_status(SqlRepository(engine), now=datetime.now(UTC))
-        finally:
-            engine.dispose()
+        with open_repository(url) as repo:
+            lines = collect_status(repo, now=datetime.now(UTC))
     except MartingaleError as exc:
         return _fail(exc, 1)
     print(json.dumps(status_json(lines), indent=2) if args.json else render_table(lines))

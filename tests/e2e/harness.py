@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import yaml
 
 from app.bootstrap import Service, Tuning
-from app.onboarding import prepare_database, sync_config
 from config.loader import load_config
 from config.schema import SimulatedMarket
 from domain.orders import Fill, Order, OrderState
@@ -31,6 +30,7 @@ from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import CycleRecord, CycleStatus, StrategyRecord
 from persistence.sql_repository import SqlRepository
+from services.onboarding import prepare_database, sync_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CANDLES = REPO_ROOT / "config" / "examples" / "data"

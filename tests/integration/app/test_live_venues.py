@@ -11,7 +11,6 @@ from typing import Any, cast
 import pytest
 
 from app.bootstrap import LiveFeeds, Service
-from app.onboarding import sync_config, vault_for
 from config.loader import load_config
 from domain.secrets import Credentials, Secret
 from exchange.ccxt_adapter import CcxtConfig
@@ -19,6 +18,7 @@ from exchange.port import Exchange
 from persistence.records import AccountRecord
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault, generate_key, parse_keyring
+from services.onboarding import sync_config, vault_for
 from tests.integration.app.conftest import ALICE, BOB, config_text
 from tests.integration.exchange.fake_binance import FakeBinance
 from tests.integration.exchange.fake_binance_venue import FakeSymbol, Venue

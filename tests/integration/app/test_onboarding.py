@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from app.cli import main
-from app.onboarding import strategy_params, sync_config, vault_for
 from config.loader import ConfigError, load_config
 from config.schema import ServiceConfig
 from domain.errors import CredentialError, DatabaseUnavailable
@@ -19,6 +18,7 @@ from persistence.credentials import load_credentials
 from persistence.records import DesiredState
 from persistence.sql_repository import SqlRepository
 from persistence.vault import fingerprint, generate_key
+from services.onboarding import strategy_params, sync_config, vault_for
 from tests.integration.app.conftest import (
     ALICE,
     BOB,
@@ -428,7 +428,7 @@ def test_resume_of_a_strategy_the_file_disables_is_refused(
 
     err = capsys.readouterr().err
     assert err.strip() == (
-        "martingale strategy: error: strategy btc-paper is disabled in the config file "
+        "martingale strategy: error: action: strategy btc-paper is disabled in the config file "
         "(enabled: false); enable it there and run `martingale onboard`"
     )
     assert snapshot(sql_repo) == before

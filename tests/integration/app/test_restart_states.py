@@ -16,13 +16,13 @@ import pytest
 
 from app.bootstrap import Service, Tuning
 from app.cli import main
-from app.onboarding import sync_config
 from config.loader import load_config
 from domain.events import StopMode
 from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
+from services.onboarding import sync_config
 from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
 
 NAMES = ("finishing", "stopped-now", "paused", "running", "finished")

@@ -13,7 +13,6 @@ import pytest
 
 from app.bootstrap import Service, Tuning
 from app.cli import main
-from app.onboarding import sync_config
 from config.loader import load_config
 from domain.events import StopMode
 from persistence.database import make_engine
@@ -21,6 +20,7 @@ from persistence.migrate import upgrade
 from persistence.ownership import ServiceLock
 from persistence.records import DesiredState
 from persistence.sql_repository import SqlRepository
+from services.onboarding import sync_config
 from tests.integration.app.conftest import ALICE, config_text, snapshot
 
 

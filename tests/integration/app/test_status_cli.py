@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.cli import main
-from app.status import collect_status, render_table
+from app.status_table import render_table
 from domain.ids import client_order_id
 from domain.orders import Order, OrderState, OrderType, Side
 from persistence.database import make_engine
@@ -21,6 +21,7 @@ from persistence.migrate import current_revision, head_revision, upgrade
 from persistence.records import ActualState, CycleRecord, CycleStatus, DesiredState, OrderIntent
 from persistence.sql_repository import SqlRepository
 from persistence.vault import generate_key
+from services.status import collect_status
 from tests.integration.app.conftest import ALICE, BOB, USDT_PARAMS, config_text, snapshot
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

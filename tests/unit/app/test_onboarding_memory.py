@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.onboarding import sync_config
-from app.status import StrategyLine, render_table
+from app.status_table import render_table
 from config.loader import load_config
 from domain.errors import DatabaseUnavailable
 from persistence.memory import MemoryRepository
+from services.onboarding import sync_config
+from services.status import StrategyLine
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 CONFIG = """

@@ -3,7 +3,7 @@
 `load_config` has already validated the whole file. `sync_config` then reads every live
 account's credentials (environment variables, files) before the first read of the database, and
 writes everything inside one `repo.transaction()`: a conflict or a database failure half way
-leaves nothing written. Keys are handled by `app.onboarding_keys` (the master key must open
+leaves nothing written. Keys are handled by `services.onboarding_keys` (the master key must open
 every stored key; an account whose key sources are all absent keeps its stored key). Only what
 differs from the stored rows is written, so a second run with the same file writes nothing at
 all (no `updated_at` or version bump, no re-encryption).
@@ -39,14 +39,6 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 
-from app.database import is_new_sqlite, prepare_database
-from app.onboarding_keys import (
-    check_vault_opens_stored,
-    config_file,
-    has_live_accounts,
-    store_if_changed,
-    vault_for,
-)
 from config.loader import ConfigError, ConfigProblem, format_path
 from config.schema import LiveAccount, ServiceConfig, StrategyConfig
 from config.secrets import AccountKey, lookup_credentials
@@ -56,6 +48,14 @@ from domain.secrets import Credentials
 from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
 from persistence.repository import Repository
 from persistence.vault import Vault
+from services.database import is_new_sqlite, prepare_database
+from services.onboarding_keys import (
+    check_vault_opens_stored,
+    config_file,
+    has_live_accounts,
+    store_if_changed,
+    vault_for,
+)
 from strategy.params import MartingaleParams
 
 __all__ = [

@@ -14,14 +14,17 @@ never repeat the URL, which may hold a password.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from config.loader import ConfigError, ConfigProblem
 from config.schema import ServiceConfig
 from domain.errors import FatalError
-from persistence.database import parse_url
+from persistence.database import make_engine, parse_url
 from persistence.migrate import check_at_head, upgrade
 from persistence.provision import mysql_database_exists
+from persistence.sql_repository import SqlRepository
 
 EXAMPLES = "sqlite:///var/martingale.sqlite or mysql+pymysql://user:password@host/database"
 # The DBAPI drivers this install ships (pyproject.toml dependencies), and SQLAlchemy's default
@@ -117,3 +120,25 @@ def prepare_database(url: str) -> bool:
         raise DatabaseMissing(problem)
     check_at_head(url)
     return False
+
+
+@contextmanager
+def open_repository(url: str, *, create: bool = False) -> Iterator[SqlRepository]:
+    """The repository of the database at `url`, its connections closed on the way out.
+
+    `create=True` (run, onboard, the API's own store) creates a brand-new SQLite database at
+    head (`prepare_database`); otherwise the database must exist already (`DatabaseMissing`
+    names the command that creates it). Either way a database behind head is refused.
+    """
+    if create:
+        prepare_database(url)
+    else:
+        missing = missing_database(url)
+        if missing is not None:
+            raise DatabaseMissing(missing)
+        check_at_head(url)
+    engine = make_engine(url)
+    try:
+        yield SqlRepository(engine)
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""The REST API and dashboard (FastAPI): calls services/, holds no trading logic."""
