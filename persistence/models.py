@@ -39,6 +39,7 @@ SYMBOL = 32
 STATE = 16
 URL = 255
 DEPLOYMENT_TAG = 4
+HASH = 255
 
 
 class Base(DeclarativeBase):
@@ -53,6 +54,33 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "admin" manages users; "user" manages only what it owns.
+    role: Mapped[str] = mapped_column(String(STATE), default="user", server_default="user")
+    # argon2id PHC string (parameters and salt included); None: no password, no login.
+    password_hash: Mapped[str | None] = mapped_column(String(HASH), nullable=True)
+
+
+class ApiToken(Base):
+    """A bearer credential: an API token ("api") or a dashboard session ("session").
+
+    Only the SHA-256 of the token is stored (tokens are 256 random bits, so a fast hash is
+    enough; a password needs argon2 because it is guessable, a token is not). `prefix` is the
+    first characters of the token, shown so its owner can tell tokens apart.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_user_id_kind", "user_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(STATE))
+    name: Mapped[str] = mapped_column(String(NAME))
+    token_hash: Mapped[str] = mapped_column(String(NAME), unique=True)
+    prefix: Mapped[str] = mapped_column(String(STATE))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Account(Base):
@@ -102,6 +130,12 @@ class Strategy(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bumped by every runtime command (pause, resume, stop...), even one that repeats the
+    # desired state: the supervisor's poll sees each command, e.g. a resume of a finished
+    # strategy whose desired state was already "running".
+    command_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Soft delete (only of a stopped strategy): hidden from lists, history kept.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Cycle(Base):

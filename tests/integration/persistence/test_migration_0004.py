@@ -95,7 +95,8 @@ def _fill(trade_id: str, symbol: str) -> Fill:
 
 def test_0004_upgrades_a_database_with_rows_and_keeps_them(db_url: str) -> None:
     _seed_0003(db_url)
-    assert upgrade(db_url) == "0004"
+    assert upgrade(db_url, "0004") == "0004"
+    upgrade(db_url)  # the repository reads the current schema
     engine = make_engine(db_url)
     try:
         repo = SqlRepository(engine)
@@ -136,7 +137,7 @@ def test_0004_downgrades_to_0003_keeping_the_rows(db_url: str) -> None:
         assert conn.execute(text("SELECT trade_id FROM fills")).scalars().all() == ["17"]
         assert conn.execute(text("SELECT COUNT(*) FROM accounts")).scalar() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM cycles")).scalar() == 1
-    assert upgrade(db_url) == "0004"  # and up again
+    assert upgrade(db_url, "0004") == "0004"  # and up again
 
 
 def test_0004_refuses_to_downgrade_when_a_trade_id_is_on_two_symbols(db_url: str) -> None:
