@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 import structlog
@@ -42,6 +42,9 @@ from persistence.ownership import ServiceLock
 from persistence.records import AccountRecord
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault
+
+if TYPE_CHECKING:
+    from app.web_part import WebPart
 
 log = structlog.get_logger(__name__)
 
@@ -138,8 +141,10 @@ class Service:
         vault: Vault | None,
         tuning: Tuning | None = None,
         lock: ServiceLock | None = None,
+        web: WebPart | None = None,
     ):
         self.config = config
+        self.web = web
         self.vault = vault
         self.tuning = tuning or Tuning()
         self.root: pykka.ActorRef[RootSupervisor] | None = None
@@ -167,6 +172,8 @@ class Service:
         self._lock.notify_on_lost(self.request_stop)
         try:
             self._start_parts()
+            if self.web is not None:
+                self.web.start(self)
         except BaseException:
             self.stop()  # releases the lock and whatever was opened before the failure
             raise
@@ -180,7 +187,7 @@ class Service:
         self.venue = self._open_venue() if self._uses_paper() else None
         self.timers = TimerService()
         prices = PriceBoard()
-        exchange_for = self._exchange_factory(repo)
+        exchange_for = self.exchange_factory(repo)
         self.root = RootSupervisor.start(
             repo=repo,
             feeds=self._feeds(),
@@ -203,6 +210,8 @@ class Service:
             return
         self._stopped.set()
         try:
+            if self.web is not None:  # first: no request reaches services/ from here on
+                self.web.stop()
             if self.root is not None:
                 self.root.stop(timeout=120)
         finally:
@@ -288,7 +297,7 @@ class Service:
             )
         return specs
 
-    def _exchange_factory(self, repo: SqlRepository) -> Callable[[int], Exchange]:
+    def exchange_factory(self, repo: SqlRepository) -> Callable[[int], Exchange]:
         """Each account's client, on the environment its database row names (sandbox /
         base_url), so the client and the account's price feed always agree."""
 

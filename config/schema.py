@@ -86,6 +86,34 @@ class PaperConfig(StrictModel):
     state_file: WritablePath = DEFAULT_PAPER_STATE_FILE
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+
+
+class WebConfig(StrictModel):
+    """The REST API `martingale run` serves (`--no-web` turns it off for one run).
+
+    127.0.0.1 by default: put a TLS-terminating proxy in front to reach it from elsewhere.
+    `secure_cookies` marks the dashboard's session cookie Secure (browsers still send it to
+    http://localhost and 127.0.0.1); turn it off only for plain HTTP on another host during
+    development. `allowed_hosts`: the hosts an account created through the API may name in
+    base_url (exact names, e.g. testnet.binance.vision); none by default.
+    """
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
+    port: int = Field(default=8000, ge=0, le=65535)
+    secure_cookies: bool = True
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not _HOST.match(host):
+                raise ValueError("each entry is a host name such as testnet.binance.vision")
+        return [host.lower() for host in value]
+
+
 # --- markets of the paper exchange --------------------------------------------------------------
 
 
@@ -363,6 +391,7 @@ class ServiceConfig(StrictModel):
     master_key_file: SecretFilePath | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     markets: dict[str, MarketConfig] = Field(default_factory=dict)
     users: list[UserConfig] = Field(default_factory=list)
 

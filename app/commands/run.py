@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
+from app.web_part import WebPart
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
@@ -29,11 +30,17 @@ def register(sub: Any) -> None:
             "order is placed, resting orders stay on the exchange, everything is flushed and "
             "the process exits 0; the next start resumes every strategy in the state it was "
             "left in (stopped, finished or paused ones stay so). A bad file exits 2 and "
-            "changes nothing."
+            "changes nothing. The REST API (OpenAPI at /docs) is served on the config's `web:` address "
+            "(127.0.0.1:8000 by default) until the stop, which closes it first."
         ),
     )
     parser.add_argument(
         "--config", required=True, metavar="FILE", help="path to the onboarding YAML file"
+    )
+    parser.add_argument(
+        "--no-web",
+        action="store_true",
+        help="do not serve the REST API (config `web:`, default 127.0.0.1:8000) for this run",
     )
     parser.set_defaults(handler=handle)
 
@@ -68,7 +75,8 @@ def handle(args: argparse.Namespace) -> int:
         lock.release()
         return _fail(exc, 1)
     try:
-        return Service(config, vault=vault, lock=lock).run()
+        web = None if args.no_web or not config.web.enabled else WebPart(config, vault=vault)
+        return Service(config, vault=vault, lock=lock, web=web).run()
     except MartingaleError as exc:  # the service has stopped and released the lock
         return _fail(exc, 1)
 

@@ -44,7 +44,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
     config = trading_config(tmp_path, db_url, moving=True, name="service.yaml")
     upgrade(db_url)  # `martingale db upgrade`: run never migrates an existing MySQL database
     rng = random.Random(SEED)
-    args = ["run", "--config", str(config)]
+    args = ["run", "--no-web", "--config", str(config)]
 
     counts = []
     for attempt in range(KILLS):

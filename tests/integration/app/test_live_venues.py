@@ -116,7 +116,7 @@ def test_an_accounts_client_uses_the_environment_its_row_names(
     sealed = vault.seal(credentials, user_id=user.id, account_id=account.id)
     sql_repo.save_credentials(account.id, sealed, now=T0)
 
-    client = Service(config, vault=vault)._exchange_factory(sql_repo)(account.id)
+    client = Service(config, vault=vault).exchange_factory(sql_repo)(account.id)
     try:
         assert client.fetch_ticker("BTC/USDT").last == Decimal("31000")
     finally:

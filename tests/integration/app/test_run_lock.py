@@ -40,7 +40,7 @@ def test_a_second_run_is_refused_before_it_syncs_anything(
 
     with ServiceLock(db_url):  # what a running service holds for its whole life
         try:
-            status: int | str = main(["run", "--config", str(config)])
+            status: int | str = main(["run", "--no-web", "--config", str(config)])
         except Exception as exc:  # a traceback for the operator: still check the database
             status = repr(exc)
 

@@ -1,0 +1,32 @@
+"""The FastAPI application: /api/v1 (OpenAPI at /docs), /health and /metrics.
+
+Built by `create_app(ctx)` from a `WebContext` the composition root fills in; the app keeps no
+state of its own beyond it. Endpoints are plain `def`: FastAPI runs them in its thread pool,
+where the blocking database calls of services/ belong.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from web import errors
+from web.context import WebContext
+from web.routes import auth, strategies, tokens, users
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(ctx: WebContext) -> FastAPI:
+    app = FastAPI(
+        title="martingale",
+        summary="Multi-tenant Martingale (DCA) trading service: management API",
+        version="1",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (auth, users, tokens, strategies):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,43 @@
+"""What the web layer is given by the composition root: everything it may use, as values.
+
+The web holds no trading logic and no actor references of its own making: it reads and writes
+the database through `services/` on its own repository (its own connection pool, as the CLI or
+another process would), and runtime commands reach the running service through the
+desired-state rows the root supervisor polls. Anything that needs a live exchange client (a
+balance, a key's permissions) goes through `exchange_for`, which the composition root builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from domain.market import MarketRules
+from exchange.port import Exchange
+from persistence.records import AccountRecord
+from persistence.repository import Repository
+from persistence.vault import Vault
+from services.auth import LoginLimiter
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True, kw_only=True)
+class WebContext:
+    repo: Repository
+    vault: Vault | None = None
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    # An account's exchange client (balances, key report); None: not available here.
+    exchange_for: Callable[[int], Exchange] | None = None
+    # The rules of a market a strategy is created on, or None when unknown (paper markets come
+    # from the config file; live ones from the venue).
+    rules_for: Callable[[AccountRecord, str], MarketRules | None] | None = None
+    # Hosts an API-created account may name in base_url (exact, case-insensitive).
+    allowed_hosts: frozenset[str] = frozenset()
+    secure_cookies: bool = True
+    # /health and /metrics read this (services.observe); None: only /health/live answers.
+    observer: object | None = None
+    clock: Callable[[], datetime] = utcnow

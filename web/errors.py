@@ -1,0 +1,101 @@
+"""Every error the API returns is JSON with a message; invalid input is 422 naming the field.
+
+The mapping is by error class (domain.errors encodes the policy), so a new use case needs no
+new handler. Anything unexpected is a 500 with a generic message: its text (which might quote
+input) goes to the log through the redacting logger, never to the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import (
+    ConfigurationError,
+    CredentialError,
+    DatabaseUnavailable,
+    MartingaleError,
+    TemporaryError,
+)
+from persistence.errors import NotFound
+from services.auth import AuthenticationFailed, Forbidden, LoginThrottled
+
+log = structlog.get_logger(__name__)
+
+NOT_FOUND = "not found"
+
+
+def error_body(message: str, **extra: Any) -> dict[str, Any]:
+    return {"message": message, **extra}
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    """pydantic's location ("body", "params", "base_order") as a dotted field name; the
+    leading "body"/"query"/"path" says where it was and is kept."""
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": _field_of(error.get("loc", ())), "message": str(error.get("msg", "invalid"))}
+        for error in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid input"}
+    return JSONResponse(
+        status_code=422,
+        content=error_body(f"{first['field']}: {first['message']}", errors=errors),
+    )
+
+
+async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else "error"
+    return JSONResponse(
+        status_code=exc.status_code,
+        content=error_body(message),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _martingale(_request: Request, exc: Exception) -> JSONResponse:
+    status, body, headers = describe(exc)
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """The HTTP status, JSON body and headers of a service error."""
+    if isinstance(exc, NotFound):
+        return 404, error_body(NOT_FOUND), None
+    if isinstance(exc, LoginThrottled):
+        retry = str(max(1, int(exc.retry_after_s)))
+        return 429, error_body("too many failed logins; try again later"), {"Retry-After": retry}
+    if isinstance(exc, AuthenticationFailed):
+        return 401, error_body(str(exc)), {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Forbidden):
+        return 403, error_body(str(exc)), None
+    if isinstance(exc, ConfigurationError):  # ValidationError included: bad input
+        field = exc.field or ""
+        return 422, error_body(str(exc), errors=[{"field": field, "message": str(exc)}]), None
+    if isinstance(exc, CredentialError):
+        return 409, error_body(str(exc)), None
+    if isinstance(exc, DatabaseUnavailable):
+        return 503, error_body("the database is unavailable; try again"), {"Retry-After": "5"}
+    if isinstance(exc, TemporaryError):
+        return 503, error_body(str(exc)), {"Retry-After": "5"}
+    return 400, error_body(str(exc)), None
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected API error", error_type=type(exc).__name__, error=str(exc))
+    return JSONResponse(status_code=500, content=error_body("internal error"))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(MartingaleError, _martingale)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,38 @@
+"""Shared pieces of the API's JSON models: strict input, decimal strings for money."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.money import fmt
+
+
+class Input(BaseModel):
+    """A request body: unknown fields are refused (422 naming them), never ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def money(value: Decimal | None) -> str | None:
+    """Every number that is money goes out as a decimal string, never a float."""
+    return None if value is None else fmt(value)
+
+
+def when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class Message(Output):
+    message: str
+
+
+def page_json(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,75 @@
+"""Users: admins manage them; everyone else only sees themselves (GET /me)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import Field
+
+from persistence.records import UserRecord
+from services import users
+from web.models import Input, Output, when
+from web.security import Admin, Context
+
+router = APIRouter(tags=["users"])
+
+Role = Literal["admin", "user"]
+
+
+class UserOut(Output):
+    id: int
+    name: str
+    email: str | None
+    role: str
+    has_password: bool
+    created_at: str | None
+
+
+def user_out(user: UserRecord) -> UserOut:
+    return UserOut(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        role=user.role,
+        has_password=user.has_password,
+        created_at=when(user.created_at),
+    )
+
+
+class UserIn(Input):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    email: Annotated[str | None, Field(max_length=254)] = None
+    role: Role = "user"
+
+
+class UserPatch(Input):
+    role: Role
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(_admin: Admin, ctx: Context) -> list[UserOut]:
+    return [user_out(user) for user in users.list_users(ctx.repo)]
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+def create_user(body: UserIn, _admin: Admin, ctx: Context) -> UserOut:
+    user = users.create_user(ctx.repo, body.name, email=body.email, role=body.role, now=ctx.clock())
+    return user_out(user)
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+def get_user(user_id: int, _admin: Admin, ctx: Context) -> UserOut:
+    return user_out(users.get_user(ctx.repo, user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def patch_user(user_id: int, body: UserPatch, admin: Admin, ctx: Context) -> UserOut:
+    return user_out(users.set_role(ctx.repo, admin, user_id, body.role, now=ctx.clock()))
+
+
+@router.delete("/users/{user_id}", status_code=204)
+def delete_user(user_id: int, admin: Admin, ctx: Context) -> Response:
+    """Soft delete: the user's strategies are asked to stop, its history stays."""
+    users.delete_user(ctx.repo, admin, user_id, now=ctx.clock())
+    return Response(status_code=204)
