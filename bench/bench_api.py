@@ -1,0 +1,243 @@
+"""The REST API under a running fleet: latency of a user's list and status endpoints, and what
+50 concurrent API clients cost the trading path.
+
+Issue 12's targets: with 5,000 strategies running, GET /api/v1/strategies and /api/v1/status
+answer at p99 < 100 ms for a user with 10 strategies, and 50 concurrent clients raise
+tick-to-order p99 by no more than 20 % over the same run without web load.
+
+How: one `martingale run`-equivalent Service in this process (paper venue, SQLite by default,
+bench_service's fleet: users x 10 strategies over simulated markets) serving the API on a free
+loopback port. After the fleet has booted:
+
+1. quiet window: no API traffic; tick-to-order recorded in the engines (actors.metrics);
+2. load window: a separate process runs 50 client threads (keep-alive httpx clients, each
+   looping GET /strategies and /status with user u0000's token, no think time), recording every
+   request's latency; tick-to-order recorded again over the same length of time.
+
+The clients live in another process so their own CPU use does not hold this process's GIL
+(they still share the machine's cores, as clients on one box would). Figures are printed as
+JSON; the ratios at the end are the issue's bars. Run: `python bench/bench_api.py` (about 5
+minutes at the default 5,000 strategies; `--users 50` for a quick look).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from service_setup import FleetShape, Probe, build  # noqa: E402
+
+from actors import metrics  # noqa: E402
+from app.bootstrap import Service, Tuning  # noqa: E402
+from app.web_part import WebPart  # noqa: E402
+from config.logging import configure_logging  # noqa: E402
+from persistence.database import make_engine  # noqa: E402
+from persistence.sql_repository import SqlRepository  # noqa: E402
+from services.auth import issue_token  # noqa: E402
+
+PATHS = ("/api/v1/strategies", "/api/v1/status")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(q * len(ordered)))) - 1]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    return {
+        "count": len(values),
+        "p50_ms": round(percentile(values, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(values, 0.99) * 1000, 2),
+        "max_ms": round(max(values) * 1000, 2) if values else math.nan,
+    }
+
+
+# --- the client process --------------------------------------------------------------------
+
+
+def clients(base: str, token: str, threads: int, seconds: float, out: Path) -> None:
+    samples: dict[str, list[float]] = {path: [] for path in PATHS}
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def loop(n: int) -> None:
+        mine: dict[str, list[float]] = {path: [] for path in PATHS}
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+            i = n
+            while time.monotonic() < stop_at:
+                path = PATHS[i % len(PATHS)]
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    answer = http.get(path, timeout=30)
+                    ok = answer.status_code == 200
+                except httpx.HTTPError as exc:
+                    ok, answer = False, exc  # type: ignore[assignment]
+                elapsed = time.perf_counter() - t0
+                if ok:
+                    mine[path].append(elapsed)
+                else:
+                    with lock:
+                        errors.append(f"{path}: {answer}")
+        with lock:
+            for path, values in mine.items():
+                samples[path].extend(values)
+
+    workers = [threading.Thread(target=loop, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out.write_text(json.dumps({"samples": samples, "errors": errors[:20], "error_count": len(errors)}))
+
+
+# --- the service process -------------------------------------------------------------------
+
+
+def single_client(base: str, token: str, requests: int) -> dict[str, dict[str, float]]:
+    """One client, one request at a time: the latency a user sees when the API is idle."""
+    out: dict[str, list[float]] = {path: [] for path in PATHS}
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+        for i in range(requests):
+            path = PATHS[i % len(PATHS)]
+            t0 = time.perf_counter()
+            answer = http.get(path, timeout=30)
+            out[path].append(time.perf_counter() - t0)
+            if answer.status_code != 200:
+                raise SystemExit(f"{path} answered {answer.status_code}: {answer.text[:200]}")
+            if path == PATHS[0] and len(answer.json()) == 0:
+                raise SystemExit("the bench user has no strategies")
+    return {path: summary_ms(values) for path, values in out.items()}
+
+
+def window(seconds: float) -> dict[str, Any]:
+    metrics.reset()
+    time.sleep(seconds)
+    return {"tick_to_order": dataclasses.asdict(metrics.TICK_TO_ORDER.summary())}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-api-"))
+    work.mkdir(parents=True, exist_ok=True)
+    url = args.mysql or f"sqlite:///{work / 'service.sqlite'}"
+    shape = FleetShape(users=args.users, per_user=10, symbols=10)
+    _, config = build(work, shape, url)
+    engine = make_engine(url)
+    try:
+        repo = SqlRepository(engine)
+        user = repo.find_user("u0000")
+        assert user is not None
+        token = issue_token(repo, user.id, name="bench", now=datetime.now(UTC)).secret
+    finally:
+        engine.dispose()
+    log_file = (work / "service.log").open("w", encoding="utf-8")
+    configure_logging(format="json", level="warning", stream=log_file)
+    web = WebPart(config, vault=None, port=0)
+    service = Service(config, vault=None, tuning=Tuning(), web=web)
+    probe = Probe(url)
+    out: dict[str, Any] = {"strategies": shape.strategies, "database": url.split(":")[0]}
+    since = datetime.now(UTC)
+    t0 = time.monotonic()
+    service.start()
+    try:
+        done, _ = probe.wait(since, heartbeat=False, timeout=args.boot_timeout)
+        out["cold_start_s"] = None if done is None else round(done - t0, 1)
+        assert web.server is not None
+        base = f"http://127.0.0.1:{web.server.bound_port}"
+        time.sleep(args.settle)
+        out["idle_api"] = single_client(base, token, args.requests)
+        out["quiet"] = window(args.seconds)
+        result = work / "clients.json"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "clients",
+                "--base",
+                base,
+                "--token-file",
+                str(_write_token(work, token)),
+                "--threads",
+                str(args.clients),
+                "--seconds",
+                str(args.seconds),
+                "--out",
+                str(result),
+            ]
+        )
+        out["loaded"] = window(args.seconds)
+        proc.wait(timeout=args.seconds + 120)
+        loaded = json.loads(result.read_text())
+        out["loaded_api"] = {
+            path: summary_ms(values) for path, values in loaded["samples"].items()
+        }
+        out["loaded_api_errors"] = loaded["error_count"]
+    finally:
+        service.stop()
+        probe.close()
+        log_file.close()
+    quiet_p99 = out["quiet"]["tick_to_order"]["p99"]
+    loaded_p99 = out["loaded"]["tick_to_order"]["p99"]
+    out["ratios"] = {
+        "tick_to_order_p99_loaded_over_quiet": round(loaded_p99 / quiet_p99, 3),
+        "bar_tick_to_order": "<= 1.20",
+        "idle_p99_ms_worst": max(s["p99_ms"] for s in out["idle_api"].values()),
+        "loaded_p99_ms_worst": max(s["p99_ms"] for s in out["loaded_api"].values()),
+        "bar_api_p99_ms": "< 100",
+    }
+    return out
+
+
+def _write_token(work: Path, token: str) -> Path:
+    path = work / "token"
+    path.write_text(token)
+    path.chmod(0o600)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "clients"])
+    parser.add_argument("--users", type=int, default=500, help="users of 10 strategies each")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each window")
+    parser.add_argument("--settle", type=float, default=10.0, help="wait after boot")
+    parser.add_argument("--requests", type=int, default=400, help="idle single-client requests")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent API clients")
+    parser.add_argument("--boot-timeout", type=float, default=600.0)
+    parser.add_argument("--mysql", help="a MySQL URL whose database name starts with 'bench'")
+    parser.add_argument("--keep", help="work in this directory and keep it")
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--token-file", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode == "clients":
+        token = Path(args.token_file).read_text().strip()
+        clients(args.base, token, args.threads, args.seconds, Path(args.out))
+        return 0
+    print(json.dumps(run(args), indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""What a strategy did, newest first with cursor pagination, and the caller's summaries.
+
+`cursor` is the opaque `next_cursor` of the previous page; `limit` 1..500 (default 50). A page
+is read by key (never OFFSET), so paging through months of orders stays one indexed query per
+page, and rows that arrive meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from domain.orders import Fill, Order
+from persistence.records import AuditRecord, CycleRecord, EventRecord
+from services import history
+from web.models import money, page_json, when
+from web.security import Context, CurrentUser
+
+router = APIRouter(tags=["history"])
+
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _order(row: Any) -> dict[str, Any]:
+    order: Order = row.order
+    return {
+        "id": row.id,
+        "cycle": row.cycle,
+        "leg": row.leg,
+        "client_order_id": order.client_order_id,
+        "exchange_order_id": order.exchange_order_id,
+        "side": order.side.value,
+        "type": order.type.value,
+        "state": order.state.value,
+        "price": money(order.price),
+        "amount": money(order.amount),
+        "filled": money(order.filled),
+        "cost": money(order.cost),
+        "created_at": when(row.created_at),
+        "updated_at": when(row.updated_at),
+    }
+
+
+def _fill(row: Any) -> dict[str, Any]:
+    fill: Fill = row.fill
+    return {
+        "id": row.id,
+        "trade_id": fill.trade_id,
+        "client_order_id": fill.client_order_id,
+        "side": fill.side.value,
+        "price": money(fill.price),
+        "amount": money(fill.amount),
+        "fee": money(fill.fee),
+        "fee_currency": fill.fee_currency,
+        "timestamp": when(fill.timestamp),
+    }
+
+
+def _cycle(cycle: CycleRecord) -> dict[str, Any]:
+    return {
+        "number": cycle.number,
+        "status": cycle.status.value,
+        "opened_at": when(cycle.opened_at),
+        "closed_at": when(cycle.closed_at),
+        "amount": money(cycle.amount),
+        "cost": money(cycle.cost),
+        "base_price": money(cycle.base_price),
+        "average_price": money(cycle.average_price),
+        "realized_profit": money(cycle.realized_profit),
+        "safety_orders_filled": cycle.safety_orders_filled,
+        "carried_amount": money(cycle.carried_amount),
+        "carried_cost": money(cycle.carried_cost),
+    }
+
+
+def _event(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "payload": event.payload,
+        "occurred_at": when(event.occurred_at),
+    }
+
+
+def _log(record: AuditRecord) -> dict[str, Any]:
+    entry = record.entry
+    return {
+        "id": record.id,
+        "at": when(entry.at),
+        "level": entry.level,
+        "event": entry.event,
+        "message": entry.message,
+        "data": dict(entry.data),
+    }
+
+
+@router.get("/strategies/{strategy_id}/orders")
+def orders(
+    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+) -> dict[str, Any]:
+    page = history.orders(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
+    return page_json([_order(row) for row in page.items], page.next_cursor)
+
+
+@router.get("/strategies/{strategy_id}/fills")
+def fills(
+    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+) -> dict[str, Any]:
+    page = history.fills(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
+    return page_json([_fill(row) for row in page.items], page.next_cursor)
+
+
+@router.get("/strategies/{strategy_id}/cycles")
+def cycles(
+    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+) -> dict[str, Any]:
+    page = history.cycles(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
+    return page_json([_cycle(c) for c in page.items], page.next_cursor)
+
+
+@router.get("/strategies/{strategy_id}/events")
+def events(
+    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+) -> dict[str, Any]:
+    page = history.events(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
+    return page_json([_event(e) for e in page.items], page.next_cursor)
+
+
+@router.get("/strategies/{strategy_id}/logs")
+def logs(
+    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+) -> dict[str, Any]:
+    page = history.logs(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
+    return page_json([_log(r) for r in page.items], page.next_cursor)
+
+
+@router.get("/status")
+def status(principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """The caller's strategies as `martingale status --json` shows them."""
+    from services.status import status_json
+
+    return status_json(history.status_of(ctx.repo, principal.user_id))
+
+
+@router.get("/profit")
+def profit(
+    principal: CurrentUser,
+    ctx: Context,
+    since: Annotated[date | None, Query(description="first UTC day to count")] = None,
+) -> dict[str, Any]:
+    """Realized profit of closed cycles: totals per quote currency, and per UTC day."""
+    summary = history.profit_summary(ctx.repo, principal.user_id, since=since)
+    return history.profit_json(summary)
