@@ -1,0 +1,213 @@
+"""Every object is scoped to its owner: another user's strategy, account or token answers 404
+for every verb, exactly as an id that does not exist; lists never show others' rows.
+
+The endpoint table below is checked against the app's routes, so a new endpoint with an id in
+its path cannot be added without joining the matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+
+from tests.web.conftest import PASSWORD, Seeded, World, later
+
+MISSING = 987654321
+
+PARAMS = {
+    "base_order": "0.002",
+    "safety_order": "0.004",
+    "max_safety_orders": 3,
+    "price_deviation": "1.5",
+    "take_profit": "1.5",
+}
+CREDENTIALS = {"api_key": "k" * 24, "secret": "s" * 32}
+
+# (method, path, body): every endpoint that names an owned object in its path.
+OWNED: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/v1/strategies/{strategy_id}", None),
+    ("PUT", "/api/v1/strategies/{strategy_id}/params", PARAMS),
+    ("POST", "/api/v1/strategies/{strategy_id}/actions/pause", None),
+    ("POST", "/api/v1/strategies/{strategy_id}/actions/resume", None),
+    ("POST", "/api/v1/strategies/{strategy_id}/actions/stop", None),
+    ("POST", "/api/v1/strategies/{strategy_id}/actions/stop-now", None),
+    ("POST", "/api/v1/strategies/{strategy_id}/actions/close-now", None),
+    ("DELETE", "/api/v1/strategies/{strategy_id}", None),
+    ("GET", "/api/v1/strategies/{strategy_id}/orders", None),
+    ("GET", "/api/v1/strategies/{strategy_id}/fills", None),
+    ("GET", "/api/v1/strategies/{strategy_id}/cycles", None),
+    ("GET", "/api/v1/strategies/{strategy_id}/events", None),
+    ("GET", "/api/v1/strategies/{strategy_id}/logs", None),
+    ("GET", "/api/v1/accounts/{account_id}", None),
+    ("PUT", "/api/v1/accounts/{account_id}/credentials", CREDENTIALS),
+    ("GET", "/api/v1/accounts/{account_id}/key-report", None),
+    ("GET", "/api/v1/accounts/{account_id}/balances", None),
+    ("DELETE", "/api/v1/tokens/{token_id}", None),
+]
+# Admin-only endpoints: a user gets 403 whatever the id.
+ADMIN: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/v1/users", None),
+    ("POST", "/api/v1/users", {"name": "carol"}),
+    ("GET", "/api/v1/users/{user_id}", None),
+    ("PATCH", "/api/v1/users/{user_id}", {"role": "admin"}),
+    ("DELETE", "/api/v1/users/{user_id}", None),
+]
+LISTS = [
+    "/api/v1/strategies",
+    "/api/v1/accounts",
+    "/api/v1/tokens",
+    "/api/v1/status",
+    "/api/v1/profit",
+    "/api/v1/me",
+]
+PUBLIC = {("POST", "/api/v1/auth/login")}
+
+
+def _path(template: str, owner: Seeded | None) -> str:
+    ids = (
+        {"strategy_id": MISSING, "account_id": MISSING, "token_id": MISSING, "user_id": MISSING}
+        if owner is None
+        else {
+            "strategy_id": owner.strategy_id,
+            "account_id": owner.account_id,
+            "token_id": owner.token_id,
+            "user_id": owner.user_id,
+        }
+    )
+    return template.format(**ids)
+
+
+def _bobs_rows(world: World) -> dict[str, Any]:
+    """What bob has, read from the database: nothing alice does may change it."""
+    repo, bob = world.repo, world.bob
+    strategy = repo.get_strategy(bob.strategy_id)
+    account = repo.get_account(bob.account_id)
+    tokens = repo.list_tokens(bob.user_id)
+    return {
+        "strategy": (strategy.desired_state, strategy.params, strategy.version, strategy.name),
+        "account": (account.credentials_fingerprint, account.name),
+        "tokens": [(t.id, t.revoked_at) for t in tokens],
+    }
+
+
+def test_the_matrix_covers_every_endpoint_with_an_id_in_its_path(world: World) -> None:
+    routes = {
+        (method, route.path)
+        for route in world.client.app.routes  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute) and route.path.startswith("/api/v1")
+        for method in route.methods
+    }
+    with_ids = {(m, p) for m, p in routes if "{" in p}
+    listed = {(m, p.replace("/actions/pause", "/actions/{action}")) for m, p, _ in OWNED + ADMIN}
+    listed |= {(m, p) for m, p, _ in OWNED + ADMIN}
+    assert with_ids <= listed, f"endpoints missing from the matrix: {with_ids - listed}"
+
+
+@pytest.mark.parametrize(("method", "template", "body"), OWNED, ids=[f"{m} {p}" for m, p, _ in OWNED])
+def test_another_users_object_answers_404_like_a_missing_one(
+    world: World, method: str, template: str, body: dict[str, Any] | None
+) -> None:
+    before = _bobs_rows(world)
+    theirs = world.call(world.alice, method, _path(template, world.bob), json=body)
+    missing = world.call(world.alice, method, _path(template, None), json=body)
+    assert theirs.status_code == 404, theirs.text
+    assert missing.status_code == 404, missing.text
+    assert theirs.json() == missing.json() == {"message": "not found"}
+    assert _bobs_rows(world) == before
+    # and the owner can: the same call as bob does not answer 404
+    mine = world.call(world.bob, method, _path(template, world.bob), json=body)
+    assert mine.status_code != 404, mine.text
+
+
+def test_an_account_of_another_user_named_in_a_body_answers_404(world: World) -> None:
+    body = {
+        "name": "sneaky",
+        "account": world.bob.account_name,
+        "symbol": "ETH/BTC",
+        "params": PARAMS,
+    }
+    for dry_run in ("false", "true"):
+        answer = world.call(world.alice, "POST", f"/api/v1/strategies?dry_run={dry_run}", json=body)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["message"] == "not found"
+    assert [s.name for s in world.repo.list_strategies(user_id=world.alice.user_id)] == ["alice-eth"]
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_lists_never_show_another_users_rows(world: World, path: str) -> None:
+    answer = world.call(world.alice, "GET", path)
+    assert answer.status_code == 200, answer.text
+    text = json.dumps(answer.json())
+    for secret_of_bob in ("bob-eth", "bob-main", "bob-token", "bob@example.com", "bob"):
+        assert secret_of_bob not in text
+
+
+def test_a_user_without_the_admin_role_cannot_manage_users(world: World) -> None:
+    for method, template, body in ADMIN:
+        answer = world.call(world.alice, method, _path(template, world.bob), json=body)
+        assert answer.status_code == 403, (method, template, answer.text)
+    assert world.repo.get_user(world.bob.user_id).role == "user"
+    assert world.repo.find_user("carol") is None
+
+
+def test_an_admin_manages_users(world: World) -> None:
+    listed = world.call(world.admin, "GET", "/api/v1/users").json()
+    assert {u["name"] for u in listed} >= {"alice", "bob", "root"}
+    created = world.call(world.admin, "POST", "/api/v1/users", json={"name": "carol"})
+    assert created.status_code == 201 and created.json()["role"] == "user"
+    promoted = world.call(
+        world.admin, "PATCH", f"/api/v1/users/{created.json()['id']}", json={"role": "admin"}
+    )
+    assert promoted.status_code == 200 and promoted.json()["role"] == "admin"
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "body"),
+    OWNED + ADMIN + [("GET", p, None) for p in LISTS] + [("POST", "/api/v1/tokens", {"name": "x"})],
+)
+def test_every_endpoint_but_login_needs_authentication(
+    world: World, method: str, template: str, body: dict[str, Any] | None
+) -> None:
+    answer = world.call(None, method, _path(template, world.bob), json=body)
+    assert answer.status_code == 401, answer.text
+    bad = world.client.request(
+        method, _path(template, world.bob), json=body, headers={"Authorization": "Bearer mgt_nope"}
+    )
+    assert bad.status_code == 401
+    assert bad.json() == answer.json()
+
+
+def test_an_expired_or_revoked_token_is_refused(world: World) -> None:
+    created = world.call(
+        world.alice, "POST", "/api/v1/tokens", json={"name": "short", "expires_at": later(1)}
+    )
+    assert created.status_code == 201, created.text
+    secret, token_id = created.json()["secret"], created.json()["token"]["id"]
+    ok = world.client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert ok.status_code == 200 and ok.json()["name"] == "alice"
+    assert world.call(world.alice, "DELETE", f"/api/v1/tokens/{token_id}").status_code == 204
+    gone = world.client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert gone.status_code == 401
+    listed = world.call(world.alice, "GET", "/api/v1/tokens").json()
+    assert secret not in json.dumps(listed)
+
+
+def test_a_session_cookie_needs_its_csrf_token_to_change_anything(world: World) -> None:
+    login = world.client.post(
+        "/api/v1/auth/login", json={"name": "alice", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    csrf = login.json()["csrf_token"]
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    path = f"/api/v1/strategies/{world.alice.strategy_id}/actions/pause"
+    assert world.client.get("/api/v1/me").status_code == 200  # reads need no CSRF token
+    refused = world.client.post(path)
+    assert refused.status_code == 403
+    assert world.repo.get_strategy(world.alice.strategy_id).desired_state.value == "running"
+    done = world.client.post(path, headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 200, done.text
+    assert world.repo.get_strategy(world.alice.strategy_id).desired_state.value == "paused"
