@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from config.numbers import number_problem, shown, text_problem
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
 def _exact_decimal(value: Any) -> Decimal:
@@ -57,12 +57,17 @@ def _fraction(value: Decimal) -> Decimal:
     return value
 
 
+NAME_RULE = "use 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit"
+
+
+def is_name(value: str) -> bool:
+    """The rule of every name (users, accounts, strategies), for the API's inputs as well."""
+    return _NAME.fullmatch(value) is not None
+
+
 def _name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use 1-64 letters, digits, '_', '.', '@' or '-', "
-            "starting with a letter or digit"
-        )
+    if not is_name(value):
+        raise ValueError(f"{value!r} is not a valid name: {NAME_RULE}")
     return value
 
 

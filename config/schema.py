@@ -181,6 +181,17 @@ def plaintext_secret_message(key: str) -> str:
     )
 
 
+_BASE_URL = re.compile(r"https?://[^\s/@]+(/\S*)?")
+
+
+def base_url_problem(value: str) -> str | None:
+    """Why `value` cannot be an account's base_url, or None; the value is never echoed (a URL
+    with user:password@ in it would leak the password). Shared with the API's accounts."""
+    if not _BASE_URL.fullmatch(value):
+        return "must be an http(s) URL without credentials, e.g. https://testnet.binance.vision"
+    return None
+
+
 class PaperAccount(StrictModel):
     name: Name
     exchange: Literal["paper"]
@@ -231,11 +242,8 @@ class LiveAccount(StrictModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/@]+(/\S*)?$", value):
-            # Not echoed: a URL with user:password@ in it would leak the password.
-            raise ValueError(
-                "must be an http(s) URL without credentials, e.g. https://testnet.binance.vision"
-            )
+        if value is not None and (problem := base_url_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
