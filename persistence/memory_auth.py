@@ -37,14 +37,24 @@ class MemoryAuth:
             s.users[user_id] = user
             return user
 
-    def set_password_hash(self, user_id: int, password_hash: str | None, *, now: datetime) -> None:
+    def set_password_hash(
+        self,
+        user_id: int,
+        password_hash: str | None,
+        *,
+        now: datetime,
+        replacing: str | None = None,
+    ) -> bool:
         with self._tx() as s:
             user = self.get_user(user_id)
+            if replacing is not None and s.password_hashes.get(user_id) != replacing:
+                return False
             if password_hash is None:
                 s.password_hashes.pop(user_id, None)
             else:
                 s.password_hashes[user_id] = password_hash
             s.users[user_id] = replace(user, has_password=password_hash is not None)
+            return True
 
     def load_password_hash(self, user_id: int) -> str | None:
         self.get_user(user_id)

@@ -240,8 +240,20 @@ class Repository(Protocol):
         """`role` in `records.ROLES` (ValidationError field="role"); NotFound for no user."""
         ...
 
-    def set_password_hash(self, user_id: int, password_hash: str | None, *, now: datetime) -> None:
-        """Store or (None) clear the user's password hash; `UserRecord.has_password` follows."""
+    def set_password_hash(
+        self,
+        user_id: int,
+        password_hash: str | None,
+        *,
+        now: datetime,
+        replacing: str | None = None,
+    ) -> bool:
+        """Store or (None) clear the user's password hash; `UserRecord.has_password` follows.
+
+        With `replacing`, only if the stored hash is still that one (atomically): a login that
+        re-hashes under new parameters must not undo a password change made meanwhile. True
+        when written.
+        """
         ...
 
     def load_password_hash(self, user_id: int) -> str | None: ...

@@ -30,9 +30,30 @@ class SqlAuth(SqlBase):
             s.flush()
             return sql_rows.user(row)
 
-    def set_password_hash(self, user_id: int, password_hash: str | None, *, now: datetime) -> None:
+    def set_password_hash(
+        self,
+        user_id: int,
+        password_hash: str | None,
+        *,
+        now: datetime,
+        replacing: str | None = None,
+    ) -> bool:
         with self._write("set password hash") as s:
-            get_row(s, m.User, user_id, "user").password_hash = password_hash
+            if replacing is None:
+                get_row(s, m.User, user_id, "user").password_hash = password_hash
+                return True
+            # One conditional UPDATE: a password changed by another transaction meanwhile is
+            # never overwritten (a read, then a write, could interleave with it on MySQL).
+            result = s.execute(
+                update(m.User)
+                .where(m.User.id == user_id, m.User.password_hash == replacing)
+                .values(password_hash=password_hash)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return True
+            get_row(s, m.User, user_id, "user")  # NotFound for no such user
+            return False
 
     def load_password_hash(self, user_id: int) -> str | None:
         with self._read("load password hash") as s:

@@ -75,6 +75,19 @@ def test_a_password_hash_is_stored_loaded_and_cleared_and_reads_only_say_one_is_
     assert not repo.get_user(alice.id).has_password
 
 
+def test_a_hash_replacing_another_is_written_only_while_that_one_is_stored(repo: Any) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    repo.set_password_hash(alice.id, PHC, now=T0)
+
+    assert repo.set_password_hash(alice.id, "$argon2id$new", now=at(1), replacing=PHC)
+    assert repo.load_password_hash(alice.id) == "$argon2id$new"
+    # A re-hash computed from the old hash arrives after the password changed: refused.
+    assert not repo.set_password_hash(alice.id, "$argon2id$late", now=at(2), replacing=PHC)
+    assert repo.load_password_hash(alice.id) == "$argon2id$new"
+    with pytest.raises(NotFound):
+        repo.set_password_hash(999, PHC, now=T0, replacing=PHC)
+
+
 def test_passwords_of_a_missing_user_raise_not_found(repo: Any) -> None:
     with pytest.raises(NotFound):
         repo.set_password_hash(999, PHC, now=T0)
