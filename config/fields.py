@@ -19,6 +19,8 @@ from config.numbers import number_problem, shown, text_problem
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 254  # the users.email column (RFC 5321 path limit)
 
 
 def _exact_decimal(value: Any) -> Decimal:
@@ -57,12 +59,28 @@ def _fraction(value: Decimal) -> Decimal:
     return value
 
 
-def _name(value: str) -> str:
+def name_problem(value: str) -> str | None:
+    """Why `value` is not a valid name (of a user, account or strategy), or None; shared with
+    the services that create users, so a name the API accepts is one a config file could hold."""
     if not _NAME.match(value):
-        raise ValueError(
+        return (
             f"{value!r} is not a valid name: use 1-64 letters, digits, '_', '.', '@' or '-', "
             "starting with a letter or digit"
         )
+    return None
+
+
+def email_problem(value: str) -> str | None:
+    """Why `value` is not an email address, or None (a sanity check, not RFC 5322)."""
+    if not _EMAIL.match(value) or len(value) > EMAIL_MAX:
+        return f"{value!r} is not an email address"
+    return None
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
