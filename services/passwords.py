@@ -10,13 +10,14 @@ with a hash made under other parameters stores a new one (`check_needs_rehash`).
 from __future__ import annotations
 
 import secrets
+from contextlib import suppress
 from datetime import datetime
 from functools import lru_cache
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from domain.errors import ValidationError
+from domain.errors import DatabaseUnavailable, ValidationError
 from persistence.errors import NotFound
 from persistence.repository import Repository
 from services.login_limit import LoginLimiter
@@ -102,7 +103,9 @@ def authenticate_password(
     if hasher.check_needs_rehash(stored):
         # Parameters were raised since this hash was made: store one under the current ones,
         # unless the password was changed meanwhile (its new hash must not be overwritten).
-        repo.set_password_hash(user.id, hasher.hash(password), now=now, replacing=stored)
+        # Best effort: the password was right, and the next login tries again.
+        with suppress(DatabaseUnavailable):
+            repo.set_password_hash(user.id, hasher.hash(password), now=now, replacing=stored)
     return Principal(
         user_id=user.id, name=user.name, role=user.role, token_id=None, kind="password"
     )

@@ -254,3 +254,23 @@ def test_an_attempt_the_database_could_not_judge_is_not_counted_as_a_failure(
 
     limiter.check("alice", "a")  # not throttled
     assert limiter.tracked_keys() == 0
+
+
+class NoWrites(MemoryRepository):
+    def set_password_hash(self, user_id: int, password_hash: str | None, **kw: Any) -> bool:
+        raise DatabaseUnavailable("database unavailable during set password hash")
+
+
+def test_a_rehash_that_cannot_be_written_does_not_fail_a_right_password(
+    limiter: LoginLimiter,
+) -> None:
+    repo = NoWrites()
+    alice = repo.upsert_user("alice", now=T0)
+    weak = CountingHasher()
+    MemoryRepository.set_password_hash(repo, alice.id, weak.hash(PASSWORD), now=T0)
+    old = repo.load_password_hash(alice.id)
+
+    who = authenticate_password(repo, limiter, "alice", PASSWORD, address="a", now=at(1))
+
+    assert who.user_id == alice.id
+    assert repo.load_password_hash(alice.id) == old  # the next login tries again
