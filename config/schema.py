@@ -46,6 +46,7 @@ from config.fields import (
     SecretFileRef,
     StrictModel,
     WritablePath,
+    email_problem,
 )
 from domain.market import MarketRules
 
@@ -62,7 +63,6 @@ PLAINTEXT_SECRET_KEYS = frozenset(
 UNION_TAGS = frozenset({"<simulated>", "<csv>", "<paper>", "<live>"})
 
 _EXCHANGE_ID = re.compile(r"^[a-z0-9_]+$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # --- service settings ---------------------------------------------------------------------------
@@ -358,8 +358,9 @@ class UserConfig(StrictModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError(f"{value!r} is not an email address")
+        problem = email_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     def account(self, name: str) -> PaperAccount | LiveAccount | None:
