@@ -25,6 +25,7 @@ from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.timers import TimerService
+from app.exchanges import PAPER, account_exchanges, paper_account_key
 from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
 from domain.errors import ConfigurationError
 from domain.venues import PAPER_VENUE
@@ -34,9 +35,8 @@ from exchange.feeds.csv_replay import CsvReplaySource
 from exchange.feeds.live import LiveTickerSource
 from exchange.feeds.simulated import SECONDS_PER_YEAR, SimulatedSource
 from exchange.feeds.source import PriceSource
-from exchange.paper import PaperExchange, PaperVenue
+from exchange.paper import PaperVenue
 from exchange.port import Exchange
-from persistence.credentials import load_credentials
 from persistence.database import make_engine
 from persistence.ownership import ServiceLock
 from persistence.records import AccountRecord
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from app.web_part import WebPart
 
 log = structlog.get_logger(__name__)
-
-PAPER = "paper"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -72,10 +70,6 @@ class Tuning:
     # Every account's open orders and balances are checked this often, whatever the ticks say
     # (actors.reconcile): the bound on how long a fill can go unapplied. 0 turns it off.
     reconcile_interval: float = 60.0
-
-
-def paper_account_key(user_name: str, account_name: str) -> str:
-    return f"{user_name}/{account_name}"
 
 
 def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
@@ -300,32 +294,7 @@ class Service:
     def exchange_factory(self, repo: SqlRepository) -> Callable[[int], Exchange]:
         """Each account's client, on the environment its database row names (sandbox /
         base_url), so the client and the account's price feed always agree."""
-
-        def exchange_for(account_id: int) -> Exchange:
-            account = repo.get_account(account_id)
-            user = repo.get_user(account.user_id)
-            if account.exchange == PAPER:
-                if self.venue is None:
-                    raise ConfigurationError("no paper venue is configured", field="accounts")
-                return PaperExchange(self.venue, paper_account_key(user.name, account.name))
-            if self.vault is None:
-                raise ConfigurationError("live accounts need the master key", field="master_key")
-            credentials = load_credentials(repo, self.vault, account_id)
-            if credentials is None:
-                raise ConfigurationError(
-                    f"account {user.name}/{account.name} has no stored API key",
-                    field="accounts",
-                )
-            return CcxtExchange(
-                CcxtConfig.for_account(
-                    account.exchange,
-                    credentials,
-                    sandbox=account.sandbox,
-                    base_url=account.base_url,
-                )
-            )
-
-        return exchange_for
+        return account_exchanges(repo, vault=self.vault, venue=self.venue)
 
 
 def _bind(

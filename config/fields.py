@@ -18,7 +18,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from config.numbers import number_problem, shown, text_problem
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL_MAX = 254  # the users.email column (RFC 5321 path limit)
 
 
 def _exact_decimal(value: Any) -> Decimal:
@@ -57,12 +59,31 @@ def _fraction(value: Decimal) -> Decimal:
     return value
 
 
+NAME_RULE = "use 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit"
+
+
+def is_name(value: str) -> bool:
+    """The rule of every name (users, accounts, strategies), for the API's inputs as well."""
+    return _NAME.fullmatch(value) is not None
+
+
+def name_problem(value: str) -> str | None:
+    """Why `value` is not a valid name (of a user, account or strategy), or None; shared with
+    the services, so a name the API accepts is one a config file could hold."""
+    return None if is_name(value) else f"{value!r} is not a valid name: {NAME_RULE}"
+
+
+def email_problem(value: str) -> str | None:
+    """Why `value` is not an email address, or None (a sanity check, not RFC 5322)."""
+    if _EMAIL.fullmatch(value) is None or len(value) > EMAIL_MAX:
+        return f"{value!r} is not an email address"
+    return None
+
+
 def _name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use 1-64 letters, digits, '_', '.', '@' or '-', "
-            "starting with a letter or digit"
-        )
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

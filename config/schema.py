@@ -46,6 +46,7 @@ from config.fields import (
     SecretFileRef,
     StrictModel,
     WritablePath,
+    email_problem,
 )
 from domain.market import MarketRules
 
@@ -62,7 +63,6 @@ PLAINTEXT_SECRET_KEYS = frozenset(
 UNION_TAGS = frozenset({"<simulated>", "<csv>", "<paper>", "<live>"})
 
 _EXCHANGE_ID = re.compile(r"^[a-z0-9_]+$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # --- service settings ---------------------------------------------------------------------------
@@ -209,6 +209,17 @@ def plaintext_secret_message(key: str) -> str:
     )
 
 
+_BASE_URL = re.compile(r"https?://[^\s/@]+(/\S*)?")
+
+
+def base_url_problem(value: str) -> str | None:
+    """Why `value` cannot be an account's base_url, or None; the value is never echoed (a URL
+    with user:password@ in it would leak the password). Shared with the API's accounts."""
+    if not _BASE_URL.fullmatch(value):
+        return "must be an http(s) URL without credentials, e.g. https://testnet.binance.vision"
+    return None
+
+
 class PaperAccount(StrictModel):
     name: Name
     exchange: Literal["paper"]
@@ -259,11 +270,8 @@ class LiveAccount(StrictModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/@]+(/\S*)?$", value):
-            # Not echoed: a URL with user:password@ in it would leak the password.
-            raise ValueError(
-                "must be an http(s) URL without credentials, e.g. https://testnet.binance.vision"
-            )
+        if value is not None and (problem := base_url_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -378,8 +386,9 @@ class UserConfig(StrictModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError(f"{value!r} is not an email address")
+        problem = email_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     def account(self, name: str) -> PaperAccount | LiveAccount | None:

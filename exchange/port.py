@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from domain.keys import KeyReport
 from domain.market import Balance, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderType, Side
 
@@ -78,6 +79,12 @@ class Exchange(Protocol):
         self, symbol: str, *, since: datetime | None = None, limit: int | None = None
     ) -> Sequence[Fill]:
         """Our trades on `symbol` at or after `since`, oldest first."""
+        ...
+
+    def key_report(self) -> KeyReport | None:
+        """What the venue says this account's API key may do (trade, withdraw, IP restriction)
+        and the warnings that follow; None when the venue has no way to tell. Errors are
+        `domain.errors`, as for every call."""
         ...
 
     def close(self) -> None: ...

@@ -14,6 +14,7 @@ from persistence.records import (
     EventRecord,
     SealedCredentials,
     StrategyRecord,
+    TokenRecord,
     UserRecord,
 )
 from persistence.types import check_money, normalized
@@ -46,6 +47,9 @@ class State:
     fills: dict[tuple[int, str, str], FillRow] = field(default_factory=dict)  # account, symbol, id
     events: list[EventRecord] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
+    password_hashes: dict[int, str] = field(default_factory=dict)  # user id -> PHC string
+    tokens: dict[int, TokenRecord] = field(default_factory=dict)
+    token_ids: dict[str, int] = field(default_factory=dict)  # token hash -> token id
     next_id: int = 1
 
     def copy(self) -> State:
@@ -60,6 +64,9 @@ class State:
             fills=dict(self.fills),
             events=list(self.events),
             audit=list(self.audit),
+            password_hashes=dict(self.password_hashes),
+            tokens=dict(self.tokens),
+            token_ids=dict(self.token_ids),
             next_id=self.next_id,
         )
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from domain.errors import ValidationError
 from domain.events import StopMode
 from domain.money import ZERO
 from domain.orders import Fill, Order
@@ -45,17 +46,63 @@ class CycleStatus(enum.StrEnum):
     ABORTED = "aborted"  # abandoned without a sale (e.g. the user stopped and flattened nothing)
 
 
+ROLES = frozenset({"admin", "user"})  # admin manages users; user manages only what it owns
+TOKEN_KINDS = frozenset({"api", "session"})  # API tokens; dashboard sessions
+
+
+def checked_role(role: str) -> str:
+    """Both repositories refuse a role nobody checks for (a typo would lock its user out)."""
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {sorted(ROLES)}, got {role!r}", field="role")
+    return role
+
+
+def checked_token_kind(kind: str) -> str:
+    if kind not in TOKEN_KINDS:
+        raise ValidationError(
+            f"token kind must be one of {sorted(TOKEN_KINDS)}, got {kind!r}", field="kind"
+        )
+    return kind
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserRecord:
+    """A user; `has_password` says whether a password is set, never what its hash is."""
+
     id: int
     name: str
     created_at: datetime
     deleted_at: datetime | None = None
     email: str | None = None
+    role: str = "user"
+    has_password: bool = False
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRecord:
+    """An API token or a dashboard session, without its secret or its hash (neither leaves the
+    repository: `prefix` is what lets an owner tell tokens apart)."""
+
+    id: int
+    user_id: int
+    kind: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,12 +32,14 @@ from persistence.records import (
     StrategyRecord,
 )
 from persistence.sql_accounts import SqlAccounts
+from persistence.sql_auth import SqlAuth
 from persistence.sql_base import get_row, strategies_query
 from persistence.sql_reads import strategy_row
 
 
-class SqlRepository(SqlAccounts):
-    """Writes: onboarding in `SqlAccounts`, strategies and trading here; reads in `SqlReads`."""
+class SqlRepository(SqlAuth, SqlAccounts):
+    """Writes: onboarding in `SqlAccounts`, users' roles, passwords and tokens in `SqlAuth`,
+    strategies and trading here; reads in `SqlReads`."""
 
     # --- strategies -------------------------------------------------------------------------
     def upsert_strategy(

@@ -29,6 +29,7 @@ from persistence.records import (
     EventRecord,
     SealedCredentials,
     StrategyRecord,
+    TokenRecord,
     UserRecord,
 )
 from persistence.types import normalized
@@ -56,6 +57,22 @@ def user(row: m.User) -> UserRecord:
         created_at=_t(row.created_at),
         deleted_at=_t(row.deleted_at),
         email=row.email,
+        role=row.role,
+        has_password=row.password_hash is not None,
+    )
+
+
+def token(row: m.ApiToken) -> TokenRecord:
+    return TokenRecord(
+        id=row.id,
+        user_id=row.user_id,
+        kind=row.kind,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=_t(row.created_at),
+        expires_at=_t(row.expires_at),
+        last_used_at=_t(row.last_used_at),
+        revoked_at=_t(row.revoked_at),
     )
 
 

@@ -1,6 +1,6 @@
 """The live Exchange implementation over ccxt. ccxt's exceptions and floats stop here."""
 
 from exchange.ccxt_adapter.adapter import CcxtExchange
-from exchange.ccxt_adapter.client import CcxtConfig
+from exchange.ccxt_adapter.client import CcxtConfig, is_known_exchange
 
-__all__ = ["CcxtConfig", "CcxtExchange"]
+__all__ = ["CcxtConfig", "CcxtExchange", "is_known_exchange"]

@@ -36,11 +36,13 @@ from domain.errors import (
     TemporaryError,
     UnknownSymbol,
 )
+from domain.keys import KeyReport
 from domain.market import Balance, MarketRules, Ticker
 from domain.money import fmt
 from domain.orders import Fill, Order, OrderType, Side
 from exchange.ccxt_adapter import orders, parse
 from exchange.ccxt_adapter.client import CcxtConfig, api_host, build_client, default_rate_limit
+from exchange.ccxt_adapter.key_report import read_key_report
 from exchange.ccxt_adapter.markets import PROCESS_MARKETS, MarketCache
 from exchange.ccxt_adapter.pipeline import Pipeline, account_guard
 from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuardRegistry
@@ -179,6 +181,13 @@ class CcxtExchange:
         self._ensure_markets()
         raw = self._read("fetch_balances", self._client.fetch_balance)
         return self._parsed("fetch_balances", None, lambda: parse.balances(raw))
+
+    def key_report(self) -> KeyReport | None:
+        """What the venue says this key may do (`key_report.SOURCES`); None for a keyless
+        client or a venue that does not tell."""
+        if self._config.api_key is None:
+            return None
+        return read_key_report(self._pipe, self._client, self.exchange_id)
 
     def fetch_order(
         self,

@@ -39,6 +39,12 @@ _COMMON_OPTIONS: dict[str, Any] = {
 }
 
 
+def is_known_exchange(exchange_id: str) -> bool:
+    """True for an id this install's ccxt has a client for (what `CcxtConfig` accepts): how
+    rooms that may not import ccxt check an exchange id before they store it."""
+    return exchange_id in ccxt.exchanges
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CcxtConfig:
     """Everything needed to talk to one account on one venue. Credentials stay `Secret`."""
@@ -58,7 +64,7 @@ class CcxtConfig:
     breaker_reset_after: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.exchange_id not in ccxt.exchanges:
+        if not is_known_exchange(self.exchange_id):
             raise ConfigurationError(
                 f"unknown ccxt exchange id {self.exchange_id!r}", field="exchange_id"
             )

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.errors import InvalidOrder
+from domain.keys import KeyReport
 from domain.market import Balance, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderType, Side
 from exchange.paper.venue import PaperVenue
@@ -93,6 +94,10 @@ class PaperExchange:
         if limit is not None and limit <= 0:
             raise InvalidOrder(f"limit must be > 0, got {limit}")
         return self._venue.fills(self._account, symbol, since, limit)
+
+    def key_report(self) -> KeyReport:
+        """A paper account has no key: it trades, never withdraws, and has nothing to leak."""
+        return KeyReport.from_permissions(can_trade=True, can_withdraw=False, ip_restricted=None)
 
     def close(self) -> None:
         """Nothing to release: the venue is shared and closed by whoever opened it."""

@@ -21,6 +21,7 @@ from typing import Any
 from actors.engine import Engine
 from actors.sends import SendLog
 from domain.errors import DatabaseUnavailable
+from domain.keys import KeyReport
 from domain.market import Balance, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.paper import PaperExchange, PaperVenue
@@ -296,6 +297,9 @@ class FaultyExchange:
         return self._run(  # type: ignore[no-any-return]
             lambda: self.inner.fetch_fills(symbol, since=since, limit=limit)
         )
+
+    def key_report(self) -> KeyReport:
+        return self._run(self.inner.key_report)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.inner.close()

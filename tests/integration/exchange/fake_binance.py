@@ -28,7 +28,9 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.integration.exchange.fake_binance_venue import Venue, VenueError
 
 API = "/api/v3/"
-SIGNED = {"account", "order", "openOrders", "myTrades"}
+# The wallet API (sapi) keeps its full path: faults and the request log name it that way.
+API_RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
+SIGNED = {"account", "order", "openOrders", "myTrades", API_RESTRICTIONS}
 
 
 @dataclass
@@ -67,6 +69,20 @@ class FakeBinance:
         self.secret = secret
         self.other_keys: dict[str, str] = {}  # more API keys (other tenants) -> their secrets
         self.faults: deque[Fault] = deque()
+        # What GET /sapi/v1/account/apiRestrictions answers for the key (binance's shape).
+        self.api_restrictions: dict[str, Any] = {
+            "ipRestrict": True,
+            "createTime": 1_700_000_000_000,
+            "enableReading": True,
+            "enableSpotAndMarginTrading": True,
+            "enableWithdrawals": False,
+            "enableInternalTransfer": False,
+            "enableMargin": False,
+            "enableFutures": False,
+            "permitsUniversalTransfer": False,
+            "enableVanillaOptions": False,
+            "enablePortfolioMarginTrading": False,
+        }
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -231,6 +247,9 @@ class FakeBinance:
             return v.ticker(p.get("symbol"))
         if (method, path) == ("GET", "account"):
             return v.account()
+        if (method, path) == ("GET", API_RESTRICTIONS):
+            with self._lock:
+                return dict(self.api_restrictions)
         if (method, path) == ("POST", "order"):
             return v.create_order(p)
         if (method, path) == ("GET", "order"):

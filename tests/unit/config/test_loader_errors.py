@@ -229,3 +229,10 @@ def test_format_path() -> None:
         "users[1].strategies[0].take_profit"
     )
     assert format_path(("markets", "ETH/BTC", "<csv>", "path")) == 'markets["ETH/BTC"].path'
+
+
+def test_an_email_longer_than_the_users_column_is_refused(load_error: LoadError) -> None:
+    long_email = "alice@" + "x" * 250 + ".com"
+    text = only(load_error(MINIMAL.replace("email: alice@example.com", f"email: {long_email}")))
+    assert "users[0].email" in text
+    assert "is not an email address" in text

@@ -1,0 +1,141 @@
+"""SQL repository, auth side: roles, password hashes, API tokens and dashboard sessions.
+
+No secret reaches this module: services hand it argon2id PHC strings and SHA-256 digests of
+tokens. A token is looked up by its digest together with its user in one query, because every
+authenticated request makes that lookup.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+
+from persistence import models as m
+from persistence import sql_rows
+from persistence.records import TokenRecord, UserRecord, checked_role, checked_token_kind
+from persistence.sql_base import SqlBase, get_row
+
+
+class SqlAuth(SqlBase):
+    """Mixed into `SqlRepository`; see `persistence.repository` for the contract."""
+
+    # --- roles and passwords ----------------------------------------------------------------
+    def set_user_role(self, user_id: int, role: str, *, now: datetime) -> UserRecord:
+        """`now` is not stored (users have no updated_at), taken for the usual signature."""
+        checked_role(role)
+        with self._write("set user role") as s:
+            row = get_row(s, m.User, user_id, "user")
+            row.role = role
+            s.flush()
+            return sql_rows.user(row)
+
+    def set_password_hash(
+        self,
+        user_id: int,
+        password_hash: str | None,
+        *,
+        now: datetime,
+        replacing: str | None = None,
+    ) -> bool:
+        with self._write("set password hash") as s:
+            if replacing is None:
+                get_row(s, m.User, user_id, "user").password_hash = password_hash
+                return True
+            # One conditional UPDATE: a password changed by another transaction meanwhile is
+            # never overwritten (a read, then a write, could interleave with it on MySQL).
+            result = s.execute(
+                update(m.User)
+                .where(m.User.id == user_id, m.User.password_hash == replacing)
+                .values(password_hash=password_hash)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return True
+            get_row(s, m.User, user_id, "user")  # NotFound for no such user
+            return False
+
+    def load_password_hash(self, user_id: int) -> str | None:
+        with self._read("load password hash") as s:
+            return get_row(s, m.User, user_id, "user").password_hash
+
+    # --- tokens and sessions ----------------------------------------------------------------
+    def create_token(
+        self,
+        user_id: int,
+        *,
+        kind: str,
+        name: str,
+        token_hash: str,
+        prefix: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> TokenRecord:
+        checked_token_kind(kind)
+        with self._write("create token") as s:
+            get_row(s, m.User, user_id, "user")
+            row = m.ApiToken(
+                user_id=user_id,
+                kind=kind,
+                name=name,
+                token_hash=token_hash,
+                prefix=prefix,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            s.add(row)
+            s.flush()
+            return sql_rows.token(row)
+
+    def find_token(self, token_hash: str) -> tuple[TokenRecord, UserRecord] | None:
+        with self._read("find token") as s:
+            found = s.execute(
+                select(m.ApiToken, m.User)
+                .join(m.User, m.User.id == m.ApiToken.user_id)
+                .where(m.ApiToken.token_hash == token_hash)
+            ).first()
+            if found is None:
+                return None
+            return sql_rows.token(found[0]), sql_rows.user(found[1])
+
+    def list_tokens(self, user_id: int, *, kind: str | None = "api") -> list[TokenRecord]:
+        with self._read("list tokens") as s:
+            query = (
+                select(m.ApiToken)
+                .where(m.ApiToken.user_id == user_id)
+                .order_by(m.ApiToken.created_at.desc(), m.ApiToken.id.desc())
+            )
+            if kind is not None:
+                query = query.where(m.ApiToken.kind == kind)
+            return [sql_rows.token(r) for r in s.scalars(query)]
+
+    def revoke_token(self, token_id: int, *, now: datetime) -> None:
+        with self._write("revoke token") as s:
+            row = get_row(s, m.ApiToken, token_id, "token")
+            if row.revoked_at is None:  # the first revocation's time stays
+                row.revoked_at = now
+
+    def touch_token(self, token_id: int, *, now: datetime) -> None:
+        table = m.ApiToken
+        with self._write("touch token") as s:
+            # Only forwards: a late request of another thread never moves the time back.
+            s.execute(
+                update(table)
+                .where(
+                    table.id == token_id,
+                    or_(table.last_used_at.is_(None), table.last_used_at < now),
+                )
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    def revoke_tokens(self, user_id: int, *, kind: str | None = None, now: datetime) -> int:
+        table = m.ApiToken
+        with self._write("revoke tokens") as s:
+            query = update(table).where(table.user_id == user_id, table.revoked_at.is_(None))
+            if kind is not None:
+                query = query.where(table.kind == kind)
+            result = s.execute(
+                query.values(revoked_at=now).execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
