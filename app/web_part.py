@@ -2,17 +2,17 @@
 
 The web gets its own database engine (a small pool; the service's repository actor keeps its
 own) and writes only rows, through services/, that the running service polls. Exchange clients
-for balances and key reports are built per account from its row by the service's own factory
-and kept while the account's key is unchanged (a replaced key gets a new client).
+for balances, key reports and market rules are built per request from the account's row by
+the service's own factory (app.exchanges), and closed after it: a replaced key is used at once.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from config.schema import ServiceConfig
-from domain.errors import ValidationError
+from domain.errors import UnknownSymbol, ValidationError
 from domain.market import MarketRules
 from exchange.port import Exchange
 from persistence.database import make_engine
@@ -36,9 +36,7 @@ class WebPart:
         self.port = config.web.port if port is None else port
         self.server: WebServer | None = None
         self._engine: Any = None
-        self._clients: dict[int, tuple[str | None, Exchange]] = {}
-        self._lock = threading.Lock()
-        self._build: Any = None
+        self._build: Callable[[int], Exchange] | None = None
 
     def start(self, service: Service) -> None:
         self._engine = make_engine(self.config.database.url)
@@ -47,13 +45,12 @@ class WebPart:
         ctx = WebContext(
             repo=repo,
             vault=self.vault,
-            exchange_for=self.exchange_for,
+            exchange_for=self._build,
             rules_for=self.rules_for,
             allowed_hosts=frozenset(self.config.web.allowed_hosts),
             secure_cookies=self.config.web.secure_cookies,
             observer=service.observer() if hasattr(service, "observer") else None,
         )
-        self._repo = repo
         self.server = WebServer(create_app(ctx), host=self.config.web.host, port=self.port)
         self.server.start()
 
@@ -61,28 +58,9 @@ class WebPart:
         if self.server is not None:
             self.server.stop()
             self.server = None
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for _, client in clients:
-            client.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    def exchange_for(self, account_id: int) -> Exchange:
-        """The account's client, rebuilt when its stored key changed."""
-        fingerprint = self._repo.get_account(account_id).credentials_fingerprint
-        with self._lock:
-            cached = self._clients.get(account_id)
-            if cached is not None and cached[0] == fingerprint:
-                return cached[1]
-        client = self._build(account_id)
-        with self._lock:
-            old = self._clients.get(account_id)
-            self._clients[account_id] = (fingerprint, client)
-        if old is not None:
-            old[1].close()
-        return client
 
     def rules_for(self, account: AccountRecord, symbol: str) -> MarketRules | None:
         """Paper: the markets of the config file (the paper venue trades nothing else).
@@ -96,4 +74,11 @@ class WebPart:
                     field="symbol",
                 )
             return rules
-        return self.exchange_for(account.id).load_market_rules(symbol)
+        assert self._build is not None, "rules are asked for only while the web runs"
+        client = self._build(account.id)
+        try:
+            return client.load_market_rules(symbol)
+        except UnknownSymbol as exc:
+            raise ValidationError(str(exc), field="symbol") from None
+        finally:
+            client.close()

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.errors import AuthenticationFailed as KeyRefused
 from domain.errors import (
     ConfigurationError,
     CredentialError,
@@ -23,6 +24,7 @@ from domain.errors import (
     TemporaryError,
 )
 from persistence.errors import NotFound
+from services.accounts import MasterKeyProblem
 from services.auth import AuthenticationFailed, Forbidden, LoginThrottled
 
 log = structlog.get_logger(__name__)
@@ -80,7 +82,11 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None
     if isinstance(exc, ConfigurationError):  # ValidationError included: bad input
         field = exc.field or ""
         return 422, error_body(str(exc), errors=[{"field": field, "message": str(exc)}]), None
+    if isinstance(exc, MasterKeyProblem):
+        return 503, error_body(str(exc)), None
     if isinstance(exc, CredentialError):
+        return 409, error_body(str(exc)), None
+    if isinstance(exc, KeyRefused):  # the exchange refused the account's key
         return 409, error_body(str(exc)), None
     if isinstance(exc, DatabaseUnavailable):
         return 503, error_body("the database is unavailable; try again"), {"Retry-After": "5"}
