@@ -27,6 +27,7 @@ from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order
 from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
+from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
 from persistence.records import (
     ActualState,
@@ -46,7 +47,7 @@ from persistence.records import (
 from persistence.sql_rows import dump_json
 
 
-class MemoryRepository(MemoryAccounts):
+class MemoryRepository(MemoryRuntime, MemoryAccounts):
     """Writes: onboarding from `MemoryAccounts`, strategies and trading here; reads from
     `MemoryReads`."""
 
@@ -118,7 +119,15 @@ class MemoryRepository(MemoryAccounts):
         stop_mode: StopMode | None = None,
     ) -> None:
         mode = stop_mode if state is DesiredState.STOPPED else None
-        self._update_strategy(strategy_id, desired_state=state, stop_mode=mode, updated_at=utc(now))
+        with self._tx():
+            seq = self.get_strategy(strategy_id).command_seq + 1
+            self._update_strategy(
+                strategy_id,
+                desired_state=state,
+                stop_mode=mode,
+                updated_at=utc(now),
+                command_seq=seq,
+            )
 
     def set_actual_state(
         self,

@@ -103,6 +103,8 @@ def strategy(row: m.Strategy | Row[Any]) -> StrategyRecord:
         last_heartbeat=_t(row.last_heartbeat),
         stop_mode=StopMode(row.stop_mode) if row.stop_mode else None,
         config_state=row.config_state,
+        command_seq=row.command_seq or 0,
+        deleted_at=_t(row.deleted_at),
     )
 
 
