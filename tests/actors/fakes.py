@@ -32,6 +32,7 @@ from persistence.records import (
     EngineState,
     OrderIntent,
     StepResult,
+    StrategyRecord,
 )
 
 SYMBOL = "ETH/USDT"
@@ -133,6 +134,11 @@ class FaultyStore:
         if self.down:
             raise DatabaseUnavailable("database is down (test)")
         return self.repo.load_engine_state(strategy_id)
+
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        if self.down:
+            raise DatabaseUnavailable("database is down (test)")
+        return self.repo.get_strategy(strategy_id)
 
     def save_step(
         self,
