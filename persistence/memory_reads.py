@@ -51,8 +51,7 @@ class MemoryReads:
                     command_seq=x.command_seq,
                 )
                 for x in self.list_strategies()
-                if x.deleted_at is None
-                and (changed_since is None or x.updated_at >= changed_since)
+                if x.deleted_at is None and (changed_since is None or x.updated_at >= changed_since)
             ]
 
     def load_engine_state(self, strategy_id: int) -> EngineState:

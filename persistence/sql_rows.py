@@ -59,7 +59,7 @@ def user(row: m.User) -> UserRecord:
     )
 
 
-def account(row: m.Account) -> AccountRecord:
+def account(row: m.Account | Row[Any]) -> AccountRecord:
     return AccountRecord(
         id=row.id,
         user_id=row.user_id,

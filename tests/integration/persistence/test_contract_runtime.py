@@ -33,7 +33,9 @@ def _mark_deleted(repo: Any, strategy_id: int, seconds: int) -> None:
 
 
 def _sealed(fingerprint: str) -> SealedCredentials:
-    return SealedCredentials(ciphertext=f"mg1:1:{fingerprint}", key_version=1, fingerprint=fingerprint)
+    return SealedCredentials(
+        ciphertext=f"mg1:1:{fingerprint}", key_version=1, fingerprint=fingerprint
+    )
 
 
 def test_every_command_is_counted_even_one_that_repeats_the_desired_state(repo: Any) -> None:
