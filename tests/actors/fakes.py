@@ -200,6 +200,7 @@ class FaultyExchange:
         self.fetched: list[str | None] = []  # fetch_order calls, by client order id
         self.open_order_calls = 0
         self.calls = 0
+        self.closed = False
         self._lock = threading.Lock()
 
     def _run(self, call: Callable[[], Any]) -> Any:
@@ -304,6 +305,7 @@ class FaultyExchange:
         )
 
     def close(self) -> None:
+        self.closed = True
         self.inner.close()
 
 
