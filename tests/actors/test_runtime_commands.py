@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 
 from persistence.records import ActualState, DesiredState
 from services.control import Action, apply_action
-from tests.actors.fakes import SYMBOL, Crash, wait_until
+from strategy.ladder import level_price
+from strategy.params import MartingaleParams
+from tests.actors.fakes import RULES, SYMBOL, Crash, wait_until
 from tests.actors.tree import Tree
 
 LIVE = f"binance@live:{SYMBOL}"
@@ -115,3 +118,43 @@ def test_a_user_created_while_the_service_runs_gets_its_actor_with_a_strategy_to
     _resume(tree, idle)
     tree.wait_orders(idle, 3)
     assert set(_engines(tree, carol)) == {idle}
+
+
+def test_params_changed_while_running_apply_from_the_next_cycle_only(tree: Tree) -> None:
+    sid = tree.add("alice", "main", "s1")
+    tree.start()
+    tree.wait_orders(sid, 3)
+    wait_until(lambda: tree.watching() == 1, what="the engine watching")
+    record = tree.strategy(sid)
+    old = MartingaleParams.from_mapping(record.params)
+    changed = {**record.params, "price_deviation": "3"}
+    tree.sql.upsert_strategy(  # what the API writes: the row, nothing else
+        record.user_id,
+        record.name,
+        account_id=record.account_id,
+        symbol=SYMBOL,
+        params=changed,
+        desired_state=DesiredState.RUNNING,
+        now=datetime.now(UTC),
+    )
+
+    def price(cycle: int, leg: str) -> Decimal | None:
+        orders = {o.client_order_id: o for o in tree.sql.list_orders(sid, cycle=cycle)}
+        order = orders.get(tree.coid(sid, cycle, leg))
+        return None if order is None else order.price
+
+    resting = price(1, "s1")
+    tree.source.push("99")  # safety 1 fills: this cycle places its next level as it began
+    tree.wait_filled(sid, "s1")
+    tree.wait_orders(sid, 5)
+    assert price(1, "s1") == resting == level_price(old, Decimal("100"), 1, RULES)
+    assert price(1, "s2") == level_price(old, Decimal("100"), 2, RULES)
+
+    tree.source.push("101")  # the take-profit sells; after the cooldown (1 s) cycle 2 starts
+    wait_until(lambda: price(2, "s1") is not None, what="cycle 2's first safety order")
+    [_, second] = tree.sql.list_cycles(sid)[:2]
+    assert second.base_price is not None
+    new = MartingaleParams.from_mapping(changed)
+    assert price(2, "s1") == level_price(new, second.base_price, 1, RULES)
+    assert price(2, "s1") != level_price(old, second.base_price, 1, RULES)
+    assert tree.strategy(sid).restart_count == 0
