@@ -10,8 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pykka
 import pytest
 
+from actors.user import UserActor
 from persistence.records import ActualState, DesiredState
 from services.control import Action, apply_action
 from strategy.ladder import level_price
@@ -158,3 +160,26 @@ def test_params_changed_while_running_apply_from_the_next_cycle_only(tree: Tree)
     assert price(2, "s1") == level_price(new, second.base_price, 1, RULES)
     assert price(2, "s1") != level_price(old, second.base_price, 1, RULES)
     assert tree.strategy(sid).restart_count == 0
+
+
+def test_a_user_given_up_on_is_started_again_by_its_owners_resume(
+    tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_loop = pykka.ThreadingActor._start_actor_loop
+    failures = [tree.policy.max_restarts + 1]  # past the limit: the root gives the user up
+
+    def fail(self: Any) -> None:
+        if isinstance(self, UserActor) and failures[0] > 0:
+            failures[0] -= 1
+            raise RuntimeError("can't start new thread")
+        start_loop(self)
+
+    monkeypatch.setattr(pykka.ThreadingActor, "_start_actor_loop", fail)
+    sid = tree.add("alice", "main", "s1")
+    tree.start()
+    tree.wait_state(sid, ActualState.FAULTED)
+    assert failures == [0] and _users(tree) == {}
+
+    _resume(tree, sid)  # a person looked: the user's actor runs again, and the strategy with it
+    tree.wait_orders(sid, 3)
+    tree.wait_state(sid, ActualState.RUNNING)
