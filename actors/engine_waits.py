@@ -9,7 +9,7 @@ from typing import Any
 from actors.admission import Liveness
 from actors.repository import RepoClient
 from exchange.port import Exchange
-from persistence.records import EngineState, StepResult
+from persistence.records import EngineState, StepResult, StrategyRecord
 
 
 def retry_delay(
@@ -66,6 +66,10 @@ class WatchedStore:
     def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:
         with self._liveness.waiting("database"):
             return self._repo.save_step(strategy_id, **kwargs)
+
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        with self._liveness.waiting("database"):
+            return self._repo.call("get_strategy", strategy_id)  # type: ignore[no-any-return]
 
 
 def describe(exc: BaseException | None) -> str:

@@ -293,6 +293,7 @@ READS = frozenset(
         "get_strategy",
         "get_account",
         "get_user",
+        "list_changed_accounts",
     }
 )
 

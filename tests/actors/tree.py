@@ -197,6 +197,11 @@ class Tree:
         self.heartbeat_interval = heartbeat_interval
         self.exchanges: dict[int, FaultyExchange] = {}
         self.account_keys: dict[int, str] = {}
+        # Every client the user actors asked for, per account. With `fresh_clients`, each ask
+        # after an account's first builds a new client on the same venue account, as the
+        # service's factory builds one on the key stored at that moment.
+        self.clients: dict[int, list[FaultyExchange]] = {}
+        self.fresh_clients = False
         self.root: pykka.ActorRef[Any] | None = None
 
     def add(
@@ -235,7 +240,14 @@ class Tree:
         return self.exchanges[self.sql.get_strategy(strategy_id).account_id]
 
     def _exchange_for(self, account_id: int) -> Exchange:
-        return self.exchanges[account_id]
+        handed = self.clients.setdefault(account_id, [])
+        client = self.exchanges[account_id]
+        if self.fresh_clients and handed:
+            paper = self.sql.get_account(account_id).exchange == "paper"
+            venue = self.venue if paper else self.live_venue
+            client = FaultyExchange(open_paper_account(venue, self.account_keys[account_id]))
+        handed.append(client)
+        return client
 
     def _live_feed(self, account: AccountRecord, symbol: str) -> FeedSpec:
         self.live_feeds_built.append((account.venue, symbol))
