@@ -38,12 +38,10 @@ from persistence.sql_reads import strategy_row
 from persistence.sql_runtime import SqlRuntime
 
 
-class SqlRepository(SqlAuth, SqlAccounts):
+class SqlRepository(SqlRuntime, SqlAuth, SqlAccounts):
     """Writes: onboarding in `SqlAccounts`, users' roles, passwords and tokens in `SqlAuth`,
-    strategies and trading here; reads in `SqlReads`."""
-class SqlRepository(SqlRuntime, SqlAccounts):
-    """Writes: onboarding in `SqlAccounts`, strategies and trading here; reads in `SqlReads`
-    (and what a running service polls, in `SqlRuntime`)."""
+    strategies and trading here; reads in `SqlReads` (and what a running service polls, in
+    `SqlRuntime`)."""
 
     # --- strategies -------------------------------------------------------------------------
     def upsert_strategy(
