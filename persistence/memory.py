@@ -27,6 +27,7 @@ from domain.ids import parse_client_order_id
 from domain.orders import Fill, Order
 from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
+from persistence.memory_observe import MemoryObserve
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
 from persistence.records import (
     ActualState,
@@ -46,7 +47,7 @@ from persistence.records import (
 from persistence.sql_rows import dump_json
 
 
-class MemoryRepository(MemoryAccounts):
+class MemoryRepository(MemoryAccounts, MemoryObserve):
     """Writes: onboarding from `MemoryAccounts`, strategies and trading here; reads from
     `MemoryReads`."""
 

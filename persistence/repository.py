@@ -231,3 +231,9 @@ class Repository(Protocol):
     def recent_audit(
         self, *, limit: int = 100, user_id: int | None = None
     ) -> list[AuditRecord]: ...
+
+    # --- observability (the service's /metrics) ---------------------------------------------
+    def count_strategies_by_state(self) -> dict[ActualState, int]:
+        """How many strategies are in each actual state, every state present (0 when none);
+        the strategies `list_strategies()` returns (those of users not deleted)."""
+        ...

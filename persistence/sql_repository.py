@@ -33,10 +33,11 @@ from persistence.records import (
 )
 from persistence.sql_accounts import SqlAccounts
 from persistence.sql_base import get_row, strategies_query
+from persistence.sql_observe import SqlObserve
 from persistence.sql_reads import strategy_row
 
 
-class SqlRepository(SqlAccounts):
+class SqlRepository(SqlAccounts, SqlObserve):
     """Writes: onboarding in `SqlAccounts`, strategies and trading here; reads in `SqlReads`."""
 
     # --- strategies -------------------------------------------------------------------------
