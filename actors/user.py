@@ -53,6 +53,7 @@ from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.spawning import SupervisedActor
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
 from domain.events import StopMode
@@ -113,8 +114,10 @@ class UserActor(SupervisedActor):
         max_known_wait: float = MAX_KNOWN_WAIT,
         pool: Executor | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL_S,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
+        self._telemetry = telemetry or Telemetry()  # the root's; a private one in tests
         self._max_known_wait = max_known_wait
         self._reconciler = AccountReconciler(
             owner=self.actor_ref,
@@ -168,6 +171,7 @@ class UserActor(SupervisedActor):
 
     def on_stop(self) -> None:
         self._stop_children()
+        self._telemetry.breakers.untrack(list(self._clients))
         for client in self._clients.values():
             client.close()
 
@@ -241,6 +245,7 @@ class UserActor(SupervisedActor):
             self._log.error("user: engine faulted", strategy=sid, error=error)
             self._record(sid, ActualState.FAULTED, error)
             return
+        self._telemetry.restarts.inc("engine")
         self._log.warning(
             "user: engine crashed; restarting",
             strategy=sid,
@@ -269,6 +274,7 @@ class UserActor(SupervisedActor):
                     "set_desired_state", child.spec.strategy_id, DesiredState.STOPPED, now=_now()
                 )
         self._clients.pop(message.account_id, None)
+        self._telemetry.breakers.untrack([message.account_id])
 
     def _check_heartbeats(self) -> None:
         """Beat every engine that is idle or working, replace one stuck on a message.
@@ -374,6 +380,7 @@ class UserActor(SupervisedActor):
             self._record(sid, ActualState.FAULTED, str(exc))
             return
         child.spawn_failures = 0
+        self._telemetry.breakers.track(child.spec.venue, child.spec.account_id, client)
         child.fence = threading.Event()
         child.liveness = Liveness()
         child.incarnation += 1
@@ -415,6 +422,7 @@ class UserActor(SupervisedActor):
             gate=self._gate,
             liveness=child.liveness,
             sends=child.sends,
+            telemetry=self._telemetry,
         )
 
     def _client(self, account_id: int) -> Exchange:
