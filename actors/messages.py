@@ -178,3 +178,22 @@ class FeedHealth:
 class RestartFeed:
     venue: str
     symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckTree:
+    """Asked (with a timeout) by the health check: the root answers with a `TreeHealth`. An
+    answer at all proves the root's thread is not stuck."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeHealth:
+    """The root's view of its children. `users_expected`: users it supervises;
+    `users_alive`: those with a live actor now; `users_given_up`: past the restart limit (their
+    strategies are FAULTED until a restart of the service)."""
+
+    users_expected: int
+    users_alive: int
+    users_given_up: int
+    repository_alive: bool
+    stopping: bool

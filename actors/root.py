@@ -32,6 +32,7 @@ from actors.admission import BootGate
 from actors.feed import PriceBoard
 from actors.feed_pool import FeedPool, FeedSpec
 from actors.messages import (
+    CheckTree,
     ChildFailed,
     CredentialsChanged,
     DesiredChanged,
@@ -42,11 +43,13 @@ from actors.messages import (
     PollDesired,
     RestartChild,
     RestartFeed,
+    TreeHealth,
 )
 from actors.reconcile import RECONCILE_INTERVAL_S
-from actors.repository import RepoClient, RepositoryActor, StepQueue
+from actors.repository import RepoClient, RepositoryActor, StepQueue, WriterBacklog
 from actors.root_poll import DatabasePoll
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from actors.user import MAX_KNOWN_WAIT, UserActor
 from domain.errors import DatabaseUnavailable
@@ -97,8 +100,12 @@ class RootSupervisor(pykka.ThreadingActor):
         max_known_wait: float = MAX_KNOWN_WAIT,
         reconcile_interval: float = RECONCILE_INTERVAL_S,
         reconcile_workers: int = 4,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        """`telemetry`: where the tree counts what it does (`actors.telemetry`); the service
+        reads it for `/metrics` and `/health/ready`."""
         super().__init__()
+        self.telemetry = telemetry or Telemetry()
         self._max_known_wait = max_known_wait
         self._reconcile_interval = reconcile_interval
         # The periodic per-account passes make their exchange calls here, never on an actor
@@ -124,7 +131,8 @@ class RootSupervisor(pykka.ThreadingActor):
         self._rng = random.Random(0)
         self.repo_ref: pykka.ActorRef[RepositoryActor] | None = None
         self.repo: RepoClient | None = None
-        self.feeds = FeedPool(timers=timers, prices=prices, policy=policy)
+        self.feeds = FeedPool(timers=timers, prices=prices, policy=policy, telemetry=self.telemetry)
+        self.telemetry.feeds = self.feeds
         self._market_users: dict[tuple[str, str], set[int]] = {}  # who to tell about health
         self.users: dict[int, _UserChild] = {}
         self._db = DatabasePoll()
@@ -134,7 +142,11 @@ class RootSupervisor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         steps = StepQueue()
-        self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers, steps=steps)
+        backlog = WriterBacklog(steps)
+        self.repo_ref = RepositoryActor.start(
+            self._repo_impl, self._timers, steps=steps, backlog=backlog
+        )
+        self.telemetry.backlog = backlog
         self.repo = RepoClient(self.repo_ref, reader=self._repo_impl, steps=steps)
         self.feeds.bind(self.actor_ref)
         for spec in self._feed_specs:
@@ -199,6 +211,8 @@ class RootSupervisor(pykka.ThreadingActor):
             elif isinstance(message, RestartFeed):
                 if not self._stopping.is_set():
                     self._tell_market(self.feeds.restart(message))
+            elif isinstance(message, CheckTree):
+                return self._tree_health()
             elif isinstance(message, PollDesired):
                 try:
                     self._poll()
@@ -215,6 +229,16 @@ class RootSupervisor(pykka.ThreadingActor):
     def feed_stats(self) -> dict[str, Any]:
         """Per market ("venue:symbol"): ticks, engines woken, largest burst, engines watching."""
         return self.feeds.stats()
+
+    def _tree_health(self) -> TreeHealth:
+        children = self.users.values()
+        return TreeHealth(
+            users_expected=len(self.users),
+            users_alive=sum(c.ref is not None and c.ref.is_alive() for c in children),
+            users_given_up=sum(c.given_up for c in children),
+            repository_alive=self.repo_ref is not None and self.repo_ref.is_alive(),
+            stopping=self._stopping.is_set(),
+        )
 
     # --- supervision ---------------------------------------------------------------------
 
@@ -241,6 +265,7 @@ class RootSupervisor(pykka.ThreadingActor):
                         error=f"its user actor kept crashing: {message.error}",
                     )
             return
+        self.telemetry.restarts.inc("user")
         log.warning(
             "root: user actor crashed; restarting",
             user=child.user_id,
@@ -276,6 +301,7 @@ class RootSupervisor(pykka.ThreadingActor):
             max_known_wait=self._max_known_wait,
             pool=self._pool,
             reconcile_interval=self._reconcile_interval,
+            telemetry=self.telemetry,
         )
 
     def _specs(self, records: list[Any]) -> list[EngineSpec]:

@@ -57,6 +57,7 @@ from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.spawning import SupervisedActor
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from actors.user_accounts import AccountClients
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
@@ -108,8 +109,10 @@ class UserActor(SupervisedActor):
         max_known_wait: float = MAX_KNOWN_WAIT,
         pool: Executor | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL_S,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
+        self._telemetry = telemetry or Telemetry()  # the root's; a private one in tests
         self._max_known_wait = max_known_wait
         self._reconciler = AccountReconciler(
             owner=self.actor_ref,
@@ -162,6 +165,7 @@ class UserActor(SupervisedActor):
 
     def on_stop(self) -> None:
         self._stop_children()
+        self._telemetry.breakers.untrack(self._clients.account_ids())
         self._clients.close()
 
     def engine_refs(self) -> dict[int, pykka.ActorRef[Any]]:
@@ -236,6 +240,7 @@ class UserActor(SupervisedActor):
             self._log.error("user: engine faulted", strategy=sid, error=error)
             self._record(sid, ActualState.FAULTED, error)
             return
+        self._telemetry.restarts.inc("engine")
         self._log.warning(
             "user: engine crashed; restarting",
             strategy=sid,
@@ -264,6 +269,7 @@ class UserActor(SupervisedActor):
                     "set_desired_state", child.spec.strategy_id, DesiredState.STOPPED, now=_now()
                 )
         self._clients.drop(message.account_id)  # a resume builds a client on the key stored then
+        self._telemetry.breakers.untrack([message.account_id])
 
     def _check_heartbeats(self) -> None:
         """Beat every engine that is idle or working, replace one stuck on a message.
@@ -371,6 +377,7 @@ class UserActor(SupervisedActor):
             self._record(sid, ActualState.FAULTED, str(exc))
             return
         child.spawn_failures = 0
+        self._telemetry.breakers.track(child.spec.venue, child.spec.account_id, client)
         child.fence = threading.Event()
         child.liveness = Liveness()
         child.incarnation += 1
@@ -412,6 +419,7 @@ class UserActor(SupervisedActor):
             gate=self._gate,
             liveness=child.liveness,
             sends=child.sends,
+            telemetry=self._telemetry,
         )
 
     def _retire(self, child: _Child) -> None:

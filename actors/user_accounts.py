@@ -126,6 +126,9 @@ class AccountClients:
     def get(self, account_id: int) -> Exchange | None:
         return cast(Exchange | None, self._clients.get(account_id))
 
+    def account_ids(self) -> list[int]:
+        return list(self._clients)
+
     def client(self, account_id: int) -> Exchange:
         """The account's client, built on first use (raises what the factory raises)."""
         found = self._clients.get(account_id)

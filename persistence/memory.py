@@ -29,6 +29,7 @@ from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_auth import MemoryAuth
 from persistence.memory_runtime import MemoryRuntime
+from persistence.memory_observe import MemoryObserve
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
 from persistence.records import (
     ActualState,
@@ -48,10 +49,10 @@ from persistence.records import (
 from persistence.sql_rows import dump_json
 
 
-class MemoryRepository(MemoryRuntime, MemoryAuth, MemoryAccounts):
+class MemoryRepository(MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve):
     """Writes: onboarding from `MemoryAccounts`, users' roles, passwords and tokens from
-    `MemoryAuth`, strategies and trading here; reads from `MemoryReads` (and what a running
-    service polls, from `MemoryRuntime`)."""
+    `MemoryAuth`, strategies and trading here; reads from `MemoryReads` (what a running
+    service polls from `MemoryRuntime`, the /metrics counts from `MemoryObserve`)."""
 
     # --- strategies -------------------------------------------------------------------------
     def upsert_strategy(

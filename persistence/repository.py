@@ -305,4 +305,9 @@ class Repository(Protocol):
         `changed_since`; every one when None. What the root supervisor polls to swap in a
         replaced key while the account's strategies keep running.
         """
+
+    # --- observability (the service's /metrics) ---------------------------------------------
+    def count_strategies_by_state(self) -> dict[ActualState, int]:
+        """How many strategies are in each actual state, every state present (0 when none);
+        the strategies `list_strategies()` returns (those of users not deleted)."""
         ...

@@ -24,6 +24,7 @@ from actors.admission import BootGate
 from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable
 from exchange.feeds.source import PriceSource, PriceTick
@@ -178,8 +179,10 @@ class Tree:
         self.gate = gate
         self.max_known_wait = max_known_wait
         self.reconcile_interval = reconcile_interval
-        url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
+        url = self.url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
+        self.db_path = tmp_path / "martingale.sqlite"
         upgrade(url)
+        self.telemetry = Telemetry()  # what the tree counts (actors.telemetry)
         self._db = make_engine(url)
         self.sql = SqlRepository(self._db)
         self.repo = FlakyRepository(self.sql)
@@ -270,6 +273,7 @@ class Tree:
             gate=self.gate,
             max_known_wait=self.max_known_wait,
             reconcile_interval=self.reconcile_interval,
+            telemetry=self.telemetry,
         )
 
     def stop(self) -> None:
