@@ -109,14 +109,14 @@ class WatchedStore:
                 self._telemetry.fills.inc(self._venue, str(fill.side.value))
         return result
 
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        with self._liveness.waiting("database"):
+            return self._repo.call("get_strategy", strategy_id)  # type: ignore[no-any-return]
+
 
 def _side(order: dict[str, Any]) -> str:
     side = order.get("side")
     return str(getattr(side, "value", side))
-
-    def get_strategy(self, strategy_id: int) -> StrategyRecord:
-        with self._liveness.waiting("database"):
-            return self._repo.call("get_strategy", strategy_id)  # type: ignore[no-any-return]
 
 
 def describe(exc: BaseException | None) -> str:

@@ -28,8 +28,8 @@ from domain.orders import Fill, Order
 from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_auth import MemoryAuth
-from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_observe import MemoryObserve
+from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
 from persistence.records import (
     ActualState,
