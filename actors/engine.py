@@ -48,6 +48,7 @@ from domain.errors import (
     OrderOutcomeUnknown,
     RateLimited,
     TemporaryError,
+    ValidationError,
 )
 from domain.events import (
     CooldownElapsed,
@@ -295,14 +296,30 @@ class Engine:
     def on_cooldown(self) -> None:
         state = self._require_state()
         if state.phase is Phase.COOLDOWN:
-            self.handle(
-                CooldownElapsed(at=self._market(), price=self._price(), rules=self._rules())
-            )
+            at = self._market()
+            if state.wake_at is None or at >= state.wake_at:
+                self._take_params()
+            self.handle(CooldownElapsed(at=at, price=self._price(), rules=self._rules()))
             self._rewatch()
         state = self._require_state()
         if state.phase is Phase.COOLDOWN and state.wake_at is not None:
             # Early by the wall clock (the timer runs on the monotonic one): ask again.
             self._host.schedule(max(state.wake_at, self._market() + MARKET_RECHECK), "cooldown")
+
+    def _take_params(self) -> None:
+        """The next cycle starts with the parameters stored now: a change made while the
+        strategy runs (the API, `martingale onboard`) takes effect from its next cycle, never in
+        the middle of one, with no restart. Parameters that cannot be used are said, and the
+        cycle starts with the previous ones."""
+        record = self._store.get_strategy(self.strategy_id)
+        try:
+            self.state = between_cycles(self._require_state(), record)
+        except ValidationError as exc:
+            self._host.warn(
+                "params_refused",
+                f"the stored parameters cannot be used ({exc}); the next cycle keeps the "
+                "previous ones",
+            )
 
     def request_stop(self, event: StopRequested) -> None:
         self.handle(event)

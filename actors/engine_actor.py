@@ -46,6 +46,7 @@ from actors.reconcile import Holdings, Reconcile, Reconciled
 from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.spawning import SupervisedActor
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from domain.errors import (
     AuthenticationFailed,
@@ -98,10 +99,13 @@ class EngineActor(SupervisedActor):
         gate: BootGate | None = None,
         liveness: Liveness | None = None,
         sends: SendLog | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """`venue`: the account's venue key (domain.venues); prices are read for (venue,
-        symbol). `feed`: the handle on that market's feed (levels, market clock, health)."""
+        symbol). `feed`: the handle on that market's feed (levels, market clock, health).
+        `telemetry`: the service's counts (orders, fills, errors, tick-to-order)."""
         super().__init__()
+        self._telemetry = telemetry or Telemetry()
         self._gate = gate
         self.liveness = liveness or Liveness()
         self.strategy_id = strategy_id
@@ -133,8 +137,11 @@ class EngineActor(SupervisedActor):
         self._log = log.bind(user=user_id, strategy=strategy_id, symbol=symbol)
         self.engine = Engine(
             strategy_id=strategy_id,
-            exchange=cast(Exchange, WatchedExchange(exchange, self.liveness)),
-            store=WatchedStore(repo, self.liveness),
+            exchange=cast(
+                Exchange,
+                WatchedExchange(exchange, self.liveness, telemetry=self._telemetry, venue=venue),
+            ),
+            store=WatchedStore(repo, self.liveness, telemetry=self._telemetry, venue=venue),
             host=self,
             clock=clock,
             price=self._current_price,
@@ -155,6 +162,7 @@ class EngineActor(SupervisedActor):
                 child_id=self.strategy_id, incarnation=self.incarnation, error=describe(exc_value)
             )
         )
+        self._telemetry.error("engine", exc_value)
         self._unwatch()
 
     def on_stop(self) -> None:
@@ -177,12 +185,14 @@ class EngineActor(SupervisedActor):
             self._log.info("engine: not acting any more", reason=str(exc))
         except DatabaseUnavailable as exc:
             self._ready = False
+            self._telemetry.error("engine", exc)
             self._log.warning(
                 "engine: database unavailable; no orders until it is back", error=str(exc)
             )
             self._retry_later()
         except AuthenticationFailed as exc:
             self._ready = False
+            self._telemetry.error("engine", exc)
             self._unwatch()
             self._parent.tell(
                 CredentialsRejected(
@@ -191,6 +201,7 @@ class EngineActor(SupervisedActor):
             )
         except TemporaryError as exc:
             self._ready = False
+            self._telemetry.error("engine", exc)
             self._set_actual(ActualState.DEGRADED, describe(exc))
             self._log.warning("engine: degraded", error=describe(exc))
             self._retry_later(exc)
@@ -235,7 +246,9 @@ class EngineActor(SupervisedActor):
             self._last_watch = None  # the feed dropped our levels when it woke us: re-send them
             self.engine.ordered_at = None
             self.engine.on_tick(message.low, self._market_now())
-            metrics.tick_handled(message.at, self.engine.ordered_at)
+            metrics.tick_handled(
+                message.at, self.engine.ordered_at, also=self._telemetry.tick_to_order
+            )
             self._after_step()
         elif isinstance(message, Wake) and message.what == "cooldown":
             self.engine.on_cooldown()

@@ -26,9 +26,11 @@ def apply_order(order: WorkingOrder) -> tuple[int, Decimal, str]:
 
 
 def between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:
-    """Changes that may only happen between cycles, applied when the engine (re)starts.
+    """Changes that may only happen between cycles, applied when the engine (re)starts and as
+    each new cycle begins (`Engine._take_params`).
 
-    New parameters from the config take effect for the next cycle, never in the middle of one.
+    New parameters (the config, the API) take effect for the next cycle, never in the middle of
+    one.
     A strategy that finished (stopped, max cycles, or a refused base order) and is wanted
     running again starts a fresh cycle; any position it kept is carried into that cycle and
     sold with its take-profit (the policy for a stop-now's position: adopted, and reported).

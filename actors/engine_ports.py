@@ -10,13 +10,24 @@ from typing import Protocol
 
 from domain.errors import ExchangeUnavailable
 from domain.orders import Fill, Order
-from persistence.records import AuditEntry, CycleRecord, EngineState, OrderIntent, StepResult
+from persistence.records import (
+    AuditEntry,
+    CycleRecord,
+    EngineState,
+    OrderIntent,
+    StepResult,
+    StrategyRecord,
+)
 
 
 class Store(Protocol):
     """What the engine needs from the repository (the RepositoryActor's proxy in production)."""
 
     def load_engine_state(self, strategy_id: int) -> EngineState: ...
+
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        """The strategy's row (its parameters as stored now), without the snapshot."""
+        ...
 
     def save_step(
         self,

@@ -1,5 +1,7 @@
 """How an engine actor waits: on the venue (a known wait for the heartbeat check), on the
-repository (the same), and before it retries after a temporary failure."""
+repository (the same), and before it retries after a temporary failure. The two wrappers also
+count what passes through them (orders placed and refused, fills committed) for the service's
+metrics (`actors.telemetry`): every order and fill goes through them, and nothing else does."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from typing import Any
 
 from actors.admission import Liveness
 from actors.repository import RepoClient
+from actors.telemetry import Telemetry
+from domain.errors import DuplicateOrder, OrderError
 from exchange.port import Exchange
-from persistence.records import EngineState, StepResult
+from persistence.records import EngineState, StepResult, StrategyRecord
 
 
 def retry_delay(
@@ -35,9 +39,18 @@ class WatchedExchange:
     engine waiting on a slow venue is not stuck, and must not be replaced while its create is
     in flight (its successor could place the order again)."""
 
-    def __init__(self, inner: Exchange, liveness: Liveness) -> None:
+    def __init__(
+        self,
+        inner: Exchange,
+        liveness: Liveness,
+        *,
+        telemetry: Telemetry | None = None,
+        venue: str = "",
+    ) -> None:
         self._inner = inner
         self._liveness = liveness
+        self._telemetry = telemetry
+        self._venue = venue
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -51,13 +64,38 @@ class WatchedExchange:
 
         return call
 
+    def create_order(self, **order: Any) -> Any:
+        """Placed, or refused by the venue (an order error; a duplicate is an order placed
+        before, not a refusal). Unknown outcomes and outages are counted as errors by the
+        engine actor, which sees them."""
+        with self._liveness.waiting("exchange"):
+            try:
+                placed = self._inner.create_order(**order)
+            except OrderError as exc:
+                if self._telemetry is not None and not isinstance(exc, DuplicateOrder):
+                    self._telemetry.orders_rejected.inc(self._venue, _side(order))
+                    self._telemetry.error("engine", exc)
+                raise
+        if self._telemetry is not None:
+            self._telemetry.orders_placed.inc(self._venue, _side(order))
+        return placed
+
 
 class WatchedStore:
     """The engine's store, marking each call as a known wait for the heartbeat check."""
 
-    def __init__(self, repo: RepoClient, liveness: Liveness) -> None:
+    def __init__(
+        self,
+        repo: RepoClient,
+        liveness: Liveness,
+        *,
+        telemetry: Telemetry | None = None,
+        venue: str = "",
+    ) -> None:
         self._repo = repo
         self._liveness = liveness
+        self._telemetry = telemetry
+        self._venue = venue
 
     def load_engine_state(self, strategy_id: int) -> EngineState:
         with self._liveness.waiting("database"):
@@ -65,7 +103,20 @@ class WatchedStore:
 
     def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:
         with self._liveness.waiting("database"):
-            return self._repo.save_step(strategy_id, **kwargs)
+            result = self._repo.save_step(strategy_id, **kwargs)
+        if self._telemetry is not None:
+            for fill in kwargs.get("fills") or ():
+                self._telemetry.fills.inc(self._venue, str(fill.side.value))
+        return result
+
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        with self._liveness.waiting("database"):
+            return self._repo.call("get_strategy", strategy_id)  # type: ignore[no-any-return]
+
+
+def _side(order: dict[str, Any]) -> str:
+    side = order.get("side")
+    return str(getattr(side, "value", side))
 
 
 def describe(exc: BaseException | None) -> str:

@@ -32,6 +32,7 @@ import structlog
 from actors.feed_link import FeedLink
 from actors.messages import FeedFailed, FeedHealth, Pump
 from actors.spawning import SupervisedActor
+from actors.telemetry import Telemetry
 from actors.timers import TimerHandle, TimerService
 from domain.errors import ExchangeUnavailable, MartingaleError, TemporaryError
 from exchange.feeds.source import PriceSource, PriceTick, ReplaySource
@@ -85,8 +86,10 @@ class MarketFeedActor(SupervisedActor):
         parent: pykka.ActorRef[Any] | None = None,
         incarnation: int = 0,
         down_after: int = DOWN_AFTER,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
+        self._telemetry = telemetry or Telemetry()
         self.venue = link.venue
         self.symbol = link.symbol
         self._link = link
@@ -122,6 +125,7 @@ class MarketFeedActor(SupervisedActor):
                     error=_describe(exc_value),
                 )
             )
+        self._telemetry.error("feed", exc_value)
         self._release()
 
     def on_stop(self) -> None:
@@ -157,6 +161,7 @@ class MarketFeedActor(SupervisedActor):
             # A replay that ended cleanly (perhaps already over when this feed was restarted):
             # no prices will come, but none are missing either; its strategies stop showing a
             # restart as the reason they are degraded.
+            self._link.mark_ended()
             self._report(None)
 
     def _publish(self, tick: PriceTick) -> None:
@@ -201,6 +206,7 @@ class MarketFeedActor(SupervisedActor):
     def _trouble(self, exc: BaseException, *, what: str = "the price source failed") -> None:
         """Log a failure with its cause; past the threshold, tell the parent the market is down."""
         self._failures += 1
+        self._telemetry.error("feed", exc)
         error = _describe(exc)
         # Not a domain error: a bug somewhere below, so the log shows where it came from.
         trace = exc if not isinstance(exc, MartingaleError) else False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +45,8 @@ class FeedLink:
         self._market_time: datetime | None = None
         self._time_scale = 1.0
         self._error: str | None = None
+        self._ended = False
+        self.created_at = datetime.now(UTC)  # wall clock: the health check's grace before a price
         self.ticks = 0
         self.woken = 0
         self.peak = 0  # the most engines one tick woke: the size of the largest burst
@@ -93,10 +95,23 @@ class FeedLink:
         """Why this market has no reliable prices now (feed down), or None when prices flow."""
         return self._error
 
+    @property
+    def ended(self) -> bool:
+        """A replay played to its end: no price will come, and none is missing."""
+        return self._ended
+
+    def last_published(self) -> datetime | None:
+        """When the last tick was published (wall clock), None before the first."""
+        with self._lock:
+            return self._last[3] if self._last is not None else None
+
     # --- the feed actor and the root -------------------------------------------------------
 
     def set_time_scale(self, scale: float) -> None:
         self._time_scale = scale
+
+    def mark_ended(self) -> None:
+        self._ended = True
 
     def set_error(self, error: str | None) -> None:
         """The root's verdict on the feed's health (see `actors.feed_pool`)."""

@@ -33,6 +33,7 @@ from actors.feed import MarketFeedActor, PriceBoard
 from actors.feed_link import FeedLink
 from actors.messages import FeedFailed, FeedHealth, MarketHealthChanged, RestartFeed
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from exchange.feeds.source import PriceSource
 from exchange.paper.venue import PaperVenue
@@ -71,7 +72,9 @@ class FeedPool:
         prices: PriceBoard,
         policy: RestartPolicy,
         down_after: int | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry()
         self._timers = timers
         self._prices = prices
         self._policy = policy
@@ -93,9 +96,12 @@ class FeedPool:
         return None if feed is None else feed.link
 
     def stats(self) -> dict[str, dict[str, int]]:
+        return {f"{link.venue}:{link.symbol}": link.stats() for link in self.links()}
+
+    def links(self) -> list[FeedLink]:
+        """Every market's link (the health check reads their last price time and error)."""
         with self._lock:
-            links = [feed.link for feed in self._feeds.values()]
-        return {f"{link.venue}:{link.symbol}": link.stats() for link in links}
+            return [feed.link for feed in self._feeds.values()]
 
     # --- the root's thread -----------------------------------------------------------------
 
@@ -168,6 +174,7 @@ class FeedPool:
                 paper=feed.spec.paper,
                 parent=self._parent,
                 incarnation=feed.incarnation,
+                telemetry=self._telemetry,
                 **extra,
             )
         except Exception as exc:  # e.g. no thread left (the pids limit): retried like a crash
@@ -186,6 +193,7 @@ class FeedPool:
             )
             log.error("root: feed keeps crashing; giving up", market=_name(feed), error=reason)
             return self._set_error(feed, reason)
+        self._telemetry.restarts.inc("feed")
         log.warning(
             "root: feed crashed; restarting",
             market=_name(feed),

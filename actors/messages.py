@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.events import StopMode
+from persistence.records import DesiredState
 
 # --- to an engine ----------------------------------------------------------------------------
 
@@ -70,6 +71,18 @@ class MarketHealthChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSpec:
+    """What a user actor needs to run one strategy's engine (built by the root)."""
+
+    strategy_id: int
+    account_id: int
+    venue: str  # the account's venue key (domain.venues): its market is (venue, symbol)
+    symbol: str
+    desired: DesiredState = DesiredState.RUNNING
+    stop_mode: StopMode | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChildFailed:
     """A child died (tell handler raised, or on_start failed)."""
 
@@ -103,11 +116,26 @@ class CheckHeartbeats:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesiredChanged:
-    """The database says a strategy's desired state (or stop mode) changed."""
+    """The database holds a new command for a strategy: a desired state, a stop mode, or the
+    same again (a resume of a finished strategy already wanted running).
+
+    `spec`: how to run it, for a strategy the user actor may not know yet (created while the
+    service runs, or left out at start as stopped, finished or faulted); None when the
+    strategy is not to run (stopped, or still finished or faulted).
+    """
 
     strategy_id: int
     desired: str
     stop_mode: StopMode | None = None
+    spec: EngineSpec | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialsChanged:
+    """The account's stored API key was replaced: swap in a client built on it."""
+
+    account_id: int
+    attempt: int = 0  # clients that could not be built yet (backoff)
 
 
 # --- to a feed actor -------------------------------------------------------------------------
@@ -150,3 +178,22 @@ class FeedHealth:
 class RestartFeed:
     venue: str
     symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckTree:
+    """Asked (with a timeout) by the health check: the root answers with a `TreeHealth`. An
+    answer at all proves the root's thread is not stuck."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeHealth:
+    """The root's view of its children. `users_expected`: users it supervises;
+    `users_alive`: those with a live actor now; `users_given_up`: past the restart limit (their
+    strategies are FAULTED until a restart of the service)."""
+
+    users_expected: int
+    users_alive: int
+    users_given_up: int
+    repository_alive: bool
+    stopping: bool

@@ -26,6 +26,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 DEFAULT_CAPACITY = 50_000
 
@@ -96,14 +97,27 @@ TICK_TO_WAKE_DONE = LatencyRecorder()
 TICK_TO_ORDER = LatencyRecorder()
 
 
+class Observes(Protocol):
+    def observe(self, seconds: float) -> None: ...
+
+
 def tick_handled(
-    published_at: datetime, ordered_at: datetime | None, *, now: datetime | None = None
+    published_at: datetime,
+    ordered_at: datetime | None,
+    *,
+    now: datetime | None = None,
+    also: Observes | None = None,
 ) -> None:
     """Called by an engine after it handled a `PriceCrossed` published at `published_at`;
-    `ordered_at` is when the exchange last accepted an order of that handling (None: none)."""
+    `ordered_at` is when the exchange last accepted an order of that handling (None: none).
+    `also`: the service's own tick-to-order histogram (`actors.telemetry`), which keeps every
+    observation in buckets where these recorders keep recent samples."""
     TICK_TO_WAKE_DONE.record(((now or datetime.now(UTC)) - published_at).total_seconds())
     if ordered_at is not None:
-        TICK_TO_ORDER.record((ordered_at - published_at).total_seconds())
+        seconds = (ordered_at - published_at).total_seconds()
+        TICK_TO_ORDER.record(seconds)
+        if also is not None:
+            also.observe(seconds)
 
 
 def reset() -> None:

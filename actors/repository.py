@@ -81,6 +81,26 @@ class StepQueue:
         return len(self._items)
 
 
+class WriterBacklog:
+    """How much waits for the single writer, readable from any thread (the metrics scrape and
+    the health check): steps queued for its next group, rows buffered for its next flush and
+    messages in its mailbox. The actor updates `buffered` as its buffers change (an attribute
+    store); the rest is read from the queues themselves."""
+
+    def __init__(self, steps: StepQueue) -> None:
+        self._steps = steps
+        self.buffered = 0
+        self.inbox: Any = None  # the writer's pykka inbox (a queue.Queue), once it exists
+
+    def depths(self) -> dict[str, int]:
+        inbox = self.inbox
+        return {
+            "steps": len(self._steps),
+            "buffered": self.buffered,
+            "mailbox": inbox.qsize() if inbox is not None else 0,
+        }
+
+
 class RepositoryActor(pykka.ThreadingActor):
     def __init__(
         self,
@@ -93,8 +113,12 @@ class RepositoryActor(pykka.ThreadingActor):
         steps: StepQueue,
         max_group: int = 200,
         bulk_rows: int = 100,
+        backlog: WriterBacklog | None = None,
     ) -> None:
         super().__init__()
+        self._backlog = backlog
+        if backlog is not None:
+            backlog.inbox = self.actor_inbox
         if bulk_rows < 1:
             raise ValueError(f"bulk_rows must be at least 1, got {bulk_rows}")
         self.repo = repo
@@ -195,6 +219,7 @@ class RepositoryActor(pykka.ThreadingActor):
                 request.reply.set(result)
 
     def _after_buffer(self) -> None:
+        self._note_buffered()
         if self.pending() >= self._batch_size:
             self._flush()
         elif not self._timer_armed:
@@ -230,7 +255,13 @@ class RepositoryActor(pykka.ThreadingActor):
             if not self._timer_armed:
                 self._timer_armed = True
                 self._timers.tell_later(max(1.0, self._flush_interval), self.actor_ref, _Flush())
+        finally:
+            self._note_buffered()
         return written
+
+    def _note_buffered(self) -> None:
+        if self._backlog is not None:
+            self._backlog.buffered = self.pending()
 
     def _backlogged(self, method: str) -> DatabaseUnavailable:
         self.expired += 1
@@ -293,6 +324,7 @@ READS = frozenset(
         "get_strategy",
         "get_account",
         "get_user",
+        "list_changed_accounts",
     }
 )
 

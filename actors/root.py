@@ -5,8 +5,11 @@ feeds and then one UserActor per user; stops them in reverse (users and their en
 repository last, so everything is flushed). A live market's feed is started when the first
 engine trading it is spawned (`actors.feed_pool`). Supervises users and feeds one_for_one with
 the same RestartPolicy as users use for engines, tells users when a market's feed goes down or
-recovers, and polls the database for desired-state changes (pause, resume, stop) made by
-`martingale onboard`, the CLI or the REST API while the service runs.
+recovers, and polls the database (`actors.root_poll`) for what `martingale onboard`, the CLI or
+the REST API wrote while the service runs: commands (pause, resume, stop...) reach the user
+actor, with how to run a strategy it does not know yet (a new one, or one left out at start);
+a new user gets its actor when it has a strategy to run; a replaced key is swapped in by the
+account's user actor.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pykka
@@ -29,35 +32,36 @@ from actors.admission import BootGate
 from actors.feed import PriceBoard
 from actors.feed_pool import FeedPool, FeedSpec
 from actors.messages import (
+    CheckTree,
     ChildFailed,
+    CredentialsChanged,
     DesiredChanged,
+    EngineSpec,
     FeedFailed,
     FeedHealth,
     MarketHealthChanged,
     PollDesired,
     RestartChild,
     RestartFeed,
+    TreeHealth,
 )
 from actors.reconcile import RECONCILE_INTERVAL_S
-from actors.repository import RepoClient, RepositoryActor, StepQueue
+from actors.repository import RepoClient, RepositoryActor, StepQueue, WriterBacklog
+from actors.root_poll import DatabasePoll
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
-from actors.user import MAX_KNOWN_WAIT, EngineSpec, UserActor
+from actors.user import MAX_KNOWN_WAIT, UserActor
 from domain.errors import DatabaseUnavailable
 from domain.events import StopMode
 from domain.venues import PAPER_VENUE
 from exchange.port import Exchange
-from persistence.records import ActualState, DesiredState
+from persistence.records import ActualState, DesiredState, DesiredStateRecord
 from persistence.repository import Repository
 
 log = structlog.get_logger(__name__)
 
 STOP_TIMEOUT = 60.0
-# The desired-state poll reads only rows changed since the last poll, less this margin (clock
-# differences between the writers: the CLI, another host), and every row every FULL_POLL_EVERY
-# polls, which bounds how long any change can go unseen whatever the clocks say.
-POLL_MARGIN = timedelta(seconds=10)
-FULL_POLL_EVERY = 30
 
 __all__ = ["FeedSpec", "RootSupervisor"]
 
@@ -71,6 +75,7 @@ class _UserChild:
     user_id: int
     ref: pykka.ActorRef[Any] | None = None
     history: FailureHistory = field(default_factory=FailureHistory)
+    given_up: bool = False  # crashed past the limit: started again by its owner's next command
 
 
 class RootSupervisor(pykka.ThreadingActor):
@@ -95,8 +100,12 @@ class RootSupervisor(pykka.ThreadingActor):
         max_known_wait: float = MAX_KNOWN_WAIT,
         reconcile_interval: float = RECONCILE_INTERVAL_S,
         reconcile_workers: int = 4,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        """`telemetry`: where the tree counts what it does (`actors.telemetry`); the service
+        reads it for `/metrics` and `/health/ready`."""
         super().__init__()
+        self.telemetry = telemetry or Telemetry()
         self._max_known_wait = max_known_wait
         self._reconcile_interval = reconcile_interval
         # The periodic per-account passes make their exchange calls here, never on an actor
@@ -122,19 +131,22 @@ class RootSupervisor(pykka.ThreadingActor):
         self._rng = random.Random(0)
         self.repo_ref: pykka.ActorRef[RepositoryActor] | None = None
         self.repo: RepoClient | None = None
-        self.feeds = FeedPool(timers=timers, prices=prices, policy=policy)
+        self.feeds = FeedPool(timers=timers, prices=prices, policy=policy, telemetry=self.telemetry)
+        self.telemetry.feeds = self.feeds
         self._market_users: dict[tuple[str, str], set[int]] = {}  # who to tell about health
         self.users: dict[int, _UserChild] = {}
-        self._desired: dict[int, tuple[str, StopMode | None]] = {}
-        self._polls = 0
-        self._last_poll: datetime | None = None
-        self._accounts: dict[int, Any] = {}
+        self._db = DatabasePoll()
+        self._accounts = self._db.accounts  # account rows by id: venues, feeds, key changes
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def on_start(self) -> None:
         steps = StepQueue()
-        self.repo_ref = RepositoryActor.start(self._repo_impl, self._timers, steps=steps)
+        backlog = WriterBacklog(steps)
+        self.repo_ref = RepositoryActor.start(
+            self._repo_impl, self._timers, steps=steps, backlog=backlog
+        )
+        self.telemetry.backlog = backlog
         self.repo = RepoClient(self.repo_ref, reader=self._repo_impl, steps=steps)
         self.feeds.bind(self.actor_ref)
         for spec in self._feed_specs:
@@ -148,6 +160,7 @@ class RootSupervisor(pykka.ThreadingActor):
         by_user: dict[int, list[Any]] = {}
         for record in self._repo_impl.list_strategies():
             by_user.setdefault(record.user_id, []).append(record)
+            self._db.saw(record)  # the poll tells users only of commands given from now on
         # Start users in waves, so that spawning thousands of engine threads does not starve
         # the ones already trading; how many engines boot at once is the gate's business.
         self._preloaded = by_user
@@ -198,6 +211,8 @@ class RootSupervisor(pykka.ThreadingActor):
             elif isinstance(message, RestartFeed):
                 if not self._stopping.is_set():
                     self._tell_market(self.feeds.restart(message))
+            elif isinstance(message, CheckTree):
+                return self._tree_health()
             elif isinstance(message, PollDesired):
                 try:
                     self._poll()
@@ -215,6 +230,16 @@ class RootSupervisor(pykka.ThreadingActor):
         """Per market ("venue:symbol"): ticks, engines woken, largest burst, engines watching."""
         return self.feeds.stats()
 
+    def _tree_health(self) -> TreeHealth:
+        children = self.users.values()
+        return TreeHealth(
+            users_expected=len(self.users),
+            users_alive=sum(c.ref is not None and c.ref.is_alive() for c in children),
+            users_given_up=sum(c.given_up for c in children),
+            repository_alive=self.repo_ref is not None and self.repo_ref.is_alive(),
+            stopping=self._stopping.is_set(),
+        )
+
     # --- supervision ---------------------------------------------------------------------
 
     def _user_failed(self, message: ChildFailed) -> None:
@@ -224,6 +249,7 @@ class RootSupervisor(pykka.ThreadingActor):
         child.ref = None
         decision = child.history.record(time.monotonic(), self._policy, self._rng)
         if isinstance(decision, GiveUp):
+            child.given_up = True
             log.error(
                 "root: user actor keeps crashing; giving up",
                 user=child.user_id,
@@ -239,6 +265,7 @@ class RootSupervisor(pykka.ThreadingActor):
                         error=f"its user actor kept crashing: {message.error}",
                     )
             return
+        self.telemetry.restarts.inc("user")
         log.warning(
             "root: user actor crashed; restarting",
             user=child.user_id,
@@ -274,13 +301,14 @@ class RootSupervisor(pykka.ThreadingActor):
             max_known_wait=self._max_known_wait,
             pool=self._pool,
             reconcile_interval=self._reconcile_interval,
+            telemetry=self.telemetry,
         )
 
     def _specs(self, records: list[Any]) -> list[EngineSpec]:
         assert self.repo is not None
         specs = []
         for record in records:
-            self._desired[record.id] = (record.desired_state.value, record.stop_mode)
+            self._db.saw(record)
             if record.actual_state in (ActualState.FAULTED, ActualState.FINISHED):
                 continue  # a person has to look first: resume sets it running again
             finishing = record.desired_state is DesiredState.STOPPED
@@ -347,33 +375,57 @@ class RootSupervisor(pykka.ThreadingActor):
         )
 
     def _poll(self) -> None:
-        """Tell users about desired-state changes. Only rows changed since the last poll are
-        read (an idle fleet of thousands costs a few rows, not thousands, every 2 s)."""
+        """Tell users of new commands and replaced keys (see `actors.root_poll`)."""
         assert self.repo is not None
-        started = utcnow()
-        since = None
-        if self._last_poll is not None and self._polls % FULL_POLL_EVERY:
-            since = self._last_poll - POLL_MARGIN
         try:
-            records = self.repo.call("list_desired_states", changed_since=since)
+            changes = self._db.poll(self.repo.call, utcnow())
         except DatabaseUnavailable:
             return  # the next poll asks again from the last one that worked
-        self._polls += 1
-        self._last_poll = started
-        for record in records:
-            sid = record.strategy_id
-            wanted = (record.desired_state.value, record.stop_mode)
-            if self._desired.get(sid) == wanted:
-                continue
-            known = sid in self._desired
-            self._desired[sid] = wanted
-            user = self.users.get(record.user_id)
-            if user is None or user.ref is None or not known:
-                continue  # new strategies are picked up by a restart of their user (later issue)
-            with contextlib.suppress(pykka.ActorDeadError):  # a dying user: its restart reads it
-                user.ref.tell(
-                    DesiredChanged(strategy_id=sid, desired=wanted[0], stop_mode=wanted[1])
+        for record in changes.commands:
+            try:
+                self._command(record)
+            except Exception:  # one strategy's trouble must not hide the others' commands
+                log.exception("root: a command could not be handled", strategy=record.strategy_id)
+                self._db.forget(record.strategy_id)
+        for account in changes.rekeyed:
+            user = self.users.get(account.user_id)
+            if user is not None and user.ref is not None:
+                with contextlib.suppress(pykka.ActorDeadError):  # a restart reads the new key
+                    user.ref.tell(CredentialsChanged(account_id=account.id))
+
+    def _command(self, record: DesiredStateRecord) -> None:
+        """A command (or a strategy created) since the last poll: to its user actor, with how to
+        run the strategy (its row, read now) should the actor not know it."""
+        assert self.repo is not None
+        uid = record.user_id
+        user = self.users.get(uid)
+        runs = record.desired_state is not DesiredState.STOPPED or record.stop_mode is not None
+        if user is None or user.given_up:
+            if runs:  # a new user, or one given up on: (re)started, it reads its strategies
+                self.users[uid] = user = user or _UserChild(user_id=uid)
+                user.given_up = False
+                user.history.reset()
+                self.actor_ref.tell(RestartChild(child_id=uid))
+            return
+        if user.ref is None:
+            # Not started yet (or restarting): its start reads its strategies as they are now.
+            self._preloaded.pop(uid, None)
+            return
+        try:
+            strategy = self.repo.call("get_strategy", record.strategy_id)
+            specs = self._specs([strategy])
+        except DatabaseUnavailable:
+            self._db.forget(record.strategy_id)  # handled when a poll next reads it
+            return
+        with contextlib.suppress(pykka.ActorDeadError):  # a dying user: its restart reads it
+            user.ref.tell(
+                DesiredChanged(
+                    strategy_id=strategy.id,
+                    desired=strategy.desired_state.value,
+                    stop_mode=strategy.stop_mode,
+                    spec=specs[0] if specs else None,
                 )
+            )
 
 
 def _wait(futures: list[pykka.Future[Any]], what: str) -> None:

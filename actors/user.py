@@ -4,7 +4,9 @@ Supervision is one_for_one with `RestartPolicy`: a crashed engine is restarted a
 backoff through the same start path; past the limit it is persisted FAULTED with its error and
 its siblings carry on. An engine that stops answering pings is fenced (it may never act again),
 abandoned and replaced. A strategy that finished or was stopped is not restarted. Rejected keys
-stop that account's strategies with the error; nothing else is touched.
+stop that account's strategies with the error; nothing else is touched. A replaced key is
+swapped in under the running engines (`actors.user_accounts`); strategies created while the
+service runs arrive with their first command (`DesiredChanged.spec`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +33,11 @@ from actors.feed_link import FeedLink
 from actors.messages import (
     CheckHeartbeats,
     ChildFailed,
+    CredentialsChanged,
     CredentialsRejected,
     DesiredChanged,
     EngineFinished,
+    EngineSpec,
     MarketHealthChanged,
     Pause,
     RestartChild,
@@ -53,7 +57,9 @@ from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.spawning import SupervisedActor
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
+from actors.user_accounts import AccountClients
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
 from domain.events import StopMode
 from domain.venues import PAPER_VENUE
@@ -67,16 +73,6 @@ MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts a
 # the exchange is queued, not stuck; past this long in one such wait it counts as stuck all the
 # same (a venue call is bounded by its client's timeout and the read retries, far below this).
 MAX_KNOWN_WAIT = 300.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineSpec:
-    strategy_id: int
-    account_id: int
-    venue: str  # the account's venue key (domain.venues): its market is (venue, symbol)
-    symbol: str
-    desired: DesiredState = DesiredState.RUNNING
-    stop_mode: StopMode | None = None
 
 
 @dataclass(slots=True)
@@ -113,8 +109,10 @@ class UserActor(SupervisedActor):
         max_known_wait: float = MAX_KNOWN_WAIT,
         pool: Executor | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL_S,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
+        self._telemetry = telemetry or Telemetry()  # the root's; a private one in tests
         self._max_known_wait = max_known_wait
         self._reconciler = AccountReconciler(
             owner=self.actor_ref,
@@ -127,7 +125,6 @@ class UserActor(SupervisedActor):
         self._gate = gate
         self.user_id = user_id
         self._specs = specs
-        self._exchange_for = exchange_for
         self._feed_for = feed_for
         self._repo = repo
         self._parent = parent
@@ -136,8 +133,10 @@ class UserActor(SupervisedActor):
         self._policy = policy
         self._heartbeat_interval = heartbeat_interval
         self._children: dict[int, _Child] = {}
-        self._clients: dict[int, Exchange] = {}
         self._rng = random.Random(user_id)
+        self._clients = AccountClients(
+            exchange_for, owner=self.actor_ref, timers=timers, rng=self._rng, user_id=user_id
+        )
         self._log = log.bind(user=user_id)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -145,9 +144,7 @@ class UserActor(SupervisedActor):
     def on_start(self) -> None:
         try:
             for spec in self._specs:
-                self._children[spec.strategy_id] = _Child(spec=spec)
-                if spec.desired is not DesiredState.STOPPED or spec.stop_mode is not None:
-                    self._spawn(self._children[spec.strategy_id])
+                self._add(spec)
             self._arm_heartbeat()
         except Exception as exc:
             # pykka calls neither on_failure nor on_stop after a failed on_start: stop the
@@ -168,8 +165,8 @@ class UserActor(SupervisedActor):
 
     def on_stop(self) -> None:
         self._stop_children()
-        for client in self._clients.values():
-            client.close()
+        self._telemetry.breakers.untrack(self._clients.account_ids())
+        self._clients.close()
 
     def engine_refs(self) -> dict[int, pykka.ActorRef[Any]]:
         return {sid: c.ref for sid, c in self._children.items() if c.ref is not None}
@@ -190,6 +187,8 @@ class UserActor(SupervisedActor):
                 self._retire(child)
         elif isinstance(message, CredentialsRejected):
             self._credentials_rejected(message)
+        elif isinstance(message, CredentialsChanged):
+            self._clients.credentials_changed(message)
         elif isinstance(message, CheckHeartbeats):
             self._check_heartbeats()
         elif isinstance(message, DesiredChanged):
@@ -241,6 +240,7 @@ class UserActor(SupervisedActor):
             self._log.error("user: engine faulted", strategy=sid, error=error)
             self._record(sid, ActualState.FAULTED, error)
             return
+        self._telemetry.restarts.inc("engine")
         self._log.warning(
             "user: engine crashed; restarting",
             strategy=sid,
@@ -268,7 +268,8 @@ class UserActor(SupervisedActor):
                 self._repo.call(
                     "set_desired_state", child.spec.strategy_id, DesiredState.STOPPED, now=_now()
                 )
-        self._clients.pop(message.account_id, None)
+        self._clients.drop(message.account_id)  # a resume builds a client on the key stored then
+        self._telemetry.breakers.untrack([message.account_id])
 
     def _check_heartbeats(self) -> None:
         """Beat every engine that is idle or working, replace one stuck on a message.
@@ -325,16 +326,11 @@ class UserActor(SupervisedActor):
     def _desired_changed(self, message: DesiredChanged) -> None:
         child = self._children.get(message.strategy_id)
         if child is None:
+            if message.spec is not None:  # new, or left out at start: runs from now on
+                self._add(message.spec)
             return
         desired = DesiredState(message.desired)
-        child.spec = EngineSpec(
-            strategy_id=child.spec.strategy_id,
-            account_id=child.spec.account_id,
-            venue=child.spec.venue,
-            symbol=child.spec.symbol,
-            desired=desired,
-            stop_mode=message.stop_mode,
-        )
+        child.spec = replace(child.spec, desired=desired, stop_mode=message.stop_mode)
         if desired is DesiredState.RUNNING:
             child.done = False
             if child.ref is None:
@@ -351,6 +347,13 @@ class UserActor(SupervisedActor):
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _add(self, spec: EngineSpec) -> None:
+        """Know the strategy; run its engine unless it is stopped (a paused engine is started
+        paused: it places nothing until resumed)."""
+        child = self._children[spec.strategy_id] = _Child(spec=spec)
+        if spec.desired is not DesiredState.STOPPED or spec.stop_mode is not None:
+            self._spawn(child)
+
     def _spawn(self, child: _Child) -> None:
         """Start the engine. A temporary failure (the database or the venue briefly away while
         the client is built) is retried like any other start; a strategy whose client cannot be
@@ -358,7 +361,7 @@ class UserActor(SupervisedActor):
         thread or pids limit) fails alone, through the restart policy."""
         sid = child.spec.strategy_id
         try:
-            client = self._client(child.spec.account_id)
+            client = self._clients.client(child.spec.account_id)
         except TemporaryError as exc:
             child.spawn_failures += 1
             delay = retry_delay(exc, child.spawn_failures, base=1.0, cap=60.0, rng=self._rng)
@@ -374,6 +377,7 @@ class UserActor(SupervisedActor):
             self._record(sid, ActualState.FAULTED, str(exc))
             return
         child.spawn_failures = 0
+        self._telemetry.breakers.track(child.spec.venue, child.spec.account_id, client)
         child.fence = threading.Event()
         child.liveness = Liveness()
         child.incarnation += 1
@@ -415,13 +419,8 @@ class UserActor(SupervisedActor):
             gate=self._gate,
             liveness=child.liveness,
             sends=child.sends,
+            telemetry=self._telemetry,
         )
-
-    def _client(self, account_id: int) -> Exchange:
-        client = self._clients.get(account_id)
-        if client is None:
-            client = self._clients[account_id] = self._exchange_for(account_id)
-        return client
 
     def _retire(self, child: _Child) -> None:
         if child.ref is not None:

@@ -24,6 +24,7 @@ import structlog
 from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
 from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
@@ -142,6 +143,9 @@ class Service:
         self.vault = vault
         self.tuning = tuning or Tuning()
         self.root: pykka.ActorRef[RootSupervisor] | None = None
+        self.repo: SqlRepository | None = None  # set by start()
+        # What the tree counts about itself, for /metrics and /health/ready (services.observe).
+        self.telemetry = Telemetry()
         self.venue: PaperVenue | None = None
         self.timers: TimerService | None = None
         self._engine: Any = None
@@ -177,7 +181,7 @@ class Service:
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
         sys.setswitchinterval(self.tuning.switch_interval)
         self._engine = make_engine(self.config.database.url)
-        repo = SqlRepository(self._engine)
+        repo = self.repo = SqlRepository(self._engine)
         self.venue = self._open_venue() if self._uses_paper() else None
         self.timers = TimerService()
         prices = PriceBoard()
@@ -196,6 +200,7 @@ class Service:
             boot_slots=self.tuning.boot_slots,
             freeze_after_boot=self.tuning.freeze_after_boot,
             reconcile_interval=self.tuning.reconcile_interval,
+            telemetry=self.telemetry,
         )
 
     def stop(self) -> None:

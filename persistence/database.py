@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MYSQL_POOL_SIZE = 5
@@ -51,27 +52,35 @@ def make_engine(
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     read_timeout_s: float = MYSQL_READ_TIMEOUT_S,
     write_timeout_s: float = MYSQL_WRITE_TIMEOUT_S,
+    fresh_connections: bool = False,
 ) -> Engine:
     """The timeouts apply to MySQL only (SQLite is a local file); tests shorten them, and
-    migrations, whose ALTERs of a large table may run for minutes, lengthen them."""
+    migrations, whose ALTERs of a large table may run for minutes, lengthen them.
+    `fresh_connections`: no pool, every use opens its own connection (the health check's
+    probe, which must see whether a new connection can be made now)."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, echo=echo)
+        return _sqlite_engine(parsed, echo=echo, fresh=fresh_connections)
     if parsed.get_backend_name() == "mysql":
         timeouts = {
             "connect_timeout": connect_timeout_s,
             "read_timeout": read_timeout_s,
             "write_timeout": write_timeout_s,
         }
-        return _mysql_engine(parsed, pool_size=pool_size, echo=echo, timeouts=timeouts)
+        return _mysql_engine(
+            parsed, pool_size=pool_size, echo=echo, timeouts=timeouts, fresh=fresh_connections
+        )
     raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, fresh: bool = False) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    pool: dict[str, Any] = {"poolclass": NullPool} if fresh else {}
+    engine = create_engine(
+        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -95,16 +104,25 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     return engine
 
 
-def _mysql_engine(url: URL, *, pool_size: int, echo: bool, timeouts: dict[str, float]) -> Engine:
+def _mysql_engine(
+    url: URL, *, pool_size: int, echo: bool, timeouts: dict[str, float], fresh: bool = False
+) -> Engine:
     query = dict(url.query)
     query.setdefault("charset", "utf8mb4")
+    pool: dict[str, Any] = (
+        {"poolclass": NullPool}
+        if fresh
+        else {
+            "pool_pre_ping": True,
+            "pool_size": pool_size,
+            "max_overflow": MYSQL_MAX_OVERFLOW,
+            "pool_recycle": MYSQL_POOL_RECYCLE_S,
+        }
+    )
     return create_engine(
         url.set(query=query),
         echo=echo,
-        pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=MYSQL_MAX_OVERFLOW,
-        pool_recycle=MYSQL_POOL_RECYCLE_S,
         connect_args=timeouts,
         isolation_level="READ COMMITTED",
+        **pool,
     )

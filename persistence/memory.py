@@ -28,6 +28,8 @@ from domain.orders import Fill, Order
 from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_auth import MemoryAuth
+from persistence.memory_observe import MemoryObserve
+from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
 from persistence.records import (
     ActualState,
@@ -47,9 +49,10 @@ from persistence.records import (
 from persistence.sql_rows import dump_json
 
 
-class MemoryRepository(MemoryAuth, MemoryAccounts):
+class MemoryRepository(MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve):
     """Writes: onboarding from `MemoryAccounts`, users' roles, passwords and tokens from
-    `MemoryAuth`, strategies and trading here; reads from `MemoryReads`."""
+    `MemoryAuth`, strategies and trading here; reads from `MemoryReads` (what a running
+    service polls from `MemoryRuntime`, the /metrics counts from `MemoryObserve`)."""
 
     # --- strategies -------------------------------------------------------------------------
     def upsert_strategy(
@@ -119,7 +122,15 @@ class MemoryRepository(MemoryAuth, MemoryAccounts):
         stop_mode: StopMode | None = None,
     ) -> None:
         mode = stop_mode if state is DesiredState.STOPPED else None
-        self._update_strategy(strategy_id, desired_state=state, stop_mode=mode, updated_at=utc(now))
+        with self._tx():
+            seq = self.get_strategy(strategy_id).command_seq + 1
+            self._update_strategy(
+                strategy_id,
+                desired_state=state,
+                stop_mode=mode,
+                updated_at=utc(now),
+                command_seq=seq,
+            )
 
     def set_actual_state(
         self,

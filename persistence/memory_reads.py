@@ -48,9 +48,10 @@ class MemoryReads:
                     user_id=x.user_id,
                     desired_state=x.desired_state,
                     stop_mode=x.stop_mode,
+                    command_seq=x.command_seq,
                 )
                 for x in self.list_strategies()
-                if changed_since is None or x.updated_at >= changed_since
+                if x.deleted_at is None and (changed_since is None or x.updated_at >= changed_since)
             ]
 
     def load_engine_state(self, strategy_id: int) -> EngineState:

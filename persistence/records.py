@@ -172,6 +172,10 @@ class StrategyRecord:
     # strategy did not come from a file, or the file gave none. The app compares the file's
     # value with it, so a re-sync does not undo a state set since by hand.
     config_state: str | None = None
+    # Bumped by every runtime command (`set_desired_state`), even one repeating the desired
+    # state, so the supervisor's poll sees each command (see DesiredStateRecord).
+    command_seq: int = 0
+    deleted_at: datetime | None = None  # soft-deleted (only ever a stopped strategy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +186,9 @@ class DesiredStateRecord:
     user_id: int
     desired_state: DesiredState
     stop_mode: StopMode | None = None
+    # The strategy's command count: a resume of a finished strategy already wanted running
+    # changes nothing else, and must still reach the running service.
+    command_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -141,10 +141,11 @@ class Repository(Protocol):
     def list_desired_states(
         self, *, changed_since: datetime | None = None
     ) -> list[DesiredStateRecord]:
-        """Desired state and stop mode of every strategy of a user not deleted, by id; with
-        `changed_since`, only strategies whose row changed at or after it (`updated_at`).
+        """Desired state, stop mode and command count of every strategy not deleted of a
+        user not deleted, by id; with `changed_since`, only strategies whose row changed at or
+        after it (`updated_at`). A deleted strategy is left out, so the poll never runs it again.
 
-        Cheap (four columns): what the root supervisor polls every couple of seconds.
+        Cheap (five columns): what the root supervisor polls every couple of seconds.
         """
         ...
 
@@ -156,7 +157,9 @@ class Repository(Protocol):
         now: datetime,
         stop_mode: StopMode | None = None,
     ) -> None:
-        """`stop_mode` says how a STOPPED strategy stops (kept only with STOPPED)."""
+        """`stop_mode` says how a STOPPED strategy stops (kept only with STOPPED). Every call
+        bumps the strategy's `command_seq`, even one that repeats the desired state: each
+        command is a change the supervisor's poll sees."""
         ...
 
     def set_actual_state(
@@ -291,4 +294,20 @@ class Repository(Protocol):
 
     def revoke_tokens(self, user_id: int, *, kind: str | None = None, now: datetime) -> int:
         """Revoke the user's live tokens of `kind` (None: all); how many were revoked."""
+        ...
+
+    # --- what a running service polls (issue 12) --------------------------------------------
+    def list_changed_accounts(
+        self, *, changed_since: datetime | None = None
+    ) -> list[AccountRecord]:
+        """Accounts of users not deleted, by id, created or whose credentials were stored or
+        replaced (`created_at`, `credentials_created_at`, `credentials_rotated_at`) at or after
+        `changed_since`; every one when None. What the root supervisor polls to swap in a
+        replaced key while the account's strategies keep running.
+        """
+
+    # --- observability (the service's /metrics) ---------------------------------------------
+    def count_strategies_by_state(self) -> dict[ActualState, int]:
+        """How many strategies are in each actual state, every state present (0 when none);
+        the strategies `list_strategies()` returns (those of users not deleted)."""
         ...

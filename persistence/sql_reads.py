@@ -56,10 +56,14 @@ _CYCLE_TRADE_IDS = select(FILLS.c.trade_id).where(
 _DEPLOYMENT_TAG = select(DEPLOYMENT.c.tag).order_by(DEPLOYMENT.c.id).limit(1)
 _DESIRED_STATES = (
     select(
-        STRATEGIES.c.id, STRATEGIES.c.user_id, STRATEGIES.c.desired_state, STRATEGIES.c.stop_mode
+        STRATEGIES.c.id,
+        STRATEGIES.c.user_id,
+        STRATEGIES.c.desired_state,
+        STRATEGIES.c.stop_mode,
+        STRATEGIES.c.command_seq,
     )
     .join(USERS, USERS.c.id == STRATEGIES.c.user_id)
-    .where(USERS.c.deleted_at.is_(None))
+    .where(USERS.c.deleted_at.is_(None), STRATEGIES.c.deleted_at.is_(None))
     .order_by(STRATEGIES.c.id)
 )
 
@@ -118,8 +122,9 @@ class SqlReads(SqlBase):
                     user_id=uid,
                     desired_state=DesiredState(desired),
                     stop_mode=StopMode(mode) if mode else None,
+                    command_seq=seq or 0,
                 )
-                for sid, uid, desired, mode in s.connection().execute(query)
+                for sid, uid, desired, mode, seq in s.connection().execute(query)
             ]
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:

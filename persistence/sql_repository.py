@@ -34,12 +34,15 @@ from persistence.records import (
 from persistence.sql_accounts import SqlAccounts
 from persistence.sql_auth import SqlAuth
 from persistence.sql_base import get_row, strategies_query
+from persistence.sql_observe import SqlObserve
 from persistence.sql_reads import strategy_row
+from persistence.sql_runtime import SqlRuntime
 
 
-class SqlRepository(SqlAuth, SqlAccounts):
+class SqlRepository(SqlRuntime, SqlAuth, SqlAccounts, SqlObserve):
     """Writes: onboarding in `SqlAccounts`, users' roles, passwords and tokens in `SqlAuth`,
-    strategies and trading here; reads in `SqlReads`."""
+    strategies and trading here; reads in `SqlReads` (what a running service polls in
+    `SqlRuntime`, the /metrics counts in `SqlObserve`)."""
 
     # --- strategies -------------------------------------------------------------------------
     def upsert_strategy(
@@ -107,7 +110,12 @@ class SqlRepository(SqlAuth, SqlAccounts):
         mode = stop_mode.value if stop_mode and state is DesiredState.STOPPED else None
         with self._write("set desired state") as s:
             _update_strategy(
-                s, strategy_id, desired_state=state.value, stop_mode=mode, updated_at=now
+                s,
+                strategy_id,
+                desired_state=state.value,
+                stop_mode=mode,
+                updated_at=now,
+                command_seq=m.STRATEGIES.c.command_seq + 1,
             )
 
     def set_actual_state(

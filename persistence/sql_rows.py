@@ -76,7 +76,7 @@ def token(row: m.ApiToken) -> TokenRecord:
     )
 
 
-def account(row: m.Account) -> AccountRecord:
+def account(row: m.Account | Row[Any]) -> AccountRecord:
     return AccountRecord(
         id=row.id,
         user_id=row.user_id,
@@ -120,6 +120,8 @@ def strategy(row: m.Strategy | Row[Any]) -> StrategyRecord:
         last_heartbeat=_t(row.last_heartbeat),
         stop_mode=StopMode(row.stop_mode) if row.stop_mode else None,
         config_state=row.config_state,
+        command_seq=row.command_seq or 0,
+        deleted_at=_t(row.deleted_at),
     )
 
 

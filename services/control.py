@@ -1,11 +1,13 @@
 """Strategy control: pause, resume, stop, stop now, close now, for the CLI and the API alike.
 
-A control action is written to the database as the strategy's desired state (and stop mode);
-a running service picks it up within a couple of seconds (the root supervisor polls those
-rows), a stopped one at its next start. The same row is written whoever asks, the CLI, the API
-or another process, so every path behaves the same. The database, not the config file, is the
-source of truth for it: `run`/`onboard` apply the file's `state:` only when the file's value
-itself changes.
+A control action is written to the database as the strategy's desired state (and stop mode),
+and counted (`command_seq`): a running service picks it up within a couple of seconds (the root
+supervisor polls those rows), a stopped one at its next start. Every action counts, even one
+that repeats the desired state: a resume of a finished or faulted strategy already wanted
+running restarts it in the running service too. The same row is written whoever asks, the CLI,
+the API or another process, so every path behaves the same. The database, not the config file,
+is the source of truth for it: `run`/`onboard` apply the file's `state:` only when the file's
+value itself changes.
 
 `resume` is refused for a strategy the config file disables (`enabled: false`): the file says
 it must not run. A finished or faulted strategy is left alone by a (re)start until a person
@@ -80,9 +82,6 @@ class ActionRefused(ValidationError):
 class ControlResult:
     before: StrategyRecord  # the strategy as it was when the action was recorded
     desired: DesiredState
-    # A running service that already wanted the strategy running sees no change of desired
-    # state to apply: a finished or faulted strategy resumed this way runs at the next start.
-    needs_restart: bool
 
 
 def apply_action(
@@ -103,12 +102,7 @@ def apply_action(
             repo.set_actual_state(
                 strategy.id, ActualState.STOPPED, now=now, last_error=strategy.last_error
             )
-    already = strategy.desired_state is spec.desired is DesiredState.RUNNING
-    return ControlResult(
-        before=strategy,
-        desired=spec.desired,
-        needs_restart=already and strategy.actual_state in LEFT_ALONE,
-    )
+    return ControlResult(before=strategy, desired=spec.desired)
 
 
 def find_strategy(repo: Repository, user_id: int, name: str) -> StrategyRecord | None:

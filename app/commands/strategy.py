@@ -64,11 +64,6 @@ def handle(args: argparse.Namespace) -> int:
     except MartingaleError as exc:
         return _fail(exc, 1)
     print(f"{args.user}/{args.name}: {args.action} recorded (desired state {result.desired.value})")
-    if result.needs_restart:
-        print(
-            f"it was {record.actual_state.value}: it runs again at the service's next start "
-            "(a running service sees no change of desired state to apply)"
-        )
     return 0
 
 

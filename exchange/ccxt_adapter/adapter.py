@@ -46,7 +46,7 @@ from exchange.ccxt_adapter.key_report import read_key_report
 from exchange.ccxt_adapter.markets import PROCESS_MARKETS, MarketCache
 from exchange.ccxt_adapter.pipeline import Pipeline, account_guard
 from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuardRegistry
-from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreakerRegistry
+from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreaker, CircuitBreakerRegistry
 from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
 
@@ -102,6 +102,12 @@ class CcxtExchange:
     @property
     def exchange_id(self) -> str:
         return self._config.exchange_id
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        """The breaker this client's requests go through, shared by every client of the same
+        venue environment; the service's health check reads its state."""
+        return self._pipe.breaker
 
     # --- the request pipeline ---------------------------------------------------------------
 

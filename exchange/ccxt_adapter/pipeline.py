@@ -78,6 +78,10 @@ class Pipeline:
         self._sleep = sleep
         self._max_rate_wait = max_rate_wait
 
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._breaker
+
     def refuse_if_key_refused(self, operation: str) -> None:
         """A refused key would only be refused again: answer at once, send nothing."""
         refusal = self._guard.refusal

@@ -3,7 +3,7 @@
 Each piece takes an injectable clock (and sleep) so tests drive time by hand instead of sleeping.
 """
 
-from exchange.resilience.circuit import CircuitBreaker, CircuitOpen, CircuitState
+from exchange.resilience.circuit import CircuitBreaker, CircuitOpen, CircuitState, CircuitStatus
 from exchange.resilience.rate_limit import RateLimiterRegistry, TokenBucket
 from exchange.resilience.retry import ReadRetryPolicy
 
@@ -11,6 +11,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpen",
     "CircuitState",
+    "CircuitStatus",
     "RateLimiterRegistry",
     "ReadRetryPolicy",
     "TokenBucket",

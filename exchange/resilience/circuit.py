@@ -19,6 +19,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -35,6 +36,16 @@ class CircuitState(enum.StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitStatus:
+    """What a health check shows of a breaker: its state, the failures in a row and the last
+    failure's cause (already redacted by the caller that recorded it)."""
+
+    state: CircuitState
+    failures: int
+    cause: str | None
 
 
 class CircuitOpen(ExchangeUnavailable):
@@ -72,6 +83,12 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         with self._lock:
             return self._state
+
+    def status(self) -> CircuitStatus:
+        """A consistent snapshot, readable from any thread (the service's health check)."""
+        with self._lock:
+            cause = self._cause if self._failures else None
+            return CircuitStatus(state=self._state, failures=self._failures, cause=cause)
 
     def before_call(self) -> None:
         """Admit a call or raise CircuitOpen. An admitted call must end in a `record_*`."""

@@ -33,6 +33,7 @@ from persistence.records import (
     EngineState,
     OrderIntent,
     StepResult,
+    StrategyRecord,
 )
 
 SYMBOL = "ETH/USDT"
@@ -135,6 +136,11 @@ class FaultyStore:
             raise DatabaseUnavailable("database is down (test)")
         return self.repo.load_engine_state(strategy_id)
 
+    def get_strategy(self, strategy_id: int) -> StrategyRecord:
+        if self.down:
+            raise DatabaseUnavailable("database is down (test)")
+        return self.repo.get_strategy(strategy_id)
+
     def save_step(
         self,
         strategy_id: int,
@@ -195,6 +201,7 @@ class FaultyExchange:
         self.fetched: list[str | None] = []  # fetch_order calls, by client order id
         self.open_order_calls = 0
         self.calls = 0
+        self.closed = False
         self._lock = threading.Lock()
 
     def _run(self, call: Callable[[], Any]) -> Any:
@@ -302,6 +309,7 @@ class FaultyExchange:
         return self._run(self.inner.key_report)  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self.closed = True
         self.inner.close()
 
 

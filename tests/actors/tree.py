@@ -24,6 +24,7 @@ from actors.admission import BootGate
 from actors.feed import PriceBoard
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
+from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable
 from exchange.feeds.source import PriceSource, PriceTick
@@ -178,8 +179,10 @@ class Tree:
         self.gate = gate
         self.max_known_wait = max_known_wait
         self.reconcile_interval = reconcile_interval
-        url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
+        url = self.url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
+        self.db_path = tmp_path / "martingale.sqlite"
         upgrade(url)
+        self.telemetry = Telemetry()  # what the tree counts (actors.telemetry)
         self._db = make_engine(url)
         self.sql = SqlRepository(self._db)
         self.repo = FlakyRepository(self.sql)
@@ -197,6 +200,11 @@ class Tree:
         self.heartbeat_interval = heartbeat_interval
         self.exchanges: dict[int, FaultyExchange] = {}
         self.account_keys: dict[int, str] = {}
+        # Every client the user actors asked for, per account. With `fresh_clients`, each ask
+        # after an account's first builds a new client on the same venue account, as the
+        # service's factory builds one on the key stored at that moment.
+        self.clients: dict[int, list[FaultyExchange]] = {}
+        self.fresh_clients = False
         self.root: pykka.ActorRef[Any] | None = None
 
     def add(
@@ -235,7 +243,14 @@ class Tree:
         return self.exchanges[self.sql.get_strategy(strategy_id).account_id]
 
     def _exchange_for(self, account_id: int) -> Exchange:
-        return self.exchanges[account_id]
+        handed = self.clients.setdefault(account_id, [])
+        client = self.exchanges[account_id]
+        if self.fresh_clients and handed:
+            paper = self.sql.get_account(account_id).exchange == "paper"
+            venue = self.venue if paper else self.live_venue
+            client = FaultyExchange(open_paper_account(venue, self.account_keys[account_id]))
+        handed.append(client)
+        return client
 
     def _live_feed(self, account: AccountRecord, symbol: str) -> FeedSpec:
         self.live_feeds_built.append((account.venue, symbol))
@@ -258,6 +273,7 @@ class Tree:
             gate=self.gate,
             max_known_wait=self.max_known_wait,
             reconcile_interval=self.reconcile_interval,
+            telemetry=self.telemetry,
         )
 
     def stop(self) -> None:

@@ -30,6 +30,11 @@ class FreezableProxy:
         self._flowing.set()
 
     def close(self) -> None:
+        """Cut: nothing listens any more (new connections are refused) and every connection
+        is dropped. The shutdown wakes the accept thread: on Linux a bare close() of a socket
+        another thread is blocked accepting on leaves it listening."""
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for sock in self._sockets:
             with contextlib.suppress(OSError):

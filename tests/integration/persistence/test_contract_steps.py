@@ -40,6 +40,7 @@ def test_desired_states_cover_live_users_strategies_in_id_order(repo: Any) -> No
             user_id=bob,
             desired_state=DesiredState.STOPPED,
             stop_mode=StopMode.SELL,
+            command_seq=1,
         ),
     ]
 
@@ -57,6 +58,7 @@ def test_desired_states_changed_since_lists_only_rows_touched_at_or_after_it(rep
             user_id=uid,
             desired_state=DesiredState.STOPPED,
             stop_mode=StopMode.CANCEL,
+            command_seq=1,
         )
     ]
     assert len(repo.list_desired_states(changed_since=T0)) == 2

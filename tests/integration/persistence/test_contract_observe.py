@@ -1,0 +1,51 @@
+"""Repository contract for the service's metrics: strategies counted by actual state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from persistence.records import ActualState, DesiredState
+from tests.integration.persistence.helpers import T0, at, onboard
+
+
+def test_an_empty_database_counts_zero_in_every_state(repo: Any) -> None:
+    assert repo.count_strategies_by_state() == dict.fromkeys(ActualState, 0)
+
+
+def test_strategies_are_counted_by_their_actual_state(repo: Any) -> None:
+    uid, aid, first = onboard(repo)
+    ids = [first]
+    for name in ("b", "c", "d"):
+        ids.append(
+            repo.upsert_strategy(
+                uid,
+                name,
+                account_id=aid,
+                symbol="ETH/USDT",
+                params={},
+                desired_state=DesiredState.RUNNING,
+                now=T0,
+            ).id
+        )
+    repo.set_actual_state(ids[0], ActualState.RUNNING, now=at(1))
+    repo.set_actual_state(ids[1], ActualState.RUNNING, now=at(1))
+    repo.set_actual_state(ids[2], ActualState.FAULTED, now=at(1), last_error="boom")
+
+    counts = repo.count_strategies_by_state()
+
+    # A new strategy starts STOPPED until its engine reports.
+    assert counts == {
+        **dict.fromkeys(ActualState, 0),
+        ActualState.RUNNING: 2,
+        ActualState.FAULTED: 1,
+        ActualState.STOPPED: 1,
+    }
+
+
+def test_a_deleted_users_strategies_are_not_counted(repo: Any) -> None:
+    alice, _, _ = onboard(repo, "alice")
+    onboard(repo, "bob")
+    repo.delete_user(alice, now=at(1))
+
+    assert repo.count_strategies_by_state()[ActualState.STOPPED] == 1
+    assert sum(repo.count_strategies_by_state().values()) == 1
