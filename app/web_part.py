@@ -19,6 +19,7 @@ from persistence.database import make_engine
 from persistence.records import AccountRecord
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault
+from services.observe import observer_for
 from web.app import create_app
 from web.context import WebContext
 from web.server import WebServer
@@ -49,7 +50,7 @@ class WebPart:
             rules_for=self.rules_for,
             allowed_hosts=frozenset(self.config.web.allowed_hosts),
             secure_cookies=self.config.web.secure_cookies,
-            observer=service.observer() if hasattr(service, "observer") else None,
+            observer=observer_for(service),
         )
         self.server = WebServer(create_app(ctx), host=self.config.web.host, port=self.port)
         self.server.start()

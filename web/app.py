@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from web import errors
+from web import errors, observability
 from web.context import WebContext
-from web.routes import auth, strategies, tokens, users
+from web.routes import accounts, auth, history, strategies, tokens, users
 
 API_PREFIX = "/api/v1"
 
@@ -27,6 +27,9 @@ def create_app(ctx: WebContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (auth, users, tokens, strategies):
+    for module in (auth, users, tokens, accounts, strategies, history):
         app.include_router(module.router, prefix=API_PREFIX)
+    if ctx.observer is not None:
+        app.state.observer = ctx.observer
+        app.include_router(observability.router)
     return app

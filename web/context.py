@@ -19,6 +19,7 @@ from persistence.records import AccountRecord
 from persistence.repository import Repository
 from persistence.vault import Vault
 from services.auth import LoginLimiter
+from services.observe import Observer
 
 
 def utcnow() -> datetime:
@@ -38,6 +39,6 @@ class WebContext:
     # Hosts an API-created account may name in base_url (exact, case-insensitive).
     allowed_hosts: frozenset[str] = frozenset()
     secure_cookies: bool = True
-    # /health and /metrics read this (services.observe); None: only /health/live answers.
-    observer: object | None = None
+    # /health and /metrics read this (services.observe); None: those routes are not served.
+    observer: Observer | None = None
     clock: Callable[[], datetime] = utcnow
