@@ -35,7 +35,9 @@ class MemoryReads:
         return [
             x
             for x in sorted(self._s.strategies.values(), key=lambda x: x.id)
-            if not self._s.users[x.user_id].deleted and user_id in (None, x.user_id)
+            if not self._s.users[x.user_id].deleted
+            and x.deleted_at is None
+            and user_id in (None, x.user_id)
         ]
 
     def list_desired_states(
