@@ -5,7 +5,8 @@ grow in insertion order like an autoincrement)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal, localcontext
 
 from domain.errors import ValidationError
 from persistence.errors import NotFound
@@ -13,12 +14,13 @@ from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_state import utc
 from persistence.records import AuditRecord, CycleRecord, CycleStatus, EventRecord
 from persistence.records_history import (
-    ClosedCycle,
+    DailyProfit,
     FillRecord,
     OrderRecord,
     deleted_name,
     deletion_refused,
 )
+from persistence.types import normalized
 
 
 def _before(row_id: int, before: int | None) -> bool:
@@ -100,10 +102,11 @@ class MemoryHistory(MemoryAccounts):
             ]
         return sorted(rows, key=lambda c: c.number, reverse=True)[:limit]
 
-    def closed_cycles(self, user_id: int, *, since: datetime | None = None) -> list[ClosedCycle]:
-        with self._lock:
-            out = []
-            for (sid, number), cycle in sorted(self._s.cycles.items()):
+    def profit_by_day(self, user_id: int, *, since: datetime | None = None) -> list[DailyProfit]:
+        groups: dict[tuple[str, date], tuple[Decimal, int]] = {}
+        with self._lock, localcontext() as wide:
+            wide.prec = 80  # exact, as the databases sum
+            for (sid, _), cycle in self._s.cycles.items():
                 strategy = self._s.strategies[sid]
                 if (
                     strategy.user_id != user_id
@@ -113,16 +116,15 @@ class MemoryHistory(MemoryAccounts):
                     or (since is not None and cycle.closed_at < since)
                 ):
                     continue
-                out.append(
-                    ClosedCycle(
-                        strategy_id=sid,
-                        number=number,
-                        symbol=strategy.symbol,
-                        closed_at=cycle.closed_at,
-                        realized_profit=cycle.realized_profit,
-                    )
-                )
-            return out
+                key = (strategy.symbol, cycle.closed_at.astimezone(UTC).date())
+                total, count = groups.get(key, (Decimal(0), 0))
+                groups[key] = (total + cycle.realized_profit, count + 1)
+        return [
+            DailyProfit(
+                symbol=symbol, day=day, realized_profit=normalized(total), cycles_closed=count
+            )
+            for (symbol, day), (total, count) in sorted(groups.items())
+        ]
 
     def delete_strategy(self, strategy_id: int, *, now: datetime) -> None:
         with self._tx() as s:

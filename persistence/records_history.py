@@ -4,7 +4,7 @@ and the rules of a strategy's soft delete, shared by both repositories."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from domain.orders import Fill, Order
@@ -37,14 +37,14 @@ class FillRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClosedCycle:
-    """What the profit summary needs of one closed cycle (the symbol gives its quote)."""
+class DailyProfit:
+    """The realized profit of one user's cycles of one symbol closed on one UTC day (the profit
+    summary's input: the symbol gives the quote currency it is counted in)."""
 
-    strategy_id: int
-    number: int
     symbol: str
-    closed_at: datetime
-    realized_profit: Decimal
+    day: date
+    realized_profit: Decimal  # the exact sum
+    cycles_closed: int
 
 
 def deletion_refused(name: str, desired: DesiredState, actual: ActualState) -> str | None:

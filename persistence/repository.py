@@ -56,7 +56,7 @@ from persistence.records import (
     TokenRecord,
     UserRecord,
 )
-from persistence.records_history import ClosedCycle, FillRecord, OrderRecord
+from persistence.records_history import DailyProfit, FillRecord, OrderRecord
 
 
 class Repository(Protocol):
@@ -336,9 +336,10 @@ class Repository(Protocol):
     def page_cycles(
         self, strategy_id: int, *, before_number: int | None, limit: int
     ) -> list[CycleRecord]: ...
-    def closed_cycles(self, user_id: int, *, since: datetime | None = None) -> list[ClosedCycle]:
-        """Closed cycles with a realized profit of the user's strategies (deleted ones too: the
-        profit was made), closed at or after `since`; one query."""
+    def profit_by_day(self, user_id: int, *, since: datetime | None = None) -> list[DailyProfit]:
+        """Realized profit per (symbol, UTC day) of the user's cycles closed with a realized
+        profit, at or after `since` (deleted strategies count: the profit was made). Summed in
+        the database, exactly (one row per group, not per cycle); by symbol, then day."""
         ...
 
     def delete_strategy(self, strategy_id: int, *, now: datetime) -> None:

@@ -1,5 +1,5 @@
 """SQL repository, history side: the REST API's pages of a strategy's orders, fills, events,
-audit rows and cycles, the closed cycles of a user's profit summary, and the soft delete that
+audit rows and cycles, a user's profit per symbol and day, and the soft delete that
 hides a strategy from users while keeping that history.
 
 Pages are keyset reads, newest first: `WHERE strategy_id = ? AND id < ? ORDER BY id DESC
@@ -9,10 +9,10 @@ said on the read; see the report of this change for the indexes a migration shou
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 
 from domain.errors import ValidationError
 from persistence import models as m
@@ -28,7 +28,7 @@ from persistence.records import (
 )
 from persistence.records_history import (
     STOPPED_STATES,
-    ClosedCycle,
+    DailyProfit,
     FillRecord,
     OrderRecord,
     deleted_name,
@@ -36,6 +36,7 @@ from persistence.records_history import (
 )
 from persistence.sql_base import SqlBase
 from persistence.sql_reads import strategy_row
+from persistence.sql_sums import exact_sum
 
 ORDERS, FILLS, CYCLES, STRATEGIES = m.ORDERS, m.FILLS, m.CYCLES, m.STRATEGIES
 EVENTS, AUDIT_LOG = m.EVENTS, m.AUDIT_LOG
@@ -104,17 +105,13 @@ class SqlHistory(SqlBase):
         with self._read("page cycles") as s:
             return [sql_rows.cycle(row) for row in s.connection().execute(query)]
 
-    def closed_cycles(self, user_id: int, *, since: datetime | None = None) -> list[ClosedCycle]:
-        """One query: the user's strategies (index user_id, deleted ones included: their
-        profit was made), joined to their cycles by the unique (strategy_id, number)."""
+    def profit_by_day(self, user_id: int, *, since: datetime | None = None) -> list[DailyProfit]:
+        """One grouped query: the user's strategies (index user_id; deleted ones included),
+        their cycles by the unique (strategy_id, number), summed by `sql_sums.exact_sum`.
+        closed_at is stored in UTC, so DATE() of it is the UTC day on both backends."""
+        day = func.date(CYCLES.c.closed_at)
         query = (
-            select(
-                CYCLES.c.strategy_id,
-                CYCLES.c.number,
-                STRATEGIES.c.symbol,
-                CYCLES.c.closed_at,
-                CYCLES.c.realized_profit,
-            )
+            select(STRATEGIES.c.symbol, day, exact_sum(CYCLES.c.realized_profit), func.count())
             .join(STRATEGIES, STRATEGIES.c.id == CYCLES.c.strategy_id)
             .where(
                 STRATEGIES.c.user_id == user_id,
@@ -122,20 +119,20 @@ class SqlHistory(SqlBase):
                 CYCLES.c.realized_profit.is_not(None),
                 CYCLES.c.closed_at.is_not(None),
             )
-            .order_by(CYCLES.c.strategy_id, CYCLES.c.number)
+            .group_by(STRATEGIES.c.symbol, day)
+            .order_by(STRATEGIES.c.symbol, day)
         )
         if since is not None:
             query = query.where(CYCLES.c.closed_at >= since)
-        with self._read("closed cycles") as s:
+        with self._read("profit by day") as s:
             return [
-                ClosedCycle(
-                    strategy_id=row.strategy_id,
-                    number=row.number,
-                    symbol=row.symbol,
-                    closed_at=row.closed_at,
-                    realized_profit=row.realized_profit,
+                DailyProfit(
+                    symbol=symbol,
+                    day=on if isinstance(on, date) else date.fromisoformat(on),
+                    realized_profit=total,
+                    cycles_closed=int(count),
                 )
-                for row in s.connection().execute(query)
+                for symbol, on, total, count in s.connection().execute(query)
             ]
 
     def delete_strategy(self, strategy_id: int, *, now: datetime) -> None:

@@ -177,20 +177,20 @@ class ProfitSummary:
 def profit_summary(repo: Repository, user_id: int, *, since: date | None = None) -> ProfitSummary:
     """Realized profit of the user's closed cycles (those with a realized profit) per quote
     currency and per (UTC day, quote), from `since` (a UTC date) on. Cycles of strategies the
-    user deleted count: that profit was made. Sums are exact Decimal sums done here (SQLite has
-    no exact DECIMAL sum); each day's rows add up to the totals."""
+    user deleted count: that profit was made. One grouped read (`Repository.profit_by_day`:
+    exact sums per symbol and day, in the database), then symbols sharing a quote are added up
+    here, exactly; each quote's day rows add up to its total."""
     start = None if since is None else datetime.combine(since, time.min, tzinfo=UTC)
     totals: dict[str, tuple[Decimal, int]] = {}
     days: dict[tuple[date, str], tuple[Decimal, int]] = {}
     with localcontext() as exact:
-        exact.prec = 60  # sums of DECIMAL(36,18) values stay exact (28 digits would round)
-        for cycle in repo.closed_cycles(user_id, since=start):
-            quote = split_symbol(cycle.symbol)[1]
-            day = (cycle.closed_at.astimezone(UTC).date(), quote)
+        exact.prec = 80  # sums of DECIMAL(36,18) values stay exact (28 digits would round)
+        for group in repo.profit_by_day(user_id, since=start):
+            quote = split_symbol(group.symbol)[1]
             profit, count = totals.get(quote, (ZERO, 0))
-            totals[quote] = (profit + cycle.realized_profit, count + 1)
-            profit, count = days.get(day, (ZERO, 0))
-            days[day] = (profit + cycle.realized_profit, count + 1)
+            totals[quote] = (profit + group.realized_profit, count + group.cycles_closed)
+            profit, count = days.get((group.day, quote), (ZERO, 0))
+            days[(group.day, quote)] = (profit + group.realized_profit, count + group.cycles_closed)
     return ProfitSummary(
         totals=[
             ProfitTotal(quote=quote, realized_profit=profit, cycles_closed=count)

@@ -3,6 +3,7 @@ strategy. Runs on the fake, SQLite and MySQL alike."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -122,26 +123,52 @@ def test_cycle_pages_keyset_on_the_cycle_number(repo: Any) -> None:
     assert repo.page_cycles(sid, before_number=1, limit=9) == []
 
 
-def test_closed_cycles_are_the_users_closed_profitable_ones_since_a_time(repo: Any) -> None:
-    uid, _, sid = onboard(repo)
-    _, _, second = onboard(repo, strategy="btc")
+def test_profit_by_day_sums_the_users_closed_cycles_exactly_per_symbol_and_utc_day(
+    repo: Any,
+) -> None:
+    uid, aid, sid = onboard(repo)
+    _, _, second = onboard(repo, strategy="btc")  # the same symbol: one group with sid's
+    third = repo.upsert_strategy(
+        uid, "ethbtc", account_id=aid, symbol="ETH/BTC", params={},
+        desired_state=DesiredState.RUNNING, now=T0,
+    ).id  # fmt: skip
     _, _, bobs = onboard(repo, user="bob")
-    for strategy_id in (sid, second, bobs):
+    for strategy_id in (sid, second, third, bobs):
         for number in (1, 2, 3):
             repo.upsert_cycle(strategy_id, open_cycle(number))
-    repo.close_cycle(sid, 1, realized_profit=Decimal("0.5"), now=at(10))
-    repo.close_cycle(sid, 2, realized_profit=Decimal("-0.25"), now=at(20))
-    repo.close_cycle(sid, 3, realized_profit=Decimal(0), now=at(30), status=CycleStatus.ABORTED)
-    repo.close_cycle(second, 1, realized_profit=Decimal("0.000000000000000001"), now=at(15))
-    repo.close_cycle(bobs, 1, realized_profit=Decimal("7"), now=at(15))
-    found = repo.closed_cycles(uid)
-    assert sorted((c.strategy_id, c.number, c.realized_profit) for c in found) == sorted(
-        [(sid, 1, Decimal("0.5")), (sid, 2, Decimal("-0.25")), (second, 1, Decimal("1e-18"))]
-    )
-    assert {c.symbol for c in found} == {"ETH/USDT"}
-    assert next(c for c in found if c.number == 2).closed_at == at(20)
-    since = repo.closed_cycles(uid, since=at(15))  # at or after it
-    assert sorted((c.strategy_id, c.number) for c in since) == [(sid, 2), (second, 1)]
+    day = 86_400
+    late = 11 * 3600 + 59 * 60  # T0 is 12:00:00.123456 UTC: 23:59:00.123456
+    repo.close_cycle(sid, 1, realized_profit=Decimal("123456789012345678.1"), now=at(0))
+    repo.close_cycle(sid, 2, realized_profit=Decimal("0.000000000000000001"), now=at(late))
+    repo.close_cycle(second, 1, realized_profit=Decimal("-0.3"), now=at(late + 60))  # next day
+    repo.close_cycle(second, 2, realized_profit=Decimal("0.1"), now=at(day + 60))
+    repo.close_cycle(sid, 3, realized_profit=Decimal(5), now=at(30), status=CycleStatus.ABORTED)
+    repo.close_cycle(third, 1, realized_profit=Decimal("0.2"), now=at(60))
+    repo.close_cycle(bobs, 1, realized_profit=Decimal(7), now=at(60))
+    found = repo.profit_by_day(uid)
+    assert [(g.symbol, g.day, g.realized_profit, g.cycles_closed) for g in found] == [
+        ("ETH/BTC", date(2024, 5, 1), Decimal("0.2"), 1),
+        ("ETH/USDT", date(2024, 5, 1), Decimal("123456789012345678.100000000000000001"), 2),
+        ("ETH/USDT", date(2024, 5, 2), Decimal("-0.2"), 2),
+    ]  # float addition would have lost the 1e-18, and made -0.19999999999999998 of -0.2
+    since = repo.profit_by_day(uid, since=at(late + 60))  # at or after it
+    assert [(g.symbol, g.day, g.cycles_closed) for g in since] == [
+        ("ETH/USDT", date(2024, 5, 2), 2)
+    ]
+    assert repo.profit_by_day(999) == []
+
+
+def test_status_totals_are_summed_exactly_in_one_row_per_strategy(repo: Any) -> None:
+    uid, _, sid = onboard(repo)
+    profits = ["123456789012345678.1", "0.000000000000000001", "-0.3", "0.1"]
+    for number, profit in enumerate(profits, start=1):
+        repo.upsert_cycle(sid, open_cycle(number))
+        repo.close_cycle(sid, number, realized_profit=Decimal(profit), now=at(number))
+    repo.upsert_cycle(sid, open_cycle(5))
+    repo.close_cycle(sid, 5, realized_profit=Decimal(9), now=at(5), status=CycleStatus.ABORTED)
+    [status] = repo.list_status(user_id=uid)
+    assert status.cycles_completed == 4
+    assert status.realized_profit == Decimal("123456789012345677.900000000000000001")
 
 
 def _stopped(repo: Any, sid: int, actual: ActualState = ActualState.STOPPED) -> None:
@@ -191,7 +218,7 @@ def test_a_deleted_strategy_vanishes_from_lists_keeps_its_history_and_frees_its_
     assert record.deleted_at == at(9) and record.updated_at == at(9)
     assert record.name == f"eth#deleted-{sid}"
     assert len(repo.page_orders(sid, before_id=None, limit=9)) == 2
-    assert [c.number for c in repo.closed_cycles(uid)] == [1]
+    assert [g.realized_profit for g in repo.profit_by_day(uid)] == [Decimal("0.5")]
     again = repo.upsert_strategy(
         uid,
         "eth",
