@@ -3,8 +3,11 @@ audit rows and cycles, a user's profit per symbol and day, and the soft delete t
 hides a strategy from users while keeping that history.
 
 Pages are keyset reads, newest first: `WHERE strategy_id = ? AND id < ? ORDER BY id DESC
-LIMIT ?` (never OFFSET, whose cost grows with the page number). Which index serves each read is
-said on the read; see the report of this change for the indexes a migration should add.
+LIMIT ?` (never OFFSET, whose cost grows with the page number). Events and cycles have the
+index that serves this exactly. Orders and fills are found by their (strategy_id, state|cycle)
+index and then sorted, and audit rows by (user_id, at) and then filtered and sorted: a page of
+those costs in proportion to the strategy's (the user's) rows. Indexes (strategy_id, id) on
+orders, fills and audit_log (a migration) would make every page a plain index range read.
 """
 
 from __future__ import annotations

@@ -63,8 +63,8 @@ def create_strategy(
     """Create the user's strategy, after every check; one transaction, nothing written on any
     error. Returns the stored record and the plan preview it was checked with.
 
-    The engine of a new strategy starts when the service next (re)starts the user's actor
-    (`actors.root`): a running service does not pick new strategies up by itself yet.
+    A running service picks the new strategy up from the database at its next poll of desired
+    states (`actors.root_poll`, a couple of seconds), as it does any command.
     """
     name = _checked_name(data.name)
     symbol = _checked_symbol(data.symbol)
@@ -106,16 +106,11 @@ def update_params(
     config file entry; `price` and `balance` are for the check only. Stored at once; the desired
     state and `config_state` are left alone.
 
-    When they apply: the engine reads a strategy's parameters only on its start path
-    (`actors.engine.Engine.start` -> `engine_policy.between_cycles`), and takes them only if it
-    is then between cycles (idle, in cooldown or finished): a cycle in progress keeps the
-    ladder it was opened with. The start path runs when the service starts the engine, after a
-    crash or a temporary failure, and on every resume (a pause then a resume included); a
-    running engine does NOT reload them when it merely opens its next cycle. So they take
-    effect from the first cycle opened after the engine's next start that finds it between
-    cycles; a cycle in progress, and the ones a running engine opens after it, keep the old
-    ones. A config file that names this strategy sets its own parameters again at its next
-    sync.
+    When they apply: the engine reads the stored parameters as each new cycle begins (at the
+    end of a cooldown, `actors.engine.Engine._take_params` -> `engine_policy.between_cycles`)
+    and when it starts, with no restart needed; a cycle in progress keeps the ladder it was
+    opened with, so no resting order moves. A config file that names this strategy sets its own
+    parameters again at its next sync.
     """
     record = get_strategy(repo, user_id, strategy_id)
     account = repo.get_account(record.account_id)
