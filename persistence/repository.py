@@ -310,7 +310,7 @@ class Repository(Protocol):
     # --- observability (the service's /metrics) ---------------------------------------------
     def count_strategies_by_state(self) -> dict[ActualState, int]:
         """How many strategies are in each actual state, every state present (0 when none);
-        the strategies `list_strategies()` returns (those of users not deleted)."""
+        the strategies `list_strategies()` returns (not deleted, of users not deleted)."""
         ...
 
     # --- history: the REST API's pages and profit summary, and the soft delete ------------

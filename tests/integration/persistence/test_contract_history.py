@@ -209,7 +209,9 @@ def test_a_deleted_strategy_vanishes_from_lists_keeps_its_history_and_frees_its_
     repo.upsert_cycle(sid, open_cycle(1))
     repo.close_cycle(sid, 1, realized_profit=Decimal("0.5"), now=at(5))
     _stopped(repo, sid, actual)
+    assert repo.count_strategies_by_state()[actual] == (2 if actual is ActualState.STOPPED else 1)
     repo.delete_strategy(sid, now=at(9))
+    assert repo.count_strategies_by_state()[actual] == (1 if actual is ActualState.STOPPED else 0)
     assert [s.id for s in repo.list_strategies(user_id=uid)] == [kept]
     assert [s.id for s in repo.list_strategies()] == [kept]
     assert [s.strategy.id for s in repo.list_status(user_id=uid)] == [kept]
