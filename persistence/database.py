@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from persistence.sql_sums import register_sqlite
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MYSQL_POOL_SIZE = 5
 MYSQL_MAX_OVERFLOW = 10
@@ -93,6 +95,7 @@ def _sqlite_engine(url: URL, *, echo: bool, fresh: bool = False) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
+        register_sqlite(dbapi_connection)  # exact_sum: SQLite's SUM would add floats
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

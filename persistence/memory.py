@@ -28,6 +28,7 @@ from domain.orders import Fill, Order
 from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_auth import MemoryAuth
+from persistence.memory_history import MemoryHistory
 from persistence.memory_observe import MemoryObserve
 from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
@@ -49,10 +50,11 @@ from persistence.records import (
 from persistence.sql_rows import dump_json
 
 
-class MemoryRepository(MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve):
+class MemoryRepository(MemoryHistory, MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve):
     """Writes: onboarding from `MemoryAccounts`, users' roles, passwords and tokens from
     `MemoryAuth`, strategies and trading here; reads from `MemoryReads` (what a running
-    service polls from `MemoryRuntime`, the /metrics counts from `MemoryObserve`)."""
+    service polls from `MemoryRuntime`, the /metrics counts from `MemoryObserve`); the history
+    pages and the soft delete from `MemoryHistory`."""
 
     # --- strategies -------------------------------------------------------------------------
     def upsert_strategy(
@@ -228,7 +230,11 @@ class MemoryRepository(MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve)
                 updated_at=utc(now),
             )
             s.orders[key] = OrderRow(
-                strategy_id=strategy_id, cycle=intent.cycle, leg=intent.leg, order=stored
+                strategy_id=strategy_id,
+                cycle=intent.cycle,
+                leg=intent.leg,
+                order=stored,
+                id=self._id(),
             )
             return stored
 
@@ -279,7 +285,13 @@ class MemoryRepository(MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve)
                 timestamp=opt_utc(fill.timestamp),
                 extra={},
             )
-            s.fills[key] = FillRow(strategy_id=strategy_id, cycle=cycle, fill=stored)
+            s.fills[key] = FillRow(
+                strategy_id=strategy_id,
+                cycle=cycle,
+                fill=stored,
+                id=self._id(),
+                recorded_at=utc(now),
+            )
             return True
 
     def upsert_cycle(self, strategy_id: int, cycle: CycleRecord) -> CycleRecord:

@@ -16,6 +16,6 @@ class MemoryObserve:
         counts = dict.fromkeys(ActualState, 0)
         with self._lock:
             for strategy in self._s.strategies.values():
-                if not self._s.users[strategy.user_id].deleted:
+                if not self._s.users[strategy.user_id].deleted and strategy.deleted_at is None:
                     counts[strategy.actual_state] += 1
         return counts

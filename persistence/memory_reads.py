@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from domain.orders import Fill, Order
 from persistence.errors import NotFound
@@ -19,6 +20,7 @@ from persistence.records import (
     StrategyRecord,
     StrategyStatus,
 )
+from persistence.types import normalized
 
 
 class MemoryReads:
@@ -35,7 +37,9 @@ class MemoryReads:
         return [
             x
             for x in sorted(self._s.strategies.values(), key=lambda x: x.id)
-            if not self._s.users[x.user_id].deleted and user_id in (None, x.user_id)
+            if not self._s.users[x.user_id].deleted
+            and x.deleted_at is None
+            and user_id in (None, x.user_id)
         ]
 
     def list_desired_states(
@@ -86,9 +90,7 @@ class MemoryReads:
                     StrategyStatus(
                         strategy=strategy,
                         cycles_completed=len(closed),
-                        realized_profit=sum(
-                            (c.realized_profit or Decimal(0) for c in closed), Decimal(0)
-                        ),
+                        realized_profit=_exact_sum(c.realized_profit for c in closed),
                         open_orders=sum(
                             1 for o in self.list_orders(strategy.id) if o.state.is_live
                         ),
@@ -120,3 +122,10 @@ class MemoryReads:
 
     def recent_audit(self, *, limit: int = 100, user_id: int | None = None) -> list[AuditRecord]:
         return [a for a in self._s.audit if user_id in (None, a.entry.user_id)][-limit:]
+
+
+def _exact_sum(values: Iterable[Decimal | None]) -> Decimal:
+    """As the databases add money (`sql_sums.exact_sum`): exact, never rounded to 28 digits."""
+    with localcontext() as wide:
+        wide.prec = 80
+        return normalized(sum((v for v in values if v is not None), Decimal(0)))

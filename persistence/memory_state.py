@@ -26,6 +26,7 @@ class OrderRow:
     cycle: int
     leg: str
     order: Order
+    id: int = 0  # the row id, in insertion order like an autoincrement (history pages)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -33,6 +34,8 @@ class FillRow:
     strategy_id: int
     cycle: int | None
     fill: Fill
+    id: int = 0  # the row id, in insertion order like an autoincrement (history pages)
+    recorded_at: datetime | None = None
 
 
 @dataclass(slots=True)

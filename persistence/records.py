@@ -175,7 +175,9 @@ class StrategyRecord:
     # Bumped by every runtime command (`set_desired_state`), even one repeating the desired
     # state, so the supervisor's poll sees each command (see DesiredStateRecord).
     command_seq: int = 0
-    deleted_at: datetime | None = None  # soft-deleted (only ever a stopped strategy)
+    # Soft delete (`Repository.delete_strategy`, only ever of a stopped strategy): hidden from
+    # lists and from users, its orders, fills and cycles kept. Engines may still read the row.
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -56,6 +56,7 @@ from persistence.records import (
     TokenRecord,
     UserRecord,
 )
+from persistence.records_history import DailyProfit, FillRecord, OrderRecord
 
 
 class Repository(Protocol):
@@ -309,5 +310,41 @@ class Repository(Protocol):
     # --- observability (the service's /metrics) ---------------------------------------------
     def count_strategies_by_state(self) -> dict[ActualState, int]:
         """How many strategies are in each actual state, every state present (0 when none);
-        the strategies `list_strategies()` returns (those of users not deleted)."""
+        the strategies `list_strategies()` returns (not deleted, of users not deleted)."""
+        ...
+
+    # --- history: the REST API's pages and profit summary, and the soft delete ------------
+    # Pages are newest first and keyset on the row id (cycles: on their number): rows with an
+    # id below `before_id` (all when None), at most `limit`. A strategy with no rows, or no
+    # such strategy, gives []. Owner checks are the caller's (services.history).
+    def page_orders(
+        self, strategy_id: int, *, before_id: int | None, limit: int
+    ) -> list[OrderRecord]: ...
+    def page_fills(
+        self, strategy_id: int, *, before_id: int | None, limit: int
+    ) -> list[FillRecord]: ...
+    def page_events(
+        self, strategy_id: int, *, before_id: int | None, limit: int
+    ) -> list[EventRecord]: ...
+    def page_audit(
+        self, strategy_id: int, *, before_id: int | None, limit: int
+    ) -> list[AuditRecord]:
+        """The strategy's audit rows: those with its id and its owner's user_id (the engine
+        writes both)."""
+        ...
+
+    def page_cycles(
+        self, strategy_id: int, *, before_number: int | None, limit: int
+    ) -> list[CycleRecord]: ...
+    def profit_by_day(self, user_id: int, *, since: datetime | None = None) -> list[DailyProfit]:
+        """Realized profit per (symbol, UTC day) of the user's cycles closed with a realized
+        profit, at or after `since` (deleted strategies count: the profit was made). Summed in
+        the database, exactly (one row per group, not per cycle); by symbol, then day."""
+        ...
+
+    def delete_strategy(self, strategy_id: int, *, now: datetime) -> None:
+        """Soft delete: sets deleted_at and renames the strategy (`records_history.deleted_name`)
+        so its name can be used again; orders, fills, cycles, events and audit rows stay. Only a
+        stopped strategy (desired STOPPED, actual STOPPED/FINISHED/FAULTED): else
+        ValidationError(field="state"), nothing written. NotFound if missing or deleted."""
         ...

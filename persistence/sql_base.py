@@ -33,7 +33,7 @@ class SqlBase:
         # The session of an open `transaction()`, per thread: other threads keep their own.
         self._unit = threading.local()
         # strategy id -> account id. A strategy's account never changes (upsert refuses it) and
-        # strategies are never deleted, so an entry never goes stale. Shared by every thread:
+        # a deleted strategy keeps its row, so an entry never goes stale. Shared by every thread:
         # dict get/set are atomic, and two threads that both miss store the same value.
         self._accounts: dict[int, int] = {}
         # Groups of steps whose write failed and were written again step by step (see
@@ -107,7 +107,7 @@ def strategies_query(user_id: int | None) -> Any:
     query = (
         select(m.Strategy)
         .join(m.User, m.User.id == m.Strategy.user_id)
-        .where(m.User.deleted_at.is_(None))
+        .where(m.User.deleted_at.is_(None), m.Strategy.deleted_at.is_(None))
         .order_by(m.Strategy.id)
     )
     if user_id is not None:

@@ -17,7 +17,7 @@ class SqlObserve(SqlBase):
         query = (
             select(m.Strategy.actual_state, func.count())
             .join(m.User, m.User.id == m.Strategy.user_id)
-            .where(m.User.deleted_at.is_(None))
+            .where(m.User.deleted_at.is_(None), m.Strategy.deleted_at.is_(None))
             .group_by(m.Strategy.actual_state)
         )
         with self._read("count strategies") as s:

@@ -29,6 +29,7 @@ from persistence.records import (
     StrategyStatus,
 )
 from persistence.sql_base import SqlBase, strategies_query
+from persistence.sql_sums import exact_sum
 from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
 _LIVE_STATES = [s.value for s in OrderState if s.is_live]
@@ -185,7 +186,8 @@ def _deployment_tag(conn: Connection) -> str:
 
 
 def _status(session: Any, query: Any) -> list[StrategyStatus]:
-    """Counts in SQL; profit summed in Python so SQLite's text money stays exact."""
+    """Counts and profit totals in SQL, one row per strategy whatever its history
+    (`sql_sums.exact_sum`: exact on SQLite's text money too)."""
     strategies = [sql_rows.strategy(r) for r in session.scalars(query)]
     ids = [s.id for s in strategies]
     if not ids:
@@ -215,13 +217,13 @@ def _status(session: Any, query: Any) -> list[StrategyStatus]:
     completed: dict[int, int] = {}
     profit: dict[int, Decimal] = {}
     closed = session.execute(
-        select(m.Cycle.strategy_id, m.Cycle.realized_profit).where(
-            m.Cycle.strategy_id.in_(ids), m.Cycle.status == CycleStatus.CLOSED.value
-        )
+        select(m.Cycle.strategy_id, func.count(), exact_sum(m.Cycle.realized_profit))
+        .where(m.Cycle.strategy_id.in_(ids), m.Cycle.status == CycleStatus.CLOSED.value)
+        .group_by(m.Cycle.strategy_id)
     )
-    for strategy_id, realized in closed:
-        completed[strategy_id] = completed.get(strategy_id, 0) + 1
-        profit[strategy_id] = profit.get(strategy_id, Decimal(0)) + (realized or Decimal(0))
+    for strategy_id, count, realized in closed:
+        completed[strategy_id] = int(count)
+        profit[strategy_id] = realized or Decimal(0)
     return [
         StrategyStatus(
             strategy=s,

@@ -191,7 +191,7 @@ def fill(row: m.Fill | Row[Any]) -> Fill:
     )
 
 
-def event(row: m.Event) -> EventRecord:
+def event(row: m.Event | Row[Any]) -> EventRecord:
     return EventRecord(
         id=row.id,
         strategy_id=row.strategy_id,
@@ -201,7 +201,7 @@ def event(row: m.Event) -> EventRecord:
     )
 
 
-def audit(row: m.AuditLog) -> AuditRecord:
+def audit(row: m.AuditLog | Row[Any]) -> AuditRecord:
     return AuditRecord(
         id=row.id,
         entry=AuditEntry(

@@ -33,17 +33,14 @@ with the file path of the entry: its history belongs to the old one, so it needs
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 from config.loader import ConfigError, ConfigProblem, format_path
 from config.schema import LiveAccount, ServiceConfig, StrategyConfig
 from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
-from domain.money import fmt
 from domain.secrets import Credentials
 from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
 from persistence.repository import Repository
@@ -56,6 +53,7 @@ from services.onboarding_keys import (
     store_if_changed,
     vault_for,
 )
+from services.plan import stored_params
 from strategy.params import MartingaleParams
 
 __all__ = [
@@ -129,25 +127,9 @@ class SyncReport:
 
 
 def strategy_params(strategy: StrategyConfig) -> dict[str, str]:
-    """Every Martingale parameter, defaults included, as strings (decimals without exponent).
-
-    Resolving defaults here pins them in the database: a later release with other defaults
-    cannot silently change a running strategy, and writing a default explicitly in the file is
-    not a change.
-    """
-    params = MartingaleParams.from_mapping(strategy.parameters())
-    out: dict[str, str] = {}
-    for f in fields(params):
-        value = getattr(params, f.name)
-        if value is None:
-            continue
-        if isinstance(value, Decimal):
-            out[f.name] = fmt(value)
-        elif isinstance(value, enum.Enum):
-            out[f.name] = str(value.value)
-        else:
-            out[f.name] = str(value)
-    return out
+    """Every Martingale parameter of a file entry, defaults included (`plan.stored_params`:
+    pinned in the database, so later defaults never change a running strategy)."""
+    return stored_params(MartingaleParams.from_mapping(strategy.parameters()))
 
 
 def sync_config(

@@ -46,11 +46,18 @@ class StrategyLine:
     held_average: Decimal | None = None
 
 
-def collect_status(repo: Repository, *, now: datetime) -> list[StrategyLine]:
-    """One line per strategy of every visible user, in user then strategy order."""
-    users = {u.id: u.name for u in repo.list_users()}
+def collect_status(
+    repo: Repository, *, now: datetime, user_id: int | None = None
+) -> list[StrategyLine]:
+    """One line per strategy of every visible user, in user then strategy order; with
+    `user_id`, of that user only, and only that user's rows are read."""
+    if user_id is None:
+        users = {u.id: u.name for u in repo.list_users()}
+    else:
+        users = {user_id: repo.get_user(user_id).name}
     lines = [
-        _line(status, users.get(status.strategy.user_id, "?"), now) for status in repo.list_status()
+        _line(status, users.get(status.strategy.user_id, "?"), now)
+        for status in repo.list_status(user_id=user_id)
     ]
     return sorted(lines, key=lambda line: (line.user, line.name))
 

@@ -1,10 +1,9 @@
 """`martingale plan`: preview every order of a strategy before starting it.
 
-Parameters go through `MartingaleParams.from_mapping`, exactly like config files and the REST
-API, so an invalid value is refused here with the same rule it would meet there; the message
-names the option (``--take-profit``) and the exit status is 2, as for any usage error. Numbers
-no plan needs (`config.numbers`: 1e999999999, 5,000 digits) are refused before any math, and a
-ladder whose figures leave exact 28-digit arithmetic is refused as a whole.
+Only the options and the printing live here: the checks and the ladder are `services.plan`,
+which the REST API calls too, so an invalid value is refused here with the same rule it would
+meet there. The message names the option (``--take-profit``) and the exit status is 2, as for
+any usage error.
 """
 
 from __future__ import annotations
@@ -12,16 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from config.checks import LADDER_OUT_OF_RANGE
-from config.numbers import number_problem, shown, text_problem
 from domain.errors import ValidationError
-from domain.market import MarketRules
-from domain.money import ZERO, fmt, to_decimal
-from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
-from strategy.params import MartingaleParams
+from domain.money import fmt
+from services.plan import BALANCE, COLUMNS, PRICE, market_rules, plan_json, preview
+from strategy.ladder import Plan
 
 _PARAMS: tuple[tuple[str, str], ...] = (
     ("base_order", "base order size in quote currency (required)"),
@@ -43,18 +39,18 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("min_amount", "smallest order amount the exchange accepts"),
     ("min_notional", "smallest order value (price * amount) the exchange accepts"),
 )
-_COLUMNS = (
-    ("level", "level"),
-    ("deviation_pct", "dev %"),
-    ("price", "price"),
-    ("quote_size", "quote size"),
-    ("base_amount", "base amount"),
-    ("total_quote", "total quote"),
-    ("total_base", "total base"),
-    ("average_price", "avg price"),
-    ("take_profit_price", "TP price"),
-    ("required_change_pct", "to TP %"),
-)
+_TITLES = {
+    "level": "level",
+    "deviation_pct": "dev %",
+    "price": "price",
+    "quote_size": "quote size",
+    "base_amount": "base amount",
+    "total_quote": "total quote",
+    "total_base": "total base",
+    "average_price": "avg price",
+    "take_profit_price": "TP price",
+    "required_change_pct": "to TP %",
+}
 
 
 def register(sub: Any) -> None:
@@ -85,55 +81,30 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE]
+    values = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
-        given = {
-            name: getattr(args, name) for name, _ in _PARAMS if getattr(args, name) is not None
-        }
-        for name, text in given.items():
-            _check_bounds(text, name)
-        params = MartingaleParams.from_mapping(given)
-        price = _number(args.price, "price")
-        rules = _rules(args)
-        balance = _optional(args.balance, "balance")
-        try:
-            plan = build_plan(params, price, rules)
-            if rules is not None or balance is not None:
-                validate_plan(plan, rules or NO_RULES, balance=balance)
-        except ArithmeticError:  # each value in bounds, but the ladder leaves exact arithmetic
-            raise ValidationError(LADDER_OUT_OF_RANGE) from None
+        rules = market_rules({name: getattr(args, name) for name, _ in _RULES})
+        plan = preview(values, rules)
     except ValidationError as exc:
         option = _option(exc.field) if exc.field else "plan"
         reason = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
         print(f"martingale plan: error: {option}: {reason}", file=sys.stderr)
         return 2
-    print(json.dumps(plan_to_json(plan), indent=2) if args.json else render_table(plan))
+    print(json.dumps(plan_json(plan), indent=2) if args.json else render_table(plan))
     return 0
-
-
-def plan_to_json(plan: Plan) -> dict[str, Any]:
-    return {
-        "levels": [
-            {key: _json_value(getattr(row, key)) for key, _ in _COLUMNS} for row in plan.levels
-        ],
-        "max_funds": fmt(plan.max_funds),
-        "max_coverage_pct": fmt(plan.max_coverage_pct),
-    }
 
 
 def render_table(plan: Plan) -> str:
     """Aligned text; figures shown to 8 decimals (percentages to 4), the JSON is exact."""
-    header = [title for _, title in _COLUMNS]
-    rows = [[_cell(key, getattr(row, key)) for key, _ in _COLUMNS] for row in plan.levels]
+    header = [_TITLES[key] for key in COLUMNS]
+    rows = [[_cell(key, getattr(row, key)) for key in COLUMNS] for row in plan.levels]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
     return "\n".join(lines)
-
-
-def _json_value(value: Decimal | int) -> str:
-    return str(value) if isinstance(value, int) else fmt(value)
 
 
 def _cell(key: str, value: Decimal | int) -> str:
@@ -148,45 +119,3 @@ def _shown(value: Decimal, places: int) -> str:
 
 def _option(field: str) -> str:
     return "--" + field.replace("_", "-")
-
-
-def _check_bounds(text: str, field: str) -> None:
-    """Refuse a number no parameter needs (`config.numbers`) before any conversion or math."""
-    problem = text_problem(text)
-    if problem is None:
-        try:
-            value = Decimal(text.strip())
-        except InvalidOperation:
-            return  # not a number at all: the parameter's own check says so
-        problem = number_problem(value)
-    if problem is not None:
-        raise ValidationError(f"{shown(text)} {problem}", field=field)
-
-
-def _number(text: str, field: str) -> Decimal:
-    _check_bounds(text, field)
-    try:
-        return to_decimal(text, field=field)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{shown(text)} is not a number", field=field) from None
-
-
-def _optional(text: str | None, field: str) -> Decimal | None:
-    if text is None:
-        return None
-    value = _number(text, field)
-    if value < 0:
-        raise ValidationError(f"must be >= 0, got {value}", field=field)
-    return value
-
-
-def _rules(args: argparse.Namespace) -> MarketRules | None:
-    values = {name: _optional(getattr(args, name), name) for name, _ in _RULES}
-    for grid in ("tick_size", "step_size"):  # 0 is no grid at all: leave the option out
-        if values[grid] is not None and values[grid] == 0:
-            raise ValidationError(
-                "must be greater than 0 (leave it out for no rounding)", field=grid
-            )
-    if all(v is None for v in values.values()):
-        return None
-    return MarketRules(symbol="BASE/QUOTE", **{k: v or ZERO for k, v in values.items()})

@@ -1,0 +1,180 @@
+"""Plan preview: every order of a Martingale ladder, checked, for `martingale plan` and the API.
+
+Parameters go through `MartingaleParams.from_mapping`, exactly like config files, so an invalid
+value is refused with the same rule everywhere, and the error names the field. Numbers no plan
+needs (`config.numbers`: 1e999999999, 5,000 digits) are refused before any math, and a ladder
+whose figures leave exact 28-digit arithmetic is refused as a whole.
+
+The values are keyed by the `martingale plan` names: the strategy parameters, plus ``price``
+(the start price, required) and ``balance`` (optional: the max funds must fit in it). Market
+rules (tick and step sizes, minimums) come separately: the CLI reads them from its options, the
+API from the venue. With rules, prices and amounts are rounded as the exchange would and every
+level is checked against the minimums (DESIGN money rule 2).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import fields
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from config.checks import LADDER_OUT_OF_RANGE
+from config.numbers import number_problem, shown, text_problem
+from domain.errors import ValidationError
+from domain.market import MarketRules
+from domain.money import ZERO, fmt, to_decimal
+from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
+from strategy.params import MartingaleParams
+
+# Not strategy parameters: what the preview is computed at and checked against.
+PRICE = "price"
+BALANCE = "balance"
+RULE_NAMES = ("tick_size", "step_size", "min_amount", "min_notional")
+# The figures of one plan level, in table order (JSON keys and `martingale plan` columns).
+COLUMNS = (
+    "level",
+    "deviation_pct",
+    "price",
+    "quote_size",
+    "base_amount",
+    "total_quote",
+    "total_base",
+    "average_price",
+    "take_profit_price",
+    "required_change_pct",
+)
+
+Value = str | int | Decimal
+
+
+def preview(params: Mapping[str, Value], rules: MarketRules | None) -> Plan:
+    """The checked ladder of `params` (plan names, see the module docstring) under `rules`."""
+    return checked_plan(params, rules)[1]
+
+
+def checked_plan(
+    params: Mapping[str, Value], rules: MarketRules | None
+) -> tuple[MartingaleParams, Plan]:
+    """The parsed strategy parameters and their checked ladder; ValidationError names the
+    field (``price`` when the start price is missing or bad, ``balance`` when the funds do not
+    fit, ``base_order``/``safety_order`` for a level the rules refuse)."""
+    values = dict(params)
+    price_value = values.pop(PRICE, None)
+    balance_value = values.pop(BALANCE, None)
+    parsed = parse_params(values)
+    if price_value is None:
+        raise ValidationError("is required: the start price the ladder is computed at", field=PRICE)
+    price = number(price_value, PRICE)
+    balance = None if balance_value is None else non_negative(balance_value, BALANCE)
+    try:
+        plan = build_plan(parsed, price, rules)
+        if rules is not None or balance is not None:
+            validate_plan(plan, rules or NO_RULES, balance=balance)
+    except ArithmeticError:  # each value in bounds, but the ladder leaves exact arithmetic
+        raise ValidationError(LADDER_OUT_OF_RANGE) from None
+    return parsed, plan
+
+
+def parse_params(values: Mapping[str, Any]) -> MartingaleParams:
+    """Strategy parameters from loose input (strings, ints): bounds first, then the rules."""
+    for name, value in values.items():
+        check_bounds(value, str(name))
+    return MartingaleParams.from_mapping(values)
+
+
+def stored_params(params: MartingaleParams) -> dict[str, str]:
+    """Every parameter, defaults included, as strings (decimals without exponent).
+
+    Resolving defaults here pins them in the database: a later release with other defaults
+    cannot silently change a running strategy, and giving a default explicitly is not a change.
+    """
+    out: dict[str, str] = {}
+    for f in fields(params):
+        value = getattr(params, f.name)
+        if value is None:
+            continue
+        if isinstance(value, Decimal):
+            out[f.name] = fmt(value)
+        elif isinstance(value, enum.Enum):
+            out[f.name] = str(value.value)
+        else:
+            out[f.name] = str(value)
+    return out
+
+
+def market_rules(values: Mapping[str, Value | None]) -> MarketRules | None:
+    """Rules from typed values (the `martingale plan` rounding options); None when none given."""
+    parsed: dict[str, Decimal | None] = {}
+    for name in RULE_NAMES:
+        value = values.get(name)
+        parsed[name] = None if value is None else non_negative(value, name)
+    for grid in ("tick_size", "step_size"):  # 0 is no grid at all: leave the option out
+        if parsed[grid] is not None and parsed[grid] == 0:
+            raise ValidationError(
+                "must be greater than 0 (leave it out for no rounding)", field=grid
+            )
+    if all(v is None for v in parsed.values()):
+        return None
+    return MarketRules(symbol="BASE/QUOTE", **{k: v or ZERO for k, v in parsed.items()})
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON: every number a decimal string (levels too), exact."""
+    return {
+        "levels": [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels],
+        "max_funds": fmt(plan.max_funds),
+        "max_coverage_pct": fmt(plan.max_coverage_pct),
+    }
+
+
+def _json_value(value: Decimal | int) -> str:
+    return str(value) if isinstance(value, int) else fmt(value)
+
+
+def check_bounds(value: object, field: str) -> None:
+    """Refuse a number no parameter needs (`config.numbers`) before any conversion or math."""
+    if isinstance(value, bool):
+        return  # not a number at all: the parameter's own check says so
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is None:
+            try:
+                problem = number_problem(Decimal(value.strip()))
+            except InvalidOperation:
+                return  # not a number at all: the parameter's own check says so
+    elif isinstance(value, int | Decimal):
+        problem = number_problem(Decimal(value))
+    else:
+        return
+    if problem is not None:
+        raise ValidationError(f"{_shown(value)} {problem}", field=field)
+
+
+def _shown(value: object) -> str:
+    try:
+        return shown(value)
+    except ValueError:  # an int past Python's 4,300-digit str() limit
+        return "the number"
+
+
+def number(value: Value, field: str) -> Decimal:
+    """A bounded decimal from text or a number; ValidationError naming `field` otherwise."""
+    check_bounds(value, field)
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise ValidationError(
+            f'expected a decimal number as text (e.g. "0.1"), got {type(value).__name__}',
+            field=field,
+        )
+    try:
+        return to_decimal(value, field=field)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{_shown(value)} is not a number", field=field) from None
+
+
+def non_negative(value: Value, field: str) -> Decimal:
+    result = number(value, field)
+    if result < 0:
+        raise ValidationError(f"must be >= 0, got {result}", field=field)
+    return result

@@ -1,0 +1,218 @@
+"""Strategy use cases for the REST API (and any other caller): create, read, update the
+parameters of, and delete one user's strategies. Lifecycle actions are `services.control`.
+
+Every function takes an already-authenticated `user_id` and never reads or touches another
+user's rows: another user's strategy (or a deleted one) raises NotFound exactly like a missing
+one, and another user's account name is "no such account" exactly like a missing one.
+
+Parameters are checked as `martingale plan` checks them (`services.plan`): the values are keyed
+by the plan names, so besides the strategy parameters they carry ``price`` (required: the start
+price the ladder is previewed and checked at) and optionally ``balance``; neither is stored.
+With the market's rules (`rules_for`, injected by the caller: the venue's or the config's), every
+level of the ladder is rounded and checked against the minimums before anything is written
+(DESIGN money rule 2). Parameters are stored complete, defaults included (`plan.stored_params`),
+exactly as a config file's sync stores them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from config.fields import name_problem
+from config.numbers import shown
+from domain.errors import ValidationError
+from domain.market import MarketRules
+from persistence.errors import NotFound
+from persistence.records import AccountRecord, AuditEntry, DesiredState, StrategyRecord
+from persistence.records_history import NAME_LENGTH
+from persistence.repository import Repository
+from services.plan import Value, checked_plan, stored_params
+from strategy.ladder import Plan
+
+RulesFor = Callable[[AccountRecord, str], MarketRules | None]
+
+SYMBOL_LENGTH = 32  # strategies.symbol
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]*/[A-Z0-9][A-Z0-9._-]*")
+_STATES = tuple(s.value for s in DesiredState)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyInput:
+    """A new strategy as a user describes it; checked by `create_strategy`, not here, so that
+    every problem comes back as a ValidationError naming its field."""
+
+    name: str
+    account: str  # the NAME of one of the user's accounts
+    symbol: str  # BASE/QUOTE, e.g. ETH/BTC
+    params: Mapping[str, Value] = field(default_factory=dict)  # `martingale plan` names
+    state: str = DesiredState.RUNNING.value  # running | paused | stopped
+
+
+def create_strategy(
+    repo: Repository,
+    user_id: int,
+    data: StrategyInput,
+    *,
+    now: datetime,
+    rules_for: RulesFor | None = None,
+) -> tuple[StrategyRecord, Plan]:
+    """Create the user's strategy, after every check; one transaction, nothing written on any
+    error. Returns the stored record and the plan preview it was checked with.
+
+    A running service picks the new strategy up from the database at its next poll of desired
+    states (`actors.root_poll`, a couple of seconds), as it does any command.
+    """
+    name = _checked_name(data.name)
+    symbol = _checked_symbol(data.symbol)
+    desired = _checked_state(data.state)
+    account = _own_account(repo, user_id, data.account)
+    rules = rules_for(account, symbol) if rules_for is not None else None
+    params, plan = checked_plan(data.params, rules)
+    stored = stored_params(params)
+    with repo.transaction():
+        if any(s.name == name for s in repo.list_strategies(user_id=user_id)):
+            raise ValidationError(
+                f"you already have a strategy named {name!r}; choose another name", field="name"
+            )
+        record = repo.upsert_strategy(
+            user_id,
+            name,
+            account_id=account.id,
+            symbol=symbol,
+            params=stored,
+            desired_state=desired,
+            now=now,
+        )
+        repo.append_audit([_audit(record, "strategy_created", now, params=stored)])
+    return record, plan
+
+
+def update_params(
+    repo: Repository,
+    user_id: int,
+    strategy_id: int,
+    params: Mapping[str, Value],
+    *,
+    now: datetime,
+    rules_for: RulesFor | None = None,
+) -> tuple[StrategyRecord, Plan]:
+    """Replace the strategy's parameters, checked as `create_strategy` checks them.
+
+    `params` replace the stored ones whole (a parameter left out takes its default), like a
+    config file entry; `price` and `balance` are for the check only. Stored at once; the desired
+    state and `config_state` are left alone.
+
+    When they apply: the engine reads the stored parameters as each new cycle begins (at the
+    end of a cooldown, `actors.engine.Engine._take_params` -> `engine_policy.between_cycles`)
+    and when it starts, with no restart needed; a cycle in progress keeps the ladder it was
+    opened with, so no resting order moves. A config file that names this strategy sets its own
+    parameters again at its next sync.
+    """
+    record = get_strategy(repo, user_id, strategy_id)
+    account = repo.get_account(record.account_id)
+    rules = rules_for(account, record.symbol) if rules_for is not None else None
+    parsed, plan = checked_plan(params, rules)
+    stored = stored_params(parsed)
+    with repo.transaction():
+        current = get_strategy(repo, user_id, strategy_id)
+        updated = repo.upsert_strategy(
+            user_id,
+            current.name,
+            account_id=current.account_id,
+            symbol=current.symbol,
+            params=stored,
+            desired_state=current.desired_state,
+            now=now,
+            config_state=current.config_state,
+        )
+        if dict(current.params) != stored:
+            repo.append_audit([_audit(updated, "params_updated", now, params=stored)])
+    return updated, plan
+
+
+def get_strategy(repo: Repository, user_id: int, strategy_id: int) -> StrategyRecord:
+    """The user's strategy; NotFound for a missing, deleted or another user's one (the same
+    error, so an id reveals nothing about other users)."""
+    try:
+        record = repo.get_strategy(strategy_id)
+    except NotFound:
+        record = None
+    if record is None or record.user_id != user_id or record.deleted_at is not None:
+        raise NotFound(f"strategy {strategy_id} does not exist")
+    return record
+
+
+def list_strategies(repo: Repository, user_id: int) -> list[StrategyRecord]:
+    """The user's strategies (not deleted), by id."""
+    return repo.list_strategies(user_id=user_id)
+
+
+def delete_strategy(repo: Repository, user_id: int, strategy_id: int, *, now: datetime) -> None:
+    """Soft delete of a stopped strategy (desired STOPPED, and the engine stopped, finished,
+    faulted or never started); else ValidationError(field="state") saying to stop it first.
+    Its orders, fills, cycles and audit rows stay, its name is free again."""
+    with repo.transaction():
+        record = get_strategy(repo, user_id, strategy_id)
+        repo.delete_strategy(strategy_id, now=now)
+        repo.append_audit([_audit(record, "strategy_deleted", now)])
+
+
+def _own_account(repo: Repository, user_id: int, name: str) -> AccountRecord:
+    accounts = repo.list_accounts(user_id)
+    for account in accounts:
+        if account.name == name:
+            return account
+    known = ", ".join(repr(a.name) for a in accounts) or "none"
+    raise ValidationError(
+        f"you have no account named {shown(name, 80)}; your accounts: {known}", field="account"
+    )
+
+
+def _checked_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise ValidationError("must be a string", field="name")
+    if len(name) > NAME_LENGTH:  # said before the rule's message, which quotes the name
+        raise ValidationError(f"must be at most {NAME_LENGTH} characters", field="name")
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValidationError(problem, field="name")
+    return name
+
+
+def _checked_symbol(symbol: object) -> str:
+    if not isinstance(symbol, str):
+        raise ValidationError("must be a string", field="symbol")
+    if len(symbol) > SYMBOL_LENGTH or not _SYMBOL.fullmatch(symbol.upper()):
+        raise ValidationError(_SYMBOL_FORM, field="symbol")
+    if symbol != symbol.upper():
+        raise ValidationError(f"write the symbol as {symbol.upper()} (upper case)", field="symbol")
+    return symbol
+
+
+_SYMBOL_FORM = (
+    f"must look like BASE/QUOTE, e.g. ETH/BTC: letters and digits (and '.', '_', '-'), "
+    f"at most {SYMBOL_LENGTH} characters"
+)
+
+
+def _checked_state(state: object) -> DesiredState:
+    if state not in _STATES:
+        raise ValidationError(f"must be one of {', '.join(_STATES)}", field="state")
+    return DesiredState(state)
+
+
+def _audit(record: StrategyRecord, event: str, now: datetime, **data: Any) -> AuditEntry:
+    """The strategy's log (services.history.logs) says who changed it and how."""
+    return AuditEntry(
+        at=now,
+        level="info",
+        event=event,
+        message=f"strategy {record.name}",
+        user_id=record.user_id,
+        strategy_id=record.id,
+        data=data,
+    )
