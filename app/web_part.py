@@ -9,6 +9,7 @@ the service's own factory (app.exchanges), and closed after it: a replaced key i
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from config.schema import ServiceConfig
@@ -48,6 +49,7 @@ class WebPart:
             vault=self.vault,
             exchange_for=self._build,
             rules_for=self.rules_for,
+            price_for=self.price_for,
             allowed_hosts=frozenset(self.config.web.allowed_hosts),
             secure_cookies=self.config.web.secure_cookies,
             observer=observer_for(service),
@@ -79,6 +81,18 @@ class WebPart:
         client = self._build(account.id)
         try:
             return client.load_market_rules(symbol)
+        except UnknownSymbol as exc:
+            raise ValidationError(str(exc), field="symbol") from None
+        finally:
+            client.close()
+
+    def price_for(self, account: AccountRecord, symbol: str) -> Decimal:
+        """The market's last price, from the account's venue (paper: the simulated or replayed
+        market's last tick)."""
+        assert self._build is not None, "prices are asked for only while the web runs"
+        client = self._build(account.id)
+        try:
+            return client.fetch_ticker(symbol).last
         except UnknownSymbol as exc:
             raise ValidationError(str(exc), field="symbol") from None
         finally:

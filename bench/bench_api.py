@@ -40,15 +40,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service_setup import FleetShape, Probe, build  # noqa: E402
+from service_setup import FleetShape, Probe, build
 
-from actors import metrics  # noqa: E402
-from app.bootstrap import Service, Tuning  # noqa: E402
-from app.web_part import WebPart  # noqa: E402
-from config.logging import configure_logging  # noqa: E402
-from persistence.database import make_engine  # noqa: E402
-from persistence.sql_repository import SqlRepository  # noqa: E402
-from services.auth import issue_token  # noqa: E402
+from actors import metrics
+from app.bootstrap import Service, Tuning
+from app.web_part import WebPart
+from config.logging import configure_logging
+from persistence.database import make_engine
+from persistence.sql_repository import SqlRepository
+from services.auth import issue_token
 
 PATHS = ("/api/v1/strategies", "/api/v1/status")
 
@@ -106,7 +106,9 @@ def clients(base: str, token: str, threads: int, seconds: float, out: Path) -> N
         worker.start()
     for worker in workers:
         worker.join()
-    out.write_text(json.dumps({"samples": samples, "errors": errors[:20], "error_count": len(errors)}))
+    out.write_text(
+        json.dumps({"samples": samples, "errors": errors[:20], "error_count": len(errors)})
+    )
 
 
 # --- the service process -------------------------------------------------------------------
@@ -186,9 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["loaded"] = window(args.seconds)
         proc.wait(timeout=args.seconds + 120)
         loaded = json.loads(result.read_text())
-        out["loaded_api"] = {
-            path: summary_ms(values) for path, values in loaded["samples"].items()
-        }
+        out["loaded_api"] = {path: summary_ms(values) for path, values in loaded["samples"].items()}
         out["loaded_api_errors"] = loaded["error_count"]
     finally:
         service.stop()

@@ -6,8 +6,9 @@ user's rows: another user's strategy (or a deleted one) raises NotFound exactly 
 one, and another user's account name is "no such account" exactly like a missing one.
 
 Parameters are checked as `martingale plan` checks them (`services.plan`): the values are keyed
-by the plan names, so besides the strategy parameters they carry ``price`` (required: the start
-price the ladder is previewed and checked at) and optionally ``balance``; neither is stored.
+by the plan names, so besides the strategy parameters they carry ``price`` (the start price the
+ladder is previewed and checked at; when left out, the market's current price from `price_for`)
+and optionally ``balance``; neither is stored.
 With the market's rules (`rules_for`, injected by the caller: the venue's or the config's), every
 level of the ladder is rounded and checked against the minimums before anything is written
 (DESIGN money rule 2). Parameters are stored complete, defaults included (`plan.stored_params`),
@@ -20,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from config.fields import name_problem
@@ -30,10 +32,14 @@ from persistence.errors import NotFound
 from persistence.records import AccountRecord, AuditEntry, DesiredState, StrategyRecord
 from persistence.records_history import NAME_LENGTH
 from persistence.repository import Repository
-from services.plan import Value, checked_plan, stored_params
+from services.plan import PRICE, Value, checked_plan, stored_params
 from strategy.ladder import Plan
+from strategy.params import MartingaleParams
 
 RulesFor = Callable[[AccountRecord, str], MarketRules | None]
+# The market's current price, for a preview the caller gave no `price` for (the web asks the
+# venue's ticker); None: `price` is required.
+PriceFor = Callable[[AccountRecord, str], Decimal]
 
 SYMBOL_LENGTH = 32  # strategies.symbol
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]*/[A-Z0-9][A-Z0-9._-]*")
@@ -59,6 +65,7 @@ def create_strategy(
     *,
     now: datetime,
     rules_for: RulesFor | None = None,
+    price_for: PriceFor | None = None,
 ) -> tuple[StrategyRecord, Plan]:
     """Create the user's strategy, after every check; one transaction, nothing written on any
     error. Returns the stored record and the plan preview it was checked with.
@@ -70,8 +77,7 @@ def create_strategy(
     symbol = _checked_symbol(data.symbol)
     desired = _checked_state(data.state)
     account = _own_account(repo, user_id, data.account)
-    rules = rules_for(account, symbol) if rules_for is not None else None
-    params, plan = checked_plan(data.params, rules)
+    params, plan = _checked(data.params, account, symbol, rules_for, price_for)
     stored = stored_params(params)
     with repo.transaction():
         if any(s.name == name for s in repo.list_strategies(user_id=user_id)):
@@ -99,6 +105,7 @@ def update_params(
     *,
     now: datetime,
     rules_for: RulesFor | None = None,
+    price_for: PriceFor | None = None,
 ) -> tuple[StrategyRecord, Plan]:
     """Replace the strategy's parameters, checked as `create_strategy` checks them.
 
@@ -114,8 +121,7 @@ def update_params(
     """
     record = get_strategy(repo, user_id, strategy_id)
     account = repo.get_account(record.account_id)
-    rules = rules_for(account, record.symbol) if rules_for is not None else None
-    parsed, plan = checked_plan(params, rules)
+    parsed, plan = _checked(params, account, record.symbol, rules_for, price_for)
     stored = stored_params(parsed)
     with repo.transaction():
         current = get_strategy(repo, user_id, strategy_id)
@@ -132,6 +138,41 @@ def update_params(
         if dict(current.params) != stored:
             repo.append_audit([_audit(updated, "params_updated", now, params=stored)])
     return updated, plan
+
+
+def preview_strategy(
+    repo: Repository,
+    user_id: int,
+    data: StrategyInput,
+    *,
+    rules_for: RulesFor | None = None,
+    price_for: PriceFor | None = None,
+) -> Plan:
+    """Every check `create_strategy` makes, and its plan, without writing anything (a dry run:
+    a name already in use is refused here too)."""
+    name = _checked_name(data.name)
+    symbol = _checked_symbol(data.symbol)
+    _checked_state(data.state)
+    account = _own_account(repo, user_id, data.account)
+    _, plan = _checked(data.params, account, symbol, rules_for, price_for)
+    if any(s.name == name for s in repo.list_strategies(user_id=user_id)):
+        raise ValidationError(
+            f"you already have a strategy named {name!r}; choose another name", field="name"
+        )
+    return plan
+
+
+def _checked(
+    params: Mapping[str, Value],
+    account: AccountRecord,
+    symbol: str,
+    rules_for: RulesFor | None,
+    price_for: PriceFor | None,
+) -> tuple[MartingaleParams, Plan]:
+    rules = rules_for(account, symbol) if rules_for is not None else None
+    if PRICE not in params and price_for is not None:
+        params = {**params, PRICE: str(price_for(account, symbol))}
+    return checked_plan(params, rules)
 
 
 def get_strategy(repo: Repository, user_id: int, strategy_id: int) -> StrategyRecord:
@@ -162,14 +203,13 @@ def delete_strategy(repo: Repository, user_id: int, strategy_id: int, *, now: da
 
 
 def _own_account(repo: Repository, user_id: int, name: str) -> AccountRecord:
-    accounts = repo.list_accounts(user_id)
-    for account in accounts:
+    """The user's account called `name`. Any other name, another user's included, is
+    NotFound, as an id in a path would be (the API answers 404 for both, so a body reveals
+    nothing of other users' accounts either)."""
+    for account in repo.list_accounts(user_id):
         if account.name == name:
             return account
-    known = ", ".join(repr(a.name) for a in accounts) or "none"
-    raise ValidationError(
-        f"you have no account named {shown(name, 80)}; your accounts: {known}", field="account"
-    )
+    raise NotFound(f"you have no account named {shown(name, 80)}")
 
 
 def _checked_name(name: object) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from domain.market import MarketRules
 from exchange.port import Exchange
@@ -36,6 +37,8 @@ class WebContext:
     # The rules of a market a strategy is created on, or None when unknown (paper markets come
     # from the config file; live ones from the venue).
     rules_for: Callable[[AccountRecord, str], MarketRules | None] | None = None
+    # The market's price now, for a strategy preview given no start price (None: required).
+    price_for: Callable[[AccountRecord, str], Decimal] | None = None
     # Hosts an API-created account may name in base_url (exact, case-insensitive).
     allowed_hosts: frozenset[str] = frozenset()
     secure_cookies: bool = True

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict
 
 from domain.money import fmt
+
+# Row ids are 32-bit integers in both databases: a larger one is a 422, never a driver error.
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 class Input(BaseModel):

@@ -88,4 +88,6 @@ def set_session_cookie(response: Response, secret: str, *, max_age: int, secure:
 
 
 def clear_session_cookie(response: Response, *, secure: bool) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="strict"
+    )

@@ -30,8 +30,8 @@ def register(sub: Any) -> None:
             "order is placed, resting orders stay on the exchange, everything is flushed and "
             "the process exits 0; the next start resumes every strategy in the state it was "
             "left in (stopped, finished or paused ones stay so). A bad file exits 2 and "
-            "changes nothing. The REST API (OpenAPI at /docs) is served on the config's `web:` address "
-            "(127.0.0.1:8000 by default) until the stop, which closes it first."
+            "changes nothing. The REST API (OpenAPI at /docs) is served on the config's "
+            "`web:` address (127.0.0.1:8000 by default) until the stop, which closes it first."
         ),
     )
     parser.add_argument(

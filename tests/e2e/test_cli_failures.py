@@ -230,7 +230,12 @@ def test_live_keys_and_the_master_key_never_reach_logs_or_the_database(
         "NO_PROXY": "",
     }
 
-    run = launch(["run", "--no-web", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log", env=env)
+    run = launch(
+        ["run", "--no-web", "--config", str(config)],
+        cwd=tmp_path,
+        log=tmp_path / "run.log",
+        env=env,
+    )
     processes.append(run)
     run.wait_started()
     url = f"sqlite:///{tmp_path / 'var' / 'martingale.sqlite'}"

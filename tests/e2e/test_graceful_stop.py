@@ -22,7 +22,9 @@ def test_sigterm_places_and_cancels_nothing_and_leaves_resting_orders(
 ) -> None:
     config = trading_config(tmp_path, db_url, moving=True, name="service.yaml")
     upgrade(db_url)
-    run = launch(["run", "--no-web", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log")
+    run = launch(
+        ["run", "--no-web", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log"
+    )
     processes.append(run)
     run.wait_started()
     wait_for(

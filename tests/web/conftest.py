@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from domain.market import Balance, MarketRules
@@ -32,6 +33,9 @@ from web.app import create_app
 from web.context import WebContext
 
 PASSWORD = "correct horse battery staple"
+# Seeding hashes three passwords per test: cheap parameters keep the matrix fast. A login
+# verifies with the parameters stored in the hash (and then rehashes with the real ones).
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PARAMS = {
     "base_order": Decimal("0.002"),
     "safety_order": Decimal("0.004"),
@@ -82,7 +86,7 @@ def seed_user(repo: SqlRepository, name: str, *, role: str = "user") -> Seeded:
     user = repo.upsert_user(name, now=at(0), email=f"{name}@example.com")
     if role != "user":
         repo.set_user_role(user.id, role, now=at(0))
-    set_password(repo, user.id, PASSWORD, now=at(0))
+    set_password(repo, user.id, PASSWORD, now=at(0), hasher=CHEAP)
     account = repo.upsert_account(user.id, f"{name}-main", exchange="paper", now=at(0))
     strategy = repo.upsert_strategy(
         user.id,
@@ -95,13 +99,30 @@ def seed_user(repo: SqlRepository, name: str, *, role: str = "user") -> Seeded:
     )
     sid = strategy.id
     repo.upsert_cycle(sid, open_cycle(1))
-    order = repo.record_order_intent(sid, intent(sid, 1, "base"), now=at(1))
+    order = repo.record_order_intent(sid, intent(sid, 1, "b"), now=at(1))
     repo.apply_fill(sid, fill_of(order, f"{name}-t1", "0.05"), now=at(2))
-    repo.append_events([JournalEntry(strategy_id=sid, event=TestEvent(name=name, price=Decimal(1)), occurred_at=at(3))])
-    repo.append_audit(
-        [AuditEntry(at=at(3), level="info", event="test", message=f"{name} log", user_id=user.id, strategy_id=sid)]
+    repo.append_events(
+        [
+            JournalEntry(
+                strategy_id=sid, event=TestEvent(name=name, price=Decimal(1)), occurred_at=at(3)
+            )
+        ]
     )
-    repo.close_cycle(sid, 1, realized_profit=Decimal("0.0001"), now=at(4), status=CycleStatus.CLOSED)
+    repo.append_audit(
+        [
+            AuditEntry(
+                at=at(3),
+                level="info",
+                event="test",
+                message=f"{name} log",
+                user_id=user.id,
+                strategy_id=sid,
+            )
+        ]
+    )
+    repo.close_cycle(
+        sid, 1, realized_profit=Decimal("0.0001"), now=at(4), status=CycleStatus.CLOSED
+    )
     issued = issue_token(repo, user.id, name=f"{name}-token", now=datetime.now(UTC))
     return Seeded(
         name=name,

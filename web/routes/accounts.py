@@ -8,19 +8,23 @@ new key at its next poll.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import Field
 
+from domain.errors import ExchangeUnavailable
 from domain.secrets import Secret
+from exchange.port import Exchange
 from services import accounts
-from web.models import Input, Output, money, when
+from web.context import WebContext
+from web.models import Id, Input, Output, money, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["accounts"])
 
-KeyText = Annotated[str, Field(min_length=1, max_length=512, repr=False)]
+KeyText = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class AccountIn(Input):
@@ -28,15 +32,15 @@ class AccountIn(Input):
     exchange: Annotated[str, Field(min_length=1, max_length=64, examples=["paper", "binance"])]
     sandbox: bool = False
     base_url: Annotated[str | None, Field(max_length=255)] = None
-    api_key: KeyText | None = None
-    secret: KeyText | None = None
-    passphrase: KeyText | None = None
+    api_key: KeyText | None = Field(default=None, repr=False)
+    secret: KeyText | None = Field(default=None, repr=False)
+    passphrase: KeyText | None = Field(default=None, repr=False)
 
 
 class CredentialsIn(Input):
-    api_key: KeyText
-    secret: KeyText
-    passphrase: KeyText | None = None
+    api_key: KeyText = Field(repr=False)
+    secret: KeyText = Field(repr=False)
+    passphrase: KeyText | None = Field(default=None, repr=False)
 
 
 class AccountOut(Output):
@@ -114,13 +118,13 @@ def create_account(body: AccountIn, principal: CurrentUser, ctx: Context) -> Acc
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
-def get_account(account_id: int, principal: CurrentUser, ctx: Context) -> AccountOut:
+def get_account(account_id: Id, principal: CurrentUser, ctx: Context) -> AccountOut:
     return account_out(accounts.get_account(ctx.repo, principal.user_id, account_id))
 
 
 @router.put("/accounts/{account_id}/credentials", response_model=AccountOut)
 def replace_credentials(
-    account_id: int, body: CredentialsIn, principal: CurrentUser, ctx: Context
+    account_id: Id, body: CredentialsIn, principal: CurrentUser, ctx: Context
 ) -> AccountOut:
     """Replace the key and secret; the account's strategies keep running."""
     record = accounts.replace_credentials(
@@ -136,16 +140,14 @@ def replace_credentials(
     return account_out(record)
 
 
-def _exchange_for(ctx: Any) -> Any:
+def _exchange_for(ctx: WebContext) -> Callable[[int], Exchange]:
     if ctx.exchange_for is None:
-        from domain.errors import ExchangeUnavailable
-
         raise ExchangeUnavailable("exchange clients are not available in this process")
     return ctx.exchange_for
 
 
 @router.get("/accounts/{account_id}/key-report", response_model=KeyReportOut)
-def key_report(account_id: int, principal: CurrentUser, ctx: Context) -> KeyReportOut:
+def key_report(account_id: Id, principal: CurrentUser, ctx: Context) -> KeyReportOut:
     """The key's permissions where the exchange tells them (binance: apiRestrictions).
     Withdrawals enabled is a "danger" warning; no IP restriction a "warning"."""
     report = accounts.key_report(ctx.repo, principal.user_id, account_id, _exchange_for(ctx))
@@ -161,7 +163,7 @@ def key_report(account_id: int, principal: CurrentUser, ctx: Context) -> KeyRepo
 
 
 @router.get("/accounts/{account_id}/balances")
-def balances(account_id: int, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+def balances(account_id: Id, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
     found = accounts.balances(ctx.repo, principal.user_id, account_id, _exchange_for(ctx))
     return {
         "balances": {

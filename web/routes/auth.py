@@ -29,7 +29,7 @@ router = APIRouter(tags=["auth"])
 
 class LoginIn(Input):
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    password: Annotated[str, Field(min_length=1, max_length=1024, repr=False)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)] = Field(repr=False)
 
 
 class LoginOut(Output):

@@ -14,8 +14,10 @@ from fastapi import APIRouter, Query
 
 from domain.orders import Fill, Order
 from persistence.records import AuditRecord, CycleRecord, EventRecord
+from persistence.records_history import FillRecord, OrderRecord
 from services import history
-from web.models import money, page_json, when
+from services.status import status_json
+from web.models import Id, money, page_json, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["history"])
@@ -24,7 +26,7 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def _order(row: Any) -> dict[str, Any]:
+def _order(row: OrderRecord) -> dict[str, Any]:
     order: Order = row.order
     return {
         "id": row.id,
@@ -44,7 +46,7 @@ def _order(row: Any) -> dict[str, Any]:
     }
 
 
-def _fill(row: Any) -> dict[str, Any]:
+def _fill(row: FillRecord) -> dict[str, Any]:
     fill: Fill = row.fill
     return {
         "id": row.id,
@@ -99,7 +101,7 @@ def _log(record: AuditRecord) -> dict[str, Any]:
 
 @router.get("/strategies/{strategy_id}/orders")
 def orders(
-    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
 ) -> dict[str, Any]:
     page = history.orders(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
     return page_json([_order(row) for row in page.items], page.next_cursor)
@@ -107,7 +109,7 @@ def orders(
 
 @router.get("/strategies/{strategy_id}/fills")
 def fills(
-    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
 ) -> dict[str, Any]:
     page = history.fills(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
     return page_json([_fill(row) for row in page.items], page.next_cursor)
@@ -115,7 +117,7 @@ def fills(
 
 @router.get("/strategies/{strategy_id}/cycles")
 def cycles(
-    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
 ) -> dict[str, Any]:
     page = history.cycles(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
     return page_json([_cycle(c) for c in page.items], page.next_cursor)
@@ -123,7 +125,7 @@ def cycles(
 
 @router.get("/strategies/{strategy_id}/events")
 def events(
-    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
 ) -> dict[str, Any]:
     page = history.events(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
     return page_json([_event(e) for e in page.items], page.next_cursor)
@@ -131,7 +133,7 @@ def events(
 
 @router.get("/strategies/{strategy_id}/logs")
 def logs(
-    strategy_id: int, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
+    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
 ) -> dict[str, Any]:
     page = history.logs(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
     return page_json([_log(r) for r in page.items], page.next_cursor)
@@ -140,9 +142,7 @@ def logs(
 @router.get("/status")
 def status(principal: CurrentUser, ctx: Context) -> dict[str, Any]:
     """The caller's strategies as `martingale status --json` shows them."""
-    from services.status import status_json
-
-    return status_json(history.status_of(ctx.repo, principal.user_id))
+    return status_json(history.status_of(ctx.repo, principal.user_id, now=ctx.clock()))
 
 
 @router.get("/profit")
@@ -153,4 +153,22 @@ def profit(
 ) -> dict[str, Any]:
     """Realized profit of closed cycles: totals per quote currency, and per UTC day."""
     summary = history.profit_summary(ctx.repo, principal.user_id, since=since)
-    return history.profit_json(summary)
+    return {
+        "totals": [
+            {
+                "quote": t.quote,
+                "realized_profit": money(t.realized_profit),
+                "cycles_closed": t.cycles_closed,
+            }
+            for t in summary.totals
+        ],
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "quote": d.quote,
+                "realized_profit": money(d.realized_profit),
+                "cycles_closed": d.cycles_closed,
+            }
+            for d in summary.days
+        ],
+    }

@@ -16,7 +16,7 @@ from persistence.records import StrategyRecord
 from services import plan as plans
 from services import strategies
 from services.control import Action, apply_action
-from web.models import Input, Output, when
+from web.models import Id, Input, Output, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["strategies"])
@@ -47,6 +47,13 @@ class ParamsIn(Input):
     cooldown: Number | None = None
     max_cycles: Annotated[int, Field(ge=1, le=10**9)] | None = None
     base_order_type: Literal["market", "limit"] | None = None
+    price: Number | None = Field(
+        default=None,
+        description="start price of the preview (not stored); default: the market's price now",
+    )
+    balance: Number | None = Field(
+        default=None, description="funds the whole ladder must fit in (checked, not stored)"
+    )
 
     def mapping(self) -> dict[str, Any]:
         return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
@@ -63,7 +70,7 @@ class StrategyIn(Input):
 class StrategyOut(Output):
     id: int
     name: str
-    account_id: int
+    account_id: Id
     symbol: str
     params: dict[str, Any]
     desired_state: str
@@ -129,24 +136,29 @@ def create_strategy(
     )
     if dry_run:
         plan = strategies.preview_strategy(
-            ctx.repo, principal.user_id, data, rules_for=ctx.rules_for
+            ctx.repo, principal.user_id, data, rules_for=ctx.rules_for, price_for=ctx.price_for
         )
         response.status_code = 200
         return CreatedOut(strategy=None, plan=plans.plan_json(plan))
     record, plan = strategies.create_strategy(
-        ctx.repo, principal.user_id, data, now=ctx.clock(), rules_for=ctx.rules_for
+        ctx.repo,
+        principal.user_id,
+        data,
+        now=ctx.clock(),
+        rules_for=ctx.rules_for,
+        price_for=ctx.price_for,
     )
     return CreatedOut(strategy=strategy_out(record), plan=plans.plan_json(plan))
 
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyOut)
-def get_strategy(strategy_id: int, principal: CurrentUser, ctx: Context) -> StrategyOut:
+def get_strategy(strategy_id: Id, principal: CurrentUser, ctx: Context) -> StrategyOut:
     return strategy_out(strategies.get_strategy(ctx.repo, principal.user_id, strategy_id))
 
 
 @router.put("/strategies/{strategy_id}/params", response_model=CreatedOut)
 def update_params(
-    strategy_id: int, body: ParamsIn, principal: CurrentUser, ctx: Context
+    strategy_id: Id, body: ParamsIn, principal: CurrentUser, ctx: Context
 ) -> CreatedOut:
     """New parameters apply from the strategy's next cycle: the cycle in progress keeps the
     ladder it was opened with, and no resting order moves."""
@@ -157,12 +169,13 @@ def update_params(
         body.mapping(),
         now=ctx.clock(),
         rules_for=ctx.rules_for,
+        price_for=ctx.price_for,
     )
     return CreatedOut(strategy=strategy_out(record), plan=plans.plan_json(plan))
 
 
 @router.post("/strategies/{strategy_id}/actions/{action}", response_model=ActionOut)
-def act(strategy_id: int, action: Action, principal: CurrentUser, ctx: Context) -> ActionOut:
+def act(strategy_id: Id, action: Action, principal: CurrentUser, ctx: Context) -> ActionOut:
     """pause, resume, stop (after the cycle), stop-now (cancel, keep the position) or
     close-now (cancel, sell at market). Recorded as the desired state; the running service
     applies it within seconds."""
@@ -175,7 +188,7 @@ def act(strategy_id: int, action: Action, principal: CurrentUser, ctx: Context) 
 
 
 @router.delete("/strategies/{strategy_id}", status_code=204)
-def delete_strategy(strategy_id: int, principal: CurrentUser, ctx: Context) -> Response:
+def delete_strategy(strategy_id: Id, principal: CurrentUser, ctx: Context) -> Response:
     """Only a stopped strategy; its orders, fills and cycles stay in the history."""
     strategies.delete_strategy(ctx.repo, principal.user_id, strategy_id, now=ctx.clock())
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from persistence.records import TokenRecord
 from services import auth
-from web.models import Input, Output, when
+from web.models import Id, Input, Output, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["tokens"])
@@ -61,6 +61,6 @@ def create_token(body: TokenIn, principal: CurrentUser, ctx: Context) -> IssuedT
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, principal: CurrentUser, ctx: Context) -> Response:
+def revoke_token(token_id: Id, principal: CurrentUser, ctx: Context) -> Response:
     auth.revoke_token(ctx.repo, principal.user_id, token_id, now=ctx.clock())
     return Response(status_code=204)

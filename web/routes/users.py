@@ -9,7 +9,7 @@ from pydantic import Field
 
 from persistence.records import UserRecord
 from services import users
-from web.models import Input, Output, when
+from web.models import Id, Input, Output, when
 from web.security import Admin, Context
 
 router = APIRouter(tags=["users"])
@@ -59,17 +59,17 @@ def create_user(body: UserIn, _admin: Admin, ctx: Context) -> UserOut:
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-def get_user(user_id: int, _admin: Admin, ctx: Context) -> UserOut:
+def get_user(user_id: Id, _admin: Admin, ctx: Context) -> UserOut:
     return user_out(users.get_user(ctx.repo, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def patch_user(user_id: int, body: UserPatch, admin: Admin, ctx: Context) -> UserOut:
+def patch_user(user_id: Id, body: UserPatch, admin: Admin, ctx: Context) -> UserOut:
     return user_out(users.set_role(ctx.repo, admin, user_id, body.role, now=ctx.clock()))
 
 
 @router.delete("/users/{user_id}", status_code=204)
-def delete_user(user_id: int, admin: Admin, ctx: Context) -> Response:
+def delete_user(user_id: Id, admin: Admin, ctx: Context) -> Response:
     """Soft delete: the user's strategies are asked to stop, its history stays."""
     users.delete_user(ctx.repo, admin, user_id, now=ctx.clock())
     return Response(status_code=204)

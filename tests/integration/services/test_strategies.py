@@ -73,11 +73,12 @@ def test_create_stores_complete_params_and_returns_the_preview(repo: Any) -> Non
 def test_another_users_account_is_no_account_at_all(repo: Any) -> None:
     uid = user_with_account(repo)
     user_with_account(repo, "bob", account="bobs")
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(NotFound) as info:  # the API answers 404, as for an id in a path
         create_strategy(repo, uid, entry(account="bobs"), now=T0)
-    assert info.value.field == "account"
-    assert "no account named 'bobs'; your accounts: 'main'" in str(info.value)
-    assert "bob" not in str(info.value).replace("'bobs'", "")
+    with pytest.raises(NotFound) as missing:
+        create_strategy(repo, uid, entry(account="nobody"), now=T0)
+    assert str(info.value) == "you have no account named 'bobs'"
+    assert str(missing.value) == "you have no account named 'nobody'"
     nothing_written(repo, uid)
 
 
@@ -258,3 +259,21 @@ def test_only_a_stopped_strategy_is_deleted_and_its_name_is_free_again(repo: Any
     assert repo.recent_audit(user_id=uid)[-1].entry.message == "strategy eth"
     again = new_strategy(repo, uid)
     assert again != sid and [s.id for s in list_strategies(repo, uid)] == [again]
+
+
+def test_without_a_price_the_preview_uses_the_markets_current_price(repo: Any) -> None:
+    uid = user_with_account(repo)
+    asked: list[tuple[str, str]] = []
+
+    def price_for(account: AccountRecord, symbol: str) -> Decimal:
+        asked.append((account.name, symbol))
+        return Decimal(200)
+
+    params = {k: v for k, v in PARAMS.items() if k != "price"}
+    record, plan = create_strategy(repo, uid, entry(params=params), now=T0, price_for=price_for)
+    assert asked == [("main", "ETH/USDT")]
+    assert plan.levels[0].price == Decimal(200)
+    assert "price" not in record.params
+    # a price given wins over the market's
+    _, given = update_params(repo, uid, record.id, PARAMS, now=T0, price_for=price_for)
+    assert given.levels[0].price == Decimal(100)
