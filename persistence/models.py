@@ -140,7 +140,12 @@ class Strategy(Base):
 
 class Cycle(Base):
     __tablename__ = "cycles"
-    __table_args__ = (UniqueConstraint("strategy_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("strategy_id", "number"),
+        # Covers the status totals and the profit summary (closed cycles' profit by day)
+        # without reading the rows.
+        Index(None, "strategy_id", "status", "closed_at", "realized_profit"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"))
@@ -166,6 +171,7 @@ class Order(Base):
         UniqueConstraint("account_id", "client_order_id"),
         Index(None, "strategy_id", "state"),
         Index(None, "strategy_id", "cycle"),
+        Index(None, "strategy_id", "id"),  # the API's order pages, newest first
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -198,6 +204,7 @@ class Fill(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "symbol", "trade_id"),
         Index(None, "strategy_id", "cycle"),
+        Index(None, "strategy_id", "id"),  # the API's fill pages
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -233,7 +240,11 @@ class Event(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index(None, "at"), Index(None, "user_id", "at"))
+    __table_args__ = (
+        Index(None, "at"),
+        Index(None, "user_id", "at"),
+        Index(None, "strategy_id", "id"),  # a strategy's logs in the API
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
