@@ -149,8 +149,12 @@ class Engine:
 
     # --- the one start path --------------------------------------------------------------
 
-    def start(self) -> None:
-        """Load, reconcile, act; TemporaryError and DatabaseUnavailable go to the caller."""
+    def start(self, stop: StopRequested | None = None) -> None:
+        """Load, reconcile, act; TemporaryError and DatabaseUnavailable go to the caller.
+
+        `stop`: a stop asked before this start (a paused or not yet started strategy told to
+        stop, a stop the last process did not complete). It is handled in place of starting a
+        cycle: a strategy between cycles finishes without buying a base order first."""
         with self._waiting("exchange"):
             idle = self._sends.wait_idle(self._in_flight_wait)
         if not idle:
@@ -187,7 +191,9 @@ class Engine:
                 self._sends.may_have_sent(o.client_order_id, max(stamps))
         self.reconcile()
         state = self._require_state()
-        if state.phase is Phase.IDLE:
+        if stop is not None:
+            self.handle(stop)
+        elif state.phase is Phase.IDLE:
             self.handle(Started(at=self._market(), price=self._price(), rules=self._rules()))
         elif state.phase is Phase.COOLDOWN and state.wake_at is not None:
             self._host.schedule(state.wake_at, "cooldown")

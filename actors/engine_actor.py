@@ -304,11 +304,10 @@ class EngineActor(SupervisedActor):
 
     def _start_engine(self) -> None:
         self._last_watch = None
-        self.engine.start()
+        mode = self._pending_stop
+        self.engine.start(None if mode is None else StopRequested(at=self._market_now(), mode=mode))
         self._ready = True
         self._failures = 0
-        if self._pending_stop is not None:
-            self.engine.request_stop(StopRequested(at=self._market_now(), mode=self._pending_stop))
         self._after_step()
         self._show_health()
 

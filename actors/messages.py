@@ -155,6 +155,16 @@ class PollDesired:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UserWentIdle:
+    """Nothing of the user runs any more (every engine finished, stopped or faulted), with
+    `commands` DesiredChanged handled by this actor: the root stops a deleted user's actor
+    once it has handled every command the root sent it (`actors.root_deleted`)."""
+
+    user_id: int
+    commands: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedFailed:
     """A feed actor died (a bug in the feed itself: its source's errors never kill it)."""
 

@@ -9,7 +9,8 @@ recovers, and polls the database (`actors.root_poll`) for what `martingale onboa
 the REST API wrote while the service runs: commands (pause, resume, stop...) reach the user
 actor, with how to run a strategy it does not know yet (a new one, or one left out at start);
 a new user gets its actor when it has a strategy to run; a replaced key is swapped in by the
-account's user actor.
+account's user actor; a deleted user's strategies are stopped, then its actor
+(`actors.root_users`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,11 +44,13 @@ from actors.messages import (
     RestartChild,
     RestartFeed,
     TreeHealth,
+    UserWentIdle,
 )
 from actors.reconcile import RECONCILE_INTERVAL_S
 from actors.repository import RepoClient, RepositoryActor, StepQueue, WriterBacklog
 from actors.root_poll import DatabasePoll
-from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.root_users import DeletedUsers, UserChild
+from actors.supervision import GiveUp, RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from actors.user import MAX_KNOWN_WAIT, UserActor
@@ -68,14 +70,6 @@ __all__ = ["FeedSpec", "RootSupervisor"]
 # Builds the feed of a live market from the account row of the first engine trading it: the
 # row says the environment (sandbox / base_url). None: that market gets no feed.
 LiveFeedFactory = Callable[[Any, str], FeedSpec | None]
-
-
-@dataclass(slots=True)
-class _UserChild:
-    user_id: int
-    ref: pykka.ActorRef[Any] | None = None
-    history: FailureHistory = field(default_factory=FailureHistory)
-    given_up: bool = False  # crashed past the limit: started again by its owner's next command
 
 
 class RootSupervisor(pykka.ThreadingActor):
@@ -134,7 +128,8 @@ class RootSupervisor(pykka.ThreadingActor):
         self.feeds = FeedPool(timers=timers, prices=prices, policy=policy, telemetry=self.telemetry)
         self.telemetry.feeds = self.feeds
         self._market_users: dict[tuple[str, str], set[int]] = {}  # who to tell about health
-        self.users: dict[int, _UserChild] = {}
+        self.users: dict[int, UserChild] = {}
+        self._deleted = DeletedUsers(self.users, read=self._read, restart=self._restart_user)
         self._db = DatabasePoll()
         self._accounts = self._db.accounts  # account rows by id: venues, feeds, key changes
 
@@ -165,7 +160,7 @@ class RootSupervisor(pykka.ThreadingActor):
         # the ones already trading; how many engines boot at once is the gate's business.
         self._preloaded = by_user
         for index, user in enumerate(users):
-            self.users[user.id] = _UserChild(user_id=user.id)
+            self.users[user.id] = UserChild(user_id=user.id)
             delay = (index // self._start_wave) * self._start_interval
             self._timers.tell_later(delay, self.actor_ref, RestartChild(child_id=user.id))
         self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
@@ -178,7 +173,7 @@ class RootSupervisor(pykka.ThreadingActor):
             if child.ref is not None:
                 futures.append(child.ref.stop(block=False))
                 child.ref = None
-        _wait(futures, "user")
+        _wait(futures + self._deleted.retiring, "user")
         self._pool.shutdown(wait=False, cancel_futures=True)
         _wait(self.feeds.stop_all(), "feed")
         if self.repo_ref is not None:
@@ -193,7 +188,13 @@ class RootSupervisor(pykka.ThreadingActor):
                 child = self.users.get(message.child_id)
                 if child is not None and child.ref is None:
                     try:
-                        self._spawn(child, self._preloaded.pop(child.user_id, None))
+                        records = self._preloaded.pop(child.user_id, None)
+                        if child.deleted:
+                            records = self._deleted.stops_left(child)
+                        if child.deleted and not records:
+                            del self.users[child.user_id]  # nothing of it is left to stop
+                        else:
+                            self._spawn(child, records)
                     except DatabaseUnavailable:
                         self._timers.tell_later(self._poll_interval, self.actor_ref, message)
                     except Exception as exc:  # e.g. its thread did not start: a crash of it
@@ -211,6 +212,8 @@ class RootSupervisor(pykka.ThreadingActor):
             elif isinstance(message, RestartFeed):
                 if not self._stopping.is_set():
                     self._tell_market(self.feeds.restart(message))
+            elif isinstance(message, UserWentIdle):
+                self._deleted.idle(message)
             elif isinstance(message, CheckTree):
                 return self._tree_health()
             elif isinstance(message, PollDesired):
@@ -276,7 +279,7 @@ class RootSupervisor(pykka.ThreadingActor):
             decision.delay, self.actor_ref, RestartChild(child_id=child.user_id)
         )
 
-    def _spawn(self, child: _UserChild, records: list[Any] | None = None) -> None:
+    def _spawn(self, child: UserChild, records: list[Any] | None = None) -> None:
         assert self.repo is not None
         if records is None:
             records = self.repo.call("list_strategies", user_id=child.user_id)
@@ -285,6 +288,7 @@ class RootSupervisor(pykka.ThreadingActor):
             for account in self.repo.call("list_accounts", child.user_id):
                 self._accounts[account.id] = account
         specs = self._specs(records)
+        child.sent = 0
         child.ref = UserActor.start(
             user_id=child.user_id,
             specs=specs,
@@ -398,11 +402,17 @@ class RootSupervisor(pykka.ThreadingActor):
         run the strategy (its row, read now) should the actor not know it."""
         assert self.repo is not None
         uid = record.user_id
-        user = self.users.get(uid)
+        user = self._deleted.command(record) if record.user_deleted else self.users.get(uid)
+        if record.user_deleted:
+            if user is None:
+                return  # not running here: its next start runs what is left of its stops
+        elif user is not None and user.deleted:
+            user.deleted = False  # restored (a config sync brings a deleted user back)
+            user.stops.clear()
         runs = record.desired_state is not DesiredState.STOPPED or record.stop_mode is not None
         if user is None or user.given_up:
             if runs:  # a new user, or one given up on: (re)started, it reads its strategies
-                self.users[uid] = user = user or _UserChild(user_id=uid)
+                self.users[uid] = user = user or UserChild(user_id=uid)
                 user.given_up = False
                 user.history.reset()
                 self.actor_ref.tell(RestartChild(child_id=uid))
@@ -426,6 +436,14 @@ class RootSupervisor(pykka.ThreadingActor):
                     spec=specs[0] if specs else None,
                 )
             )
+            user.sent += 1
+
+    def _read(self, method: str, *args: Any) -> Any:
+        assert self.repo is not None
+        return self.repo.call(method, *args)
+
+    def _restart_user(self, user_id: int) -> None:
+        self.actor_ref.tell(RestartChild(child_id=user_id))
 
 
 def _wait(futures: list[pykka.Future[Any]], what: str) -> None:

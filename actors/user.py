@@ -6,7 +6,8 @@ its siblings carry on. An engine that stops answering pings is fenced (it may ne
 abandoned and replaced. A strategy that finished or was stopped is not restarted. Rejected keys
 stop that account's strategies with the error; nothing else is touched. A replaced key is
 swapped in under the running engines (`actors.user_accounts`); strategies created while the
-service runs arrive with their first command (`DesiredChanged.spec`).
+service runs arrive with their first command (`DesiredChanged.spec`). Whenever nothing of the
+user runs any more it tells the root (`UserWentIdle`), which stops a deleted user's actor then.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from actors.messages import (
     RestartChild,
     Resume,
     Stop,
+    UserWentIdle,
 )
 from actors.reconcile import (
     RECONCILE_INTERVAL_S,
@@ -73,6 +75,8 @@ MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts a
 # the exchange is queued, not stuck; past this long in one such wait it counts as stuck all the
 # same (a venue call is bounded by its client's timeout and the read retries, far below this).
 MAX_KNOWN_WAIT = 300.0
+# The messages after which nothing of the user may run any more (see `_report_idle`).
+_ENDINGS = (EngineFinished, DesiredChanged, ChildFailed, CredentialsRejected, RestartChild)
 
 
 @dataclass(slots=True)
@@ -133,6 +137,7 @@ class UserActor(SupervisedActor):
         self._policy = policy
         self._heartbeat_interval = heartbeat_interval
         self._children: dict[int, _Child] = {}
+        self._commands = 0  # DesiredChanged handled (UserWentIdle)
         self._rng = random.Random(user_id)
         self._clients = AccountClients(
             exchange_for, owner=self.actor_ref, timers=timers, rng=self._rng, user_id=user_id
@@ -146,6 +151,7 @@ class UserActor(SupervisedActor):
             for spec in self._specs:
                 self._add(spec)
             self._arm_heartbeat()
+            self._report_idle()
         except Exception as exc:
             # pykka calls neither on_failure nor on_stop after a failed on_start: stop the
             # engines started so far here, or the restart would run a second one each.
@@ -211,7 +217,15 @@ class UserActor(SupervisedActor):
                 if child.ref is not None and (child.spec.venue, child.spec.symbol) == market:
                     with contextlib.suppress(pykka.ActorDeadError):
                         child.ref.tell(message)
+        if isinstance(message, _ENDINGS):
+            self._report_idle()
         return None
+
+    def _report_idle(self) -> None:
+        """Tell the root when nothing of the user runs: every engine finished, stopped for
+        good or faulted, and none waiting to start or restart."""
+        if self._parent is not None and all(c.done for c in self._children.values()):
+            self._parent.tell(UserWentIdle(user_id=self.user_id, commands=self._commands))
 
     def _engines_of(self, account_id: int) -> dict[int, tuple[str, pykka.ActorRef[Any]]]:
         """The account's engines that are running (for the periodic reconciliation)."""
@@ -324,6 +338,7 @@ class UserActor(SupervisedActor):
         )
 
     def _desired_changed(self, message: DesiredChanged) -> None:
+        self._commands += 1
         child = self._children.get(message.strategy_id)
         if child is None:
             if message.spec is not None:  # new, or left out at start: runs from now on

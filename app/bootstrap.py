@@ -11,7 +11,7 @@ import math
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,8 +27,9 @@ from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
+from app.paper_accounts import open_paper_account
 from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, ExchangeUnavailable, ValidationError
 from domain.venues import PAPER_VENUE
 from exchange.ccxt_adapter.adapter import CcxtExchange
 from exchange.ccxt_adapter.client import CcxtConfig
@@ -147,6 +148,7 @@ class Service:
         # What the tree counts about itself, for /metrics and /health/ready (services.observe).
         self.telemetry = Telemetry()
         self.venue: PaperVenue | None = None
+        self._paper_lock = threading.Lock()  # one API opening of a paper account at a time
         self.timers: TimerService | None = None
         self._engine: Any = None
         self._live_feeds = LiveFeeds(self.tuning.live_poll_interval)
@@ -218,7 +220,8 @@ class Service:
                 self.timers.stop()
             self._live_feeds.close()
             if self.venue is not None:
-                self.venue.close()
+                with self._paper_lock:  # after an API opening under way, before any other
+                    self.venue.close()
             if self._engine is not None:
                 self._engine.dispose()
             alive = pykka.ActorRegistry.get_all()
@@ -257,10 +260,42 @@ class Service:
         log.error("stopping the service", reason=reason)
         self._done.set()
 
+    # --- for the web ---------------------------------------------------------------------
+
+    def open_paper_account(
+        self, key: str, balances: Mapping[str, Decimal], fee_rate: Decimal
+    ) -> None:
+        """Open an account created through the API on the paper venue, while the service runs
+        (`services.accounts.PaperOpener`; see `app.paper_accounts`). Safe from any thread.
+
+        Raises ValidationError (field "exchange") when this service has no paper venue (its
+        config lists no paper markets and no paper account), ExchangeUnavailable when it is not
+        running (not started yet, or stopping: the venue's file is being closed)."""
+        if not self._uses_paper():
+            raise ValidationError(
+                "this server has no paper exchange (its config file lists no paper markets), "
+                "so it cannot hold a paper account",
+                field="exchange",
+            )
+        with self._paper_lock:  # stop() closes the venue under it too
+            if self.venue is None or self.stopping.is_set():
+                raise ExchangeUnavailable("the service is not running: try again once it is")
+            open_paper_account(self.venue, key, balances, fee_rate)
+
+    @property
+    def paper_opener(self) -> Callable[[str, Mapping[str, Decimal], Decimal], None] | None:
+        """What the web hands `create_account` as `open_paper`: None when this service has no
+        paper venue, so a paper account is refused before anything is written."""
+        return self.open_paper_account if self._uses_paper() else None
+
     # --- parts ---------------------------------------------------------------------------
 
     def _uses_paper(self) -> bool:
-        return any(isinstance(a, PaperAccount) for u in self.config.users for a in u.accounts)
+        """The config has paper markets (accounts the API creates trade on them) or a paper
+        account: the venue is opened, even with no paper account yet."""
+        return bool(self.config.markets) or any(
+            isinstance(a, PaperAccount) for u in self.config.users for a in u.accounts
+        )
 
     def _open_venue(self) -> PaperVenue:
         path = Path(self.config.paper.state_file)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from domain.errors import ConfigurationError
+from domain.venues import paper_account_key
 from exchange.ccxt_adapter.adapter import CcxtExchange
 from exchange.ccxt_adapter.client import CcxtConfig
 from exchange.paper import PaperExchange, PaperVenue
@@ -22,9 +23,7 @@ from persistence.vault import Vault
 
 PAPER = "paper"
 
-
-def paper_account_key(user_name: str, account_name: str) -> str:
-    return f"{user_name}/{account_name}"
+__all__ = ["PAPER", "account_exchanges", "paper_account_key"]
 
 
 def account_exchanges(

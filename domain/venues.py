@@ -12,6 +12,12 @@ from __future__ import annotations
 PAPER_VENUE = "paper"
 
 
+def paper_account_key(user_name: str, account_name: str) -> str:
+    """An account's key on the paper venue. Shared by the service, which trades on it, and the
+    services that open it (an account created through the API), so both name the same one."""
+    return f"{user_name}/{account_name}"
+
+
 def venue_key(exchange_id: str, *, sandbox: bool = False, base_url: str | None = None) -> str:
     """The key of the market an account trades on; equal keys mean one shared price."""
     if base_url:

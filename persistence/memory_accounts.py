@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from domain.errors import ValidationError
+from domain.events import StopMode
 from persistence.deployment import checked_deployment_tag, new_deployment_tag
 from persistence.errors import NotFound
 from persistence.memory_reads import MemoryReads
@@ -82,10 +83,19 @@ class MemoryAccounts(MemoryReads):
         with self._tx() as s:
             s.users[user_id] = replace(self.get_user(user_id), deleted_at=utc(now))
             for sid, strategy in s.strategies.items():
-                if strategy.user_id == user_id:
-                    s.strategies[sid] = replace(
-                        strategy, desired_state=DesiredState.STOPPED, updated_at=utc(now)
-                    )
+                if strategy.user_id != user_id or strategy.deleted_at is not None:
+                    continue
+                selling = (strategy.desired_state, strategy.stop_mode) == (
+                    DesiredState.STOPPED,
+                    StopMode.SELL,
+                )
+                s.strategies[sid] = replace(
+                    strategy,
+                    desired_state=DesiredState.STOPPED,
+                    stop_mode=StopMode.SELL if selling else StopMode.CANCEL,
+                    command_seq=strategy.command_seq + 1,
+                    updated_at=utc(now),
+                )
 
     def upsert_account(
         self,

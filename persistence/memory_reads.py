@@ -53,8 +53,9 @@ class MemoryReads:
                     desired_state=x.desired_state,
                     stop_mode=x.stop_mode,
                     command_seq=x.command_seq,
+                    user_deleted=self._s.users[x.user_id].deleted,
                 )
-                for x in self.list_strategies()
+                for x in sorted(self._s.strategies.values(), key=lambda x: x.id)
                 if x.deleted_at is None and (changed_since is None or x.updated_at >= changed_since)
             ]
 

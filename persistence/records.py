@@ -191,6 +191,9 @@ class DesiredStateRecord:
     # The strategy's command count: a resume of a finished strategy already wanted running
     # changes nothing else, and must still reach the running service.
     command_seq: int = 0
+    # Its user was deleted: the service stops it (the delete asked for that) and runs nothing
+    # of the user again.
+    user_deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

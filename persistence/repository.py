@@ -76,7 +76,13 @@ class Repository(Protocol):
     def find_user(self, name: str) -> UserRecord | None: ...
     def list_users(self, *, include_deleted: bool = False) -> list[UserRecord]: ...
     def delete_user(self, user_id: int, *, now: datetime) -> None:
-        """Soft delete: hide the user, ask its strategies to stop; keep all history."""
+        """Soft delete: hide the user, ask its strategies to stop; keep all history.
+
+        Each strategy not deleted gets a stop command (a counted one: `command_seq`, so a
+        running service's poll sees it) in mode CANCEL: resting orders are cancelled and the
+        position is kept, since nobody is left to decide what to sell. A stop in mode SELL the
+        user had asked for is kept (a market exit may already be under way).
+        """
         ...
 
     def deployment_tag(self) -> str:
@@ -142,9 +148,11 @@ class Repository(Protocol):
     def list_desired_states(
         self, *, changed_since: datetime | None = None
     ) -> list[DesiredStateRecord]:
-        """Desired state, stop mode and command count of every strategy not deleted of a
-        user not deleted, by id; with `changed_since`, only strategies whose row changed at or
-        after it (`updated_at`). A deleted strategy is left out, so the poll never runs it again.
+        """Desired state, stop mode and command count of every strategy not deleted, by id;
+        with `changed_since`, only strategies whose row changed at or after it (`updated_at`).
+        A deleted strategy is left out, so the poll never runs it again. A deleted user's
+        strategies are listed, with `user_deleted`: the stop its deletion asked for must reach a
+        service that runs them.
 
         Cheap (five columns): what the root supervisor polls every couple of seconds.
         """

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, select, update
 
 from domain.errors import ValidationError
+from domain.events import StopMode
 from persistence import models as m
 from persistence import sql_rows
 from persistence.records import (
@@ -56,10 +57,25 @@ class SqlAccounts(SqlReads):
         with self._write("delete user") as s:
             row = get_row(s, m.User, user_id, "user")
             row.deleted_at = now
+            strategy = m.Strategy
+            keeps_sell = and_(
+                strategy.desired_state == DesiredState.STOPPED.value,
+                strategy.stop_mode == StopMode.SELL.value,
+            )
+            # stop_mode first: MySQL assigns left to right, and later expressions see the new
+            # values of earlier columns (the CASE must read the desired state before the stop).
             s.execute(
-                update(m.Strategy)
-                .where(m.Strategy.user_id == user_id)
-                .values(desired_state=DesiredState.STOPPED.value, updated_at=now)
+                update(strategy)
+                .where(strategy.user_id == user_id, strategy.deleted_at.is_(None))
+                .ordered_values(
+                    (
+                        strategy.stop_mode,
+                        case((keeps_sell, StopMode.SELL.value), else_=StopMode.CANCEL.value),
+                    ),
+                    (strategy.desired_state, DesiredState.STOPPED.value),
+                    (strategy.command_seq, strategy.command_seq + 1),
+                    (strategy.updated_at, now),
+                )
             )
 
     def upsert_account(

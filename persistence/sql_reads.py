@@ -62,9 +62,10 @@ _DESIRED_STATES = (
         STRATEGIES.c.desired_state,
         STRATEGIES.c.stop_mode,
         STRATEGIES.c.command_seq,
+        USERS.c.deleted_at,
     )
     .join(USERS, USERS.c.id == STRATEGIES.c.user_id)
-    .where(USERS.c.deleted_at.is_(None), STRATEGIES.c.deleted_at.is_(None))
+    .where(STRATEGIES.c.deleted_at.is_(None))
     .order_by(STRATEGIES.c.id)
 )
 
@@ -124,8 +125,9 @@ class SqlReads(SqlBase):
                     desired_state=DesiredState(desired),
                     stop_mode=StopMode(mode) if mode else None,
                     command_seq=seq or 0,
+                    user_deleted=gone is not None,
                 )
-                for sid, uid, desired, mode, seq in s.connection().execute(query)
+                for sid, uid, desired, mode, seq, gone in s.connection().execute(query)
             ]
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:

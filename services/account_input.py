@@ -5,15 +5,22 @@ while a request carries the key and secret themselves. So every value is checked
 anything is written, and no message ever repeats a key, a secret or a passphrase. `base_url`
 is where the service will send the key: through the API it must be https and on the server's
 allow-list, or a user could point their account (and the service's requests) at any host.
+
+A paper account has no key but starting `balances` and a `fee_rate`, checked as the config
+file's PaperAccount checks them (asset names, amounts the database can hold, a fee fraction);
+a live account's balances are the exchange's, so it refuses both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from config.fields import NAME_RULE, is_name
+from config.numbers import number_problem, shown
 from config.schema import MASTER_KEY_ENV, base_url_problem
 from domain.errors import CredentialError, ValidationError
 from domain.secrets import Credentials, Secret, register_credentials
@@ -26,6 +33,11 @@ from persistence.vault import Vault
 # Longest key material accepted: an RSA-4096 private key in PEM (binance accepts RSA and
 # Ed25519 keys as the "secret") is about 3.3 kB; anything longer is a paste gone wrong.
 MAX_SECRET_LENGTH = 8192
+# A paper account's starting assets: a few in practice; a bound keeps a request from making the
+# venue write thousands of balance rows.
+MAX_PAPER_ASSETS = 50
+_ASSET = re.compile(r"[A-Z0-9]{1,16}")  # the config file's rule (config.schema.PaperAccount)
+DEFAULT_PAPER_FEE_RATE = Decimal("0.001")  # the config file's default (binance spot's base rate)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,10 +51,16 @@ class AccountInput:
     api_key: Secret | None = field(default=None, repr=False)
     secret: Secret | None = field(default=None, repr=False)
     passphrase: Secret | None = field(default=None, repr=False)
+    balances: Mapping[str, Decimal] = field(default_factory=dict)  # paper only: asset -> amount
+    fee_rate: Decimal | None = None  # paper only; None: DEFAULT_PAPER_FEE_RATE
 
     @property
     def is_paper(self) -> bool:
         return self.exchange == PAPER_VENUE
+
+    @property
+    def paper_fee_rate(self) -> Decimal:
+        return DEFAULT_PAPER_FEE_RATE if self.fee_rate is None else self.fee_rate
 
 
 class MasterKeyProblem(CredentialError):
@@ -68,6 +86,8 @@ def check_exchange(data: AccountInput) -> None:
             raise ValidationError("a paper account has no endpoint", field="base_url")
         if data.sandbox:
             raise ValidationError("a paper account has no sandbox", field="sandbox")
+        check_paper_balances(data.balances)
+        check_fee_rate(data.fee_rate)
         return
     if not is_known_exchange(data.exchange):
         raise ValidationError(
@@ -75,6 +95,59 @@ def check_exchange(data: AccountInput) -> None:
             "'binance'",
             field="exchange",
         )
+    if data.balances:
+        raise ValidationError(
+            "only a paper account takes balances: a live account's are the exchange's",
+            field="balances",
+        )
+    if data.fee_rate is not None:
+        raise ValidationError(
+            "only a paper account takes a fee rate: a live account pays the exchange's",
+            field="fee_rate",
+        )
+
+
+def check_paper_balances(balances: Mapping[str, Decimal]) -> None:
+    """Upper-case asset names (as in the config file), each amount an exact Decimal >= 0 the
+    database can hold, at most MAX_PAPER_ASSETS of them."""
+    if not isinstance(balances, Mapping):
+        raise ValidationError("must map asset names to amounts", field="balances")
+    if len(balances) > MAX_PAPER_ASSETS:
+        raise ValidationError(
+            f"at most {MAX_PAPER_ASSETS} assets, got {len(balances)}", field="balances"
+        )
+    for asset, amount in balances.items():
+        if not isinstance(asset, str) or _ASSET.fullmatch(asset) is None:
+            raise ValidationError(
+                f"asset {shown(asset)} must be 1-16 upper-case letters or digits, e.g. BTC",
+                field="balances",
+            )
+        problem = _amount_problem(amount)
+        if problem is None and amount < 0:
+            problem = "must not be negative"
+        if problem is not None:
+            raise ValidationError(f"{asset}: {shown(amount)} {problem}", field="balances")
+
+
+def check_fee_rate(fee_rate: Decimal | None) -> None:
+    """None (the default rate) or a fraction in [0, 1), as the config file's fee_rate."""
+    if fee_rate is None:
+        return
+    problem = _amount_problem(fee_rate)
+    if problem is None and not 0 <= fee_rate < 1:
+        problem = "must be a fraction in [0, 1) such as 0.001 for 0.1%"
+    if problem is not None:
+        raise ValidationError(f"{shown(fee_rate)} {problem}", field="fee_rate")
+
+
+def _amount_problem(value: object) -> str | None:
+    """Why `value` is not an exact, finite Decimal of the size the database holds; None if it
+    is. Floats are refused: they are already inexact."""
+    if not isinstance(value, Decimal):
+        return "must be a decimal number (not a float)"
+    if not value.is_finite():
+        return "is not a finite number"
+    return number_problem(value)
 
 
 def check_base_url(base_url: str | None, allowed_hosts: Iterable[str]) -> None:

@@ -9,7 +9,9 @@ user and account (a ciphertext copied to another row does not open), and never l
 the key.
 
 Writes are whole or nothing: a new account row and its sealed key commit in one transaction,
-after every check has passed. Replacing a key only writes the account's row (new ciphertext,
+after every check has passed. A paper account also needs its account on the server's paper
+venue (a file of its own, outside that transaction): see `create_account` for the order that
+keeps the two in step. Replacing a key only writes the account's row (new ciphertext,
 fingerprint and rotation time); switching a running service's client over to it, with the
 user's strategies running on, is the service's part, not this module's.
 
@@ -20,16 +22,17 @@ Errors for the web to map: `ValidationError` (its `field` names the input), `Not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from domain.errors import CredentialError, ValidationError
 from domain.keys import KeyReport
 from domain.market import Balance
 from domain.secrets import Credentials, Secret
-from domain.venues import PAPER_VENUE
+from domain.venues import PAPER_VENUE, paper_account_key
 from exchange.port import Exchange
 from persistence.errors import NotFound
 from persistence.records import AccountRecord
@@ -49,6 +52,7 @@ __all__ = [
     "AccountInput",
     "AccountView",
     "MasterKeyProblem",
+    "PaperOpener",
     "balances",
     "create_account",
     "get_account",
@@ -58,6 +62,9 @@ __all__ = [
 ]
 
 ExchangeFor = Callable[[int], Exchange]
+# Opens (or, when it exists, keeps) an account on the server's paper venue: (venue account key,
+# starting balances, fee rate). The running service's `Service.open_paper_account`.
+PaperOpener = Callable[[str, Mapping[str, Decimal], Decimal], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,15 +106,32 @@ def create_account(
     *,
     now: datetime,
     allowed_hosts: frozenset[str],
+    open_paper: PaperOpener | None = None,
 ) -> AccountRecord:
-    """A new account of `user_id`, with its key sealed (live) or none (paper).
+    """A new account of `user_id`, with its key sealed (live) or its paper venue account opened
+    with `data.balances` (paper; refused, field "exchange", when `open_paper` is None: this
+    server has no paper exchange).
 
     Everything is checked before the transaction; inside it, a name the user already has is
     refused (field "name"), whatever the database's collation counts as the same name.
+
+    A paper account's venue account is opened inside the transaction, after the row is written
+    and before it commits, so the row never exists without it (an engine of the account would
+    find no venue account and stop). If the opening fails, the row is rolled back: nothing is
+    written. If the commit fails after it, the venue account is left without a row: harmless
+    (nothing trades an account without a row) and taken over by the next attempt, which
+    `open_paper` opens again with that attempt's balances. Whatever the opener raises goes
+    to the caller (`ExchangeUnavailable` when the venue's file cannot be written).
     """
     check_name(data.name)
     check_exchange(data)
     if data.is_paper:
+        if open_paper is None:
+            raise ValidationError(
+                "this server has no paper exchange (its config file lists no paper markets), "
+                "so it cannot hold a paper account",
+                field="exchange",
+            )
         keys = None
     else:
         check_base_url(data.base_url, allowed_hosts)
@@ -134,6 +158,9 @@ def create_account(
             assert vault is not None
             sealed = vault.seal(keys, user_id=user_id, account_id=account.id)
             account = repo.save_credentials(account.id, sealed, now=now)
+        if open_paper is not None and data.is_paper:
+            key = paper_account_key(user.name, account.name)
+            open_paper(key, dict(data.balances), data.paper_fee_rate)
     return account
 
 

@@ -82,8 +82,15 @@ def set_role(
 
 
 def delete_user(repo: Repository, actor: Principal, user_id: int, *, now: datetime) -> None:
-    """Soft delete (history stays; its strategies are asked to stop) and revoke every token and
-    session of the user, so nothing it handed out keeps working."""
+    """Soft delete (history stays) and revoke every token and session of the user, so nothing
+    it handed out keeps working.
+
+    Its strategies are stopped in mode CANCEL: resting orders are cancelled and the positions
+    kept (nobody is left to decide what to sell; a SELL stop the user had asked for is kept).
+    A running service carries the stop out within a poll or two, then stops the user's actor;
+    one started later cancels whatever a stop left undone and runs nothing else of the user.
+    A user named in the config file comes back at the next `martingale run` (the file declares
+    it), with its strategies still stopped: remove it from the file too."""
     require_admin(actor)
     if actor.user_id == user_id:
         raise Forbidden("an admin cannot delete itself; ask another admin")

@@ -38,3 +38,21 @@ def test_stop_after_the_cycle_then_resume_keeps_trading(tmp_path: Path) -> None:
         assert tree.strategy(sid).actual_state is ActualState.RUNNING
     finally:
         tree.close()
+
+
+def test_a_paused_strategy_that_never_ran_stops_without_buying(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    try:
+        sid = tree.add("alice", "main", "s1", desired=DesiredState.PAUSED)
+        tree.start()
+        tree.wait_state(sid, ActualState.PAUSED)
+
+        tree.sql.set_desired_state(
+            sid, DesiredState.STOPPED, now=datetime.now(UTC), stop_mode=StopMode.CANCEL
+        )
+
+        tree.wait_state(sid, ActualState.STOPPED)
+        assert tree.orders_of(sid) == []
+        assert tree.sql.list_orders(sid) == []
+    finally:
+        tree.close()

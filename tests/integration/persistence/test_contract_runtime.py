@@ -1,6 +1,6 @@
 """Repository contract, issue 12: what a running service polls to pick up runtime commands and
 rows written by another process (the API): every command counted, deleted strategies left out,
-accounts whose keys were stored or replaced."""
+a deleted user's strategies stopped, accounts whose keys were stored or replaced."""
 
 from __future__ import annotations
 
@@ -68,6 +68,63 @@ def test_a_deleted_strategy_is_not_polled_but_its_siblings_are(repo: Any) -> Non
     assert [d.strategy_id for d in repo.list_desired_states()] == [other]
     assert repo.list_desired_states(changed_since=at(2)) == []
     assert repo.get_strategy(sid).deleted_at == at(2)
+
+
+def test_a_deleted_users_strategies_get_a_counted_stop_that_cancels_and_are_polled(
+    repo: Any,
+) -> None:
+    uid, aid, running = onboard(repo)
+
+    def strategy(name: str, desired: DesiredState) -> int:
+        return int(
+            repo.upsert_strategy(
+                uid,
+                name,
+                account_id=aid,
+                symbol="ETH/USDT",
+                params={},
+                desired_state=desired,
+                now=T0,
+            ).id
+        )
+
+    paused = strategy("paused", DesiredState.PAUSED)
+    finishing = strategy("finishing", DesiredState.RUNNING)
+    repo.set_desired_state(finishing, DesiredState.STOPPED, now=at(1))  # FINISH_CYCLE
+    selling = strategy("selling", DesiredState.RUNNING)
+    repo.set_desired_state(selling, DesiredState.STOPPED, now=at(1), stop_mode=StopMode.SELL)
+    # Sold earlier, then set running again by a config sync (which leaves stop_mode as it was).
+    resumed = strategy("resumed", DesiredState.RUNNING)
+    repo.set_desired_state(resumed, DesiredState.STOPPED, now=at(1), stop_mode=StopMode.SELL)
+    repo.upsert_strategy(
+        uid,
+        "resumed",
+        account_id=aid,
+        symbol="ETH/USDT",
+        params={},
+        desired_state=DesiredState.RUNNING,
+        now=at(2),
+    )
+    gone = strategy("gone", DesiredState.STOPPED)
+    _mark_deleted(repo, gone, 3)
+    bob, _, bobs = onboard(repo, user="bob")
+    before = {sid: repo.get_strategy(sid) for sid in (running, paused, finishing, selling, resumed)}
+
+    repo.delete_user(uid, now=at(10))
+
+    polled = {d.strategy_id: d for d in repo.list_desired_states(changed_since=at(10))}
+    assert set(polled) == set(before)  # not the deleted strategy, not bob's
+    for sid, old in before.items():
+        record = polled[sid]
+        assert (record.user_id, record.user_deleted) == (uid, True)
+        assert record.desired_state is DesiredState.STOPPED
+        assert record.stop_mode is (StopMode.SELL if sid == selling else StopMode.CANCEL)
+        assert record.command_seq == old.command_seq + 1
+        assert repo.get_strategy(sid).updated_at == at(10)
+    assert repo.get_strategy(gone).updated_at == at(3)
+    [bobs_record] = [d for d in repo.list_desired_states() if d.user_id == bob]
+    assert (bobs_record.strategy_id, bobs_record.user_deleted) == (bobs, False)
+    assert repo.list_strategies() == [repo.get_strategy(bobs)]  # the lists still hide alice's
 
 
 def test_accounts_created_or_given_a_key_since_a_time_are_listed(repo: Any) -> None:

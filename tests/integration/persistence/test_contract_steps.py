@@ -16,7 +16,7 @@ from persistence.records import ActualState, DesiredState, DesiredStateRecord, O
 from tests.integration.persistence.helpers import T0, at, fill_of, intent, onboard, open_cycle
 
 
-def test_desired_states_cover_live_users_strategies_in_id_order(repo: Any) -> None:
+def test_desired_states_cover_every_users_strategies_in_id_order(repo: Any) -> None:
     uid, aid, first = onboard(repo)
     second = repo.upsert_strategy(
         uid,
@@ -28,7 +28,7 @@ def test_desired_states_cover_live_users_strategies_in_id_order(repo: Any) -> No
         now=T0,
     ).id
     bob, _, bobs = onboard(repo, user="bob")
-    gone, _, _ = onboard(repo, user="carol")
+    gone, _, carols = onboard(repo, user="carol")
     repo.delete_user(gone, now=at(1))
     repo.set_desired_state(bobs, DesiredState.STOPPED, now=at(2), stop_mode=StopMode.SELL)
 
@@ -41,6 +41,14 @@ def test_desired_states_cover_live_users_strategies_in_id_order(repo: Any) -> No
             desired_state=DesiredState.STOPPED,
             stop_mode=StopMode.SELL,
             command_seq=1,
+        ),
+        DesiredStateRecord(  # a deleted user's: the stop its deletion asked for
+            strategy_id=carols,
+            user_id=gone,
+            desired_state=DesiredState.STOPPED,
+            stop_mode=StopMode.CANCEL,
+            command_seq=1,
+            user_deleted=True,
         ),
     ]
 

@@ -14,7 +14,8 @@ import pytest
 from actors import root as root_module
 from actors.engine_actor import PRICE_MAX_AGE, EngineActor
 from actors.feed import PriceBoard
-from actors.root import RootSupervisor, _UserChild
+from actors.root import RootSupervisor
+from actors.root_users import UserChild
 from actors.supervision import RestartPolicy
 from actors.timers import TimerService
 from domain.market import Ticker
@@ -109,7 +110,7 @@ def test_a_restarted_user_reads_its_accounts_environment_again(
         monkeypatch.setattr(
             root_module.UserActor, "start", lambda **kw: started.append(kw["specs"]) or object()
         )
-        root._spawn(_UserChild(user_id=1))  # a restart of the user: records read again
+        root._spawn(UserChild(user_id=1))  # a restart of the user: records read again
         (specs,) = started
         assert [s.venue for s in specs] == ["binance@sandbox"]
     finally:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -40,6 +41,20 @@ def live(name: str = "main", **overrides: Any) -> AccountInput:
     return AccountInput(**values)
 
 
+class FakeOpener:
+    """The paper venue as `create_account` sees it (`open_paper`): records each account it was
+    asked to open; `failure`, when set, is raised instead."""
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, dict[str, Decimal], Decimal]] = []
+        self.failure: Exception | None = None
+
+    def __call__(self, key: str, balances: Mapping[str, Decimal], fee_rate: Decimal) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.opened.append((key, dict(balances), fee_rate))
+
+
 def make_vault() -> Vault:
     return Vault(parse_keyring(generate_key(1), source="test"))
 
@@ -68,6 +83,11 @@ def sql_repo(db_url: str) -> Iterator[SqlRepository]:
         yield SqlRepository(engine)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def opener() -> FakeOpener:
+    return FakeOpener()
 
 
 @pytest.fixture

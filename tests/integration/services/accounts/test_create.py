@@ -25,13 +25,16 @@ from tests.integration.services.accounts.conftest import (
     PASSPHRASE,
     SECRET,
     T0,
+    FakeOpener,
     live,
     make_vault,
 )
 
 
 def create(repo: Any, vault: Vault | None, user_id: int, data: AccountInput) -> Any:
-    return create_account(repo, vault, user_id, data, now=T0, allowed_hosts=ALLOWED)
+    return create_account(
+        repo, vault, user_id, data, now=T0, allowed_hosts=ALLOWED, open_paper=FakeOpener()
+    )
 
 
 def snapshot(repo: Any) -> tuple[Any, ...]:

@@ -23,7 +23,14 @@ from persistence.vault import Vault
 from services.accounts import AccountInput, balances, create_account, key_report
 from tests.integration.exchange.fake_binance import FakeBinance
 from tests.integration.exchange.fake_binance_venue import FakeSymbol, Venue
-from tests.integration.services.accounts.conftest import ALLOWED, API_KEY, SECRET, T0, live
+from tests.integration.services.accounts.conftest import (
+    ALLOWED,
+    API_KEY,
+    SECRET,
+    T0,
+    FakeOpener,
+    live,
+)
 
 
 class Clients:
@@ -72,8 +79,11 @@ def clients(repo: Any, vault: Vault, paper_venue: PaperVenue) -> Clients:
 
 
 def paper_account(repo: Any, user_id: int) -> Any:
-    data = AccountInput(name="play", exchange="paper")
-    return create_account(repo, None, user_id, data, now=T0, allowed_hosts=ALLOWED)
+    """Its venue account was opened by the fixture (`paper_venue`): this reopens it as is."""
+    data = AccountInput(name="play", exchange="paper", balances={"USDT": Decimal("250")})
+    return create_account(
+        repo, None, user_id, data, now=T0, allowed_hosts=ALLOWED, open_paper=FakeOpener()
+    )
 
 
 def live_account(repo: Any, vault: Vault, user_id: int, fake: FakeBinance) -> Any:

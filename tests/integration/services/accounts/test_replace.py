@@ -23,6 +23,7 @@ from tests.integration.services.accounts.conftest import (
     API_KEY,
     SECRET,
     T0,
+    FakeOpener,
     at,
     live,
     make_vault,
@@ -95,6 +96,7 @@ def test_a_paper_account_has_no_key_to_replace(repo: Any, vault: Vault, alice: i
         AccountInput(name="play", exchange="paper"),
         now=T0,
         allowed_hosts=ALLOWED,
+        open_paper=FakeOpener(),
     )
 
     with pytest.raises(ValidationError) as caught:

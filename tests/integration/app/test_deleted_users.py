@@ -1,0 +1,135 @@
+"""A real service (SQLite, paper venue, a simulated market) stops a user deleted while it runs
+(`services.users.delete_user`, rows only, as the API and `martingale users delete` write):
+within a poll or two its resting orders are cancelled, its position kept and its actor gone,
+and a restart runs nothing of it (issue 12). It used to trade on until the next restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bootstrap import Service, Tuning
+from config.loader import load_config
+from persistence.database import make_engine
+from persistence.migrate import upgrade
+from persistence.records import ActualState, DesiredState
+from persistence.sql_repository import SqlRepository
+from services.accounts import AccountInput, create_account
+from services.onboarding import sync_config
+from services.principal import OPERATOR
+from services.users import create_user, delete_user
+from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
+
+PARAMS = {
+    "base_order": "0.002",
+    "safety_order": "0.004",
+    "max_safety_orders": "3",
+    "price_deviation": "1.5",
+    "take_profit": "50",
+}
+
+
+def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """A bound on patience (a hang becomes a failure), never a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[Path, SqlRepository]]:
+    """alice trades ETH/BTC on the paper venue; take_profit 50 keeps her ladder resting."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    path = tmp_path / "service.yaml"
+    body = alice_eth_btc(SIMULATED_ETH_BTC, paper=tmp_path / "paper.sqlite", take_profit="50")
+    path.write_text(f"database:\n  url: {url}\n{body}", encoding="utf-8")
+    upgrade(url)
+    engine = make_engine(url)
+    repo = SqlRepository(engine)
+    sync_config(load_config(path), repo, None, now=datetime.now(UTC))
+    try:
+        yield path, repo
+    finally:
+        engine.dispose()
+
+
+def start(path: Path) -> Service:
+    service = Service(load_config(path), vault=None, tuning=Tuning(poll_interval=0.2))
+    service.start()
+    return service
+
+
+def user_ids(service: Service) -> set[int]:
+    assert service.root is not None
+    return set(service.root.proxy().user_refs().get(timeout=10))
+
+
+def resting(service: Service, key: str) -> list[Any]:
+    assert service.venue is not None
+    return service.venue.open_orders(key, None)
+
+
+def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_good(
+    setup: tuple[Path, SqlRepository],
+) -> None:
+    path, repo = setup
+    [eth] = repo.list_strategies()
+    service = start(path)
+    try:
+        wait(lambda: len(resting(service, "alice/main")) >= 2, "alice's ladder resting")
+        wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.RUNNING, "running")
+        assert service.venue is not None
+        held = service.venue.balances("alice/main")["ETH"].total
+        assert held > 0
+
+        delete_user(repo, OPERATOR, eth.user_id, now=datetime.now(UTC))
+
+        wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.STOPPED, "stopped")
+        wait(lambda: eth.user_id not in user_ids(service), "alice's actor stopped")
+        assert resting(service, "alice/main") == []  # cancelled...
+        assert service.venue.balances("alice/main")["ETH"].total == held  # ...position kept
+        placed = len(repo.list_orders(eth.id))
+    finally:
+        service.stop()
+
+    service = start(path)
+    try:
+        # bob, created through the services after the restart, trades: the polls that
+        # brought him also read alice's rows, and ran nothing of hers.
+        now = datetime.now(UTC)
+        bob = create_user(repo, "bob", now=now)
+        data = AccountInput(name="main", exchange="paper", balances={"BTC": Decimal(1)})
+        account = create_account(
+            repo,
+            None,
+            bob.id,
+            data,
+            now=now,
+            allowed_hosts=frozenset(),
+            open_paper=service.paper_opener,
+        )
+        sid = repo.upsert_strategy(
+            bob.id,
+            "eth",
+            account_id=account.id,
+            symbol="ETH/BTC",
+            params=PARAMS,
+            desired_state=DesiredState.RUNNING,
+            now=now,
+        ).id
+        wait(lambda: len(resting(service, "bob/main")) >= 2, "bob's ladder resting")
+        assert eth.user_id not in user_ids(service)
+        assert repo.get_strategy(eth.id).actual_state is ActualState.STOPPED
+        assert len(repo.list_orders(eth.id)) == placed
+        assert resting(service, "alice/main") == []
+        assert repo.get_strategy(sid).user_id in user_ids(service)
+    finally:
+        service.stop()
