@@ -50,8 +50,10 @@ class WebPart:
             exchange_for=self._build,
             rules_for=self.rules_for,
             price_for=self.price_for,
+            open_paper=service.paper_opener,
             allowed_hosts=frozenset(self.config.web.allowed_hosts),
             secure_cookies=self.config.web.secure_cookies,
+            workers=self.config.web.workers,
             observer=observer_for(service),
         )
         self.server = WebServer(create_app(ctx), host=self.config.web.host, port=self.port)

@@ -11,8 +11,10 @@ loopback port. After the fleet has booted:
 
 1. quiet window: no API traffic; tick-to-order recorded in the engines (actors.metrics);
 2. load window: a separate process runs 50 client threads (keep-alive httpx clients, each
-   looping GET /strategies and /status with user u0000's token, no think time), recording every
-   request's latency; tick-to-order recorded again over the same length of time.
+   looping GET /strategies and /status with user u0000's token, waiting --think seconds
+   between requests: 1 s by default, a dashboard polling every second; 0 for a saturation
+   test), recording every request's latency; tick-to-order recorded again over the same length
+   of time.
 
 The clients live in another process so their own CPU use does not hold this process's GIL
 (they still share the machine's cores, as clients on one box would). Figures are printed as
@@ -72,7 +74,7 @@ def summary_ms(values: list[float]) -> dict[str, float]:
 # --- the client process --------------------------------------------------------------------
 
 
-def clients(base: str, token: str, threads: int, seconds: float, out: Path) -> None:
+def clients(base: str, token: str, threads: int, seconds: float, think: float, out: Path) -> None:
     samples: dict[str, list[float]] = {path: [] for path in PATHS}
     errors: list[str] = []
     lock = threading.Lock()
@@ -97,6 +99,8 @@ def clients(base: str, token: str, threads: int, seconds: float, out: Path) -> N
                 else:
                     with lock:
                         errors.append(f"{path}: {answer}")
+                if think:
+                    time.sleep(think)
         with lock:
             for path, values in mine.items():
                 samples[path].extend(values)
@@ -142,6 +146,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     url = args.mysql or f"sqlite:///{work / 'service.sqlite'}"
     shape = FleetShape(users=args.users, per_user=10, symbols=10)
     _, config = build(work, shape, url)
+    if args.workers is not None:
+        web = config.web.model_copy(update={"workers": args.workers})
+        config = config.model_copy(update={"web": web})
     engine = make_engine(url)
     try:
         repo = SqlRepository(engine)
@@ -155,7 +162,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     web = WebPart(config, vault=None, port=0)
     service = Service(config, vault=None, tuning=Tuning(), web=web)
     probe = Probe(url)
-    out: dict[str, Any] = {"strategies": shape.strategies, "database": url.split(":")[0]}
+    out: dict[str, Any] = {
+        "strategies": shape.strategies,
+        "database": url.split(":")[0],
+        "clients": args.clients,
+        "think_s": args.think,
+        "web_workers": config.web.workers,
+    }
     since = datetime.now(UTC)
     t0 = time.monotonic()
     service.start()
@@ -181,6 +194,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.clients),
                 "--seconds",
                 str(args.seconds),
+                "--think",
+                str(args.think),
                 "--out",
                 str(result),
             ]
@@ -223,6 +238,16 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=10.0, help="wait after boot")
     parser.add_argument("--requests", type=int, default=400, help="idle single-client requests")
     parser.add_argument("--clients", type=int, default=50, help="concurrent API clients")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=1.0,
+        help="seconds each client waits between requests (1: a dashboard polling every "
+        "second; 0: as fast as the API answers, a saturation test)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="web.workers (default: the config's, 2)"
+    )
     parser.add_argument("--boot-timeout", type=float, default=600.0)
     parser.add_argument("--mysql", help="a MySQL URL whose database name starts with 'bench'")
     parser.add_argument("--keep", help="work in this directory and keep it")
@@ -233,7 +258,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.mode == "clients":
         token = Path(args.token_file).read_text().strip()
-        clients(args.base, token, args.threads, args.seconds, Path(args.out))
+        clients(args.base, token, args.threads, args.seconds, args.think, Path(args.out))
         return 0
     print(json.dumps(run(args), indent=2, default=str))
     return 0

@@ -104,6 +104,9 @@ class WebConfig(StrictModel):
     port: int = Field(default=8000, ge=0, le=65535)
     secure_cookies: bool = True
     allowed_hosts: list[str] = Field(default_factory=list)
+    # Requests handled at once (the rest queue). Few on purpose: the API shares the interpreter
+    # with the engines, and every busy request thread takes its share of the GIL from them.
+    workers: int = Field(default=2, ge=1, le=64)
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -7,6 +7,10 @@ where the blocking database calls of services/ belong.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 from fastapi import FastAPI
 
 from web import errors, observability
@@ -17,7 +21,15 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(ctx: WebContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The thread pool every plain-def endpoint runs in: its size bounds how much of the
+        # interpreter (the GIL the engines need) the API can take at once.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.workers
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="martingale",
         summary="Multi-tenant Martingale (DCA) trading service: management API",
         version="1",

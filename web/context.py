@@ -9,7 +9,7 @@ balance, a key's permissions) goes through `exchange_for`, which the composition
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,9 +39,14 @@ class WebContext:
     rules_for: Callable[[AccountRecord, str], MarketRules | None] | None = None
     # The market's price now, for a strategy preview given no start price (None: required).
     price_for: Callable[[AccountRecord, str], Decimal] | None = None
+    # Opens an API-created paper account on this server's paper venue (None: no paper venue,
+    # paper accounts are refused).
+    open_paper: Callable[[str, Mapping[str, Decimal], Decimal], None] | None = None
     # Hosts an API-created account may name in base_url (exact, case-insensitive).
     allowed_hosts: frozenset[str] = frozenset()
     secure_cookies: bool = True
     # /health and /metrics read this (services.observe); None: those routes are not served.
     observer: Observer | None = None
     clock: Callable[[], datetime] = utcnow
+    # Requests handled at once (the thread pool's size); more wait their turn.
+    workers: int = 2

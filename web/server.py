@@ -37,7 +37,8 @@ class WebServer:
             port=port,
             log_config=None,  # structlog's handlers (config.logging) format uvicorn's records
             access_log=False,
-            lifespan="off",
+            lifespan="on",  # the app's lifespan sizes its thread pool
+            limit_concurrency=256,  # beyond: 503 at once rather than an ever longer queue
             timeout_graceful_shutdown=5,
         )
         self._server = _Server(config)

@@ -157,3 +157,21 @@ def test_logins_are_limited_per_account_even_with_the_right_password(world: Worl
     assert bob.status_code == 200
     assert "mg_session" in bob.headers["set-cookie"]
     assert json.dumps(bob.json()).count("csrf_token") == 1
+
+
+def test_a_paper_account_is_opened_on_the_venue_with_its_balances(world: World) -> None:
+    body = {"name": "pp", "exchange": "paper", "balances": {"BTC": "0.5"}, "fee_rate": "0.002"}
+    refused = world.call(world.alice, "POST", "/api/v1/accounts", json=body)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "exchange"
+    opened: list[tuple[str, dict[str, Decimal], Decimal]] = []
+    world.ctx.open_paper = lambda key, balances, fee: opened.append((key, dict(balances), fee))
+    made = world.call(world.alice, "POST", "/api/v1/accounts", json=body)
+    assert made.status_code == 201, made.text
+    assert opened == [("alice/pp", {"BTC": Decimal("0.5")}, Decimal("0.002"))]
+    live = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/accounts",
+        json={"name": "bn", "exchange": "binance", "balances": {"BTC": "1"}},
+    )
+    assert live.status_code == 422

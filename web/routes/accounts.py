@@ -9,6 +9,7 @@ new key at its next poll.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -25,6 +26,11 @@ from web.security import Context, CurrentUser
 router = APIRouter(tags=["accounts"])
 
 KeyText = Annotated[str, Field(min_length=1, max_length=512)]
+Asset = Annotated[str, Field(min_length=1, max_length=16)]
+Amount = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{1,30}(\.[0-9]{1,30})?$", max_length=62, description="a decimal string"),
+]
 
 
 class AccountIn(Input):
@@ -35,6 +41,12 @@ class AccountIn(Input):
     api_key: KeyText | None = Field(default=None, repr=False)
     secret: KeyText | None = Field(default=None, repr=False)
     passphrase: KeyText | None = Field(default=None, repr=False)
+    balances: dict[Asset, Amount] = Field(
+        default_factory=dict,
+        max_length=50,
+        description='paper only: starting balances, e.g. {"USDT": "1000"}',
+    )
+    fee_rate: Amount | None = Field(default=None, description='paper only: e.g. "0.001"')
 
 
 class CredentialsIn(Input):
@@ -105,6 +117,8 @@ def create_account(body: AccountIn, principal: CurrentUser, ctx: Context) -> Acc
         api_key=_secret(body.api_key),
         secret=_secret(body.secret),
         passphrase=_secret(body.passphrase),
+        balances={asset: Decimal(amount) for asset, amount in body.balances.items()},
+        fee_rate=None if body.fee_rate is None else Decimal(body.fee_rate),
     )
     record = accounts.create_account(
         ctx.repo,
@@ -113,6 +127,7 @@ def create_account(body: AccountIn, principal: CurrentUser, ctx: Context) -> Acc
         data,
         now=ctx.clock(),
         allowed_hosts=ctx.allowed_hosts,
+        open_paper=ctx.open_paper,
     )
     return account_out(record)
 
