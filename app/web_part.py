@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from config.schema import ServiceConfig
 from domain.errors import UnknownSymbol, ValidationError
 from domain.market import MarketRules
+from domain.venues import PAPER_VENUE
 from exchange.port import Exchange
 from persistence.database import make_engine
 from persistence.records import AccountRecord
@@ -27,8 +28,6 @@ from web.server import WebServer
 
 if TYPE_CHECKING:
     from app.bootstrap import Service
-
-PAPER = "paper"
 
 
 class WebPart:
@@ -70,7 +69,7 @@ class WebPart:
     def rules_for(self, account: AccountRecord, symbol: str) -> MarketRules | None:
         """Paper: the markets of the config file (the paper venue trades nothing else).
         Live: the venue's own rules, read now."""
-        if account.exchange == PAPER:
+        if account.exchange == PAPER_VENUE:
             rules = self.config.market_rules(symbol)
             if rules is None:
                 known = ", ".join(sorted(self.config.markets)) or "none"
