@@ -53,7 +53,8 @@ from actors.root_users import DeletedUsers, UserChild
 from actors.supervision import GiveUp, RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
-from actors.user import MAX_KNOWN_WAIT, UserActor
+from actors.user import UserActor
+from actors.user_supervision import MAX_KNOWN_WAIT
 from domain.errors import DatabaseUnavailable
 from domain.events import StopMode
 from domain.venues import PAPER_VENUE
