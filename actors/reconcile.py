@@ -19,7 +19,7 @@ default, `Tuning.reconcile_interval`), per account:
 The calls go through the account's exchange client and therefore share its per-host rate
 budget and circuit breaker; when the budget is exhausted the pass is skipped, not queued, and
 the next one comes a period later. Orders canceled by hand are reported by the engine itself
-when it finds them (`Engine._observe`).
+when it finds them (`Engine._observe`, in `actors.engine_orders`).
 """
 
 from __future__ import annotations

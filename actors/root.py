@@ -3,12 +3,13 @@
 Starts, in order, the RepositoryActor (first: everyone writes through it), the configured market
 feeds and then one UserActor per user; stops them in reverse (users and their engines, feeds,
 repository last, so everything is flushed). A live market's feed is started when the first
-engine trading it is spawned (`actors.feed_pool`). Supervises users and feeds one_for_one with
-the same RestartPolicy as users use for engines, tells users when a market's feed goes down or
-recovers, and polls the database (`actors.root_poll`) for what `martingale onboard`, the CLI or
-the REST API wrote while the service runs: commands (pause, resume, stop...) reach the user
-actor, with how to run a strategy it does not know yet (a new one, or one left out at start);
-a new user gets its actor when it has a strategy to run; a replaced key is swapped in by the
+engine trading it is spawned (`actors.feed_pool`, `actors.root_markets`). Supervises users and
+feeds one_for_one with the same RestartPolicy as users use for engines, tells users when a
+market's feed goes down or recovers (`actors.root_markets`), and polls the database
+(`actors.root_poll`) for what `martingale onboard`, the CLI or the REST API wrote while the
+service runs (`actors.root_commands`): commands (pause, resume, stop...) reach the user actor,
+with how to run a strategy it does not know yet (a new one, or one left out at start); a new
+user gets its actor when it has a strategy to run; a replaced key is swapped in by the
 account's user actor; a deleted user's strategies are stopped, then its actor
 (`actors.root_users`).
 """
@@ -34,12 +35,8 @@ from actors.feed_pool import FeedPool, FeedSpec
 from actors.messages import (
     CheckTree,
     ChildFailed,
-    CredentialsChanged,
-    DesiredChanged,
-    EngineSpec,
     FeedFailed,
     FeedHealth,
-    MarketHealthChanged,
     PollDesired,
     RestartChild,
     RestartFeed,
@@ -48,17 +45,18 @@ from actors.messages import (
 )
 from actors.reconcile import RECONCILE_INTERVAL_S
 from actors.repository import RepoClient, RepositoryActor, StepQueue, WriterBacklog
+from actors.root_commands import CommandRouter
+from actors.root_markets import LiveFeedFactory, Markets
 from actors.root_poll import DatabasePoll
 from actors.root_users import DeletedUsers, UserChild
 from actors.supervision import GiveUp, RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
-from actors.user import MAX_KNOWN_WAIT, UserActor
+from actors.user import UserActor
+from actors.user_supervision import MAX_KNOWN_WAIT
 from domain.errors import DatabaseUnavailable
-from domain.events import StopMode
-from domain.venues import PAPER_VENUE
 from exchange.port import Exchange
-from persistence.records import ActualState, DesiredState, DesiredStateRecord
+from persistence.records import ActualState
 from persistence.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -66,10 +64,6 @@ log = structlog.get_logger(__name__)
 STOP_TIMEOUT = 60.0
 
 __all__ = ["FeedSpec", "RootSupervisor"]
-
-# Builds the feed of a live market from the account row of the first engine trading it: the
-# row says the environment (sandbox / base_url). None: that market gets no feed.
-LiveFeedFactory = Callable[[Any, str], FeedSpec | None]
 
 
 class RootSupervisor(pykka.ThreadingActor):
@@ -115,7 +109,6 @@ class RootSupervisor(pykka.ThreadingActor):
         self._preloaded: dict[int, list[Any]] = {}
         self._repo_impl = repo
         self._feed_specs = feeds
-        self._live_feed = live_feed
         self._exchange_for = exchange_for
         self._timers = timers
         self._prices = prices
@@ -127,11 +120,23 @@ class RootSupervisor(pykka.ThreadingActor):
         self.repo: RepoClient | None = None
         self.feeds = FeedPool(timers=timers, prices=prices, policy=policy, telemetry=self.telemetry)
         self.telemetry.feeds = self.feeds
-        self._market_users: dict[tuple[str, str], set[int]] = {}  # who to tell about health
         self.users: dict[int, UserChild] = {}
         self._deleted = DeletedUsers(self.users, read=self._read, restart=self._restart_user)
         self._db = DatabasePoll()
         self._accounts = self._db.accounts  # account rows by id: venues, feeds, key changes
+        self._markets = Markets(
+            self.users, self._db, feeds=self.feeds, live_feed=live_feed, read=self._read, log=log
+        )
+        self._router = CommandRouter(
+            self.users,
+            db=self._db,
+            deleted=self._deleted,
+            markets=self._markets,
+            preloaded=self._preloaded,
+            read=self._read,
+            restart=self._restart_user,
+            log=log,
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -158,7 +163,7 @@ class RootSupervisor(pykka.ThreadingActor):
             self._db.saw(record)  # the poll tells users only of commands given from now on
         # Start users in waves, so that spawning thousands of engine threads does not starve
         # the ones already trading; how many engines boot at once is the gate's business.
-        self._preloaded = by_user
+        self._preloaded.update(by_user)  # shared with the router: filled in place
         for index, user in enumerate(users):
             self.users[user.id] = UserChild(user_id=user.id)
             delay = (index // self._start_wave) * self._start_interval
@@ -206,19 +211,19 @@ class RootSupervisor(pykka.ThreadingActor):
                             )
                         )
             elif isinstance(message, FeedFailed):
-                self._tell_market(self.feeds.failed(message))
+                self._markets.tell(self.feeds.failed(message))
             elif isinstance(message, FeedHealth):
-                self._tell_market(self.feeds.health(message))
+                self._markets.tell(self.feeds.health(message))
             elif isinstance(message, RestartFeed):
                 if not self._stopping.is_set():
-                    self._tell_market(self.feeds.restart(message))
+                    self._markets.tell(self.feeds.restart(message))
             elif isinstance(message, UserWentIdle):
                 self._deleted.idle(message)
             elif isinstance(message, CheckTree):
                 return self._tree_health()
             elif isinstance(message, PollDesired):
                 try:
-                    self._poll()
+                    self._router.poll(utcnow())
                     self._maybe_freeze()
                 finally:
                     self._timers.tell_later(self._poll_interval, self.actor_ref, PollDesired())
@@ -287,7 +292,7 @@ class RootSupervisor(pykka.ThreadingActor):
             # base_url) must give the engines the feed of the venue their client trades on.
             for account in self.repo.call("list_accounts", child.user_id):
                 self._accounts[account.id] = account
-        specs = self._specs(records)
+        specs = self._markets.specs(records)
         child.sent = 0
         child.ref = UserActor.start(
             user_id=child.user_id,
@@ -308,58 +313,6 @@ class RootSupervisor(pykka.ThreadingActor):
             telemetry=self.telemetry,
         )
 
-    def _specs(self, records: list[Any]) -> list[EngineSpec]:
-        assert self.repo is not None
-        specs = []
-        for record in records:
-            self._db.saw(record)
-            if record.actual_state in (ActualState.FAULTED, ActualState.FINISHED):
-                continue  # a person has to look first: resume sets it running again
-            finishing = record.desired_state is DesiredState.STOPPED
-            if finishing and record.actual_state is ActualState.STOPPED:
-                continue
-            account = self._accounts.get(record.account_id)
-            if account is None:
-                account = self._accounts[record.account_id] = self.repo.call(
-                    "get_account", record.account_id
-                )
-            venue = account.venue  # exchange id plus environment (domain.venues)
-            self._market_users.setdefault((venue, record.symbol), set()).add(record.user_id)
-            self._ensure_feed(venue, record.symbol, account)
-            specs.append(
-                EngineSpec(
-                    strategy_id=record.id,
-                    account_id=record.account_id,
-                    venue=venue,
-                    symbol=record.symbol,
-                    desired=record.desired_state,
-                    stop_mode=(record.stop_mode or StopMode.FINISH_CYCLE) if finishing else None,
-                )
-            )
-        return specs
-
-    def _ensure_feed(self, venue: str, symbol: str, account: Any) -> None:
-        """A live market gets its feed when the first engine trading it is spawned."""
-        if venue == PAPER_VENUE or self._live_feed is None or self.feeds.has(venue, symbol):
-            return
-        try:
-            spec = self._live_feed(account, symbol)
-        except Exception:  # its engines run without a feed (they size from the exchange)
-            log.exception("root: cannot build a live feed", venue=venue, symbol=symbol)
-            return
-        if spec is not None:
-            self.feeds.start(spec)
-
-    def _tell_market(self, change: MarketHealthChanged | None) -> None:
-        """Parents tell children: every user with strategies on that market hears of it."""
-        if change is None:
-            return
-        for user_id in self._market_users.get((change.venue, change.symbol), ()):
-            child = self.users.get(user_id)
-            if child is not None and child.ref is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    child.ref.tell(change)
-
     def _maybe_freeze(self) -> None:
         """Once every user with strategies is started and every engine booted, collect once
         and freeze the heap: thousands of long-lived actors and states then leave the garbage
@@ -378,69 +331,9 @@ class RootSupervisor(pykka.ThreadingActor):
             seconds=round(time.monotonic() - started, 3),
         )
 
-    def _poll(self) -> None:
-        """Tell users of new commands and replaced keys (see `actors.root_poll`)."""
+    def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
         assert self.repo is not None
-        try:
-            changes = self._db.poll(self.repo.call, utcnow())
-        except DatabaseUnavailable:
-            return  # the next poll asks again from the last one that worked
-        for record in changes.commands:
-            try:
-                self._command(record)
-            except Exception:  # one strategy's trouble must not hide the others' commands
-                log.exception("root: a command could not be handled", strategy=record.strategy_id)
-                self._db.forget(record.strategy_id)
-        for account in changes.rekeyed:
-            user = self.users.get(account.user_id)
-            if user is not None and user.ref is not None:
-                with contextlib.suppress(pykka.ActorDeadError):  # a restart reads the new key
-                    user.ref.tell(CredentialsChanged(account_id=account.id))
-
-    def _command(self, record: DesiredStateRecord) -> None:
-        """A command (or a strategy created) since the last poll: to its user actor, with how to
-        run the strategy (its row, read now) should the actor not know it."""
-        assert self.repo is not None
-        uid = record.user_id
-        user = self._deleted.command(record) if record.user_deleted else self.users.get(uid)
-        if record.user_deleted:
-            if user is None:
-                return  # not running here: its next start runs what is left of its stops
-        elif user is not None and user.deleted:
-            user.deleted = False  # restored (a config sync brings a deleted user back)
-            user.stops.clear()
-        runs = record.desired_state is not DesiredState.STOPPED or record.stop_mode is not None
-        if user is None or user.given_up:
-            if runs:  # a new user, or one given up on: (re)started, it reads its strategies
-                self.users[uid] = user = user or UserChild(user_id=uid)
-                user.given_up = False
-                user.history.reset()
-                self.actor_ref.tell(RestartChild(child_id=uid))
-            return
-        if user.ref is None:
-            # Not started yet (or restarting): its start reads its strategies as they are now.
-            self._preloaded.pop(uid, None)
-            return
-        try:
-            strategy = self.repo.call("get_strategy", record.strategy_id)
-            specs = self._specs([strategy])
-        except DatabaseUnavailable:
-            self._db.forget(record.strategy_id)  # handled when a poll next reads it
-            return
-        with contextlib.suppress(pykka.ActorDeadError):  # a dying user: its restart reads it
-            user.ref.tell(
-                DesiredChanged(
-                    strategy_id=strategy.id,
-                    desired=strategy.desired_state.value,
-                    stop_mode=strategy.stop_mode,
-                    spec=specs[0] if specs else None,
-                )
-            )
-            user.sent += 1
-
-    def _read(self, method: str, *args: Any) -> Any:
-        assert self.repo is not None
-        return self.repo.call(method, *args)
+        return self.repo.call(method, *args, **kwargs)
 
     def _restart_user(self, user_id: int) -> None:
         self.actor_ref.tell(RestartChild(child_id=user_id))

@@ -1,13 +1,15 @@
 """UserActor: one per user; owns the user's exchange clients and supervises its engines.
 
-Supervision is one_for_one with `RestartPolicy`: a crashed engine is restarted after a jittered
-backoff through the same start path; past the limit it is persisted FAULTED with its error and
-its siblings carry on. An engine that stops answering pings is fenced (it may never act again),
-abandoned and replaced. A strategy that finished or was stopped is not restarted. Rejected keys
-stop that account's strategies with the error; nothing else is touched. A replaced key is
-swapped in under the running engines (`actors.user_accounts`); strategies created while the
-service runs arrive with their first command (`DesiredChanged.spec`). Whenever nothing of the
-user runs any more it tells the root (`UserWentIdle`), which stops a deleted user's actor then.
+It starts an engine for each of the user's strategies that runs, passes commands on to them and
+stops them. Supervision (`actors.user_supervision`) is one_for_one with `RestartPolicy`: a
+crashed engine is restarted after a jittered backoff through the same start path; past the limit
+it is persisted FAULTED with its error and its siblings carry on. An engine that stops answering
+pings is fenced (it may never act again), abandoned and replaced. A strategy that finished or was
+stopped is not restarted. Rejected keys stop that account's strategies with the error; nothing
+else is touched. A replaced key is swapped in under the running engines (`actors.user_accounts`);
+strategies created while the service runs arrive with their first command
+(`DesiredChanged.spec`). Whenever nothing of the user runs any more it tells the root
+(`UserWentIdle`), which stops a deleted user's actor then.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,12 +57,12 @@ from actors.reconcile import (
     ReconcileDue,
 )
 from actors.repository import RepoClient
-from actors.sends import SendLog
 from actors.spawning import SupervisedActor
-from actors.supervision import FailureHistory, GiveUp, RestartPolicy
+from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from actors.user_accounts import AccountClients
+from actors.user_supervision import MAX_KNOWN_WAIT, EngineChild, EngineSupervisor
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
 from domain.events import StopMode
 from domain.venues import PAPER_VENUE
@@ -70,28 +71,8 @@ from persistence.records import ActualState, DesiredState
 
 log = structlog.get_logger(__name__)
 
-MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts as stuck
-# An engine that long on a message because it waits for a boot slot, on the repository or on
-# the exchange is queued, not stuck; past this long in one such wait it counts as stuck all the
-# same (a venue call is bounded by its client's timeout and the read retries, far below this).
-MAX_KNOWN_WAIT = 300.0
 # The messages after which nothing of the user may run any more (see `_report_idle`).
 _ENDINGS = (EngineFinished, DesiredChanged, ChildFailed, CredentialsRejected, RestartChild)
-
-
-@dataclass(slots=True)
-class _Child:
-    spec: EngineSpec
-    ref: pykka.ActorRef[Any] | None = None
-    fence: threading.Event = field(default_factory=threading.Event)
-    liveness: Liveness = field(default_factory=Liveness)
-    incarnation: int = 0
-    history: FailureHistory = field(default_factory=FailureHistory)
-    sends: SendLog = field(default_factory=SendLog)  # shared by every incarnation
-    dead_checks: int = 0  # heartbeat checks that found its actor stopped
-    failed: int = -1  # the incarnation whose failure was handled
-    done: bool = False
-    spawn_failures: int = 0  # starts refused by a temporary error in a row (backoff)
 
 
 class UserActor(SupervisedActor):
@@ -117,7 +98,6 @@ class UserActor(SupervisedActor):
     ) -> None:
         super().__init__()
         self._telemetry = telemetry or Telemetry()  # the root's; a private one in tests
-        self._max_known_wait = max_known_wait
         self._reconciler = AccountReconciler(
             owner=self.actor_ref,
             timers=timers,
@@ -134,15 +114,26 @@ class UserActor(SupervisedActor):
         self._parent = parent
         self._timers = timers
         self._prices = prices
-        self._policy = policy
-        self._heartbeat_interval = heartbeat_interval
-        self._children: dict[int, _Child] = {}
+        self._children: dict[int, EngineChild] = {}
         self._commands = 0  # DesiredChanged handled (UserWentIdle)
         self._rng = random.Random(user_id)
         self._clients = AccountClients(
             exchange_for, owner=self.actor_ref, timers=timers, rng=self._rng, user_id=user_id
         )
         self._log = log.bind(user=user_id)
+        self._supervision = EngineSupervisor(
+            self._children,
+            owner=self.actor_ref,
+            repo=repo,
+            timers=timers,
+            policy=policy,
+            rng=self._rng,
+            telemetry=self._telemetry,
+            gate=gate,
+            heartbeat_interval=heartbeat_interval,
+            max_known_wait=max_known_wait,
+            log=self._log,
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -150,7 +141,7 @@ class UserActor(SupervisedActor):
         try:
             for spec in self._specs:
                 self._add(spec)
-            self._arm_heartbeat()
+            self._supervision.arm_heartbeat()
             self._report_idle()
         except Exception as exc:
             # pykka calls neither on_failure nor on_stop after a failed on_start: stop the
@@ -181,7 +172,7 @@ class UserActor(SupervisedActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildFailed):
-            self._child_failed(message)
+            self._supervision.failed(message)
         elif isinstance(message, RestartChild):
             child = self._children.get(message.child_id)
             if child is not None and child.ref is None and not child.done:
@@ -196,7 +187,7 @@ class UserActor(SupervisedActor):
         elif isinstance(message, CredentialsChanged):
             self._clients.credentials_changed(message)
         elif isinstance(message, CheckHeartbeats):
-            self._check_heartbeats()
+            self._supervision.check_heartbeats()
         elif isinstance(message, DesiredChanged):
             self._desired_changed(message)
         elif isinstance(message, ReconcileDue):
@@ -235,39 +226,6 @@ class UserActor(SupervisedActor):
             if child.spec.account_id == account_id and child.ref is not None and not child.done
         }
 
-    def _child_failed(self, message: ChildFailed) -> None:
-        child = self._children.get(message.child_id)
-        if child is None or message.incarnation != child.incarnation or child.done:
-            return  # a replaced incarnation's last words
-        if child.failed == child.incarnation:
-            return  # already handled (found dead by a heartbeat before its ChildFailed came)
-        child.failed = child.incarnation
-        child.ref = None
-        decision = child.history.record(time.monotonic(), self._policy, self._rng)
-        sid = child.spec.strategy_id
-        if isinstance(decision, GiveUp):
-            child.done = True
-            error = (
-                f"crashed {decision.failures} times in {decision.window:.0f}s; "
-                f"last: {message.error}"
-            )
-            self._log.error("user: engine faulted", strategy=sid, error=error)
-            self._record(sid, ActualState.FAULTED, error)
-            return
-        self._telemetry.restarts.inc("engine")
-        self._log.warning(
-            "user: engine crashed; restarting",
-            strategy=sid,
-            error=message.error,
-            attempt=decision.attempt,
-            delay=round(decision.delay, 3),
-        )
-        try:
-            self._repo.call("increment_restart_count", sid, now=_now())
-        except DatabaseUnavailable:
-            self._log.warning("user: could not count the restart", strategy=sid)
-        self._timers.tell_later(decision.delay, self.actor_ref, RestartChild(child_id=sid))
-
     def _credentials_rejected(self, message: CredentialsRejected) -> None:
         error = (
             f"the exchange rejected the API key of account {message.account_id}: {message.error}"
@@ -277,65 +235,13 @@ class UserActor(SupervisedActor):
                 continue
             child.done = True
             self._retire(child)
-            self._record(child.spec.strategy_id, ActualState.STOPPED, error)
+            self._supervision.record(child.spec.strategy_id, ActualState.STOPPED, error)
             with contextlib.suppress(DatabaseUnavailable):
                 self._repo.call(
                     "set_desired_state", child.spec.strategy_id, DesiredState.STOPPED, now=_now()
                 )
         self._clients.drop(message.account_id)  # a resume builds a client on the key stored then
         self._telemetry.breakers.untrack([message.account_id])
-
-    def _check_heartbeats(self) -> None:
-        """Beat every engine that is idle or working, replace one stuck on a message.
-
-        Nothing is sent to the engines: each one stamps when it starts and ends a message
-        (`Liveness`), so an idle fleet costs no thread wake-ups for its heartbeats. Stuck means
-        on one message for MISSED_BEATS intervals, unless it waits for a boot slot, on the
-        repository or on the exchange (queued, not stuck) for less than MAX_KNOWN_WAIT.
-        """
-        checked = _now()  # one timestamp: the repository writes the user's beats in one statement
-        stuck_after = MISSED_BEATS * self._heartbeat_interval
-        beats: dict[int, datetime] = {}
-        for child in self._children.values():
-            if child.ref is None or child.done:
-                continue
-            if not child.ref.is_alive():
-                # A crash tells us itself (ChildFailed); one that has not after a whole interval
-                # died without a word reaching us.
-                child.dead_checks += 1
-                if child.dead_checks >= 2:
-                    self._child_failed(
-                        ChildFailed(
-                            child_id=child.spec.strategy_id,
-                            incarnation=child.incarnation,
-                            error="engine died",
-                        )
-                    )
-                continue
-            wait = child.liveness.waiting_on()  # first: see Liveness.waiting_on
-            busy = child.liveness.busy_for()
-            if busy is None or busy < stuck_after:
-                beats[child.spec.strategy_id] = checked
-                continue
-            if wait is None or wait[1] >= self._max_known_wait:
-                self._unresponsive(child)
-        if beats:
-            self._repo.tell_heartbeats(beats)
-        self._arm_heartbeat()
-
-    def _unresponsive(self, child: _Child) -> None:
-        sid = child.spec.strategy_id
-        self._log.error("user: engine stopped answering; replacing it", strategy=sid)
-        child.fence.set()  # whatever it is stuck in, it may not act afterwards
-        if self._gate is not None:
-            self._gate.wake_all()
-        old = child.ref
-        child.ref = None
-        if old is not None:
-            old.stop(block=False)
-        self._child_failed(
-            ChildFailed(child_id=sid, incarnation=child.incarnation, error="heartbeat timeout")
-        )
 
     def _desired_changed(self, message: DesiredChanged) -> None:
         self._commands += 1
@@ -365,11 +271,11 @@ class UserActor(SupervisedActor):
     def _add(self, spec: EngineSpec) -> None:
         """Know the strategy; run its engine unless it is stopped (a paused engine is started
         paused: it places nothing until resumed)."""
-        child = self._children[spec.strategy_id] = _Child(spec=spec)
+        child = self._children[spec.strategy_id] = EngineChild(spec=spec)
         if spec.desired is not DesiredState.STOPPED or spec.stop_mode is not None:
             self._spawn(child)
 
-    def _spawn(self, child: _Child) -> None:
+    def _spawn(self, child: EngineChild) -> None:
         """Start the engine. A temporary failure (the database or the venue briefly away while
         the client is built) is retried like any other start; a strategy whose client cannot be
         built at all is FAULTED alone; an engine whose thread cannot start (the process's
@@ -383,13 +289,13 @@ class UserActor(SupervisedActor):
             self._log.warning(
                 "user: cannot start engine yet; retrying", strategy=sid, error=str(exc)
             )
-            self._record(sid, ActualState.DEGRADED, f"cannot start yet: {exc}")
+            self._supervision.record(sid, ActualState.DEGRADED, f"cannot start yet: {exc}")
             self._timers.tell_later(delay, self.actor_ref, RestartChild(child_id=sid))
             return
         except MartingaleError as exc:
             child.done = True
             self._log.error("user: cannot start engine", strategy=sid, error=str(exc))
-            self._record(sid, ActualState.FAULTED, str(exc))
+            self._supervision.record(sid, ActualState.FAULTED, str(exc))
             return
         child.spawn_failures = 0
         self._telemetry.breakers.track(child.spec.venue, child.spec.account_id, client)
@@ -406,11 +312,11 @@ class UserActor(SupervisedActor):
                 "pids limit? see TasksMax / ulimit -u)"
             )
             self._log.error("user: engine did not start", strategy=sid, error=error)
-            self._child_failed(
+            self._supervision.failed(
                 ChildFailed(child_id=sid, incarnation=child.incarnation, error=error)
             )
 
-    def _start_engine(self, child: _Child, client: Exchange) -> pykka.ActorRef[Any]:
+    def _start_engine(self, child: EngineChild, client: Exchange) -> pykka.ActorRef[Any]:
         spec = child.spec
         return EngineActor.start(
             strategy_id=spec.strategy_id,
@@ -437,7 +343,7 @@ class UserActor(SupervisedActor):
             telemetry=self._telemetry,
         )
 
-    def _retire(self, child: _Child) -> None:
+    def _retire(self, child: EngineChild) -> None:
         if child.ref is not None:
             child.ref.stop(block=False)
             child.ref = None
@@ -459,12 +365,6 @@ class UserActor(SupervisedActor):
                 future.get(timeout=30)
             except pykka.Timeout:
                 self._log.error("user: an engine did not stop in time")
-
-    def _record(self, sid: int, state: ActualState, error: str | None) -> None:
-        self._repo.tell_actual_state(sid, state, now=_now(), error=error)
-
-    def _arm_heartbeat(self) -> None:
-        self._timers.tell_later(self._heartbeat_interval, self.actor_ref, CheckHeartbeats())
 
 
 def _now() -> datetime:
