@@ -7,6 +7,7 @@ page, and rows that arrive meanwhile never shift a page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -99,44 +100,28 @@ def _log(record: AuditRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/strategies/{strategy_id}/orders")
-def orders(
-    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
-    page = history.orders(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
-    return page_json([_order(row) for row in page.items], page.next_cursor)
+def _pages(kind: str, read: Callable[..., Any], render: Callable[[Any], dict[str, Any]]) -> None:
+    """GET /strategies/{id}/<kind>: one page of the strategy's rows of that kind."""
+
+    def page(
+        strategy_id: Id,
+        principal: CurrentUser,
+        ctx: Context,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> dict[str, Any]:
+        found = read(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
+        return page_json([render(item) for item in found.items], found.next_cursor)
+
+    page.__doc__ = f"The strategy's {kind}, newest first, a page at a time."
+    router.add_api_route(f"/strategies/{{strategy_id}}/{kind}", page, methods=["GET"], name=kind)
 
 
-@router.get("/strategies/{strategy_id}/fills")
-def fills(
-    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
-    page = history.fills(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
-    return page_json([_fill(row) for row in page.items], page.next_cursor)
-
-
-@router.get("/strategies/{strategy_id}/cycles")
-def cycles(
-    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
-    page = history.cycles(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
-    return page_json([_cycle(c) for c in page.items], page.next_cursor)
-
-
-@router.get("/strategies/{strategy_id}/events")
-def events(
-    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
-    page = history.events(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
-    return page_json([_event(e) for e in page.items], page.next_cursor)
-
-
-@router.get("/strategies/{strategy_id}/logs")
-def logs(
-    strategy_id: Id, principal: CurrentUser, ctx: Context, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
-    page = history.logs(ctx.repo, principal.user_id, strategy_id, cursor=cursor, limit=limit)
-    return page_json([_log(r) for r in page.items], page.next_cursor)
+_pages("orders", history.orders, _order)
+_pages("fills", history.fills, _fill)
+_pages("cycles", history.cycles, _cycle)
+_pages("events", history.events, _event)
+_pages("logs", history.logs, _log)
 
 
 @router.get("/status")

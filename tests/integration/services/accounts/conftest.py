@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from domain.secrets import Secret
-from persistence.database import make_engine
-from persistence.memory import MemoryRepository
-from persistence.migrate import upgrade
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault, generate_key, parse_keyring
 from services.accounts import AccountInput
+from tests.integration.persistence.conftest import repo, sql_repo
+
+__all__ = ["repo", "sql_repo"]  # the fake, SQLite and MySQL repositories of the contract tests
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ALLOWED = frozenset({"testnet.binance.vision", "Proxy.Example.com:8443"})
@@ -57,32 +57,6 @@ class FakeOpener:
 
 def make_vault() -> Vault:
     return Vault(parse_keyring(generate_key(1), source="test"))
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
-def repo(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Every test runs against the fake and both real databases."""
-    if request.param == "memory":
-        yield MemoryRepository()
-        return
-    url = str(request.getfixturevalue(f"{request.param}_url"))
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        yield SqlRepository(engine)
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def sql_repo(db_url: str) -> Iterator[SqlRepository]:
-    """SQLite and MySQL only: for what only a real database can show (its dump)."""
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    try:
-        yield SqlRepository(engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
