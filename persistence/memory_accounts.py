@@ -51,13 +51,17 @@ class MemoryAccounts(MemoryReads):
         return self._s.next_id - 1
 
     # --- users and accounts ----------------------------------------------------------------
-    def upsert_user(self, name: str, *, now: datetime, email: str | None = None) -> UserRecord:
+    def upsert_user(
+        self, name: str, *, now: datetime, email: str | None = None, source: str | None = None
+    ) -> UserRecord:
         with self._tx() as s:
             found = self.find_user(name)
             user = found or UserRecord(id=self._id(), name=name, created_at=utc(now))
             user = replace(user, deleted_at=None)
             if email is not None:
                 user = replace(user, email=email)
+            if source is not None:
+                user = replace(user, source=source)
             s.users[user.id] = user
             return user
 

@@ -58,6 +58,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(STATE), default="user", server_default="user")
     # argon2id PHC string (parameters and salt included); None: no password, no login.
     password_hash: Mapped[str | None] = mapped_column(String(HASH), nullable=True)
+    # Who manages the user: "config" (a config file's sync, which stops the strategies of a
+    # user the file no longer names) or "api" (the REST API or `martingale users add`: a
+    # config file's sync leaves it alone).
+    source: Mapped[str] = mapped_column(String(STATE), default="config", server_default="config")
 
 
 class ApiToken(Base):

@@ -76,6 +76,9 @@ class UserRecord:
     email: str | None = None
     role: str = "user"
     has_password: bool = False
+    # "config": a config file's sync manages it (and stops the strategies of a user the file
+    # no longer names); "api": created through the REST API or `martingale users add`.
+    source: str = "config"
 
     @property
     def deleted(self) -> bool:

@@ -68,8 +68,11 @@ class Repository(Protocol):
         """
         ...
 
-    def upsert_user(self, name: str, *, now: datetime, email: str | None = None) -> UserRecord:
-        """`email` None keeps the stored one."""
+    def upsert_user(
+        self, name: str, *, now: datetime, email: str | None = None, source: str | None = None
+    ) -> UserRecord:
+        """`email` None keeps the stored one; `source` ("config" or "api": who manages the
+        user) None keeps the stored one, and a new user gets "config"."""
         ...
 
     def get_user(self, user_id: int) -> UserRecord: ...

@@ -25,15 +25,19 @@ class SqlAccounts(SqlReads):
     """Users, accounts, credentials; `SqlRepository` adds strategies and trading."""
 
     # --- users and accounts ----------------------------------------------------------------
-    def upsert_user(self, name: str, *, now: datetime, email: str | None = None) -> UserRecord:
+    def upsert_user(
+        self, name: str, *, now: datetime, email: str | None = None, source: str | None = None
+    ) -> UserRecord:
         with self._write("upsert user") as s:
             row = s.scalar(select(m.User).where(m.User.name == name))
             if row is None:
-                row = m.User(name=name, created_at=now)
+                row = m.User(name=name, created_at=now, source=source or "config")
                 s.add(row)
             row.deleted_at = None
             if email is not None:
                 row.email = email
+            if source is not None:
+                row.source = source
             s.flush()
             return sql_rows.user(row)
 

@@ -59,6 +59,7 @@ def user(row: m.User) -> UserRecord:
         email=row.email,
         role=row.role,
         has_password=row.password_hash is not None,
+        source=row.source,
     )
 
 

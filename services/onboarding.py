@@ -27,6 +27,10 @@ Removal never deletes: orders, fills and cycles are the trading record. A strate
 the file is asked to stop once (desired state STOPPED, config_state "removed"); a user missing
 from the file has every one of its strategies stopped, and the user row stays visible so
 `martingale status` still shows them. Naming it in the file again applies the file's state.
+Only what the file manages is stopped this way: a strategy the file never applied a state to
+(config_state None: created through the REST API) and a user created through the API or
+`martingale users add` (users.source "api") are not the file's, and a sync leaves them alone.
+A user the file names is the file's from then on (source "config").
 Moving a strategy to another symbol or account, or an account to another exchange, is refused
 with the file path of the entry: its history belongs to the old one, so it needs a new name.
 """
@@ -211,10 +215,15 @@ class _Sync:
 
     def user_row(self, name: str, email: str) -> UserRecord:
         found = self.repo.find_user(name)
-        if found is not None and not found.deleted and found.email == email:
+        if (
+            found is not None
+            and not found.deleted
+            and found.email == email
+            and found.source == "config"
+        ):
             self.report.users.unchanged += 1
             return found
-        record = self.repo.upsert_user(name, now=self.now, email=email)
+        record = self.repo.upsert_user(name, now=self.now, email=email, source="config")
         if found is None:
             self.report.users.created += 1
         else:
@@ -319,8 +328,8 @@ class _Sync:
     def stop_removed_users(self) -> None:
         named = {u.name for u in self.config.users}
         for user in self.repo.list_users():
-            if user.name in named:
-                continue
+            if user.name in named or user.source != "config":
+                continue  # an API user is not the file's to stop
             stopped = [s for s in self.repo.list_strategies(user_id=user.id) if self.removed(s)]
             if stopped:
                 self.report.users.stopped += 1
@@ -329,7 +338,9 @@ class _Sync:
         """Stop a strategy the file no longer names, once: its state is marked REMOVED, so a
         later sync neither stops it again (a resume by hand stands) nor leaves it stopped when
         the file names it again (that is a change of the file's value). True if stopped here."""
-        if strategy.config_state == REMOVED:
+        if strategy.config_state in (REMOVED, None):
+            # None: the file never applied a state to it, so it is not the file's: created
+            # through the REST API (services.strategies), it stays as its owner left it.
             return False
         self.repo.upsert_strategy(
             strategy.user_id,

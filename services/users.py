@@ -48,7 +48,7 @@ def create_user(
         if existing is not None:
             deleted = " (a deleted user; names are not reused)" if existing.deleted else ""
             raise ValidationError(f"a user named {name!r} already exists{deleted}", field="name")
-        user = repo.upsert_user(name, now=now, email=email)
+        user = repo.upsert_user(name, now=now, email=email, source="api")
         if user.role != role:
             user = repo.set_user_role(user.id, role, now=now)
     return user

@@ -23,6 +23,7 @@ class UserOut(Output):
     email: str | None
     role: str
     has_password: bool
+    source: str  # "config": managed by the config file's sync; "api": by the API
     created_at: str | None
 
 
@@ -33,6 +34,7 @@ def user_out(user: UserRecord) -> UserOut:
         email=user.email,
         role=user.role,
         has_password=user.has_password,
+        source=user.source,
         created_at=when(user.created_at),
     )
 
