@@ -20,6 +20,13 @@ The clients live in another process so their own CPU use does not hold this proc
 (they still share the machine's cores, as clients on one box would). Figures are printed as
 JSON; the ratios at the end are the issue's bars. Run: `python bench/bench_api.py` (about 5
 minutes at the default 5,000 strategies; `--users 50` for a quick look).
+
+`--web-process`: the service runs without its in-process web (`Service(..., web=None)`) and the
+same API (`web.app.create_app` on its own engine, `web.server.WebServer`, the same workers) is
+served by a second Python process this bench starts (`bench_api.py web-server`), so requests
+no longer take the engines' GIL. Everything else is the same; whether the API belongs in its
+own process is the question this mode answers. Each window also reports the CPU seconds the
+service process (and the web process, when separate) used in it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import argparse
 import dataclasses
 import json
 import math
+import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -51,8 +60,13 @@ from config.logging import configure_logging
 from persistence.database import make_engine
 from persistence.sql_repository import SqlRepository
 from services.auth import issue_token
+from web.app import create_app
+from web.context import WebContext
+from web.server import WebServer
 
 PATHS = ("/api/v1/strategies", "/api/v1/status")
+WEB_START_TIMEOUT_S = 60.0
+WEB_STOP_TIMEOUT_S = 20.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -115,6 +129,79 @@ def clients(base: str, token: str, threads: int, seconds: float, think: float, o
     )
 
 
+# --- the web process (--web-process) -------------------------------------------------------
+
+
+def web_server(url: str, port: int, workers: int) -> None:
+    """The API alone in a process: only the database is shared with the service (the routes the
+    bench polls read rows; no exchange, vault or observer is needed). Prints the bound port on
+    stdout for the parent, then serves until its stdin closes: the parent closes it to stop us,
+    and a parent that dies closes it too, so no server outlives the bench."""
+    configure_logging(format="json", level="warning", stream=sys.stderr)
+    engine = make_engine(url)
+    server = WebServer(
+        create_app(WebContext(repo=SqlRepository(engine), workers=workers)),
+        host="127.0.0.1",
+        port=port,
+    )
+    server.start()
+    try:
+        print(server.bound_port, flush=True)
+        sys.stdin.read()
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+class WebProcess:
+    """The parent's handle on `bench_api.py web-server`: starts it, reads its port, stops it."""
+
+    def __init__(self, work: Path, url: str, workers: int) -> None:
+        url_file = _write_secret(work / "database-url", url)  # a MySQL URL may hold a password
+        self._log = (work / "web.log").open("w", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, __file__, "web-server", "--url-file", str(url_file)),
+                *("--port", "0", "--workers", str(workers)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self.port = self._read_port()
+
+    def _read_port(self) -> int:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], WEB_START_TIMEOUT_S)
+        line = self.proc.stdout.readline().strip() if ready else ""
+        if not line.isdigit():
+            self.stop()
+            raise SystemExit(
+                f"the web process did not start (exit {self.proc.returncode}); see web.log"
+            )
+        return int(line)
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=WEB_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=WEB_STOP_TIMEOUT_S)
+        self._log.close()
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process so far (Linux: /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- the service process -------------------------------------------------------------------
 
 
@@ -134,10 +221,18 @@ def single_client(base: str, token: str, requests: int) -> dict[str, dict[str, f
     return {path: summary_ms(values) for path, values in out.items()}
 
 
-def window(seconds: float) -> dict[str, Any]:
+def window(seconds: float, web: WebProcess | None) -> dict[str, Any]:
+    """Tick-to-order over `seconds`, and the CPU the service (and a separate web) used in it."""
     metrics.reset()
+    cpu0, web0 = time.process_time(), web.cpu_s() if web else 0.0
     time.sleep(seconds)
-    return {"tick_to_order": dataclasses.asdict(metrics.TICK_TO_ORDER.summary())}
+    out: dict[str, Any] = {
+        "tick_to_order": dataclasses.asdict(metrics.TICK_TO_ORDER.summary()),
+        "service_cpu_s": round(time.process_time() - cpu0, 1),
+    }
+    if web is not None:
+        out["web_process_cpu_s"] = round(web.cpu_s() - web0, 1)
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,8 +254,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         engine.dispose()
     log_file = (work / "service.log").open("w", encoding="utf-8")
     configure_logging(format="json", level="warning", stream=log_file)
-    web = WebPart(config, vault=None, port=0)
-    service = Service(config, vault=None, tuning=Tuning(), web=web)
+    web_part = None if args.web_process else WebPart(config, vault=None, port=0)
+    service = Service(config, vault=None, tuning=Tuning(), web=web_part)
+    web_proc: WebProcess | None = None
     probe = Probe(url)
     out: dict[str, Any] = {
         "strategies": shape.strategies,
@@ -168,6 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients,
         "think_s": args.think,
         "web_workers": config.web.workers,
+        "web": "own process" if args.web_process else "in the service's process",
     }
     since = datetime.now(UTC)
     t0 = time.monotonic()
@@ -175,11 +272,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         done, _ = probe.wait(since, heartbeat=False, timeout=args.boot_timeout)
         out["cold_start_s"] = None if done is None else round(done - t0, 1)
-        assert web.server is not None
-        base = f"http://127.0.0.1:{web.server.bound_port}"
+        if web_part is not None:
+            assert web_part.server is not None
+            port = web_part.server.bound_port
+        else:
+            web_proc = WebProcess(work, url, config.web.workers)
+            port = web_proc.port
+        base = f"http://127.0.0.1:{port}"
         time.sleep(args.settle)
         out["idle_api"] = single_client(base, token, args.requests)
-        out["quiet"] = window(args.seconds)
+        out["quiet"] = window(args.seconds, web_proc)
         result = work / "clients.json"
         proc = subprocess.Popen(
             [
@@ -189,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "--base",
                 base,
                 "--token-file",
-                str(_write_token(work, token)),
+                str(_write_secret(work / "token", token)),
                 "--threads",
                 str(args.clients),
                 "--seconds",
@@ -200,12 +302,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(result),
             ]
         )
-        out["loaded"] = window(args.seconds)
+        out["loaded"] = window(args.seconds, web_proc)
         proc.wait(timeout=args.seconds + 120)
         loaded = json.loads(result.read_text())
         out["loaded_api"] = {path: summary_ms(values) for path, values in loaded["samples"].items()}
         out["loaded_api_errors"] = loaded["error_count"]
     finally:
+        if web_proc is not None:
+            web_proc.stop()
         service.stop()
         probe.close()
         log_file.close()
@@ -221,10 +325,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _write_token(work: Path, token: str) -> Path:
-    path = work / "token"
-    path.write_text(token)
+def _write_secret(path: Path, secret: str) -> Path:
+    """A secret for a child process, in a file only we can read (not on its command line)."""
+    path.touch(mode=0o600)
     path.chmod(0o600)
+    path.write_text(secret)
     return path
 
 
@@ -232,7 +337,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "clients"])
+    parser.add_argument(
+        "mode", nargs="?", default="bench", choices=["bench", "clients", "web-server"]
+    )
     parser.add_argument("--users", type=int, default=500, help="users of 10 strategies each")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each window")
     parser.add_argument("--settle", type=float, default=10.0, help="wait after boot")
@@ -248,6 +355,11 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=None, help="web.workers (default: the config's, 2)"
     )
+    parser.add_argument(
+        "--web-process",
+        action="store_true",
+        help="serve the API from a separate process instead of the service's own",
+    )
     parser.add_argument("--boot-timeout", type=float, default=600.0)
     parser.add_argument("--mysql", help="a MySQL URL whose database name starts with 'bench'")
     parser.add_argument("--keep", help="work in this directory and keep it")
@@ -255,10 +367,16 @@ def main() -> int:
     parser.add_argument("--token-file", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--url-file", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode == "clients":
         token = Path(args.token_file).read_text().strip()
         clients(args.base, token, args.threads, args.seconds, args.think, Path(args.out))
+        return 0
+    if args.mode == "web-server":
+        url = Path(args.url_file).read_text().strip()
+        web_server(url, args.port, args.workers or 2)
         return 0
     print(json.dumps(run(args), indent=2, default=str))
     return 0
