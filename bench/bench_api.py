@@ -35,8 +35,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
-import select
 import subprocess
 import sys
 import tempfile
@@ -51,6 +49,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api_web_process import WebProcess, web_server, write_secret
 from service_setup import FleetShape, Probe, build
 
 from actors import metrics
@@ -60,13 +59,8 @@ from config.logging import configure_logging
 from persistence.database import make_engine
 from persistence.sql_repository import SqlRepository
 from services.auth import issue_token
-from web.app import create_app
-from web.context import WebContext
-from web.server import WebServer
 
 PATHS = ("/api/v1/strategies", "/api/v1/status")
-WEB_START_TIMEOUT_S = 60.0
-WEB_STOP_TIMEOUT_S = 20.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,6 +86,7 @@ def clients(base: str, token: str, threads: int, seconds: float, think: float, o
     samples: dict[str, list[float]] = {path: [] for path in PATHS}
     errors: list[str] = []
     lock = threading.Lock()
+    cpu0 = time.process_time()  # after this process's imports: the load's own cost
     stop_at = time.monotonic() + seconds
 
     def loop(n: int) -> None:
@@ -125,81 +120,16 @@ def clients(base: str, token: str, threads: int, seconds: float, think: float, o
     for worker in workers:
         worker.join()
     out.write_text(
-        json.dumps({"samples": samples, "errors": errors[:20], "error_count": len(errors)})
-    )
-
-
-# --- the web process (--web-process) -------------------------------------------------------
-
-
-def web_server(url: str, port: int, workers: int) -> None:
-    """The API alone in a process: only the database is shared with the service (the routes the
-    bench polls read rows; no exchange, vault or observer is needed). Prints the bound port on
-    stdout for the parent, then serves until its stdin closes: the parent closes it to stop us,
-    and a parent that dies closes it too, so no server outlives the bench."""
-    configure_logging(format="json", level="warning", stream=sys.stderr)
-    engine = make_engine(url)
-    server = WebServer(
-        create_app(WebContext(repo=SqlRepository(engine), workers=workers)),
-        host="127.0.0.1",
-        port=port,
-    )
-    server.start()
-    try:
-        print(server.bound_port, flush=True)
-        sys.stdin.read()
-    finally:
-        server.stop()
-        engine.dispose()
-
-
-class WebProcess:
-    """The parent's handle on `bench_api.py web-server`: starts it, reads its port, stops it."""
-
-    def __init__(self, work: Path, url: str, workers: int) -> None:
-        url_file = _write_secret(work / "database-url", url)  # a MySQL URL may hold a password
-        self._log = (work / "web.log").open("w", encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [
-                *(sys.executable, __file__, "web-server", "--url-file", str(url_file)),
-                *("--port", "0", "--workers", str(workers)),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
+        json.dumps(
+            {
+                "samples": samples,
+                "errors": errors[:20],
+                "error_count": len(errors),
+                # the clients' own CPU: they share the machine's cores with the service
+                "cpu_s": round(time.process_time() - cpu0, 1),
+            }
         )
-        self.port = self._read_port()
-
-    def _read_port(self) -> int:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], WEB_START_TIMEOUT_S)
-        line = self.proc.stdout.readline().strip() if ready else ""
-        if not line.isdigit():
-            self.stop()
-            raise SystemExit(
-                f"the web process did not start (exit {self.proc.returncode}); see web.log"
-            )
-        return int(line)
-
-    def cpu_s(self) -> float:
-        return process_cpu_s(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=WEB_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=WEB_STOP_TIMEOUT_S)
-        self._log.close()
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process so far (Linux: /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    )
 
 
 # --- the service process -------------------------------------------------------------------
@@ -221,13 +151,22 @@ def single_client(base: str, token: str, requests: int) -> dict[str, dict[str, f
     return {path: summary_ms(values) for path, values in out.items()}
 
 
-def window(seconds: float, web: WebProcess | None) -> dict[str, Any]:
-    """Tick-to-order over `seconds`, and the CPU the service (and a separate web) used in it."""
+def window(seconds: float, web: WebProcess | None, warmup: float) -> dict[str, Any]:
+    """Tick-to-order over `seconds`, and the CPU the service (and a separate web) used in it.
+
+    Two more views, because a minute holds only a couple of hundred orders (their p99 is the
+    second or third worst): tick-to-wake-done, every engine a tick woke (thousands), and
+    tick-to-order without the window's first `warmup` seconds, when the clients process
+    starts (imports, 50 HTTP clients) on the same cores."""
     metrics.reset()
     cpu0, web0 = time.process_time(), web.cpu_s() if web else 0.0
-    time.sleep(seconds)
+    time.sleep(warmup)
+    skip = len(metrics.TICK_TO_ORDER.samples())
+    time.sleep(seconds - warmup)
     out: dict[str, Any] = {
         "tick_to_order": dataclasses.asdict(metrics.TICK_TO_ORDER.summary()),
+        f"tick_to_order_after_{warmup:g}s": summary_ms(metrics.TICK_TO_ORDER.samples()[skip:]),
+        "tick_to_wake_done": dataclasses.asdict(metrics.TICK_TO_WAKE_DONE.summary()),
         "service_cpu_s": round(time.process_time() - cpu0, 1),
     }
     if web is not None:
@@ -264,7 +203,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients,
         "think_s": args.think,
         "web_workers": config.web.workers,
-        "web": "own process" if args.web_process else "in the service's process",
+        "web": f"own process, nice {args.web_nice}"
+        if args.web_process
+        else "in the service's process",
     }
     since = datetime.now(UTC)
     t0 = time.monotonic()
@@ -276,12 +217,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             assert web_part.server is not None
             port = web_part.server.bound_port
         else:
-            web_proc = WebProcess(work, url, config.web.workers)
+            web_proc = WebProcess(work, url, config.web.workers, args.web_nice)
             port = web_proc.port
         base = f"http://127.0.0.1:{port}"
         time.sleep(args.settle)
         out["idle_api"] = single_client(base, token, args.requests)
-        out["quiet"] = window(args.seconds, web_proc)
+        out["quiet"] = window(args.seconds, web_proc, args.warmup)
         result = work / "clients.json"
         proc = subprocess.Popen(
             [
@@ -291,7 +232,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "--base",
                 base,
                 "--token-file",
-                str(_write_secret(work / "token", token)),
+                str(write_secret(work / "token", token)),
                 "--threads",
                 str(args.clients),
                 "--seconds",
@@ -302,11 +243,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(result),
             ]
         )
-        out["loaded"] = window(args.seconds, web_proc)
+        out["loaded"] = window(args.seconds, web_proc, args.warmup)
         proc.wait(timeout=args.seconds + 120)
         loaded = json.loads(result.read_text())
         out["loaded_api"] = {path: summary_ms(values) for path, values in loaded["samples"].items()}
         out["loaded_api_errors"] = loaded["error_count"]
+        out["loaded"]["clients_process_cpu_s"] = loaded["cpu_s"]
     finally:
         if web_proc is not None:
             web_proc.stop()
@@ -315,8 +257,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log_file.close()
     quiet_p99 = out["quiet"]["tick_to_order"]["p99"]
     loaded_p99 = out["loaded"]["tick_to_order"]["p99"]
+    steady = f"tick_to_order_after_{args.warmup:g}s"
     out["ratios"] = {
         "tick_to_order_p99_loaded_over_quiet": round(loaded_p99 / quiet_p99, 3),
+        "after_warmup_p99_loaded_over_quiet": _ratio(out, steady, "p99_ms"),
+        "tick_to_wake_done_p99_loaded_over_quiet": _ratio(out, "tick_to_wake_done", "p99"),
         "bar_tick_to_order": "<= 1.20",
         "idle_p99_ms_worst": max(s["p99_ms"] for s in out["idle_api"].values()),
         "loaded_p99_ms_worst": max(s["p99_ms"] for s in out["loaded_api"].values()),
@@ -325,12 +270,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _write_secret(path: Path, secret: str) -> Path:
-    """A secret for a child process, in a file only we can read (not on its command line)."""
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(secret)
-    return path
+def _ratio(out: dict[str, Any], view: str, key: str) -> float:
+    return round(out["loaded"][view][key] / out["quiet"][view][key], 3)
 
 
 def main() -> int:
@@ -343,6 +284,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=500, help="users of 10 strategies each")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each window")
     parser.add_argument("--settle", type=float, default=10.0, help="wait after boot")
+    parser.add_argument(
+        "--warmup", type=float, default=10.0, help="a window's start left out of one view"
+    )
     parser.add_argument("--requests", type=int, default=400, help="idle single-client requests")
     parser.add_argument("--clients", type=int, default=50, help="concurrent API clients")
     parser.add_argument(
@@ -360,6 +304,12 @@ def main() -> int:
         action="store_true",
         help="serve the API from a separate process instead of the service's own",
     )
+    parser.add_argument(
+        "--web-nice",
+        type=int,
+        default=0,
+        help="with --web-process: the web process's niceness (e.g. 10: the engines go first)",
+    )
     parser.add_argument("--boot-timeout", type=float, default=600.0)
     parser.add_argument("--mysql", help="a MySQL URL whose database name starts with 'bench'")
     parser.add_argument("--keep", help="work in this directory and keep it")
@@ -376,7 +326,7 @@ def main() -> int:
         return 0
     if args.mode == "web-server":
         url = Path(args.url_file).read_text().strip()
-        web_server(url, args.port, args.workers or 2)
+        web_server(url, args.port, args.workers or 2, args.web_nice)
         return 0
     print(json.dumps(run(args), indent=2, default=str))
     return 0
