@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -241,7 +242,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.think),
                 "--out",
                 str(result),
-            ]
+            ],
+            # --clients-nice: the clients stand in for other machines; at a low priority their
+            # own CPU does not take the service's cores from it.
+            preexec_fn=(lambda: os.nice(args.clients_nice)) if args.clients_nice else None,  # noqa: PLW1509
         )
         out["loaded"] = window(args.seconds, web_proc, args.warmup)
         proc.wait(timeout=args.seconds + 120)
@@ -303,6 +307,13 @@ def main() -> int:
         "--web-process",
         action="store_true",
         help="serve the API from a separate process instead of the service's own",
+    )
+    parser.add_argument(
+        "--clients-nice",
+        type=int,
+        default=0,
+        help="run the clients process at this niceness (19: as if the clients were on other "
+        "machines, their CPU not taken from the service)",
     )
     parser.add_argument(
         "--web-nice",
