@@ -73,28 +73,21 @@ def create_strategy(
     A running service picks the new strategy up from the database at its next poll of desired
     states (`actors.root_poll`, a couple of seconds), as it does any command.
     """
-    name = _checked_name(data.name)
-    symbol = _checked_symbol(data.symbol)
-    desired = _checked_state(data.state)
-    account = _own_account(repo, user_id, data.account)
-    params, plan = _checked(data.params, account, symbol, rules_for, price_for)
-    stored = stored_params(params)
+    new = _validated(repo, user_id, data, rules_for, price_for)
+    stored = stored_params(new.params)
     with repo.transaction():
-        if any(s.name == name for s in repo.list_strategies(user_id=user_id)):
-            raise ValidationError(
-                f"you already have a strategy named {name!r}; choose another name", field="name"
-            )
+        _refuse_taken(repo, user_id, new.name)
         record = repo.upsert_strategy(
             user_id,
-            name,
-            account_id=account.id,
-            symbol=symbol,
+            new.name,
+            account_id=new.account.id,
+            symbol=new.symbol,
             params=stored,
-            desired_state=desired,
+            desired_state=new.desired,
             now=now,
         )
         repo.append_audit([_audit(record, "strategy_created", now, params=stored)])
-    return record, plan
+    return record, new.plan
 
 
 def update_params(
@@ -150,16 +143,45 @@ def preview_strategy(
 ) -> Plan:
     """Every check `create_strategy` makes, and its plan, without writing anything (a dry run:
     a name already in use is refused here too)."""
+    new = _validated(repo, user_id, data, rules_for, price_for)
+    _refuse_taken(repo, user_id, new.name)
+    return new.plan
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _NewStrategy:
+    """A `StrategyInput` that passed every check but the name's being free."""
+
+    name: str
+    symbol: str
+    desired: DesiredState
+    account: AccountRecord
+    params: MartingaleParams
+    plan: Plan
+
+
+def _validated(
+    repo: Repository,
+    user_id: int,
+    data: StrategyInput,
+    rules_for: RulesFor | None,
+    price_for: PriceFor | None,
+) -> _NewStrategy:
     name = _checked_name(data.name)
     symbol = _checked_symbol(data.symbol)
-    _checked_state(data.state)
+    desired = _checked_state(data.state)
     account = _own_account(repo, user_id, data.account)
-    _, plan = _checked(data.params, account, symbol, rules_for, price_for)
+    params, plan = _checked(data.params, account, symbol, rules_for, price_for)
+    return _NewStrategy(
+        name=name, symbol=symbol, desired=desired, account=account, params=params, plan=plan
+    )
+
+
+def _refuse_taken(repo: Repository, user_id: int, name: str) -> None:
     if any(s.name == name for s in repo.list_strategies(user_id=user_id)):
         raise ValidationError(
             f"you already have a strategy named {name!r}; choose another name", field="name"
         )
-    return plan
 
 
 def _checked(
