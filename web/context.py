@@ -9,18 +9,17 @@ balance, a key's permissions) goes through `exchange_for`, which the composition
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
-from domain.market import MarketRules
 from exchange.port import Exchange
-from persistence.records import AccountRecord
 from persistence.repository import Repository
 from persistence.vault import Vault
+from services.accounts import PaperOpener
 from services.auth import LoginLimiter
 from services.observe import Observer
+from services.strategies import PriceFor, RulesFor
 
 
 def utcnow() -> datetime:
@@ -36,12 +35,12 @@ class WebContext:
     exchange_for: Callable[[int], Exchange] | None = None
     # The rules of a market a strategy is created on, or None when unknown (paper markets come
     # from the config file; live ones from the venue).
-    rules_for: Callable[[AccountRecord, str], MarketRules | None] | None = None
+    rules_for: RulesFor | None = None
     # The market's price now, for a strategy preview given no start price (None: required).
-    price_for: Callable[[AccountRecord, str], Decimal] | None = None
+    price_for: PriceFor | None = None
     # Opens an API-created paper account on this server's paper venue (None: no paper venue,
     # paper accounts are refused).
-    open_paper: Callable[[str, Mapping[str, Decimal], Decimal], None] | None = None
+    open_paper: PaperOpener | None = None
     # Hosts an API-created account may name in base_url (exact, case-insensitive).
     allowed_hosts: frozenset[str] = frozenset()
     secure_cookies: bool = True

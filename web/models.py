@@ -34,9 +34,5 @@ def when(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-class Message(Output):
-    message: str
-
-
 def page_json(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
