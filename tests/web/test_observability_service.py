@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from fastapi import FastAPI
@@ -26,7 +25,9 @@ from services.onboarding import sync_config
 from tests.actors.fakes import wait_until
 from tests.actors.tree import Tree
 from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
-from tests.integration.persistence.tcp_proxy import FreezableProxy
+from tests.integration.persistence.tcp_proxy import FreezableProxy, proxy, through
+
+__all__ = ["proxy"]  # the fixture, imported
 from web.observability import router
 
 
@@ -100,24 +101,6 @@ def test_a_paper_cycle_shows_in_metrics_and_the_service_is_ready(service: Servic
 # --- MySQL through a proxy: silent, then cut ---------------------------------------------------
 
 
-@pytest.fixture
-def proxy(mysql_url: str) -> Iterator[FreezableProxy]:
-    parts = urlsplit(mysql_url)
-    running = FreezableProxy(parts.hostname or "127.0.0.1", parts.port or 3306)
-    try:
-        yield running
-    finally:
-        running.close()
-
-
-def _through(url: str, proxy: FreezableProxy) -> str:
-    parts = urlsplit(url)
-    netloc = f"{parts.username or 'root'}"
-    if parts.password:
-        netloc += f":{parts.password}"
-    return urlunsplit(parts._replace(netloc=f"{netloc}@127.0.0.1:{proxy.port}"))
-
-
 @pytest.mark.timeout(120)
 def test_ready_stays_bounded_while_mysql_is_silent_and_turns_503_when_it_is_cut(
     mysql_url: str, proxy: FreezableProxy, tmp_path: Path
@@ -126,7 +109,7 @@ def test_ready_stays_bounded_while_mysql_is_silent_and_turns_503_when_it_is_cut(
     tree = Tree(tmp_path)  # the actors, on their own database: this test is about the probe
     try:
         tree.start()
-        probe = DatabaseProbe(_through(mysql_url, proxy), timeout_s=1.0)
+        probe = DatabaseProbe(through(mysql_url, proxy), timeout_s=1.0)
         observer = Observer(
             telemetry=tree.telemetry,
             root=lambda: tree.root,

@@ -11,6 +11,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 
 class FreezableProxy:
@@ -63,3 +67,23 @@ class FreezableProxy:
         for sock in (src, dst):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def proxy(mysql_url: str) -> Iterator[FreezableProxy]:
+    """A proxy to the test's MySQL server (import it into a test module to use it)."""
+    parts = urlsplit(mysql_url)
+    running = FreezableProxy(parts.hostname or "127.0.0.1", parts.port or 3306)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def through(url: str, proxy: FreezableProxy) -> str:
+    """`url` (a MySQL URL) with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    netloc = f"{parts.username or 'root'}"
+    if parts.password:
+        netloc += f":{parts.password}"
+    return urlunsplit(parts._replace(netloc=f"{netloc}@127.0.0.1:{proxy.port}"))

@@ -3,9 +3,6 @@ hanging the writer, and the same repository object works again once the network 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
-
 import pytest
 
 from domain.errors import DatabaseUnavailable
@@ -17,25 +14,9 @@ from persistence.database import (
 from persistence.migrate import upgrade
 from persistence.sql_repository import SqlRepository
 from tests.integration.persistence.helpers import T0
-from tests.integration.persistence.tcp_proxy import FreezableProxy
+from tests.integration.persistence.tcp_proxy import FreezableProxy, proxy, through
 
-
-@pytest.fixture
-def proxy(mysql_url: str) -> Iterator[FreezableProxy]:
-    parts = urlsplit(mysql_url)
-    running = FreezableProxy(parts.hostname or "127.0.0.1", parts.port or 3306)
-    try:
-        yield running
-    finally:
-        running.close()
-
-
-def _through(url: str, proxy: FreezableProxy) -> str:
-    parts = urlsplit(url)
-    netloc = f"{parts.username or 'root'}"
-    if parts.password:
-        netloc += f":{parts.password}"
-    return urlunsplit(parts._replace(netloc=f"{netloc}@127.0.0.1:{proxy.port}"))
+__all__ = ["proxy"]  # the fixture, imported
 
 
 @pytest.mark.timeout(120)  # without socket timeouts the first call below never returns
@@ -44,7 +25,7 @@ def test_a_half_open_connection_raises_unavailable_and_the_repository_recovers(
 ) -> None:
     upgrade(mysql_url)
     engine = make_engine(
-        _through(mysql_url, proxy), connect_timeout_s=1, read_timeout_s=1, write_timeout_s=1
+        through(mysql_url, proxy), connect_timeout_s=1, read_timeout_s=1, write_timeout_s=1
     )
     try:
         repo = SqlRepository(engine)
