@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,11 @@ import structlog
 
 from persistence.database import make_engine
 from persistence.migrate import upgrade
+from persistence.records import DesiredState
 from persistence.sql_repository import SqlRepository
+from services.account_input import AccountInput
+from services.accounts import create_account
+from services.users import create_user
 
 TABLES = ("users", "accounts", "strategies", "cycles", "orders", "fills", "events", "audit_log")
 
@@ -187,3 +193,39 @@ users:
         balances: {{BTC: 1}}
     strategies:
 {strategies}"""
+
+
+# A ladder that rests on ETH/BTC and never takes its profit (take-profit 50 %).
+RESTING_PARAMS = {
+    "base_order": "0.002",
+    "safety_order": "0.004",
+    "max_safety_orders": "3",
+    "price_deviation": "1.5",
+    "take_profit": "50",
+}
+
+
+def api_paper_strategy(repo: SqlRepository, service: Any, user: str, account: str) -> int:
+    """What the REST API writes while `service` runs: a new user, a paper account opened on
+    the service's venue with 1 BTC, and a running ETH/BTC strategy on it (its row). The id."""
+    now = datetime.now(UTC)
+    created = create_user(repo, user, now=now)
+    data = AccountInput(name=account, exchange="paper", balances={"BTC": Decimal(1)})
+    record = create_account(
+        repo,
+        None,
+        created.id,
+        data,
+        now=now,
+        allowed_hosts=frozenset(),
+        open_paper=service.paper_opener,
+    )
+    return repo.upsert_strategy(
+        created.id,
+        "eth",
+        account_id=record.id,
+        symbol="ETH/BTC",
+        params=RESTING_PARAMS,
+        desired_state=DesiredState.RUNNING,
+        now=now,
+    ).id

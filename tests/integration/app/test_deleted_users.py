@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,12 @@ from app.bootstrap import Service, Tuning
 from config.loader import load_config
 from persistence.database import make_engine
 from persistence.migrate import upgrade
-from persistence.records import ActualState, DesiredState
+from persistence.records import ActualState
 from persistence.sql_repository import SqlRepository
-from services.accounts import AccountInput, create_account
 from services.onboarding import sync_config
 from services.principal import OPERATOR
-from services.users import create_user, delete_user
-from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
-
-PARAMS = {
-    "base_order": "0.002",
-    "safety_order": "0.004",
-    "max_safety_orders": "3",
-    "price_deviation": "1.5",
-    "take_profit": "50",
-}
+from services.users import delete_user
+from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc, api_paper_strategy
 
 
 def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -104,27 +94,7 @@ def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_goo
     try:
         # bob, created through the services after the restart, trades: the polls that
         # brought him also read alice's rows, and ran nothing of hers.
-        now = datetime.now(UTC)
-        bob = create_user(repo, "bob", now=now)
-        data = AccountInput(name="main", exchange="paper", balances={"BTC": Decimal(1)})
-        account = create_account(
-            repo,
-            None,
-            bob.id,
-            data,
-            now=now,
-            allowed_hosts=frozenset(),
-            open_paper=service.paper_opener,
-        )
-        sid = repo.upsert_strategy(
-            bob.id,
-            "eth",
-            account_id=account.id,
-            symbol="ETH/BTC",
-            params=PARAMS,
-            desired_state=DesiredState.RUNNING,
-            now=now,
-        ).id
+        sid = api_paper_strategy(repo, service, "bob", "main")
         wait(lambda: len(resting(service, "bob/main")) >= 2, "bob's ladder resting")
         assert eth.user_id not in user_ids(service)
         assert repo.get_strategy(eth.id).actual_state is ActualState.STOPPED

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,18 +21,10 @@ from domain.orders import OrderType, Side
 from exchange.paper import PaperVenue
 from persistence.database import make_engine
 from persistence.migrate import upgrade
-from persistence.records import ActualState, DesiredState
+from persistence.records import ActualState
 from persistence.sql_repository import SqlRepository
-from services.accounts import AccountInput, create_account
-from services.users import create_user
+from tests.integration.app.conftest import api_paper_strategy
 
-PARAMS = {
-    "base_order": "0.002",
-    "safety_order": "0.004",
-    "max_safety_orders": "3",
-    "price_deviation": "1.5",
-    "take_profit": "50",  # never reached: the ladder stays resting
-}
 MARKET = """markets:
   ETH/BTC:
     feed: simulated
@@ -195,27 +186,7 @@ def test_a_paper_account_created_through_the_api_trades_in_the_running_service(
 ) -> None:
     service, repo, path = running
     assert service.venue is not None  # opened for its market, with no paper account yet
-    now = datetime.now(UTC)
-    bob = create_user(repo, "bob", now=now)
-    data = AccountInput(name="play", exchange="paper", balances={"BTC": Decimal(1)})
-    account = create_account(
-        repo,
-        None,
-        bob.id,
-        data,
-        now=now,
-        allowed_hosts=frozenset(),
-        open_paper=service.paper_opener,
-    )
-    sid = repo.upsert_strategy(  # the API's strategy: a row, as it writes it
-        bob.id,
-        "eth",
-        account_id=account.id,
-        symbol="ETH/BTC",
-        params=PARAMS,
-        desired_state=DesiredState.RUNNING,
-        now=now,
-    ).id
+    sid = api_paper_strategy(repo, service, "bob", "play")  # the API's rows, as it writes them
 
     found = lambda: repo.get_strategy(sid)  # noqa: E731
     wait(lambda: len(repo.load_engine_state(sid).live_orders) >= 2, "a ladder", then=found)
