@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -229,3 +230,16 @@ def api_paper_strategy(repo: SqlRepository, service: Any, user: str, account: st
         desired_state=DesiredState.RUNNING,
         now=now,
     ).id
+
+
+def wait(
+    condition: Callable[[], bool], what: str, timeout: float = 30.0, *, then: object = None
+) -> None:
+    """A bound on patience (a hang becomes a failure), never a timing assertion; `then`, a
+    callable, says what was found instead."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            found = then() if callable(then) else ""
+            raise AssertionError(f"gave up waiting for {what} {found}".rstrip())
+        time.sleep(0.1)

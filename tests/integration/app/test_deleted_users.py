@@ -5,8 +5,7 @@ and a restart runs nothing of it (issue 12). It used to trade on until the next 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,12 @@ from persistence.sql_repository import SqlRepository
 from services.onboarding import sync_config
 from services.principal import OPERATOR
 from services.users import delete_user
-from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc, api_paper_strategy
-
-
-def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """A bound on patience (a hang becomes a failure), never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
+from tests.integration.app.conftest import (
+    SIMULATED_ETH_BTC,
+    alice_eth_btc,
+    api_paper_strategy,
+    wait,
+)
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ the sealed key in the account's row, is all the service gets.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +29,7 @@ from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault, generate_key, parse_keyring
 from services.onboarding import sync_config
-from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
+from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc, wait
 from tests.integration.exchange.fake_binance import FakeBinance
 from tests.integration.exchange.fake_binance_venue import FakeSymbol, Venue
 
@@ -87,15 +86,6 @@ class Live:
         """The legs of cycle 1's orders in `state` (b base, t take-profit, s1, s2 safety)."""
         orders = self.repo.list_orders(self.strategy_id, cycle=1)
         return {o.client_order_id.rsplit("c1", 1)[1] for o in orders if o.state.value == state}
-
-
-def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """A bound on patience (a hang becomes a failure), never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ over with the balances asked for now; one with open orders is refused."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import ActualState
 from persistence.sql_repository import SqlRepository
-from tests.integration.app.conftest import api_paper_strategy
+from tests.integration.app.conftest import api_paper_strategy, wait
 
 MARKET = """markets:
   ETH/BTC:
@@ -42,19 +41,6 @@ RULES = MarketRules(
     step_size=Decimal("0.001"),
     min_notional=Decimal("0.0001"),
 )
-
-
-def wait(
-    condition: Callable[[], bool], what: str, timeout: float = 30.0, *, then: object = None
-) -> None:
-    """A bound on patience (a hang becomes a failure), never a timing assertion; `then`, a
-    callable, says what was found instead."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            found = then() if callable(then) else ""
-            raise AssertionError(f"gave up waiting for {what} {found}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

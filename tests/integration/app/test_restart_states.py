@@ -6,8 +6,7 @@ paused strategy restarted silently, and one stopped mid-cycle ended "finished (w
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
 from services.onboarding import sync_config
-from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
+from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc, wait
 
 NAMES = ("finishing", "stopped-now", "paused", "running", "finished")
 
@@ -32,15 +31,6 @@ def config_text(url: str, paper: Path) -> str:
     # take_profit 50 is never reached: every strategy stays mid-cycle with orders resting.
     body = alice_eth_btc(SIMULATED_ETH_BTC, paper=paper, take_profit="50", names=NAMES)
     return f"database:\n  url: {url}\n{body}"
-
-
-def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """A bound on patience (a hang becomes a failure), never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@ the REST API writes rows only (`services/`, a repository), and `martingale strat
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +19,7 @@ from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
 from services.onboarding import sync_config
-from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc
+from tests.integration.app.conftest import SIMULATED_ETH_BTC, alice_eth_btc, wait
 
 PARAMS = {
     "base_order": "0.002",
@@ -29,15 +28,6 @@ PARAMS = {
     "price_deviation": "1.5",
     "take_profit": "50",  # never reached: the ladder stays resting
 }
-
-
-def wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """A bound on patience (a hang becomes a failure), never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
