@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from config.schema import ServiceConfig
 from domain.errors import UnknownSymbol, ValidationError
@@ -28,6 +28,8 @@ from web.server import WebServer
 
 if TYPE_CHECKING:
     from app.bootstrap import Service
+
+T = TypeVar("T")
 
 
 class WebPart:
@@ -78,22 +80,20 @@ class WebPart:
                     field="symbol",
                 )
             return rules
-        assert self._build is not None, "rules are asked for only while the web runs"
-        client = self._build(account.id)
-        try:
-            return client.load_market_rules(symbol)
-        except UnknownSymbol as exc:
-            raise ValidationError(str(exc), field="symbol") from None
-        finally:
-            client.close()
+        return self._ask(account, lambda client: client.load_market_rules(symbol))
 
     def price_for(self, account: AccountRecord, symbol: str) -> Decimal:
         """The market's last price, from the account's venue (paper: the simulated or replayed
         market's last tick)."""
-        assert self._build is not None, "prices are asked for only while the web runs"
+        return self._ask(account, lambda client: client.fetch_ticker(symbol).last)
+
+    def _ask(self, account: AccountRecord, ask: Callable[[Exchange], T]) -> T:
+        """One question to the account's venue on a client of its own, closed after; a market
+        the venue does not list is the request's `symbol` problem."""
+        assert self._build is not None, "the venue is asked only while the web runs"
         client = self._build(account.id)
         try:
-            return client.fetch_ticker(symbol).last
+            return ask(client)
         except UnknownSymbol as exc:
             raise ValidationError(str(exc), field="symbol") from None
         finally:
