@@ -10,6 +10,7 @@ from domain.errors import ValidationError
 from domain.events import StopMode
 from persistence import models as m
 from persistence import sql_rows
+from persistence.errors import NotFound
 from persistence.records import (
     AccountRecord,
     DesiredState,
@@ -17,7 +18,7 @@ from persistence.records import (
     StoredCredentials,
     UserRecord,
 )
-from persistence.sql_base import get_row
+from persistence.sql_base import USER_BY_ID, get_row
 from persistence.sql_reads import SqlReads
 
 
@@ -42,8 +43,11 @@ class SqlAccounts(SqlReads):
             return sql_rows.user(row)
 
     def get_user(self, user_id: int) -> UserRecord:
-        with self._read("get user") as s:
-            return sql_rows.user(get_row(s, m.User, user_id, "user"))
+        with self._rows("get user") as conn:
+            row = conn.execute(USER_BY_ID, {"b_id": user_id}).first()
+            if row is None:
+                raise NotFound(f"user {user_id} does not exist")
+            return sql_rows.user(row)
 
     def find_user(self, name: str) -> UserRecord | None:
         with self._read("find user") as s:

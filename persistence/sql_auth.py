@@ -1,20 +1,24 @@
 """SQL repository, auth side: roles, password hashes, API tokens and dashboard sessions.
 
 No secret reaches this module: services hand it argon2id PHC strings and SHA-256 digests of
-tokens. A token is looked up by its digest together with its user in one query, because every
-authenticated request makes that lookup.
+tokens. Every authenticated request looks a token up by its digest, then its user: two indexed
+Core reads on one connection, no ORM session.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from persistence import models as m
 from persistence import sql_rows
 from persistence.records import TokenRecord, UserRecord, checked_role, checked_token_kind
-from persistence.sql_base import SqlBase, get_row
+from persistence.sql_base import USER_BY_ID, SqlBase, get_row
+
+TOKENS = cast(Table, m.ApiToken.__table__)
+_TOKEN_BY_HASH = select(TOKENS).where(TOKENS.c.token_hash == bindparam("b_hash"))
 
 
 class SqlAuth(SqlBase):
@@ -88,15 +92,12 @@ class SqlAuth(SqlBase):
             return sql_rows.token(row)
 
     def find_token(self, token_hash: str) -> tuple[TokenRecord, UserRecord] | None:
-        with self._read("find token") as s:
-            found = s.execute(
-                select(m.ApiToken, m.User)
-                .join(m.User, m.User.id == m.ApiToken.user_id)
-                .where(m.ApiToken.token_hash == token_hash)
-            ).first()
-            if found is None:
+        with self._rows("find token") as conn:
+            token = conn.execute(_TOKEN_BY_HASH, {"b_hash": token_hash}).first()
+            if token is None:
                 return None
-            return sql_rows.token(found[0]), sql_rows.user(found[1])
+            user = conn.execute(USER_BY_ID, {"b_id": token.user_id}).one()
+            return sql_rows.token(token), sql_rows.user(user)
 
     def list_tokens(self, user_id: int, *, kind: str | None = "api") -> list[TokenRecord]:
         with self._read("list tokens") as s:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,15 +21,17 @@ from persistence.database import READONLY
 from persistence.errors import NotFound, translated
 
 T = TypeVar("T")
+_STRATEGIES = cast(Table, m.Strategy.__table__)
+USERS = cast(Table, m.User.__table__)
+USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("b_id"))
 
 
 class SqlBase:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = sessionmaker(engine, expire_on_commit=False)
-        self._reader = sessionmaker(
-            engine.execution_options(**{READONLY: True}), expire_on_commit=False
-        )
+        self._read_engine = engine.execution_options(**{READONLY: True})
+        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
         # The session of an open `transaction()`, per thread: other threads keep their own.
         self._unit = threading.local()
         # strategy id -> account id. A strategy's account never changes (upsert refuses it) and
@@ -95,6 +97,19 @@ class SqlBase:
         with translated(operation), self._reader.begin() as session:
             yield session
 
+    @contextmanager
+    def _rows(self, operation: str) -> Iterator[Connection]:
+        """`_read` for Core statements: a read-only connection with no ORM Session built around
+        it (the API's per-request reads take this path). Inside `transaction()`, the open
+        session's connection, so uncommitted writes are seen."""
+        joined: Session | None = getattr(self._unit, "session", None)
+        if joined is not None:
+            with translated(operation):
+                yield joined.connection()
+            return
+        with translated(operation), self._read_engine.begin() as conn:
+            yield conn
+
 
 def get_row(session: Session, model: type[T], key: int, what: str) -> T:
     row = session.get(model, key)
@@ -103,13 +118,18 @@ def get_row(session: Session, model: type[T], key: int, what: str) -> T:
     return row
 
 
-def strategies_query(user_id: int | None) -> Any:
-    query = (
-        select(m.Strategy)
-        .join(m.User, m.User.id == m.Strategy.user_id)
-        .where(m.User.deleted_at.is_(None), m.Strategy.deleted_at.is_(None))
-        .order_by(m.Strategy.id)
-    )
-    if user_id is not None:
-        query = query.where(m.Strategy.user_id == user_id)
-    return query
+_LISTED = (
+    select(*[c for c in _STRATEGIES.c if c.name != "snapshot"])
+    .join(USERS, USERS.c.id == _STRATEGIES.c.user_id)
+    .where(USERS.c.deleted_at.is_(None), _STRATEGIES.c.deleted_at.is_(None))
+    .order_by(_STRATEGIES.c.id)
+)
+_LISTED_OF_USER = _LISTED.where(_STRATEGIES.c.user_id == bindparam("b_user"))
+
+
+def strategies_query(user_id: int | None) -> tuple[Any, dict[str, Any]]:
+    """The listed strategies (not deleted, of users not deleted), by id, as Core rows without
+    the large snapshot column: a statement built once, and its parameters."""
+    if user_id is None:
+        return _LISTED, {}
+    return _LISTED_OF_USER, {"b_user": user_id}

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
 
 from domain.events import StopMode
 from domain.orders import Fill, Order, OrderState
@@ -28,12 +29,11 @@ from persistence.records import (
     EventRecord,
     StrategyStatus,
 )
-from persistence.sql_base import SqlBase, strategies_query
+from persistence.sql_base import USERS, SqlBase, strategies_query
 from persistence.sql_sums import exact_sum
 from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
 _LIVE_STATES = [s.value for s in OrderState if s.is_live]
-USERS = cast(Table, m.User.__table__)
 DEPLOYMENT = cast(Table, m.Deployment.__table__)
 
 
@@ -131,8 +131,8 @@ class SqlReads(SqlBase):
             ]
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:
-        with self._read("list status") as s:
-            return _status(s, strategies_query(user_id))
+        with self._rows("list status") as conn:
+            return _status(conn, *strategies_query(user_id))
 
     def list_orders(self, strategy_id: int, *, cycle: int | None = None) -> list[Order]:
         with self._read("list orders") as s:
@@ -187,43 +187,43 @@ def _deployment_tag(conn: Connection) -> str:
     return str(tag)
 
 
-def _status(session: Any, query: Any) -> list[StrategyStatus]:
+_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
+_OPEN_ORDERS = (
+    select(ORDERS.c.strategy_id, func.count())
+    .where(ORDERS.c.strategy_id.in_(_IDS), ORDERS.c.state.in_(_LIVE_STATES))
+    .group_by(ORDERS.c.strategy_id)
+)
+_NEWEST_NUMBERS = (
+    select(CYCLES.c.strategy_id, func.max(CYCLES.c.number).label("number"))
+    .where(CYCLES.c.strategy_id.in_(_IDS))
+    .group_by(CYCLES.c.strategy_id)
+    .subquery()
+)
+_LATEST_CYCLES = select(CYCLES).join(
+    _NEWEST_NUMBERS,
+    (CYCLES.c.strategy_id == _NEWEST_NUMBERS.c.strategy_id)
+    & (CYCLES.c.number == _NEWEST_NUMBERS.c.number),
+)
+_CLOSED_CYCLES = (
+    select(CYCLES.c.strategy_id, func.count(), exact_sum(CYCLES.c.realized_profit))
+    .where(CYCLES.c.strategy_id.in_(_IDS), CYCLES.c.status == CycleStatus.CLOSED.value)
+    .group_by(CYCLES.c.strategy_id)
+)
+
+
+def _status(conn: Connection, query: Any, params: dict[str, Any]) -> list[StrategyStatus]:
     """Counts and profit totals in SQL, one row per strategy whatever its history
-    (`sql_sums.exact_sum`: exact on SQLite's text money too)."""
-    strategies = [sql_rows.strategy(r) for r in session.scalars(query)]
-    ids = [s.id for s in strategies]
-    if not ids:
+    (`sql_sums.exact_sum`: exact on SQLite's text money too). Core statements built once: the
+    API runs this on every status request."""
+    strategies = [sql_rows.strategy(r) for r in conn.execute(query, params)]
+    if not strategies:
         return []
-    open_orders = dict(
-        session.execute(
-            select(m.Order.strategy_id, func.count())
-            .where(m.Order.strategy_id.in_(ids), m.Order.state.in_(_LIVE_STATES))
-            .group_by(m.Order.strategy_id)
-        ).all()
-    )
-    newest = (
-        select(m.Cycle.strategy_id, func.max(m.Cycle.number).label("number"))
-        .where(m.Cycle.strategy_id.in_(ids))
-        .group_by(m.Cycle.strategy_id)
-        .subquery()
-    )
-    latest = {
-        row.strategy_id: sql_rows.cycle(row)
-        for row in session.scalars(
-            select(m.Cycle).join(
-                newest,
-                (m.Cycle.strategy_id == newest.c.strategy_id) & (m.Cycle.number == newest.c.number),
-            )
-        )
-    }
+    ids = {"b_ids": [s.id for s in strategies]}
+    open_orders: dict[int, int] = dict(conn.execute(_OPEN_ORDERS, ids).all())
+    latest = {row.strategy_id: sql_rows.cycle(row) for row in conn.execute(_LATEST_CYCLES, ids)}
     completed: dict[int, int] = {}
     profit: dict[int, Decimal] = {}
-    closed = session.execute(
-        select(m.Cycle.strategy_id, func.count(), exact_sum(m.Cycle.realized_profit))
-        .where(m.Cycle.strategy_id.in_(ids), m.Cycle.status == CycleStatus.CLOSED.value)
-        .group_by(m.Cycle.strategy_id)
-    )
-    for strategy_id, count, realized in closed:
+    for strategy_id, count, realized in conn.execute(_CLOSED_CYCLES, ids):
         completed[strategy_id] = int(count)
         profit[strategy_id] = realized or Decimal(0)
     return [

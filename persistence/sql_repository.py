@@ -98,8 +98,8 @@ class SqlRepository(SqlHistory, SqlRuntime, SqlAuth, SqlAccounts, SqlObserve):
             return sql_rows.strategy(strategy_row(s.connection(), strategy_id))
 
     def list_strategies(self, *, user_id: int | None = None) -> list[StrategyRecord]:
-        with self._read("list strategies") as s:
-            return [sql_rows.strategy(r) for r in s.scalars(strategies_query(user_id))]
+        with self._rows("list strategies") as conn:
+            return [sql_rows.strategy(r) for r in conn.execute(*strategies_query(user_id))]
 
     def set_desired_state(
         self,

@@ -50,7 +50,7 @@ def dump_json(value: Mapping[str, Any]) -> str:
     return json.dumps(codec.encode(dict(value)), sort_keys=True, separators=(",", ":"))
 
 
-def user(row: m.User) -> UserRecord:
+def user(row: m.User | Row[Any]) -> UserRecord:
     return UserRecord(
         id=row.id,
         name=row.name,
@@ -63,7 +63,7 @@ def user(row: m.User) -> UserRecord:
     )
 
 
-def token(row: m.ApiToken) -> TokenRecord:
+def token(row: m.ApiToken | Row[Any]) -> TokenRecord:
     return TokenRecord(
         id=row.id,
         user_id=row.user_id,
