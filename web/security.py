@@ -36,7 +36,7 @@ _bearer = HTTPBearer(auto_error=False, description="an API token: `Bearer mgt_..
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="dashboard session")
 
 
-def context(request: Request) -> WebContext:
+async def context(request: Request) -> WebContext:
     ctx: WebContext = request.app.state.ctx
     return ctx
 

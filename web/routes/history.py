@@ -12,13 +12,14 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import TypeAdapter
 
 from domain.orders import Fill, Order
 from persistence.records import AuditRecord, CycleRecord, EventRecord
 from persistence.records_history import FillRecord, OrderRecord
 from services import history
 from services.status import status_json
-from web.models import Id, money, page_json, when
+from web.models import Id, Json, money, page_json, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["history"])
@@ -124,10 +125,14 @@ _pages("events", history.events, _event)
 _pages("logs", history.logs, _log)
 
 
-@router.get("/status")
-def status(principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+_STATUS = TypeAdapter(dict[str, Any])
+
+
+@router.get("/status", response_model=dict[str, Any])
+def status(principal: CurrentUser, ctx: Context) -> Json:
     """The caller's strategies as `martingale status --json` shows them."""
-    return status_json(history.status_of(ctx.repo, principal.user_id, now=ctx.clock()))
+    lines = history.status_of(ctx.repo, principal.user_id, now=ctx.clock())
+    return Json(_STATUS, status_json(lines))
 
 
 @router.get("/profit")

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from persistence.records import StrategyRecord
 from services import plan as plans
 from services import strategies
 from services.control import Action, apply_action
-from web.models import Id, Input, Output, when
+from web.models import Id, Input, Json, Output, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["strategies"])
@@ -112,9 +112,13 @@ def strategy_out(record: StrategyRecord) -> StrategyOut:
     )
 
 
+_STRATEGIES = TypeAdapter(list[StrategyOut])
+
+
 @router.get("/strategies", response_model=list[StrategyOut])
-def list_strategies(principal: CurrentUser, ctx: Context) -> list[StrategyOut]:
-    return [strategy_out(s) for s in strategies.list_strategies(ctx.repo, principal.user_id)]
+def list_strategies(principal: CurrentUser, ctx: Context) -> Json:
+    listed = strategies.list_strategies(ctx.repo, principal.user_id)
+    return Json(_STRATEGIES, [strategy_out(s) for s in listed])
 
 
 @router.post("/strategies", response_model=CreatedOut, status_code=201)
