@@ -169,11 +169,15 @@ class EngineActor(SupervisedActor):
         self._unwatch()
 
     def on_receive(self, message: Any) -> Any:
-        if self._fence.is_set() or self._stopping.is_set():
+        try:
+            if self._fence.is_set() or self._stopping.is_set():
+                return None
+            with self.liveness.busy():
+                self._handle(message)
             return None
-        with self.liveness.busy():
-            self._handle(message)
-        return None
+        finally:
+            if isinstance(message, PriceCrossed):
+                metrics.AWAKE.done()
 
     def _handle(self, message: Any) -> None:
         try:

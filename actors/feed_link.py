@@ -22,7 +22,6 @@ therefore takes d * time_scale wall seconds.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +29,7 @@ from typing import Any
 
 import pykka
 
+from actors import metrics
 from actors.messages import PriceCrossed
 from actors.watch_board import WatchBoard
 
@@ -155,7 +155,10 @@ class FeedLink:
     def _wake(self, woken: list[tuple[int, Any]], message: PriceCrossed | None) -> None:
         if message is None:
             return
+        metrics.AWAKE.woke(len(woken))
         for _, engine in woken:
             # One that died or was retired before it unregistered: waking it removed it.
-            with contextlib.suppress(pykka.ActorDeadError):
+            try:
                 engine.tell(message)
+            except pykka.ActorDeadError:
+                metrics.AWAKE.done()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,6 +119,40 @@ def tick_handled(
         TICK_TO_ORDER.record(seconds)
         if also is not None:
             also.observe(seconds)
+
+
+class Awake:
+    """How many engines a tick has woken that have not finished handling it: while any has, an
+    order may be on its way, and work that can wait (the web's requests: `web.app`) waits.
+
+    The feed counts the wake-ups it sends (`woke`); an engine counts each one off when it is
+    done with it, handled or dropped (`done`). A count that stops moving for `STALE_S` is not
+    believed (an engine stopped with wake-ups in its mailbox never counts them off), so nothing
+    waits on a leak for longer than that."""
+
+    STALE_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._changed = 0.0
+
+    def woke(self, count: int) -> None:
+        with self._lock:
+            self._count += count
+            self._changed = time.monotonic()
+
+    def done(self) -> None:
+        with self._lock:
+            self._count = max(0, self._count - 1)
+            self._changed = time.monotonic()
+
+    def busy(self) -> bool:
+        """Read without the lock: a stale answer only makes a request wait a poll more."""
+        return self._count > 0 and time.monotonic() - self._changed < self.STALE_S
+
+
+AWAKE = Awake()
 
 
 def reset() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from actors import metrics
 from config.schema import ServiceConfig
 from domain.errors import UnknownSymbol, ValidationError
 from domain.market import MarketRules
@@ -56,6 +57,8 @@ class WebPart:
             secure_cookies=self.config.web.secure_cookies,
             workers=self.config.web.workers,
             observer=observer_for(service),
+            trading_busy=metrics.AWAKE.busy,
+            yield_to_trading_s=self.config.web.yield_to_trading_ms / 1000,
         )
         self.server = WebServer(create_app(ctx), host=self.config.web.host, port=self.port)
         self.server.start()

@@ -107,6 +107,9 @@ class WebConfig(StrictModel):
     # Requests handled at once (the rest queue). Few on purpose: the API shares the interpreter
     # with the engines, and every busy request thread takes its share of the GIL from them.
     workers: int = Field(default=2, ge=1, le=64)
+    # A request that arrives while engines are handling a tick waits up to this long for them
+    # to finish (web.priority), so dashboards do not slow orders down; 0: never wait.
+    yield_to_trading_ms: int = Field(default=50, ge=0, le=1000)
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from web import errors, observability
 from web.context import WebContext
+from web.priority import TradingFirst
 from web.routes import accounts, auth, history, strategies, tokens, users
 
 API_PREFIX = "/api/v1"
@@ -44,4 +45,6 @@ def create_app(ctx: WebContext) -> FastAPI:
     if ctx.observer is not None:
         app.state.observer = ctx.observer
         app.include_router(observability.router)
+    if ctx.trading_busy is not None:
+        app.add_middleware(TradingFirst, busy=ctx.trading_busy, max_wait_s=ctx.yield_to_trading_s)
     return app

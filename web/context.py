@@ -49,3 +49,7 @@ class WebContext:
     clock: Callable[[], datetime] = utcnow
     # Requests handled at once (the thread pool's size); more wait their turn.
     workers: int = 2
+    # True while engines are handling a tick (web.priority): requests wait for them, at most
+    # `yield_to_trading_s`. None: never wait (no engines in this process).
+    trading_busy: Callable[[], bool] | None = None
+    yield_to_trading_s: float = 0.05
