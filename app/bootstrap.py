@@ -7,6 +7,7 @@ and the database engine. Any actor still alive after shutdown is reported: it is
 
 from __future__ import annotations
 
+import gc
 import math
 import signal
 import sys
@@ -69,6 +70,8 @@ class Tuning:
     # took 80 s instead of 54 s (bench_service.py; tick-to-order p99 within run-to-run noise).
     switch_interval: float = 0.002
     freeze_after_boot: bool = True  # gc.freeze() once the fleet has booted (actors.root)
+    # gc.set_threshold for the service (CPython's default: 700, 10, 10); None leaves it as is.
+    gc_thresholds: tuple[int, int, int] | None = None
     # Every account's open orders and balances are checked this often, whatever the ticks say
     # (actors.reconcile): the bound on how long a fill can go unapplied. 0 turns it off.
     reconcile_interval: float = 60.0
@@ -182,6 +185,8 @@ class Service:
     def _start_parts(self) -> None:
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
         sys.setswitchinterval(self.tuning.switch_interval)
+        if self.tuning.gc_thresholds is not None:
+            gc.set_threshold(*self.tuning.gc_thresholds)
         self._engine = make_engine(self.config.database.url)
         repo = self.repo = SqlRepository(self._engine)
         self.venue = self._open_venue() if self._uses_paper() else None
