@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.engine import Engine
+from actors.engine_actor import EngineActor
+from actors.feed import PriceBoard
 from actors.sends import SendLog
 from domain.errors import DatabaseUnavailable
 from domain.keys import KeyReport
@@ -53,6 +55,36 @@ PARAMS: dict[str, str] = {
     "take_profit": "1",
     "cooldown": "60",
 }
+
+
+class Inbox:
+    """An actor reference that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[Any] = []
+
+    def tell(self, message: Any) -> None:
+        self.told.append(message)
+
+
+def bare_engine_actor(**overrides: Any) -> EngineActor:
+    """An engine actor built but not started, with no exchange, repository, parent or timers
+    unless given: for what it does with a message outside (or before) its start path."""
+    kwargs: dict[str, Any] = {
+        "strategy_id": 1,
+        "user_id": 1,
+        "account_id": 1,
+        "symbol": "ETH/BTC",
+        "venue": "paper",
+        "exchange": None,
+        "repo": None,
+        "parent": None,
+        "feed": None,
+        "timers": None,
+        "prices": PriceBoard(),
+        "fence": threading.Event(),
+    }
+    return EngineActor(**{**kwargs, **overrides})
 
 
 class Crash(RuntimeError):

@@ -7,16 +7,15 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import pykka
 import pytest
 
 from actors import metrics
-from actors.engine_actor import EngineActor
-from actors.feed import PriceBoard
 from actors.feed_link import FeedLink
 from actors.messages import PriceCrossed
+from tests.actors.fakes import Inbox, bare_engine_actor
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -29,34 +28,9 @@ def awake(monkeypatch: pytest.MonkeyPatch) -> metrics.Awake:
     return fresh
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    def tell(self, message: Any) -> None:
-        self.got.append(message)
-
-
 class Dead:
     def tell(self, message: Any) -> None:
         raise pykka.ActorDeadError("gone")
-
-
-def _engine(fence: threading.Event) -> EngineActor:
-    return EngineActor(
-        strategy_id=1,
-        user_id=1,
-        account_id=1,
-        symbol="BTC/USDT",
-        venue="paper",
-        exchange=cast(Any, None),
-        repo=cast(Any, None),
-        parent=cast(Any, None),
-        feed=None,
-        timers=cast(Any, None),
-        prices=PriceBoard(),
-        fence=fence,
-    )
 
 
 def test_a_tick_counts_every_engine_it_woke_until_each_is_done(awake: metrics.Awake) -> None:
@@ -68,7 +42,7 @@ def test_a_tick_counts_every_engine_it_woke_until_each_is_done(awake: metrics.Aw
 
     link.publish(D("98"), D("98"), D("98"), T0, T0)
 
-    assert sum(len(e.got) for e in engines) == 3
+    assert sum(len(e.told) for e in engines) == 3
     assert awake.busy()
     awake.done()
     awake.done()
@@ -91,10 +65,10 @@ def test_a_tick_an_engine_drops_is_counted_off_too(awake: metrics.Awake) -> None
     wake-up is dropped, and still counted off."""
     tick = PriceCrossed(price=D(1), low=D(1), high=D(1), at=T0)
     awake.woke(2)
-    _engine(threading.Event()).on_receive(tick)  # not ready: ignored
+    bare_engine_actor().on_receive(tick)  # not ready: ignored
     fenced = threading.Event()
     fenced.set()
-    _engine(fenced).on_receive(tick)  # replaced by another process: ignored
+    bare_engine_actor(fence=fenced).on_receive(tick)  # replaced by another process: ignored
     assert not awake.busy()
 
 

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from actors.feed_link import FeedLink
 from actors.messages import PriceCrossed
+from tests.actors.fakes import Inbox
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    def tell(self, message: Any) -> None:
-        self.got.append(message)
 
 
 def _tick(link: FeedLink, price: str) -> None:
@@ -34,5 +26,5 @@ def test_peak_is_the_most_engines_one_tick_woke() -> None:
     _tick(link, "97")  # crosses the two at 98
     _tick(link, "96")  # nobody left above 96 but the one at 90
     assert link.stats() == {"ticks": 3, "woken": 3, "peak": 2, "watching": 1}
-    assert [len(e.got) for e in engines] == [1, 1, 1, 0]
-    assert all(isinstance(m, PriceCrossed) for e in engines for m in e.got)
+    assert [len(e.told) for e in engines] == [1, 1, 1, 0]
+    assert all(isinstance(m, PriceCrossed) for e in engines for m in e.told)

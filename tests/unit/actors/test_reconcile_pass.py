@@ -15,7 +15,7 @@ from actors.reconcile import AccountReconciler, OpenOrdersFetched, ReconcileDue
 from domain.errors import OrderNotFound
 from domain.orders import Order, Side
 from strategy.state import Role
-from tests.actors.fakes import SYMBOL, EngineWorld
+from tests.actors.fakes import SYMBOL, EngineWorld, Inbox
 
 
 @pytest.fixture
@@ -48,14 +48,6 @@ def test_an_order_sent_after_the_list_was_read_is_left_alone(world: EngineWorld)
     assert [o.client_order_id for o in sells] == [t2]  # one take-profit, the one we track
 
 
-class _Owner:
-    def __init__(self) -> None:
-        self.told: list[Any] = []
-
-    def tell(self, message: Any) -> None:
-        self.told.append(message)
-
-
 class _Timers:
     def __init__(self) -> None:
         self.later: list[Any] = []
@@ -80,7 +72,7 @@ class _Broken:
 
 
 def test_a_pass_whose_worker_failed_unexpectedly_still_ends(world: EngineWorld) -> None:
-    owner, timers = _Owner(), _Timers()
+    owner, timers = Inbox(), _Timers()
     reconciler = AccountReconciler(
         owner=owner,  # type: ignore[arg-type]
         timers=timers,  # type: ignore[arg-type]

@@ -4,20 +4,18 @@ replay's speed."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from actors.engine_actor import MIN_SCALED_WAKE, EngineActor
-from actors.feed import PriceBoard
 from actors.feed_link import FeedLink
 from strategy.state import Phase
-from tests.actors.fakes import EngineWorld, ManualClock
+from tests.actors.fakes import EngineWorld, ManualClock, bare_engine_actor
 
 CANDLES = datetime(2018, 1, 10, tzinfo=UTC)
 
@@ -53,20 +51,7 @@ class _Timers:
 
 
 def _actor(link: FeedLink, timers: _Timers) -> EngineActor:
-    return EngineActor(
-        strategy_id=1,
-        user_id=1,
-        account_id=1,
-        symbol="ETH/BTC",
-        venue="paper",
-        exchange=cast(Any, None),
-        repo=cast(Any, None),
-        parent=cast(Any, None),
-        feed=link,
-        timers=cast(Any, timers),
-        prices=PriceBoard(),
-        fence=threading.Event(),
-    )
+    return bare_engine_actor(feed=link, timers=timers)
 
 
 def test_timers_of_a_replay_are_scaled_by_its_speed() -> None:
