@@ -123,7 +123,7 @@ def tick_handled(
 
 class Awake:
     """How many engines a tick has woken that have not finished handling it: while any has, an
-    order may be on its way, and work that can wait (the web's requests: `web.app`) waits.
+    order may be on its way, and work that can wait (the web's requests: `web.priority`) waits.
 
     The feed counts the wake-ups it sends (`woke`); an engine counts each one off when it is
     done with it, handled or dropped (`done`). A count that stops moving for `STALE_S` is not

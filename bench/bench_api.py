@@ -55,14 +55,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api_web_process import WebProcess, web_server, write_secret
 from service_setup import FleetShape, Probe, build
+from stall_watch import StallWatch
 
 from actors import metrics
+from app import web_part as web_part_module
 from app.bootstrap import Service, Tuning
 from app.web_part import WebPart
 from config.logging import configure_logging
 from persistence.database import make_engine
 from persistence.sql_repository import SqlRepository
 from services.auth import issue_token
+from web.app import create_app
 
 PATHS = ("/api/v1/strategies", "/api/v1/status")
 
@@ -168,6 +171,30 @@ def single_client(base: str, token: str, requests: int) -> dict[str, dict[str, f
     return {path: summary_ms(values) for path, values in out.items()}
 
 
+class ServerTimes:
+    """Each request's time inside the server (ASGI call to the last byte handed to uvicorn), by
+    path: what the server controls, apart from what the clients' own process adds (at nice 19
+    it may wait for a core while the service has both)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.times: dict[str, list[float]] = {}
+        self.on = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.on:
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.times.setdefault(scope["path"], []).append(time.perf_counter() - began)
+
+        await self.app(scope, receive, timed_send)
+
+
 class GcPauses:
     """The service process's garbage-collector pauses, to tell a collection from load."""
 
@@ -187,20 +214,25 @@ class GcPauses:
 
 
 def slots(
-    start: float, slot: float, count: int, web: WebProcess | None
+    start: float, slot: float, count: int, web: WebProcess | None, watch: StallWatch | None = None
 ) -> dict[str, dict[str, Any]]:
     """Tick-to-order of every slot, pooled into quiet (even) and loaded (odd) slots, and the CPU
     the service (and a separate web) used in each kind. `start` on the wall clock."""
     gc_pauses = GcPauses()
     gc.callbacks.append(gc_pauses)
     try:
-        return _slots(start, slot, count, web, gc_pauses)
+        return _slots(start, slot, count, web, gc_pauses, watch)
     finally:
         gc.callbacks.remove(gc_pauses)
 
 
 def _slots(
-    start: float, slot: float, count: int, web: WebProcess | None, gc_pauses: GcPauses
+    start: float,
+    slot: float,
+    count: int,
+    web: WebProcess | None,
+    gc_pauses: GcPauses,
+    watch: StallWatch | None,
 ) -> dict[str, dict[str, Any]]:
     metrics.reset()
     pooled: dict[str, dict[str, Any]] = {
@@ -210,6 +242,9 @@ def _slots(
     time.sleep(max(0.0, start - time.time()))
     orders, wakes = len(metrics.TICK_TO_ORDER.samples()), len(metrics.TICK_TO_WAKE_DONE.samples())
     gc_pauses.take()
+    watched: dict[str, list[dict[str, Any]]] = {"quiet": [], "loaded": []}
+    if watch is not None:
+        watch.take()
     for n in range(count):
         kind = "loaded" if n % 2 else "quiet"
         cpu0, web0 = time.process_time(), web.cpu_s() if web else 0.0
@@ -219,6 +254,8 @@ def _slots(
         pooled[kind]["tick_to_wake_done"] += now_wakes[wakes:]
         orders, wakes = len(now_orders), len(now_wakes)
         pooled[kind]["gc2"] += gc_pauses.take()
+        if watch is not None:
+            watched[kind].append(watch.take())
         pooled[kind]["service_cpu_s"] += time.process_time() - cpu0
         if web is not None:
             pooled[kind]["web_process_cpu_s"] = pooled[kind].get("web_process_cpu_s", 0.0) + (
@@ -226,6 +263,7 @@ def _slots(
             )
     return {
         kind: {
+            **({"stalls_by_slot": watched[kind]} if watch is not None else {}),
             "tick_to_order": summary_ms(values["tick_to_order"]),
             "tick_to_wake_done": summary_ms(values["tick_to_wake_done"]),
             "full_gc_pauses": summary_ms(values["gc2"]),
@@ -257,6 +295,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         engine.dispose()
     log_file = (work / "service.log").open("w", encoding="utf-8")
     configure_logging(format="json", level="warning", stream=log_file)
+    timed: list[ServerTimes] = []
+
+    def timed_app(ctx: Any) -> Any:
+        timed.append(ServerTimes(create_app(ctx)))
+        return timed[-1]
+
+    web_part_module.create_app = timed_app  # type: ignore[attr-defined]
     web_part = None if args.web_process else WebPart(config, vault=None, port=0)
     tuning = Tuning() if args.gc is None else Tuning(gc_thresholds=args.gc)
     service = Service(config, vault=None, tuning=tuning, web=web_part)
@@ -312,7 +357,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # own CPU does not take the service's cores from it.
             preexec_fn=(lambda: os.nice(args.clients_nice)) if args.clients_nice else None,  # noqa: PLW1509
         )
-        out.update(slots(start, args.seconds, args.slots, web_proc))
+        watch = StallWatch().start() if args.watch_stalls else None
+        if timed:
+            timed[0].on = True
+        try:
+            out.update(slots(start, args.seconds, args.slots, web_proc, watch))
+        finally:
+            if watch is not None:
+                watch.stop()
+        if timed:
+            timed[0].on = False
+            out["loaded_api_server_side"] = {
+                path: summary_ms(values) for path, values in timed[0].times.items()
+            }
         proc.wait(timeout=120)
         loaded = json.loads(result.read_text())
         out["loaded_api"] = {path: summary_ms(values) for path, values in loaded["samples"].items()}
@@ -366,6 +423,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="web.workers (default: the config's, 2)"
+    )
+    parser.add_argument(
+        "--watch-stalls",
+        action="store_true",
+        help="report the service's stalls and where its threads stood, per slot (bench/"
+        "stall_watch.py; costs about a tenth of a core)",
     )
     parser.add_argument(
         "--gc",
