@@ -277,6 +277,8 @@ class Deployment(Base):
 EVENTS = cast(Table, Event.__table__)
 AUDIT_LOG = cast(Table, AuditLog.__table__)
 STRATEGIES = cast(Table, Strategy.__table__)
+USERS = cast(Table, User.__table__)
+API_TOKENS = cast(Table, ApiToken.__table__)
 ORDERS = cast(Table, Order.__table__)
 FILLS = cast(Table, Fill.__table__)
 CYCLES = cast(Table, Cycle.__table__)

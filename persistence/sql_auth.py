@@ -8,17 +8,15 @@ Core reads on one connection, no ORM session.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from persistence import models as m
 from persistence import sql_rows
 from persistence.records import TokenRecord, UserRecord, checked_role, checked_token_kind
 from persistence.sql_base import USER_BY_ID, SqlBase, get_row
 
-TOKENS = cast(Table, m.ApiToken.__table__)
-_TOKEN_BY_HASH = select(TOKENS).where(TOKENS.c.token_hash == bindparam("b_hash"))
+_TOKEN_BY_HASH = select(m.API_TOKENS).where(m.API_TOKENS.c.token_hash == bindparam("b_hash"))
 
 
 class SqlAuth(SqlBase):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +21,9 @@ from persistence.database import READONLY
 from persistence.errors import NotFound, translated
 
 T = TypeVar("T")
-_STRATEGIES = cast(Table, m.Strategy.__table__)
-USERS = cast(Table, m.User.__table__)
+USERS, _STRATEGIES = m.USERS, m.STRATEGIES
+# Every column of a strategy but its large machine snapshot (only an engine's start reads it).
+STRATEGY_COLUMNS = [c for c in _STRATEGIES.c if c.name != "snapshot"]
 USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("b_id"))
 
 
@@ -119,7 +120,7 @@ def get_row(session: Session, model: type[T], key: int, what: str) -> T:
 
 
 _LISTED = (
-    select(*[c for c in _STRATEGIES.c if c.name != "snapshot"])
+    select(*STRATEGY_COLUMNS)
     .join(USERS, USERS.c.id == _STRATEGIES.c.user_id)
     .where(USERS.c.deleted_at.is_(None), _STRATEGIES.c.deleted_at.is_(None))
     .order_by(_STRATEGIES.c.id)

@@ -13,7 +13,7 @@ orders, fills and audit_log (a migration) would make every page a plain index ra
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, func, select, update
 
@@ -41,9 +41,8 @@ from persistence.sql_base import SqlBase
 from persistence.sql_reads import strategy_row
 from persistence.sql_sums import exact_sum
 
-ORDERS, FILLS, CYCLES, STRATEGIES = m.ORDERS, m.FILLS, m.CYCLES, m.STRATEGIES
+ORDERS, FILLS, CYCLES, STRATEGIES, USERS = m.ORDERS, m.FILLS, m.CYCLES, m.STRATEGIES, m.USERS
 EVENTS, AUDIT_LOG = m.EVENTS, m.AUDIT_LOG
-USERS = cast(Table, m.User.__table__)
 
 
 def _newest(table: Table, strategy_id: int, before_id: int | None, limit: int) -> Any:

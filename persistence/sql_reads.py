@@ -29,7 +29,7 @@ from persistence.records import (
     EventRecord,
     StrategyStatus,
 )
-from persistence.sql_base import USERS, SqlBase, strategies_query
+from persistence.sql_base import STRATEGY_COLUMNS, USERS, SqlBase, strategies_query
 from persistence.sql_sums import exact_sum
 from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
@@ -37,8 +37,7 @@ _LIVE_STATES = [s.value for s in OrderState if s.is_live]
 DEPLOYMENT = cast(Table, m.Deployment.__table__)
 
 
-_STRATEGY_COLUMNS = [c for c in STRATEGIES.c if c.name != "snapshot"]
-_STRATEGY = select(*_STRATEGY_COLUMNS).where(STRATEGIES.c.id == bindparam("b_id"))
+_STRATEGY = select(*STRATEGY_COLUMNS).where(STRATEGIES.c.id == bindparam("b_id"))
 _STRATEGY_WITH_SNAPSHOT = select(STRATEGIES).where(STRATEGIES.c.id == bindparam("b_id"))
 _LIVE_ORDERS = (
     select(ORDERS)
