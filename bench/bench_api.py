@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -303,7 +304,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     web_part_module.create_app = timed_app  # type: ignore[attr-defined]
     web_part = None if args.web_process else WebPart(config, vault=None, port=0)
-    tuning = Tuning() if args.gc is None else Tuning(gc_thresholds=args.gc)
+    tuning = Tuning()
+    if args.gc is not None:
+        tuning = replace(tuning, gc_thresholds=args.gc)
+    if args.switch_ms is not None:
+        tuning = replace(tuning, switch_interval=args.switch_ms / 1000)
     service = Service(config, vault=None, tuning=tuning, web=web_part)
     web_proc: WebProcess | None = None
     probe = Probe(url)
@@ -313,6 +318,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients,
         "think_s": args.think,
         "web_workers": config.web.workers,
+        "switch_interval_ms": tuning.switch_interval * 1000,
         "web": f"own process, nice {args.web_nice}"
         if args.web_process
         else "in the service's process",
@@ -435,6 +441,12 @@ def main() -> int:
         type=lambda text: tuple(int(n) for n in text.split(",")),
         default=None,
         help="the service's gc thresholds, e.g. 50000,20,10 (default: the service's)",
+    )
+    parser.add_argument(
+        "--switch-ms",
+        type=float,
+        default=None,
+        help="the service's sys.setswitchinterval in ms (default: the service's)",
     )
     parser.add_argument(
         "--yield-ms",
