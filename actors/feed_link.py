@@ -18,11 +18,15 @@ candles in minutes): `market_time()` is the time of the last tick published (a r
 close time; a live ticker's timestamp), None before the first; `time_scale` is wall seconds per
 market second (1/speed for a replay, 1 for live and simulated markets). A market-time delay d
 therefore takes d * time_scale wall seconds.
+
+Recent prices, for the dashboard's chart: the last price of each second of market time, for
+the last `HISTORY_POINTS` such seconds (a bounded deque: memory stays flat for months).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,6 +36,9 @@ import pykka
 from actors import metrics
 from actors.messages import PriceCrossed
 from actors.watch_board import WatchBoard
+
+HISTORY_POINTS = 900  # seconds of price history kept per market
+HISTORY_STEP_S = 1.0
 
 
 class FeedLink:
@@ -46,6 +53,7 @@ class FeedLink:
         self._time_scale = 1.0
         self._error: str | None = None
         self._ended = False
+        self._history: deque[tuple[datetime, Decimal]] = deque(maxlen=HISTORY_POINTS)
         self.created_at = datetime.now(UTC)  # wall clock: the health check's grace before a price
         self.ticks = 0
         self.woken = 0
@@ -100,6 +108,15 @@ class FeedLink:
         """A replay played to its end: no price will come, and none is missing."""
         return self._ended
 
+    def last_price(self) -> Decimal | None:
+        with self._lock:
+            return self._last[0] if self._last is not None else None
+
+    def price_history(self) -> list[tuple[datetime, Decimal]]:
+        """(market time, price) of the recent seconds that had a tick, oldest first."""
+        with self._lock:
+            return list(self._history)
+
     def last_published(self) -> datetime | None:
         """When the last tick was published (wall clock), None before the first."""
         with self._lock:
@@ -126,10 +143,25 @@ class FeedLink:
             self.ticks += 1
             self._last = (price, low, high, at)
             self._market_time = market_at
+            self._remember(price, market_at)
             woken = self._board.crossed(low, high)
             self.peak = max(self.peak, len(woken))
             message = self._crossed(woken)
         self._wake(woken, message)
+
+    def _remember(self, price: Decimal, market_at: datetime) -> None:
+        """Keep the price for the chart (lock held), in market time like the fills the venue
+        stamps: one point per second, the second's last price; a clock that went back (a
+        replay started over) starts the history afresh."""
+        history = self._history
+        if history:
+            step = (market_at - history[-1][0]).total_seconds()
+            if step < 0:
+                history.clear()
+            elif step < HISTORY_STEP_S:
+                history[-1] = (history[-1][0], price)
+                return
+        history.append((market_at, price))
 
     def stats(self) -> dict[str, int]:
         with self._lock:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
-from web import errors, observability
+from web import dashboard, errors, observability
 from web.context import WebContext
 from web.priority import TradingFirst
 from web.routes import accounts, auth, history, strategies, tokens, users
@@ -39,12 +39,13 @@ def create_app(ctx: WebContext) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
-    errors.install(app)
+    errors.install(app, pages=dashboard.error_page)
     for module in (auth, users, tokens, accounts, strategies, history):
         app.include_router(module.router, prefix=API_PREFIX)
     if ctx.observer is not None:
         app.state.observer = ctx.observer
         app.include_router(observability.router)
+    dashboard.install(app)
     if ctx.trading_busy is not None:
         app.add_middleware(TradingFirst, busy=ctx.trading_busy, max_wait_s=ctx.yield_to_trading_s)
     return app

@@ -3,16 +3,21 @@
 The mapping is by error class (domain.errors encodes the policy), so a new use case needs no
 new handler. Anything unexpected is a 500 with a generic message: its text (which might quote
 input) goes to the log through the redacting logger, never to the client.
+
+The dashboard's pages get the same statuses and messages as HTML (`install(app, pages=...)`):
+the hook answers for the paths it owns and returns None for the API's.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import AuthenticationFailed as KeyRefused
@@ -31,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 NOT_FOUND = "not found"
 
+# (request, status, message, headers) -> an HTML answer, or None for a path that is the API's.
+PageErrors = Callable[[Request, int, str, dict[str, str] | None], Response | None]
+
 
 def error_body(message: str, **extra: Any) -> dict[str, Any]:
     return {"message": message, **extra}
@@ -42,7 +50,7 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation(_request: Request, exc: RequestValidationError) -> Response:
     errors = [
         {"field": _field_of(error.get("loc", ())), "message": str(error.get("msg", "invalid"))}
         for error in exc.errors()
@@ -54,7 +62,7 @@ async def _validation(_request: Request, exc: RequestValidationError) -> JSONRes
     )
 
 
-async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else "error"
     return JSONResponse(
         status_code=exc.status_code,
@@ -63,7 +71,7 @@ async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
-async def _martingale(_request: Request, exc: Exception) -> JSONResponse:
+async def _martingale(_request: Request, exc: Exception) -> Response:
     status, body, headers = describe(exc)
     return JSONResponse(status_code=status, content=body, headers=headers)
 
@@ -95,13 +103,34 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None
     return 400, error_body(str(exc)), None
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.error("unexpected API error", error_type=type(exc).__name__, error=str(exc))
     return JSONResponse(status_code=500, content=error_body("internal error"))
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
-    app.add_exception_handler(MartingaleError, _martingale)
-    app.add_exception_handler(Exception, _unexpected)
+def _as_page(
+    pages: PageErrors,
+    handler: Callable[[Request, Any], Any],
+) -> Callable[[Request, Any], Any]:
+    async def handle(request: Request, exc: Any) -> Response:
+        answer: Response = await handler(request, exc)
+        body = json.loads(bytes(answer.body)) if answer.body else {}
+        headers = {k: v for k, v in answer.headers.items() if k.lower() in _KEPT}
+        page = pages(request, answer.status_code, str(body.get("message", "")), headers)
+        return answer if page is None else page
+
+    return handle
+
+
+_KEPT = frozenset({"retry-after"})
+
+
+def install(app: FastAPI, *, pages: PageErrors | None = None) -> None:
+    handlers: list[tuple[Any, Callable[[Request, Any], Any]]] = [
+        (RequestValidationError, _validation),
+        (StarletteHTTPException, _http),
+        (MartingaleError, _martingale),
+        (Exception, _unexpected),
+    ]
+    for kind, handler in handlers:
+        app.add_exception_handler(kind, handler if pages is None else _as_page(pages, handler))

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import pykka
@@ -27,6 +28,7 @@ import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 
 from actors.engine_actor import PRICE_MAX_AGE
+from actors.feed_link import FeedLink
 from actors.messages import CheckTree, TreeHealth
 from actors.telemetry import Telemetry
 from domain.errors import MartingaleError
@@ -95,6 +97,23 @@ class Observer:
         self.registry.register(
             ServiceCollector(telemetry, strategies=self._strategies, clock=clock)
         )
+
+    # --- the dashboard's prices ----------------------------------------------------------
+
+    def price(self, venue: str, symbol: str) -> Decimal | None:
+        """The market's last price in this service, None when it has no feed for it."""
+        link = self._link(venue, symbol)
+        return link.last_price() if link is not None else None
+
+    def price_history(self, venue: str, symbol: str) -> list[tuple[datetime, Decimal]]:
+        link = self._link(venue, symbol)
+        return link.price_history() if link is not None else []
+
+    def _link(self, venue: str, symbol: str) -> FeedLink | None:
+        pool = self._telemetry.feeds
+        if pool is None:
+            return None
+        return next((link for link in pool.links() if link.key == (venue, symbol)), None)
 
     # --- /health/live --------------------------------------------------------------------
 

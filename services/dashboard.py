@@ -1,0 +1,193 @@
+"""Read models of the web dashboard: the overview of a user's strategies and one strategy's page.
+
+Everything comes from the database (what the service wrote: states, cycles, orders, fills,
+heartbeats), plus the market's current price where this process knows it (`PriceOf`: the
+running service's feeds; None where the dashboard runs without them, and the price columns then
+say so). Money stays Decimal; the templates format it.
+
+Unrealized profit is the open position valued at the current price minus what it cost, before
+the fee of the sale that has not happened yet. Totals are per quote currency: profits in BTC
+and in USDT are never added together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from domain.ids import parse_client_order_id
+from domain.money import ZERO
+from domain.orders import Order, OrderState
+from persistence.records import (
+    ActualState,
+    CycleStatus,
+    StrategyStatus,
+)
+from persistence.repository import Repository
+
+# The market's price now, by (venue, symbol); None when this process has no price for it.
+PriceOf = Callable[[str, str], Decimal | None]
+# Engines beat every 10 s (actors.root); a user whose newest beat is older than this has no
+# service running for them, or a stuck one: the dashboard says so in a banner.
+HEARTBEAT_STALE = timedelta(seconds=45)
+# States in which an engine runs, and so beats.
+BEATING = frozenset({ActualState.STARTING, ActualState.RUNNING, ActualState.PAUSED})
+ACTIVE_ORDER = frozenset({OrderState.PENDING_SUBMIT, OrderState.OPEN, OrderState.PARTIALLY_FILLED})
+
+
+def no_prices(_venue: str, _symbol: str) -> Decimal | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyRow:
+    id: int
+    name: str
+    symbol: str
+    quote: str
+    account: str
+    state: str
+    desired_state: str
+    cycle: int | None
+    cycles_completed: int
+    safety_used: int
+    safety_max: int
+    position: Decimal
+    cost: Decimal  # what the open position cost (0 when none is open)
+    average: Decimal | None
+    take_profit: Decimal | None
+    price: Decimal | None
+    unrealized: Decimal | None
+    realized: Decimal
+    last_error: str | None
+    heartbeat_age_s: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteTotal:
+    quote: str
+    realized: Decimal
+    unrealized: Decimal
+    in_position: Decimal  # cost of the open positions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overview:
+    rows: list[StrategyRow]
+    totals: list[QuoteTotal]
+    # None: fine; else why the service looks down (no engine of this user beat lately).
+    service_down: str | None
+
+
+def quote_of(symbol: str) -> str:
+    return symbol.split("/", 1)[1] if "/" in symbol else ""
+
+
+def overview(repo: Repository, user_id: int, *, now: datetime, price_of: PriceOf) -> Overview:
+    venues = {
+        account.id: (account.name, account.exchange) for account in repo.list_accounts(user_id)
+    }
+    rows = [
+        _row(repo, status, venues, now, price_of)
+        for status in repo.list_status(user_id=user_id)
+        if status.strategy.user_id == user_id
+    ]
+    rows.sort(key=lambda row: row.name)
+    return Overview(rows=rows, totals=_totals(rows), service_down=_down(rows))
+
+
+def _row(
+    repo: Repository,
+    status: StrategyStatus,
+    venues: Mapping[int, tuple[str, str]],
+    now: datetime,
+    price_of: PriceOf,
+) -> StrategyRow:
+    record = status.strategy
+    account, venue = venues.get(record.account_id, ("?", ""))
+    cycle = status.latest_cycle
+    holding = cycle is not None and cycle.status is CycleStatus.OPEN
+    price = price_of(venue, record.symbol) if venue else None
+    position = cycle.amount if holding and cycle is not None else ZERO
+    unrealized = None
+    if price is not None and cycle is not None and holding:
+        unrealized = position * price - cycle.cost
+    take_profit = None
+    if holding and status.current_cycle is not None and status.open_orders:
+        take_profit = _take_profit(repo.list_orders(record.id, cycle=status.current_cycle))
+    age = None
+    if record.last_heartbeat is not None:
+        age = max(0, int((now - record.last_heartbeat).total_seconds()))
+    return StrategyRow(
+        id=record.id,
+        name=record.name,
+        symbol=record.symbol,
+        quote=quote_of(record.symbol),
+        account=account,
+        state=record.actual_state.value,
+        desired_state=record.desired_state.value,
+        cycle=status.current_cycle,
+        cycles_completed=status.cycles_completed,
+        safety_used=cycle.safety_orders_filled if holding and cycle is not None else 0,
+        safety_max=int(record.params.get("max_safety_orders", 0)),
+        position=position,
+        cost=cycle.cost if holding and cycle is not None else ZERO,
+        average=cycle.average_price if holding and cycle is not None else None,
+        take_profit=take_profit,
+        price=price,
+        unrealized=unrealized,
+        realized=status.realized_profit,
+        last_error=record.last_error,
+        heartbeat_age_s=age,
+    )
+
+
+def _take_profit(orders: list[Order]) -> Decimal | None:
+    """The price of the resting take-profit (the newest revision still active)."""
+    best: tuple[int, Decimal] | None = None
+    for order in orders:
+        parsed = parse_client_order_id(order.client_order_id)
+        if parsed is None or order.state not in ACTIVE_ORDER or order.price is None:
+            continue
+        leg = parsed[2]
+        if leg.startswith("t"):
+            revision = int(leg[1:] or 0)
+            if best is None or revision > best[0]:
+                best = (revision, order.price)
+    return best[1] if best is not None else None
+
+
+def _totals(rows: list[StrategyRow]) -> list[QuoteTotal]:
+    realized: dict[str, Decimal] = {}
+    unrealized: dict[str, Decimal] = {}
+    cost: dict[str, Decimal] = {}
+    for row in rows:
+        realized[row.quote] = realized.get(row.quote, ZERO) + row.realized
+        unrealized[row.quote] = unrealized.get(row.quote, ZERO) + (row.unrealized or ZERO)
+        cost[row.quote] = cost.get(row.quote, ZERO) + row.cost
+    return [
+        QuoteTotal(
+            quote=quote,
+            realized=realized[quote],
+            unrealized=unrealized[quote],
+            in_position=cost.get(quote, ZERO),
+        )
+        for quote in sorted(realized)
+    ]
+
+
+def _down(rows: list[StrategyRow]) -> str | None:
+    """Why the service looks down for this user, or None: every engine that should be running
+    beats every 10 s, so when the newest beat of all is stale, no service runs them."""
+    beating = [row for row in rows if row.state in BEATING]
+    if not beating:
+        return None
+    ages = [row.heartbeat_age_s for row in beating if row.heartbeat_age_s is not None]
+    if not ages:
+        return "no strategy of yours has reported from the service yet"
+    newest = min(ages)
+    if newest <= HEARTBEAT_STALE.total_seconds():
+        return None
+    return f"no heartbeat from the service for {newest} s: it may be stopped or stuck"

@@ -1,0 +1,160 @@
+"""The read model of one strategy's dashboard page: its overview line, the current ladder, the
+cycles, the orders and fills the chart marks, and the parameters.
+
+The ladder is the plan of the open cycle (from the cycle's base price and the strategy's
+parameters, as `martingale plan` computes it) with each level's order where one was placed:
+filled, resting, or cancelled; levels not placed yet are "planned", at the plan's unrounded
+figures (the engine rounds to the market's tick and step when it places them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from domain.errors import MartingaleError
+from domain.orders import OrderState
+from persistence.records import CycleRecord, CycleStatus
+from persistence.records_history import FillRecord, OrderRecord
+from persistence.repository import Repository
+from services import history
+from services.dashboard import ACTIVE_ORDER, PriceOf, StrategyRow, overview
+from services.plan import parse_params
+from services.strategies import get_strategy
+from strategy.ladder import build_plan
+
+# How much history the page shows at once (older pages: the REST API's cursors).
+CYCLES_SHOWN = 50
+ORDERS_READ = 200
+FILLS_SHOWN = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LadderLevel:
+    level: int  # 0: the base order
+    price: Decimal
+    amount: Decimal
+    quote: Decimal
+    state: str  # filled, resting, cancelled, planned
+    filled: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CycleLine:
+    number: int
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    duration: timedelta | None
+    safety_used: int
+    profit: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyPage:
+    row: StrategyRow
+    params: dict[str, Any]
+    ladder: list[LadderLevel]
+    cycles: list[CycleLine]
+    resting: list[OrderRecord]  # active orders of the open cycle: the chart's order lines
+    fills: list[FillRecord]  # newest first
+    stopped: bool  # may be deleted
+
+
+def strategy_page(
+    repo: Repository, user_id: int, strategy_id: int, *, now: datetime, price_of: PriceOf
+) -> StrategyPage:
+    record = get_strategy(repo, user_id, strategy_id)  # 404 for another user's strategy
+    row = next(
+        r for r in overview(repo, user_id, now=now, price_of=price_of).rows if r.id == record.id
+    )
+    cycles = history.cycles(repo, user_id, strategy_id, limit=CYCLES_SHOWN).items
+    orders = history.orders(repo, user_id, strategy_id, limit=ORDERS_READ).items
+    open_cycle = next((c for c in cycles if c.status is CycleStatus.OPEN), None)
+    current = [o for o in orders if open_cycle is not None and o.cycle == open_cycle.number]
+    return StrategyPage(
+        row=row,
+        params=dict(record.params),
+        ladder=_ladder(record.params, open_cycle, current),
+        cycles=[_cycle_line(c, now) for c in cycles],
+        resting=[
+            o for o in current if o.order.state in (OrderState.OPEN, OrderState.PENDING_SUBMIT)
+        ],
+        fills=history.fills(repo, user_id, strategy_id, limit=FILLS_SHOWN).items,
+        stopped=record.desired_state.value == "stopped"
+        and record.actual_state.value in ("stopped", "faulted", "finished"),
+    )
+
+
+def _ladder(params: Any, cycle: CycleRecord | None, orders: list[OrderRecord]) -> list[LadderLevel]:
+    if cycle is None or cycle.base_price is None:
+        return []
+    try:
+        plan = build_plan(parse_params(params), cycle.base_price)
+    except MartingaleError:  # parameters changed since: show the orders alone
+        plan = None
+    placed: dict[int, OrderRecord] = {}
+    for each in sorted(orders, key=lambda o: o.id):  # a re-placed leg (u<n>) wins
+        level = _level_of(each.leg)
+        if level is not None:
+            placed[level] = each
+    levels = range(len(plan.levels)) if plan is not None else sorted(placed)
+    ladder = []
+    for n in levels:
+        found = placed.get(n)
+        if found is not None and found.order.price is not None:
+            order, price = found.order, found.order.price
+            ladder.append(
+                LadderLevel(
+                    level=n,
+                    price=price,
+                    amount=order.amount,
+                    quote=price * order.amount,
+                    state=_state(order.state),
+                    filled=order.filled,
+                )
+            )
+        elif plan is not None:
+            planned = plan.levels[n]
+            ladder.append(
+                LadderLevel(
+                    level=n,
+                    price=planned.price,
+                    amount=planned.base_amount,
+                    quote=planned.quote_size,
+                    state="planned",
+                    filled=Decimal(0),
+                )
+            )
+    return ladder
+
+
+def _level_of(leg: str) -> int | None:
+    if leg == "b":
+        return 0
+    if leg[:1] in ("s", "u") and leg[1:].isdigit():
+        return int(leg[1:])
+    return None
+
+
+def _state(state: OrderState) -> str:
+    if state is OrderState.FILLED:
+        return "filled"
+    if state in ACTIVE_ORDER:
+        return "resting"
+    return state.value
+
+
+def _cycle_line(cycle: CycleRecord, now: datetime) -> CycleLine:
+    end = cycle.closed_at or (now if cycle.status is CycleStatus.OPEN else None)
+    return CycleLine(
+        number=cycle.number,
+        status=cycle.status.value,
+        opened_at=cycle.opened_at,
+        closed_at=cycle.closed_at,
+        duration=end - cycle.opened_at if end is not None else None,
+        safety_used=cycle.safety_orders_filled,
+        profit=cycle.realized_profit,
+    )

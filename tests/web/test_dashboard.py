@@ -1,0 +1,290 @@
+"""The dashboard's pages over HTTP (the browser tests drive them in chromium): logging in,
+what each page shows, that forms write through the same services as the API, and that every
+page and fragment is scoped to its user and protected against CSRF."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from persistence.records import DesiredState
+from services.plan import preview
+from tests.web.app_routes import app_routes
+from tests.web.conftest import PASSWORD, World, rules_for
+from tests.web.dashboard_helpers import Browser
+
+VALID = {
+    "name": "sol-dca",
+    "account": "alice-main",
+    "symbol": "ETH/BTC",
+    "base_order": "0.002",
+    "safety_order": "0.004",
+    "max_safety_orders": "3",
+    "price_deviation": "1.5",
+    "take_profit": "1.5",
+    "price": "0.05",
+}
+
+
+def _text(answer: Any) -> str:
+    return str(answer.text)
+
+
+def test_a_page_without_a_session_redirects_to_the_login_and_back(world: World) -> None:
+    answer = world.client.get("/strategies/1?x=1", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/strategies/1%3Fx%3D1"
+    fragment = world.client.get("/ui/overview", headers={"HX-Request": "true"})
+    assert fragment.status_code == 401
+    assert fragment.headers["HX-Redirect"] == "/login"
+
+
+def test_login_sets_an_httponly_strict_cookie_and_goes_where_the_person_was_going(
+    world: World,
+) -> None:
+    answer = world.client.post(
+        "/login",
+        data={"name": "alice", "password": PASSWORD, "next": "/settings"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/settings"
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil"])
+def test_login_never_redirects_off_the_site(world: World, target: str) -> None:
+    answer = world.client.post(
+        "/login",
+        data={"name": "alice", "password": PASSWORD, "next": target},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/"
+
+
+def test_a_wrong_password_shows_one_message_and_sets_no_cookie(world: World) -> None:
+    answer = world.client.post("/login", data={"name": "alice", "password": "wrong password!"})
+    assert answer.status_code == 401
+    assert "Wrong user name or password." in answer.text
+    assert "set-cookie" not in answer.headers
+    nobody = world.client.post("/login", data={"name": "nobody", "password": "wrong password!"})
+    assert nobody.status_code == 401 and "Wrong user name or password." in nobody.text
+
+
+def test_a_login_posted_from_another_site_is_refused(world: World) -> None:
+    answer = world.client.post(
+        "/login",
+        data={"name": "alice", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers
+
+
+def test_the_overview_shows_the_users_strategies_only(world: World) -> None:
+    alice = Browser(world, world.alice)
+    page = _text(alice.get("/"))
+    assert 'data-strategy="alice-eth"' in page
+    assert "bob-eth" not in page
+    assert "0.0001" in page and "BTC" in page  # realized profit with its currency
+    fragment = _text(alice.get("/ui/overview"))
+    assert 'data-strategy="alice-eth"' in fragment and "bob-eth" not in fragment
+    assert "<html" not in fragment
+
+
+def test_the_overview_says_so_when_the_service_does_not_beat(world: World) -> None:
+    from persistence.records import ActualState
+
+    world.repo.set_actual_state(world.alice.strategy_id, ActualState.RUNNING, now=world.ctx.clock())
+    alice = Browser(world, world.alice)
+    assert "Service down?" in _text(alice.get("/ui/overview"))
+    world.repo.record_heartbeats({world.alice.strategy_id: world.ctx.clock()})
+    assert "Service down?" not in _text(alice.get("/ui/overview"))
+
+
+def _dashboard_routes(world: World) -> set[tuple[str, str]]:
+    return {
+        (method, path)
+        for method, path in app_routes(world.client.app)  # type: ignore[arg-type]
+        if not path.startswith(("/api/", "/health", "/metrics"))
+    }
+
+
+OWNED_PAGES = [
+    ("GET", "/strategies/{strategy_id}"),
+    ("GET", "/ui/strategies/{strategy_id}/summary"),
+    ("GET", "/ui/strategies/{strategy_id}/events"),
+    ("GET", "/ui/strategies/{strategy_id}/chart"),
+    ("POST", "/ui/strategies/{strategy_id}/actions/{action}"),
+    ("POST", "/ui/strategies/{strategy_id}/params"),
+    ("POST", "/ui/strategies/{strategy_id}/delete"),
+    ("POST", "/ui/accounts/{account_id}/credentials"),
+    ("GET", "/ui/accounts/{account_id}/balances"),
+    ("GET", "/ui/accounts/{account_id}/key-report"),
+    ("POST", "/ui/tokens/{token_id}/revoke"),
+]
+
+
+def test_the_matrix_names_every_dashboard_route_with_an_id(world: World) -> None:
+    with_ids = {
+        (m, p) for m, p in _dashboard_routes(world) if "{" in p and "/admin/" not in p
+    }
+    assert with_ids == set(OWNED_PAGES)
+
+
+@pytest.mark.parametrize(("method", "template"), OWNED_PAGES)
+def test_another_users_object_is_not_found_on_every_page(
+    world: World, method: str, template: str
+) -> None:
+    bob = world.bob
+    path = template.format(
+        strategy_id=bob.strategy_id, account_id=bob.account_id, token_id=bob.token_id, action="pause"
+    )
+    before = world.repo.get_strategy(bob.strategy_id), world.repo.list_tokens(bob.user_id)
+    alice = Browser(world, world.alice)
+    data = {**VALID, "api_key": "k" * 24, "secret": "s" * 32} if method == "POST" else None
+    answer: Any = alice.get(path) if method == "GET" else alice.post(path, data)
+    assert answer.status_code == 404, answer.text
+    assert (world.repo.get_strategy(bob.strategy_id), world.repo.list_tokens(bob.user_id)) == before
+
+
+def test_a_state_change_needs_the_csrf_token(world: World) -> None:
+    alice = Browser(world, world.alice)
+    path = f"/ui/strategies/{world.alice.strategy_id}/actions/pause"
+    refused: Any = alice.post(path, csrf=False)
+    assert refused.status_code == 403
+    assert world.repo.get_strategy(world.alice.strategy_id).desired_state is DesiredState.RUNNING
+    done: Any = alice.post(path)
+    assert done.status_code == 200, done.text
+    assert "The service applies it within seconds" in done.text
+    assert world.repo.get_strategy(world.alice.strategy_id).desired_state is DesiredState.PAUSED
+
+
+def test_a_state_change_from_another_origin_is_refused(world: World) -> None:
+    alice = Browser(world, world.alice)
+    answer = alice.client.post(
+        f"/ui/strategies/{world.alice.strategy_id}/actions/pause",
+        headers={"X-CSRF-Token": alice.csrf, "Origin": "https://evil.example"},
+    )
+    assert answer.status_code == 403
+    assert world.repo.get_strategy(world.alice.strategy_id).desired_state is DesiredState.RUNNING
+
+
+def test_the_preview_names_each_bad_field_beside_it(world: World) -> None:
+    alice = Browser(world, world.alice)
+    bad = {**VALID, "base_order": "abc", "max_safety_orders": "2.5", "take_profit": ""}
+    page: Any = alice.post("/ui/preview", bad)
+    slots = dict(re.findall(r'id="err-([a-z_]+)" hx-swap-oob="true">([^<]*)<', page.text))
+    assert "not a number" in slots["base_order"]
+    assert slots["max_safety_orders"] == "must be a whole number"
+    assert slots["take_profit"] == "is required"
+    assert slots["safety_order"] == ""
+    assert 'id="preview-table"' not in page.text
+
+
+def test_the_preview_shows_the_plans_numbers(world: World) -> None:
+    alice = Browser(world, world.alice)
+    page: Any = alice.post("/ui/preview", VALID)
+    assert page.status_code == 200, page.text
+    params = {k: v for k, v in VALID.items() if k not in ("name", "account", "symbol")}
+    plan = preview(params, rules_for(None, "ETH/BTC"))  # what `martingale plan` prints
+    funds = re.search(r'id="funds-required">([^ <]+)', page.text)
+    assert funds is not None
+    assert Decimal(funds.group(1)) == plan.max_funds.quantize(Decimal("1e-8"))
+    rows = re.findall(r"<tr><td>(base|\d+)</td>", page.text)
+    assert rows == ["base", "1", "2", "3"]
+
+
+def test_creating_a_strategy_from_the_form(world: World) -> None:
+    alice = Browser(world, world.alice)
+    answer: Any = alice.post("/ui/strategies", VALID)
+    assert answer.status_code == 200, answer.text
+    created = [s for s in world.repo.list_strategies(user_id=world.alice.user_id) if s.name == "sol-dca"]
+    assert len(created) == 1
+    assert answer.headers["HX-Redirect"] == f"/strategies/{created[0].id}"
+    assert created[0].params["take_profit"] == "1.5"
+
+
+def test_a_refused_strategy_writes_nothing_and_names_the_field(world: World) -> None:
+    alice = Browser(world, world.alice)
+    before = world.repo.list_strategies(user_id=world.alice.user_id)
+    theirs: Any = alice.post("/ui/strategies", {**VALID, "account": "bob-main"})
+    assert theirs.status_code == 404  # as in the API: another user's account does not exist
+    bad: Any = alice.post("/ui/strategies", {**VALID, "symbol": "ETHBTC"})
+    assert bad.status_code == 422
+    assert re.search(r'id="err-symbol" hx-swap-oob="true">[^<]+<', bad.text)
+    taken: Any = alice.post("/ui/strategies", {**VALID, "name": "alice-eth"})
+    assert taken.status_code == 422 and 'id="err-name" hx-swap-oob="true">you already have' in taken.text
+    assert world.repo.list_strategies(user_id=world.alice.user_id) == before
+
+
+def test_editing_parameters_applies_at_the_next_cycle(world: World) -> None:
+    alice = Browser(world, world.alice)
+    sid = world.alice.strategy_id
+    answer: Any = alice.post(f"/ui/strategies/{sid}/params", {**VALID, "take_profit": "2.5"})
+    assert answer.status_code == 200, answer.text
+    assert "apply from the next cycle" in answer.text
+    assert world.repo.get_strategy(sid).params["take_profit"] == "2.5"
+
+
+def test_the_strategy_page_has_its_chart_ladder_cycles_and_actions(world: World) -> None:
+    alice = Browser(world, world.alice)
+    sid = world.alice.strategy_id
+    page = _text(alice.get(f"/strategies/{sid}"))
+    for part in ('id="chart"', 'id="cycles"', "/actions/close-now", "hx-confirm", "Stop now"):
+        assert part in page
+    chart: Any = alice.get(f"/ui/strategies/{sid}/chart")
+    data = chart.json()
+    assert data["symbol"] == "ETH/BTC"
+    assert [f["side"] for f in data["fills"]] == ["buy"]
+    assert isinstance(data["fills"][0]["price"], str)  # money as decimal strings
+
+
+def test_an_api_token_is_shown_once_and_never_again(world: World) -> None:
+    alice = Browser(world, world.alice)
+    made: Any = alice.post("/ui/tokens", {"name": "script", "expires_days": "30"})
+    secret = re.search(r'value="(mgt_[^"]+)"', made.text)
+    assert secret is not None
+    settings = _text(alice.get("/settings"))
+    assert "script" in settings and secret.group(1) not in settings
+    bad: Any = alice.post("/ui/tokens", {"name": "x", "expires_days": "0"})
+    assert bad.status_code == 422 and "expires_days" in bad.text
+
+
+def test_pages_carry_a_strict_content_security_policy(world: World) -> None:
+    alice = Browser(world, world.alice)
+    answer: Any = alice.get("/")
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "<script>" not in answer.text  # no inline script: the policy forbids them
+    api = world.call(world.alice, "GET", "/api/v1/me")
+    assert "content-security-policy" not in api.headers
+
+
+def test_admin_pages_are_for_admins(world: World) -> None:
+    alice = Browser(world, world.alice)
+    assert alice.get("/admin/users").status_code == 403  # type: ignore[attr-defined]
+    refused: Any = alice.post("/ui/admin/users", {"name": "mallory"})
+    assert refused.status_code == 403
+    assert world.repo.find_user("mallory") is None
+    root = Browser(world, world.admin)
+    page = _text(root.get("/admin/users"))
+    assert 'data-user="alice"' in page and 'data-user="bob"' in page
+    added: Any = root.post("/ui/admin/users", {"name": "carol", "password": "a long enough pw"})
+    assert added.status_code == 200 and "User carol added." in added.text
+    carol = world.repo.find_user("carol")
+    assert carol is not None and carol.has_password
+    weak: Any = root.post("/ui/admin/users", {"name": "dave", "password": "short"})
+    assert weak.status_code == 422 and world.repo.find_user("dave") is None
+
+
+def test_an_unknown_page_is_an_html_404_and_the_api_stays_json(world: World) -> None:
+    alice = Browser(world, world.alice)
+    page: Any = alice.get("/strategies/987654")
+    assert page.status_code == 404 and "<h1>Not found</h1>" in page.text
+    api = world.call(world.alice, "GET", "/api/v1/strategies/987654")
+    assert api.json() == {"message": "not found"}

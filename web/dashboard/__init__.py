@@ -1,0 +1,88 @@
+"""The web dashboard: server-rendered pages (Jinja2) made live with htmx, on the same services
+as the REST API. No build step: the JavaScript it uses (htmx, TradingView's lightweight-charts)
+is vendored under web/static/vendor and served by the app; nothing loads from elsewhere.
+
+Pages: login; overview (live); a strategy (chart, ladder, cycles, events, actions, parameters);
+new strategy with a live preview; accounts (balances, key rotation, key warnings); settings
+(password, API tokens); admin users. Every page and fragment answers for the session's user
+only: another user's strategy or account is a 404 page, as in the API.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web.dashboard import account_pages, admin_pages, auth_pages, strategy_forms, strategy_pages
+from web.dashboard.render import STATIC_DIR, page
+from web.dashboard.session import LoginRequired, login_redirect
+
+NOT_PAGES = ("/api/", "/health", "/metrics", "/docs", "/openapi.json", "/static/")
+TITLES = {401: "Log in again", 403: "Not allowed", 404: "Not found", 422: "Not valid"}
+# The pages run only our own scripts and styles: no inline script, nothing from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def is_page(request: Request) -> bool:
+    return not request.url.path.startswith(NOT_PAGES)
+
+
+def error_page(
+    request: Request, status: int, message: str, headers: dict[str, str] | None
+) -> Response | None:
+    """The HTML form of an error, on the dashboard's paths (None elsewhere: the API's JSON).
+    An htmx request gets the message as text for the page's notice; a page, an error page."""
+    if not is_page(request):
+        return None
+    if status == 500:
+        message = "Something went wrong on our side; it has been logged."
+    if request.headers.get("hx-request"):
+        return PlainTextResponse(message, status_code=status, headers=headers)
+    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
+    return page(request, "error.html", context, status_code=status)
+
+
+async def _login_required(request: Request, _exc: Exception) -> Response:
+    return login_redirect(request)
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to the dashboard's answers (plain ASGI: the API's requests pass
+    through untouched, at no cost)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.raw = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or (
+            path.startswith(NOT_PAGES) and not path.startswith("/static/")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.raw
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (auth_pages, strategy_forms, strategy_pages, account_pages, admin_pages):
+        app.include_router(module.router)
+    app.add_middleware(SecurityHeaders)
