@@ -122,8 +122,8 @@ def open_page(
     outside_requests: list[str],
     page_errors: list[str],
 ) -> Iterator[Callable[..., Page]]:
-    """`open_page(viewport=PHONE)`: a page in a new context of its own (its own cookies, e.g.
-    a second user logged in beside the first). Every context is closed after the test; on a
+    """`open_page()` (1280x800) or `open_page(phone=True)` (390x844): a page in a new context
+    of its own (its own cookies, e.g. a second user logged in beside the first). Every context is closed after the test; on a
     failure each page is first saved as test-artifacts/browser/<test>-failed[-n].png."""
     opened: list[Page] = []
 
@@ -131,8 +131,8 @@ def open_page(
         outside_requests.append(route.request.url)
         route.abort("blockedbyclient")
 
-    def open_(viewport: ViewportSize = DESKTOP) -> Page:
-        context = browser.new_context(viewport=viewport)
+    def open_(*, phone: bool = False) -> Page:
+        context = browser.new_context(viewport=PHONE if phone else DESKTOP)
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         context.route(OUTSIDE, block)
         page = context.new_page()
@@ -161,13 +161,13 @@ def open_page(
 @pytest.fixture
 def page(open_page: Callable[..., Page]) -> Page:
     """A desktop-sized page (1280x800)."""
-    return open_page(DESKTOP)
+    return open_page()
 
 
 @pytest.fixture
 def phone_page(open_page: Callable[..., Page]) -> Page:
     """A phone-sized page (390x844), in a context of its own."""
-    return open_page(PHONE)
+    return open_page(phone=True)
 
 
 # --- the service --------------------------------------------------------------------------------
