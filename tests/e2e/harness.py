@@ -7,6 +7,7 @@ has let go of it: one owner per venue file). `audit` compares the two order by o
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -307,6 +308,22 @@ class ServiceProcess:
             timeout=timeout,
         )
         assert started, f"martingale run exited {exited} before starting:\n{self.output()}"
+
+    def web_port(self, timeout: float = 60.0) -> int:
+        """The port the web server listens on, read from its 'web server listening' log line:
+        configs say port 0 (the OS picks a free one), so parallel workers never fight over one."""
+
+        def listening() -> int | None:
+            for line in self.output().splitlines():
+                if "web server listening" in line:
+                    return int(json.loads(line[line.index("{") :])["port"])
+            return None
+
+        port = wait_for(
+            listening, lambda p: p is not None, what="the web server to listen", timeout=timeout
+        )
+        assert port is not None
+        return port
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 120.0) -> int:
         self.proc.send_signal(sig)

@@ -1,13 +1,12 @@
 """`martingale run` serves the REST API in the same process (issue 12, "Serving"): an API
 client drives the running service through it, and a SIGTERM closes the web before the actors.
 
-The port is 0 (the OS picks a free one) and read back from the service's log, so parallel test
-workers never fight over 8000.
+The port is 0 (the OS picks a free one) and read back from the service's log
+(`ServiceProcess.web_port`), so parallel test workers never fight over 8000.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -28,18 +27,6 @@ PARAMS = {
     "price_deviation": "0.5",
     "take_profit": "0.3",
 }
-
-
-def _port(run: ServiceProcess) -> int:
-    def listening() -> int | None:
-        for line in run.output().splitlines():
-            if "web server listening" in line:
-                return int(json.loads(line[line.index("{") :])["port"])
-        return None
-
-    port = wait_for(listening, lambda p: p is not None, what="the web server to listen")
-    assert port is not None
-    return port
 
 
 def _token(tmp_path: Path, config: Path, user: str) -> str:
@@ -67,7 +54,7 @@ def test_an_api_client_drives_the_running_service_and_sigterm_closes_the_web_fir
     run = launch(["run", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log")
     processes.append(run)
     run.wait_started()
-    base = f"http://127.0.0.1:{_port(run)}"
+    base = f"http://127.0.0.1:{run.web_port()}"
     token = _token(tmp_path, config, "alice")
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
