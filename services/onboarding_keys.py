@@ -33,15 +33,17 @@ def has_live_accounts(config: ServiceConfig) -> bool:
 
 
 def vault_for(config: ServiceConfig, *, env: Mapping[str, str] | None = None) -> Vault | None:
-    """The vault for a config's live accounts; None when every account is on paper.
+    """The vault of the configured master key; None when no key is configured and every
+    account of the config is on paper. A key configured for a paper-only config still gives a
+    vault: accounts added later through the API or the dashboard store their keys with it.
 
     Raises ConfigError when a live account exists but no master key is configured (or it is
     configured twice), and CredentialError when the key is malformed (the message names its
     source, never the key).
     """
-    if not has_live_accounts(config):
-        return None
     key = resolve_master_key(config, env=env)
+    if key is None and not has_live_accounts(config):
+        return None
     if key is None:
         where = _first_live_account(config)
         raise ConfigError(

@@ -104,8 +104,10 @@ def _ladder(params: Any, cycle: CycleRecord | None, orders: list[OrderRecord]) -
     ladder = []
     for n in levels:
         found = placed.get(n)
-        if found is not None and found.order.price is not None:
-            order, price = found.order, found.order.price
+        # a market order has no limit price: the price it filled at stands for it
+        price = None if found is None else found.order.price or found.order.average_price
+        if found is not None and price is not None:
+            order = found.order
             ladder.append(
                 LadderLevel(
                     level=n,

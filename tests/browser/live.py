@@ -9,11 +9,13 @@ passwords are set the way an operator sets them, with `martingale users` before 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from persistence.vault import generate_key
 from tests.e2e.configs import market, user
 from tests.e2e.harness import MARTINGALE, ServiceProcess, launch, write_config
 
@@ -87,7 +89,9 @@ def start_live_service(workdir: Path) -> LiveService:
     for name, role in ROLES.items():
         _cli(workdir, ["users", "set-role", name, role, *cfg])
         _cli(workdir, ["users", "set-password", name, *cfg], stdin=PASSWORDS[name] + "\n")
-    run = launch(["run", *cfg], cwd=workdir, log=workdir / "run.log")
+    # a master key, so a test can add a live account with a key (sealed, never shown)
+    env = {**os.environ, "MARTINGALE_MASTER_KEY": generate_key(1)}
+    run = launch(["run", *cfg], cwd=workdir, log=workdir / "run.log", env=env)
     try:
         run.wait_started()
         port = run.web_port()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from persistence.records import DesiredState
+from persistence.records import ActualState, DesiredState
 from services.plan import preview
 from tests.web.app_routes import app_routes
 from tests.web.conftest import PASSWORD, World, rules_for
@@ -97,8 +97,6 @@ def test_the_overview_shows_the_users_strategies_only(world: World) -> None:
 
 
 def test_the_overview_says_so_when_the_service_does_not_beat(world: World) -> None:
-    from persistence.records import ActualState
-
     world.repo.set_actual_state(world.alice.strategy_id, ActualState.RUNNING, now=world.ctx.clock())
     alice = Browser(world, world.alice)
     assert "Service down?" in _text(alice.get("/ui/overview"))
@@ -130,9 +128,7 @@ OWNED_PAGES = [
 
 
 def test_the_matrix_names_every_dashboard_route_with_an_id(world: World) -> None:
-    with_ids = {
-        (m, p) for m, p in _dashboard_routes(world) if "{" in p and "/admin/" not in p
-    }
+    with_ids = {(m, p) for m, p in _dashboard_routes(world) if "{" in p and "/admin/" not in p}
     assert with_ids == set(OWNED_PAGES)
 
 
@@ -142,7 +138,10 @@ def test_another_users_object_is_not_found_on_every_page(
 ) -> None:
     bob = world.bob
     path = template.format(
-        strategy_id=bob.strategy_id, account_id=bob.account_id, token_id=bob.token_id, action="pause"
+        strategy_id=bob.strategy_id,
+        account_id=bob.account_id,
+        token_id=bob.token_id,
+        action="pause",
     )
     before = world.repo.get_strategy(bob.strategy_id), world.repo.list_tokens(bob.user_id)
     alice = Browser(world, world.alice)
@@ -203,7 +202,9 @@ def test_creating_a_strategy_from_the_form(world: World) -> None:
     alice = Browser(world, world.alice)
     answer: Any = alice.post("/ui/strategies", VALID)
     assert answer.status_code == 200, answer.text
-    created = [s for s in world.repo.list_strategies(user_id=world.alice.user_id) if s.name == "sol-dca"]
+    created = [
+        s for s in world.repo.list_strategies(user_id=world.alice.user_id) if s.name == "sol-dca"
+    ]
     assert len(created) == 1
     assert answer.headers["HX-Redirect"] == f"/strategies/{created[0].id}"
     assert created[0].params["take_profit"] == "1.5"
@@ -218,7 +219,10 @@ def test_a_refused_strategy_writes_nothing_and_names_the_field(world: World) -> 
     assert bad.status_code == 422
     assert re.search(r'id="err-symbol" hx-swap-oob="true">[^<]+<', bad.text)
     taken: Any = alice.post("/ui/strategies", {**VALID, "name": "alice-eth"})
-    assert taken.status_code == 422 and 'id="err-name" hx-swap-oob="true">you already have' in taken.text
+    assert (
+        taken.status_code == 422
+        and 'id="err-name" hx-swap-oob="true">you already have' in taken.text
+    )
     assert world.repo.list_strategies(user_id=world.alice.user_id) == before
 
 

@@ -21,10 +21,15 @@ from web.dashboard.session import LoginRequired, login_redirect
 
 NOT_PAGES = ("/api/", "/health", "/metrics", "/docs", "/openapi.json", "/static/")
 TITLES = {401: "Log in again", 403: "Not allowed", 404: "Not found", 422: "Not valid"}
+# lightweight-charts 5.3.0 adds one <style> element, for TradingView's attribution logo (its
+# licence asks for the attribution): allowed by its hash, and by nothing broader. A new version
+# whose style differs shows as a CSP error in the browser tests' console check.
+CHART_STYLE = "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='"
 # The pages run only our own scripts and styles: no inline script, nothing from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"default-src 'self'; script-src 'self'; style-src 'self' {CHART_STYLE}; "
+        "img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

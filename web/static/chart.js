@@ -50,6 +50,13 @@
       });
     }
     points.sort(function (a, b) { return a.time - b.time; });
+    var digits = 2;
+    data.prices.concat(data.fills.map(function (f) { return [0, f.price]; })).forEach(function (p) {
+      var dot = String(p[1]).indexOf(".");
+      if (dot >= 0) { digits = Math.max(digits, String(p[1]).length - dot - 1); }
+    });
+    digits = Math.min(digits, 8);
+    series.applyOptions({ priceFormat: { type: "price", precision: digits, minMove: Math.pow(10, -digits) } });
     series.setData(points);
     var times = points.map(function (p) { return p.time; });
     var marks = [];

@@ -432,3 +432,14 @@ def test_resume_of_a_strategy_the_file_disables_is_refused(
         "(enabled: false); enable it there and run `martingale onboard`"
     )
     assert snapshot(sql_repo) == before
+
+
+def test_a_paper_only_config_with_a_master_key_has_a_vault_for_keys_added_later(
+    db_url: str, write_config: Callable[[str], Path]
+) -> None:
+    """Accounts added through the API or the dashboard store their keys with the configured
+    master key, even when every account of the file is on paper."""
+    config = load(write_config, db_url, ALICE)
+    assert vault_for(config, env={}) is None
+    vault = vault_for(config, env={"MARTINGALE_MASTER_KEY": KEY})
+    assert vault is not None and vault.key_versions
