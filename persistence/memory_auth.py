@@ -1,5 +1,5 @@
-"""In-memory repository, auth side: roles, password hashes, API tokens and dashboard sessions
-(the same contract as `persistence.sql_auth`)."""
+"""In-memory repository, auth side: roles, the disabled flag, password hashes, API tokens and
+dashboard sessions (the same contract as `persistence.sql_auth`)."""
 
 from __future__ import annotations
 
@@ -29,11 +29,21 @@ class MemoryAuth:
         def _id(self) -> int: ...
         def get_user(self, user_id: int) -> UserRecord: ...
 
-    # --- roles and passwords ----------------------------------------------------------------
+    # --- roles, the disabled flag and passwords ---------------------------------------------
     def set_user_role(self, user_id: int, role: str, *, now: datetime) -> UserRecord:
         checked_role(role)
         with self._tx() as s:
             user = replace(self.get_user(user_id), role=role)
+            s.users[user_id] = user
+            return user
+
+    def set_user_disabled(self, user_id: int, disabled: bool, *, now: datetime) -> UserRecord:
+        with self._tx() as s:
+            user = self.get_user(user_id)
+            if not disabled:
+                user = replace(user, disabled_at=None)
+            elif user.disabled_at is None:  # the first time stays
+                user = replace(user, disabled_at=utc(now))
             s.users[user_id] = user
             return user
 

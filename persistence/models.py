@@ -62,6 +62,9 @@ class User(Base):
     # user the file no longer names) or "api" (the REST API or `martingale users add`: a
     # config file's sync leaves it alone).
     source: Mapped[str] = mapped_column(String(STATE), default="config", server_default="config")
+    # Set by an admin: no login, token or session works and its strategies are stopped, until
+    # an admin enables the user again (NULL). Unlike `deleted_at`, the user stays listed.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ApiToken(Base):

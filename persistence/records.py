@@ -79,10 +79,16 @@ class UserRecord:
     # "config": a config file's sync manages it (and stops the strategies of a user the file
     # no longer names); "api": created through the REST API or `martingale users add`.
     source: str = "config"
+    # Set while an admin has the user disabled (services.users.set_disabled).
+    disabled_at: datetime | None = None
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

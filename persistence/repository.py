@@ -255,6 +255,12 @@ class Repository(Protocol):
         """`role` in `records.ROLES` (ValidationError field="role"); NotFound for no user."""
         ...
 
+    def set_user_disabled(self, user_id: int, disabled: bool, *, now: datetime) -> UserRecord:
+        """Set `disabled_at` to `now`, or clear it; the flag only (the rules, the tokens and the
+        strategies are `services.users.set_disabled`'s). Disabling a disabled user keeps its
+        first time. NotFound for no user."""
+        ...
+
     def set_password_hash(
         self,
         user_id: int,

@@ -1,4 +1,4 @@
-"""SQL repository, auth side: roles, password hashes, API tokens and dashboard sessions.
+"""SQL repository, auth side: roles, the disabled flag, password hashes, API tokens and sessions.
 
 No secret reaches this module: services hand it argon2id PHC strings and SHA-256 digests of
 tokens. Every authenticated request looks a token up by its digest, then its user: two indexed
@@ -22,13 +22,23 @@ _TOKEN_BY_HASH = select(m.API_TOKENS).where(m.API_TOKENS.c.token_hash == bindpar
 class SqlAuth(SqlBase):
     """Mixed into `SqlRepository`; see `persistence.repository` for the contract."""
 
-    # --- roles and passwords ----------------------------------------------------------------
+    # --- roles, the disabled flag and passwords ---------------------------------------------
     def set_user_role(self, user_id: int, role: str, *, now: datetime) -> UserRecord:
         """`now` is not stored (users have no updated_at), taken for the usual signature."""
         checked_role(role)
         with self._write("set user role") as s:
             row = get_row(s, m.User, user_id, "user")
             row.role = role
+            s.flush()
+            return sql_rows.user(row)
+
+    def set_user_disabled(self, user_id: int, disabled: bool, *, now: datetime) -> UserRecord:
+        with self._write("set user disabled") as s:
+            row = get_row(s, m.User, user_id, "user")
+            if not disabled:
+                row.disabled_at = None
+            elif row.disabled_at is None:  # the first time stays
+                row.disabled_at = now
             s.flush()
             return sql_rows.user(row)
 

@@ -60,6 +60,7 @@ def user(row: m.User | Row[Any]) -> UserRecord:
         role=row.role,
         has_password=row.password_hash is not None,
         source=row.source,
+        disabled_at=_t(row.disabled_at),
     )
 
 

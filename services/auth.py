@@ -1,6 +1,7 @@
 """Authentication and authorisation for the CLI and the web layer: import from here.
 
-- passwords (argon2id, rehash on login) and the login itself: `services.passwords`;
+- passwords (argon2id, rehash on login), the login itself and a user changing its own
+  password: `services.passwords`;
 - failed-login limits per account and per address: `services.login_limit`;
 - API tokens, dashboard sessions and their CSRF tokens: `services.tokens`;
 - who is asking (`Principal`), role checks and the errors: `services.principal`.
@@ -15,6 +16,7 @@ from services.login_limit import LoginLimiter, Reservation
 from services.passwords import (
     HASHER,
     authenticate_password,
+    change_password,
     check_password_rules,
     hash_password,
     set_password,
@@ -55,6 +57,7 @@ __all__ = [
     "authenticate_password",
     "authenticate_session",
     "authenticate_token",
+    "change_password",
     "check_csrf",
     "check_password_rules",
     "csrf_token",

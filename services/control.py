@@ -10,7 +10,9 @@ is the source of truth for it: `run`/`onboard` apply the file's `state:` only wh
 value itself changes.
 
 `resume` is refused for a strategy the config file disables (`enabled: false`): the file says
-it must not run. A finished or faulted strategy is left alone by a (re)start until a person
+it must not run. `resume` and `pause` (which runs the engine, paused) are refused for a strategy
+of a disabled user (`services.users.set_disabled`): an admin enables the user first; a stop of
+any kind is always taken. A finished or faulted strategy is left alone by a (re)start until a person
 resumes it; `resume` therefore also clears that mark (its actual state becomes stopped).
 """
 
@@ -93,6 +95,12 @@ def apply_action(
         raise ActionRefused(
             f"strategy {strategy.name} is disabled in the config file (enabled: false); "
             "enable it there and run `martingale onboard`",
+            field="action",
+        )
+    if spec.desired is not DesiredState.STOPPED and repo.get_user(strategy.user_id).disabled:
+        raise ActionRefused(
+            f"the user of strategy {strategy.name} is disabled; an admin must enable it "
+            "(`martingale users enable NAME`) before its strategies run again",
             field="action",
         )
     with repo.transaction():

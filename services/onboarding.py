@@ -31,6 +31,10 @@ Only what the file manages is stopped this way: a strategy the file never applie
 (config_state None: created through the REST API) and a user created through the API or
 `martingale users add` (users.source "api") are not the file's, and a sync leaves them alone.
 A user the file names is the file's from then on (source "config").
+A disabled user (`services.users.set_disabled`) stays disabled whatever the file says, and
+none of its strategies is started by a sync: a new one is created stopped, and a change of the
+file's state is recorded (config_state) but not applied, as if the user had stopped them by
+hand; after an admin enables the user, the user resumes them.
 Moving a strategy to another symbol or account, or an account to another exchange, is refused
 with the file path of the entry: its history belongs to the old one, so it needs a new name.
 """
@@ -205,6 +209,7 @@ class _Sync:
             self.strategy(
                 where,
                 user_id=record.id,
+                disabled=record.disabled,
                 strategy=strategy,
                 wanted=wanted,
                 found=found,
@@ -279,17 +284,21 @@ class _Sync:
         where: Loc,
         *,
         user_id: int,
+        disabled: bool,
         strategy: StrategyConfig,
         wanted: dict[str, str],
         found: StrategyRecord | None,
         account_ids: Mapping[str, int],
     ) -> None:
         """Params always follow the file; the desired state only when the file's own value
-        changed since the last sync (see the module docstring)."""
+        changed since the last sync, and never for a disabled user, whose strategies stay
+        stopped (see the module docstring)."""
         account_id = account_ids[strategy.account]
         file_state = strategy.config_state
         desired = DesiredState(strategy.desired_state)
-        applies = found is None or found.config_state not in (None, file_state)
+        applies = (found is None or found.config_state not in (None, file_state)) and not disabled
+        if found is None and disabled:
+            desired = DesiredState.STOPPED
         if found is not None:
             _check_strategy_moves(self.config, where, found, strategy, account_id)
             if not applies:

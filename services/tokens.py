@@ -92,14 +92,16 @@ def authenticate_token(
     repo: Repository, secret: str, *, now: datetime, kind: str = "api"
 ) -> Principal:
     """The principal a bearer secret stands for. Unknown, revoked, expired, of another kind
-    (a session cookie is no API token), or of a deleted user: one `AuthenticationFailed`."""
+    (a session cookie is no API token), or of a deleted or disabled user: one
+    `AuthenticationFailed`. (Disabling revokes the user's tokens; checking the user too refuses
+    any token made while it was disabled, and does not depend on that revocation.)"""
     if not isinstance(secret, str) or not _SECRET.match(secret):
         raise AuthenticationFailed(TOKEN_FAILED)
     found = repo.find_token(token_digest(secret))
     if found is None:
         raise AuthenticationFailed(TOKEN_FAILED)
     token, user = found
-    if token.kind != kind or token.revoked or token.expired(now) or user.deleted:
+    if token.kind != kind or token.revoked or token.expired(now) or user.deleted or user.disabled:
         raise AuthenticationFailed(TOKEN_FAILED)
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
         repo.touch_token(token.id, now=now)

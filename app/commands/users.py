@@ -33,7 +33,7 @@ from services.auth import (
     set_password,
 )
 from services.database import open_repository, url_problem
-from services.users import create_user, list_users, set_role
+from services.users import create_user, list_users, set_disabled, set_role
 
 
 class BadInput(Exception):
@@ -64,6 +64,24 @@ def register(sub: Any) -> None:
     role = _leaf(actions, "set-role", "make a user admin or plain user", _set_role)
     role.add_argument("name", metavar="NAME")
     role.add_argument("role", choices=["admin", "user"])
+
+    disable = _leaf(
+        actions,
+        "disable",
+        "disable a user: no login, token or session works any more (its tokens and sessions "
+        "are revoked), and its strategies are stopped (resting orders cancelled, positions "
+        "kept); its data stays",
+        _disable,
+    )
+    disable.add_argument("name", metavar="NAME")
+    enable = _leaf(
+        actions,
+        "enable",
+        "enable a disabled user: it logs in again with its password; its strategies stay "
+        "stopped until it resumes them, and its old tokens stay revoked",
+        _enable,
+    )
+    enable.add_argument("name", metavar="NAME")
 
     password = _leaf(
         actions,
@@ -161,12 +179,13 @@ def _list(repo: Repository, args: Any) -> int:
             u.name,
             u.role,
             "yes" if u.has_password else "no",
+            f"disabled {_t(u.disabled_at)}" if u.disabled else "enabled",
             u.email or "-",
             _t(u.created_at),
         ]
         for u in users
     ]
-    print(_table(["ID", "NAME", "ROLE", "PASSWORD", "EMAIL", "CREATED"], rows))
+    print(_table(["ID", "NAME", "ROLE", "PASSWORD", "STATE", "EMAIL", "CREATED"], rows))
     return 0
 
 
@@ -177,6 +196,8 @@ def _user_json(user: UserRecord) -> dict[str, Any]:
         "email": user.email,
         "role": user.role,
         "has_password": user.has_password,
+        "disabled": user.disabled,
+        "disabled_at": None if user.disabled_at is None else user.disabled_at.isoformat(),
         "created_at": user.created_at.isoformat(),
     }
 
@@ -184,6 +205,25 @@ def _user_json(user: UserRecord) -> dict[str, Any]:
 def _set_role(repo: Repository, args: Any) -> int:
     user = set_role(repo, OPERATOR, _user(repo, args.name).id, args.role, now=_now())
     print(f"user {user.name!r} is now {user.role}")
+    return 0
+
+
+def _disable(repo: Repository, args: Any) -> int:
+    user = set_disabled(repo, OPERATOR, _user(repo, args.name).id, True, now=_now())
+    print(
+        f"user {user.name!r} disabled: its tokens and sessions were revoked and its strategies "
+        "stop (resting orders cancelled, positions kept) within a poll or two of a running "
+        "service"
+    )
+    return 0
+
+
+def _enable(repo: Repository, args: Any) -> int:
+    user = set_disabled(repo, OPERATOR, _user(repo, args.name).id, False, now=_now())
+    print(
+        f"user {user.name!r} enabled: it can log in again; its strategies stay stopped until "
+        "it resumes them"
+    )
     return 0
 
 

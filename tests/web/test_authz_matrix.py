@@ -54,6 +54,7 @@ ADMIN: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/users", {"name": "carol"}),
     ("GET", "/api/v1/users/{user_id}", None),
     ("PATCH", "/api/v1/users/{user_id}", {"role": "admin"}),
+    ("PATCH", "/api/v1/users/{user_id}", {"disabled": True}),
     ("DELETE", "/api/v1/users/{user_id}", None),
 ]
 LISTS = [
@@ -155,6 +156,7 @@ def test_a_user_without_the_admin_role_cannot_manage_users(world: World) -> None
         answer = world.call(world.alice, method, _path(template, world.bob), json=body)
         assert answer.status_code == 403, (method, template, answer.text)
     assert world.repo.get_user(world.bob.user_id).role == "user"
+    assert not world.repo.get_user(world.bob.user_id).disabled
     assert world.repo.find_user("carol") is None
 
 
@@ -171,7 +173,13 @@ def test_an_admin_manages_users(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("method", "template", "body"),
-    OWNED + ADMIN + [("GET", p, None) for p in LISTS] + [("POST", "/api/v1/tokens", {"name": "x"})],
+    OWNED
+    + ADMIN
+    + [("GET", p, None) for p in LISTS]
+    + [
+        ("POST", "/api/v1/tokens", {"name": "x"}),
+        ("PUT", "/api/v1/me/password", {"current_password": PASSWORD, "new_password": "x" * 12}),
+    ],
 )
 def test_every_endpoint_but_login_needs_authentication(
     world: World, method: str, template: str, body: dict[str, Any] | None

@@ -1,15 +1,20 @@
-"""Log in (a dashboard session), log out, and who am I."""
+"""Log in (a dashboard session), log out, who am I, and change my own password.
+
+Passwords in bodies are taken exactly as sent: the bodies' usual stripping of surrounding
+whitespace (`web.models.Input`) would make a password that has some (the rules allow it)
+impossible to log in with."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from services.auth import (
     SESSION_TTL,
     authenticate_password,
+    change_password,
     csrf_token,
     end_session,
     issue_session,
@@ -17,6 +22,7 @@ from services.auth import (
 from web.models import Input, Output
 from web.routes.users import UserOut, user_out
 from web.security import (
+    CSRF_HEADER,
     SESSION_COOKIE,
     Context,
     CurrentUser,
@@ -26,10 +32,20 @@ from web.security import (
 
 router = APIRouter(tags=["auth"])
 
+Password = Annotated[
+    str, StringConstraints(strip_whitespace=False), Field(min_length=1, max_length=1024)
+]
+
 
 class LoginIn(Input):
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    password: Annotated[str, Field(min_length=1, max_length=1024)] = Field(repr=False)
+    password: Password = Field(repr=False)
+
+
+class PasswordChangeIn(Input):
+    current_password: Password = Field(repr=False)
+    # The rules (12 characters and up) are the service's, so a short one is a 422 saying them.
+    new_password: Password = Field(repr=False)
 
 
 class LoginOut(Output):
@@ -68,3 +84,35 @@ def logout(principal: CurrentUser, request: Request, ctx: Context) -> Response:
 @router.get("/me", response_model=UserOut)
 def me(principal: CurrentUser, ctx: Context) -> UserOut:
     return user_out(ctx.repo.get_user(principal.user_id))
+
+
+@router.put("/me/password", status_code=204)
+def put_password(
+    body: PasswordChangeIn, principal: CurrentUser, request: Request, ctx: Context
+) -> Response:
+    """Change my own password, giving the current one: a wrong one is 401 and counts as a
+    failed login (the same limits, 429 past them); a new one breaking the rules, or the same
+    as the current one, is 422 naming `new_password`.
+
+    Every dashboard session of the user ends (whoever changes a password because it leaked
+    wants them gone); API tokens stay. A caller using a session stays logged in: the answer
+    sets a fresh session cookie and carries its CSRF token in the X-CSRF-Token header, which
+    later requests must send in place of the old one."""
+    now = ctx.clock()
+    address = request.client.host if request.client else "unknown"
+    change_password(
+        ctx.repo,
+        ctx.limiter,
+        principal.user_id,
+        body.current_password,
+        body.new_password,
+        address=address,
+        now=now,
+    )
+    response = Response(status_code=204)
+    if principal.kind == "session":
+        issued = issue_session(ctx.repo, principal.user_id, now=now)
+        max_age = int(SESSION_TTL.total_seconds())
+        set_session_cookie(response, issued.secret, max_age=max_age, secure=ctx.secure_cookies)
+        response.headers[CSRF_HEADER] = csrf_token(issued.secret)
+    return response

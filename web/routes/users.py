@@ -25,6 +25,7 @@ class UserOut(Output):
     has_password: bool
     source: str  # "config": managed by the config file's sync; "api": by the API
     created_at: str | None
+    disabled: bool  # an admin disabled it: no login, token or session; its strategies stopped
 
 
 def user_out(user: UserRecord) -> UserOut:
@@ -36,6 +37,7 @@ def user_out(user: UserRecord) -> UserOut:
         has_password=user.has_password,
         source=user.source,
         created_at=when(user.created_at),
+        disabled=user.disabled,
     )
 
 
@@ -46,7 +48,10 @@ class UserIn(Input):
 
 
 class UserPatch(Input):
-    role: Role
+    """At least one of the two (422 naming "role" when neither is given)."""
+
+    role: Role | None = None
+    disabled: bool | None = None
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -67,7 +72,16 @@ def get_user(user_id: Id, _admin: Admin, ctx: Context) -> UserOut:
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 def patch_user(user_id: Id, body: UserPatch, admin: Admin, ctx: Context) -> UserOut:
-    return user_out(users.set_role(ctx.repo, admin, user_id, body.role, now=ctx.clock()))
+    """Change the role, disable or enable the user, or both at once (both apply or neither).
+
+    Disabling revokes the user's tokens and sessions and stops its strategies in mode CANCEL
+    (resting orders cancelled, positions kept); an admin cannot disable itself, nor the last
+    enabled admin (403). Enabling lets it log in again; its strategies stay stopped until it
+    resumes them."""
+    user = users.update_user(
+        ctx.repo, admin, user_id, role=body.role, disabled=body.disabled, now=ctx.clock()
+    )
+    return user_out(user)
 
 
 @router.delete("/users/{user_id}", status_code=204)

@@ -104,6 +104,48 @@ def test_bad_input_exits_2_naming_the_problem(run: Any, sql_repo: SqlRepository)
     assert sql_repo.find_user("root").role == "admin"
 
 
+def test_a_user_is_disabled_and_enabled_and_the_list_says_which(
+    run: Any, stdin: Any, sql_repo: SqlRepository
+) -> None:
+    run("add", "root", "--admin")
+    run("add", "alice")
+    stdin(PASSWORD + "\n")
+    run("set-password", "alice")
+    status, out, _ = run("token", "create", "alice", "--name", "ci")
+    secret = out.strip()
+
+    status, out, _ = run("disable", "alice")
+
+    assert status == 0 and "user 'alice' disabled" in out
+    with pytest.raises(AuthenticationFailed):
+        login(sql_repo, PASSWORD)
+    with pytest.raises(AuthenticationFailed):
+        authenticate_token(sql_repo, secret, now=T0)
+    status, out, _ = run("list")
+    states = {line.split()[1]: line.split()[4] for line in out.splitlines()[1:]}
+    assert states == {"root": "enabled", "alice": "disabled"}
+    listed = {u["name"]: u for u in json.loads(run("list", "--json")[1])["users"]}
+    assert (listed["alice"]["disabled"], listed["root"]["disabled"]) == (True, False)
+    assert listed["alice"]["disabled_at"] is not None
+
+    status, out, _ = run("enable", "alice")
+
+    assert status == 0 and "stay stopped" in out
+    assert login(sql_repo, PASSWORD).name == "alice"
+    assert json.loads(run("list", "--json")[1])["users"][1]["disabled"] is False
+
+
+def test_the_last_enabled_admin_or_nobody_cannot_be_disabled(
+    run: Any, sql_repo: SqlRepository
+) -> None:
+    run("add", "root", "--admin")
+    status, _, err = run("disable", "root")
+    assert (status, "last enabled admin" in err) == (2, True)
+    status, _, err = run("enable", "nobody")
+    assert (status, "no user named 'nobody'" in err) == (2, True)
+    assert not sql_repo.find_user("root").disabled
+
+
 def test_a_password_is_read_as_one_line_of_stdin_when_it_is_not_a_terminal(
     run: Any, stdin: Any, sql_repo: SqlRepository
 ) -> None:

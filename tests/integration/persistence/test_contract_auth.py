@@ -52,6 +52,33 @@ def test_a_role_nobody_checks_for_or_a_missing_user_is_refused(repo: Any) -> Non
         repo.set_user_role(999, "admin", now=T0)
 
 
+def test_a_user_disabled_is_seen_so_by_every_read_until_it_is_enabled(repo: Any) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    bob = repo.upsert_user("bob", now=T0)
+    token(repo, alice.id, 1)
+    assert (alice.disabled, alice.disabled_at) == (False, None)
+
+    disabled = repo.set_user_disabled(alice.id, True, now=at(5))
+
+    assert (disabled.disabled, disabled.disabled_at) == (True, at(5))
+    assert repo.get_user(alice.id) == disabled
+    assert repo.find_user("alice") == disabled
+    assert [(u.name, u.disabled) for u in repo.list_users()] == [("alice", True), ("bob", False)]
+    assert repo.find_token(f"{1:064x}")[1] == disabled  # the token's user, in the same query
+    assert repo.upsert_user("alice", now=at(6), email="a@example.com").disabled  # a sync keeps it
+    assert repo.set_user_role(alice.id, "admin", now=at(6)).disabled_at == at(5)
+    assert repo.set_user_disabled(alice.id, True, now=at(7)).disabled_at == at(5)  # the first
+    assert not repo.get_user(bob.id).disabled
+
+    enabled = repo.set_user_disabled(alice.id, False, now=at(8))
+
+    assert (enabled.disabled, enabled.disabled_at) == (False, None)
+    assert not repo.find_user("alice").disabled
+    assert not repo.find_token(f"{1:064x}")[1].disabled
+    with pytest.raises(NotFound):
+        repo.set_user_disabled(999, True, now=T0)
+
+
 def test_a_password_hash_is_stored_loaded_and_cleared_and_reads_only_say_one_is_set(
     repo: Any,
 ) -> None:
@@ -210,9 +237,11 @@ def test_a_transaction_that_fails_leaves_no_token_and_no_password(repo: Any) -> 
         repo.set_password_hash(alice.id, PHC, now=T0)
         token(repo, alice.id, 1)
         repo.set_user_role(alice.id, "admin", now=T0)
+        repo.set_user_disabled(alice.id, True, now=T0)
         raise RuntimeError("boom")
 
     assert repo.load_password_hash(alice.id) is None
     assert repo.find_token(f"{1:064x}") is None
     assert repo.get_user(alice.id).role == "user"
     assert not repo.get_user(alice.id).has_password
+    assert not repo.get_user(alice.id).disabled

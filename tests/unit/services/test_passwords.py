@@ -15,7 +15,9 @@ from services.auth import (
     HASHER,
     AuthenticationFailed,
     LoginLimiter,
+    LoginThrottled,
     authenticate_password,
+    change_password,
     check_password_rules,
     hash_password,
     issue_session,
@@ -92,19 +94,21 @@ def login_refusal(
     return str(err.value)
 
 
-def test_unknown_deleted_passwordless_and_wrong_all_fail_alike_after_one_verification(
+def test_unknown_deleted_disabled_passwordless_and_wrong_all_fail_alike_after_one_verification(
     repo: MemoryRepository, hasher: CountingHasher
 ) -> None:
     limiter = LoginLimiter(max_failures_per_account=100, max_failures_per_address=100)
-    for name in ("alice", "gone", "nopw"):
+    for name in ("alice", "gone", "off", "nopw"):
         user = repo.upsert_user(name, now=T0)
         if name != "nopw":
             set_password(repo, user.id, PASSWORD, now=T0, hasher=hasher)
     repo.delete_user(repo.find_user("gone").id, now=T0)
+    repo.set_user_disabled(repo.find_user("off").id, True, now=T0)
 
     messages = {
         login_refusal(repo, limiter, hasher, "nobody", PASSWORD),
         login_refusal(repo, limiter, hasher, "gone", PASSWORD),
+        login_refusal(repo, limiter, hasher, "off", PASSWORD),
         login_refusal(repo, limiter, hasher, "nopw", PASSWORD),
         login_refusal(repo, limiter, hasher, "alice", PASSWORD + "!"),
     }
@@ -274,3 +278,105 @@ def test_a_rehash_that_cannot_be_written_does_not_fail_a_right_password(
 
     assert who.user_id == alice.id
     assert repo.load_password_hash(alice.id) == old  # the next login tries again
+
+
+NEW = "a brand new passphrase"
+
+
+def test_changing_ones_password_ends_the_sessions_and_only_the_new_one_logs_in(
+    repo: MemoryRepository, limiter: LoginLimiter, hasher: CountingHasher
+) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=hasher)
+    issue_session(repo, alice.id, now=T0)
+    issue_session(repo, alice.id, now=T0)
+    issue_token(repo, alice.id, name="ci", now=T0)
+
+    change_password(repo, limiter, alice.id, PASSWORD, NEW, address="a", now=at(5), hasher=hasher)
+
+    assert [t.revoked_at for t in repo.list_tokens(alice.id, kind="session")] == [at(5), at(5)]
+    assert [t.revoked_at for t in repo.list_tokens(alice.id, kind="api")] == [None]
+    with pytest.raises(AuthenticationFailed):
+        authenticate_password(repo, limiter, "alice", PASSWORD, address="a", now=at(6))
+    who = authenticate_password(repo, limiter, "alice", NEW, address="a", now=at(7))
+    assert who.user_id == alice.id
+    stored = repo.load_password_hash(alice.id)
+    assert stored is not None and NEW not in stored
+
+
+def test_a_wrong_current_password_counts_as_a_failed_login_and_is_throttled_like_one(
+    repo: MemoryRepository, limiter: LoginLimiter, hasher: CountingHasher
+) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=hasher)
+    before = repo.load_password_hash(alice.id)
+
+    for n in range(5):  # the account's limit, from five addresses: per account it counts
+        with pytest.raises(AuthenticationFailed, match="current password is wrong") as err:
+            change_password(
+                repo, limiter, alice.id, "a guess", NEW, address=f"10.0.0.{n}", now=at(1)
+            )
+        assert "a guess" not in str(err.value)
+    with pytest.raises(LoginThrottled):  # even with the right one, as a login would be
+        change_password(repo, limiter, alice.id, PASSWORD, NEW, address="b", now=at(2))
+    with pytest.raises(LoginThrottled):  # and the login itself is throttled too
+        authenticate_password(repo, limiter, "alice", PASSWORD, address="b", now=at(2))
+
+    assert repo.load_password_hash(alice.id) == before
+
+
+@pytest.mark.parametrize(
+    ("new", "says"),
+    [
+        ("short one", "the new password must be at least 12 characters"),
+        (" " * 20, "the new password must not be only whitespace"),
+        (PASSWORD, "must differ from the current one"),
+    ],
+)
+def test_a_new_password_breaking_a_rule_or_equal_to_the_current_changes_nothing(
+    repo: MemoryRepository, limiter: LoginLimiter, hasher: CountingHasher, new: str, says: str
+) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=hasher)
+    before = repo.load_password_hash(alice.id)
+    issue_session(repo, alice.id, now=T0)
+
+    with pytest.raises(ValidationError, match=says) as err:
+        change_password(repo, limiter, alice.id, PASSWORD, new, address="a", now=at(1))
+
+    assert err.value.field == "new_password"
+    assert PASSWORD not in str(err.value) and (not new.strip() or new not in str(err.value))
+    assert repo.load_password_hash(alice.id) == before
+    assert [t.revoked_at for t in repo.list_tokens(alice.id, kind="session")] == [None]
+    limiter.check("alice", "a")  # the current password was right: no failure counted
+
+
+def test_a_password_changed_by_someone_else_meanwhile_is_not_overwritten(
+    limiter: LoginLimiter,
+) -> None:
+    changed = HASHER.hash("the new password, set meanwhile")
+    repo = ChangedMeanwhile(changed)
+    alice = repo.upsert_user("alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=CountingHasher())
+    repo.armed = True
+
+    with pytest.raises(AuthenticationFailed):
+        change_password(repo, limiter, alice.id, PASSWORD, NEW, address="a", now=at(1))
+
+    assert repo.load_password_hash(alice.id) == changed
+
+
+def test_a_disabled_user_cannot_change_its_password(
+    repo: MemoryRepository, limiter: LoginLimiter, hasher: CountingHasher
+) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=hasher)
+    before = repo.load_password_hash(alice.id)
+    repo.set_user_disabled(alice.id, True, now=T0)
+
+    with pytest.raises(AuthenticationFailed):
+        change_password(
+            repo, limiter, alice.id, PASSWORD, NEW, address="a", now=at(1), hasher=hasher
+        )
+
+    assert repo.load_password_hash(alice.id) == before

@@ -11,14 +11,26 @@ from services.auth import (
     OPERATOR,
     AuthenticationFailed,
     Forbidden,
+    LoginLimiter,
     Principal,
+    authenticate_password,
     authenticate_session,
     authenticate_token,
     issue_session,
     issue_token,
+    set_password,
 )
-from services.users import create_user, delete_user, get_user, list_users, require_admin, set_role
-from tests.unit.services.conftest import T0, at
+from services.users import (
+    create_user,
+    delete_user,
+    get_user,
+    list_users,
+    require_admin,
+    set_disabled,
+    set_role,
+    update_user,
+)
+from tests.unit.services.conftest import PASSWORD, T0, CountingHasher, at
 
 
 def as_principal(repo: MemoryRepository, name: str) -> Principal:
@@ -156,3 +168,122 @@ def test_an_admin_cannot_delete_itself_nor_anyone_the_last_admin(repo: MemoryRep
     with pytest.raises(Forbidden, match="last admin"):
         delete_user(repo, OPERATOR, root.id, now=at(1))
     assert not get_user(repo, root.id).deleted
+
+
+def test_a_disabled_user_is_refused_by_password_token_and_session_alike(
+    repo: MemoryRepository, hasher: CountingHasher
+) -> None:
+    create_user(repo, "root", now=T0, role="admin")
+    alice = create_user(repo, "alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=hasher)
+    token = issue_token(repo, alice.id, name="ci", now=T0)
+    session = issue_session(repo, alice.id, now=T0)
+    limiter = LoginLimiter(max_failures_per_account=100)
+
+    disabled = set_disabled(repo, as_principal(repo, "root"), alice.id, True, now=at(5))
+
+    assert disabled.disabled and get_user(repo, alice.id).disabled_at == at(5)
+    assert [u.name for u in list_users(repo)] == ["root", "alice"]  # still listed, unlike deleted
+    assert {t.revoked_at for t in repo.list_tokens(alice.id, kind=None)} == {at(5)}
+    before = hasher.verifications
+    with pytest.raises(AuthenticationFailed, match=r"^invalid user name or password$"):
+        authenticate_password(
+            repo, limiter, "alice", PASSWORD, address="a", now=at(6), hasher=hasher
+        )
+    assert hasher.verifications == before + 1  # the hashing time is spent all the same
+    with pytest.raises(AuthenticationFailed, match=r"^invalid, expired or revoked token$"):
+        authenticate_token(repo, token.secret, now=at(6))
+    with pytest.raises(AuthenticationFailed, match=r"^invalid, expired or revoked token$"):
+        authenticate_session(repo, session.secret, now=at(6))
+
+
+def test_a_token_or_session_made_while_the_user_is_disabled_is_refused_too(
+    repo: MemoryRepository,
+) -> None:
+    alice = create_user(repo, "alice", now=T0)
+    repo.set_user_disabled(alice.id, True, now=T0)  # the flag alone: nothing was revoked
+    token = issue_token(repo, alice.id, name="ci", now=at(1))
+    session = issue_session(repo, alice.id, now=at(1))
+
+    with pytest.raises(AuthenticationFailed):
+        authenticate_token(repo, token.secret, now=at(2))
+    with pytest.raises(AuthenticationFailed):
+        authenticate_session(repo, session.secret, now=at(2))
+
+    repo.set_user_disabled(alice.id, False, now=at(3))
+    assert authenticate_token(repo, token.secret, now=at(4)).user_id == alice.id
+
+
+def test_enabling_clears_the_flag_only_and_the_password_logs_in_again(
+    repo: MemoryRepository, limiter: LoginLimiter, hasher: CountingHasher
+) -> None:
+    create_user(repo, "root", now=T0, role="admin")
+    alice = create_user(repo, "alice", now=T0)
+    set_password(repo, alice.id, PASSWORD, now=T0, hasher=hasher)
+    token = issue_token(repo, alice.id, name="ci", now=T0)
+    admin = as_principal(repo, "root")
+    set_disabled(repo, admin, alice.id, True, now=at(1))
+
+    enabled = set_disabled(repo, admin, alice.id, False, now=at(2))
+
+    assert not enabled.disabled
+    who = authenticate_password(
+        repo, limiter, "alice", PASSWORD, address="a", now=at(3), hasher=hasher
+    )
+    assert who.user_id == alice.id
+    with pytest.raises(AuthenticationFailed):  # what it had handed out stays revoked
+        authenticate_token(repo, token.secret, now=at(3))
+
+
+def test_only_an_admin_disables_and_never_itself_nor_the_last_enabled_admin(
+    repo: MemoryRepository,
+) -> None:
+    root = create_user(repo, "root", now=T0, role="admin")
+    alice = create_user(repo, "alice", now=T0)
+    bob = create_user(repo, "bob", now=T0, role="admin")
+
+    with pytest.raises(Forbidden):
+        set_disabled(repo, as_principal(repo, "alice"), bob.id, True, now=at(1))
+    with pytest.raises(Forbidden, match="itself"):
+        set_disabled(repo, as_principal(repo, "root"), root.id, True, now=at(1))
+    set_disabled(repo, as_principal(repo, "root"), bob.id, True, now=at(2))
+    with pytest.raises(Forbidden, match="last enabled admin"):
+        set_disabled(repo, OPERATOR, root.id, True, now=at(3))
+    # a disabled admin cannot log in, so it does not count as the admin left behind
+    with pytest.raises(ValidationError, match="last admin"):
+        set_role(repo, OPERATOR, root.id, "user", now=at(3))
+    with pytest.raises(Forbidden, match="last admin"):
+        delete_user(repo, OPERATOR, root.id, now=at(3))
+    with pytest.raises(NotFound):
+        set_disabled(repo, OPERATOR, 999, True, now=at(3))
+
+    assert [(u.name, u.role, u.disabled) for u in list_users(repo)] == [
+        ("root", "admin", False),
+        ("alice", "user", False),
+        ("bob", "admin", True),
+    ]
+    set_disabled(repo, OPERATOR, bob.id, False, now=at(4))
+    set_disabled(repo, OPERATOR, root.id, True, now=at(5))  # bob is enabled again: fine
+    assert get_user(repo, root.id).disabled and not get_user(repo, alice.id).disabled
+
+
+def test_an_update_sets_role_and_disabled_together_or_not_at_all(repo: MemoryRepository) -> None:
+    root = create_user(repo, "root", now=T0, role="admin")
+    alice = create_user(repo, "alice", now=T0)
+    create_user(repo, "bob", now=T0, role="admin")
+    admin = as_principal(repo, "root")
+
+    with pytest.raises(ValidationError, match="nothing to change") as err:
+        update_user(repo, admin, alice.id, now=at(1))
+    assert err.value.field == "role"
+    with pytest.raises(Forbidden, match="itself"):  # the demotion alone was allowed...
+        update_user(repo, admin, root.id, role="user", disabled=True, now=at(1))
+    assert get_user(repo, root.id).role == "admin"  # ...and went with the refusal
+    with pytest.raises(Forbidden):
+        update_user(repo, as_principal(repo, "alice"), alice.id, role="admin", now=at(1))
+
+    both = update_user(repo, admin, alice.id, role="admin", disabled=True, now=at(2))
+
+    assert (both.role, both.disabled) == ("admin", True)
+    assert get_user(repo, alice.id) == both
+    assert update_user(repo, admin, alice.id, disabled=False, now=at(3)).role == "admin"
