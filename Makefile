@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config/examples/paper.yaml
 
-.PHONY: install run test unit lint fmt bench clean
+.PHONY: install run admin test unit lint fmt bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/martingale run --config $(CONFIG)
+
+# The sample config's first user, alice, becomes an admin of the dashboard and gets a password
+# (asked twice, never an argument). Run it once, before or beside `make run`.
+admin: $(STAMP)
+	$(BIN)/martingale onboard --config $(CONFIG)
+	$(BIN)/martingale users set-role alice admin --config $(CONFIG)
+	$(BIN)/martingale users set-password alice --config $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

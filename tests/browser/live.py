@@ -3,7 +3,8 @@ exchange and SQLite, its web on a free loopback port with plain-http session coo
 
 Two users, each with one paper account ("main") and one strategy on its own csv replay market
 that swings +-2% every couple of seconds (tests/e2e/configs), so orders appear within a minute:
-alice (admin) trades BTC/USDT as "btc", bob (plain user) SOL/USDT as "sol". Their roles and
+alice (admin) trades BTC/USDT as "btc", bob (plain user) SOL/USDT as "sol", and carol (plain
+user, the one a test disables) SOL/USDT as "sol-c". Their roles and
 passwords are set the way an operator sets them, with `martingale users` before the start.
 """
 
@@ -21,8 +22,12 @@ from tests.e2e.harness import MARTINGALE, ServiceProcess, launch, write_config
 
 # At least 12 characters (services.passwords); fixed, so a failing test's steps can be replayed
 # by hand against a service started from the same config.
-PASSWORDS = {"alice": "alice-browser-test", "bob": "bob-browser-test"}
-ROLES = {"alice": "admin", "bob": "user"}
+PASSWORDS = {
+    "alice": "alice-browser-test",
+    "bob": "bob-browser-test",
+    "carol": "carol-browser-test",
+}
+ROLES = {"alice": "admin"}  # the others keep the role a new user gets: user
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ def write_live_config(workdir: Path) -> Path:
             "users": [
                 user("alice", [("btc", "BTC/USDT", {})]),
                 user("bob", [("sol", "SOL/USDT", {})]),
+                user("carol", [("sol-c", "SOL/USDT", {})]),  # the one a test disables
             ],
         },
     )
@@ -88,7 +94,8 @@ def start_live_service(workdir: Path) -> LiveService:
     _cli(workdir, ["onboard", *cfg])
     for name, role in ROLES.items():
         _cli(workdir, ["users", "set-role", name, role, *cfg])
-        _cli(workdir, ["users", "set-password", name, *cfg], stdin=PASSWORDS[name] + "\n")
+    for name, password in PASSWORDS.items():
+        _cli(workdir, ["users", "set-password", name, *cfg], stdin=password + "\n")
     # a master key, so a test can add a live account with a key (sealed, never shown)
     env = {**os.environ, "MARTINGALE_MASTER_KEY": generate_key(1)}
     run = launch(["run", *cfg], cwd=workdir, log=workdir / "run.log", env=env)

@@ -192,3 +192,24 @@ def test_logging_out_ends_the_session(page: Page, live_service: LiveService) -> 
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto(live_service.base_url + "/")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def test_an_admin_disables_a_user_who_is_logged_out_at_once(
+    open_page: Callable[..., Page], live_service: LiveService
+) -> None:
+    carol = open_page()
+    log_in(carol, live_service, "carol")
+    expect(carol.locator('tr[data-strategy="sol-c"]')).to_be_visible()
+    alice = open_page()
+    log_in(alice, live_service, "alice", "/admin/users")
+    row = alice.locator('tr[data-user="carol"]')
+    alice.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Disable").click()
+    expect(alice.locator("#users .flash")).to_contain_text("carol disabled.")
+    expect(row).to_contain_text("disabled")
+    # carol's overview polls every 2 s: its next poll finds the session gone
+    expect(carol).to_have_url(re.compile(r"/login"), timeout=20_000)
+    carol.get_by_label("User name").fill("carol")
+    carol.get_by_label("Password").fill(live_service.password("carol"))
+    carol.get_by_role("button", name="Log in").click()
+    expect(carol.locator(".error")).to_have_text("Wrong user name or password.")

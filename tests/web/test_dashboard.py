@@ -292,3 +292,54 @@ def test_an_unknown_page_is_an_html_404_and_the_api_stays_json(world: World) -> 
     assert page.status_code == 404 and "<h1>Not found</h1>" in page.text
     api = world.call(world.alice, "GET", "/api/v1/strategies/987654")
     assert api.json() == {"message": "not found"}
+
+
+def test_changing_ones_password_keeps_this_session_and_ends_the_others(world: World) -> None:
+    here, there = Browser(world, world.alice), Browser(world, world.alice)
+    wrong: Any = here.post(
+        "/ui/settings/password",
+        {
+            "current_password": "not it at all",
+            "new_password": "a new long one",
+            "new_password_again": "a new long one",
+        },
+    )
+    assert wrong.status_code == 401 and "current password is wrong" in wrong.text
+    differ: Any = here.post(
+        "/ui/settings/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "a new long one",
+            "new_password_again": "another",
+        },
+    )
+    assert differ.status_code == 422 and "new_password_again" in differ.text
+    new = "  spaces count too  "
+    done: Any = here.post(
+        "/ui/settings/password",
+        {"current_password": PASSWORD, "new_password": new, "new_password_again": new},
+    )
+    assert done.status_code == 200, done.text
+    assert done.headers["HX-Redirect"] == "/settings?changed=true"
+    assert "Password changed" in _text(here.get("/settings?changed=true"))  # new cookie works
+    gone: Any = there.get("/", follow_redirects=False)
+    assert gone.status_code == 303  # the other session ended
+    relogin = world.client.post("/login", data={"name": "alice", "password": new})
+    assert relogin.status_code == 200 and 'data-strategy="alice-eth"' in relogin.text
+
+
+def test_an_admin_disables_a_user_whose_strategies_stop_and_sessions_end(world: World) -> None:
+    bob = Browser(world, world.bob)
+    root = Browser(world, world.admin)
+    answer: Any = root.post(f"/ui/admin/users/{world.bob.user_id}/disable")
+    assert answer.status_code == 200, answer.text
+    assert "bob disabled." in answer.text
+    assert world.repo.get_user(world.bob.user_id).disabled
+    assert world.repo.get_strategy(world.bob.strategy_id).desired_state is DesiredState.STOPPED
+    assert bob.get("/", follow_redirects=False).status_code == 303  # type: ignore[attr-defined]
+    refused = world.client.post("/login", data={"name": "bob", "password": PASSWORD})
+    assert refused.status_code == 401
+    itself: Any = root.post(f"/ui/admin/users/{world.admin.user_id}/disable")
+    assert itself.status_code == 422 and not world.repo.get_user(world.admin.user_id).disabled
+    back: Any = root.post(f"/ui/admin/users/{world.bob.user_id}/enable")
+    assert back.status_code == 200 and not world.repo.get_user(world.bob.user_id).disabled

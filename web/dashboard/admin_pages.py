@@ -72,6 +72,9 @@ def change_user(
         if change == "role":
             users.set_role(ctx.repo, who.principal, user_id, values.get("role", ""), now=now)
             flash = f"{target.name} is now {values.get('role')}."
+        elif change in ("disable", "enable"):
+            users.set_disabled(ctx.repo, who.principal, user_id, change == "disable", now=now)
+            flash = f"{target.name} {change}d."
         elif change == "delete":
             users.delete_user(ctx.repo, who.principal, user_id, now=now)
             flash = f"{target.name} deleted; their strategies stop."

@@ -19,6 +19,7 @@ from services.auth import (
     AuthenticationFailed,
     LoginThrottled,
     authenticate_password,
+    change_password,
     end_session,
     issue_session,
 )
@@ -79,9 +80,52 @@ def logout(request: Request, who: CurrentViewer, ctx: Context) -> Response:
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings(request: Request, who: CurrentViewer, ctx: Context) -> HTMLResponse:
-    context = {"viewer": who, "nav": "settings", "tokens": list_tokens(ctx.repo, who.user_id)}
+def settings(
+    request: Request, who: CurrentViewer, ctx: Context, changed: bool = False
+) -> HTMLResponse:
+    context = {
+        "viewer": who,
+        "nav": "settings",
+        "tokens": list_tokens(ctx.repo, who.user_id),
+        "changed": changed,
+    }
     return page(request, "settings.html", context)
+
+
+@router.post("/ui/settings/password", response_class=HTMLResponse)
+def password(request: Request, values: Form, who: CurrentViewer, ctx: Context) -> Response:
+    """Change one's own password. Every session ends (`change_password`), so this one gets a
+    new session cookie and the page reloads with the new session's CSRF token."""
+    now = ctx.clock()
+    new = values.get("new_password", "")
+    try:
+        if new != values.get("new_password_again", ""):
+            raise ValidationError("the two new passwords differ", field="new_password_again")
+        change_password(
+            ctx.repo,
+            ctx.limiter,
+            who.user_id,
+            values.get("current_password", ""),
+            new,
+            address=request.client.host if request.client else "unknown",
+            now=now,
+        )
+    except LoginThrottled:
+        return _password_problem(request, "Too many failed attempts; try again later.", 429)
+    except AuthenticationFailed:
+        return _password_problem(request, "The current password is wrong; nothing changed.", 401)
+    except ValidationError as error:
+        return _password_problem(request, str(error), 422)
+    issued = issue_session(ctx.repo, who.user_id, now=now)
+    response = Response(headers={"HX-Redirect": "/settings?changed=true"})
+    max_age = int(SESSION_TTL.total_seconds())
+    set_session_cookie(response, issued.secret, max_age=max_age, secure=ctx.secure_cookies)
+    return response
+
+
+def _password_problem(request: Request, message: str, status: int) -> HTMLResponse:
+    # 401 here is a wrong current password, not a lost session: the fragment says so in place
+    return page(request, "parts/problem.html", {"message": message}, status_code=status)
 
 
 @router.post("/ui/tokens", response_class=HTMLResponse)

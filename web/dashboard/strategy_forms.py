@@ -72,13 +72,29 @@ ERROR_SLOTS = STRATEGY_FIELDS[:3] + tuple(f.name for f in PARAM_FIELDS) + CHECK_
 templates.env.globals.update(PARAM_FIELDS=PARAM_FIELDS, ERROR_SLOTS=ERROR_SLOTS)
 
 
+# Taken exactly as typed: a password may begin or end with spaces, and key material is not ours
+# to edit.
+VERBATIM = frozenset(
+    {
+        "password",
+        "current_password",
+        "new_password",
+        "new_password_again",
+        "api_key",
+        "secret",
+        "passphrase",
+    }
+)
+
+
 async def form_data(request: Request) -> dict[str, str]:
-    """The posted form's text fields, stripped; empty ones left out (they take defaults)."""
+    """The posted form's text fields, stripped (but VERBATIM ones); empty ones left out (they
+    take defaults)."""
     form = await request.form()
     values = {}
     for key, value in form.items():
         if isinstance(value, str) and value.strip():
-            values[key] = value.strip()
+            values[key] = value if key in VERBATIM else value.strip()
     return values
 
 
