@@ -63,6 +63,9 @@ class StrategyRow:
     realized: Decimal
     last_error: str | None
     heartbeat_age_s: int | None
+    # Since the service last showed life for it: its heartbeat, or the state change that
+    # started it (an engine beats first some seconds after it starts).
+    seen_age_s: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +123,7 @@ def _row(
     age = None
     if record.last_heartbeat is not None:
         age = max(0, int((now - record.last_heartbeat).total_seconds()))
+    seen = max(record.updated_at, record.last_heartbeat or record.updated_at)
     return StrategyRow(
         id=record.id,
         name=record.name,
@@ -141,6 +145,7 @@ def _row(
         realized=status.realized_profit,
         last_error=record.last_error,
         heartbeat_age_s=age,
+        seen_age_s=max(0, int((now - seen).total_seconds())),
     )
 
 
@@ -184,10 +189,7 @@ def _down(rows: list[StrategyRow]) -> str | None:
     beating = [row for row in rows if row.state in BEATING]
     if not beating:
         return None
-    ages = [row.heartbeat_age_s for row in beating if row.heartbeat_age_s is not None]
-    if not ages:
-        return "no strategy of yours has reported from the service yet"
-    newest = min(ages)
+    newest = min(row.seen_age_s for row in beating)
     if newest <= HEARTBEAT_STALE.total_seconds():
         return None
     return f"no heartbeat from the service for {newest} s: it may be stopped or stuck"

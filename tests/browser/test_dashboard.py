@@ -62,6 +62,7 @@ def test_the_overview_updates_live_as_a_paper_strategy_trades(
     expect(price).not_to_have_text(first, timeout=TRADE_TIMEOUT_MS)
     expect(row.locator("td").nth(5)).not_to_have_text("0", timeout=TRADE_TIMEOUT_MS)  # position
     expect(page.locator(".total[data-quote='USDT']")).to_be_visible()
+    expect(page.locator("#service-down")).to_have_count(0)  # the service beats
     page.screenshot(path=artifacts / "overview.png", full_page=True)
 
     row.get_by_role("link", name="btc").click()

@@ -5,6 +5,7 @@ page and fragment is scoped to its user and protected against CSRF."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -97,11 +98,16 @@ def test_the_overview_shows_the_users_strategies_only(world: World) -> None:
 
 
 def test_the_overview_says_so_when_the_service_does_not_beat(world: World) -> None:
-    world.repo.set_actual_state(world.alice.strategy_id, ActualState.RUNNING, now=world.ctx.clock())
+    sid, now = world.alice.strategy_id, world.ctx.clock()
     alice = Browser(world, world.alice)
-    assert "Service down?" in _text(alice.get("/ui/overview"))
-    world.repo.record_heartbeats({world.alice.strategy_id: world.ctx.clock()})
+    world.repo.set_actual_state(sid, ActualState.RUNNING, now=now)
+    assert "Service down?" not in _text(alice.get("/ui/overview"))  # just started: no beat yet
+    world.repo.set_actual_state(sid, ActualState.RUNNING, now=now - timedelta(minutes=2))
+    assert "no heartbeat from the service for 1" in _text(alice.get("/ui/overview"))
+    world.repo.record_heartbeats({sid: now - timedelta(seconds=5)})
     assert "Service down?" not in _text(alice.get("/ui/overview"))
+    world.repo.record_heartbeats({sid: now - timedelta(seconds=50)})
+    assert "Service down?" in _text(alice.get("/ui/overview"))
 
 
 def _dashboard_routes(world: World) -> set[tuple[str, str]]:
