@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 import structlog
 
+from app.bootstrap import Service, Tuning
+from config.loader import load_config
 from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import DesiredState
 from persistence.sql_repository import SqlRepository
 from services.account_input import AccountInput
 from services.accounts import create_account
+from services.onboarding import sync_config
 from services.users import create_user
 
 TABLES = ("users", "accounts", "strategies", "cycles", "orders", "fills", "events", "audit_log")
@@ -243,3 +246,28 @@ def wait(
             found = then() if callable(then) else ""
             raise AssertionError(f"gave up waiting for {what} {found}".rstrip())
         time.sleep(0.1)
+
+
+@pytest.fixture
+def resting_alice(tmp_path: Path) -> Iterator[tuple[Path, SqlRepository]]:
+    """A config file and its onboarded database: alice trades ETH/BTC on the paper venue, and
+    take_profit 50 keeps her ladder resting."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    path = tmp_path / "service.yaml"
+    body = alice_eth_btc(SIMULATED_ETH_BTC, paper=tmp_path / "paper.sqlite", take_profit="50")
+    path.write_text(f"database:\n  url: {url}\n{body}", encoding="utf-8")
+    upgrade(url)
+    engine = make_engine(url)
+    repo = SqlRepository(engine)
+    sync_config(load_config(path), repo, None, now=datetime.now(UTC))
+    try:
+        yield path, repo
+    finally:
+        engine.dispose()
+
+
+def start_service(path: Path) -> Service:
+    """The service of `path`, started, polling desired states every 0.2 s."""
+    service = Service(load_config(path), vault=None, tuning=Tuning(poll_interval=0.2))
+    service.start()
+    return service

@@ -5,51 +5,20 @@ and a restart runs nothing of it (issue 12). It used to trade on until the next 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from app.bootstrap import Service, Tuning
-from config.loader import load_config
-from persistence.database import make_engine
-from persistence.migrate import upgrade
+from app.bootstrap import Service
 from persistence.records import ActualState
 from persistence.sql_repository import SqlRepository
-from services.onboarding import sync_config
 from services.principal import OPERATOR
 from services.users import delete_user
 from tests.integration.app.conftest import (
-    SIMULATED_ETH_BTC,
-    alice_eth_btc,
     api_paper_strategy,
+    start_service,
     wait,
 )
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Path, SqlRepository]]:
-    """alice trades ETH/BTC on the paper venue; take_profit 50 keeps her ladder resting."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    path = tmp_path / "service.yaml"
-    body = alice_eth_btc(SIMULATED_ETH_BTC, paper=tmp_path / "paper.sqlite", take_profit="50")
-    path.write_text(f"database:\n  url: {url}\n{body}", encoding="utf-8")
-    upgrade(url)
-    engine = make_engine(url)
-    repo = SqlRepository(engine)
-    sync_config(load_config(path), repo, None, now=datetime.now(UTC))
-    try:
-        yield path, repo
-    finally:
-        engine.dispose()
-
-
-def start(path: Path) -> Service:
-    service = Service(load_config(path), vault=None, tuning=Tuning(poll_interval=0.2))
-    service.start()
-    return service
 
 
 def user_ids(service: Service) -> set[int]:
@@ -63,11 +32,11 @@ def resting(service: Service, key: str) -> list[Any]:
 
 
 def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_good(
-    setup: tuple[Path, SqlRepository],
+    resting_alice: tuple[Path, SqlRepository],
 ) -> None:
-    path, repo = setup
+    path, repo = resting_alice
     [eth] = repo.list_strategies()
-    service = start(path)
+    service = start_service(path)
     try:
         wait(lambda: len(resting(service, "alice/main")) >= 2, "alice's ladder resting")
         wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.RUNNING, "running")
@@ -85,7 +54,7 @@ def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_goo
     finally:
         service.stop()
 
-    service = start(path)
+    service = start_service(path)
     try:
         # bob, created through the services after the restart, trades: the polls that
         # brought him also read alice's rows, and ran nothing of hers.

@@ -5,52 +5,23 @@ sync that `martingale run` does next, and the restart after it, run nothing of i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from app.bootstrap import Service, Tuning
+from app.bootstrap import Service
 from config.loader import load_config
 from domain.events import StopMode
-from persistence.database import make_engine
-from persistence.migrate import upgrade
 from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
 from services.onboarding import sync_config
 from services.principal import OPERATOR
 from services.users import set_disabled
 from tests.integration.app.conftest import (
-    SIMULATED_ETH_BTC,
-    alice_eth_btc,
     api_paper_strategy,
+    start_service,
     wait,
 )
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Path, SqlRepository]]:
-    """alice trades ETH/BTC on the paper venue; take_profit 50 keeps her ladder resting."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    path = tmp_path / "service.yaml"
-    body = alice_eth_btc(SIMULATED_ETH_BTC, paper=tmp_path / "paper.sqlite", take_profit="50")
-    path.write_text(f"database:\n  url: {url}\n{body}", encoding="utf-8")
-    upgrade(url)
-    engine = make_engine(url)
-    repo = SqlRepository(engine)
-    sync_config(load_config(path), repo, None, now=datetime.now(UTC))
-    try:
-        yield path, repo
-    finally:
-        engine.dispose()
-
-
-def start(path: Path) -> Service:
-    service = Service(load_config(path), vault=None, tuning=Tuning(poll_interval=0.2))
-    service.start()
-    return service
 
 
 def resting(service: Service, key: str) -> list[Any]:
@@ -59,11 +30,11 @@ def resting(service: Service, key: str) -> list[Any]:
 
 
 def test_a_user_disabled_while_the_service_runs_stops_and_a_resync_and_restart_run_nothing(
-    setup: tuple[Path, SqlRepository],
+    resting_alice: tuple[Path, SqlRepository],
 ) -> None:
-    path, repo = setup
+    path, repo = resting_alice
     [eth] = repo.list_strategies()
-    service = start(path)
+    service = start_service(path)
     try:
         wait(lambda: len(resting(service, "alice/main")) >= 2, "alice's ladder resting")
         wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.RUNNING, "running")
@@ -84,7 +55,7 @@ def test_a_user_disabled_while_the_service_runs_stops_and_a_resync_and_restart_r
     assert repo.get_user(eth.user_id).disabled
     stopped = repo.get_strategy(eth.id)
     assert (stopped.desired_state, stopped.stop_mode) == (DesiredState.STOPPED, StopMode.CANCEL)
-    service = start(path)
+    service = start_service(path)
     try:
         # bob, created through the services after the restart, trades: the polls that
         # brought him also read alice's rows, and ran nothing of hers.
