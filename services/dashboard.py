@@ -26,6 +26,7 @@ from persistence.records import (
     StrategyStatus,
 )
 from persistence.repository import Repository
+from services.status import line_of
 
 # The market's price now, by (venue, symbol); None when this process has no price for it.
 PriceOf = Callable[[str, str], Decimal | None]
@@ -55,7 +56,8 @@ class StrategyRow:
     safety_used: int
     safety_max: int
     position: Decimal
-    cost: Decimal  # what the open position cost (0 when none is open)
+    held: bool  # the position a closed cycle kept (after a stop-now), not an open cycle's
+    cost: Decimal  # position x average entry (0 when there is none)
     average: Decimal | None
     take_profit: Decimal | None
     price: Decimal | None
@@ -72,8 +74,8 @@ class StrategyRow:
 class QuoteTotal:
     quote: str
     realized: Decimal
-    unrealized: Decimal
-    in_position: Decimal  # cost of the open positions
+    unrealized: Decimal | None  # None: some position of this currency has no price here
+    in_position: Decimal  # positions at their average entry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,14 +90,20 @@ def quote_of(symbol: str) -> str:
     return symbol.split("/", 1)[1] if "/" in symbol else ""
 
 
-def overview(repo: Repository, user_id: int, *, now: datetime, price_of: PriceOf) -> Overview:
-    venues = {
-        account.id: (account.name, account.exchange) for account in repo.list_accounts(user_id)
-    }
+def overview(
+    repo: Repository,
+    user_id: int,
+    *,
+    now: datetime,
+    price_of: PriceOf,
+    only: int | None = None,
+) -> Overview:
+    """The user's strategies (with `only`, that one strategy's row alone, or none)."""
+    venues = {account.id: (account.name, account.venue) for account in repo.list_accounts(user_id)}
     rows = [
         _row(repo, status, venues, now, price_of)
         for status in repo.list_status(user_id=user_id)
-        if status.strategy.user_id == user_id
+        if status.strategy.user_id == user_id and only in (None, status.strategy.id)
     ]
     rows.sort(key=lambda row: row.name)
     return Overview(rows=rows, totals=_totals(rows), service_down=_down(rows))
@@ -108,15 +116,19 @@ def _row(
     now: datetime,
     price_of: PriceOf,
 ) -> StrategyRow:
+    """Position: the open cycle's, or what a closed one kept (a stop-now keeps it, and the
+    next cycle adopts it): it is on the account either way, and so is its result."""
     record = status.strategy
     account, venue = venues.get(record.account_id, ("?", ""))
+    line = line_of(status, "", now)
     cycle = status.latest_cycle
     holding = cycle is not None and cycle.status is CycleStatus.OPEN
     price = price_of(venue, record.symbol) if venue else None
-    position = cycle.amount if holding and cycle is not None else ZERO
-    unrealized = None
-    if price is not None and cycle is not None and holding:
-        unrealized = position * price - cycle.cost
+    position = line.position_amount if holding else line.held_amount
+    average = line.average_price if holding else line.held_average
+    unrealized = ZERO if position == 0 else None  # nothing held: nothing unrealized
+    if position != 0 and price is not None and average is not None:
+        unrealized = position * (price - average)
     take_profit = None
     if holding and status.current_cycle is not None and status.open_orders:
         take_profit = _take_profit(repo.list_orders(record.id, cycle=status.current_cycle))
@@ -137,8 +149,9 @@ def _row(
         safety_used=cycle.safety_orders_filled if holding and cycle is not None else 0,
         safety_max=int(record.params.get("max_safety_orders", 0)),
         position=position,
-        cost=cycle.cost if holding and cycle is not None else ZERO,
-        average=cycle.average_price if holding and cycle is not None else None,
+        held=not holding and position > 0,
+        cost=position * average if average is not None else ZERO,
+        average=average,
         take_profit=take_profit,
         price=price,
         unrealized=unrealized,
@@ -165,22 +178,25 @@ def _take_profit(orders: list[Order]) -> Decimal | None:
 
 
 def _totals(rows: list[StrategyRow]) -> list[QuoteTotal]:
-    realized: dict[str, Decimal] = {}
-    unrealized: dict[str, Decimal] = {}
-    cost: dict[str, Decimal] = {}
+    """Per quote currency. Unrealized is None (unknown) when any position in that currency
+    has no price here: a partial sum would read as a result."""
+    totals: dict[str, QuoteTotal] = {}
     for row in rows:
-        realized[row.quote] = realized.get(row.quote, ZERO) + row.realized
-        unrealized[row.quote] = unrealized.get(row.quote, ZERO) + (row.unrealized or ZERO)
-        cost[row.quote] = cost.get(row.quote, ZERO) + row.cost
-    return [
-        QuoteTotal(
-            quote=quote,
-            realized=realized[quote],
-            unrealized=unrealized[quote],
-            in_position=cost.get(quote, ZERO),
+        was = totals.get(row.quote) or QuoteTotal(
+            quote=row.quote, realized=ZERO, unrealized=ZERO, in_position=ZERO
         )
-        for quote in sorted(realized)
-    ]
+        unrealized = (
+            None
+            if was.unrealized is None or row.unrealized is None
+            else was.unrealized + row.unrealized
+        )
+        totals[row.quote] = QuoteTotal(
+            quote=row.quote,
+            realized=was.realized + row.realized,
+            unrealized=unrealized,
+            in_position=was.in_position + row.cost,
+        )
+    return [totals[quote] for quote in sorted(totals)]
 
 
 def _down(rows: list[StrategyRow]) -> str | None:

@@ -56,13 +56,14 @@ def collect_status(
     else:
         users = {user_id: repo.get_user(user_id).name}
     lines = [
-        _line(status, users.get(status.strategy.user_id, "?"), now)
+        line_of(status, users.get(status.strategy.user_id, "?"), now)
         for status in repo.list_status(user_id=user_id)
     ]
     return sorted(lines, key=lambda line: (line.user, line.name))
 
 
-def _line(status: StrategyStatus, user: str, now: datetime) -> StrategyLine:
+def line_of(status: StrategyStatus, user: str, now: datetime) -> StrategyLine:
+    """The status line of one strategy (`user`: its owner's name, for display)."""
     record = status.strategy
     latest = status.latest_cycle
     holding = latest is not None and latest.status is CycleStatus.OPEN

@@ -16,6 +16,7 @@ from typing import Any
 
 from domain.errors import MartingaleError
 from domain.orders import OrderState
+from persistence.errors import NotFound
 from persistence.records import CycleRecord, CycleStatus
 from persistence.records_history import FillRecord, OrderRecord
 from persistence.repository import Repository
@@ -67,9 +68,10 @@ def strategy_page(
     repo: Repository, user_id: int, strategy_id: int, *, now: datetime, price_of: PriceOf
 ) -> StrategyPage:
     record = get_strategy(repo, user_id, strategy_id)  # 404 for another user's strategy
-    row = next(
-        r for r in overview(repo, user_id, now=now, price_of=price_of).rows if r.id == record.id
-    )
+    rows = overview(repo, user_id, now=now, price_of=price_of, only=record.id).rows
+    if not rows:  # deleted between the two reads
+        raise NotFound(f"strategy {strategy_id} does not exist")
+    row = rows[0]
     cycles = history.cycles(repo, user_id, strategy_id, limit=CYCLES_SHOWN).items
     orders = history.orders(repo, user_id, strategy_id, limit=ORDERS_READ).items
     open_cycle = next((c for c in cycles if c.status is CycleStatus.OPEN), None)
@@ -79,9 +81,7 @@ def strategy_page(
         params=dict(record.params),
         ladder=_ladder(record.params, open_cycle, current),
         cycles=[_cycle_line(c, now) for c in cycles],
-        resting=[
-            o for o in current if o.order.state in (OrderState.OPEN, OrderState.PENDING_SUBMIT)
-        ],
+        resting=[o for o in current if o.order.state in ACTIVE_ORDER],
         fills=history.fills(repo, user_id, strategy_id, limit=FILLS_SHOWN).items,
         stopped=record.desired_state.value == "stopped"
         and record.actual_state.value in ("stopped", "faulted", "finished"),
@@ -97,10 +97,13 @@ def _ladder(params: Any, cycle: CycleRecord | None, orders: list[OrderRecord]) -
         plan = None
     placed: dict[int, OrderRecord] = {}
     for each in sorted(orders, key=lambda o: o.id):  # a re-placed leg (u<n>) wins
-        level = _level_of(each.leg)
-        if level is not None:
-            placed[level] = each
-    levels = range(len(plan.levels)) if plan is not None else sorted(placed)
+        number = _level_of(each.leg)
+        if number is not None:
+            placed[number] = each
+    # The plan follows the current parameters, which apply from the next cycle: the levels this
+    # cycle placed are shown whatever the plan says now, and planned ones only up to its size.
+    planned = range(len(plan.levels)) if plan is not None else range(0)
+    levels = sorted(set(planned) | set(placed))
     ladder = []
     for n in levels:
         found = placed.get(n)
@@ -118,14 +121,14 @@ def _ladder(params: Any, cycle: CycleRecord | None, orders: list[OrderRecord]) -
                     filled=order.filled,
                 )
             )
-        elif plan is not None:
-            planned = plan.levels[n]
+        elif plan is not None and n < len(plan.levels):
+            step = plan.levels[n]
             ladder.append(
                 LadderLevel(
                     level=n,
-                    price=planned.price,
-                    amount=planned.base_amount,
-                    quote=planned.quote_size,
+                    price=step.price,
+                    amount=step.base_amount,
+                    quote=step.quote_size,
                     state="planned",
                     filled=Decimal(0),
                 )

@@ -4,6 +4,7 @@ page and fragment is scoped to its user and protected against CSRF."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -349,3 +350,26 @@ def test_an_admin_disables_a_user_whose_strategies_stop_and_sessions_end(world: 
     assert itself.status_code == 422 and not world.repo.get_user(world.admin.user_id).disabled
     back: Any = root.post(f"/ui/admin/users/{world.bob.user_id}/enable")
     assert back.status_code == 200 and not world.repo.get_user(world.bob.user_id).disabled
+
+
+def test_an_error_answer_to_htmx_is_never_swapped_into_the_page(world: World) -> None:
+    """Deleting a running strategy is refused: the message goes to the page's notice as text
+    (HX-Trigger), and HX-Reswap keeps htmx from parsing it into the page as HTML."""
+    alice = Browser(world, world.alice)
+    answer: Any = alice.post(f"/ui/strategies/{world.alice.strategy_id}/delete")
+    assert answer.status_code == 422
+    assert answer.headers["HX-Reswap"] == "none"
+    assert answer.headers["content-type"].startswith("text/plain")
+    event = json.loads(answer.headers["HX-Trigger"])
+    assert "running" in event["martingale-error"]
+
+
+def test_odd_digits_in_a_token_expiry_are_refused_not_a_crash(world: World) -> None:
+    alice = Browser(world, world.alice)
+    answer: Any = alice.post("/ui/tokens", {"name": "odd", "expires_days": "²"})
+    assert answer.status_code == 422 and "expires_days" in answer.text
+
+
+def test_pages_are_never_cached(world: World) -> None:
+    alice = Browser(world, world.alice)
+    assert alice.get("/settings").headers["cache-control"] == "no-store"  # type: ignore[attr-defined]

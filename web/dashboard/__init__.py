@@ -10,6 +10,8 @@ only: another user's strategy or account is a 404 page, as in the API.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -38,6 +40,10 @@ SECURITY_HEADERS = {
 }
 
 
+# Pages show balances, positions and, once, a new token: no cache keeps them.
+NO_STORE = [(b"cache-control", b"no-store")]
+
+
 def is_page(request: Request) -> bool:
     return not request.url.path.startswith(NOT_PAGES)
 
@@ -52,7 +58,11 @@ def error_page(
     if status == 500:
         message = "Something went wrong on our side; it has been logged."
     if request.headers.get("hx-request"):
-        return PlainTextResponse(message, status_code=status, headers=headers)
+        # Never swapped into the page (htmx would parse it as HTML): the page's script shows
+        # it as text in its notice (the "martingale-error" event, static/app.js).
+        events = json.dumps({"martingale-error": message})  # ASCII: a header may carry it
+        extra = {"HX-Reswap": "none", "HX-Trigger": events}
+        return PlainTextResponse(message, status_code=status, headers={**(headers or {}), **extra})
     context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
     return page(request, "error.html", context, status_code=status)
 
@@ -77,9 +87,11 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        extra = self.raw if path.startswith("/static/") else self.raw + NO_STORE
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.raw
+                message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -138,7 +138,7 @@ def create_token(request: Request, values: Form, who: CurrentViewer, ctx: Contex
     try:
         expires = None
         if days:
-            if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+            if not (days.isascii() and days.isdigit()) or not 1 <= int(days) <= MAX_DAYS:
                 raise ValidationError(f"a whole number from 1 to {MAX_DAYS}", field="expires_days")
             expires = now + timedelta(days=int(days))
         issued = issue_token(

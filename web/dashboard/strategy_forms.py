@@ -19,6 +19,7 @@ from domain.errors import ConfigurationError
 from services import accounts, strategies
 from services.dashboard import quote_of
 from services.plan import number
+from strategy.params import MAX_SAFETY_ORDERS
 from web.dashboard.render import page, templates
 from web.dashboard.session import CurrentViewer
 from web.models import Id
@@ -41,7 +42,7 @@ class ParamField:
 PARAM_FIELDS = (
     ParamField("base_order", "Base order", "quote currency spent by the first buy", True),
     ParamField("safety_order", "Safety order", "quote currency of the first safety order", True),
-    ParamField("max_safety_orders", "Max safety orders", "0 to 1000", True, True),
+    ParamField("max_safety_orders", "Max safety orders", f"0 to {MAX_SAFETY_ORDERS}", True, True),
     ParamField("price_deviation", "Price deviation %", "below the entry, first safety", True),
     ParamField("take_profit", "Take-profit %", "above the average entry", True),
     ParamField("step_scale", "Step scale", "each step is this times the last", placeholder="1"),

@@ -93,9 +93,7 @@ def chart(strategy_id: Id, who: CurrentViewer, ctx: Context) -> JSONResponse:
     )
     account = ctx.repo.get_account(record.account_id)
     prices = (
-        ctx.observer.price_history(account.exchange, record.symbol)
-        if ctx.observer is not None
-        else []
+        ctx.observer.price_history(account.venue, record.symbol) if ctx.observer is not None else []
     )
     body: dict[str, Any] = {
         "symbol": record.symbol,

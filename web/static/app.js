@@ -22,5 +22,8 @@
   document.addEventListener("htmx:sendError", function () {
     notify("The service does not answer. It may be stopped or restarting.");
   });
+  document.body.addEventListener("martingale-error", function (event) {
+    notify(String(event.detail && event.detail.value || "The request was refused."));
+  });
   window.martingaleNotify = notify;
 })();
