@@ -8,9 +8,12 @@ the service's own factory (app.exchanges), and closed after it: a replaced key i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from cachetools import TTLCache
 
 from actors import metrics
 from config.schema import ServiceConfig
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+RULES_TTL_S = 300.0  # a market's tick and step sizes change rarely; orders re-check them
+PRICE_TTL_S = 5.0  # a preview's start price
+
 
 class WebPart:
     def __init__(self, config: ServiceConfig, *, vault: Vault | None, port: int | None = None):
@@ -41,6 +47,10 @@ class WebPart:
         self.server: WebServer | None = None
         self._engine: Any = None
         self._build: Callable[[int], Exchange] | None = None
+        # A live venue's answers, shared by every user of the venue (they are public data).
+        self._lock = threading.Lock()
+        self._rules: TTLCache[tuple[str, str], MarketRules] = TTLCache(1024, RULES_TTL_S)
+        self._prices: TTLCache[tuple[str, str], Decimal] = TTLCache(1024, PRICE_TTL_S)
 
     def start(self, service: Service) -> None:
         self._engine = make_engine(self.config.database.url)
@@ -83,12 +93,28 @@ class WebPart:
                     field="symbol",
                 )
             return rules
-        return self._ask(account, lambda client: client.load_market_rules(symbol))
+        key = (account.venue, symbol)
+        with self._lock:
+            cached = self._rules.get(key)
+        if cached is None:
+            cached = self._ask(account, lambda client: client.load_market_rules(symbol))
+            with self._lock:
+                self._rules[key] = cached
+        return cached
 
     def price_for(self, account: AccountRecord, symbol: str) -> Decimal:
         """The market's last price, from the account's venue (paper: the simulated or replayed
-        market's last tick)."""
-        return self._ask(account, lambda client: client.fetch_ticker(symbol).last)
+        market's last tick); a live venue's is asked at most once per PRICE_TTL_S."""
+        if account.exchange == PAPER_VENUE:
+            return self._ask(account, lambda client: client.fetch_ticker(symbol).last)
+        key = (account.venue, symbol)
+        with self._lock:
+            cached = self._prices.get(key)
+        if cached is None:
+            cached = self._ask(account, lambda client: client.fetch_ticker(symbol).last)
+            with self._lock:
+                self._prices[key] = cached
+        return cached
 
     def _ask(self, account: AccountRecord, ask: Callable[[Exchange], T]) -> T:
         """One question to the account's venue on a client of its own, closed after; a market
