@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from persistence.records import ActualState, DesiredState
+from persistence.records import ActualState, DesiredState, JournalEntry
 from services.plan import preview
+from tests.integration.persistence.helpers import TestEvent, at
 from tests.web.app_routes import app_routes
 from tests.web.conftest import PASSWORD, World, rules_for
 from tests.web.dashboard_helpers import Browser
@@ -373,3 +374,25 @@ def test_odd_digits_in_a_token_expiry_are_refused_not_a_crash(world: World) -> N
 def test_pages_are_never_cached(world: World) -> None:
     alice = Browser(world, world.alice)
     assert alice.get("/settings").headers["cache-control"] == "no-store"  # type: ignore[attr-defined]
+
+
+def test_the_event_log_pages_back_through_older_events(world: World) -> None:
+    sid = world.alice.strategy_id
+    world.repo.append_events(
+        [
+            JournalEntry(
+                strategy_id=sid,
+                event=TestEvent(name=f"e{n}", price=Decimal(n)),
+                occurred_at=at(10 + n),
+            )
+            for n in range(60)
+        ]
+    )
+    alice = Browser(world, world.alice)
+    newest = _text(alice.get(f"/ui/strategies/{sid}/events"))
+    assert newest.count("<li>") == 50
+    cursor = re.search(r'events\?cursor=([^"]+)" hx-target="#older-events"', newest)
+    assert cursor is not None
+    older = _text(alice.get(f"/ui/strategies/{sid}/events?cursor={cursor.group(1)}"))
+    assert older.count("<li>") == 11  # the other 10 of the 60, and the seeded one
+    assert "Older events" not in older

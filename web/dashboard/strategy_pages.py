@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from domain.money import fmt
@@ -69,8 +69,16 @@ def _summary(
 
 
 @router.get("/ui/strategies/{strategy_id}/events", response_class=HTMLResponse)
-def events(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context) -> HTMLResponse:
-    found = history.events(ctx.repo, who.user_id, strategy_id, limit=EVENTS_SHOWN)
+def events(
+    request: Request,
+    strategy_id: Id,
+    who: CurrentViewer,
+    ctx: Context,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """The newest events (polled), or with `cursor` the page before it (the "older" button;
+    a page of older events then offers the one before it in its place)."""
+    found = history.events(ctx.repo, who.user_id, strategy_id, cursor=cursor, limit=EVENTS_SHOWN)
     shown = [
         {
             "occurred_at": e.occurred_at,
@@ -79,7 +87,13 @@ def events(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context) 
         }
         for e in found.items
     ]
-    return page(request, "parts/events.html", {"events": shown})
+    context = {
+        "events": shown,
+        "next_cursor": found.next_cursor,
+        "strategy_id": strategy_id,
+        "older": cursor is not None,
+    }
+    return page(request, "parts/events.html", context)
 
 
 @router.get("/ui/strategies/{strategy_id}/chart")
