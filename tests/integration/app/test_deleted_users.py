@@ -26,6 +26,17 @@ def user_ids(service: Service) -> set[int]:
     return set(service.root.proxy().user_refs().get(timeout=10))
 
 
+def _seen(service: Service, repo: SqlRepository, strategy_id: int) -> str:
+    """What the service made of the strategy, for a failure's message (a rare flake of this
+    test left nothing to go on)."""
+    row = repo.get_strategy(strategy_id)
+    return (
+        f"(row: desired {row.desired_state.value}, actual {row.actual_state.value}, "
+        f"error {row.last_error!r}; root's users {sorted(user_ids(service))}; "
+        f"resting {resting(service, 'bob/main')})"
+    )
+
+
 def resting(service: Service, key: str) -> list[Any]:
     assert service.venue is not None
     return service.venue.open_orders(key, None)
@@ -59,7 +70,11 @@ def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_goo
         # bob, created through the services after the restart, trades: the polls that
         # brought him also read alice's rows, and ran nothing of hers.
         sid = api_paper_strategy(repo, service, "bob", "main")
-        wait(lambda: len(resting(service, "bob/main")) >= 2, "bob's ladder resting")
+        wait(
+            lambda: len(resting(service, "bob/main")) >= 2,
+            "bob's ladder resting",
+            then=lambda: _seen(service, repo, sid),
+        )
         assert eth.user_id not in user_ids(service)
         assert repo.get_strategy(eth.id).actual_state is ActualState.STOPPED
         assert len(repo.list_orders(eth.id)) == placed
