@@ -217,9 +217,21 @@ def list_strategies(repo: Repository, user_id: int) -> list[StrategyRecord]:
 def delete_strategy(repo: Repository, user_id: int, strategy_id: int, *, now: datetime) -> None:
     """Soft delete of a stopped strategy (desired STOPPED, and the engine stopped, finished,
     faulted or never started); else ValidationError(field="state") saying to stop it first.
-    Its orders, fills, cycles and audit rows stay, its name is free again."""
+    Its orders, fills, cycles and audit rows stay, its name is free again.
+
+    Refused too while any of its orders may still rest on the exchange: a strategy the
+    supervisor gave up on (FAULTED) can stop with its ladder on the book, and a deleted strategy
+    is never run again, so nothing would ever cancel those orders or account for their fills.
+    Resuming it and stopping it now cancels them."""
     with repo.transaction():
         record = get_strategy(repo, user_id, strategy_id)
+        live = sum(1 for order in repo.list_orders(strategy_id) if order.state.is_live)
+        if live:
+            raise ValidationError(
+                f"strategy {record.name!r} still has {live} order(s) that may rest on the "
+                "exchange; resume it and stop it now (which cancels them) before deleting it",
+                field="state",
+            )
         repo.delete_strategy(strategy_id, now=now)
         repo.append_audit([_audit(record, "strategy_deleted", now)])
 

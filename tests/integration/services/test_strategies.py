@@ -9,6 +9,7 @@ import pytest
 
 from domain.errors import DatabaseUnavailable, ValidationError
 from domain.market import MarketRules
+from domain.orders import OrderState
 from persistence.errors import NotFound
 from persistence.records import AccountRecord, ActualState, DesiredState
 from services.strategies import (
@@ -19,6 +20,7 @@ from services.strategies import (
     list_strategies,
     update_params,
 )
+from tests.integration.persistence.helpers import intent, open_cycle
 from tests.integration.services.conftest import (
     PARAMS,
     T0,
@@ -277,3 +279,20 @@ def test_without_a_price_the_preview_uses_the_markets_current_price(repo: Any) -
     # a price given wins over the market's
     _, given = update_params(repo, uid, record.id, PARAMS, now=T0, price_for=price_for)
     assert given.levels[0].price == Decimal(100)
+
+
+def test_a_faulted_strategy_with_orders_on_the_book_is_not_deleted(repo: Any) -> None:
+    """The supervisor gave up on it with its ladder resting: deleting it would leave those
+    orders on the exchange with nobody to cancel them or count their fills."""
+    uid = user_with_account(repo)
+    sid = new_strategy(repo, uid)
+    repo.upsert_cycle(sid, open_cycle(1))
+    placed = repo.record_order_intent(sid, intent(sid, 1, "s1"), now=at(1))
+    stop(repo, sid, ActualState.FAULTED)
+    with pytest.raises(ValidationError, match="1 order") as info:
+        delete_strategy(repo, uid, sid, now=at(2))
+    assert info.value.field == "state"
+    assert [s.id for s in list_strategies(repo, uid)] == [sid]
+    repo.update_order(sid, placed.transition(OrderState.CANCELED), now=at(3))
+    delete_strategy(repo, uid, sid, now=at(4))  # cancelled: nothing left on the book
+    assert list_strategies(repo, uid) == []
