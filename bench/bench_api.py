@@ -91,13 +91,19 @@ def summary_ms(values: list[float]) -> dict[str, float]:
 
 
 def clients(
-    base: str, token: str, threads: int, schedule: tuple[float, float, int], think: float, out: Path
+    base: str,
+    token: str,
+    threads: int,
+    schedule: tuple[float, float, int],
+    think: float,
+    out: Path,
+    paths: tuple[str, ...] = PATHS,
 ) -> None:
     """`schedule`: (start, slot seconds, slots), start on the wall clock (time.time()); the
     threads send requests in odd slots only and wait through the even ones."""
     start, slot, slots = schedule
     end = start + slot * slots
-    samples: dict[str, list[float]] = {path: [] for path in PATHS}
+    samples: dict[str, list[float]] = {path: [] for path in paths}
     errors: list[str] = []
     lock = threading.Lock()
     cpu0 = time.process_time()  # after this process's imports: the load's own cost
@@ -111,11 +117,11 @@ def clients(
         return False
 
     def loop(n: int) -> None:
-        mine: dict[str, list[float]] = {path: [] for path in PATHS}
+        mine: dict[str, list[float]] = {path: [] for path in paths}
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
             i = n
             while loaded_now():
-                path = PATHS[i % len(PATHS)]
+                path = paths[i % len(paths)]
                 i += 1
                 t0 = time.perf_counter()
                 try:
@@ -358,6 +364,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.think),
                 "--out",
                 str(result),
+                "--paths",
+                args.paths,
             ],
             # --clients-nice: the clients stand in for other machines; at a low priority their
             # own CPU does not take the service's cores from it.
@@ -443,6 +451,12 @@ def main() -> int:
         help="the service's gc thresholds, e.g. 50000,20,10 (default: the service's)",
     )
     parser.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="what the loaded clients poll, comma-separated (e.g. /health/live: the cost of "
+        "serving HTTP at all, with no database read)",
+    )
+    parser.add_argument(
         "--switch-ms",
         type=float,
         default=None,
@@ -487,7 +501,15 @@ def main() -> int:
         token = Path(args.token_file).read_text().strip()
         start, slot, count = args.schedule.split(",")
         schedule = (float(start), float(slot), int(count))
-        clients(args.base, token, args.threads, schedule, args.think, Path(args.out))
+        clients(
+            args.base,
+            token,
+            args.threads,
+            schedule,
+            args.think,
+            Path(args.out),
+            tuple(args.paths.split(",")),
+        )
         return 0
     if args.mode == "web-server":
         url = Path(args.url_file).read_text().strip()
