@@ -81,6 +81,18 @@ class MemoryReads:
                 deployment_tag=self._tag,
             )
 
+    def _take_profit(self, strategy_id: int) -> Decimal | None:
+        """The newest live take-profit's price (rows are kept in insertion order)."""
+        found = None
+        for row in self._s.orders.values():
+            if (
+                row.strategy_id == strategy_id
+                and row.leg.startswith("t")
+                and row.order.state.is_live
+            ):
+                found = row.order.price
+        return found
+
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:
         with self._lock:
             out = []
@@ -97,6 +109,7 @@ class MemoryReads:
                         ),
                         current_cycle=cycles[-1].number if cycles else None,
                         latest_cycle=cycles[-1] if cycles else None,
+                        take_profit=self._take_profit(strategy.id),
                     )
                 )
             return out

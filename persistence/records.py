@@ -369,3 +369,5 @@ class StrategyStatus:
     open_orders: int
     current_cycle: int | None
     latest_cycle: CycleRecord | None = None  # the record of `current_cycle` (position, prices)
+    # The price of the newest take-profit order that may still rest on the book, if any.
+    take_profit: Decimal | None = None

@@ -192,6 +192,16 @@ _OPEN_ORDERS = (
     .where(ORDERS.c.strategy_id.in_(_IDS), ORDERS.c.state.in_(_LIVE_STATES))
     .group_by(ORDERS.c.strategy_id)
 )
+# Newest last: the take-profit revision (leg t<k>) placed last is the one that rests.
+_LIVE_TAKE_PROFITS = (
+    select(ORDERS.c.strategy_id, ORDERS.c.price)
+    .where(
+        ORDERS.c.strategy_id.in_(_IDS),
+        ORDERS.c.state.in_(_LIVE_STATES),
+        ORDERS.c.leg.like("t%"),
+    )
+    .order_by(ORDERS.c.id)
+)
 _NEWEST_NUMBERS = (
     select(CYCLES.c.strategy_id, func.max(CYCLES.c.number).label("number"))
     .where(CYCLES.c.strategy_id.in_(_IDS))
@@ -219,6 +229,9 @@ def _status(conn: Connection, query: Any, params: dict[str, Any]) -> list[Strate
         return []
     ids = {"b_ids": [s.id for s in strategies]}
     open_orders: dict[int, int] = dict(conn.execute(_OPEN_ORDERS, ids).all())
+    take_profits: dict[int, Decimal] = {}
+    if open_orders:
+        take_profits = dict(conn.execute(_LIVE_TAKE_PROFITS, ids).all())
     latest = {row.strategy_id: sql_rows.cycle(row) for row in conn.execute(_LATEST_CYCLES, ids)}
     completed: dict[int, int] = {}
     profit: dict[int, Decimal] = {}
@@ -233,6 +246,7 @@ def _status(conn: Connection, query: Any, params: dict[str, Any]) -> list[Strate
             open_orders=int(open_orders.get(s.id, 0)),
             current_cycle=latest[s.id].number if s.id in latest else None,
             latest_cycle=latest.get(s.id),
+            take_profit=take_profits.get(s.id),
         )
         for s in strategies
     ]

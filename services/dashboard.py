@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from domain.ids import parse_client_order_id
 from domain.money import ZERO
-from domain.orders import Order, OrderState
+from domain.orders import OrderState
 from persistence.records import (
     ActualState,
     CycleStatus,
@@ -101,7 +100,7 @@ def overview(
     """The user's strategies (with `only`, that one strategy's row alone, or none)."""
     venues = {account.id: (account.name, account.venue) for account in repo.list_accounts(user_id)}
     rows = [
-        _row(repo, status, venues, now, price_of)
+        _row(status, venues, now, price_of)
         for status in repo.list_status(user_id=user_id)
         if status.strategy.user_id == user_id and only in (None, status.strategy.id)
     ]
@@ -110,7 +109,6 @@ def overview(
 
 
 def _row(
-    repo: Repository,
     status: StrategyStatus,
     venues: Mapping[int, tuple[str, str]],
     now: datetime,
@@ -129,9 +127,7 @@ def _row(
     unrealized = ZERO if position == 0 else None  # nothing held: nothing unrealized
     if position != 0 and price is not None and average is not None:
         unrealized = position * (price - average)
-    take_profit = None
-    if holding and status.current_cycle is not None and status.open_orders:
-        take_profit = _take_profit(repo.list_orders(record.id, cycle=status.current_cycle))
+    take_profit = status.take_profit if holding else None
     age = None
     if record.last_heartbeat is not None:
         age = max(0, int((now - record.last_heartbeat).total_seconds()))
@@ -160,21 +156,6 @@ def _row(
         heartbeat_age_s=age,
         seen_age_s=max(0, int((now - seen).total_seconds())),
     )
-
-
-def _take_profit(orders: list[Order]) -> Decimal | None:
-    """The price of the resting take-profit (the newest revision still active)."""
-    best: tuple[int, Decimal] | None = None
-    for order in orders:
-        parsed = parse_client_order_id(order.client_order_id)
-        if parsed is None or order.state not in ACTIVE_ORDER or order.price is None:
-            continue
-        leg = parsed[2]
-        if leg.startswith("t"):
-            revision = int(leg[1:] or 0)
-            if best is None or revision > best[0]:
-                best = (revision, order.price)
-    return best[1] if best is not None else None
 
 
 def _totals(rows: list[StrategyRow]) -> list[QuoteTotal]:

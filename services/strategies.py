@@ -30,7 +30,7 @@ from domain.errors import ValidationError
 from domain.market import MarketRules
 from persistence.errors import NotFound
 from persistence.records import AccountRecord, AuditEntry, DesiredState, StrategyRecord
-from persistence.records_history import NAME_LENGTH
+from persistence.records_history import NAME_LENGTH, deletion_refused
 from persistence.repository import Repository
 from services.plan import PRICE, Value, checked_plan, stored_params
 from strategy.ladder import Plan
@@ -225,6 +225,9 @@ def delete_strategy(repo: Repository, user_id: int, strategy_id: int, *, now: da
     Resuming it and stopping it now cancels them."""
     with repo.transaction():
         record = get_strategy(repo, user_id, strategy_id)
+        reason = deletion_refused(record.name, record.desired_state, record.actual_state)
+        if reason is not None:  # said first: stopping it is the first thing to do
+            raise ValidationError(reason, field="state")
         live = sum(1 for order in repo.list_orders(strategy_id) if order.state.is_live)
         if live:
             raise ValidationError(

@@ -65,24 +65,33 @@ class StrategyPage:
 
 
 def strategy_page(
-    repo: Repository, user_id: int, strategy_id: int, *, now: datetime, price_of: PriceOf
+    repo: Repository,
+    user_id: int,
+    strategy_id: int,
+    *,
+    now: datetime,
+    price_of: PriceOf,
+    fills: bool = True,
+    cycles: bool = True,
 ) -> StrategyPage:
+    """`fills`, `cycles`: False leaves those lists empty, for a poll that does not show them
+    (the summary shows no fills, the chart no cycles)."""
     record = get_strategy(repo, user_id, strategy_id)  # 404 for another user's strategy
     rows = overview(repo, user_id, now=now, price_of=price_of, only=record.id).rows
     if not rows:  # deleted between the two reads
         raise NotFound(f"strategy {strategy_id} does not exist")
     row = rows[0]
-    cycles = history.cycles(repo, user_id, strategy_id, limit=CYCLES_SHOWN).items
+    shown = history.cycles(repo, user_id, strategy_id, limit=CYCLES_SHOWN if cycles else 1).items
     orders = history.orders(repo, user_id, strategy_id, limit=ORDERS_READ).items
-    open_cycle = next((c for c in cycles if c.status is CycleStatus.OPEN), None)
+    open_cycle = next((c for c in shown if c.status is CycleStatus.OPEN), None)
     current = [o for o in orders if open_cycle is not None and o.cycle == open_cycle.number]
     return StrategyPage(
         row=row,
         params=dict(record.params),
         ladder=_ladder(record.params, open_cycle, current),
-        cycles=[_cycle_line(c, now) for c in cycles],
+        cycles=[_cycle_line(c, now) for c in shown] if cycles else [],
         resting=[o for o in current if o.order.state in ACTIVE_ORDER],
-        fills=history.fills(repo, user_id, strategy_id, limit=FILLS_SHOWN).items,
+        fills=history.fills(repo, user_id, strategy_id, limit=FILLS_SHOWN).items if fills else [],
         stopped=record.desired_state.value == "stopped"
         and record.actual_state.value in ("stopped", "faulted", "finished"),
     )

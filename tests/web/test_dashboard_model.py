@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from domain.orders import OrderState
 from persistence.records import CycleStatus, DesiredState
 from services.dashboard import overview
 from services.strategy_page import strategy_page
@@ -128,3 +129,15 @@ def test_the_ladder_keeps_the_levels_the_cycle_placed_after_a_parameter_change(
     page = strategy_page(repo, world.alice.user_id, sid, now=NOW, price_of=prices({}))  # type: ignore[arg-type]
     assert [level.level for level in page.ladder] == [0, 1, 2]
     assert page.ladder[2].state == "resting"
+
+
+def test_the_take_profit_is_the_newest_revision_still_on_the_book(world: World) -> None:
+    repo, sid = world.repo, world.alice.strategy_id
+    repo.upsert_cycle(
+        sid, open_cycle(2, amount=Decimal(1), cost=Decimal("0.05"), average_price=Decimal("0.05"))
+    )
+    first = repo.record_order_intent(sid, intent(sid, 2, "t1", price="0.051"), now=at(5))
+    repo.update_order(sid, first.transition(OrderState.CANCELED), now=at(6))
+    repo.record_order_intent(sid, intent(sid, 2, "t2", price="0.0508"), now=at(7))
+    row = _row(world, prices({}))
+    assert row.take_profit == Decimal("0.0508")  # type: ignore[attr-defined]

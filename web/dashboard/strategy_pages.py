@@ -64,7 +64,9 @@ def summary(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context)
 def _summary(
     request: Request, user_id: int, strategy_id: int, ctx: WebContext, flash: str = ""
 ) -> HTMLResponse:
-    found = strategy_page(ctx.repo, user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx))
+    found = strategy_page(
+        ctx.repo, user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx), fills=False
+    )
     return page(request, "parts/strategy_summary.html", {"page": found, "flash": flash})
 
 
@@ -103,7 +105,7 @@ def chart(strategy_id: Id, who: CurrentViewer, ctx: Context) -> JSONResponse:
     the resting orders. Numbers are decimal strings, times UNIX seconds."""
     record = strategies.get_strategy(ctx.repo, who.user_id, strategy_id)
     found = strategy_page(
-        ctx.repo, who.user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx)
+        ctx.repo, who.user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx), cycles=False
     )
     account = ctx.repo.get_account(record.account_id)
     prices = (
