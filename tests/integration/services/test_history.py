@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from domain.errors import ValidationError
+from domain.orders import OrderState
 from persistence.errors import NotFound
 from persistence.records import AuditEntry, CycleRecord, CycleStatus, JournalEntry
 from services import history
@@ -106,6 +107,8 @@ def test_another_users_or_a_deleted_strategys_history_is_not_found(repo: Any, ki
     with pytest.raises(NotFound):
         LISTS[kind](repo, uid, 999)
     stop(repo, bobs)
+    for order in repo.list_orders(bobs):  # off the book: a strategy with live orders stays
+        repo.update_order(bobs, order.transition(OrderState.CANCELED), now=at(9))
     history_before = LISTS[kind](repo, bob, bobs).items
     delete_strategy(repo, bob, bobs, now=at(9))
     with pytest.raises(NotFound):
