@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Vendor the dashboard's browser JavaScript into web/static/vendor/, so nothing loads from a
+# Vendor the web's browser JavaScript (the dashboard's, and Swagger UI for /docs) into web/static/vendor/, so nothing loads from a
 # CDN at run time. Versions are pinned below; the sha256 of every vendored file is pinned in
 # web/static/vendor/VERSIONS.txt, which this script writes.
 #
@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 # htmx: the 2.x line (4.x is a rewrite with other attributes and events).
 HTMX_VERSION=2.0.11
 LIGHTWEIGHT_CHARTS_VERSION=5.3.0
+# Swagger UI for the API's /docs page (FastAPI would load it from a CDN).
+SWAGGER_UI_VERSION=5.36.0
 
 DEST=web/static/vendor
 VERSIONS=$DEST/VERSIONS.txt
@@ -30,6 +32,9 @@ FILES=(
     "lightweight-charts $LIGHTWEIGHT_CHARTS_VERSION package/dist/lightweight-charts.standalone.production.js lightweight-charts.standalone.production.js"
     "lightweight-charts $LIGHTWEIGHT_CHARTS_VERSION package/LICENSE lightweight-charts.LICENSE"
     "lightweight-charts $LIGHTWEIGHT_CHARTS_VERSION package/NOTICE? lightweight-charts.NOTICE"
+    "swagger-ui-dist $SWAGGER_UI_VERSION package/swagger-ui-bundle.js swagger-ui-bundle.js"
+    "swagger-ui-dist $SWAGGER_UI_VERSION package/swagger-ui.css swagger-ui.css"
+    "swagger-ui-dist $SWAGGER_UI_VERSION package/LICENSE swagger-ui-dist.LICENSE"
 )
 
 die() {

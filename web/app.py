@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from web import dashboard, errors, observability
 from web.context import WebContext
@@ -34,11 +36,24 @@ def create_app(ctx: WebContext) -> FastAPI:
         title="martingale",
         summary="Multi-tenant Martingale (DCA) trading service: management API",
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # served below, from the vendored Swagger UI
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """The interactive API page, on Swagger UI vendored in web/static/vendor: like the
+        dashboard, it loads nothing from another host."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
     errors.install(app, pages=dashboard.error_page)
     for module in (auth, users, tokens, accounts, strategies, history):
         app.include_router(module.router, prefix=API_PREFIX)
