@@ -135,6 +135,23 @@ class MemoryAuth:
             if token is not None and (token.last_used_at is None or token.last_used_at < now):
                 s.tokens[token_id] = replace(token, last_used_at=utc(now))
 
+    def purge_sessions(self, user_id: int, *, before: datetime) -> int:
+        cutoff = utc(before)
+        with self._tx() as s:
+            gone = [
+                t.id
+                for t in s.tokens.values()
+                if t.user_id == user_id
+                and t.kind == "session"
+                and (
+                    (t.expires_at is not None and t.expires_at < cutoff)
+                    or (t.revoked_at is not None and t.revoked_at < cutoff)
+                )
+            ]
+            for token_id in gone:
+                del s.tokens[token_id]
+            return len(gone)
+
     def revoke_tokens(self, user_id: int, *, kind: str | None = None, now: datetime) -> int:
         with self._tx() as s:
             revoked = [

@@ -306,6 +306,11 @@ class Repository(Protocol):
         """Idempotent: a revoked token keeps its first revocation time. NotFound for no token."""
         ...
 
+    def purge_sessions(self, user_id: int, *, before: datetime) -> int:
+        """Delete the user's dashboard sessions that expired or were revoked before `before`
+        (API tokens stay: their owner lists and revokes them). The number deleted."""
+        ...
+
     def touch_token(self, token_id: int, *, now: datetime) -> None:
         """Set the last-used time; only forwards, and nothing for a token that does not exist."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from persistence import models as m
 from persistence import sql_rows
@@ -137,6 +137,20 @@ class SqlAuth(SqlBase):
                 .values(last_used_at=now)
                 .execution_options(synchronize_session=False)
             )
+
+    def purge_sessions(self, user_id: int, *, before: datetime) -> int:
+        table = m.ApiToken
+        with self._write("purge sessions") as s:
+            result = s.execute(
+                delete(table)
+                .where(
+                    table.user_id == user_id,
+                    table.kind == "session",
+                    or_(table.expires_at < before, table.revoked_at < before),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def revoke_tokens(self, user_id: int, *, kind: str | None = None, now: datetime) -> int:
         table = m.ApiToken

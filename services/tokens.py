@@ -28,6 +28,7 @@ TOKEN_PREFIX = "mgt_"  # noqa: S105 (marks our tokens; not a secret)
 PREFIX_CHARS = 8
 NAME_MAX = 64
 SESSION_TTL = timedelta(hours=12)
+SESSION_KEPT = timedelta(days=30)  # an ended session row, before a login deletes it
 # last_used_at is for people ("used yesterday"), not an audit trail: one write a minute per
 # token at most, not one per request.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -130,10 +131,16 @@ def issue_session(
     ttl: timedelta = SESSION_TTL,
     name: str = "dashboard",
 ) -> IssuedToken:
-    """A session after a successful login; its secret goes in the cookie, and nowhere else."""
+    """A session after a successful login; its secret goes in the cookie, and nowhere else.
+
+    Each login leaves a row, so each login also deletes the user's sessions that ended more
+    than SESSION_KEPT ago (kept that long for whoever reads who logged in when): the table
+    grows with the logins of a month, not of the service's whole life."""
     if ttl <= timedelta(0):
         raise ValidationError("a session must last some time", field="ttl")
-    return issue_token(repo, user_id, name=name, now=now, expires_at=now + ttl, kind="session")
+    issued = issue_token(repo, user_id, name=name, now=now, expires_at=now + ttl, kind="session")
+    repo.purge_sessions(user_id, before=now - SESSION_KEPT)
+    return issued
 
 
 def authenticate_session(repo: Repository, secret: str, *, now: datetime) -> Principal:

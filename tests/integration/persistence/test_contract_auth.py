@@ -231,6 +231,22 @@ def test_revoking_a_users_tokens_by_kind_leaves_other_kinds_and_users(repo: Any)
     assert revoked_at() == [at(6), at(1), at(5), None]
 
 
+def test_ended_sessions_are_purged_and_nothing_else(repo: Any) -> None:
+    alice = repo.upsert_user("alice", now=T0)
+    bob = repo.upsert_user("bob", now=T0)
+    expired = token(repo, alice.id, 1, kind="session", expires_at=at(10))
+    revoked = token(repo, alice.id, 2, kind="session", expires_at=at(1000))
+    repo.revoke_token(revoked.id, now=at(20))
+    live = token(repo, alice.id, 3, kind="session", expires_at=at(1000))
+    api = token(repo, alice.id, 4, expires_at=at(10))  # an API token: its owner's to revoke
+    bobs = token(repo, bob.id, 5, kind="session", expires_at=at(10))
+    assert repo.purge_sessions(alice.id, before=at(15)) == 1  # expired at 10; revoked at 20
+    assert repo.purge_sessions(alice.id, before=at(30)) == 1
+    left = {t.id for t in repo.list_tokens(alice.id, kind=None)}
+    assert left == {live.id, api.id} and expired.id not in left
+    assert [t.id for t in repo.list_tokens(bob.id, kind=None)] == [bobs.id]
+
+
 def test_a_transaction_that_fails_leaves_no_token_and_no_password(repo: Any) -> None:
     alice = repo.upsert_user("alice", now=T0)
     with pytest.raises(RuntimeError), repo.transaction():

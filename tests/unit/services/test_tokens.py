@@ -233,3 +233,15 @@ def test_the_csrf_token_is_the_sessions_own_and_reveals_nothing(repo: MemoryRepo
     assert not check_csrf(one, None)
     assert not check_csrf(one, "é" * 64)
     assert not check_csrf(one, "\udcff")
+
+
+def test_a_login_deletes_the_users_sessions_that_ended_a_month_ago(repo: MemoryRepository) -> None:
+    alice = repo.upsert_user("alice", now=T0).id
+    old = issue_session(repo, alice, now=T0)
+    end_session(repo, old.secret, now=T0 + timedelta(hours=1))
+    recent = issue_session(repo, alice, now=T0 + timedelta(days=20))
+    issue_session(repo, alice, now=T0 + timedelta(days=31))
+    kept = {t.id for t in repo.list_tokens(alice, kind="session")}
+    assert old.record.id not in kept  # ended 31 days before this login
+    assert recent.record.id in kept
+    assert len(kept) == 2
