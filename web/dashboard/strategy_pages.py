@@ -18,6 +18,7 @@ from domain.money import fmt
 from services import history, strategies
 from services.control import ACTIONS, Action, apply_action
 from services.dashboard import PriceOf, no_prices, overview
+from services.event_text import event_line
 from services.strategy_page import strategy_page
 from web.context import WebContext
 from web.dashboard.render import page
@@ -28,7 +29,7 @@ from web.security import Context
 router = APIRouter(include_in_schema=False)
 
 EVENTS_SHOWN = 50
-SUMMARY_CHARS = 200
+RAW_TITLE_CHARS = 1000  # the stored JSON, in the line's tooltip
 
 
 def price_of(ctx: WebContext) -> PriceOf:
@@ -85,7 +86,8 @@ def events(
         {
             "occurred_at": e.occurred_at,
             "type": e.type,
-            "summary": e.payload[:SUMMARY_CHARS] + ("…" if len(e.payload) > SUMMARY_CHARS else ""),
+            "line": event_line(e.type, e.payload),
+            "raw": e.payload[:RAW_TITLE_CHARS],
         }
         for e in found.items
     ]
