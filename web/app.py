@@ -21,6 +21,9 @@ from web.priority import TradingFirst
 from web.routes import accounts, auth, history, strategies, tokens, users
 
 API_PREFIX = "/api/v1"
+# The largest body a client has reason to send (an account with its keys, a strategy) is a few
+# KB; anything past this is refused (413) before it is read into memory.
+MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(ctx: WebContext) -> FastAPI:
@@ -39,6 +42,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         docs_url=None,  # served below, from the vendored Swagger UI
         redoc_url=None,
         openapi_url="/openapi.json",
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.ctx = ctx
 

@@ -396,3 +396,25 @@ def test_the_event_log_pages_back_through_older_events(world: World) -> None:
     older = _text(alice.get(f"/ui/strategies/{sid}/events?cursor={cursor.group(1)}"))
     assert older.count("<li ") == 11  # the other 10 of the 60, and the seeded one
     assert "Older events" not in older
+
+
+def test_a_huge_body_is_refused_before_it_is_read(world: World) -> None:
+    big = "x" * (300 * 1024)
+    page = world.client.post("/login", data={"name": "alice", "password": big})
+    assert page.status_code == 413
+    api = world.client.post("/api/v1/auth/login", json={"name": "alice", "password": big})
+    assert api.status_code == 413
+
+
+def test_an_unexpected_error_is_a_plain_500_page_with_the_pages_headers(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret detail")
+
+    alice = Browser(world, world.alice)  # its login lands on the overview: break it after
+    monkeypatch.setattr("web.dashboard.strategy_pages.overview", broken)
+    answer: Any = alice.get("/")
+    assert answer.status_code == 500
+    assert "secret detail" not in answer.text and "went wrong on our side" in answer.text
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]

@@ -64,7 +64,10 @@ def error_page(
         extra = {"HX-Reswap": "none", "HX-Trigger": events}
         return PlainTextResponse(message, status_code=status, headers={**(headers or {}), **extra})
     context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
-    return page(request, "error.html", context, status_code=status)
+    answer = page(request, "error.html", context, status_code=status)
+    if status == 500:  # answered outside the middleware that adds them to every other page
+        answer.headers.update(SECURITY_HEADERS)
+    return answer
 
 
 async def _login_required(request: Request, _exc: Exception) -> Response:
