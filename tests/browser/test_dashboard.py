@@ -177,13 +177,25 @@ def test_another_user_sees_none_of_it(
     assert answer is not None and answer.status == 403
 
 
+# The element reaching furthest right, for a failure's message.
+WIDEST = """() => {
+  let best = null, right = 0;
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect().right;
+    if (r > right) { right = r; best = el; }
+  }
+  return best ? `${best.tagName}#${best.id}.${best.className} right=${right}` : "";
+}"""
+
+
 def test_the_overview_reads_on_a_phone(
     phone_page: Page, live_service: LiveService, artifacts: Path
 ) -> None:
     log_in(phone_page, live_service, "alice")
     expect(phone_page.locator('tr[data-strategy="btc"]')).to_be_visible()
     wide = phone_page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= 390, "the page itself never scrolls sideways; wide tables scroll in place"
+    widest = phone_page.evaluate(WIDEST)
+    assert wide <= 390, f"the page itself never scrolls sideways; too wide: {widest}"
     phone_page.screenshot(path=artifacts / "overview-phone.png", full_page=True)
 
 
