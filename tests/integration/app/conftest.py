@@ -271,3 +271,9 @@ def start_service(path: Path) -> Service:
     service = Service(load_config(path), vault=None, tuning=Tuning(poll_interval=0.2))
     service.start()
     return service
+
+
+def resting(service: Service, key: str) -> list[Any]:
+    """The orders resting on the service's paper venue for account `key` ("user/account")."""
+    assert service.venue is not None
+    return service.venue.open_orders(key, None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from app.bootstrap import Service
 from persistence.records import ActualState
@@ -16,6 +15,7 @@ from services.principal import OPERATOR
 from services.users import delete_user
 from tests.integration.app.conftest import (
     api_paper_strategy,
+    resting,
     start_service,
     wait,
 )
@@ -35,11 +35,6 @@ def _seen(service: Service, repo: SqlRepository, strategy_id: int) -> str:
         f"error {row.last_error!r}; root's users {sorted(user_ids(service))}; "
         f"resting {resting(service, 'bob/main')})"
     )
-
-
-def resting(service: Service, key: str) -> list[Any]:
-    assert service.venue is not None
-    return service.venue.open_orders(key, None)
 
 
 def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_good(

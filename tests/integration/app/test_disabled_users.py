@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from app.bootstrap import Service
 from config.loader import load_config
 from domain.events import StopMode
 from persistence.records import ActualState, DesiredState
@@ -19,14 +17,10 @@ from services.principal import OPERATOR
 from services.users import set_disabled
 from tests.integration.app.conftest import (
     api_paper_strategy,
+    resting,
     start_service,
     wait,
 )
-
-
-def resting(service: Service, key: str) -> list[Any]:
-    assert service.venue is not None
-    return service.venue.open_orders(key, None)
 
 
 def test_a_user_disabled_while_the_service_runs_stops_and_a_resync_and_restart_run_nothing(
