@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from domain.orders import OrderState
 from persistence.records import ActualState, DesiredState, JournalEntry
 from services.plan import preview
 from tests.integration.persistence.helpers import TestEvent, at
@@ -418,3 +419,19 @@ def test_an_unexpected_error_is_a_plain_500_page_with_the_pages_headers(
     assert answer.status_code == 500
     assert "secret detail" not in answer.text and "went wrong on our side" in answer.text
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_a_stopped_strategy_is_deleted_from_its_page(world: World) -> None:
+    sid = world.alice.strategy_id
+    world.repo.set_desired_state(sid, DesiredState.STOPPED, now=world.ctx.clock())
+    world.repo.set_actual_state(sid, ActualState.STOPPED, now=world.ctx.clock())
+    alice = Browser(world, world.alice)
+    assert "/delete" in _text(alice.get(f"/strategies/{sid}"))  # offered once stopped
+    refused: Any = alice.post(f"/ui/strategies/{sid}/delete")
+    assert refused.status_code == 422  # its seeded base order may still rest on the book
+    assert "order(s) that may rest" in json.loads(refused.headers["HX-Trigger"])["martingale-error"]
+    for order in world.repo.list_orders(sid):
+        world.repo.update_order(sid, order.transition(OrderState.CANCELED), now=world.ctx.clock())
+    answer: Any = alice.post(f"/ui/strategies/{sid}/delete")
+    assert answer.status_code == 200 and answer.headers["HX-Redirect"] == "/"
+    assert 'data-strategy="alice-eth"' not in _text(alice.get("/"))

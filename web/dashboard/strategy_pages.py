@@ -162,4 +162,4 @@ def act(
 @router.post("/ui/strategies/{strategy_id}/delete")
 def delete(strategy_id: Id, who: CurrentViewer, ctx: Context) -> Response:
     strategies.delete_strategy(ctx.repo, who.user_id, strategy_id, now=ctx.clock())
-    return Response(status_code=204, headers={"HX-Redirect": "/"})
+    return Response(headers={"HX-Redirect": "/"})  # 200: htmx follows it as for the others
