@@ -10,7 +10,6 @@ the hook answers for the paths it owns and returns None for the API's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -50,33 +49,25 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+# What an error answers: HTTP status, JSON body, headers.
+Answer = tuple[int, dict[str, Any], dict[str, str] | None]
+
+
+def _validation(exc: RequestValidationError) -> Answer:
     errors = [
         {"field": _field_of(error.get("loc", ())), "message": str(error.get("msg", "invalid"))}
         for error in exc.errors()
     ]
     first = errors[0] if errors else {"field": "", "message": "invalid input"}
-    return JSONResponse(
-        status_code=422,
-        content=error_body(f"{first['field']}: {first['message']}", errors=errors),
-    )
+    return 422, error_body(f"{first['field']}: {first['message']}", errors=errors), None
 
 
-async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+def _http(exc: StarletteHTTPException) -> Answer:
     message = exc.detail if isinstance(exc.detail, str) else "error"
-    return JSONResponse(
-        status_code=exc.status_code,
-        content=error_body(message),
-        headers=getattr(exc, "headers", None),
-    )
+    return exc.status_code, error_body(message), getattr(exc, "headers", None)
 
 
-async def _martingale(_request: Request, exc: Exception) -> Response:
-    status, body, headers = describe(exc)
-    return JSONResponse(status_code=status, content=body, headers=headers)
-
-
-def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+def describe(exc: Exception) -> Answer:
     """The HTTP status, JSON body and headers of a service error."""
     if isinstance(exc, NotFound):
         return 404, error_body(NOT_FOUND), None
@@ -103,34 +94,33 @@ def describe(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str] | None
     return 400, error_body(str(exc)), None
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
+def _unexpected(exc: Exception) -> Answer:
     log.error("unexpected API error", error_type=type(exc).__name__, error=str(exc))
-    return JSONResponse(status_code=500, content=error_body("internal error"))
+    return 500, error_body("internal error"), None
 
 
-def _as_page(
-    pages: PageErrors,
-    handler: Callable[[Request, Any], Any],
-) -> Callable[[Request, Any], Any]:
-    async def handle(request: Request, exc: Any) -> Response:
-        answer: Response = await handler(request, exc)
-        body = json.loads(bytes(answer.body)) if answer.body else {}
-        headers = {k: v for k, v in answer.headers.items() if k.lower() in _KEPT}
-        page = pages(request, answer.status_code, str(body.get("message", "")), headers)
-        return answer if page is None else page
-
-    return handle
-
-
+# Headers a page keeps from its error's answer (the others are the API's, e.g. Bearer auth).
 _KEPT = frozenset({"retry-after"})
 
 
 def install(app: FastAPI, *, pages: PageErrors | None = None) -> None:
-    handlers: list[tuple[Any, Callable[[Request, Any], Any]]] = [
+    def handler(answer: Callable[[Any], Answer]) -> Callable[[Request, Any], Any]:
+        async def handle(request: Request, exc: Any) -> Response:
+            status, body, headers = answer(exc)
+            if pages is not None:
+                kept = {k: v for k, v in (headers or {}).items() if k.lower() in _KEPT}
+                page = pages(request, status, str(body["message"]), kept)
+                if page is not None:
+                    return page
+            return JSONResponse(status_code=status, content=body, headers=headers)
+
+        return handle
+
+    answers: list[tuple[Any, Callable[[Any], Answer]]] = [
         (RequestValidationError, _validation),
         (StarletteHTTPException, _http),
-        (MartingaleError, _martingale),
+        (MartingaleError, describe),
         (Exception, _unexpected),
     ]
-    for kind, handler in handlers:
-        app.add_exception_handler(kind, handler if pages is None else _as_page(pages, handler))
+    for kind, answer in answers:
+        app.add_exception_handler(kind, handler(answer))
