@@ -13,18 +13,21 @@ wrong: no hint whether a token exists, expired or was revoked.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from services.auth import (
+    SESSION_TTL,
     AuthenticationFailed,
     Forbidden,
     Principal,
     authenticate_session,
     authenticate_token,
     check_csrf,
+    issue_session,
 )
 from web.context import WebContext
 
@@ -73,6 +76,22 @@ def admin_principal(principal: CurrentUser) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(admin_principal)]
+
+
+SESSION_MAX_AGE = int(SESSION_TTL.total_seconds())
+
+
+def client_address(request: Request) -> str:
+    """Whom login limits count a failure against (the peer, as the server sees it)."""
+    return request.client.host if request.client else "unknown"
+
+
+def open_session(response: Response, ctx: WebContext, user_id: int, *, now: datetime) -> str:
+    """A new dashboard session for the user, its cookie set on `response`; the secret (for
+    the caller's CSRF token, never shown)."""
+    issued = issue_session(ctx.repo, user_id, now=now)
+    set_session_cookie(response, issued.secret, max_age=SESSION_MAX_AGE, secure=ctx.secure_cookies)
+    return issued.secret
 
 
 def set_session_cookie(response: Response, secret: str, *, max_age: int, secure: bool) -> None:

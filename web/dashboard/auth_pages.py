@@ -15,20 +15,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from domain.errors import ValidationError
 from services.auth import (
-    SESSION_TTL,
     AuthenticationFailed,
     LoginThrottled,
     authenticate_password,
     change_password,
     end_session,
-    issue_session,
 )
 from services.tokens import issue_token, list_tokens, revoke_token
 from web.dashboard.render import page
 from web.dashboard.session import CurrentViewer, safe_next, same_origin
 from web.dashboard.strategy_forms import Form
 from web.models import Id
-from web.security import SESSION_COOKIE, Context, clear_session_cookie, set_session_cookie
+from web.security import (
+    SESSION_COOKIE,
+    Context,
+    clear_session_cookie,
+    client_address,
+    open_session,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,11 +54,15 @@ def login(request: Request, values: Form, ctx: Context) -> Response:
     if not same_origin(request):
         context["error"] = "This login form came from another site."
         return page(request, "login.html", context, status_code=403)
-    address = request.client.host if request.client else "unknown"
     now = ctx.clock()
     try:
         principal = authenticate_password(
-            ctx.repo, ctx.limiter, name, values.get("password", ""), address=address, now=now
+            ctx.repo,
+            ctx.limiter,
+            name,
+            values.get("password", ""),
+            address=client_address(request),
+            now=now,
         )
     except LoginThrottled:
         context["error"] = "Too many failed logins; try again later."
@@ -62,10 +70,8 @@ def login(request: Request, values: Form, ctx: Context) -> Response:
     except AuthenticationFailed:
         context["error"] = "Wrong user name or password."
         return page(request, "login.html", context, status_code=401)
-    issued = issue_session(ctx.repo, principal.user_id, now=now)
     response = RedirectResponse(target, status_code=303)
-    max_age = int(SESSION_TTL.total_seconds())
-    set_session_cookie(response, issued.secret, max_age=max_age, secure=ctx.secure_cookies)
+    open_session(response, ctx, principal.user_id, now=now)
     return response
 
 
@@ -107,7 +113,7 @@ def password(request: Request, values: Form, who: CurrentViewer, ctx: Context) -
             who.user_id,
             values.get("current_password", ""),
             new,
-            address=request.client.host if request.client else "unknown",
+            address=client_address(request),
             now=now,
         )
     except LoginThrottled:
@@ -116,10 +122,8 @@ def password(request: Request, values: Form, who: CurrentViewer, ctx: Context) -
         return _password_problem(request, "The current password is wrong; nothing changed.", 401)
     except ValidationError as error:
         return _password_problem(request, str(error), 422)
-    issued = issue_session(ctx.repo, who.user_id, now=now)
     response = Response(headers={"HX-Redirect": "/settings?changed=true"})
-    max_age = int(SESSION_TTL.total_seconds())
-    set_session_cookie(response, issued.secret, max_age=max_age, secure=ctx.secure_cookies)
+    open_session(response, ctx, who.user_id, now=now)
     return response
 
 

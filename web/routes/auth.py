@@ -12,22 +12,22 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints
 
 from services.auth import (
-    SESSION_TTL,
     authenticate_password,
     change_password,
     csrf_token,
     end_session,
-    issue_session,
 )
 from web.models import Input, Output
 from web.routes.users import UserOut, user_out
 from web.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
+    SESSION_MAX_AGE,
     Context,
     CurrentUser,
     clear_session_cookie,
-    set_session_cookie,
+    client_address,
+    open_session,
 )
 
 router = APIRouter(tags=["auth"])
@@ -60,15 +60,12 @@ def login(body: LoginIn, request: Request, response: Response, ctx: Context) -> 
     cookie is HttpOnly and SameSite=Strict; state-changing requests made with it send
     `csrf_token` in the X-CSRF-Token header."""
     now = ctx.clock()
-    address = request.client.host if request.client else "unknown"
     principal = authenticate_password(
-        ctx.repo, ctx.limiter, body.name, body.password, address=address, now=now
+        ctx.repo, ctx.limiter, body.name, body.password, address=client_address(request), now=now
     )
-    issued = issue_session(ctx.repo, principal.user_id, now=now)
-    max_age = int(SESSION_TTL.total_seconds())
-    set_session_cookie(response, issued.secret, max_age=max_age, secure=ctx.secure_cookies)
+    secret = open_session(response, ctx, principal.user_id, now=now)
     user = ctx.repo.get_user(principal.user_id)
-    return LoginOut(user=user_out(user), csrf_token=csrf_token(issued.secret), expires_in=max_age)
+    return LoginOut(user=user_out(user), csrf_token=csrf_token(secret), expires_in=SESSION_MAX_AGE)
 
 
 @router.post("/auth/logout", status_code=204)
@@ -99,20 +96,17 @@ def put_password(
     sets a fresh session cookie and carries its CSRF token in the X-CSRF-Token header, which
     later requests must send in place of the old one."""
     now = ctx.clock()
-    address = request.client.host if request.client else "unknown"
     change_password(
         ctx.repo,
         ctx.limiter,
         principal.user_id,
         body.current_password,
         body.new_password,
-        address=address,
+        address=client_address(request),
         now=now,
     )
     response = Response(status_code=204)
     if principal.kind == "session":
-        issued = issue_session(ctx.repo, principal.user_id, now=now)
-        max_age = int(SESSION_TTL.total_seconds())
-        set_session_cookie(response, issued.secret, max_age=max_age, secure=ctx.secure_cookies)
-        response.headers[CSRF_HEADER] = csrf_token(issued.secret)
+        secret = open_session(response, ctx, principal.user_id, now=now)
+        response.headers[CSRF_HEADER] = csrf_token(secret)
     return response
