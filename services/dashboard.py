@@ -128,9 +128,7 @@ def _row(
     if position != 0 and price is not None and average is not None:
         unrealized = position * (price - average)
     take_profit = status.take_profit if holding else None
-    age = None
-    if record.last_heartbeat is not None:
-        age = max(0, int((now - record.last_heartbeat).total_seconds()))
+    age = None if line.heartbeat_age_s is None else int(line.heartbeat_age_s)
     seen = max(record.updated_at, record.last_heartbeat or record.updated_at)
     return StrategyRow(
         id=record.id,

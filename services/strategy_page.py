@@ -17,10 +17,9 @@ from typing import Any
 from domain.errors import MartingaleError
 from domain.orders import OrderState
 from persistence.errors import NotFound
-from persistence.records import CycleRecord, CycleStatus
-from persistence.records_history import FillRecord, OrderRecord
+from persistence.records import CycleRecord, CycleStatus, StrategyRecord
+from persistence.records_history import FillRecord, OrderRecord, deletion_refused
 from persistence.repository import Repository
-from services import history
 from services.dashboard import ACTIVE_ORDER, PriceOf, StrategyRow, overview
 from services.plan import parse_params
 from services.strategies import get_strategy
@@ -55,6 +54,7 @@ class CycleLine:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyPage:
+    record: StrategyRecord
     row: StrategyRow
     params: dict[str, Any]
     ladder: list[LadderLevel]
@@ -81,19 +81,20 @@ def strategy_page(
     if not rows:  # deleted between the two reads
         raise NotFound(f"strategy {strategy_id} does not exist")
     row = rows[0]
-    shown = history.cycles(repo, user_id, strategy_id, limit=CYCLES_SHOWN if cycles else 1).items
-    orders = history.orders(repo, user_id, strategy_id, limit=ORDERS_READ).items
+    # The owner was checked above: the history is read directly, newest first.
+    shown = repo.page_cycles(strategy_id, before_number=None, limit=CYCLES_SHOWN if cycles else 1)
+    orders = repo.page_orders(strategy_id, before_id=None, limit=ORDERS_READ)
     open_cycle = next((c for c in shown if c.status is CycleStatus.OPEN), None)
     current = [o for o in orders if open_cycle is not None and o.cycle == open_cycle.number]
     return StrategyPage(
+        record=record,
         row=row,
         params=dict(record.params),
         ladder=_ladder(record.params, open_cycle, current),
         cycles=[_cycle_line(c, now) for c in shown] if cycles else [],
         resting=[o for o in current if o.order.state in ACTIVE_ORDER],
-        fills=history.fills(repo, user_id, strategy_id, limit=FILLS_SHOWN).items if fills else [],
-        stopped=record.desired_state.value == "stopped"
-        and record.actual_state.value in ("stopped", "faulted", "finished"),
+        fills=repo.page_fills(strategy_id, before_id=None, limit=FILLS_SHOWN) if fills else [],
+        stopped=deletion_refused(record.name, record.desired_state, record.actual_state) is None,
     )
 
 

@@ -105,10 +105,10 @@ def chart(strategy_id: Id, who: CurrentViewer, ctx: Context) -> JSONResponse:
     """The chart's series: prices (the service's recent ticks of the market, in market time),
     the fills of the recent cycles as markers, the open cycle's average and take-profit, and
     the resting orders. Numbers are decimal strings, times UNIX seconds."""
-    record = strategies.get_strategy(ctx.repo, who.user_id, strategy_id)
     found = strategy_page(
         ctx.repo, who.user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx), cycles=False
     )
+    record = found.record
     account = ctx.repo.get_account(record.account_id)
     prices = (
         ctx.observer.price_history(account.venue, record.symbol) if ctx.observer is not None else []
