@@ -93,27 +93,35 @@ class WebPart:
                     field="symbol",
                 )
             return rules
-        key = (account.venue, symbol)
-        with self._lock:
-            cached = self._rules.get(key)
-        if cached is None:
-            cached = self._ask(account, lambda client: client.load_market_rules(symbol))
-            with self._lock:
-                self._rules[key] = cached
-        return cached
+        return self._cached(
+            self._rules, account, symbol, lambda client: client.load_market_rules(symbol)
+        )
 
     def price_for(self, account: AccountRecord, symbol: str) -> Decimal:
         """The market's last price, from the account's venue (paper: the simulated or replayed
         market's last tick); a live venue's is asked at most once per PRICE_TTL_S."""
         if account.exchange == PAPER_VENUE:
             return self._ask(account, lambda client: client.fetch_ticker(symbol).last)
+        return self._cached(
+            self._prices, account, symbol, lambda client: client.fetch_ticker(symbol).last
+        )
+
+    def _cached(
+        self,
+        cache: TTLCache[tuple[str, str], T],
+        account: AccountRecord,
+        symbol: str,
+        ask: Callable[[Exchange], T],
+    ) -> T:
+        """`cache`'s answer for the account's venue and `symbol`, asking the venue on a miss
+        (outside the lock: a slow exchange holds up no other question)."""
         key = (account.venue, symbol)
         with self._lock:
-            cached = self._prices.get(key)
+            cached = cache.get(key)
         if cached is None:
-            cached = self._ask(account, lambda client: client.fetch_ticker(symbol).last)
+            cached = self._ask(account, ask)
             with self._lock:
-                self._prices[key] = cached
+                cache[key] = cached
         return cached
 
     def _ask(self, account: AccountRecord, ask: Callable[[Exchange], T]) -> T:
