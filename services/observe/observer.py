@@ -111,9 +111,7 @@ class Observer:
 
     def _link(self, venue: str, symbol: str) -> FeedLink | None:
         pool = self._telemetry.feeds
-        if pool is None:
-            return None
-        return next((link for link in pool.links() if link.key == (venue, symbol)), None)
+        return None if pool is None else pool.link(venue, symbol)
 
     # --- /health/live --------------------------------------------------------------------
 
