@@ -18,7 +18,7 @@ from app.bootstrap import Service, Tuning
 from config.loader import load_config
 from persistence.database import make_engine
 from persistence.migrate import upgrade
-from persistence.records import DesiredState
+from persistence.records import ActualState, DesiredState
 from persistence.sql_repository import SqlRepository
 from services.account_input import AccountInput
 from services.accounts import create_account
@@ -277,3 +277,13 @@ def resting(service: Service, key: str) -> list[Any]:
     """The orders resting on the service's paper venue for account `key` ("user/account")."""
     assert service.venue is not None
     return service.venue.open_orders(key, None)
+
+
+def alice_trading(service: Service, repo: SqlRepository, strategy_id: int) -> Decimal:
+    """Wait until `resting_alice`'s ladder rests and her strategy runs; the ETH she holds."""
+    wait(lambda: len(resting(service, "alice/main")) >= 2, "alice's ladder resting")
+    wait(lambda: repo.get_strategy(strategy_id).actual_state is ActualState.RUNNING, "running")
+    assert service.venue is not None
+    held: Decimal = service.venue.balances("alice/main")["ETH"].total
+    assert held > 0
+    return held

@@ -14,6 +14,7 @@ from persistence.sql_repository import SqlRepository
 from services.principal import OPERATOR
 from services.users import delete_user
 from tests.integration.app.conftest import (
+    alice_trading,
     api_paper_strategy,
     resting,
     start_service,
@@ -44,11 +45,7 @@ def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_goo
     [eth] = repo.list_strategies()
     service = start_service(path)
     try:
-        wait(lambda: len(resting(service, "alice/main")) >= 2, "alice's ladder resting")
-        wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.RUNNING, "running")
-        assert service.venue is not None
-        held = service.venue.balances("alice/main")["ETH"].total
-        assert held > 0
+        held = alice_trading(service, repo, eth.id)
 
         delete_user(repo, OPERATOR, eth.user_id, now=datetime.now(UTC))
 

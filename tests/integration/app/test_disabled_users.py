@@ -16,6 +16,7 @@ from services.onboarding import sync_config
 from services.principal import OPERATOR
 from services.users import set_disabled
 from tests.integration.app.conftest import (
+    alice_trading,
     api_paper_strategy,
     resting,
     start_service,
@@ -30,11 +31,7 @@ def test_a_user_disabled_while_the_service_runs_stops_and_a_resync_and_restart_r
     [eth] = repo.list_strategies()
     service = start_service(path)
     try:
-        wait(lambda: len(resting(service, "alice/main")) >= 2, "alice's ladder resting")
-        wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.RUNNING, "running")
-        assert service.venue is not None
-        held = service.venue.balances("alice/main")["ETH"].total
-        assert held > 0
+        held = alice_trading(service, repo, eth.id)
 
         set_disabled(repo, OPERATOR, eth.user_id, True, now=datetime.now(UTC))
 
