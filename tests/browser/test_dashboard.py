@@ -79,7 +79,7 @@ def test_pause_and_resume(page: Page, live_service: LiveService) -> None:
     page.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc").click()
     state = page.locator("#summary .state").first
     page.get_by_role("button", name="Pause").click()
-    expect(page.locator("#summary .flash")).to_contain_text("pause")
+    expect(page.locator("#action-result .flash")).to_contain_text("pause")
     expect(state).to_have_text("paused", timeout=20_000)  # the service applied it
     page.get_by_role("button", name="Resume").click()
     expect(state).to_have_text("running", timeout=20_000)
@@ -100,7 +100,7 @@ def test_stop_now_asks_for_confirmation_and_does_nothing_when_declined(
     page.get_by_role("button", name="Stop now").click()
     page.wait_for_timeout(1500)
     assert asked and "cancel every open order" in asked[0]
-    expect(page.locator("#summary .flash")).to_have_count(0)
+    expect(page.locator("#action-result .flash")).to_have_count(0)
     expect(page.locator("#summary .state").first).to_have_text("running")
 
 

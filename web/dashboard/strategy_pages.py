@@ -59,16 +59,10 @@ def strategy(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context
 
 @router.get("/ui/strategies/{strategy_id}/summary", response_class=HTMLResponse)
 def summary(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context) -> HTMLResponse:
-    return _summary(request, who.user_id, strategy_id, ctx)
-
-
-def _summary(
-    request: Request, user_id: int, strategy_id: int, ctx: WebContext, flash: str = ""
-) -> HTMLResponse:
     found = strategy_page(
-        ctx.repo, user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx), fills=False
+        ctx.repo, who.user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx), fills=False
     )
-    return page(request, "parts/strategy_summary.html", {"page": found, "flash": flash})
+    return page(request, "parts/strategy_summary.html", {"page": found})
 
 
 @router.get("/ui/strategies/{strategy_id}/events", response_class=HTMLResponse)
@@ -156,7 +150,9 @@ def act(
     record = strategies.get_strategy(ctx.repo, who.user_id, strategy_id)
     apply_action(ctx.repo, record, action, now=ctx.clock())
     flash = f"{action.value}: {ACTIONS[action].help}. The service applies it within seconds."
-    return _summary(request, who.user_id, strategy_id, ctx, flash=flash)
+    # Beside the summary, not in it: the summary's next poll would wipe it within 2 s (and
+    # shows the state the service reaches).
+    return page(request, "parts/flash.html", {"flash": flash})
 
 
 @router.post("/ui/strategies/{strategy_id}/delete")
