@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pykka
 import structlog
@@ -46,10 +46,17 @@ from persistence.records import AccountRecord
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault
 
-if TYPE_CHECKING:
-    from app.web_part import WebPart
-
 log = structlog.get_logger(__name__)
+
+
+class WebHost(Protocol):
+    """The web part of `martingale run` (`app.web_process.make_web`): started after the actor
+    tree, stopped before it."""
+
+    @property
+    def bound_port(self) -> int | None: ...
+    def start(self, service: Service) -> None: ...
+    def stop(self) -> None: ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -140,7 +147,7 @@ class Service:
         vault: Vault | None,
         tuning: Tuning | None = None,
         lock: ServiceLock | None = None,
-        web: WebPart | None = None,
+        web: WebHost | None = None,
     ):
         self.config = config
         self.web = web

@@ -27,15 +27,22 @@ __all__ = ["PAPER", "account_exchanges", "paper_account_key"]
 
 
 def account_exchanges(
-    repo: Repository, *, vault: Vault | None, venue: PaperVenue | None
+    repo: Repository,
+    *,
+    vault: Vault | None,
+    venue: PaperVenue | None,
+    paper: Callable[[str], Exchange] | None = None,
 ) -> Callable[[int], Exchange]:
     """account id -> a new client for it (the caller closes it). Paper accounts trade on
-    `venue`; live ones need `vault` to open their stored key."""
+    `venue`, or get `paper(account key)` when given (the web process's view of the service's
+    venue); live ones need `vault` to open their stored key."""
 
     def exchange_for(account_id: int) -> Exchange:
         account = repo.get_account(account_id)
         user = repo.get_user(account.user_id)
         if account.exchange == PAPER:
+            if paper is not None:
+                return paper(paper_account_key(user.name, account.name))
             if venue is None:
                 raise ConfigurationError("no paper venue is configured", field="accounts")
             return PaperExchange(venue, paper_account_key(user.name, account.name))

@@ -24,12 +24,10 @@ The clients live in another process so their own CPU use does not hold this proc
 JSON; the ratios at the end are the issue's bars. Run: `python bench/bench_api.py` (about 8
 minutes at the default 5,000 strategies; `--users 50` for a quick look).
 
-`--web-process`: the service runs without its in-process web (`Service(..., web=None)`) and the
-same API (`web.app.create_app` on its own engine, `web.server.WebServer`, the same workers) is
-served by a second Python process this bench starts (`bench_api.py web-server`), so requests
-no longer take the engines' GIL. Everything else is the same; whether the API belongs in its
-own process is the question this mode answers. Each slot also reports the CPU seconds the
-service process (and the web process, when separate) used in it.
+`--web-mode`: where the API runs, as `web.mode` in the config says. `process` (the default, as
+in `martingale run`): the service's own web process (app.web_process), whose CPU each slot also
+reports. `thread`: on a thread of the service's process (app.web_part), where requests share
+the engines' interpreter; the server-side time of each request is then also reported.
 """
 
 from __future__ import annotations
@@ -54,14 +52,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api_web_process import WebProcess, web_server, write_secret
 from service_setup import FleetShape, Probe, build
 from stall_watch import StallWatch
 
 from actors import metrics
 from app import web_part as web_part_module
 from app.bootstrap import Service, Tuning
-from app.web_part import WebPart
+from app.web_process import WebProcess, make_web
 from config.logging import configure_logging
 from persistence.database import make_engine
 from persistence.sql_repository import SqlRepository
@@ -254,7 +251,7 @@ def _slots(
         watch.take()
     for n in range(count):
         kind = "loaded" if n % 2 else "quiet"
-        cpu0, web0 = time.process_time(), web.cpu_s() if web else 0.0
+        cpu0, web0 = time.process_time(), web_cpu_s(web)
         time.sleep(max(0.0, start + slot * (n + 1) - time.time()))
         now_orders, now_wakes = metrics.TICK_TO_ORDER.samples(), metrics.TICK_TO_WAKE_DONE.samples()
         pooled[kind]["tick_to_order"] += now_orders[orders:]
@@ -266,7 +263,7 @@ def _slots(
         pooled[kind]["service_cpu_s"] += time.process_time() - cpu0
         if web is not None:
             pooled[kind]["web_process_cpu_s"] = pooled[kind].get("web_process_cpu_s", 0.0) + (
-                web.cpu_s() - web0
+                web_cpu_s(web) - web0
             )
     return {
         kind: {
@@ -278,6 +275,24 @@ def _slots(
         }
         for kind, values in pooled.items()
     }
+
+
+def web_cpu_s(web: WebProcess | None) -> float:
+    """User + system CPU seconds of the web process so far (Linux: /proc/PID/stat); 0 when the
+    web runs in this process."""
+    pid = web.pid if web is not None else None
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_secret(path: Path, secret: str) -> Path:
+    """A secret for a child process, in a file only we can read (not on its command line)."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(secret)
+    return path
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -309,14 +324,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return timed[-1]
 
     web_part_module.create_app = timed_app  # type: ignore[attr-defined]
-    web_part = None if args.web_process else WebPart(config, vault=None, port=0)
+    web = config.web.model_copy(update={"mode": args.web_mode})
+    config = config.model_copy(update={"web": web})
+    web_part = make_web(config, vault=None, port=0)
     tuning = Tuning()
     if args.gc is not None:
         tuning = replace(tuning, gc_thresholds=args.gc)
     if args.switch_ms is not None:
         tuning = replace(tuning, switch_interval=args.switch_ms / 1000)
     service = Service(config, vault=None, tuning=tuning, web=web_part)
-    web_proc: WebProcess | None = None
+    web_proc = web_part if isinstance(web_part, WebProcess) else None
     probe = Probe(url)
     out: dict[str, Any] = {
         "strategies": shape.strategies,
@@ -325,9 +342,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "think_s": args.think,
         "web_workers": config.web.workers,
         "switch_interval_ms": tuning.switch_interval * 1000,
-        "web": f"own process, nice {args.web_nice}"
-        if args.web_process
-        else "in the service's process",
+        "web": "own process" if web_proc is not None else "in the service's process",
     }
     since = datetime.now(UTC)
     t0 = time.monotonic()
@@ -335,12 +350,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         done, _ = probe.wait(since, heartbeat=False, timeout=args.boot_timeout)
         out["cold_start_s"] = None if done is None else round(done - t0, 1)
-        if web_part is not None:
-            assert web_part.server is not None
-            port = web_part.server.bound_port
-        else:
-            web_proc = WebProcess(work, url, config.web.workers, args.web_nice)
-            port = web_proc.port
+        port = web_part.bound_port
         base = f"http://127.0.0.1:{port}"
         time.sleep(args.settle)
         out["idle_api"] = single_client(base, token, args.requests)
@@ -390,8 +400,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["loaded_api_errors"] = loaded["error_count"]
         out["loaded"]["clients_process_cpu_s"] = loaded["cpu_s"]
     finally:
-        if web_proc is not None:
-            web_proc.stop()
         service.stop()
         probe.close()
         log_file.close()
@@ -414,9 +422,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "mode", nargs="?", default="bench", choices=["bench", "clients", "web-server"]
-    )
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "clients"])
     parser.add_argument("--users", type=int, default=500, help="users of 10 strategies each")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each slot")
     parser.add_argument(
@@ -469,9 +475,11 @@ def main() -> int:
         help="web.yield_to_trading_ms (default: the config's, 50; 0: requests never wait)",
     )
     parser.add_argument(
-        "--web-process",
-        action="store_true",
-        help="serve the API from a separate process instead of the service's own",
+        "--web-mode",
+        choices=["process", "thread"],
+        default="process",
+        help="the API in the service's own web process (as `martingale run` by default), or "
+        "on a thread of the service's process",
     )
     parser.add_argument(
         "--clients-nice",
@@ -479,12 +487,6 @@ def main() -> int:
         default=0,
         help="run the clients process at this niceness (19: as if the clients were on other "
         "machines, their CPU not taken from the service)",
-    )
-    parser.add_argument(
-        "--web-nice",
-        type=int,
-        default=0,
-        help="with --web-process: the web process's niceness (e.g. 10: the engines go first)",
     )
     parser.add_argument("--boot-timeout", type=float, default=600.0)
     parser.add_argument("--mysql", help="a MySQL URL whose database name starts with 'bench'")
@@ -494,8 +496,6 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--schedule", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--url-file", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode == "clients":
         token = Path(args.token_file).read_text().strip()
@@ -510,10 +510,6 @@ def main() -> int:
             Path(args.out),
             tuple(args.paths.split(",")),
         )
-        return 0
-    if args.mode == "web-server":
-        url = Path(args.url_file).read_text().strip()
-        web_server(url, args.port, args.workers or 2, args.web_nice)
         return 0
     print(json.dumps(run(args), indent=2, default=str))
     return 0

@@ -100,15 +100,19 @@ class WebConfig(StrictModel):
     """
 
     enabled: bool = True
+    # process: the web in a process of its own that `martingale run` starts and supervises
+    # (app.web_process), so requests never wait for the engines' interpreter; thread: on a
+    # thread of the service's process (app.web_part), for one-core machines and tests.
+    mode: Literal["process", "thread"] = "process"
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
     port: int = Field(default=8000, ge=0, le=65535)
     secure_cookies: bool = True
     allowed_hosts: list[str] = Field(default_factory=list)
-    # Requests handled at once (the rest queue). Few on purpose: the API shares the interpreter
-    # with the engines, and every busy request thread takes its share of the GIL from them.
+    # Requests handled at once (the rest queue). Few on purpose: in thread mode the API shares
+    # the interpreter with the engines, and every busy request thread takes its GIL from them.
     workers: int = Field(default=2, ge=1, le=64)
-    # A request that arrives while engines are handling a tick waits up to this long for them
-    # to finish (web.priority), so dashboards do not slow orders down; 0: never wait.
+    # Thread mode: a request that arrives while engines are handling a tick waits up to this
+    # long for them to finish (web.priority), so dashboards do not slow orders down; 0: never.
     yield_to_trading_ms: int = Field(default=50, ge=0, le=1000)
 
     @field_validator("allowed_hosts")

@@ -18,7 +18,7 @@ from persistence.repository import Repository
 from persistence.vault import Vault
 from services.accounts import PaperOpener
 from services.auth import LoginLimiter
-from services.observe import Observer
+from services.observe import ServiceView
 from services.strategies import PriceFor, RulesFor
 
 
@@ -45,7 +45,7 @@ class WebContext:
     allowed_hosts: frozenset[str] = frozenset()
     secure_cookies: bool = True
     # /health and /metrics read this (services.observe); None: those routes are not served.
-    observer: Observer | None = None
+    observer: ServiceView | None = None
     clock: Callable[[], datetime] = utcnow
     # Requests handled at once (the thread pool's size); more wait their turn.
     workers: int = 2

@@ -2,8 +2,9 @@
 
 No authentication: operators' probes and Prometheus scrape them. So they expose nothing of
 users: no user or strategy names, no URLs with passwords, no error text that was not scrubbed
-(`services.observe.checks`). The app factory puts an `Observer` on `app.state.observer`
-(`services.observe.observer_for(service)`) and includes `router`.
+(`services.observe.checks`). The app factory puts a `ServiceView` on `app.state.observer`: the
+service's `Observer` (`services.observe.observer_for(service)`), or its view across the bridge
+when the web runs in a process of its own (`app.web_child`); and includes `router`.
 
 Plain `def` handlers on purpose: FastAPI runs them in its thread pool, so a readiness check that
 waits (boundedly) on the database or the root never blocks the event loop.
@@ -17,13 +18,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from services.observe import Observer
+from services.observe import ServiceView
 
 router = APIRouter(tags=["operations"])
 
 
-def _observer(request: Request) -> Observer:
-    return cast(Observer, request.app.state.observer)
+def _observer(request: Request) -> ServiceView:
+    return cast(ServiceView, request.app.state.observer)
 
 
 @router.get("/health/live")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
-from app.web_part import WebPart
+from app.web_process import make_web
 from config.loader import load_config
 from config.logging import configure_logging
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
@@ -30,8 +30,10 @@ def register(sub: Any) -> None:
             "order is placed, resting orders stay on the exchange, everything is flushed and "
             "the process exits 0; the next start resumes every strategy in the state it was "
             "left in (stopped, finished or paused ones stay so). A bad file exits 2 and "
-            "changes nothing. The REST API (OpenAPI at /docs) is served on the config's "
-            "`web:` address (127.0.0.1:8000 by default) until the stop, which closes it first."
+            "changes nothing. The REST API and dashboard (OpenAPI at /docs) are served on the "
+            "config's `web:` address (127.0.0.1:8000 by default), from a process of their own "
+            "(`web.mode: process`) that is restarted if it dies, until the stop, which closes "
+            "them first."
         ),
     )
     parser.add_argument(
@@ -75,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
         lock.release()
         return _fail(exc, 1)
     try:
-        web = None if args.no_web or not config.web.enabled else WebPart(config, vault=vault)
+        web = None if args.no_web or not config.web.enabled else make_web(config, vault=vault)
         return Service(config, vault=vault, lock=lock, web=web).run()
     except MartingaleError as exc:  # the service has stopped and released the lock
         return _fail(exc, 1)

@@ -191,6 +191,17 @@ class Observer:
             return None
 
 
+class ServiceView(Protocol):
+    """What the web reads of the trading service: an `Observer` when the web runs in the
+    service's process, `app.web_child`'s view across the bridge when it runs in its own."""
+
+    def price(self, venue: str, symbol: str) -> Decimal | None: ...
+    def price_history(self, venue: str, symbol: str) -> list[tuple[datetime, Decimal]]: ...
+    def live(self) -> dict[str, str]: ...
+    def ready(self, *, timeout_s: float | None = None) -> ReadyReport: ...
+    def metrics(self) -> bytes: ...
+
+
 class ObservedService(Protocol):
     """What `observer_for` reads of `app.bootstrap.Service` (services may not import app)."""
 

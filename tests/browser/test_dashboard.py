@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.live import LiveService
 
@@ -43,6 +43,14 @@ def log_in(page: Page, service: LiveService, name: str, path: str = "/") -> None
     page.get_by_label("Password").fill(service.password(name))
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("header .who")).to_contain_text(name)
+    page.wait_for_load_state()
+
+
+def follow(page: Page, link: Locator) -> None:
+    """Click a link and wait for the new page's scripts: a button is visible (and clickable)
+    before htmx has bound it, and a click in that window does nothing."""
+    link.click()
+    page.wait_for_load_state()
 
 
 def _row(page: Page, strategy: str) -> object:
@@ -65,7 +73,7 @@ def test_the_overview_updates_live_as_a_paper_strategy_trades(
     expect(page.locator("#service-down")).to_have_count(0)  # the service beats
     page.screenshot(path=artifacts / "overview.png", full_page=True)
 
-    row.get_by_role("link", name="btc").click()
+    follow(page, row.get_by_role("link", name="btc"))
     expect(page.locator("#chart canvas").first).to_be_visible()
     expect(page.locator("#chart")).not_to_have_attribute("data-points", "0", timeout=20_000)
     expect(page.locator("#ladder")).to_be_visible(timeout=TRADE_TIMEOUT_MS)
@@ -76,7 +84,7 @@ def test_the_overview_updates_live_as_a_paper_strategy_trades(
 
 def test_pause_and_resume(page: Page, live_service: LiveService) -> None:
     log_in(page, live_service, "alice")
-    page.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc").click()
+    follow(page, page.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc"))
     state = page.locator("#summary .state").first
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#action-result .flash")).to_contain_text("pause")
@@ -89,7 +97,7 @@ def test_stop_now_asks_for_confirmation_and_does_nothing_when_declined(
     page: Page, live_service: LiveService
 ) -> None:
     log_in(page, live_service, "alice")
-    page.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc").click()
+    follow(page, page.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc"))
     asked: list[str] = []
 
     def decline(dialog: object) -> None:
@@ -161,7 +169,7 @@ def test_another_user_sees_none_of_it(
 ) -> None:
     alice = open_page()
     log_in(alice, live_service, "alice")
-    alice.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc").click()
+    follow(alice, alice.locator('tr[data-strategy="btc"]').get_by_role("link", name="btc"))
     expect(alice).to_have_url(re.compile(r"/strategies/\d+$"))
     alices_page = alice.url
     bob = open_page()

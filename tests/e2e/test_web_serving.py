@@ -1,5 +1,6 @@
-"""`martingale run` serves the REST API in the same process (issue 12, "Serving"): an API
-client drives the running service through it, and a SIGTERM closes the web before the actors.
+"""`martingale run` serves the REST API (issue 12, "Serving"), from a process of its own by
+default (app.web_process): an API client drives the running service through it, a SIGTERM
+closes the web before the actors, and a SIGKILL of the service takes the web down with it.
 
 The port is 0 (the OS picks a free one) and read back from the service's log
 (`ServiceProcess.web_port`), so parallel test workers never fight over 8000.
@@ -92,3 +93,31 @@ def test_an_api_client_drives_the_running_service_and_sigterm_closes_the_web_fir
     assert web_stopped < log.index("service stopped")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/health/live", timeout=5)
+
+
+@pytest.mark.slow
+def test_the_web_process_never_outlives_a_killed_service(
+    tmp_path: Path, db_url: str, processes: list[ServiceProcess]
+) -> None:
+    """`web.mode: process` (the default): SIGKILL leaves the service no time to stop its web;
+    the web sees its stdin close and exits on its own, freeing the port for the next start."""
+    config = trading_config(tmp_path, db_url, moving=True, name="service.yaml")
+    data: dict[str, Any] = yaml.safe_load(config.read_text())
+    data["web"] = {"host": "127.0.0.1", "port": 0}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    upgrade(db_url)
+    run = launch(["run", "--config", str(config)], cwd=tmp_path, log=tmp_path / "run.log")
+    processes.append(run)
+    run.wait_started()
+    base = f"http://127.0.0.1:{run.web_port()}"
+    assert httpx.get(f"{base}/health/live").status_code == 200
+    assert run.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    def refused() -> bool:
+        try:
+            httpx.get(f"{base}/health/live", timeout=2)
+        except httpx.TransportError:
+            return True
+        return False
+
+    wait_for(refused, lambda gone: gone, what="the orphaned web to exit", timeout=30)

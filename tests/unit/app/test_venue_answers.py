@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.web_part import WebPart
+from app.venue_answers import VenueAnswers
 from config.schema import ServiceConfig
 from domain.market import MarketRules, Ticker
 from persistence.records import AccountRecord
@@ -38,8 +38,8 @@ def account(account_id: int, exchange: str = "binance") -> AccountRecord:
 
 def test_a_live_venue_is_asked_once_per_ttl_whoever_asks() -> None:
     CountingClient.asked = []
-    part = WebPart(ServiceConfig.model_validate({"database": {"url": "sqlite://"}}), vault=None)
-    part._build = lambda _account_id: CountingClient()  # type: ignore[assignment,return-value]
+    config = ServiceConfig.model_validate({"database": {"url": "sqlite://"}})
+    part = VenueAnswers(config, lambda _account_id: CountingClient())  # type: ignore[arg-type,return-value]
     for _ in range(5):
         assert part.price_for(account(1), "ETH/USDT") == Decimal(2000)
         assert part.rules_for(account(2), "ETH/USDT") is not None  # same venue, other user
