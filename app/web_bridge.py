@@ -8,9 +8,11 @@ questions in the trading process; `BridgeClient` asks them from the web process.
 
 Transport: `multiprocessing.connection` on a Unix socket in a directory only this user can
 enter (0700), with a 32-byte random key that both ends prove with its HMAC challenge before
-anything is unpickled. The key reaches the web process through its stdin pipe, never its
-command line or environment. Each web thread keeps one connection of its own; each connection
-is served by one thread here, which answers only the calls named in the server's table.
+anything is unpickled. The challenge runs on the connection's own thread, not in `accept()`: a
+peer that connects and never answers holds up only itself. The key reaches the web process
+through its stdin pipe, never its command line or environment. Each web thread keeps one
+connection of its own; each connection is served by one thread here, which answers only the
+calls named in the server's table.
 
 A call that raises a `MartingaleError` here raises the same error there (the API maps it to its
 status as usual); anything else is logged here and reaches the web as `ExchangeUnavailable`,
@@ -21,11 +23,18 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import (
+    Client,
+    Connection,
+    Listener,
+    answer_challenge,
+    deliver_challenge,
+)
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +56,9 @@ class BridgeServer:
         self._authkey = authkey
         self._dir = Path(tempfile.mkdtemp(prefix="martingale-web-"))  # mode 0700
         self.address = str(self._dir / "bridge")
-        self._listener = Listener(self.address, family="AF_UNIX", authkey=authkey)
+        # No authkey here: Listener.accept() would run the handshake itself, on the one thread
+        # that accepts; `_serve` runs it on the connection's thread instead.
+        self._listener = Listener(self.address, family="AF_UNIX")
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="web-bridge", daemon=True)
 
@@ -60,8 +71,8 @@ class BridgeServer:
         self._closed.set()
         if self._thread.is_alive():
             # Wake the accept() the thread is blocked in: it sees _closed and returns.
-            with contextlib.suppress(OSError, EOFError, AuthenticationError):
-                Client(self.address, family="AF_UNIX", authkey=self._authkey).close()
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as wake:
+                wake.connect(self.address)
             self._thread.join(5.0)
         self._listener.close()
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -70,14 +81,9 @@ class BridgeServer:
         while not self._closed.is_set():
             try:
                 conn = self._listener.accept()
-            except (
-                OSError,
-                EOFError,
-                AuthenticationError,
-            ) as exc:  # a failed handshake: a stranger, or a bug
+            except OSError:
                 if self._closed.is_set():
                     return
-                log.warning("web bridge: a connection was refused", error=type(exc).__name__)
                 continue
             if self._closed.is_set():
                 conn.close()
@@ -88,6 +94,12 @@ class BridgeServer:
 
     def _serve(self, conn: Connection) -> None:
         with conn:
+            try:  # the peer proves it holds the key, and we prove it to the peer
+                deliver_challenge(conn, self._authkey)
+                answer_challenge(conn, self._authkey)
+            except (OSError, EOFError, AuthenticationError) as exc:
+                log.warning("web bridge: a connection was refused", error=type(exc).__name__)
+                return
             while not self._closed.is_set():
                 try:
                     name, args = conn.recv()

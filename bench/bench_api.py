@@ -12,7 +12,8 @@ at a time), the run alternates `--slots` slots of `--seconds` each: even slots a
 API traffic), odd slots loaded (a separate process runs 50 client threads, keep-alive httpx
 clients, each looping GET /strategies and /status with user u0000's token, waiting --think
 seconds between requests: 1 s by default, a dashboard polling every second; 0 for a
-saturation test). Tick-to-order is recorded in the engines (actors.metrics) and split by slot.
+saturation test; each client enters each loaded slot at a random phase of its think time, as
+independent dashboards would). Tick-to-order is recorded in the engines (actors.metrics) and split by slot.
 
 Why alternate: the simulated markets drift, so the orders of the run's first minutes differ from
 its later ones (a quiet window followed by a loaded one saw 350 orders, then 600). Interleaving
@@ -37,6 +38,7 @@ import gc
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -115,9 +117,20 @@ def clients(
 
     def loop(n: int) -> None:
         mine: dict[str, list[float]] = {path: [] for path in paths}
+        rng = random.Random(n)
+        entered = -1
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
             i = n
             while loaded_now():
+                # Each loaded slot, each client first waits a random part of its think time:
+                # 50 dashboards poll on their own phases. Started in lockstep, all 50 would
+                # send at the same instant at every slot's start (3 % of the requests, so
+                # enough to set the p99 alone), a burst no set of independent users makes.
+                now_slot = int((time.time() - start) // slot)
+                if now_slot != entered:
+                    entered = now_slot
+                    time.sleep(rng.uniform(0.0, think))
+                    continue
                 path = paths[i % len(paths)]
                 i += 1
                 t0 = time.perf_counter()

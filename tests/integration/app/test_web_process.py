@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from app.bootstrap import Service, Tuning
 from app.web_bridge import BridgeClient
 from app.web_process import WebProcess
 from config.loader import load_config
-from domain.errors import FatalError
+from domain.errors import ConfigurationError, FatalError
 from persistence.sql_repository import SqlRepository
 from services.tokens import issue_token
 from tests.integration.app.conftest import alice_trading, wait
@@ -152,3 +153,23 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_port_in_use_is_a_clear_error_naming_the_field_and_the_service_stops(
+    resting_alice: tuple[Path, SqlRepository],
+) -> None:
+    path, _repo = resting_alice
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        service = Service(
+            load_config(path), vault=None, web=WebProcess(load_config(path), vault=None, port=port)
+        )
+        with pytest.raises(ConfigurationError) as raised:
+            service.start()
+    assert raised.value.field == "web.port"
+    assert f"127.0.0.1:{port}" in str(raised.value)
+    again = Service(load_config(path), vault=None)  # the one-service lock was released
+    again.start()
+    again.stop()

@@ -4,6 +4,7 @@ that hangs bounded, and a close that ends it all."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from multiprocessing import AuthenticationError
@@ -118,3 +119,9 @@ def test_the_webs_paper_client_places_and_cancels_nothing() -> None:
     with pytest.raises(FatalError):
         client.cancel_order("ETH/BTC", client_order_id="x")
     assert "k" * 32 not in repr(BridgeClient("/x", KEY))
+
+
+def test_a_peer_that_never_answers_the_challenge_holds_up_no_one(server: BridgeServer) -> None:
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.connect(server.address)  # connected, and silent from here on
+        assert BridgeClient(server.address, KEY).call("add", 20, 22) == 42
