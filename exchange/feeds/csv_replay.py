@@ -49,6 +49,20 @@ def check_candle_file(path: str | Path) -> int:
         source.close()
 
 
+def read_candles(path: str | Path) -> tuple[list[Candle], timedelta]:
+    """Every candle of a file, oldest first, and its period, with the replay's own parser (a
+    malformed row raises ConfigurationError naming the file and line): what a backtest plays."""
+    source = CsvReplaySource(path, symbol="")
+    try:
+        candles = list(source._ahead)
+        source._ahead.clear()
+        while (candle := source._read()) is not None:
+            candles.append(candle)
+        return candles, source.period
+    finally:
+        source.close()
+
+
 def period_from_name(path: Path) -> timedelta | None:
     match = _PERIOD_IN_NAME.search(path.name)
     if match is None:

@@ -1,0 +1,171 @@
+"""`martingale backtest`: a strategy over historical candles, with the live engine's own code.
+
+Only the options and the printing live here; the run is `backtest.runner` (the service's
+`Engine` over the paper exchange's matching, driven candle by candle with a virtual clock) and
+the figures `backtest.report`. Parameters have the names and checks of `martingale plan`; a bad
+value exits 2 naming the option, a bad candle file exits 2 naming its line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from app.commands.plan import _PARAMS, _RULES, _option
+from backtest.report import Report, report
+from backtest.runner import run
+from domain.errors import ConfigurationError, ValidationError
+from domain.market import MarketRules
+from domain.money import fmt
+from exchange.feeds.csv_replay import read_candles
+from exchange.paper import PaperVenue
+from services.plan import BALANCE, PRICE, market_rules, preview
+
+DEFAULT_FEE_RATE = "0.001"
+DEFAULT_TICK = Decimal("0.00000001")  # ../shared/data: at most 8 decimals
+_PAIR = re.compile(r"^([A-Za-z0-9]+)-([A-Za-z0-9]+)(?:-[0-9]+[smhd])?\.csv$", re.IGNORECASE)
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "backtest",
+        help="run a strategy over historical candles with the live engine's code",
+        description=(
+            "Play each candle file (timestamp,open,high,low,close,volume; the ../shared/data "
+            "format) through the service's own engine and paper matching, with a virtual "
+            "clock: for a long strategy a candle's low comes before its high; resting orders "
+            "fill whole at their limits, market orders and crossing limits at the close. "
+            "Prints cycles, profit, max drawdown, funds used, safety orders used, time in "
+            "market, fees and the open cycle. Parameters as in `martingale plan`."
+        ),
+    )
+    parser.add_argument("files", nargs="+", metavar="CSV", help="candle file(s), one run each")
+    parser.add_argument(
+        "--symbol", help="market, e.g. ETH/BTC (default: from the file name, ETH-BTC-5m.csv)"
+    )
+    for name, text in _PARAMS:
+        parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
+    for name, text in _RULES:
+        parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
+    parser.add_argument(
+        "--balance",
+        metavar="VALUE",
+        help="starting quote balance (default: the plan's max funds at the first close)",
+    )
+    parser.add_argument(
+        "--fee-rate", default=DEFAULT_FEE_RATE, metavar="RATE", help="fee per fill (0.001)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON (decimal strings)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    params = {n: getattr(args, n) for n, _ in _PARAMS if getattr(args, n) is not None}
+    reports: list[Report] = []
+    try:
+        fee_rate = _decimal(args.fee_rate, "fee_rate")
+        for file in args.files:
+            reports.append(_one(Path(file), args, params, fee_rate))
+    except (ValidationError, ConfigurationError) as exc:
+        field = getattr(exc, "field", None)
+        option = _option(field) if field else "backtest"
+        reason = str(exc).removeprefix(f"{field}: ") if field else str(exc)
+        print(f"martingale backtest: error: {option}: {reason}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([r.as_json() for r in reports], indent=2))
+    else:
+        print("\n\n".join(render(r) for r in reports))
+    return 0
+
+
+def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
+    symbol = args.symbol or _symbol_of(path)
+    candles, period = read_candles(path)
+    if len(candles) < 2:
+        raise ValidationError(f"{path} holds fewer than two candles", field="files")
+    given = market_rules({n: getattr(args, n) for n, _ in _RULES})
+    rules = MarketRules(
+        symbol=symbol,
+        tick_size=given.tick_size if given and given.tick_size else DEFAULT_TICK,
+        step_size=given.step_size if given and given.step_size else DEFAULT_TICK,
+        min_amount=given.min_amount if given else Decimal(0),
+        min_notional=given.min_notional if given else Decimal(0),
+    )
+    plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
+    balance = _decimal(args.balance, BALANCE) if args.balance else plan.max_funds
+    with tempfile.TemporaryDirectory(prefix="martingale-backtest-") as work:
+        venue = PaperVenue(Path(work) / "paper.sqlite", name="paper")
+        try:
+            outcome = run(
+                candles,
+                period=period,
+                params=params,
+                rules=rules,
+                balances={rules.quote: balance},
+                fee_rate=fee,
+                venue=venue,
+            )
+        finally:
+            venue.close()
+    return report(outcome)
+
+
+def _symbol_of(path: Path) -> str:
+    match = _PAIR.match(path.name)
+    if match is None:
+        raise ValidationError(
+            f"cannot tell the market from {path.name!r}: give --symbol", field="symbol"
+        )
+    return f"{match[1].upper()}/{match[2].upper()}"
+
+
+def _decimal(text: str, field: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise ValidationError(f"not a number: {text!r}", field=field) from None
+    if not value.is_finite() or value < 0:
+        raise ValidationError(f"must be a number >= 0, got {text!r}", field=field)
+    return value
+
+
+def render(r: Report) -> str:
+    q = r.quote
+    lines = [
+        f"{r.symbol}  {r.start} .. {r.end}  ({r.candles} candles, engine woken {r.wakes} times)",
+        f"cycles closed       {r.cycles}",
+        f"profit              {_q(r.profit)} {q}  ({_p(r.profit_pct)} % of {_q(r.start_equity)})",
+        f"profit per cycle    {_q(r.profit_per_cycle)} {q}",
+        f"max drawdown        {_p(r.max_drawdown_pct)} % of equity",
+        f"max funds used      {_q(r.max_funds_used)} {q}",
+        f"safety orders used  max {r.max_safety_orders}; closed cycles by count: "
+        + ", ".join(f"{k}: {v}" for k, v in r.safety_orders.items()),
+        f"longest cycle       {r.longest_cycle}",
+        f"time in market      {_p(r.time_in_market_pct)} %",
+        "fees                "
+        + ", ".join(f"{_q(v)} {c}" for c, v in sorted(r.fees.items()))
+        + f" (= {_q(r.fees_in_quote)} {q})",
+        f"equity              {_q(r.start_equity)} -> {_q(r.end_equity)} {q}",
+    ]
+    if r.open_cycle is not None:
+        o = r.open_cycle
+        lines.append(
+            f"open cycle          #{o['number']}: {fmt(o['position'])} at {_q(o['average'])}, "
+            f"unrealized {_q(o['unrealized'])} {q}"
+        )
+    return "\n".join(lines)
+
+
+def _q(value: Decimal) -> str:
+    return fmt(value.quantize(Decimal("0.00000001")))
+
+
+def _p(value: Decimal) -> str:
+    return fmt(value.quantize(Decimal("0.01")))

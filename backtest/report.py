@@ -1,0 +1,119 @@
+"""The figures of a backtest (`backtest.runner.Run`): what a trader asks before risking money.
+
+Profit is what the closed cycles realized, in the quote currency, fees included (the engine's
+own cycle accounting, as the service stores it). Equity is quote + base x price; its maximum
+drawdown is taken candle by candle, the low after the highest equity so far. Funds used is the
+most quote one cycle had bought with. Time in market is the share of the run with a cycle open.
+The open cycle is valued at the last close.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from backtest.runner import Run
+from domain.money import fmt
+from persistence.records import CycleStatus
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    symbol: str
+    quote: str
+    candles: int
+    wakes: int
+    start: str
+    end: str
+    cycles: int
+    profit: Decimal
+    profit_pct: Decimal
+    profit_per_cycle: Decimal
+    max_drawdown_pct: Decimal
+    max_funds_used: Decimal
+    max_safety_orders: int
+    safety_orders: dict[int, int]  # safety orders filled -> closed cycles
+    longest_cycle: timedelta
+    time_in_market_pct: Decimal
+    fees: dict[str, Decimal]
+    fees_in_quote: Decimal
+    open_cycle: dict[str, Decimal] | None
+    start_equity: Decimal
+    end_equity: Decimal
+
+    def as_json(self) -> dict[str, Any]:
+        def value(v: Any) -> Any:
+            if isinstance(v, Decimal):
+                return fmt(v)
+            if isinstance(v, timedelta):
+                return v.total_seconds()
+            if isinstance(v, dict):
+                return {str(k): value(x) for k, x in v.items()}
+            return v
+
+        return {name: value(getattr(self, name)) for name in self.__dataclass_fields__}
+
+
+def report(run: Run) -> Report:
+    base, quote = run.rules.base, run.rules.quote
+    closed = [c for c in run.cycles if c.status is CycleStatus.CLOSED]
+    profit = sum((c.realized_profit or ZERO for c in closed), ZERO)
+    start_equity = _equity(run.start_balances, base, quote, run.first_price)
+    end_equity = _equity(run.end_balances, base, quote, run.last_price)
+    fees: dict[str, Decimal] = {}
+    fees_in_quote = ZERO
+    for leg in run.fills:
+        fill = leg.fill
+        if fill.fee:
+            currency = fill.fee_currency or quote
+            fees[currency] = fees.get(currency, ZERO) + fill.fee
+            fees_in_quote += fill.fee * fill.price if currency == base else fill.fee
+    in_market = timedelta(0)
+    longest = timedelta(0)
+    for cycle in run.cycles:
+        lasted = (cycle.closed_at or run.end) - cycle.opened_at
+        in_market += lasted
+        longest = max(longest, lasted)
+    span = run.end - run.start
+    open_cycle = next((c for c in run.cycles if c.status is CycleStatus.OPEN), None)
+    return Report(
+        symbol=run.symbol,
+        quote=quote,
+        candles=run.candles,
+        wakes=run.wakes,
+        start=run.start.isoformat(),
+        end=run.end.isoformat(),
+        cycles=len(closed),
+        profit=profit,
+        profit_pct=profit / start_equity * HUNDRED if start_equity else ZERO,
+        profit_per_cycle=profit / len(closed) if closed else ZERO,
+        max_drawdown_pct=run.max_drawdown * HUNDRED,
+        max_funds_used=max((c.cost for c in run.cycles), default=ZERO),
+        max_safety_orders=max((c.safety_orders_filled for c in run.cycles), default=0),
+        safety_orders=dict(sorted(Counter(c.safety_orders_filled for c in closed).items())),
+        longest_cycle=longest,
+        time_in_market_pct=Decimal(in_market / span * 100) if span else ZERO,
+        fees=fees,
+        fees_in_quote=fees_in_quote,
+        open_cycle=None
+        if open_cycle is None or not open_cycle.amount
+        else {
+            "number": Decimal(open_cycle.number),
+            "position": open_cycle.amount,
+            "average": open_cycle.average_price or ZERO,
+            "unrealized": open_cycle.amount * (run.last_price - (open_cycle.average_price or ZERO)),
+            "safety_orders": Decimal(open_cycle.safety_orders_filled),
+        },
+        start_equity=start_equity,
+        end_equity=end_equity,
+    )
+
+
+def _equity(balances: dict[str, Decimal], base: str, quote: str, price: Decimal) -> Decimal:
+    return balances.get(quote, ZERO) + balances.get(base, ZERO) * price

@@ -1,0 +1,197 @@
+"""One strategy over historical candles, with the service's own engine and paper matching.
+
+The loop, per candle (`at` is its close time, the time the live replay stamps it with):
+
+1. A candle that crosses none of the engine's watched levels (the highest resting buy or the
+   stop-loss price below, the lowest resting sell above) and fires no timer changes nothing:
+   the venue is not touched, only the equity is followed. The engine watches every resting
+   order, so such a candle cannot fill one.
+2. Otherwise the venue takes the whole candle first (`PaperVenue.update_candle`, the same call
+   the live replay makes): every resting buy at or above the low and every resting sell at or
+   below the high fills whole, at its own limit; the close becomes the last price.
+3. The engine reacts once, as the service's engine does when the feed wakes it: it syncs its
+   orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
+   before the high), then sees the low (the stop loss), then places what follows. New orders
+   meet only the close: a market order, or a limit that crosses the close, fills at the close.
+4. Timers due by `at` fire, oldest first (a cooldown ends at the first candle whose close time
+   reaches it; its base order fills at that close).
+
+So a safety fill and a take-profit fill happen in one candle only when both rested before it
+(low at or below the safety price, high at or above the take-profit), or when the take-profit
+placed after a safety fill lies at or below the close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from actors.engine import Engine
+from backtest.world import STRATEGY_ID, LegFill, RunStore, SyncHost, VirtualClock
+from domain.events import OrderRejected
+from domain.market import Balance, Candle, MarketRules, Ticker
+from exchange.paper.exchange import PaperExchange
+from persistence.records import CycleRecord
+
+ACCOUNT = "backtest/main"
+REPLAY = "backtest"  # the venue then stamps orders and fills with market time, as on a replay
+ZERO = Decimal(0)
+CATCH_UP_LIMIT = 3  # wake-ups on one candle's close after its first (a stop below the close...)
+
+
+class CandleVenue(Protocol):
+    """What the runner needs of a paper venue (`PaperVenue`, or an in-memory one)."""
+
+    def open_account(
+        self, account_key: str, *, balances: Mapping[str, Decimal], fee_rate: Decimal
+    ) -> None: ...
+    def set_market_rules(self, rules: MarketRules) -> None: ...
+    def update_candle(
+        self, symbol: str, candle: Candle, at: datetime | None = None, *, replay: str | None = None
+    ) -> Any: ...
+    def balances(self, account_key: str) -> dict[str, Balance]: ...
+    def ticker(self, symbol: str) -> Ticker: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """What a backtest saw: every fill with its leg, every cycle, and the equity's extremes."""
+
+    symbol: str
+    rules: MarketRules
+    start: datetime
+    end: datetime
+    candles: int
+    wakes: int
+    first_price: Decimal
+    last_price: Decimal
+    start_balances: dict[str, Decimal]
+    end_balances: dict[str, Decimal]
+    fills: tuple[LegFill, ...]
+    cycles: tuple[CycleRecord, ...]
+    max_drawdown: Decimal  # fraction of the peak equity, 0..1
+    max_drawdown_at: datetime | None
+    notes: tuple[tuple[datetime, str, str], ...]
+
+
+def run(
+    candles: Sequence[Candle],
+    *,
+    period: timedelta,
+    params: Mapping[str, Any],
+    rules: MarketRules,
+    balances: Mapping[str, Decimal],
+    fee_rate: Decimal,
+    venue: CandleVenue,
+) -> Run:
+    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`."""
+    if len(candles) < 2:
+        raise ValueError("a backtest needs at least two candles")
+    symbol = rules.symbol
+    first = candles[0]
+    clock = VirtualClock(first.timestamp + period)
+    venue.set_market_rules(rules)
+    venue.open_account(ACCOUNT, balances=dict(balances), fee_rate=fee_rate)
+    venue.update_candle(symbol, first, clock.now, replay=REPLAY)  # start on its close
+    store = RunStore(symbol, params, clock.now)
+    host = SyncHost(clock)
+    engine = Engine(
+        strategy_id=STRATEGY_ID,
+        exchange=PaperExchange(venue, ACCOUNT),  # type: ignore[arg-type]
+        store=store,
+        host=host,
+        clock=clock,
+        market_clock=clock,
+        price=lambda: venue.ticker(symbol).last,
+        resubmit_grace=0.0,
+    )
+    start_balances = {c: b.total for c, b in venue.balances(ACCOUNT).items()}
+    engine.start()
+    base, quote = rules.base, rules.quote
+
+    def holdings() -> tuple[Decimal, Decimal]:
+        held = venue.balances(ACCOUNT)
+        return (held[quote].total if quote in held else ZERO), (
+            held[base].total if base in held else ZERO
+        )
+
+    cash, position = holdings()
+    peak = cash + position * first.close
+    worst, worst_at = ZERO, None
+    wakes = 0
+    last = first
+    for candle in candles[1:]:
+        last = candle
+        at = candle.timestamp + period
+        low, high = candle.low, candle.high
+        trough = cash + position * low
+        if peak > 0 and (peak - trough) / peak > worst:
+            worst, worst_at = (peak - trough) / peak, at
+        below, above, due = host.below, host.above, host.next_timer()
+        crossed = (below is not None and low <= below) or (above is not None and high >= above)
+        if crossed or (due is not None and due <= at):
+            wakes += 1
+            clock.now = at
+            venue.update_candle(symbol, candle, at, replay=REPLAY)
+            if crossed:
+                engine.on_tick(low, at)
+            _fire(engine, host, at)
+            _catch_up(engine, host, candle.close, at)
+            cash, position = holdings()
+            if engine.finished:
+                break
+        top = cash + position * high
+        peak = max(peak, top)
+    end_balances = {c: b.total for c, b in venue.balances(ACCOUNT).items()}
+    return Run(
+        symbol=symbol,
+        rules=rules,
+        start=first.timestamp,
+        end=last.timestamp + period,
+        candles=len(candles),
+        wakes=wakes,
+        first_price=first.close,
+        last_price=last.close,
+        start_balances=start_balances,
+        end_balances=end_balances,
+        fills=tuple(store.fills),
+        cycles=tuple(store.cycles[n] for n in sorted(store.cycles)),
+        max_drawdown=worst,
+        max_drawdown_at=worst_at,
+        notes=tuple(sorted([*host.notes, *_rejections(store)], key=lambda note: note[0])),
+    )
+
+
+def _rejections(store: RunStore) -> list[tuple[datetime, str, str]]:
+    """Orders the venue refused (too little money, below a minimum), as the service logs them."""
+    return [
+        (e.at, "order_rejected", f"{store.legs.get(e.client_order_id, (0, '?'))[1]}: {e.reason}")
+        for e in store.events
+        if isinstance(e, OrderRejected)
+    ]
+
+
+def _fire(engine: Engine, host: SyncHost, at: datetime) -> None:
+    for what in host.due(at):
+        if what == "cooldown":
+            engine.on_cooldown()
+        else:
+            engine.sync()
+
+
+def _catch_up(engine: Engine, host: SyncHost, close: Decimal, at: datetime) -> None:
+    """Levels placed in reaction that the close already crossed (a stop loss above it, a buy
+    placed at or above it that the venue filled at once): the engine looks again at the close,
+    as the live feed's catch-up does."""
+    for _ in range(CATCH_UP_LIMIT):
+        below, above = host.below, host.above
+        if not ((below is not None and close <= below) or (above is not None and close >= above)):
+            return
+        engine.on_tick(close, at)
+        _fire(engine, host, at)
+
+
+__all__ = ["ACCOUNT", "CandleVenue", "Run", "run"]
