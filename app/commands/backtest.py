@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 import tempfile
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from app.commands.plan import _PARAMS, _RULES, _option
 from backtest.report import Report, report
 from backtest.runner import run
 from domain.errors import ConfigurationError, ValidationError
-from domain.market import MarketRules
+from domain.market import Candle, MarketRules
 from domain.money import fmt
 from exchange.feeds.csv_replay import read_candles
 from exchange.paper import PaperVenue
@@ -69,15 +71,11 @@ def handle(args: argparse.Namespace) -> int:
     params = {n: getattr(args, n) for n, _ in _PARAMS if getattr(args, n) is not None}
     reports: list[Report] = []
     try:
-        fee_rate = _decimal(args.fee_rate, "fee_rate")
+        fee_rate = parse_decimal(args.fee_rate, "fee_rate")
         for file in args.files:
             reports.append(_one(Path(file), args, params, fee_rate))
     except (ValidationError, ConfigurationError) as exc:
-        field = getattr(exc, "field", None)
-        option = _option(field) if field else "backtest"
-        reason = str(exc).removeprefix(f"{field}: ") if field else str(exc)
-        print(f"martingale backtest: error: {option}: {reason}", file=sys.stderr)
-        return 2
+        return error_exit("backtest", exc)
     if args.json:
         print(json.dumps([r.as_json() for r in reports], indent=2))
     else:
@@ -85,7 +83,20 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
+def error_exit(command: str, exc: ValidationError | ConfigurationError) -> int:
+    """One line naming the option (exit 2), as `martingale plan` does."""
+    field = exc.field
+    option = _option(field) if field else command
+    reason = str(exc).removeprefix(f"{field}: ") if field else str(exc)
+    print(f"martingale {command}: error: {option}: {reason}", file=sys.stderr)
+    return 2
+
+
+def candles_and_rules(
+    path: Path, args: argparse.Namespace
+) -> tuple[list[Candle], timedelta, MarketRules]:
+    """The file's candles and period, and the market's rules from the options (a tick and a
+    step of 1e-8 when not given: the data has at most 8 decimals)."""
     symbol = args.symbol or _symbol_of(path)
     candles, period = read_candles(path)
     if len(candles) < 2:
@@ -98,22 +109,45 @@ def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Deci
         min_amount=given.min_amount if given else Decimal(0),
         min_notional=given.min_notional if given else Decimal(0),
     )
+    return candles, period, rules
+
+
+class paper_venues:
+    """A fresh paper venue per backtest, each in a directory of its own that its `close`
+    removes; picklable, so a sweep's workers build their own."""
+
+    def __call__(self) -> PaperVenue:
+        work = Path(tempfile.mkdtemp(prefix="martingale-backtest-"))
+        return _TempVenue(work)
+
+
+class _TempVenue(PaperVenue):
+    def __init__(self, work: Path) -> None:
+        super().__init__(work / "paper.sqlite", name="paper")
+        self._work = work
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self._work, ignore_errors=True)
+
+
+def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
+    candles, period, rules = candles_and_rules(path, args)
     plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
-    balance = _decimal(args.balance, BALANCE) if args.balance else plan.max_funds
-    with tempfile.TemporaryDirectory(prefix="martingale-backtest-") as work:
-        venue = PaperVenue(Path(work) / "paper.sqlite", name="paper")
-        try:
-            outcome = run(
-                candles,
-                period=period,
-                params=params,
-                rules=rules,
-                balances={rules.quote: balance},
-                fee_rate=fee,
-                venue=venue,
-            )
-        finally:
-            venue.close()
+    balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
+    venue = paper_venues()()
+    try:
+        outcome = run(
+            candles,
+            period=period,
+            params=params,
+            rules=rules,
+            balances={rules.quote: balance},
+            fee_rate=fee,
+            venue=venue,
+        )
+    finally:
+        venue.close()
     return report(outcome)
 
 
@@ -126,7 +160,7 @@ def _symbol_of(path: Path) -> str:
     return f"{match[1].upper()}/{match[2].upper()}"
 
 
-def _decimal(text: str, field: str) -> Decimal:
+def parse_decimal(text: str, field: str) -> Decimal:
     try:
         value = Decimal(text)
     except ArithmeticError:
