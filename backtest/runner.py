@@ -75,6 +75,11 @@ class Run:
     max_drawdown: Decimal  # fraction of the peak equity, 0..1
     max_drawdown_at: datetime | None
     notes: tuple[tuple[datetime, str, str], ...]
+    # With `equity=True`: (close time, close, equity at the close) for every candle.
+    equity: tuple[tuple[datetime, Decimal, Decimal], ...] = ()
+    # When each order was staged and when it ended (filled, canceled, refused), by client
+    # order id, with its leg's order: the lines of a plot.
+    orders: tuple[tuple[str, datetime, datetime | None, Decimal | None], ...] = ()
 
 
 def run(
@@ -86,8 +91,10 @@ def run(
     balances: Mapping[str, Decimal],
     fee_rate: Decimal,
     venue: CandleVenue,
+    equity: bool = False,
 ) -> Run:
-    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`."""
+    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`;
+    `equity`: also record the equity at every close (for a plot; it costs every candle)."""
     if len(candles) < 2:
         raise ValueError("a backtest needs at least two candles")
     symbol = rules.symbol
@@ -123,6 +130,9 @@ def run(
     worst, worst_at = ZERO, None
     wakes = 0
     last = first
+    curve: list[tuple[datetime, Decimal, Decimal]] = []
+    if equity:
+        curve.append((clock.now, first.close, cash + position * first.close))
     for candle in candles[1:]:
         last = candle
         at = candle.timestamp + period
@@ -145,6 +155,8 @@ def run(
                 break
         top = cash + position * high
         peak = max(peak, top)
+        if equity:
+            curve.append((at, candle.close, cash + position * candle.close))
     end_balances = {c: b.total for c, b in venue.balances(ACCOUNT).items()}
     return Run(
         symbol=symbol,
@@ -162,6 +174,11 @@ def run(
         max_drawdown=worst,
         max_drawdown_at=worst_at,
         notes=tuple(sorted([*host.notes, *_rejections(store)], key=lambda note: note[0])),
+        equity=tuple(curve),
+        orders=tuple(
+            (store.legs[coid][1], placed, store.ended_at.get(coid), store.orders[coid].price)
+            for coid, placed in store.placed_at.items()
+        ),
     )
 
 

@@ -111,6 +111,8 @@ class RunStore:
         )
         self.legs: dict[str, tuple[int, str]] = {}  # client order id -> (cycle, leg)
         self.orders: dict[str, Order] = {}
+        self.placed_at: dict[str, datetime] = {}  # client order id -> when it was staged
+        self.ended_at: dict[str, datetime] = {}  # ... -> when it was filled, canceled, refused
         self.fills: list[LegFill] = []
         self.cycles: dict[int, CycleRecord] = {}
         self.events: list[object] = []  # the machine's events, as the service journals them
@@ -154,8 +156,11 @@ class RunStore:
             coid = intent.order.client_order_id
             self.legs[coid] = (intent.cycle, intent.leg)
             self.orders[coid] = intent.order
+            self.placed_at[coid] = now
         for order in order_updates:
             self.orders[order.client_order_id] = order
+            if order.state.is_terminal:
+                self.ended_at.setdefault(order.client_order_id, now)
         stored: list[str] = []
         for fill in fills:
             if fill.trade_id in self._trade_ids:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.commands.plan import _PARAMS, _RULES, _option
+from backtest.plot import plot
 from backtest.report import Report, report
 from backtest.runner import run
 from domain.errors import ConfigurationError, ValidationError
@@ -64,6 +65,12 @@ def register(sub: Any) -> None:
         "--fee-rate", default=DEFAULT_FEE_RATE, metavar="RATE", help="fee per fill (0.001)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON (decimal strings)")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw price, fills, order and average lines and the equity to FILE (.png, .svg, "
+        ".pdf); with several candle files, FILE gets each market's name added",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -145,9 +152,15 @@ def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Deci
             balances={rules.quote: balance},
             fee_rate=fee,
             venue=venue,
+            equity=args.plot is not None,
         )
     finally:
         venue.close()
+    if args.plot is not None:
+        target = Path(args.plot)
+        if len(args.files) > 1:
+            target = target.with_stem(f"{target.stem}-{path.stem}")
+        plot(outcome, target)
     return report(outcome)
 
 

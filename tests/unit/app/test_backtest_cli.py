@@ -58,3 +58,12 @@ def test_a_file_that_names_no_market_needs_symbol(
     assert main(["backtest", str(odd), *ARGS]) == 2
     assert "--symbol" in capsys.readouterr().err
     assert main(["backtest", str(odd), *ARGS, "--symbol", "ETH/BTC"]) == 0
+
+
+def test_plot_draws_a_png_per_market(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(DATA / "ETH-BTC-5m.csv"), str(DATA / "LTC-BTC-5m.csv")]
+    assert main(["backtest", *files, *ARGS, "--plot", str(tmp_path / "run.png")]) == 0
+    for market in ("ETH-BTC-5m", "LTC-BTC-5m"):
+        drawn = (tmp_path / f"run-{market}.png").read_bytes()
+        assert drawn.startswith(b"\x89PNG") and len(drawn) > 20_000
+    assert capsys.readouterr().out.count("cycles closed") == 2
