@@ -23,11 +23,13 @@ from app.commands.plan import _PARAMS, _RULES, _option
 from backtest.plot import plot
 from backtest.report import Report, report
 from backtest.runner import run
+from config.loader import load_config
 from domain.errors import ConfigurationError, ValidationError
 from domain.market import Candle, MarketRules
 from domain.money import fmt
 from exchange.feeds.csv_replay import read_candles
 from exchange.paper import PaperVenue
+from services.onboarding import strategy_params
 from services.plan import BALANCE, PRICE, market_rules, preview
 
 DEFAULT_FEE_RATE = "0.001"
@@ -51,6 +53,15 @@ def register(sub: Any) -> None:
     parser.add_argument("files", nargs="+", metavar="CSV", help="candle file(s), one run each")
     parser.add_argument(
         "--symbol", help="market, e.g. ETH/BTC (default: from the file name, ETH-BTC-5m.csv)"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take the strategy --strategy names from this config file: its parameters, its "
+        "market's rules and its paper account's fee rate (options given here override them)",
+    )
+    parser.add_argument(
+        "--strategy", metavar="[USER/]NAME", help="with --config: the strategy to backtest"
     )
     for name, text in _PARAMS:
         parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
@@ -78,6 +89,8 @@ def handle(args: argparse.Namespace) -> int:
     params = {n: getattr(args, n) for n, _ in _PARAMS if getattr(args, n) is not None}
     reports: list[Report] = []
     try:
+        if args.config is not None or args.strategy is not None:
+            params = {**from_config(args), **params}
         fee_rate = parse_decimal(args.fee_rate, "fee_rate")
         for file in args.files:
             reports.append(_one(Path(file), args, params, fee_rate))
@@ -88,6 +101,40 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(render(r) for r in reports))
     return 0
+
+
+def from_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters of `--strategy` in `--config`; its market's rules and its paper
+    account's fee rate fill the options left out (`args` is completed in place)."""
+    if args.config is None or args.strategy is None:
+        raise ValidationError("--config and --strategy go together", field="strategy")
+    config = load_config(args.config)
+    user_name, _, name = args.strategy.rpartition("/")
+    found = [
+        (user, s)
+        for user in config.users
+        if not user_name or user.name == user_name
+        for s in user.strategies
+        if s.name == name
+    ]
+    if len(found) != 1:
+        which = "no" if not found else "more than one"
+        raise ValidationError(
+            f"{which} strategy {args.strategy!r} in {args.config} (give USER/NAME)",
+            field="strategy",
+        )
+    user, strategy = found[0]
+    args.symbol = args.symbol or strategy.symbol
+    rules = config.market_rules(strategy.symbol)
+    if rules is not None:
+        for field in ("tick_size", "step_size", "min_amount", "min_notional"):
+            if getattr(args, field) is None:
+                setattr(args, field, str(getattr(rules, field)))
+    account = next((a for a in user.accounts if a.name == strategy.account), None)
+    fee = getattr(account, "fee_rate", None)
+    if fee is not None and args.fee_rate == DEFAULT_FEE_RATE:
+        args.fee_rate = str(fee)
+    return strategy_params(strategy)
 
 
 def error_exit(command: str, exc: ValidationError | ConfigurationError) -> int:

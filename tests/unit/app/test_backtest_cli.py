@@ -67,3 +67,27 @@ def test_plot_draws_a_png_per_market(tmp_path: Path, capsys: pytest.CaptureFixtu
         drawn = (tmp_path / f"run-{market}.png").read_bytes()
         assert drawn.startswith(b"\x89PNG") and len(drawn) > 20_000
     assert capsys.readouterr().out.count("cycles closed") == 2
+
+
+def test_a_strategy_from_a_config_file_brings_its_params_rules_and_fee(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(Path(__file__).parents[3] / "config/examples/paper.yaml")
+    file = str(DATA / "ETH-BTC-5m.csv")
+    assert (
+        main(["backtest", file, "--config", config, "--strategy", "alice/eth-dca", "--json"]) == 0
+    )
+    [from_file] = json.loads(capsys.readouterr().out)
+    same = [
+        *("--base-order", "0.002", "--safety-order", "0.004", "--max-safety-orders", "5"),
+        *("--price-deviation", "1.5", "--step-scale", "1.2", "--volume-scale", "1.5"),
+        *("--take-profit", "1.5", "--max-active-safety-orders", "2", "--cooldown", "60"),
+        *("--tick-size", "0.000001", "--step-size", "0.001", "--min-notional", "0.0001"),
+    ]
+    assert main(["backtest", file, *same, "--json"]) == 0
+    [by_hand] = json.loads(capsys.readouterr().out)
+    assert from_file == by_hand and from_file["cycles"] > 0
+    assert main(["backtest", file, "--config", config, "--strategy", "eth-paused"]) == 0
+    capsys.readouterr()
+    assert main(["backtest", file, "--config", config, "--strategy", "ghost"]) == 2
+    assert "--strategy" in capsys.readouterr().err
