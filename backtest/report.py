@@ -4,7 +4,10 @@ Profit is what the closed cycles realized, in the quote currency, fees included 
 own cycle accounting, as the service stores it). Equity is quote + base x price; its maximum
 drawdown is taken candle by candle, the low after the highest equity so far. Funds used is the
 most quote one cycle had bought with. Time in market is the share of the run with a cycle open.
-The open cycle is valued at the last close.
+The open cycle is valued at the last close: what its sells already realized (at its average
+cost) and its position's unrealized result. When no cycle holds a position, what the last closed
+cycle carried (dust below one step, or the position a "cancel" stop kept) is reported as
+`carried`, valued the same way. So the equity moves by exactly the profit plus these.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 
 from backtest.runner import Run
 from domain.money import fmt
-from persistence.records import CycleStatus
+from domain.orders import Side
+from persistence.records import CycleRecord, CycleStatus
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -44,6 +48,7 @@ class Report:
     fees: dict[str, Decimal]
     fees_in_quote: Decimal
     open_cycle: dict[str, Decimal] | None
+    carried: dict[str, Decimal] | None
     start_equity: Decimal
     end_equity: Decimal
 
@@ -82,6 +87,8 @@ def report(run: Run) -> Report:
         longest = max(longest, lasted)
     span = run.end - run.start
     open_cycle = next((c for c in run.cycles if c.status is CycleStatus.OPEN), None)
+    holding = open_cycle is not None and open_cycle.amount > 0
+    last_closed = closed[-1] if closed and not holding else None
     return Report(
         symbol=run.symbol,
         quote=quote,
@@ -101,18 +108,45 @@ def report(run: Run) -> Report:
         time_in_market_pct=Decimal(in_market / span * 100) if span else ZERO,
         fees=fees,
         fees_in_quote=fees_in_quote,
-        open_cycle=None
-        if open_cycle is None or not open_cycle.amount
-        else {
-            "number": Decimal(open_cycle.number),
-            "position": open_cycle.amount,
-            "average": open_cycle.average_price or ZERO,
-            "unrealized": open_cycle.amount * (run.last_price - (open_cycle.average_price or ZERO)),
-            "safety_orders": Decimal(open_cycle.safety_orders_filled),
-        },
+        open_cycle=_open(run, open_cycle) if holding and open_cycle is not None else None,
+        carried=_carried(run, last_closed) if last_closed is not None else None,
         start_equity=start_equity,
         end_equity=end_equity,
     )
+
+
+def _open(run: Run, cycle: CycleRecord) -> dict[str, Decimal]:
+    """The open cycle at the last close: its position at its average cost, the result of the
+    sells it already made (a take-profit that filled for less than the position, when a
+    safety order filled in the same candle) and the position's unrealized result."""
+    quote = run.rules.quote
+    received = sum(
+        (
+            leg.fill.cost - (leg.fill.fee if (leg.fill.fee_currency or quote) == quote else ZERO)
+            for leg in run.fills
+            if leg.cycle == cycle.number and leg.fill.side is Side.SELL
+        ),
+        ZERO,
+    )
+    average = cycle.average_price or ZERO
+    return {
+        "number": Decimal(cycle.number),
+        "position": cycle.amount,
+        "average": average,
+        "realized": received - cycle.cost + cycle.amount * average,
+        "unrealized": cycle.amount * (run.last_price - average),
+        "safety_orders": Decimal(cycle.safety_orders_filled),
+    }
+
+
+def _carried(run: Run, cycle: CycleRecord) -> dict[str, Decimal] | None:
+    if not cycle.carried_amount:
+        return None
+    return {
+        "position": cycle.carried_amount,
+        "cost": cycle.carried_cost,
+        "unrealized": cycle.carried_amount * run.last_price - cycle.carried_cost,
+    }
 
 
 def _equity(balances: dict[str, Decimal], base: str, quote: str, price: Decimal) -> Decimal:

@@ -253,6 +253,13 @@ def render(r: Report) -> str:
         lines.append(
             f"open cycle          #{o['number']}: {fmt(o['position'])} at {_q(o['average'])}, "
             f"unrealized {_q(o['unrealized'])} {q}"
+            + (f", its sells realized {_q(o['realized'])} {q}" if o["realized"] else "")
+        )
+    if r.carried is not None:
+        c = r.carried
+        lines.append(
+            f"carried             {fmt(c['position'])} {r.symbol.split('/')[0]} left by the "
+            f"last cycle (cost {_q(c['cost'])}), unrealized {_q(c['unrealized'])} {q}"
         )
     return "\n".join(lines)
 

@@ -150,7 +150,9 @@ def test_equity_moves_by_the_realized_profit_plus_the_open_cycles_value(
         ),
     )
     figures = report(outcome)
-    unrealized = figures.open_cycle["unrealized"] if figures.open_cycle else D(0)
+    opened = figures.open_cycle or {}
+    unrealized = opened.get("unrealized", D(0)) + opened.get("realized", D(0))
+    unrealized += figures.carried["unrealized"] if figures.carried else D(0)
     exact = Decimal("1e-12")  # the average entry is a rounded ratio
     assert (figures.end_equity - figures.start_equity).quantize(exact) == (
         figures.profit + unrealized
@@ -185,3 +187,26 @@ def test_the_same_candles_give_the_same_fills_at_candle_times(tmp_path: Path) ->
     )
     assert first == second and len(first) > 2
     assert all(bars[0].timestamp <= stamp <= bars[1499].timestamp + period for *_, stamp in first)
+
+
+def test_a_safety_fill_and_the_take_profit_in_one_candle_leave_the_cycle_open(
+    venue: PaperVenue,
+) -> None:
+    # Found by the properties: the low reaches the safety order (99.50) and the high the
+    # take-profit (100.61, resting for the base order's 0.0999) in the last candle. Both fill;
+    # the take-profit sold only the base order's part, so the cycle stays open with the safety
+    # order's, and the report counts that sale's result as realized in the open cycle.
+    flat = ("100", "100", "100", "100")
+    bars = candles(flat, flat, ("100", "100.61", "99.39", "100"))
+    outcome = play(venue, bars, price_deviation="0.5", take_profit="0.5", max_safety_orders=1)
+    assert legs(outcome) == [
+        (1, "b", "buy", D("100"), D("0.1")),
+        (1, "s1", "buy", D("99.50"), D("0.1005")),
+        (1, "t1", "sell", D("100.61"), D("0.0999")),
+    ]
+    figures = report(outcome)
+    assert figures.cycles == 0 and figures.open_cycle is not None
+    assert figures.open_cycle["position"] == D("0.1003995")  # 0.0999 + 0.1005 - 0.0001005
+    # Sold 0.0999 for 10.050939 - 0.010050939 fee, at the average cost 19.99975 / 0.2002995.
+    assert figures.open_cycle["realized"].quantize(D("1e-9")) == D("0.065950405")
+    assert figures.end_equity - figures.start_equity == D("0.041138061") + D("0.1003995") * 100 - 10
