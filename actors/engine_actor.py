@@ -341,8 +341,13 @@ class EngineActor(SupervisedActor):
     # --- Host protocol (called by the Engine) --------------------------------------------
 
     def schedule(self, at: datetime, what: str) -> None:
-        """`at` is market time: a replay's cooldown of 60 s at speed 300 is 0.2 s of wall time."""
+        """`at` is market time. In a market with its own clock (a replay) a cooldown ends at
+        the first tick whose market time reaches it, as in a backtest (`FeedLink.set_alarm`);
+        other timers are scaled to wall time: 60 s at speed 300 is 0.2 s."""
         scale = self._feed.time_scale if self._feed is not None else 1.0
+        if what == "cooldown" and self._feed is not None and scale != 1.0:
+            self._feed.set_alarm(self.strategy_id, at, self.actor_ref, Wake(what=what))
+            return
         delay = max(0.0, (at - self._market_now()).total_seconds()) * scale
         if scale != 1.0:
             delay = max(delay, MIN_SCALED_WAKE)  # an ended replay's clock stands still
@@ -411,7 +416,11 @@ class EngineActor(SupervisedActor):
         return price
 
     def _unwatch(self) -> None:
-        if self._feed is not None and self._last_watch != (None, None):
+        """Drop this engine's levels and alarm (never a successor's): stopped, paused, done."""
+        if self._feed is None:
+            return
+        self._feed.clear_alarm(self.strategy_id, self.actor_ref)
+        if self._last_watch != (None, None):
             self._last_watch = (None, None)
             self._feed.unwatch(self.strategy_id, self.actor_ref)
 

@@ -17,7 +17,10 @@ The market clock, for engines that time cooldowns in market time (a replay plays
 candles in minutes): `market_time()` is the time of the last tick published (a replay's candle
 close time; a live ticker's timestamp), None before the first; `time_scale` is wall seconds per
 market second (1/speed for a replay, 1 for live and simulated markets). A market-time delay d
-therefore takes d * time_scale wall seconds.
+therefore takes d * time_scale wall seconds. Alarms are timers in market time: an engine's
+alarm is told at the first tick whose market time reaches it (at once if the last tick did),
+after that tick's wake-ups, so a replay's cooldown ends on the candle a backtest ends it on,
+whatever the replay's speed (a wall timer scaled by the speed races the feed's own pacing).
 
 Recent prices, for the dashboard's chart: the last price of each second of market time, for
 the last `HISTORY_POINTS` such seconds (a bounded deque: memory stays flat for months).
@@ -25,6 +28,9 @@ the last `HISTORY_POINTS` such seconds (a bounded deque: memory stays flat for m
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import threading
 from collections import deque
 from datetime import UTC, datetime
@@ -54,6 +60,11 @@ class FeedLink:
         self._error: str | None = None
         self._ended = False
         self._history: deque[tuple[datetime, Decimal]] = deque(maxlen=HISTORY_POINTS)
+        # One alarm per strategy: (market time, number, engine, message), and a heap of
+        # (market time, number, strategy) in which replaced alarms are skipped when due.
+        self._alarms: dict[int, tuple[datetime, int, Any, Any]] = {}
+        self._alarm_heap: list[tuple[datetime, int, int]] = []
+        self._alarm_numbers = itertools.count()
         self.created_at = datetime.now(UTC)  # wall clock: the health check's grace before a price
         self.ticks = 0
         self.woken = 0
@@ -87,6 +98,27 @@ class FeedLink:
                 return
             self._board.remove(strategy_id)
             self._woken_by.pop(strategy_id, None)
+
+    def set_alarm(self, strategy_id: int, at: datetime, engine: Any, message: Any) -> None:
+        """Tell `engine` (an ActorRef) `message` at the first tick whose market time reaches
+        `at`, or now if the last tick's did. Replaces the strategy's earlier alarm."""
+        with self._lock:
+            due = self._market_time is not None and self._market_time >= at
+            if due:
+                self._alarms.pop(strategy_id, None)
+            else:
+                number = next(self._alarm_numbers)
+                self._alarms[strategy_id] = (at, number, engine, message)
+                heapq.heappush(self._alarm_heap, (at, number, strategy_id))
+        if due:
+            _tell(engine, message)
+
+    def clear_alarm(self, strategy_id: int, engine: Any = None) -> None:
+        """Drop the strategy's alarm; given `engine`, only if that engine set it."""
+        with self._lock:
+            alarm = self._alarms.get(strategy_id)
+            if alarm is not None and engine in (None, alarm[2]):
+                del self._alarms[strategy_id]
 
     def market_time(self) -> datetime | None:
         """The time of the last tick published in this market (market time, not wall time)."""
@@ -147,7 +179,10 @@ class FeedLink:
             woken = self._board.crossed(low, high)
             self.peak = max(self.peak, len(woken))
             message = self._crossed(woken)
+            alarms = self._due_alarms(market_at)
         self._wake(woken, message)
+        for engine, alarm in alarms:
+            _tell(engine, alarm)
 
     def _remember(self, price: Decimal, market_at: datetime) -> None:
         """Keep the price for the chart (lock held), in market time like the fills the venue
@@ -184,6 +219,18 @@ class FeedLink:
         price, low, high, at = self._last
         return PriceCrossed(price=price, low=low, high=high, at=at)
 
+    def _due_alarms(self, now: datetime) -> list[tuple[Any, Any]]:
+        """Lock held: the alarms due at market time `now`, oldest first, taken off."""
+        due: list[tuple[Any, Any]] = []
+        heap = self._alarm_heap
+        while heap and heap[0][0] <= now:
+            _, number, strategy_id = heapq.heappop(heap)
+            alarm = self._alarms.get(strategy_id)
+            if alarm is not None and alarm[1] == number:  # else replaced or cleared
+                del self._alarms[strategy_id]
+                due.append((alarm[2], alarm[3]))
+        return due
+
     def _wake(self, woken: list[tuple[int, Any]], message: PriceCrossed | None) -> None:
         if message is None:
             return
@@ -194,3 +241,9 @@ class FeedLink:
                 engine.tell(message)
             except pykka.ActorDeadError:
                 metrics.AWAKE.done()
+
+
+def _tell(engine: Any, message: Any) -> None:
+    # Stopped or replaced since it set the alarm: its successor sets its own.
+    with contextlib.suppress(pykka.ActorDeadError):
+        engine.tell(message)

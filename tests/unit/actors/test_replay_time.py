@@ -1,6 +1,7 @@
 """Replays run in candle time (issue 11, item 22, engine side): the machine is told market
-times, so a cooldown of 60 s is 60 s of candles; timers are scaled to wall time by the
-replay's speed."""
+times, so a cooldown of 60 s is 60 s of candles. A replay's cooldown ends on the first tick
+whose market time reaches it (the feed link's alarm, issue 14); other timers are scaled to wall
+time by the replay's speed."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 
 from actors.engine_actor import MIN_SCALED_WAKE, EngineActor
 from actors.feed_link import FeedLink
+from actors.messages import Wake
 from strategy.state import Phase
-from tests.actors.fakes import EngineWorld, ManualClock, bare_engine_actor
+from tests.actors.fakes import EngineWorld, Inbox, ManualClock, bare_engine_actor
 
 CANDLES = datetime(2018, 1, 10, tzinfo=UTC)
 
@@ -60,11 +62,77 @@ def test_timers_of_a_replay_are_scaled_by_its_speed() -> None:
     link.publish(Decimal(1), Decimal(1), Decimal(1), datetime.now(UTC), CANDLES)
     timers = _Timers()
     actor = _actor(link, timers)
-    actor.schedule(CANDLES + timedelta(seconds=60), "cooldown")
+    actor.schedule(CANDLES + timedelta(seconds=60), "sync")
     assert timers.delays == [pytest.approx(0.2)]
-    actor.schedule(CANDLES - timedelta(seconds=60), "cooldown")  # already due
+    actor.schedule(CANDLES - timedelta(seconds=60), "sync")  # already due
     assert timers.delays[-1] == MIN_SCALED_WAKE  # an ended replay's clock stands still
     assert actor._market_now() == CANDLES
+
+
+def _tick(link: FeedLink, at: datetime, price: str = "1") -> None:
+    link.publish(Decimal(price), Decimal(price), Decimal(price), datetime.now(UTC), at)
+
+
+def test_a_replays_cooldown_ends_on_the_first_tick_that_reaches_it() -> None:
+    """Not on a wall timer scaled by the speed: that one raced the feed's ticks, fired just
+    before the due candle and then waited a whole candle more (issue 14), where a backtest
+    ends the cooldown on the first candle whose close time reaches it."""
+    link = FeedLink("paper", "ETH/BTC")
+    link.set_time_scale(1 / 3000)
+    _tick(link, CANDLES)
+    timers = _Timers()
+    actor = _actor(link, timers)
+    inbox = Inbox()
+    actor._actor_ref = inbox  # type: ignore[assignment]  # what it tells itself
+    actor.schedule(CANDLES + timedelta(seconds=600), "cooldown")  # two candles on
+    _tick(link, CANDLES + timedelta(seconds=300))
+    assert inbox.told == [] and timers.delays == []
+    _tick(link, CANDLES + timedelta(seconds=600))
+    assert inbox.told == [Wake(what="cooldown")]
+    _tick(link, CANDLES + timedelta(seconds=900))
+    assert inbox.told == [Wake(what="cooldown")]  # once
+
+
+def test_a_cooldown_already_reached_ends_at_once_and_a_gap_ends_it_too() -> None:
+    link = FeedLink("paper", "ETH/BTC")
+    link.set_time_scale(1 / 3000)
+    _tick(link, CANDLES)
+    actor = _actor(link, _Timers())
+    inbox = Inbox()
+    actor._actor_ref = inbox  # type: ignore[assignment]  # what it tells itself
+    actor.schedule(CANDLES, "cooldown")  # cooldown 0: the candle that closed the cycle
+    assert inbox.told == [Wake(what="cooldown")]
+    actor.schedule(CANDLES + timedelta(seconds=600), "cooldown")
+    _tick(link, CANDLES + timedelta(hours=1))  # missing candles: the next one is past it
+    assert inbox.told == [Wake(what="cooldown")] * 2
+
+
+def test_the_alarm_comes_after_the_ticks_wake_up_and_a_new_one_replaces_it() -> None:
+    link = FeedLink("paper", "ETH/BTC")
+    _tick(link, CANDLES, "100")
+    engine = Inbox()
+    link.watch(1, Decimal(99), None, engine)
+    link.set_alarm(1, CANDLES + timedelta(seconds=300), engine, "first")
+    link.set_alarm(1, CANDLES + timedelta(seconds=600), engine, "second")  # replaces it
+    _tick(link, CANDLES + timedelta(seconds=300), "98")
+    assert [type(m).__name__ for m in engine.told] == ["PriceCrossed"]
+    _tick(link, CANDLES + timedelta(seconds=600), "98")
+    assert engine.told[1:] == ["second"]
+
+
+def test_a_stopped_engine_drops_its_alarm_but_never_its_successors() -> None:
+    link = FeedLink("paper", "ETH/BTC")
+    _tick(link, CANDLES)
+    old, new = Inbox(), Inbox()
+    link.set_alarm(1, CANDLES + timedelta(seconds=300), old, "old")
+    link.set_alarm(1, CANDLES + timedelta(seconds=300), new, "new")
+    link.clear_alarm(1, old)  # the replaced engine stops
+    _tick(link, CANDLES + timedelta(seconds=300))
+    assert (old.told, new.told) == ([], ["new"])
+    link.set_alarm(1, CANDLES + timedelta(seconds=900), new, "later")
+    link.clear_alarm(1, new)
+    _tick(link, CANDLES + timedelta(seconds=900))
+    assert new.told == ["new"]
 
 
 def test_live_markets_keep_the_wall_clock() -> None:
