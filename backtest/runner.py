@@ -6,9 +6,10 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
    stop-loss price below, the lowest resting sell above) and fires no timer changes nothing:
    the venue is not touched, only the equity is followed. The engine watches every resting
    order, so such a candle cannot fill one.
-2. Otherwise the venue takes the whole candle first (`PaperVenue.update_candle`, the same call
-   the live replay makes): every resting buy at or above the low and every resting sell at or
-   below the high fills whole, at its own limit; the close becomes the last price.
+2. Otherwise the venue takes the whole candle first (`update_candle`, the call the live replay
+   makes; the paper venue's matching core, in a `SimVenue` by default: no file): every resting
+   buy at or above the low and every resting sell at or below the high fills whole, at its own
+   limit; the close becomes the last price.
 3. The engine reacts once, as the service's engine does when the feed wakes it: it syncs its
    orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
    before the high), then sees the low (the stop loss), then places what follows. New orders
@@ -34,6 +35,7 @@ from backtest.world import STRATEGY_ID, LegFill, RunStore, SyncHost, VirtualCloc
 from domain.events import OrderRejected
 from domain.market import Balance, Candle, MarketRules, Ticker
 from exchange.paper.exchange import PaperExchange
+from exchange.paper.sim import SimVenue
 from persistence.records import CycleRecord
 
 ACCOUNT = "backtest/main"
@@ -43,7 +45,7 @@ CATCH_UP_LIMIT = 3  # wake-ups on one candle's close after its first (a stop bel
 
 
 class CandleVenue(Protocol):
-    """What the runner needs of a paper venue (`PaperVenue`, or an in-memory one)."""
+    """What the runner needs of a paper venue (`SimVenue`, or a `PaperVenue` on a file)."""
 
     def open_account(
         self, account_key: str, *, balances: Mapping[str, Decimal], fee_rate: Decimal
@@ -90,13 +92,15 @@ def run(
     rules: MarketRules,
     balances: Mapping[str, Decimal],
     fee_rate: Decimal,
-    venue: CandleVenue,
+    venue: CandleVenue | None = None,
     equity: bool = False,
 ) -> Run:
-    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`;
-    `equity`: also record the equity at every close (for a plot; it costs every candle)."""
+    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`
+    (default: a fresh in-memory `SimVenue`); `equity`: also record the equity at every close
+    (for a plot; it costs every candle)."""
     if len(candles) < 2:
         raise ValueError("a backtest needs at least two candles")
+    venue = venue if venue is not None else SimVenue()
     symbol = rules.symbol
     first = candles[0]
     clock = VirtualClock(first.timestamp + period)
@@ -114,6 +118,7 @@ def run(
         market_clock=clock,
         price=lambda: venue.ticker(symbol).last,
         resubmit_grace=0.0,
+        snapshot=_no_snapshot,  # a backtest never restarts from its store
     )
     start_balances = {c: b.total for c, b in venue.balances(ACCOUNT).items()}
     engine.start()
@@ -180,6 +185,10 @@ def run(
             for coid, placed in store.placed_at.items()
         ),
     )
+
+
+def _no_snapshot(_state: object) -> str:
+    return ""
 
 
 def _rejections(store: RunStore) -> list[tuple[datetime, str, str]]:

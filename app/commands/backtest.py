@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
-import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +26,6 @@ from domain.errors import ConfigurationError, ValidationError
 from domain.market import Candle, MarketRules
 from domain.money import fmt
 from exchange.feeds.csv_replay import read_candles
-from exchange.paper import PaperVenue
 from services.onboarding import strategy_params
 from services.plan import BALANCE, PRICE, market_rules, preview
 
@@ -166,43 +163,19 @@ def candles_and_rules(
     return candles, period, rules
 
 
-class paper_venues:
-    """A fresh paper venue per backtest, each in a directory of its own that its `close`
-    removes; picklable, so a sweep's workers build their own."""
-
-    def __call__(self) -> PaperVenue:
-        work = Path(tempfile.mkdtemp(prefix="martingale-backtest-"))
-        return _TempVenue(work)
-
-
-class _TempVenue(PaperVenue):
-    def __init__(self, work: Path) -> None:
-        super().__init__(work / "paper.sqlite", name="paper")
-        self._work = work
-
-    def close(self) -> None:
-        super().close()
-        shutil.rmtree(self._work, ignore_errors=True)
-
-
 def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
     candles, period, rules = candles_and_rules(path, args)
     plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
     balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
-    venue = paper_venues()()
-    try:
-        outcome = run(
-            candles,
-            period=period,
-            params=params,
-            rules=rules,
-            balances={rules.quote: balance},
-            fee_rate=fee,
-            venue=venue,
-            equity=args.plot is not None,
-        )
-    finally:
-        venue.close()
+    outcome = run(
+        candles,
+        period=period,
+        params=params,
+        rules=rules,
+        balances={rules.quote: balance},
+        fee_rate=fee,
+        equity=args.plot is not None,
+    )
     if args.plot is not None:
         target = Path(args.plot)
         if len(args.files) > 1:

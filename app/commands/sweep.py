@@ -22,7 +22,6 @@ from app.commands.backtest import (
     DEFAULT_FEE_RATE,
     candles_and_rules,
     error_exit,
-    paper_venues,
     parse_decimal,
 )
 from app.commands.plan import _PARAMS, _RULES, _option
@@ -108,7 +107,6 @@ def handle(args: argparse.Namespace) -> int:
                 market,
                 base,
                 sets,
-                venue=paper_venues(),
                 workers=max(1, args.workers),
                 done=lambda n: progress.update(task, completed=n),
             )

@@ -11,7 +11,6 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.commands.backtest import paper_venues
 from backtest.report import report
 from backtest.runner import run
 from domain.market import Candle, MarketRules
@@ -60,20 +59,15 @@ params = st.fixed_dictionaries(
 def test_the_books_balance_whatever_the_market(
     bars: list[Candle], chosen: dict[str, object], usdt: str
 ) -> None:
-    venue = paper_venues()()
-    try:
-        outcome = run(
-            bars,
-            period=PERIOD,
-            params=chosen,
-            rules=RULES,
-            balances={"USDT": D(usdt)},
-            fee_rate=D("0.001"),
-            venue=venue,
-            equity=True,
-        )
-    finally:
-        venue.close()
+    outcome = run(
+        bars,
+        period=PERIOD,
+        params=chosen,
+        rules=RULES,
+        balances={"USDT": D(usdt)},
+        fee_rate=D("0.001"),
+        equity=True,
+    )
     figures = report(outcome)
     opened = figures.open_cycle or {}
     unrealized = opened.get("unrealized", D(0)) + opened.get("realized", D(0))
