@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
 from app.commands.plan import _PARAMS, _RULES, _option
 from backtest.plot import plot
 from backtest.report import Report, report
@@ -30,6 +32,7 @@ from services.onboarding import strategy_params
 from services.plan import BALANCE, PRICE, market_rules, preview
 
 DEFAULT_FEE_RATE = "0.001"
+LONG_RUN = 100_000  # candles: a run this long shows a progress bar on a terminal
 DEFAULT_TICK = Decimal("0.00000001")  # ../shared/data: at most 8 decimals
 _PAIR = re.compile(r"^([A-Za-z0-9]+)-([A-Za-z0-9]+)(?:-[0-9]+[smhd])?\.csv$", re.IGNORECASE)
 
@@ -167,15 +170,25 @@ def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Deci
     candles, period, rules = candles_and_rules(path, args)
     plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
     balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
-    outcome = run(
-        candles,
-        period=period,
-        params=params,
-        rules=rules,
-        balances={rules.quote: balance},
-        fee_rate=fee,
-        equity=args.plot is not None,
-    )
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty() or len(candles) < LONG_RUN,
+    ) as progress:
+        task = progress.add_task(path.name, total=len(candles))
+        outcome = run(
+            candles,
+            period=period,
+            params=params,
+            rules=rules,
+            balances={rules.quote: balance},
+            fee_rate=fee,
+            equity=args.plot is not None,
+            progress=lambda n: progress.update(task, completed=n),
+        )
     if args.plot is not None:
         target = Path(args.plot)
         if len(args.files) > 1:

@@ -8,13 +8,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from backtest.report import report
-from backtest.runner import run
+from backtest.runner import Run, run
+from domain.errors import ValidationError
 from domain.market import Candle, MarketRules
 from domain.orders import Side
+from strategy.params import MartingaleParams
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -54,11 +56,15 @@ params = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bars=walks(), chosen=params, usdt=st.sampled_from(["60", "300", "1000"]))
 def test_the_books_balance_whatever_the_market(
     bars: list[Candle], chosen: dict[str, object], usdt: str
 ) -> None:
+    try:
+        MartingaleParams.from_mapping(chosen)
+    except ValidationError:
+        reject()  # parameters `plan` refuses (a stop loss above a safety order)
     outcome = run(
         bars,
         period=PERIOD,
@@ -88,3 +94,36 @@ def test_the_books_balance_whatever_the_market(
     assert outcome.end_balances["USDT"] >= 0
     *_, (_, _close, equity) = outcome.equity
     assert equity == figures.end_equity or outcome.candles != len(outcome.equity)
+    assert outcome.max_drawdown == _drawdown_by_hand(bars, outcome, D(usdt))
+
+
+def _drawdown_by_hand(bars: list[Candle], outcome: Run, usdt: Decimal) -> Decimal:
+    """The deepest fall of equity from its highest so far, replayed from the fills: during a
+    candle the holdings are those before its fills at the low and those after them at the
+    high (the runner's rule), the equity starting at the first close after the base order."""
+
+    def holdings(through: datetime, *, inclusive: bool) -> tuple[Decimal, Decimal]:
+        cash, base = usdt, D(0)
+        for leg in outcome.fills:
+            f = leg.fill
+            assert f.timestamp is not None
+            if f.timestamp > through or (f.timestamp == through and not inclusive):
+                continue
+            fee = f.fee
+            if f.side is Side.BUY:
+                cash, base = cash - f.price * f.amount, base + f.amount - fee
+            else:
+                cash, base = cash + f.price * f.amount - fee, base - f.amount
+        return cash, base
+
+    cash, base = holdings(bars[0].timestamp + PERIOD, inclusive=True)
+    peak, worst = cash + base * bars[0].close, D(0)
+    for bar in bars[1 : outcome.candles]:
+        closing = bar.timestamp + PERIOD
+        if closing > outcome.end:
+            break
+        cash, base = holdings(closing, inclusive=False)
+        worst = max(worst, (peak - (cash + base * bar.low)) / peak)
+        cash, base = holdings(closing, inclusive=True)
+        peak = max(peak, cash + base * bar.high)
+    return worst
