@@ -1,6 +1,7 @@
 """Properties of any backtest (hypothesis): whatever the prices and the parameters, the books
 balance (equity moved by exactly the realized profit plus the open cycle's value, and the base
-held is what the fills bought less what they sold), no fill is below the market's minimum
+held is what the fills bought less what they sold), equity is cash + position value at every
+candle, the drawdown is the one replayed from the fills, no fill is below the market's minimum
 notional, and the equity curve ends where the balances say."""
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ def test_the_books_balance_whatever_the_market(
     *_, (_, _close, equity) = outcome.equity
     assert equity == figures.end_equity or outcome.candles != len(outcome.equity)
     assert outcome.max_drawdown == _drawdown_by_hand(bars, outcome, D(usdt))
+    # Equity = cash + position value at every candle's close, the holdings replayed from fills.
+    for closing, close, value in outcome.equity:
+        cash, base = _holdings(outcome, D(usdt), closing, inclusive=True)
+        assert value == cash + base * close
 
 
 def _drawdown_by_hand(bars: list[Candle], outcome: Run, usdt: Decimal) -> Decimal:
@@ -103,18 +108,7 @@ def _drawdown_by_hand(bars: list[Candle], outcome: Run, usdt: Decimal) -> Decima
     high (the runner's rule), the equity starting at the first close after the base order."""
 
     def holdings(through: datetime, *, inclusive: bool) -> tuple[Decimal, Decimal]:
-        cash, base = usdt, D(0)
-        for leg in outcome.fills:
-            f = leg.fill
-            assert f.timestamp is not None
-            if f.timestamp > through or (f.timestamp == through and not inclusive):
-                continue
-            fee = f.fee
-            if f.side is Side.BUY:
-                cash, base = cash - f.price * f.amount, base + f.amount - fee
-            else:
-                cash, base = cash + f.price * f.amount - fee, base - f.amount
-        return cash, base
+        return _holdings(outcome, usdt, through, inclusive=inclusive)
 
     cash, base = holdings(bars[0].timestamp + PERIOD, inclusive=True)
     peak, worst = cash + base * bars[0].close, D(0)
@@ -127,3 +121,20 @@ def _drawdown_by_hand(bars: list[Candle], outcome: Run, usdt: Decimal) -> Decima
         cash, base = holdings(closing, inclusive=True)
         peak = max(peak, cash + base * bar.high)
     return worst
+
+
+def _holdings(
+    outcome: Run, usdt: Decimal, through: datetime, *, inclusive: bool
+) -> tuple[Decimal, Decimal]:
+    """(USDT, BTC) after the fills stamped before `through` (and at it, if `inclusive`)."""
+    cash, base = usdt, D(0)
+    for leg in outcome.fills:
+        f = leg.fill
+        assert f.timestamp is not None
+        if f.timestamp > through or (f.timestamp == through and not inclusive):
+            continue
+        if f.side is Side.BUY:  # the fee in the asset received (BTC), binance's default
+            cash, base = cash - f.price * f.amount, base + f.amount - f.fee
+        else:
+            cash, base = cash + f.price * f.amount - f.fee, base - f.amount
+    return cash, base
