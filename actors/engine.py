@@ -69,10 +69,12 @@ class Engine(EngineSteps):
         waiting: Callable[[str], AbstractContextManager[object]] | None = None,
         in_flight_wait: float = IN_FLIGHT_WAIT_S,
         market_clock: Callable[[], datetime] | None = None,
+        snapshot: Callable[[MartingaleState], str] = codec.dumps,
     ) -> None:
         """`clock` is the wall clock (rows' times, the resubmit grace); `market_clock` stamps
         what the machine is told (so a replay's cooldowns run in candle time), by default the
-        wall clock too."""
+        wall clock too. `snapshot` serializes the state each step commits (a backtest, which
+        never restarts, passes one that skips the work)."""
         self.strategy_id = strategy_id
         self._resubmit_grace = timedelta(seconds=resubmit_grace)
         # Shared with this strategy's earlier and later engines (see actors.sends).
@@ -85,6 +87,7 @@ class Engine(EngineSteps):
         self._clock = clock
         self._market = market_clock or clock
         self._price = price
+        self._snapshot = snapshot
         self.state: MartingaleState | None = None
         self._committed: MartingaleState | None = None  # the state the database holds
         # Versions are random tokens, not a counter: a late write queued by a replaced instance

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +22,6 @@ from actors.engine_orders import EngineOrders
 from actors.engine_policy import notable, stored
 from actors.engine_ports import Store
 from actors.order_sync import Observed
-from domain import codec
 from domain.commands import CancelOrder, Command, CycleClosed, PlaceOrder, StrategyFinished
 from domain.events import Event
 from domain.orders import Fill, Order
@@ -61,6 +61,7 @@ class EngineSteps(EngineOrders):
     _cycle_opened_at: datetime | None
     _safety_filled: int
     _closed_through: int  # cycles up to this number are closed: never reopen their row
+    _snapshot: Callable[[MartingaleState], str]
 
     # --- the loop: decide, commit, act ---------------------------------------------------
 
@@ -166,7 +167,7 @@ class EngineSteps(EngineOrders):
         try:
             result = self._store.save_step(
                 self.strategy_id,
-                snapshot=codec.dumps(state),
+                snapshot=self._snapshot(state),
                 expected_version=self.version,
                 now=now,
                 new_version=self._versions.randrange(1, 2**31),

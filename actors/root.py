@@ -157,8 +157,14 @@ class RootSupervisor(pykka.ThreadingActor):
         for user in users:
             for account in self._repo_impl.list_accounts(user.id):
                 self._accounts[account.id] = account
+        started = {user.id for user in users}
         by_user: dict[int, list[Any]] = {}
         for record in self._repo_impl.list_strategies():
+            if record.user_id not in started:
+                # Its user committed after the read of users (the API writes while we boot):
+                # left unseen, so the first poll (a full read) reports it and starts that user
+                # as one created while the service runs. Seen here, it would be lost for good.
+                continue
             by_user.setdefault(record.user_id, []).append(record)
             self._db.saw(record)  # the poll tells users only of commands given from now on
         # Start users in waves, so that spawning thousands of engine threads does not starve

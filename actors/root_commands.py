@@ -94,7 +94,9 @@ class CommandRouter:
                 self._restart(uid)
             return
         if user.ref is None:
-            # Not started yet (or restarting): its start reads its strategies as they are now.
+            # Not started yet (or restarting): a RestartChild is on its way, and the start it
+            # brings reads the user's strategies on this thread after this poll, so it sees this
+            # row. The boot's list (read before) must not stand in for that read.
             self._preloaded.pop(uid, None)
             return
         try:

@@ -6,9 +6,10 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
    stop-loss price below, the lowest resting sell above) and fires no timer changes nothing:
    the venue is not touched, only the equity is followed. The engine watches every resting
    order, so such a candle cannot fill one.
-2. Otherwise the venue takes the whole candle first (`PaperVenue.update_candle`, the same call
-   the live replay makes): every resting buy at or above the low and every resting sell at or
-   below the high fills whole, at its own limit; the close becomes the last price.
+2. Otherwise the venue takes the whole candle first (`update_candle`, the call the live replay
+   makes; the paper venue's matching core, in a `SimVenue` by default: no file): every resting
+   buy at or above the low and every resting sell at or below the high fills whole, at its own
+   limit; the close becomes the last price.
 3. The engine reacts once, as the service's engine does when the feed wakes it: it syncs its
    orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
    before the high), then sees the low (the stop loss), then places what follows. New orders
@@ -23,9 +24,9 @@ placed after a safety fill lies at or below the close.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -34,16 +35,20 @@ from backtest.world import STRATEGY_ID, LegFill, RunStore, SyncHost, VirtualCloc
 from domain.events import OrderRejected
 from domain.market import Balance, Candle, MarketRules, Ticker
 from exchange.paper.exchange import PaperExchange
+from exchange.paper.sim import SimVenue
 from persistence.records import CycleRecord
 
 ACCOUNT = "backtest/main"
 REPLAY = "backtest"  # the venue then stamps orders and fills with market time, as on a replay
 ZERO = Decimal(0)
+INFINITY = Decimal("Infinity")
+NEVER = datetime.max.replace(tzinfo=UTC)
+PROGRESS_MASK = 2**14 - 1  # progress is told every 16,384 candles
 CATCH_UP_LIMIT = 3  # wake-ups on one candle's close after its first (a stop below the close...)
 
 
 class CandleVenue(Protocol):
-    """What the runner needs of a paper venue (`PaperVenue`, or an in-memory one)."""
+    """What the runner needs of a paper venue (`SimVenue`, or a `PaperVenue` on a file)."""
 
     def open_account(
         self, account_key: str, *, balances: Mapping[str, Decimal], fee_rate: Decimal
@@ -90,96 +95,175 @@ def run(
     rules: MarketRules,
     balances: Mapping[str, Decimal],
     fee_rate: Decimal,
-    venue: CandleVenue,
+    venue: CandleVenue | None = None,
     equity: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> Run:
-    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`;
-    `equity`: also record the equity at every close (for a plot; it costs every candle)."""
+    """Play `candles` (oldest first, one market) through a fresh engine trading on `venue`
+    (default: a fresh in-memory `SimVenue`); `equity`: also record the equity at every close
+    (for a plot; it costs every candle); `progress(n)`: told every 16,384 candles how many
+    were played, and at the end."""
     if len(candles) < 2:
         raise ValueError("a backtest needs at least two candles")
-    symbol = rules.symbol
-    first = candles[0]
-    clock = VirtualClock(first.timestamp + period)
-    venue.set_market_rules(rules)
-    venue.open_account(ACCOUNT, balances=dict(balances), fee_rate=fee_rate)
-    venue.update_candle(symbol, first, clock.now, replay=REPLAY)  # start on its close
-    store = RunStore(symbol, params, clock.now)
-    host = SyncHost(clock)
-    engine = Engine(
-        strategy_id=STRATEGY_ID,
-        exchange=PaperExchange(venue, ACCOUNT),  # type: ignore[arg-type]
-        store=store,
-        host=host,
-        clock=clock,
-        market_clock=clock,
-        price=lambda: venue.ticker(symbol).last,
-        resubmit_grace=0.0,
+    player = _Player(
+        candles[0],
+        period=period,
+        params=params,
+        rules=rules,
+        balances=balances,
+        fee_rate=fee_rate,
+        venue=venue if venue is not None else SimVenue(),
     )
-    start_balances = {c: b.total for c, b in venue.balances(ACCOUNT).items()}
-    engine.start()
-    base, quote = rules.base, rules.quote
+    return player.play(candles, equity=equity, progress=progress)
 
-    def holdings() -> tuple[Decimal, Decimal]:
-        held = venue.balances(ACCOUNT)
+
+class _Player:
+    """One run: the venue, the engine in its synchronous world, and the equity's extremes."""
+
+    def __init__(
+        self,
+        first: Candle,
+        *,
+        period: timedelta,
+        params: Mapping[str, Any],
+        rules: MarketRules,
+        balances: Mapping[str, Decimal],
+        fee_rate: Decimal,
+        venue: CandleVenue,
+    ) -> None:
+        self.first, self.period, self.rules, self.venue = first, period, rules, venue
+        symbol = rules.symbol
+        self.clock = clock = VirtualClock(first.timestamp + period)
+        venue.set_market_rules(rules)
+        venue.open_account(ACCOUNT, balances=dict(balances), fee_rate=fee_rate)
+        venue.update_candle(symbol, first, clock.now, replay=REPLAY)  # start on its close
+        self.store = RunStore(symbol, params, clock.now)
+        self.host = SyncHost(clock)
+        self.engine = Engine(
+            strategy_id=STRATEGY_ID,
+            exchange=PaperExchange(venue, ACCOUNT),  # type: ignore[arg-type]
+            store=self.store,
+            host=self.host,
+            clock=clock,
+            market_clock=clock,
+            price=lambda: venue.ticker(symbol).last,
+            resubmit_grace=0.0,
+            snapshot=_no_snapshot,  # a backtest never restarts from its store
+        )
+        self.start_balances = self.balances()
+        self.engine.start()
+        self.wakes = 0
+
+    def balances(self) -> dict[str, Decimal]:
+        return {c: b.total for c, b in self.venue.balances(ACCOUNT).items()}
+
+    def holdings(self) -> tuple[Decimal, Decimal]:
+        """(quote, base) held."""
+        held = self.venue.balances(ACCOUNT)
+        base, quote = self.rules.base, self.rules.quote
         return (held[quote].total if quote in held else ZERO), (
             held[base].total if base in held else ZERO
         )
 
-    cash, position = holdings()
-    peak = cash + position * first.close
-    worst, worst_at = ZERO, None
-    wakes = 0
-    last = first
-    curve: list[tuple[datetime, Decimal, Decimal]] = []
-    if equity:
-        curve.append((clock.now, first.close, cash + position * first.close))
-    for candle in candles[1:]:
-        last = candle
-        at = candle.timestamp + period
-        low, high = candle.low, candle.high
-        trough = cash + position * low
-        if peak > 0 and (peak - trough) / peak > worst:
-            worst, worst_at = (peak - trough) / peak, at
-        below, above, due = host.below, host.above, host.next_timer()
-        crossed = (below is not None and low <= below) or (above is not None and high >= above)
-        if crossed or (due is not None and due <= at):
-            wakes += 1
-            clock.now = at
-            venue.update_candle(symbol, candle, at, replay=REPLAY)
-            if crossed:
-                engine.on_tick(low, at)
-            _fire(engine, host, at)
-            _catch_up(engine, host, candle.close, at)
-            cash, position = holdings()
-            if engine.finished:
-                break
-        top = cash + position * high
-        peak = max(peak, top)
+    def wake(self, candle: Candle, at: datetime, crossed: bool) -> None:
+        """Steps 2-4 of the module docstring."""
+        self.wakes += 1
+        self.clock.now = at
+        self.venue.update_candle(self.rules.symbol, candle, at, replay=REPLAY)
+        if crossed:
+            self.engine.on_tick(candle.low, at)
+        _fire(self.engine, self.host, at)
+        _catch_up(self.engine, self.host, candle.close, at)
+
+    def play(
+        self, candles: Sequence[Candle], *, equity: bool, progress: Callable[[int], None] | None
+    ) -> Run:
+        host, period, first = self.host, self.period, self.first
+        cash, position = self.holdings()
+        peak = cash + position * first.close
+        worst, worst_at = ZERO, None
+        floor = peak  # the equity below which the drawdown from `peak` is a new worst
+        last = first
+        curve: list[tuple[datetime, Decimal, Decimal]] = []
         if equity:
-            curve.append((at, candle.close, cash + position * candle.close))
-    end_balances = {c: b.total for c, b in venue.balances(ACCOUNT).items()}
-    return Run(
-        symbol=symbol,
-        rules=rules,
-        start=first.timestamp,
-        end=last.timestamp + period,
-        candles=len(candles),
-        wakes=wakes,
-        first_price=first.close,
-        last_price=last.close,
-        start_balances=start_balances,
-        end_balances=end_balances,
-        fills=tuple(store.fills),
-        cycles=tuple(store.cycles[n] for n in sorted(store.cycles)),
-        max_drawdown=worst,
-        max_drawdown_at=worst_at,
-        notes=tuple(sorted([*host.notes, *_rejections(store)], key=lambda note: note[0])),
-        equity=tuple(curve),
-        orders=tuple(
-            (store.legs[coid][1], placed, store.ended_at.get(coid), store.orders[coid].price)
-            for coid, placed in store.placed_at.items()
-        ),
+            curve.append((self.clock.now, first.close, peak))
+        below, above, due = _levels(host, period)
+        for n, candle in enumerate(candles):
+            if not n & PROGRESS_MASK:
+                if progress is not None:
+                    progress(n)
+                if not n:
+                    continue  # the first candle was taken on start
+            last = candle
+            low, high = candle.low, candle.high
+            trough = cash + position * low if position else cash
+            if trough < floor and peak > 0:
+                worst, worst_at = (peak - trough) / peak, candle.timestamp + period
+                floor = trough
+            crossed = low <= below or high >= above
+            if crossed or candle.timestamp >= due:
+                self.wake(candle, candle.timestamp + period, crossed)
+                cash, position = self.holdings()
+                if self.engine.finished:
+                    break
+                below, above, due = _levels(host, period)
+            top = cash + position * high if position else cash
+            if top > peak:
+                peak, floor = top, top * (1 - worst)
+            if equity:
+                curve.append(
+                    (candle.timestamp + period, candle.close, cash + position * candle.close)
+                )
+        if progress is not None:
+            progress(len(candles))
+        return self.result(len(candles), last, worst, worst_at, curve)
+
+    def result(
+        self,
+        candles: int,
+        last: Candle,
+        worst: Decimal,
+        worst_at: datetime | None,
+        curve: list[tuple[datetime, Decimal, Decimal]],
+    ) -> Run:
+        store, host = self.store, self.host
+        return Run(
+            symbol=self.rules.symbol,
+            rules=self.rules,
+            start=self.first.timestamp,
+            end=last.timestamp + self.period,
+            candles=candles,
+            wakes=self.wakes,
+            first_price=self.first.close,
+            last_price=last.close,
+            start_balances=self.start_balances,
+            end_balances=self.balances(),
+            fills=tuple(store.fills),
+            cycles=tuple(store.cycles[n] for n in sorted(store.cycles)),
+            max_drawdown=worst,
+            max_drawdown_at=worst_at,
+            notes=tuple(sorted([*host.notes, *_rejections(store)], key=lambda note: note[0])),
+            equity=tuple(curve),
+            orders=tuple(
+                (store.legs[coid][1], placed, store.ended_at.get(coid), store.orders[coid].price)
+                for coid, placed in store.placed_at.items()
+            ),
+        )
+
+
+def _levels(host: SyncHost, period: timedelta) -> tuple[Decimal, Decimal, datetime]:
+    """(a low at or below this wakes the engine, a high at or above this does, a candle that
+    opens at or after this fires a timer), with sentinels that never match for what is unset."""
+    due = host.next_timer()
+    return (
+        ZERO if host.below is None else host.below,  # a low is > 0
+        INFINITY if host.above is None else host.above,
+        NEVER if due is None else due - period,  # due by the candle's close
     )
+
+
+def _no_snapshot(_state: object) -> str:
+    return ""
 
 
 def _rejections(store: RunStore) -> list[tuple[datetime, str, str]]:

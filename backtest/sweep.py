@@ -22,6 +22,7 @@ from backtest.report import Report, report
 from backtest.runner import CandleVenue, run
 from domain.errors import ValidationError
 from domain.market import Candle, MarketRules
+from exchange.paper.sim import SimVenue
 
 RANKS: dict[str, Callable[[Report], Decimal]] = {
     "profit": lambda r: r.profit,
@@ -142,7 +143,7 @@ def sweep(
     base: Mapping[str, str],
     sets: Sequence[dict[str, str]],
     *,
-    venue: Callable[[], CandleVenue],
+    venue: Callable[[], CandleVenue] = SimVenue,
     workers: int,
     done: Callable[[int], None] = lambda _n: None,
 ) -> Iterator[Outcome]:

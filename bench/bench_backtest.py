@@ -26,7 +26,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.commands.backtest import paper_venues
 from backtest.runner import run
 from backtest.sweep import Market, grid, sweep
 from domain.market import MarketRules
@@ -68,21 +67,16 @@ def one_file(path: Path) -> dict[str, Any]:
     best = float("inf")
     wakes = cycles = 0
     for _ in range(3):
-        venue = paper_venues()()
-        try:
-            t0 = time.perf_counter()
-            outcome = run(
-                candles,
-                period=period,
-                params=PARAMS,
-                rules=rules,
-                balances={quote: D(1)},
-                fee_rate=D("0.001"),
-                venue=venue,
-            )
-            best = min(best, time.perf_counter() - t0)
-        finally:
-            venue.close()
+        t0 = time.perf_counter()
+        outcome = run(
+            candles,
+            period=period,
+            params=PARAMS,
+            rules=rules,
+            balances={quote: D(1)},
+            fee_rate=D("0.001"),
+        )
+        best = min(best, time.perf_counter() - t0)
         wakes, cycles = outcome.wakes, len(outcome.cycles)
     n = len(candles)
     return {
@@ -112,9 +106,7 @@ def sweep_rate(path: Path, sets: int, workers: int) -> float:
     fixed = {k: v for k, v in PARAMS.items() if k != "take_profit"}
     values = [str(D("1") + D("0.25") * i) for i in range(sets)]
     t0 = time.perf_counter()
-    done = list(
-        sweep(market, fixed, grid({"take_profit": values}), venue=paper_venues(), workers=workers)
-    )
+    done = list(sweep(market, fixed, grid({"take_profit": values}), workers=workers))
     assert len(done) == sets
     return len(candles) * sets / (time.perf_counter() - t0)
 

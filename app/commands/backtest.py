@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
-import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from app.commands.plan import _PARAMS, _RULES, _option
 from backtest.plot import plot
@@ -28,11 +28,11 @@ from domain.errors import ConfigurationError, ValidationError
 from domain.market import Candle, MarketRules
 from domain.money import fmt
 from exchange.feeds.csv_replay import read_candles
-from exchange.paper import PaperVenue
 from services.onboarding import strategy_params
 from services.plan import BALANCE, PRICE, market_rules, preview
 
 DEFAULT_FEE_RATE = "0.001"
+LONG_RUN = 100_000  # candles: a run this long shows a progress bar on a terminal
 DEFAULT_TICK = Decimal("0.00000001")  # ../shared/data: at most 8 decimals
 _PAIR = re.compile(r"^([A-Za-z0-9]+)-([A-Za-z0-9]+)(?:-[0-9]+[smhd])?\.csv$", re.IGNORECASE)
 
@@ -166,31 +166,19 @@ def candles_and_rules(
     return candles, period, rules
 
 
-class paper_venues:
-    """A fresh paper venue per backtest, each in a directory of its own that its `close`
-    removes; picklable, so a sweep's workers build their own."""
-
-    def __call__(self) -> PaperVenue:
-        work = Path(tempfile.mkdtemp(prefix="martingale-backtest-"))
-        return _TempVenue(work)
-
-
-class _TempVenue(PaperVenue):
-    def __init__(self, work: Path) -> None:
-        super().__init__(work / "paper.sqlite", name="paper")
-        self._work = work
-
-    def close(self) -> None:
-        super().close()
-        shutil.rmtree(self._work, ignore_errors=True)
-
-
 def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
     candles, period, rules = candles_and_rules(path, args)
     plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
     balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
-    venue = paper_venues()()
-    try:
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty() or len(candles) < LONG_RUN,
+    ) as progress:
+        task = progress.add_task(path.name, total=len(candles))
         outcome = run(
             candles,
             period=period,
@@ -198,11 +186,9 @@ def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Deci
             rules=rules,
             balances={rules.quote: balance},
             fee_rate=fee,
-            venue=venue,
             equity=args.plot is not None,
+            progress=lambda n: progress.update(task, completed=n),
         )
-    finally:
-        venue.close()
     if args.plot is not None:
         target = Path(args.plot)
         if len(args.files) > 1:

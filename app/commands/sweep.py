@@ -1,7 +1,8 @@
 """`martingale sweep`: a backtest over a grid or a random sample of parameters, on all cores.
 
 The fixed parameters are given as in `martingale backtest`; the swept ones with `--grid
-NAME=VALUES` (a,b,c or low:high:step) or, with `--random N`, `--range NAME=low:high[:step]`.
+NAME=VALUES` (a,b,c or low:high:step) or, with `--random N`, `--range NAME=low:high[:step]`;
+or all of them in a YAML file, `--space FILE` (see `sweep_space`; options given win).
 Prints the best sets ranked by `--rank` (profit, drawdown or profit_per_drawdown) and writes
 every result to `--csv`. A progress bar with the time left runs on the terminal (stderr).
 """
@@ -22,10 +23,10 @@ from app.commands.backtest import (
     DEFAULT_FEE_RATE,
     candles_and_rules,
     error_exit,
-    paper_venues,
     parse_decimal,
 )
 from app.commands.plan import _PARAMS, _RULES, _option
+from app.commands.sweep_space import Space, load_space
 from backtest.sweep import RANKS, Market, csv_rows, grid, ranked, sample, steps, sweep
 from domain.errors import ConfigurationError, ValidationError
 from domain.money import fmt
@@ -64,7 +65,12 @@ def register(sub: Any) -> None:
         metavar="NAME=LOW:HIGH[:STEP]",
         help="with --random: a parameter's range (repeat for more)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="random sample seed (1)")
+    parser.add_argument("--seed", type=int, help="random sample seed (1)")
+    parser.add_argument(
+        "--space",
+        metavar="FILE",
+        help="a YAML file with params, grid, or random/seed/range (options given win)",
+    )
     parser.add_argument("--rank", choices=sorted(RANKS), default="profit")
     parser.add_argument("--top", type=int, default=20, help="rows printed (20)")
     parser.add_argument("--csv", metavar="FILE", help="write every result to this CSV file")
@@ -76,8 +82,10 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        sets = _sets(args)
-        base = {n: getattr(args, n) for n, _ in _PARAMS if getattr(args, n) is not None}
+        space = load_space(args.space) if args.space else Space()
+        sets = _sets(args, space)
+        given = {n: getattr(args, n) for n, _ in _PARAMS if getattr(args, n) is not None}
+        base = {**space.params, **given}
         if args.balance is None:
             raise ValidationError("give the starting quote balance", field="balance")
         balance = parse_decimal(args.balance, "balance")
@@ -108,7 +116,6 @@ def handle(args: argparse.Namespace) -> int:
                 market,
                 base,
                 sets,
-                venue=paper_venues(),
                 workers=max(1, args.workers),
                 done=lambda n: progress.update(task, completed=n),
             )
@@ -124,20 +131,23 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sets(args: argparse.Namespace) -> list[dict[str, str]]:
-    if args.random is not None:
-        if args.grid or not args.range:
+def _sets(args: argparse.Namespace, space: Space) -> list[dict[str, str]]:
+    count = args.random if args.random is not None else space.random
+    ranges = {**space.ranges, **dict(_pair(text, "range") for text in args.range)}
+    axes = {**space.grid, **dict(_pair(text, "grid") for text in args.grid)}
+    if count is not None:
+        if axes or not ranges:
             raise ValidationError("--random takes --range, not --grid", field="random")
-        if args.random < 1:
+        if count < 1:
             raise ValidationError("must be at least 1", field="random")
-        return sample(dict(_pair(text, "range") for text in args.range), args.random, args.seed)
-    if not args.grid:
-        raise ValidationError("give at least one --grid (or --random with --range)", field="grid")
-    axes = {}
-    for text in args.grid:
-        name, values = _pair(text, "grid")
-        axes[name] = steps(name, values)
-    return grid(axes)
+        seed = args.seed if args.seed is not None else space.seed
+        return sample(ranges, count, 1 if seed is None else seed)
+    if not axes:
+        raise ValidationError(
+            "give at least one --grid (or --random with --range), here or in --space",
+            field="grid",
+        )
+    return grid({name: steps(name, values) for name, values in axes.items()})
 
 
 def _pair(text: str, option: str) -> tuple[str, str]:

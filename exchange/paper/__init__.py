@@ -23,9 +23,22 @@ ExchangeUnavailable (no price yet for a market order or ticker; store I/O failur
 
 Every accepted order, fill and balance change is committed to the venue's SQLite file before
 the call returns (see `store`); one process owns a venue file at a time.
+
+Layers: `core.MatchingCore` holds the matching rules in memory (with `book`, `settle`, `rules`)
+and tells each change to a recorder; `PaperVenue` puts its lock and its journal (the file) on
+top; `SimVenue` (a backtest's venue) uses the core bare: the same matching, no file, no lock.
 """
 
+from exchange.paper.accounts import VenueFill
 from exchange.paper.exchange import PaperExchange
-from exchange.paper.venue import DEFAULT_FEE_RATE, FillListener, PaperVenue, VenueFill
+from exchange.paper.sim import SimVenue
+from exchange.paper.venue import DEFAULT_FEE_RATE, FillListener, PaperVenue
 
-__all__ = ["DEFAULT_FEE_RATE", "FillListener", "PaperExchange", "PaperVenue", "VenueFill"]
+__all__ = [
+    "DEFAULT_FEE_RATE",
+    "FillListener",
+    "PaperExchange",
+    "PaperVenue",
+    "SimVenue",
+    "VenueFill",
+]

@@ -9,18 +9,50 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from domain.errors import InvalidOrder
 from domain.keys import KeyReport
 from domain.market import Balance, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderType, Side
-from exchange.paper.venue import PaperVenue
+
+
+class Venue(Protocol):
+    """What an account's view needs of a venue: `PaperVenue`, or `SimVenue` in a backtest."""
+
+    name: str
+
+    def market_rules(self, symbol: str) -> MarketRules: ...
+    def ticker(self, symbol: str) -> Ticker: ...
+    def balances(self, account_key: str) -> dict[str, Balance]: ...
+    def place(
+        self,
+        account_key: str,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None,
+        cost: Decimal | None = None,
+    ) -> Order: ...
+    def cancel(
+        self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
+    ) -> Order: ...
+    def order(
+        self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
+    ) -> Order: ...
+    def open_orders(self, account_key: str, symbol: str | None) -> list[Order]: ...
+    def fills(
+        self, account_key: str, symbol: str, since: datetime | None, limit: int | None
+    ) -> list[Fill]: ...
 
 
 class PaperExchange:
     """Implements `exchange.port.Exchange` for `account` on `venue`."""
 
-    def __init__(self, venue: PaperVenue, account: str) -> None:
+    def __init__(self, venue: Venue, account: str) -> None:
         self._venue = venue
         self._account = account
 

@@ -22,7 +22,7 @@ import fcntl
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,10 +31,9 @@ from domain.errors import ConfigurationError
 from domain.market import MarketRules
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.paper.journal import Changes
+from exchange.paper.times import EPOCH, from_us, to_us
 
 SCHEMA_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -73,17 +72,6 @@ _SELECT_FILLS = (
     "SELECT trade_id, order_id, account, client_order_id, symbol, side, price, amount, fee, "
     "fee_currency, at_us FROM fills "
 )
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _US
-
-
-def from_us(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _own(path: Path) -> TextIO:
@@ -329,7 +317,7 @@ def _market_row(rules: MarketRules) -> tuple[str, ...]:
 
 
 def _order_row(order_id: int, account: str, order: Order, locked: Decimal) -> tuple[Any, ...]:
-    created = order.created_at or order.updated_at or _EPOCH
+    created = order.created_at or order.updated_at or EPOCH
     updated = order.updated_at or created
     return (
         order_id,

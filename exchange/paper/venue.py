@@ -19,26 +19,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from domain.errors import (
-    DuplicateOrder,
-    ExchangeUnavailable,
-    InsufficientFunds,
-    InvalidOrder,
-    OrderNotFound,
-    ValidationError,
-)
-from domain.market import Balance, Candle, MarketRules, Ticker, split_symbol
-from domain.money import ZERO, fmt
-from domain.orders import Fill, Order, OrderState, OrderType, Side
+from domain.errors import InsufficientFunds, OrderNotFound
+from domain.market import Balance, Candle, MarketRules, Ticker
+from domain.money import ZERO
+from domain.orders import Fill, Order, OrderType, Side
+from exchange.paper.accounts import VenueFill
+from exchange.paper.core import candle_range
 from exchange.paper.journal import Journal
-from exchange.paper.rules import amount_for_quote, check_order
-from exchange.paper.settle import hold_for, settle
-from exchange.paper.state import Account, Resting, VenueState
+from exchange.paper.state import VenueState
 from exchange.paper.store import PaperStore
 
 DEFAULT_FEE_RATE = Decimal("0.001")  # binance spot's base rate
@@ -46,15 +38,6 @@ DEFAULT_FEE_RATE = Decimal("0.001")  # binance spot's base rate
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VenueFill:
-    """A fill produced by a price update: which account, the fill, and the order after it."""
-
-    account: str
-    fill: Fill
-    order: Order
 
 
 FillListener = Callable[[Sequence[VenueFill]], None]
@@ -74,7 +57,7 @@ class PaperVenue:
         self._listeners: list[FillListener] = []
         self._store = PaperStore(path)
         self._journal = Journal(self._store, self._lock, self._reload)
-        self._state = VenueState(self._store, name, self._journal)
+        self._state = VenueState(self._store, name, self._journal, clock, self._changing)
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -89,25 +72,11 @@ class PaperVenue:
         """Create the account with `balances`, or, when it exists, keep its persisted balances
         (re-running onboarding must not reset a running account) and update its fee settings.
         Fees are charged in the asset received (binance's default) unless `fee_in_quote`."""
-        if not isinstance(fee_rate, Decimal) or not ZERO <= fee_rate < 1:
-            raise ValidationError(
-                f"must be a Decimal in [0, 1), got {fee_rate!r}",
-                field="fee_rate",
+        with self._lock:
+            account = self._state.open_account(
+                account_key, balances=balances or {}, fee_rate=fee_rate, fee_in_quote=fee_in_quote
             )
-        initial = {cur.upper(): amt for cur, amt in (balances or {}).items()}
-        for currency, amount in initial.items():
-            if not isinstance(amount, Decimal) or amount < 0:
-                raise ValidationError(f"must be a Decimal >= 0, got {amount!r}", field=currency)
-        with self._lock, self._changing():
-            seq = self._journal.account(account_key, fee_rate, fee_in_quote)
-            account = self._state.accounts.get(account_key)
-            if account is not None:
-                account.fee_rate, account.fee_in_quote = fee_rate, fee_in_quote
-            else:
-                account = self._state.accounts[account_key] = Account(fee_rate, fee_in_quote)
-                for currency, amount in initial.items():
-                    self._state.move(account_key, currency, amount, ZERO)
-            account.seq = seq = max(seq, account.seq)
+            seq = account.seq
         self._journal.wait(seq)
 
     def deposit(self, account_key: str, currency: str, amount: Decimal) -> None:
@@ -123,13 +92,8 @@ class PaperVenue:
         self._journal.wait(seq)
 
     def set_market_rules(self, rules: MarketRules) -> None:
-        split_symbol(rules.symbol)
-        for name in ("tick_size", "step_size", "min_amount", "min_notional", "max_amount"):
-            if getattr(rules, name) < 0:
-                raise ValidationError("must be >= 0", field=f"{rules.symbol}.{name}")
-        with self._lock, self._changing():
-            seq = self._journal.market(rules)
-            self._state.rules[rules.symbol] = rules
+        with self._lock:
+            seq = self._state.set_rules(rules)
         self._journal.wait(seq)
 
     def market_rules(self, symbol: str) -> MarketRules:
@@ -184,10 +148,8 @@ class PaperVenue:
         `replay` names the recording the candle comes from: the venue then remembers it as
         that replay's position, in the same write as the candle's price and fills (see
         `replay_position`), and its market's orders are stamped in market time too."""
-        if not ZERO < candle.low <= candle.high:
-            raise ValueError(f"candle low {candle.low} / high {candle.high} are inconsistent")
         mark = None if replay is None else (replay, candle.timestamp)
-        return self._match(symbol, candle.low, candle.high, candle.close, at, replay=mark)
+        return self._match(symbol, *candle_range(candle), at, replay=mark)
 
     def replay_position(self, symbol: str, replay: str) -> datetime | None:
         """The open time of the last candle of recording `replay` the venue took for `symbol`
@@ -199,11 +161,7 @@ class PaperVenue:
 
     def ticker(self, symbol: str) -> Ticker:
         with self._lock:
-            self._state.listed(symbol)
-            last = self._state.prices.get(symbol)
-        if last is None:
-            raise ExchangeUnavailable(f"paper venue has no price for {symbol} yet")
-        return Ticker(symbol=symbol, last=last[0], bid=last[0], ask=last[0], timestamp=last[1])
+            return self._state.ticker(symbol)
 
     def resting_count(self, symbol: str) -> int:
         with self._lock:
@@ -214,12 +172,8 @@ class PaperVenue:
 
     def balances(self, account_key: str) -> dict[str, Balance]:
         with self._lock:
-            account = self._state.account(account_key)
-            out = {
-                cur: Balance(currency=cur, free=free, used=used)
-                for cur, (free, used) in sorted(account.balances.items())
-            }
-            seq = account.seq
+            out = self._state.balances(account_key)
+            seq = self._state.accounts[account_key].seq
         self._journal.wait(seq)
         return out
 
@@ -239,74 +193,18 @@ class PaperVenue:
         limit that crosses the current price, fills at once at the current price (taker);
         other limits rest with their funds locked. A market buy with `cost` buys what `cost`
         buys at the current price, rounded down to the step (`amount` is ignored)."""
-        if not client_order_id:
-            raise InvalidOrder("Mandatory parameter 'client_order_id' was not sent.")
         with self._lock:
-            account = self._state.account(account_key)
-            rules = self._state.listed(symbol)
-            if (account_key, client_order_id) in self._state.open_by_coid:
-                raise DuplicateOrder(
-                    f"Duplicate order sent. (client order id {client_order_id} is used by an "
-                    f"open order of this account)"
-                )
-            last = self._state.prices.get(symbol)
-            last_price = None if last is None else last[0]
-            if cost is not None:
-                amount = amount_for_quote(rules, side=side, type=type, cost=cost, price=last_price)
-            check_order(rules, type=type, amount=amount, price=price, reference_price=last_price)
-            if type is OrderType.MARKET:
-                if last_price is None:
-                    raise ExchangeUnavailable(f"paper venue has no price for {symbol} yet")
-                price = None
-            assert price is not None or last_price is not None
-            at = price if price is not None else last_price
-            assert at is not None
-            hold = hold_for(
-                symbol,
-                side,
+            order = self._state.place(
+                account_key,
+                client_order_id=client_order_id,
+                symbol=symbol,
+                side=side,
+                type=type,
                 amount=amount,
-                price=at,
-                fee_rate=account.fee_rate,
-                fee_in_quote=account.fee_in_quote,
+                price=price,
+                cost=cost,
             )
-            currency, need = hold.currency, hold.amount
-            free = account.free(currency)
-            if free < need:
-                raise InsufficientFunds(
-                    f"Account has insufficient balance for requested action. ({side.value} "
-                    f"{fmt(amount)} {symbol} needs {fmt(need)} {currency}, free is {fmt(free)})"
-                )
-            crosses = last_price is not None and (
-                price is None
-                or (side is Side.BUY and price >= last_price)
-                or (side is Side.SELL and price <= last_price)
-            )
-            now = self._now(symbol)
-            with self._changing():
-                self._state.last_order_id += 1
-                order_id = self._state.last_order_id
-                order = Order(
-                    client_order_id=client_order_id,
-                    symbol=symbol,
-                    side=side,
-                    type=type,
-                    amount=amount,
-                    price=price,
-                    state=OrderState.OPEN,
-                    exchange_order_id=str(order_id),
-                    created_at=now,
-                    updated_at=now,
-                )
-                if crosses:
-                    assert last_price is not None
-                    entry = Resting(order_id, account_key, order, ZERO)
-                    order = self._fill(entry, last_price, now).order
-                else:
-                    assert price is not None
-                    self._state.move(account_key, currency, -need, need)
-                    self._state.rest(Resting(order_id, account_key, order, need))
-                    self._state.put_order(order_id, account_key, order, need)
-            seq = account.seq
+            seq = self._state.accounts[account_key].seq
         self._journal.wait(seq)
         return order
 
@@ -317,11 +215,7 @@ class PaperVenue:
             account = self._state.account(account_key)
             entry = self._state.open_entry(account_key, symbol, exchange_order_id, coid)
             if entry is not None:
-                with self._changing():
-                    self._state.unrest(entry)
-                    self._state.move(account_key, entry.held_currency, entry.locked, -entry.locked)
-                    order = entry.order.transition(OrderState.CANCELED, updated_at=self._clock())
-                    self._state.put_order(entry.order_id, account_key, order, ZERO)
+                order = self._state.cancel(entry)
                 seq = account.seq
         if entry is None:  # outside the lock: looking it up may wait for the file
             closed = self.order(account_key, symbol, exchange_order_id, coid)
@@ -369,12 +263,10 @@ class PaperVenue:
         is seen half-made (holds are memory-only, a few microseconds); returned once the file
         holds every change it shows."""
         with self._lock:
-            account = self._state.account(account_key)
-            state = self._state
-            entries = [state.open[i] for i in sorted(state.open_by_account.get(account_key, ()))]
-            seq = account.seq
+            orders = self._state.open_orders(account_key, symbol)
+            seq = self._state.account(account_key).seq
         self._journal.wait(seq)
-        return [e.order for e in entries if symbol is None or e.order.symbol == symbol]
+        return orders
 
     def fills(
         self, account_key: str, symbol: str, since: datetime | None, limit: int | None
@@ -403,56 +295,6 @@ class PaperVenue:
     def _reload(self) -> None:
         self._state.load()
 
-    def _fill(self, entry: Resting, price: Decimal, at: datetime) -> VenueFill:
-        """Fill the whole remaining amount of `entry` at `price`, moving funds and fees."""
-        account = self._state.accounts[entry.account]
-        order = entry.order
-        amount = order.remaining
-        cost = price * amount
-        money = settle(
-            order.symbol,
-            order.side,
-            amount=amount,
-            price=price,
-            fee_rate=account.fee_rate,
-            fee_in_quote=account.fee_in_quote,
-        )
-        # The hold is released whole and the fill's spend comes out of it; a taker order holds
-        # nothing, so it spends from the free funds that were checked at placement.
-        self._state.move(
-            entry.account, money.spent_currency, entry.locked - money.spent, -entry.locked
-        )
-        self._state.move(entry.account, money.received_currency, money.received, ZERO)
-        self._state.last_trade_id += 1
-        fill = Fill(
-            trade_id=str(self._state.last_trade_id),
-            client_order_id=order.client_order_id,
-            exchange_order_id=str(entry.order_id),
-            symbol=order.symbol,
-            side=order.side,
-            price=price,
-            amount=amount,
-            fee=money.fee,
-            fee_currency=money.fee_currency,
-            timestamp=at,
-        )
-        filled = order.transition(
-            OrderState.FILLED, filled=order.amount, cost=order.cost + cost, updated_at=at
-        )
-        self._journal.fill(entry.account, entry.order_id, fill)
-        self._state.record_fill(entry.account, fill)
-        self._state.put_order(entry.order_id, entry.account, filled, ZERO)  # stamps the account
-        return VenueFill(account=entry.account, fill=fill, order=filled)
-
-    def _now(self, symbol: str) -> datetime:
-        """The time of a market (venue lock held): a replayed market's time is its last
-        price's time (the candle's close), so an order placed there is never stamped after
-        the fills that follow it; any other market's is the venue clock."""
-        last = self._state.prices.get(symbol)
-        if last is not None and symbol in self._state.replays:
-            return last[1]
-        return self._clock()
-
     def _match(
         self,
         symbol: str,
@@ -463,29 +305,8 @@ class PaperVenue:
         *,
         replay: tuple[str, datetime] | None = None,
     ) -> list[VenueFill]:
-        if close <= 0:
-            raise ValueError(f"{symbol}: price must be > 0, got {close}")
-        when = at if at is not None else self._clock()
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         with self._lock:
-            self._state.listed(symbol)
-            book = self._state.books.get(symbol)
-            out: list[VenueFill] = []
-            with self._changing():
-                self._state.prices[symbol] = (close, when)
-                seq = self._journal.price(symbol, close, when)
-                if replay is not None:
-                    self._state.replays[symbol] = replay
-                    seq = self._journal.replay(symbol, *replay)
-                if book is not None and len(book):
-                    hit = book.pop_buys_at_or_above(low) + book.pop_sells_at_or_below(high)
-                    for order_id in hit:
-                        entry = self._state.open[order_id]
-                        self._state.unrest(entry, in_book=False)
-                        assert entry.order.price is not None
-                        out.append(self._fill(entry, entry.order.price, when))
-                        seq = self._journal.seq
+            out, seq = self._state.match(symbol, low, high, close, at, replay=replay)
             listeners = list(self._listeners) if out else []
         if not out:
             return out  # market data only: written with the next group, nobody waits for it

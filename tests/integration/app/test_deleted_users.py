@@ -52,7 +52,8 @@ def test_a_user_deleted_while_the_service_runs_stops_trading_at_once_and_for_goo
         wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.STOPPED, "stopped")
         wait(lambda: eth.user_id not in user_ids(service), "alice's actor stopped")
         assert resting(service, "alice/main") == []  # cancelled...
-        assert service.venue.balances("alice/main")["ETH"].total == held  # ...position kept
+        # ...position kept (not sold: a safety order may still fill while the price moves)
+        assert service.venue.balances("alice/main")["ETH"].total >= held
         placed = len(repo.list_orders(eth.id))
     finally:
         service.stop()

@@ -37,7 +37,8 @@ def test_a_user_disabled_while_the_service_runs_stops_and_a_resync_and_restart_r
 
         wait(lambda: repo.get_strategy(eth.id).actual_state is ActualState.STOPPED, "stopped")
         assert resting(service, "alice/main") == []  # cancelled...
-        assert service.venue.balances("alice/main")["ETH"].total == held  # ...position kept
+        # ...position kept (not sold: a safety order may still fill while the price moves)
+        assert service.venue.balances("alice/main")["ETH"].total >= held
         placed = len(repo.list_orders(eth.id))
     finally:
         service.stop()

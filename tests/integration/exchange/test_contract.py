@@ -1,5 +1,6 @@
-"""One contract, two venues: the paper exchange and the ccxt adapter (real ccxt.binance client
-against the fake binance server) must behave alike for everything the engine relies on.
+"""One contract, three venues: the paper exchange, its in-memory twin for backtests (SimVenue,
+the same matching core without the file) and the ccxt adapter (real ccxt.binance client against
+the fake binance server) must behave alike for everything the engine relies on.
 
 Both venues get the same market (BTC/USDT, tick 0.01, step 0.00001, min notional 5, price
 30000), the same balances and the same 0.1 % fee charged in the asset received.
@@ -26,7 +27,7 @@ from domain.errors import (
 from domain.market import MarketRules
 from domain.orders import Order, OrderState, OrderType, Side
 from exchange.ccxt_adapter import CcxtExchange
-from exchange.paper import PaperExchange, PaperVenue
+from exchange.paper import PaperExchange, PaperVenue, SimVenue
 from exchange.port import Exchange
 from tests.integration.exchange.fake_binance_venue import Venue
 
@@ -59,10 +60,14 @@ class StepClock:
         return self.now
 
 
-@pytest.fixture(params=["paper", "ccxt"])
+@pytest.fixture(params=["paper", "sim", "ccxt"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    if request.param == "paper":
-        paper = PaperVenue(tmp_path / "paper.sqlite", name="paper", clock=StepClock())
+    if request.param in ("paper", "sim"):
+        paper: PaperVenue | SimVenue = (
+            PaperVenue(tmp_path / "paper.sqlite", name="paper", clock=StepClock())
+            if request.param == "paper"
+            else SimVenue(name="paper", clock=StepClock())
+        )
         paper.set_market_rules(RULES)
         paper.open_account("acct", balances=START, fee_rate=Decimal("0.001"))
         paper.update_price(SYM, Decimal("30000"))

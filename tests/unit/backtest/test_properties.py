@@ -1,6 +1,7 @@
 """Properties of any backtest (hypothesis): whatever the prices and the parameters, the books
 balance (equity moved by exactly the realized profit plus the open cycle's value, and the base
-held is what the fills bought less what they sold), no fill is below the market's minimum
+held is what the fills bought less what they sold), equity is cash + position value at every
+candle, the drawdown is the one replayed from the fills, no fill is below the market's minimum
 notional, and the equity curve ends where the balances say."""
 
 from __future__ import annotations
@@ -8,14 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from app.commands.backtest import paper_venues
 from backtest.report import report
-from backtest.runner import run
+from backtest.runner import Run, run
+from domain.errors import ValidationError
 from domain.market import Candle, MarketRules
 from domain.orders import Side
+from strategy.params import MartingaleParams
 
 D = Decimal
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -55,25 +57,24 @@ params = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bars=walks(), chosen=params, usdt=st.sampled_from(["60", "300", "1000"]))
 def test_the_books_balance_whatever_the_market(
     bars: list[Candle], chosen: dict[str, object], usdt: str
 ) -> None:
-    venue = paper_venues()()
     try:
-        outcome = run(
-            bars,
-            period=PERIOD,
-            params=chosen,
-            rules=RULES,
-            balances={"USDT": D(usdt)},
-            fee_rate=D("0.001"),
-            venue=venue,
-            equity=True,
-        )
-    finally:
-        venue.close()
+        MartingaleParams.from_mapping(chosen)
+    except ValidationError:
+        reject()  # parameters `plan` refuses (a stop loss above a safety order)
+    outcome = run(
+        bars,
+        period=PERIOD,
+        params=chosen,
+        rules=RULES,
+        balances={"USDT": D(usdt)},
+        fee_rate=D("0.001"),
+        equity=True,
+    )
     figures = report(outcome)
     opened = figures.open_cycle or {}
     unrealized = opened.get("unrealized", D(0)) + opened.get("realized", D(0))
@@ -94,3 +95,46 @@ def test_the_books_balance_whatever_the_market(
     assert outcome.end_balances["USDT"] >= 0
     *_, (_, _close, equity) = outcome.equity
     assert equity == figures.end_equity or outcome.candles != len(outcome.equity)
+    assert outcome.max_drawdown == _drawdown_by_hand(bars, outcome, D(usdt))
+    # Equity = cash + position value at every candle's close, the holdings replayed from fills.
+    for closing, close, value in outcome.equity:
+        cash, base = _holdings(outcome, D(usdt), closing, inclusive=True)
+        assert value == cash + base * close
+
+
+def _drawdown_by_hand(bars: list[Candle], outcome: Run, usdt: Decimal) -> Decimal:
+    """The deepest fall of equity from its highest so far, replayed from the fills: during a
+    candle the holdings are those before its fills at the low and those after them at the
+    high (the runner's rule), the equity starting at the first close after the base order."""
+
+    def holdings(through: datetime, *, inclusive: bool) -> tuple[Decimal, Decimal]:
+        return _holdings(outcome, usdt, through, inclusive=inclusive)
+
+    cash, base = holdings(bars[0].timestamp + PERIOD, inclusive=True)
+    peak, worst = cash + base * bars[0].close, D(0)
+    for bar in bars[1 : outcome.candles]:
+        closing = bar.timestamp + PERIOD
+        if closing > outcome.end:
+            break
+        cash, base = holdings(closing, inclusive=False)
+        worst = max(worst, (peak - (cash + base * bar.low)) / peak)
+        cash, base = holdings(closing, inclusive=True)
+        peak = max(peak, cash + base * bar.high)
+    return worst
+
+
+def _holdings(
+    outcome: Run, usdt: Decimal, through: datetime, *, inclusive: bool
+) -> tuple[Decimal, Decimal]:
+    """(USDT, BTC) after the fills stamped before `through` (and at it, if `inclusive`)."""
+    cash, base = usdt, D(0)
+    for leg in outcome.fills:
+        f = leg.fill
+        assert f.timestamp is not None
+        if f.timestamp > through or (f.timestamp == through and not inclusive):
+            continue
+        if f.side is Side.BUY:  # the fee in the asset received (BTC), binance's default
+            cash, base = cash - f.price * f.amount, base + f.amount - f.fee
+        else:
+            cash, base = cash + f.price * f.amount - f.fee, base - f.amount
+    return cash, base

@@ -15,7 +15,7 @@ from backtest.report import report
 from backtest.runner import Run, run
 from domain.market import Candle, MarketRules
 from exchange.feeds.csv_replay import read_candles
-from exchange.paper import PaperVenue
+from exchange.paper import PaperVenue, SimVenue
 from persistence.records import CycleStatus
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -45,14 +45,22 @@ def candles(*ohlc: tuple[str, str, str, str], gaps: Sequence[int] = ()) -> list[
     return out
 
 
-@pytest.fixture
-def venue(tmp_path: Path) -> Iterator[PaperVenue]:
-    opened = PaperVenue(tmp_path / "paper.sqlite", name="paper")
+@pytest.fixture(params=["sim", "file"])
+def venue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PaperVenue | SimVenue]:
+    """Every scenario on the backtest's in-memory venue and on the service's (on a file): the
+    same matching core, so the same figures."""
+    opened = (
+        SimVenue(name="paper")
+        if request.param == "sim"
+        else PaperVenue(tmp_path / "paper.sqlite", name="paper")
+    )
     yield opened
     opened.close()
 
 
-def play(venue: PaperVenue, bars: list[Candle], usdt: str = "1000", **params: object) -> Run:
+def play(
+    venue: PaperVenue | SimVenue, bars: list[Candle], usdt: str = "1000", **params: object
+) -> Run:
     return run(
         bars,
         period=PERIOD,
@@ -68,7 +76,9 @@ def legs(outcome: Run) -> list[tuple[int, str, str, Decimal, Decimal]]:
     return [(f.cycle, f.leg, f.fill.side.value, f.fill.price, f.fill.amount) for f in outcome.fills]
 
 
-def test_one_cycle_buys_at_the_first_close_and_sells_at_the_take_profit(venue: PaperVenue) -> None:
+def test_one_cycle_buys_at_the_first_close_and_sells_at_the_take_profit(
+    venue: PaperVenue | SimVenue,
+) -> None:
     flat = ("100", "100", "100", "100")
     outcome = play(venue, candles(flat, flat, ("100", "101.5", "99.5", "101"), flat))
     # Base: 10 USDT at market, at the first close (100): 0.1 BTC, the fee in BTC (0.0001).
@@ -85,7 +95,9 @@ def test_one_cycle_buys_at_the_first_close_and_sells_at_the_take_profit(venue: P
     assert first.closed_at == T0 + 3 * PERIOD  # the close time of the candle that crossed
 
 
-def test_every_safety_order_fills_on_the_way_down_then_the_cycle_closes(venue: PaperVenue) -> None:
+def test_every_safety_order_fills_on_the_way_down_then_the_cycle_closes(
+    venue: PaperVenue | SimVenue,
+) -> None:
     outcome = play(
         venue,
         candles(
@@ -103,7 +115,7 @@ def test_every_safety_order_fills_on_the_way_down_then_the_cycle_closes(venue: P
 
 
 def test_a_stop_loss_sells_at_the_close_of_the_candle_whose_low_crossed_it(
-    venue: PaperVenue,
+    venue: PaperVenue | SimVenue,
 ) -> None:
     outcome = play(
         venue,
@@ -118,7 +130,7 @@ def test_a_stop_loss_sells_at_the_close_of_the_candle_whose_low_crossed_it(
     assert outcome.cycles[0].realized_profit < 0
 
 
-def test_gaps_in_the_data_change_nothing_but_the_times(venue: PaperVenue) -> None:
+def test_gaps_in_the_data_change_nothing_but_the_times(venue: PaperVenue | SimVenue) -> None:
     flat = ("100", "100", "100", "100")
     outcome = play(venue, candles(flat, flat, ("100", "101.5", "99.5", "101"), gaps=[2, 2]))
     # Two slots are missing before the third candle: it opens at 0:20 and closes at 0:25.
@@ -126,7 +138,7 @@ def test_gaps_in_the_data_change_nothing_but_the_times(venue: PaperVenue) -> Non
     assert outcome.cycles[0].status is CycleStatus.CLOSED
 
 
-def test_too_little_money_places_what_fits_and_says_why(venue: PaperVenue) -> None:
+def test_too_little_money_places_what_fits_and_says_why(venue: PaperVenue | SimVenue) -> None:
     outcome = play(
         venue,
         candles(("100", "100", "100", "100"), ("100", "100", "85", "86"), ("86", "86", "86", "86")),
@@ -138,7 +150,7 @@ def test_too_little_money_places_what_fits_and_says_why(venue: PaperVenue) -> No
 
 
 def test_equity_moves_by_the_realized_profit_plus_the_open_cycles_value(
-    venue: PaperVenue,
+    venue: PaperVenue | SimVenue,
 ) -> None:
     outcome = play(
         venue,
@@ -190,7 +202,7 @@ def test_the_same_candles_give_the_same_fills_at_candle_times(tmp_path: Path) ->
 
 
 def test_a_safety_fill_and_the_take_profit_in_one_candle_leave_the_cycle_open(
-    venue: PaperVenue,
+    venue: PaperVenue | SimVenue,
 ) -> None:
     # Found by the properties: the low reaches the safety order (99.50) and the high the
     # take-profit (100.61, resting for the base order's 0.0999) in the last candle. Both fill;

@@ -78,3 +78,56 @@ def test_a_swept_set_that_plan_refuses_stops_the_sweep_before_it_runs(
     assert "--take-profit" in capsys.readouterr().err
     assert main(["sweep", str(DATA), *FIXED, "--grid", "nonsense=1"]) == 2
     assert "--grid" in capsys.readouterr().err
+
+
+def test_a_space_file_gives_the_grid_and_fixed_params_and_options_win(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "params:\n  base_order: 0.002\n  safety_order: 0.004\n  max_safety_orders: 3\n"
+        "grid:\n  take_profit: [1, 2]\n  price_deviation: '1.5:2.5:1'\n"
+    )
+    rules = ["--tick-size", "0.000001", "--step-size", "0.001", "--min-notional", "0.0001"]
+    by_file, by_options = tmp_path / "file.csv", tmp_path / "options.csv"
+    argv = ["sweep", str(DATA), *rules, "--balance", "1", "--space", str(space)]
+    assert main([*argv, "--csv", str(by_file), "--workers", "1"]) == 0
+    argv = ["sweep", str(DATA), *FIXED, "--grid", "take_profit=1,2"]
+    assert main([*argv, "--grid", "price_deviation=1.5,2.5", "--csv", str(by_options)]) == 0
+    assert list(csv.reader(by_file.open())) == list(csv.reader(by_options.open()))
+    # An option given beside the file wins over it, axis by axis.
+    only = tmp_path / "only.csv"
+    argv = ["sweep", str(DATA), *rules, "--balance", "1", "--space", str(space)]
+    assert main([*argv, "--grid", "take_profit=1.5", "--csv", str(only), "--workers", "1"]) == 0
+    rows = list(csv.DictReader(only.open()))
+    assert {r["take_profit"] for r in rows} == {"1.5"} and len(rows) == 2
+    capsys.readouterr()
+
+
+def test_a_space_file_draws_a_random_sample(tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("random: 3\nseed: 4\nrange:\n  take_profit: '1:2:0.25'\n")
+    out = tmp_path / "r.csv"
+    argv = ["sweep", str(DATA), *FIXED, "--price-deviation", "1.5", "--space", str(space)]
+    assert main([*argv, "--csv", str(out), "--workers", "1"]) == 0
+    drawn = [row["take_profit"] for row in csv.DictReader(out.open())]
+    assert sorted(drawn) == sorted(
+        p["take_profit"] for p in sample({"take_profit": "1:2:0.25"}, 3, 4)
+    )
+
+
+def test_a_bad_space_file_names_each_problem_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "grid:\n  take_profti: [1, 2]\n  price_deviation: {a: 1}\nrandom: -1\nextra: 1\n"
+    )
+    assert main(["sweep", str(DATA), *FIXED, "--space", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert f"{space}:2: grid.take_profti: unknown parameter" in err
+    assert f"{space}:3: grid.price_deviation: expected a value" in err
+    assert f"{space}:4: random: must be at least 1" in err
+    assert f"{space}:5: extra: unknown key" in err
+    assert main(["sweep", str(DATA), *FIXED, "--space", str(tmp_path / "none.yaml")]) == 2
+    assert "sweep file not found" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import pytest
 
 from domain.errors import ExchangeUnavailable
 from domain.orders import Order, OrderState, OrderType, Side
-from exchange.paper import PaperExchange, PaperVenue, state
+from exchange.paper import PaperExchange, PaperVenue, core
 from exchange.paper.journal import Changes
 from exchange.paper.store import PaperStore
 from tests.unit.exchange.conftest import ETH_BTC
@@ -185,7 +185,7 @@ def test_a_change_that_breaks_half_way_is_undone_with_the_unwritten_tail(
 def test_recently_closed_orders_come_from_memory_older_ones_from_the_file(
     venue: PaperVenue, alice: PaperExchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(state, "RECENTLY_CLOSED", 3)
+    monkeypatch.setattr(core, "RECENTLY_CLOSED", 3)
     ids = [_limit(alice, f"c{i}", Side.BUY, "0.04").exchange_order_id for i in range(5)]
     for coid in (f"c{i}" for i in range(5)):
         alice.cancel_order("ETH/BTC", client_order_id=coid)

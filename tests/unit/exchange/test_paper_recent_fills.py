@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from domain.market import MarketRules
 from domain.orders import Fill, Order, OrderType, Side
-from exchange.paper import PaperExchange, PaperVenue, state
-from exchange.paper.store import from_us, to_us
+from exchange.paper import PaperExchange, PaperVenue, core
+from exchange.paper.times import from_us, to_us
 from tests.unit.exchange.conftest import ManualClock
 
 D = Decimal
@@ -105,7 +105,7 @@ def test_fetch_fills_since_answers_as_the_file_does(
         pytest.MonkeyPatch.context() as patch,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        patch.setattr(state, "RECENT_FILLS", capacity)
+        patch.setattr(core, "RECENT_FILLS", capacity)
         path, clock = Path(tmp) / "paper.sqlite", ManualClock(T0)
         venues = [_open(path, clock)]
         try:
