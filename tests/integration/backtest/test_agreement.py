@@ -1,8 +1,8 @@
 """Issue 14: the backtest agrees with the service.
 
 The service runs one strategy on the paper exchange, fed by a CSV replay; the backtest
-(`backtest.runner.run`) plays the same candles with the same parameters, market rules, balance
-and fee. Both must place the same orders on the same candles, and give the same fills and the
+(`backtest.runner.run`, on the paper venue's matching core in memory) plays the same candles
+with the same parameters, market rules, balance and fee. Both must place the same orders on the same candles, and give the same fills and the
 same cycles, in the same order.
 
 The service's engine boots while the replay already plays, so the backtest starts on the
@@ -31,7 +31,6 @@ import pytest
 from actors import metrics
 from actors.engine_actor import EngineActor
 from app.bootstrap import Service, Tuning
-from app.commands.backtest import paper_venues
 from backtest.runner import Run, run
 from domain.market import Candle, MarketRules
 from domain.orders import Fill
@@ -210,19 +209,15 @@ def closed(c: CycleRecord) -> Closed:
 
 
 def backtest(candles: list[Candle], period: timedelta, scenario: Scenario) -> Run:
-    venue = paper_venues()()
-    try:
-        return run(
-            candles,
-            period=period,
-            params=scenario.params,
-            rules=scenario.rules,
-            balances={scenario.rules.quote: BALANCE},
-            fee_rate=FEE_RATE,
-            venue=venue,
-        )
-    finally:
-        venue.close()
+    """As `martingale backtest` runs: on the paper venue's matching core, in memory."""
+    return run(
+        candles,
+        period=period,
+        params=scenario.params,
+        rules=scenario.rules,
+        balances={scenario.rules.quote: BALANCE},
+        fee_rate=FEE_RATE,
+    )
 
 
 def backtest_placed(outcome: Run) -> list[Placed]:
