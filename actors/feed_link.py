@@ -80,14 +80,23 @@ class FeedLink:
         self, strategy_id: int, below: Decimal | None, above: Decimal | None, engine: Any
     ) -> None:
         """Wake `engine` (an ActorRef) when the price trades at or below `below` or at or above
-        `above`; (None, None) unregisters. Replaces the strategy's earlier levels."""
+        `above`; (None, None) unregisters. Replaces the strategy's earlier levels.
+
+        Catch-up: levels the last tick crossed, registered by an engine that tick did not wake
+        (it was starting, or busy, or these levels are new), wake it at once, so it syncs and
+        finds what the venue filled in that tick. It is told to look *now*: low and high are
+        the tick's price, not its range, since levels set after a tick did not exist during
+        it (a cycle bought at a candle's close is not stopped out by that candle's earlier
+        low), as a backtest's catch-up looks at the close."""
         with self._lock:
             self._board.set(strategy_id, below, above, engine)
             if self._last is None or self._woken_by.get(strategy_id) == self.ticks:
                 return
-            _, low, high, _ = self._last
+            price, low, high, at = self._last
             woken = self._board.crossed_one(strategy_id, low, high)
             message = self._crossed(woken)
+        if message is not None:
+            message = PriceCrossed(price=price, low=price, high=price, at=at)
         self._wake(woken, message)
 
     def unwatch(self, strategy_id: int, engine: Any = None) -> None:

@@ -286,10 +286,8 @@ def _fire(engine: Engine, host: SyncHost, at: datetime) -> None:
 def _catch_up(engine: Engine, host: SyncHost, close: Decimal, at: datetime) -> None:
     """Levels placed in reaction that the close already crossed (a stop loss above it): the
     engine looks again at the close. (A buy or sell the close crossed never rests: the venue
-    fills it when it is placed.) The live feed's catch-up differs: it wakes again only an
-    engine that candle did not wake, and tests the candle's low and high, not its close
-    (`FeedLink.watch`); so after a cooldown ends, live tests the new cycle's stop loss against
-    the low of the candle it bought at the close of, and the backtest does not."""
+    fills it when it is placed.) The live feed's catch-up does the same (`FeedLink.watch`):
+    levels set after a candle are tested against its close, not its earlier low."""
     for _ in range(CATCH_UP_LIMIT):
         below, above = host.below, host.above
         if not ((below is not None and close <= below) or (above is not None and close >= above)):

@@ -2,8 +2,9 @@
 
 The service runs one strategy on the paper exchange, fed by a CSV replay; the backtest
 (`backtest.runner.run`, on the paper venue's matching core in memory) plays the same candles
-with the same parameters, market rules, balance and fee. Both must place the same orders on the same candles, and give the same fills and the
-same cycles, in the same order.
+with the same parameters, market rules, balance and fee. Both must place the same orders on
+the same candles, and give the same fills and the same cycles, in the same order: also when a
+cycle starts on a candle with a long lower wick (the feed's catch-up looks at the close).
 
 The service's engine boots while the replay already plays, so the backtest starts on the
 candle the service's base order filled on (a market order fills at the close the venue holds,
@@ -101,7 +102,7 @@ def play_both(tmp_path: Path, db_url: str, scenario: Scenario) -> Outcome:
                 what="the replay to end and the engine to be idle",
                 timeout=len(scenario.rows) * PERIOD_S / scenario.speed + 60,
             )
-        except AssertionError as exc:  # not a disagreement: the known one is an xfail
+        except AssertionError as exc:  # the service never got there: not a disagreement
             pytest.fail(str(exc))
         placed = service_placed(service, venue_file, db_url)
     fills, cycles = stored(db_url)
@@ -317,14 +318,6 @@ WICK_AT_CYCLE_START = Scenario(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the comparison asserts; the set-up fails with pytest.fail
-    reason="known difference (issue 14): when the feed wakes an engine that registers new "
-    "levels after a tick (FeedLink.watch's catch-up), it tells that tick's low, and the stop "
-    "loss of a position bought at that tick's close is tested against a low that came before "
-    "it: the service sells at once; the backtest's catch-up looks at the close and holds",
-)
 def test_a_cycle_started_on_a_long_lower_wick_is_not_stopped_out_by_it(
     tmp_path: Path, sqlite_url: str
 ) -> None:
