@@ -27,7 +27,7 @@ import pykka
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 
-from actors.engine_actor import PRICE_MAX_AGE
+from actors.engine_market import PRICE_MAX_AGE
 from actors.feed_link import FeedLink
 from actors.messages import CheckTree, TreeHealth
 from actors.telemetry import Telemetry

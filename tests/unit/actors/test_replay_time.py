@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from actors.engine_actor import MIN_SCALED_WAKE, EngineActor
+from actors.engine_actor import EngineActor
+from actors.engine_market import MIN_SCALED_WAKE
 from actors.feed_link import FeedLink
 from actors.messages import Wake
 from strategy.state import Phase

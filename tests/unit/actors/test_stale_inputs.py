@@ -12,7 +12,8 @@ from typing import Any, cast
 import pytest
 
 from actors import root as root_module
-from actors.engine_actor import PRICE_MAX_AGE, EngineActor
+from actors.engine_actor import EngineActor
+from actors.engine_market import PRICE_MAX_AGE
 from actors.feed import PriceBoard
 from actors.root import RootSupervisor
 from actors.root_users import UserChild
