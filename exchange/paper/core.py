@@ -16,7 +16,7 @@ them (maker). Fees at the account's rate, in the asset received (see `settle`).
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -96,6 +96,9 @@ class MatchingCore:
         self.fills: deque[tuple[Market, int]] = deque()  # (market, time in µs)
         self.fills_by_market: dict[Market, deque[tuple[int, Fill]]] = {}
         self.evicted_until: dict[Market, int] = {}
+        # Markets where a fill was stamped before the one made just before it (a replay that
+        # started over, a clock set back): their fills are searched whole.
+        self.unordered: set[Market] = set()
 
     # --- lookups -------------------------------------------------------------------------------
 
@@ -186,11 +189,18 @@ class MatchingCore:
         return None
 
     def _fills_since(self, market: Market, since_us: int | None, limit: int | None) -> list[Fill]:
-        found = [
-            (at, int(f.trade_id), f)
-            for at, f in self.fills_by_market.get(market, ())
-            if since_us is None or at >= since_us
-        ]
+        history = self.fills_by_market.get(market, deque())
+        kept: Iterable[tuple[int, Fill]] = history
+        if since_us is not None and market not in self.unordered:
+            # Times never went back in this market: the fills since are the last ones, and an
+            # engine asking for its order's fills costs what they are, not the whole history.
+            recent: list[tuple[int, Fill]] = []
+            for at, f in reversed(history):
+                if at < since_us:
+                    break
+                recent.append((at, f))
+            kept = recent
+        found = [(at, int(f.trade_id), f) for at, f in kept if since_us is None or at >= since_us]
         found.sort(key=lambda row: (row[0], row[1]))
         fills = [f for _, _, f in found]
         return fills if limit is None else fills[:limit]
@@ -434,7 +444,10 @@ class MatchingCore:
             fill = replace(fill, timestamp=stored)
         market = (account_key, fill.symbol)
         self.fills.append((market, at_us))
-        self.fills_by_market.setdefault(market, deque()).append((at_us, fill))
+        kept = self.fills_by_market.setdefault(market, deque())
+        if kept and at_us < kept[-1][0]:
+            self.unordered.add(market)
+        kept.append((at_us, fill))
         while len(self.fills) > RECENT_FILLS:
             old_market, old_us = self.fills.popleft()
             kept = self.fills_by_market[old_market]
