@@ -316,7 +316,7 @@ class MatchingCore:
             self.put_order(order_id, account_key, order, need)
         return order
 
-    def cancel(self, entry: Resting) -> Order:
+    def cancel_entry(self, entry: Resting) -> Order:
         """Take an open order off the book and release its funds."""
         with self.changing():
             self.unrest(entry)

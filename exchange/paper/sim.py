@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from domain.errors import OrderNotFound
 from domain.market import Balance, Candle, MarketRules, Ticker
-from domain.orders import Fill, Order, OrderType, Side
+from domain.orders import Fill, Order
 from exchange.paper.accounts import VenueFill
 from exchange.paper.core import MatchingCore, candle_range
 from exchange.paper.recorder import Unrecorded
@@ -79,28 +80,9 @@ class SimVenue:
     def balances(self, account_key: str) -> dict[str, Balance]:
         return self._core.balances(account_key)
 
-    def place(
-        self,
-        account_key: str,
-        *,
-        client_order_id: str,
-        symbol: str,
-        side: Side,
-        type: OrderType,
-        amount: Decimal,
-        price: Decimal | None,
-        cost: Decimal | None = None,
-    ) -> Order:
-        return self._core.place(
-            account_key,
-            client_order_id=client_order_id,
-            symbol=symbol,
-            side=side,
-            type=type,
-            amount=amount,
-            price=price,
-            cost=cost,
-        )
+    def place(self, account_key: str, **order: Any) -> Order:
+        """As `PaperVenue.place` (the core's own checks and matching)."""
+        return self._core.place(account_key, **order)
 
     def cancel(
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
@@ -113,7 +95,7 @@ class SimVenue:
                 f"Unknown order sent. (order {closed.exchange_order_id} "
                 f"({closed.client_order_id}) is already {closed.state.value})"
             )
-        return self._core.cancel(entry)
+        return self._core.cancel_entry(entry)
 
     def order(
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None

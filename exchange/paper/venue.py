@@ -215,7 +215,7 @@ class PaperVenue:
             account = self._state.account(account_key)
             entry = self._state.open_entry(account_key, symbol, exchange_order_id, coid)
             if entry is not None:
-                order = self._state.cancel(entry)
+                order = self._state.cancel_entry(entry)
                 seq = account.seq
         if entry is None:  # outside the lock: looking it up may wait for the file
             closed = self.order(account_key, symbol, exchange_order_id, coid)

@@ -4,31 +4,13 @@ from a wrapper around the root's read, so the outcome does not depend on timing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from persistence.records import ActualState
 from services.control import Action, apply_action
 from tests.actors.fakes import wait_until
 from tests.actors.tree import Tree
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[Tree]:
-    t = Tree(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
-def _users(tree: Tree) -> dict[int, Any]:
-    assert tree.root is not None
-    return tree.root.proxy().user_refs().get(timeout=10)  # type: ignore[no-any-return]
 
 
 def test_a_user_created_between_the_boots_reads_of_users_and_strategies_starts(
@@ -54,7 +36,7 @@ def test_a_user_created_between_the_boots_reads_of_users_and_strategies_starts(
 
     tree.wait_orders(bob, 3)
     tree.wait_state(bob, ActualState.RUNNING)
-    users = _users(tree)
+    users = tree.user_refs()
     assert set(users) == {tree.strategy(alice).user_id, tree.strategy(bob).user_id}
     assert set(users[tree.strategy(bob).user_id].proxy().engine_refs().get(timeout=10)) == {bob}
 
@@ -87,5 +69,5 @@ def test_rows_committed_just_after_a_starting_users_read_of_its_strategies_reach
     tree.wait_orders(b2, 3)
     tree.wait_state(b2, ActualState.RUNNING)
     tree.wait_state(b1, ActualState.PAUSED)
-    engines = _users(tree)[tree.strategy(b1).user_id].proxy().engine_refs().get(timeout=10)
+    engines = tree.user_refs()[tree.strategy(b1).user_id].proxy().engine_refs().get(timeout=10)
     assert set(engines) == {b1, b2}

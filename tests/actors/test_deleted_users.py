@@ -5,13 +5,9 @@ ran has what its stop left undone finished at the next start, and nothing more."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from domain.orders import OrderState, Side
 from persistence.records import ActualState, DesiredState
@@ -19,20 +15,6 @@ from services.principal import OPERATOR
 from services.users import delete_user
 from tests.actors.fakes import wait_until
 from tests.actors.tree import Tree
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[Tree]:
-    t = Tree(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
-def _users(tree: Tree) -> dict[int, Any]:
-    assert tree.root is not None
-    return tree.root.proxy().user_refs().get(timeout=10)  # type: ignore[no-any-return]
 
 
 def _delete(tree: Tree, strategy_id: int) -> int:
@@ -68,13 +50,13 @@ def test_a_user_deleted_while_the_service_runs_is_stopped_cancelling_its_orders(
 
     tree.wait_state(s1, ActualState.STOPPED)
     tree.wait_state(paused, ActualState.STOPPED)
-    wait_until(lambda: alice not in _users(tree), what="alice's actor stopped")
+    wait_until(lambda: alice not in tree.user_refs(), what="alice's actor stopped")
     assert _open(tree, s1) == []  # its ladder cancelled...
     assert _eth(tree, "alice/main") == held  # ...and its position kept, not sold
     assert [o.side for o in tree.orders_of(s1)].count(Side.SELL) == 1  # the take-profit only
     assert tree.orders_of(paused) == []
     # Bob trades on.
-    assert tree.strategy(bob).user_id in _users(tree)
+    assert tree.strategy(bob).user_id in tree.user_refs()
     assert len(_open(tree, bob)) >= 2
     assert tree.strategy(bob).actual_state is ActualState.RUNNING
 
@@ -85,7 +67,7 @@ def test_a_user_deleted_while_the_service_runs_is_stopped_cancelling_its_orders(
     tree.start()
     later = tree.add("bob", "main", "b2")
     tree.wait_orders(later, 3)
-    assert alice not in _users(tree)
+    assert alice not in tree.user_refs()
     assert tree.orders_of(s1) == orders
     assert tree.strategy(s1).actual_state is ActualState.STOPPED
 
@@ -108,10 +90,10 @@ def test_a_user_deleted_while_no_service_ran_has_its_stop_finished_at_the_next_s
     tree.start()
 
     tree.wait_state(s1, ActualState.STOPPED)
-    wait_until(lambda: alice not in _users(tree), what="alice's actor stopped")
+    wait_until(lambda: alice not in tree.user_refs(), what="alice's actor stopped")
     assert _open(tree, s1) == []
     assert _eth(tree, "alice/main") == held
     # carol's strategy had nothing left to stop: she got no actor (her row was polled with
     # alice's, before alice's actor even started)
-    assert carol not in _users(tree)
+    assert carol not in tree.user_refs()
     assert tree.orders_of(done) == []

@@ -8,25 +8,13 @@ strategies and other markets are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from domain.errors import ExchangeUnavailable
 from exchange.feeds.csv_replay import CsvReplaySource
 from persistence.records import ActualState, DesiredState
 from tests.actors.fakes import SYMBOL, Crash, wait_until
 from tests.actors.tree import ScriptedSource, Tree
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[Tree]:
-    t = Tree(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def _states(tree: Tree, strategy_id: int) -> list[str]:

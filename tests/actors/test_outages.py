@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine actor's retry backoff is a module constant; seconds would make tests slow."""
     monkeypatch.setattr(engine_actor, "RETRY_BASE", 0.02)
     monkeypatch.setattr(engine_actor, "RETRY_CAP", 0.1)
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[Tree]:
-    t = Tree(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def _running_with_orders(tree: Tree, sid: int) -> None:

@@ -4,10 +4,8 @@ state, strategies and users created while it runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pykka
@@ -24,27 +22,13 @@ from tests.actors.tree import Tree
 LIVE = f"binance@live:{SYMBOL}"
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[Tree]:
-    t = Tree(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
 def _resume(tree: Tree, strategy_id: int) -> None:
     """`martingale strategy resume` / the API's resume: rows only."""
     apply_action(tree.sql, tree.strategy(strategy_id), Action.RESUME, now=datetime.now(UTC))
 
 
-def _users(tree: Tree) -> dict[int, Any]:
-    assert tree.root is not None
-    return tree.root.proxy().user_refs().get(timeout=10)  # type: ignore[no-any-return]
-
-
 def _engines(tree: Tree, user_id: int) -> dict[int, Any]:
-    return _users(tree)[user_id].proxy().engine_refs().get(timeout=10)  # type: ignore[no-any-return]
+    return tree.user_refs()[user_id].proxy().engine_refs().get(timeout=10)  # type: ignore[no-any-return]
 
 
 def test_a_resume_of_a_faulted_strategy_already_wanted_running_restarts_its_engine(
@@ -113,9 +97,9 @@ def test_a_user_created_while_the_service_runs_gets_its_actor_with_a_strategy_to
     bob = tree.add("bob", "main", "b1")
     tree.wait_orders(bob, 3)
     # carol's row (older) was polled with or before bob's: she has nothing to run, no actor
-    assert tree.strategy(bob).user_id in _users(tree)
+    assert tree.strategy(bob).user_id in tree.user_refs()
     carol = tree.strategy(idle).user_id
-    assert carol not in _users(tree)
+    assert carol not in tree.user_refs()
 
     _resume(tree, idle)
     tree.wait_orders(idle, 3)
@@ -178,7 +162,7 @@ def test_a_user_given_up_on_is_started_again_by_its_owners_resume(
     sid = tree.add("alice", "main", "s1")
     tree.start()
     tree.wait_state(sid, ActualState.FAULTED)
-    assert failures == [0] and _users(tree) == {}
+    assert failures == [0] and tree.user_refs() == {}
 
     _resume(tree, sid)  # a person looked: the user's actor runs again, and the strategy with it
     tree.wait_orders(sid, 3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -16,15 +15,6 @@ from domain.errors import AuthenticationFailed
 from persistence.records import ActualState, DesiredState
 from tests.actors.fakes import Crash, duplicated_ids, wait_until
 from tests.actors.tree import Tree
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[Tree]:
-    t = Tree(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def _keeps_trading(tree: Tree, strategy_id: int, watchers: int = 1) -> None:

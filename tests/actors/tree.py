@@ -301,6 +301,11 @@ class Tree:
     def strategy(self, strategy_id: int) -> StrategyRecord:
         return self.sql.get_strategy(strategy_id)
 
+    def user_refs(self) -> dict[int, Any]:
+        """The root's user actors by user id."""
+        assert self.root is not None
+        return self.root.proxy().user_refs().get(timeout=10)  # type: ignore[no-any-return]
+
     def orders_of(self, strategy_id: int) -> list[VenueOrder]:
         account_id = self.sql.get_strategy(strategy_id).account_id
         key = self.account_keys[account_id]
