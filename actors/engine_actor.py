@@ -174,6 +174,10 @@ class EngineActor(MarketSide, SupervisedActor):
         finally:
             if isinstance(message, PriceCrossed):
                 metrics.AWAKE.done()
+            if self._feed is not None and (
+                isinstance(message, PriceCrossed) or (isinstance(message, Wake) and message.counted)
+            ):
+                self._feed.settle()  # a lockstep replay waits for every wake-up it told
 
     def _handle(self, message: Any) -> None:
         try:
@@ -291,13 +295,19 @@ class EngineActor(MarketSide, SupervisedActor):
         if self._paused:
             self._set_actual(ActualState.PAUSED, None)
             return
-        if self._gate is None:
-            self._start_engine()
-            return
-        with self._gate.admit(self._cancelled, liveness=self.liveness) as admitted:
-            if not admitted:
-                raise Fenced("replaced or stopping while waiting for a boot slot")
-            self._start_engine()
+        if self._feed is not None:
+            self._feed.hold()  # a lockstep replay waits for a starting engine too
+        try:
+            if self._gate is None:
+                self._start_engine()
+                return
+            with self._gate.admit(self._cancelled, liveness=self.liveness) as admitted:
+                if not admitted:
+                    raise Fenced("replaced or stopping while waiting for a boot slot")
+                self._start_engine()
+        finally:
+            if self._feed is not None:
+                self._feed.settle()
 
     def _cancelled(self) -> bool:
         return self._fence.is_set() or self._stopping.is_set()

@@ -40,7 +40,8 @@ class MarketSide:
         other timers are scaled to wall time: 60 s at speed 300 is 0.2 s."""
         scale = self._feed.time_scale if self._feed is not None else 1.0
         if what == "cooldown" and self._feed is not None and scale != 1.0:
-            self._feed.set_alarm(self.strategy_id, at, self.actor_ref, Wake(what=what))
+            alarm = Wake(what=what, counted=True)
+            self._feed.set_alarm(self.strategy_id, at, self.actor_ref, alarm)
             return
         delay = max(0.0, (at - self._market_now()).total_seconds()) * scale
         if scale != 1.0:

@@ -8,6 +8,9 @@ shared timer service: after each tick it asks for the next after `source.next_de
 Replays on the paper venue: each candle goes to the venue with its close time (fills carry
 market time) and the recording's name, so the venue keeps the replay's position in the same write
 as the candle's fills; a feed (re)started on a replay first skips what the venue already took.
+A lockstep replay (`lockstep: true`) sends its next candle no sooner than its speed says and
+only once every engine the last candle woke (crossings, catch-ups, cooldown alarms) has handled
+it, as a backtest does: so the service and a backtest agree at any speed.
 
 Error policy: nothing its source or the venue does may kill a feed, since every strategy on the
 market would lose its fills and stop loss. A source that raises, a failed poll, a tick without a
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -43,6 +47,8 @@ log = structlog.get_logger(__name__)
 
 DOWN_AFTER = 3  # failures in a row before a market counts as down
 MAX_ERROR_DELAY = 30.0  # the longest pause after errors the source itself does not pace
+LOCKSTEP_POLL = 0.002  # seconds between looks at a lockstep replay's engines
+LOCKSTEP_CAP = 10.0  # seconds a lockstep replay waits for its engines before going on
 
 
 class PriceBoard:
@@ -103,6 +109,9 @@ class MarketFeedActor(SupervisedActor):
         self._timer: TimerHandle | None = None
         self._held: PriceTick | None = None  # a tick the venue could not take: tried again
         self._replay = source.replay_key if isinstance(source, ReplaySource) else None
+        # A lockstep replay sends a candle only once the engines the last one woke are done.
+        self._lockstep = bool(getattr(source, "lockstep", False))
+        self._published_at = 0.0
         self._resumed = False
         self._failures = 0  # failures in a row, of any kind
         self._raised = 0  # of those, the ones the source's own pacing does not know about
@@ -142,6 +151,9 @@ class MarketFeedActor(SupervisedActor):
     # --- the loop ------------------------------------------------------------------------
 
     def _pump(self) -> None:
+        if self._lockstep and self._link.pending and not self._engines_caught_up():
+            self._timer = self._timers.tell_later(LOCKSTEP_POLL, self.actor_ref, Pump())
+            return
         held, self._held = self._held, None
         try:
             if not self._resumed:
@@ -187,9 +199,25 @@ class MarketFeedActor(SupervisedActor):
         now = datetime.now(UTC)
         self._board.set(self.venue, self.symbol, price, now)
         low, high = (candle.low, candle.high) if candle is not None else (price, price)
+        self._published_at = time.monotonic()
         self._link.publish(price, low, high, now, tick.timestamp)
         self._failures = self._raised = 0
         self._report(None)
+
+    def _engines_caught_up(self) -> bool:
+        """Lockstep: the engines the last candle woke are still at it. Waits up to
+        LOCKSTEP_CAP, then says so and goes on (an engine stopped with the wake-up in its
+        mailbox never settles it)."""
+        waited = time.monotonic() - self._published_at
+        if waited < LOCKSTEP_CAP:
+            return False
+        self._log.warning(
+            "feed: engines still busy with the last candle; the replay goes on",
+            waited_s=round(waited, 1),
+            pending=self._link.pending,
+        )
+        self._link.forget_pending()
+        return True
 
     def _resume(self) -> None:
         """A replay continues after the last candle the venue took (a restart, or a feed

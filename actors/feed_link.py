@@ -28,7 +28,6 @@ the last `HISTORY_POINTS` such seconds (a bounded deque: memory stays flat for m
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import threading
@@ -65,6 +64,8 @@ class FeedLink:
         self._alarms: dict[int, tuple[datetime, int, Any, Any]] = {}
         self._alarm_heap: list[tuple[datetime, int, int]] = []
         self._alarm_numbers = itertools.count()
+        # Wake-ups told and not yet handled by their engine (a lockstep replay waits for 0).
+        self._pending = 0
         self.created_at = datetime.now(UTC)  # wall clock: the health check's grace before a price
         self.ticks = 0
         self.woken = 0
@@ -120,7 +121,7 @@ class FeedLink:
                 self._alarms[strategy_id] = (at, number, engine, message)
                 heapq.heappush(self._alarm_heap, (at, number, strategy_id))
         if due:
-            _tell(engine, message)
+            self._tell_alarm(engine, message)
 
     def clear_alarm(self, strategy_id: int, engine: Any = None) -> None:
         """Drop the strategy's alarm; given `engine`, only if that engine set it."""
@@ -191,7 +192,7 @@ class FeedLink:
             alarms = self._due_alarms(market_at)
         self._wake(woken, message)
         for engine, alarm in alarms:
-            _tell(engine, alarm)
+            self._tell_alarm(engine, alarm)
 
     def _remember(self, price: Decimal, market_at: datetime) -> None:
         """Keep the price for the chart (lock held), in market time like the fills the venue
@@ -244,15 +245,44 @@ class FeedLink:
         if message is None:
             return
         metrics.AWAKE.woke(len(woken))
+        with self._lock:
+            self._pending += len(woken)
         for _, engine in woken:
             # One that died or was retired before it unregistered: waking it removed it.
             try:
                 engine.tell(message)
             except pykka.ActorDeadError:
                 metrics.AWAKE.done()
+                self.settle()
 
+    def _tell_alarm(self, engine: Any, message: Any) -> None:
+        with self._lock:
+            self._pending += 1
+        try:
+            engine.tell(message)
+        except pykka.ActorDeadError:  # stopped or replaced: its successor sets its own
+            self.settle()
 
-def _tell(engine: Any, message: Any) -> None:
-    # Stopped or replaced since it set the alarm: its successor sets its own.
-    with contextlib.suppress(pykka.ActorDeadError):
-        engine.tell(message)
+    # --- lockstep ------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """An engine starts (it settles when done): a lockstep replay waits for it too."""
+        with self._lock:
+            self._pending += 1
+
+    def settle(self) -> None:
+        """An engine is done with a wake-up this link told it (a crossing or an alarm), or
+        with its start (`hold`)."""
+        with self._lock:
+            self._pending = max(0, self._pending - 1)
+
+    @property
+    def pending(self) -> int:
+        """Wake-ups told and not yet handled: a lockstep replay sends its next candle at 0."""
+        return self._pending
+
+    def forget_pending(self) -> None:
+        """Give up on the wake-ups still counted (an engine stopped with them in its mailbox
+        never settles them)."""
+        with self._lock:
+            self._pending = 0

@@ -25,9 +25,11 @@ class Boot:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wake:
-    """A timer fired: `what` is "cooldown" or "retry"."""
+    """A timer fired: `what` is "cooldown" or "retry". `counted`: a market's alarm (see
+    `FeedLink.set_alarm`), which the engine settles with the market once handled."""
 
     what: str
+    counted: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -335,7 +335,7 @@ class Service:
             if isinstance(market, SimulatedMarket):
                 source: Callable[[], PriceSource] = _bind(simulated_source, symbol, market)
             elif isinstance(market, CsvMarket):
-                source = _bind_csv(market.path, symbol, float(market.speed))
+                source = _bind_csv(market.path, symbol, float(market.speed), market.lockstep)
             else:  # pragma: no cover - the schema has no third kind
                 raise ConfigurationError(f"unknown feed for {symbol}", field=f"markets.{symbol}")
             specs.append(
@@ -355,8 +355,8 @@ def _bind(
     return lambda: fn(symbol, market)
 
 
-def _bind_csv(path: Path, symbol: str, speed: float) -> Callable[[], PriceSource]:
-    return lambda: CsvReplaySource(path, symbol=symbol, speed=speed)
+def _bind_csv(path: Path, symbol: str, speed: float, lockstep: bool) -> Callable[[], PriceSource]:
+    return lambda: CsvReplaySource(path, symbol=symbol, speed=speed, lockstep=lockstep)
 
 
 def _bind_live(exchange: Exchange, symbol: str, interval: float) -> Callable[[], PriceSource]:

@@ -169,11 +169,14 @@ class SimulatedMarket(_MarketBase):
 
 class CsvMarket(_MarketBase):
     """A replay of OHLCV candles (timestamp,open,high,low,close,volume). `speed` 1 is real
-    time; 300 plays a 5-minute candle per second."""
+    time; 300 plays a 5-minute candle per second. `lockstep`: a candle goes out only once the
+    engines the last one woke are done with it (no faster than `speed`), so the replay's fills
+    are a backtest's whatever the speed and the machine's load."""
 
     feed: Literal["csv"]
     path: FilePath
     speed: PositiveDec = Decimal(1)
+    lockstep: bool = False
 
 
 def _feed_tag(value: Any) -> str | None:

@@ -79,6 +79,7 @@ class CsvReplaySource:
         speed: float = 1.0,
         period: timedelta | None = None,
         max_gap_periods: float = 3.0,
+        lockstep: bool = False,
     ) -> None:
         if speed <= 0:
             raise ValidationError(f"must be > 0, got {speed}", field="speed")
@@ -87,6 +88,7 @@ class CsvReplaySource:
         self._path = Path(path)
         self._symbol = symbol
         self._speed = float(speed)
+        self.lockstep = lockstep  # the feed waits for the engines each candle woke
         self._max_gap = max_gap_periods
         self._file: TextIO | None = None
         self._rows: Iterator[tuple[int, list[str]]] | None = None

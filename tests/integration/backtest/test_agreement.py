@@ -69,6 +69,7 @@ class Scenario:
     params: dict[str, Any]
     rules: MarketRules
     speed: int  # a candle every PERIOD_S / speed wall seconds
+    lockstep: bool = False  # the replay waits for the engine after each candle
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def config_data(scenario: Scenario, candle_file: Path, db_url: str) -> dict[str,
                 "feed": "csv",
                 "path": str(candle_file),
                 "speed": str(scenario.speed),
+                "lockstep": scenario.lockstep,
                 "tick_size": str(rules.tick_size),
                 "step_size": str(rules.step_size),
                 "min_notional": str(rules.min_notional),
@@ -289,6 +291,31 @@ def test_the_backtest_places_fills_and_closes_as_the_service_does(
     assert len([c for c in cycles if c[1] == CycleStatus.CLOSED.value]) >= 6
     assert max(c[3] for c in cycles) == 3
     assert len({f[-1] for f in fills}) < len(fills), "no candle with two fills"
+
+
+# The same window, with ~150 candles before it for the service to start in, played as fast as
+# the engine goes: a lockstep replay waits for it after every candle, so no speed is too fast.
+LOCKSTEP_WINDOW = Scenario(
+    rows=shipped_rows(150, 300),
+    params=REAL_WINDOW.params,
+    rules=ETH_BTC,
+    speed=60_000,  # a candle every 5 ms unless the engine is at it
+    lockstep=True,
+)
+
+
+@pytest.mark.slow
+def test_a_lockstep_replay_agrees_with_the_backtest_at_any_speed(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    outcome = play_both(tmp_path, sqlite_url, LOCKSTEP_WINDOW)
+
+    assert outcome.first < 150, f"the engine started {outcome.first} candles into the replay"
+    assert_agree(outcome, LOCKSTEP_WINDOW.speed)
+    _, fills, cycles = outcome.service
+    assert len([c for c in cycles if c[1] == CycleStatus.CLOSED.value]) >= 6
+    assert max(c[3] for c in cycles) == 3
+    print(f"lockstep: started on candle {outcome.first}, {len(fills)} fills")
 
 
 def _flat(minute: int, low: str = "99.9", high: str = "100.1") -> str:

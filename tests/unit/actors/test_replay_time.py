@@ -89,9 +89,9 @@ def test_a_replays_cooldown_ends_on_the_first_tick_that_reaches_it() -> None:
     _tick(link, CANDLES + timedelta(seconds=300))
     assert inbox.told == [] and timers.delays == []
     _tick(link, CANDLES + timedelta(seconds=600))
-    assert inbox.told == [Wake(what="cooldown")]
+    assert inbox.told == [Wake(what="cooldown", counted=True)]
     _tick(link, CANDLES + timedelta(seconds=900))
-    assert inbox.told == [Wake(what="cooldown")]  # once
+    assert inbox.told == [Wake(what="cooldown", counted=True)]  # once
 
 
 def test_a_cooldown_already_reached_ends_at_once_and_a_gap_ends_it_too() -> None:
@@ -102,10 +102,10 @@ def test_a_cooldown_already_reached_ends_at_once_and_a_gap_ends_it_too() -> None
     inbox = Inbox()
     actor._actor_ref = inbox  # type: ignore[assignment]  # what it tells itself
     actor.schedule(CANDLES, "cooldown")  # cooldown 0: the candle that closed the cycle
-    assert inbox.told == [Wake(what="cooldown")]
+    assert inbox.told == [Wake(what="cooldown", counted=True)]
     actor.schedule(CANDLES + timedelta(seconds=600), "cooldown")
     _tick(link, CANDLES + timedelta(hours=1))  # missing candles: the next one is past it
-    assert inbox.told == [Wake(what="cooldown")] * 2
+    assert inbox.told == [Wake(what="cooldown", counted=True)] * 2
 
 
 def test_the_alarm_comes_after_the_ticks_wake_up_and_a_new_one_replaces_it() -> None:
