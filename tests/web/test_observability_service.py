@@ -109,7 +109,9 @@ def test_ready_stays_bounded_while_mysql_is_silent_and_turns_503_when_it_is_cut(
     tree = Tree(tmp_path)  # the actors, on their own database: this test is about the probe
     try:
         tree.start()
-        probe = DatabaseProbe(through(mysql_url, proxy), timeout_s=1.0)
+        # The probe waits 3 s, the request 0.5 s: the second request below still finds the
+        # first probe waiting on a loaded machine (with 1 s it had sometimes given up already).
+        probe = DatabaseProbe(through(mysql_url, proxy), timeout_s=3.0)
         observer = Observer(
             telemetry=tree.telemetry,
             root=lambda: tree.root,
