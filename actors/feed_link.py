@@ -93,11 +93,9 @@ class FeedLink:
             self._board.set(strategy_id, below, above, engine)
             if self._last is None or self._woken_by.get(strategy_id) == self.ticks:
                 return
-            price, low, high, at = self._last
+            _, low, high, _ = self._last
             woken = self._board.crossed_one(strategy_id, low, high)
-            message = self._crossed(woken)
-        if message is not None:
-            message = PriceCrossed(price=price, low=price, high=price, at=at)
+            message = self._crossed(woken, now=True)
         self._wake(woken, message)
 
     def unwatch(self, strategy_id: int, engine: Any = None) -> None:
@@ -219,14 +217,17 @@ class FeedLink:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _crossed(self, woken: list[tuple[int, Any]]) -> PriceCrossed | None:
-        """Lock held: count the wake-ups and build the one message they all get."""
+    def _crossed(self, woken: list[tuple[int, Any]], *, now: bool = False) -> PriceCrossed | None:
+        """Lock held: count the wake-ups and build the one message they all get (`now`: the
+        last tick's price as its low and high, for a catch-up)."""
         if not woken or self._last is None:
             return None
         self.woken += len(woken)
         for sid, _ in woken:
             self._woken_by[sid] = self.ticks
         price, low, high, at = self._last
+        if now:
+            low = high = price
         return PriceCrossed(price=price, low=low, high=high, at=at)
 
     def _due_alarms(self, now: datetime) -> list[tuple[Any, Any]]:
@@ -245,8 +246,7 @@ class FeedLink:
         if message is None:
             return
         metrics.AWAKE.woke(len(woken))
-        with self._lock:
-            self._pending += len(woken)
+        self.hold(len(woken))
         for _, engine in woken:
             # One that died or was retired before it unregistered: waking it removed it.
             try:
@@ -256,8 +256,7 @@ class FeedLink:
                 self.settle()
 
     def _tell_alarm(self, engine: Any, message: Any) -> None:
-        with self._lock:
-            self._pending += 1
+        self.hold()
         try:
             engine.tell(message)
         except pykka.ActorDeadError:  # stopped or replaced: its successor sets its own
@@ -265,10 +264,11 @@ class FeedLink:
 
     # --- lockstep ------------------------------------------------------------------------
 
-    def hold(self) -> None:
-        """An engine starts (it settles when done): a lockstep replay waits for it too."""
+    def hold(self, count: int = 1) -> None:
+        """Count wake-ups told (or an engine starting), each settled when handled: a lockstep
+        replay waits for them all."""
         with self._lock:
-            self._pending += 1
+            self._pending += count
 
     def settle(self) -> None:
         """An engine is done with a wake-up this link told it (a crossing or an alarm), or
