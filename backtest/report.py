@@ -87,8 +87,8 @@ def report(run: Run) -> Report:
         longest = max(longest, lasted)
     span = run.end - run.start
     open_cycle = next((c for c in run.cycles if c.status is CycleStatus.OPEN), None)
-    holding = open_cycle is not None and open_cycle.amount > 0
-    last_closed = closed[-1] if closed and not holding else None
+    holding = open_cycle if open_cycle is not None and open_cycle.amount > 0 else None
+    last_closed = closed[-1] if closed and holding is None else None
     return Report(
         symbol=run.symbol,
         quote=quote,
@@ -108,7 +108,7 @@ def report(run: Run) -> Report:
         time_in_market_pct=Decimal(in_market / span * 100) if span else ZERO,
         fees=fees,
         fees_in_quote=fees_in_quote,
-        open_cycle=_open(run, open_cycle) if holding and open_cycle is not None else None,
+        open_cycle=_open(run, holding) if holding is not None else None,
         carried=_carried(run, last_closed) if last_closed is not None else None,
         start_equity=start_equity,
         end_equity=end_equity,

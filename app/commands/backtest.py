@@ -166,18 +166,24 @@ def candles_and_rules(
     return candles, period, rules
 
 
-def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
-    candles, period, rules = candles_and_rules(path, args)
-    plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
-    balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
-    with Progress(
+def progress_bar(*, shown: bool = True) -> Progress:
+    """A bar with the count and the time left, on stderr, only on a terminal (and `shown`);
+    it goes away when done."""
+    return Progress(
         "{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         transient=True,
-        disable=not sys.stderr.isatty() or len(candles) < LONG_RUN,
-    ) as progress:
+        disable=not (shown and sys.stderr.isatty()),
+    )
+
+
+def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
+    candles, period, rules = candles_and_rules(path, args)
+    plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
+    balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
+    with progress_bar(shown=len(candles) >= LONG_RUN) as progress:
         task = progress.add_task(path.name, total=len(candles))
         outcome = run(
             candles,

@@ -12,18 +12,16 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from app.commands.backtest import (
     DEFAULT_FEE_RATE,
     candles_and_rules,
     error_exit,
     parse_decimal,
+    progress_bar,
 )
 from app.commands.plan import _PARAMS, _RULES, _option
 from app.commands.sweep_space import Space, load_space
@@ -101,15 +99,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     except (ValidationError, ConfigurationError) as exc:
         return error_exit("sweep", exc)
-    with Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=None,
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    ) as progress:
+    with progress_bar() as progress:
         task = progress.add_task("backtests", total=len(sets))
         outcomes = list(
             sweep(
