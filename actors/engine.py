@@ -26,9 +26,9 @@ import random
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from actors.engine_orders import MARKET_RECHECK
 from actors.engine_policy import apply_order, between_cycles, shown
@@ -46,6 +46,11 @@ from persistence.records import CycleStatus
 from strategy.params import MartingaleParams
 from strategy.queries import stop_loss_price
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 RESUBMIT_GRACE_S = 60.0
 # How long a (re)started engine waits for a create its predecessor still has in flight before

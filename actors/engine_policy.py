@@ -4,8 +4,9 @@ shown. No I/O: tested with the engine, kept apart so the engine reads as its loo
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING, Any
 
 from domain.commands import Command, CycleClosed, StrategyFinished
 from domain.events import StopMode
@@ -13,6 +14,11 @@ from domain.orders import Side
 from persistence.records import DesiredState, StrategyRecord
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, WorkingOrder
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 
 def apply_order(order: WorkingOrder) -> tuple[int, Decimal, str]:
@@ -44,7 +50,7 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
             # Resumed before the cycle closed: it goes on, and so do the cycles after it.
             return replace(state, stop_mode=None)
         return state
-    state = replace(state, params=MartingaleParams.from_mapping(record.params))
+    state = replace(state, params=parsed_params(record.params))
     limit = state.params.max_cycles
     cycles_left = limit is None or state.cycles_closed < limit
     if (
@@ -56,6 +62,25 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
             state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
         )
     return state
+
+
+_PARSED: dict[tuple[tuple[str, type, str], ...], MartingaleParams] = {}
+_PARSED_MAX = 4096
+
+
+def parsed_params(mapping: Mapping[str, Any]) -> MartingaleParams:
+    """`MartingaleParams.from_mapping(mapping)`, remembered: every engine reads its stored
+    parameters again as each cycle begins, and they rarely change. The key is each value's
+    type and text, so values that compare equal but parse differently (1.5 and
+    Decimal("1.50")) never share a result; what cannot be parsed is never remembered."""
+    key = tuple(sorted((str(k), type(v), str(v)) for k, v in mapping.items()))
+    params = _PARSED.get(key)
+    if params is None:
+        params = MartingaleParams.from_mapping(mapping)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = params
+    return params
 
 
 def notable(commands: tuple[Command, ...]) -> list[tuple[str, str]]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.orders import Fill, Order
 from persistence.records import (
@@ -32,6 +32,11 @@ from persistence.records import (
     StepResult,
     StrategyRecord,
 )
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 STRATEGY_ID = 1
 DEPLOYMENT_TAG = "bktt"

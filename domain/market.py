@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from domain.money import ZERO, round_down, round_up
 
 
+@lru_cache(maxsize=4096)  # asked on every fill and placement, of a few symbols
 def split_symbol(symbol: str) -> tuple[str, str]:
     """'ETH/BTC' -> ('ETH', 'BTC'); raises ValueError for anything else."""
     base, sep, quote = symbol.partition("/")

@@ -8,12 +8,18 @@ had no clear outcome; it is resolved by looking the order up by client order id.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from domain.errors import IllegalTransition
 from domain.money import ZERO
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 
 class Side(enum.StrEnum):

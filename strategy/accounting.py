@@ -9,13 +9,18 @@ the spot convention (ccxt always names the currency when it reports a fee).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from domain.market import split_symbol
 from domain.money import ZERO
 from domain.orders import Fill, Side
 from strategy.state import Book, FeeTotal, MartingaleState, WorkingOrder
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 
 def apply_fill(

@@ -43,10 +43,9 @@ Policies (documented here because the engine and users rely on them):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.commands import (
     CancelOrder,
@@ -76,6 +75,11 @@ from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
 from strategy.queries import ladder_done, sellable, tick_matters
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus
 from strategy.working import Commands, drop_order, place, put_order
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 _ACTIVE_PHASES = frozenset({Phase.ENTERING, Phase.ACTIVE, Phase.CLOSING, Phase.SELLING})
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from domain.errors import (
     AuthenticationFailed,
@@ -39,6 +39,11 @@ from exchange.paper.recorder import Recorder
 from exchange.paper.rules import amount_for_quote, check_order
 from exchange.paper.settle import hold_for, settle
 from exchange.paper.times import from_us, to_us
+
+if TYPE_CHECKING:
+    from dataclasses import replace  # mypy checks the fields of every call
+else:
+    from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 RECENTLY_CLOSED = 20_000  # closed orders kept in memory (a few MB); older ones: the file's
 RECENT_FILLS = 20_000  # the same for fills
