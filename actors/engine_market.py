@@ -39,12 +39,12 @@ class MarketSide:
         the first tick whose market time reaches it, as in a backtest (`FeedLink.set_alarm`);
         other timers are scaled to wall time: 60 s at speed 300 is 0.2 s."""
         scale = self._feed.time_scale if self._feed is not None else 1.0
-        if what == "cooldown" and self._feed is not None and scale != 1.0:
+        if what == "cooldown" and self._feed is not None and self._feed.own_clock:
             alarm = Wake(what=what, counted=True)
             self._feed.set_alarm(self.strategy_id, at, self.actor_ref, alarm)
             return
         delay = max(0.0, (at - self._market_now()).total_seconds()) * scale
-        if scale != 1.0:
+        if self._feed is not None and self._feed.own_clock:
             delay = max(delay, MIN_SCALED_WAKE)  # an ended replay's clock stands still
         self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
 
@@ -59,7 +59,7 @@ class MarketSide:
         is told follow it), else the wall clock. Before the replay's first tick after a restart,
         the time of the venue's last price (the last candle it took)."""
         link = self._feed
-        if link is None or link.time_scale == 1.0:
+        if link is None or not link.own_clock:
             return self._clock()
         at = link.market_time()
         if at is None:

@@ -121,7 +121,9 @@ class MarketFeedActor(SupervisedActor):
     # --- pykka hooks ---------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self._link.set_time_scale(float(getattr(self._source, "time_scale", 1.0)))
+        scale = float(getattr(self._source, "time_scale", 1.0))
+        # A replay has its own clock even at speed 1: its candles' times, not the wall clock.
+        self._link.set_time_scale(scale, own_clock=self._replay is not None or scale != 1.0)
         self.actor_ref.tell(Pump())
 
     def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:

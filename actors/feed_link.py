@@ -56,6 +56,7 @@ class FeedLink:
         self._woken_by: dict[int, int] = {}  # strategy -> the tick number that last woke it
         self._market_time: datetime | None = None
         self._time_scale = 1.0
+        self._own_clock = False
         self._error: str | None = None
         self._ended = False
         self._history: deque[tuple[datetime, Decimal]] = deque(maxlen=HISTORY_POINTS)
@@ -139,6 +140,12 @@ class FeedLink:
         return self._time_scale
 
     @property
+    def own_clock(self) -> bool:
+        """The market's time is its ticks' time, not the wall clock: a replay (at any speed,
+        1 included) or a simulation not at wall speed. Engines then count cooldowns in it."""
+        return self._own_clock
+
+    @property
     def error(self) -> str | None:
         """Why this market has no reliable prices now (feed down), or None when prices flow."""
         return self._error
@@ -164,8 +171,10 @@ class FeedLink:
 
     # --- the feed actor and the root -------------------------------------------------------
 
-    def set_time_scale(self, scale: float) -> None:
+    def set_time_scale(self, scale: float, *, own_clock: bool | None = None) -> None:
+        """`own_clock`: see the property; by default, whether `scale` is not 1."""
         self._time_scale = scale
+        self._own_clock = scale != 1.0 if own_clock is None else own_clock
 
     def mark_ended(self) -> None:
         self._ended = True

@@ -43,10 +43,10 @@ def _candles(path: Path) -> Path:
     return path
 
 
-def _feed(venue: PaperVenue, path: Path, link: FeedLink) -> MarketFeedActor:
+def _feed(venue: PaperVenue, path: Path, link: FeedLink, speed: float = 60) -> MarketFeedActor:
     return MarketFeedActor(
         link=link,
-        source=CsvReplaySource(path, symbol=SYMBOL, speed=60),
+        source=CsvReplaySource(path, symbol=SYMBOL, speed=speed),
         timers=cast(TimerService, Timers()),
         board=PriceBoard(),
         paper=venue,
@@ -85,7 +85,7 @@ def test_a_replay_fills_and_its_market_clock_run_in_candle_time(tmp_path: Path) 
         link = FeedLink("paper", SYMBOL)
         feed = _feed(venue, path, link)
         feed.on_start()  # reads the source's time scale; its Pump goes nowhere (not started)
-        assert link.time_scale == 1 / 60
+        assert link.time_scale == 1 / 60 and link.own_clock
         assert link.market_time() is None
         feed._pump()
         assert link.market_time() == OPEN + MINUTE  # candle 0's close
@@ -100,6 +100,22 @@ def test_a_replay_fills_and_its_market_clock_run_in_candle_time(tmp_path: Path) 
         feed._pump()  # candle 1 dips through 99
         [fill] = port.fetch_fills(SYMBOL)
         assert fill.timestamp == OPEN + 2 * MINUTE == link.market_time()
+    finally:
+        venue.close()
+
+
+def test_a_replay_at_speed_one_has_its_own_clock_too(tmp_path: Path) -> None:
+    """Its candles come one period apart, as live prices would, but their times are the
+    candles': engines count cooldowns in them (it had been taken for a live market)."""
+    path = _candles(tmp_path / "ETH-USDT-1m.csv")
+    venue = open_venue(tmp_path / "venue.sqlite")
+    try:
+        link = FeedLink("paper", SYMBOL)
+        _feed(venue, path, link, speed=1).on_start()
+        assert link.time_scale == 1.0 and link.own_clock
+        live = FeedLink("paper", "BTC/USDT")
+        live.set_time_scale(1.0)  # a source with no time scale of its own: a live market
+        assert not live.own_clock
     finally:
         venue.close()
 

@@ -136,6 +136,25 @@ def test_a_stopped_engine_drops_its_alarm_but_never_its_successors() -> None:
     assert new.told == ["new"]
 
 
+def test_a_replay_at_speed_one_keeps_its_own_clock() -> None:
+    """Speed 1 plays a candle per candle period, but its times are still the candles': the
+    cooldown ends on the tick that reaches it, as at any other speed (it was a wall timer)."""
+    link = FeedLink("paper", "ETH/BTC")
+    link.set_time_scale(1.0, own_clock=True)  # what the feed actor says of a replay at speed 1
+    _tick(link, CANDLES)
+    timers = _Timers()
+    actor = _actor(link, timers)
+    inbox = Inbox()
+    actor._actor_ref = inbox  # type: ignore[assignment]  # what it tells itself
+    assert actor._market_now() == CANDLES
+    actor.schedule(CANDLES + timedelta(seconds=300), "cooldown")
+    assert timers.delays == [] and inbox.told == []
+    _tick(link, CANDLES + timedelta(seconds=300))
+    assert inbox.told == [Wake(what="cooldown", counted=True)]
+    actor.schedule(CANDLES - timedelta(seconds=60), "sync")  # due: not a busy loop
+    assert timers.delays == [MIN_SCALED_WAKE]
+
+
 def test_live_markets_keep_the_wall_clock() -> None:
     link = FeedLink("binance@live", "ETH/BTC")
     link.publish(Decimal(1), Decimal(1), Decimal(1), datetime.now(UTC), CANDLES)
