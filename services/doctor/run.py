@@ -71,7 +71,9 @@ def check_config(path: str | None, env: Mapping[str, str]) -> tuple[Check, Servi
     """The file as `martingale run` checks it before it writes anything: schema, database URL,
     candle files, and the credential sources it names (read, never shown)."""
     if path is None:
-        return na("config", "no --config given: the database and key sources are checked"), None
+        return na(
+            "config", "no --config given; checking the database of --db (or its default)"
+        ), None
     try:
         config = load_config(path)
     except ConfigurationError as error:

@@ -244,3 +244,49 @@ def test_no_master_key_where_keys_are_stored_fails(
     found = lines(output)
     assert status == 1
     assert (found["master_key"], found["credentials"]) == ("FAIL", "skip")
+
+
+def test_only_the_rows_the_key_cannot_open_are_named(
+    sqlite_url: str,
+    fake: FakeBinance,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deploy(sqlite_url, fake.base_url)  # type: ignore[attr-defined]
+    engine = make_engine(sqlite_url)
+    try:  # a second account whose key was sealed under a key this deployment does not have
+        repo = SqlRepository(engine)
+        (alice,) = repo.list_users()
+        other = repo.upsert_account(alice.id, "spare", exchange="binance", now=T0)
+        foreign = Vault(parse_keyring(generate_key(), source="test"))
+        store_credentials(repo, foreign, other.id, CREDS, now=T0)
+    finally:
+        engine.dispose()
+    monkeypatch.setenv(MASTER_KEY_ENV, MASTER)
+
+    status, output = doctor(capsys, "--db", sqlite_url, "--json")
+
+    checks = by_name(output)
+    assert status == 1
+    message = checks["credentials"]["message"]
+    assert message.startswith("1 of 2 stored API key(s) do not decrypt: alice/spare (account")
+    assert "alice/main" not in message
+    assert checks["key:alice/main"]["status"] == "ok"  # the key that opened is still checked
+
+
+def test_a_venue_that_does_not_answer_fails_its_lines(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_fake(Venue())
+    gone = server.base_url  # type: ignore[attr-defined]
+    server.stop()  # nothing listens on the port any more
+    deploy(sqlite_url, gone)
+    monkeypatch.setenv(MASTER_KEY_ENV, MASTER)
+
+    status, output = doctor(capsys, "--db", sqlite_url, "--json")
+
+    checks = by_name(output)
+    assert status == 1
+    assert checks[f"clock:binance@{gone}"]["status"] == "fail"
+    assert "could not read the venue's time" in checks[f"clock:binance@{gone}"]["message"]
+    assert checks["key:alice/main"]["status"] == "fail"
