@@ -18,12 +18,24 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.commands import backtest, db, keys, onboard, plan, run, status, strategy, sweep, users
+from app.commands import (
+    backtest,
+    db,
+    doctor,
+    keys,
+    onboard,
+    plan,
+    run,
+    status,
+    strategy,
+    sweep,
+    users,
+)
 from config.logging import redact_text
 
 TRACEBACK_ENV = "MARTINGALE_TRACEBACK"
 
-SUBCOMMANDS = (run, plan, backtest, sweep, db, keys, onboard, status, strategy, users)
+SUBCOMMANDS = (run, plan, backtest, sweep, db, keys, onboard, status, strategy, users, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,6 +41,13 @@ def head_revision() -> str:
     return head
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether `revision` is one of this version's migrations (a database at an unknown one was
+    migrated by a newer martingale)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return any(r.revision == revision for r in script.walk_revisions())
+
+
 @contextmanager
 def _connection(url: str | URL, operation: str) -> Iterator[Connection]:
     engine = make_engine(

@@ -195,6 +195,11 @@ class CcxtExchange:
             return None
         return read_key_report(self._pipe, self._client, self.exchange_id)
 
+    def fetch_time(self) -> datetime:
+        """The venue's clock, for `martingale doctor` (not in the port: paper's is ours)."""
+        raw = self._read("fetch_time", self._client.fetch_time)
+        return self._parsed("fetch_time", None, lambda: parse.server_time(raw))
+
     def fetch_order(
         self,
         symbol: str,

@@ -78,6 +78,14 @@ def ms_to_datetime(ms: Any) -> datetime | None:
     return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
 
 
+def server_time(ms: Any) -> datetime:
+    """ccxt `fetch_time`'s answer (epoch milliseconds); a venue that gives none is unreadable."""
+    when = ms_to_datetime(ms)
+    if when is None:
+        raise ValueError("the venue gave no time")
+    return when
+
+
 def precision_to_step(value: Any, mode: int) -> Decimal:
     """ccxt market precision -> tick/step size. Zero means "unknown": no local rounding."""
     if value is None:

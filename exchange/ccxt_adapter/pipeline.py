@@ -47,6 +47,7 @@ WEIGHTS: dict[str, float] = {
     "fetch_open_orders_all": 80,
     "fetch_fills": 20,
     "key_report": 1,
+    "fetch_time": 1,
 }
 #: The operations that place an order, which an account-scoped order limit holds.
 PLACING = frozenset({"create_order"})
