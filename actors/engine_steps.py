@@ -218,6 +218,7 @@ class EngineSteps(EngineOrders):
                 closed_at=now,
                 carried_amount=stored(closed.carried) or Decimal(0),
                 carried_cost=stored(closed.carried_cost) or Decimal(0),
+                received=stored(closed.received) or Decimal(0),
             )
         book = s.book
         return CycleRecord(
@@ -231,4 +232,5 @@ class EngineSteps(EngineOrders):
             realized_profit=None,
             safety_orders_filled=self._safety_filled,
             closed_at=None,
+            received=stored(book.received) or Decimal(0),
         )

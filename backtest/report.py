@@ -20,7 +20,6 @@ from typing import Any
 
 from backtest.runner import Run
 from domain.money import fmt
-from domain.orders import Side
 from persistence.records import CycleRecord, CycleStatus
 
 ZERO = Decimal(0)
@@ -119,21 +118,12 @@ def _open(run: Run, cycle: CycleRecord) -> dict[str, Decimal]:
     """The open cycle at the last close: its position at its average cost, the result of the
     sells it already made (a take-profit that filled for less than the position, when a
     safety order filled in the same candle) and the position's unrealized result."""
-    quote = run.rules.quote
-    received = sum(
-        (
-            leg.fill.cost - (leg.fill.fee if (leg.fill.fee_currency or quote) == quote else ZERO)
-            for leg in run.fills
-            if leg.cycle == cycle.number and leg.fill.side is Side.SELL
-        ),
-        ZERO,
-    )
     average = cycle.average_price or ZERO
     return {
         "number": Decimal(cycle.number),
         "position": cycle.amount,
         "average": average,
-        "realized": received - cycle.cost + cycle.amount * average,
+        "realized": cycle.received - cycle.cost + cycle.amount * average,
         "unrealized": cycle.amount * (run.last_price - average),
         "safety_orders": Decimal(cycle.safety_orders_filled),
     }

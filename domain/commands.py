@@ -60,7 +60,8 @@ class CycleClosed:
     The cycle's own figures, for its record: `bought` base bought over the cycle (net of base
     fees, dust carried in included) for `spent` quote (fees in quote included), `base_price`
     the base order's average fill price, and `carried` base handed to the next cycle at
-    `carried_cost` (dust below the market's step, or the position a stop-now keeps).
+    `carried_cost` (dust below the market's step, or the position a stop-now keeps);
+    `received` the quote its sells received, net of fees in quote.
     """
 
     cycle: int
@@ -72,6 +73,7 @@ class CycleClosed:
     base_price: Decimal | None = None
     carried: Decimal = ZERO
     carried_cost: Decimal = ZERO
+    received: Decimal = ZERO
 
 
 @register

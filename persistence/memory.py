@@ -306,6 +306,7 @@ class MemoryRepository(MemoryHistory, MemoryRuntime, MemoryAuth, MemoryAccounts,
                 realized_profit=opt_money(cycle.realized_profit, "cycle.realized_profit"),
                 carried_amount=money(cycle.carried_amount, "cycle.carried_amount"),
                 carried_cost=money(cycle.carried_cost, "cycle.carried_cost"),
+                received=money(cycle.received, "cycle.received"),
                 opened_at=utc(cycle.opened_at),
                 closed_at=opt_utc(cycle.closed_at),
             )

@@ -168,6 +168,7 @@ class Cycle(Base):
     # its cost: the cycle's own amount/cost stay its own figures.
     carried_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     carried_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    received: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -223,6 +223,9 @@ class CycleRecord:
     # at its cost; amount/cost above stay the cycle's own figures.
     carried_amount: Decimal = ZERO
     carried_cost: Decimal = ZERO
+    # What the cycle's sells received so far, net of fees paid in quote: an open cycle's result
+    # at a price p is amount * p + received - cost.
+    received: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -141,6 +141,7 @@ def cycle(row: m.Cycle | Row[Any]) -> CycleRecord:
         closed_at=_t(row.closed_at),
         carried_amount=_d(row.carried_amount),
         carried_cost=_d(row.carried_cost),
+        received=_d(row.received),
     )
 
 
@@ -158,6 +159,7 @@ def cycle_values(record: CycleRecord) -> dict[str, Any]:
         "closed_at": record.closed_at,
         "carried_amount": record.carried_amount,
         "carried_cost": record.carried_cost,
+        "received": record.received,
     }
 
 

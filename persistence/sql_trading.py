@@ -350,6 +350,7 @@ def check_cycle_money(record: CycleRecord) -> None:
         "realized_profit",
         "carried_amount",
         "carried_cost",
+        "received",
     ):
         value = getattr(record, name)
         if value is not None:

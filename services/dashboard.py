@@ -125,7 +125,12 @@ def _row(
     position = line.position_amount if holding else line.held_amount
     average = line.average_price if holding else line.held_average
     unrealized = ZERO if position == 0 else None  # nothing held: nothing unrealized
-    if position != 0 and price is not None and average is not None:
+    if holding and cycle is not None and (position == 0 or price is not None):
+        # The open cycle's result were its position sold at the price: with what its sells
+        # already received (a take-profit that filled for part of the position), so realized
+        # (closed cycles) plus unrealized is the whole result.
+        unrealized = position * (price or ZERO) + cycle.received - cycle.cost
+    elif position != 0 and price is not None and average is not None:
         unrealized = position * (price - average)
     take_profit = status.take_profit if holding else None
     age = None if line.heartbeat_age_s is None else int(line.heartbeat_age_s)

@@ -359,6 +359,7 @@ def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) ->
             base_price=s.base_price,
             carried=carried.bought,
             carried_cost=carried.spent,
+            received=s.book.received,
         )
     )
     s = replace(

@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 
 from persistence.vault import Vault, generate_key, parse_keyring
-from tests.integration.persistence.helpers import at, intent
+from tests.integration.persistence.helpers import at, intent, open_cycle
 from tests.web.conftest import PASSWORD, World
 
 PARAMS = {
@@ -175,3 +175,13 @@ def test_a_paper_account_is_opened_on_the_venue_with_its_balances(world: World) 
         json={"name": "bn", "exchange": "binance", "balances": {"BTC": "1"}},
     )
     assert live.status_code == 422
+
+
+def test_a_cycle_says_what_its_sells_received(world: World) -> None:
+    sid = world.alice.strategy_id
+    world.repo.upsert_cycle(
+        sid, open_cycle(2, amount=Decimal("0.5"), cost=Decimal("0.05"), received=Decimal("0.03"))
+    )
+    cycles = world.call(world.alice, "GET", f"/api/v1/strategies/{sid}/cycles").json()
+    by_number = {c["number"]: c for c in cycles["items"]}
+    assert by_number[2]["received"] == "0.03" and by_number[2]["cost"] == "0.05"

@@ -34,9 +34,10 @@ def _row(world: World, price_of: object) -> object:
     return next(r for r in rows if r.id == world.alice.strategy_id)
 
 
-def test_unrealized_is_the_position_at_the_price_against_its_average_entry(world: World) -> None:
-    """Bought 1 at 0.05, the take-profit sold half: the cycle holds 0.5 of what cost 0.05 in
-    all. At 0.055 the half still held is worth 0.0025 more than it cost."""
+def test_unrealized_is_the_open_cycles_result_at_the_price(world: World) -> None:
+    """Bought 1 at 0.05, the take-profit sold half at 0.06 (0.03 received): the cycle holds 0.5
+    of what cost 0.05 in all. At 0.055 the half still held is worth 0.0025 more than it cost,
+    and the half sold made 0.005: 0.0075, what the cycle makes if it sells now."""
     sid = world.alice.strategy_id
     world.repo.upsert_cycle(
         sid,
@@ -45,11 +46,12 @@ def test_unrealized_is_the_position_at_the_price_against_its_average_entry(world
             amount=Decimal("0.5"),
             cost=Decimal("0.05"),
             average_price=Decimal("0.05"),
+            received=Decimal("0.03"),
         ),
     )
     row = _row(world, prices({("paper", "ETH/BTC"): "0.055"}))
     assert row.position == Decimal("0.5")  # type: ignore[attr-defined]
-    assert row.unrealized == Decimal("0.0025")  # type: ignore[attr-defined]
+    assert row.unrealized == Decimal("0.0075")  # type: ignore[attr-defined]
     assert row.cost == Decimal("0.025")  # type: ignore[attr-defined]
     assert not row.held  # type: ignore[attr-defined]
 

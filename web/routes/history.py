@@ -77,6 +77,7 @@ def _cycle(cycle: CycleRecord) -> dict[str, Any]:
         "safety_orders_filled": cycle.safety_orders_filled,
         "carried_amount": money(cycle.carried_amount),
         "carried_cost": money(cycle.carried_cost),
+        "received": money(cycle.received),
     }
 
 

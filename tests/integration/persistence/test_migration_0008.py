@@ -38,7 +38,7 @@ def test_existing_users_come_out_of_0008_enabled_and_a_downgrade_keeps_them(db_u
     assert upgrade(db_url, "0007") == "0007"
     _execute(db_url, "INSERT INTO users (id, name, created_at) VALUES (1, 'alice', :t)")
 
-    assert upgrade(db_url) == "0008"
+    assert upgrade(db_url, "0008") == "0008"
 
     assert _execute(db_url, "SELECT name, disabled_at FROM users") == [("alice", None)]
     assert _repo_do(db_url, 1) == (False, True)

@@ -38,6 +38,10 @@ def test_a_closed_cycle_keeps_its_own_figures(world: EngineWorld) -> None:
     assert (closed.amount, closed.cost) == (bought, spent)
     assert closed.average_price == (spent / bought).quantize(Decimal("1e-18"))
     assert (closed.carried_amount, closed.carried_cost) == (0, 0)
+    # What the take-profit received, net of its fee in quote: profit = received - spent.
+    [sold] = [f for f in world.repo.list_fills(world.strategy_id) if f.side.value == "sell"]
+    assert closed.received == sold.cost - sold.fee > 0
+    assert closed.realized_profit == closed.received - spent
 
 
 class _KilledAfterTheClose(FaultyStore):
