@@ -1,4 +1,5 @@
-"""`martingale db upgrade`: bring a database to the schema this version needs."""
+"""`martingale db upgrade`: bring a database to the schema this version needs (`db backup`,
+`db restore` and `db verify` are registered here from `db_backup`)."""
 
 from __future__ import annotations
 
