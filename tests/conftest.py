@@ -86,3 +86,23 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Every test that takes `db_url` runs once on SQLite and once on MySQL."""
     name = "sqlite_url" if request.param == "sqlite" else "mysql_url"
     return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def second_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database of `db_url`'s kind (a restore's target): a SQLite file that does
+    not exist yet, or a MySQL scratch database that does not exist yet (dropped afterwards)."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'restored' / 'martingale.sqlite'}"
+        return
+    parts = urlsplit(db_url)
+    name = f"{parts.path.lstrip('/')}_restored"
+    conn = _connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
