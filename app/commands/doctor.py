@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands.db import add_db_option, database_url
+from app.commands.db_url import add_db_option, database_url
 from config.schema import MASTER_KEY_ENV
 from domain.secrets import Credentials
 from exchange.ccxt_adapter import CcxtConfig, CcxtExchange
