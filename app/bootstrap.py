@@ -48,6 +48,10 @@ from persistence.vault import Vault
 
 log = structlog.get_logger(__name__)
 
+# How long a stop waits for the actor tree (engines flush, the writer commits its last batch).
+# deploy/systemd/martingale.service's TimeoutStopSec is sized from it (tests/unit/deploy).
+ROOT_STOP_TIMEOUT_S = 120
+
 
 class WebHost(Protocol):
     """The web part of `martingale run` (`app.web_process.make_web`): started after the actor
@@ -226,7 +230,7 @@ class Service:
             if self.web is not None:  # first: no request reaches services/ from here on
                 self.web.stop()
             if self.root is not None:
-                self.root.stop(timeout=120)
+                self.root.stop(timeout=ROOT_STOP_TIMEOUT_S)
         finally:
             if self.timers is not None:
                 self.timers.stop()
