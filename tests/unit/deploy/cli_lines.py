@@ -17,15 +17,6 @@ import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-# Commands other helpers are building in parallel (issue 15), with the options their briefs
-# give them. The lead removes this allow-list on merge: `test_allow_list_is_not_stale` fails
-# as soon as one of these exists in the real parser, so it cannot outlive its reason.
-FUTURE_COMMANDS: Mapping[tuple[str, ...], frozenset[str]] = {
-    ("doctor",): frozenset({"--config", "--db", "--json"}),
-    ("db", "backup"): frozenset({"--config", "--db", "--output", "--keep"}),
-    ("db", "restore"): frozenset({"--db", "--force"}),
-}
-
 # Shell words that separate one simple command from the next.
 _OPERATORS = frozenset({";", "&&", "||", "|", "(", ")", "&"})
 # What may stand before a command without being it.
@@ -129,11 +120,8 @@ def problem(parser: argparse.ArgumentParser, line: CommandLine) -> str | None:
     args = list(line.args)
     while (choices := _subparsers(current)) and args and not args[0].startswith("-"):
         word = args[0]
-        future = FUTURE_COMMANDS.get((*path, word))
         if word not in choices:
-            if future is None:
-                return f"`martingale {' '.join((*path, word))}` is not a command"
-            return _future_problem(future, (*path, word), args[1:])
+            return f"`martingale {' '.join((*path, word))}` is not a command"
         path.append(args.pop(0))
         current = choices[word]
     if _subparsers(current) and not any(a in ("-h", "--help") for a in args):
@@ -149,14 +137,6 @@ def problem(parser: argparse.ArgumentParser, line: CommandLine) -> str | None:
     return None
 
 
-def _future_problem(options: frozenset[str], path: tuple[str, ...], args: list[str]) -> str | None:
-    unknown = [a.split("=", 1)[0] for a in args if a.startswith("-")]
-    unknown = [a for a in unknown if a not in options]
-    if unknown:
-        return f"`martingale {' '.join(path)}` (allow-listed) has no option {', '.join(unknown)}"
-    return None
-
-
 def _parse_error(parser: argparse.ArgumentParser, args: tuple[str, ...]) -> str | None:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -166,13 +146,3 @@ def _parse_error(parser: argparse.ArgumentParser, args: tuple[str, ...]) -> str 
             if exit_.code not in (0, None):
                 return err.getvalue().strip().splitlines()[-1]
     return None
-
-
-def is_command(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> bool:
-    current = parser
-    for word in path:
-        choices = _subparsers(current)
-        if word not in choices:
-            return False
-        current = choices[word]
-    return True
