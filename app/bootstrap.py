@@ -30,6 +30,7 @@ from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
 from app.paper_accounts import open_paper_account
 from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, ExchangeUnavailable, ValidationError
 from domain.venues import PAPER_VENUE
 from exchange.ccxt_adapter.adapter import CcxtExchange
@@ -178,7 +179,7 @@ class Service:
 
     def start(self) -> None:
         if self._lock is None:
-            lock = ServiceLock(self.config.database.url)
+            lock = ServiceLock(resolved_url(self.config))
             lock.acquire()  # one service per database: refuse before touching anything
             self._lock = lock
         # Another process took the database (MySQL: our lock's connection was lost and the lock
@@ -198,7 +199,7 @@ class Service:
         sys.setswitchinterval(self.tuning.switch_interval)
         if self.tuning.gc_thresholds is not None:
             gc.set_threshold(*self.tuning.gc_thresholds)
-        self._engine = make_engine(self.config.database.url)
+        self._engine = make_engine(resolved_url(self.config))
         repo = self.repo = SqlRepository(self._engine)
         self.venue = self._open_venue() if self._uses_paper() else None
         self.timers = TimerService()

@@ -34,6 +34,7 @@ from app.venue_answers import VenueAnswers
 from app.web_bridge import BridgeClient
 from config.logging import configure_logging
 from config.schema import ServiceConfig
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, ExchangeUnavailable, FatalError
 from domain.keys import KeyReport
 from domain.market import Balance, MarketRules, Ticker
@@ -198,7 +199,7 @@ class ChildWeb:
 
     def start(self) -> int:
         spec, config = self.spec, self.spec.config
-        self._engine = make_engine(config.database.url)
+        self._engine = make_engine(resolved_url(config))
         repo = SqlRepository(self._engine)
         bridge = BridgeClient(spec.bridge, spec.bridge_key)
         build = account_exchanges(

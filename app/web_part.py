@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from actors import metrics
 from app.venue_answers import VenueAnswers
 from config.schema import ServiceConfig
+from config.secrets import resolved_url
 from persistence.database import make_engine
 from persistence.sql_repository import SqlRepository
 from persistence.vault import Vault
@@ -38,7 +39,7 @@ class WebPart:
         self._engine: Any = None
 
     def start(self, service: Service) -> None:
-        self._engine = make_engine(self.config.database.url)
+        self._engine = make_engine(resolved_url(self.config))
         repo = SqlRepository(self._engine)
         build = service.exchange_factory(repo)
         venues = VenueAnswers(self.config, build)

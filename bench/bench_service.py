@@ -51,6 +51,7 @@ from bench.service_report import report_floor, report_restart, report_service
 from bench.service_setup import FleetShape, Probe, build
 from config.loader import load_config
 from config.logging import configure_logging
+from config.secrets import resolved_url
 
 BENCH = Path(__file__).resolve().parent
 MB = 2**20
@@ -78,7 +79,7 @@ def in_process(args: argparse.Namespace, config_path: Path, work: Path) -> dict[
     configure_logging(format="json", level=config.logging.level, stream=log_file)
     me = psutil.Process()
     rss_before = me.memory_info().rss
-    probe = Probe(config.database.url)
+    probe = Probe(resolved_url(config))
     out: dict[str, Any] = {}
     since = now()
     t0 = time.monotonic()

@@ -69,7 +69,32 @@ _EXCHANGE_ID = re.compile(r"^[a-z0-9_]+$")
 
 
 class DatabaseConfig(StrictModel):
+    """`url`, with its password kept out of the file when it is a secret: `password_env` (the
+    name of an environment variable) or `password_file` (a file holding it, e.g. a container
+    secret) fills in the URL's password when the config is loaded (`config.secrets`)."""
+
     url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+    password_env: EnvName | None = None
+    password_file: SecretFilePath | None = None
+
+    @model_validator(mode="after")
+    def _one_password(self) -> DatabaseConfig:
+        if self.password_env is None and self.password_file is None:
+            return self
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give password_env or password_file, not both")
+        scheme, _, rest = self.url.partition("://")
+        if scheme.startswith("sqlite"):
+            raise ValueError("a SQLite database has no password: drop password_env/_file")
+        userinfo, at, _host = rest.partition("/")[0].rpartition("@")
+        if not at or not userinfo:
+            raise ValueError("the url needs a user (user@host) for the password to go with")
+        if ":" in userinfo:
+            raise ValueError(
+                "the url already holds a password: write it in password_env or "
+                "password_file, not in the url"
+            )
+        return self
 
 
 class LoggingConfig(StrictModel):

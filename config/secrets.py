@@ -23,6 +23,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from config.loader import ConfigError, ConfigProblem, format_path
 from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig
@@ -223,3 +224,25 @@ def _read(
 def _registered(value: str) -> Secret:
     register_secret(value)
     return Secret(value)
+
+
+def resolved_url(config: ServiceConfig, env: Mapping[str, str] | None = None) -> str:
+    """`database.url` with its password filled in from `password_env` or `password_file`
+    (quoted for the URL), or the url as written when neither is set. ConfigError, naming the
+    key, when the variable is unset or the file unreadable, empty or not private."""
+    database = config.database
+    if database.password_env is None and database.password_file is None:
+        return database.url
+    environ = os.environ if env is None else env
+    try:
+        password = _read(database.password_env, database.password_file, environ)
+    except _Unreadable as exc:
+        loc = ("database", f"password_{exc.source}")
+        problem = ConfigProblem(format_path(loc), exc.reason, config.source_line(loc))
+        raise ConfigError(_file_of(config, "database"), [problem]) from None
+    assert password is not None
+    scheme, sep, rest = database.url.partition("://")
+    authority, slash, path = rest.partition("/")
+    user, _, host = authority.rpartition("@")
+    secret = quote(password.reveal(), safe="")
+    return f"{scheme}{sep}{user}:{secret}@{host}{slash}{path}"

@@ -9,7 +9,9 @@ from typing import Any
 
 from app.commands import db_backup
 from app.commands.db_url import add_db_option, database_url
-from domain.errors import MartingaleError
+from config.loader import load_config
+from config.secrets import resolved_url
+from domain.errors import ConfigurationError, MartingaleError
 from persistence.database import parse_url
 from persistence.migrate import head_revision, upgrade
 from persistence.provision import create_mysql_database
@@ -37,18 +39,31 @@ def register(sub: Any) -> None:
             "examples:\n"
             "  martingale db upgrade\n"
             "  martingale db upgrade --db sqlite:///var/martingale.sqlite\n"
+            "  martingale db upgrade --config /etc/martingale/martingale.yaml\n"
             "  MARTINGALE_DATABASE_URL=mysql+pymysql://bot:pw@127.0.0.1/martingale "
             "martingale db upgrade"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_db_option(up)
+    up.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take database.url (with database.password_env/_file) from this config file, "
+        "unless --db is given",
+    )
     up.set_defaults(handler=handle_upgrade)
     db_backup.register_actions(db_sub)
 
 
 def handle_upgrade(args: argparse.Namespace) -> int:
     url = database_url(args)
+    if args.config and not args.db:
+        try:
+            url = resolved_url(load_config(args.config))
+        except ConfigurationError as error:
+            print(f"martingale db upgrade: error: {error}", file=sys.stderr)
+            return 2
     problem = url_problem(url)
     if problem is not None:
         print(f"martingale db upgrade: error: database URL: {problem}", file=sys.stderr)

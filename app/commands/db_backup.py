@@ -20,6 +20,7 @@ from typing import Any
 from app.commands.db_url import add_db_option, database_url
 from config.loader import load_config
 from config.schema import DEFAULT_PAPER_STATE_FILE
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from persistence.backup import create_backup, verify
 from persistence.backup_restore import restore_backup
@@ -131,7 +132,7 @@ def _settings(args: argparse.Namespace, default_url: str) -> tuple[str, Path | N
     url = args.db
     if args.config:
         config = load_config(args.config)
-        url = url or config.database.url
+        url = url or resolved_url(config)
         paper = paper or Path(config.paper.state_file)
     return str(url or default_url), paper
 

@@ -35,10 +35,12 @@ with the new key (a row that does not decrypt gets its old ciphertext back and
 the command stops), so the command can be interrupted and run again: no row is
 ever unreadable, because the old key still opens the rows not yet done.
 
-Afterwards set {MASTER_KEY_ENV} (or the key file) to the new key FIRST, then
-the old one, e.g. "v2:<new>,v1:<old>", and restart: the service then seals
-with v2 and can still read v1. Once this command reports 0 rows remaining,
-the old key can be dropped. The service may keep running meanwhile.
+The service may keep running meanwhile, but it must be able to open rows
+under both keys while this runs: BEFORE it, give the service both keys with
+the old one first ("v1:<old>,v2:<new>": it still seals with v1) and restart
+it. After it, put the new key first ("v2:<new>,v1:<old>": it seals with v2)
+and restart. Once this command reports 0 rows remaining, the old key can be
+dropped.
 """
 
 

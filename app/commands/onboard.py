@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.loader import load_config
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from services.database import check_config_url, is_new_sqlite, open_repository
 from services.market_files import check_market_files
@@ -55,9 +56,9 @@ def handle(args: argparse.Namespace) -> int:
         check_config_url(config)
         check_market_files(config)  # every candle file, before anything is written
         vault = vault_for(config)
+        url = resolved_url(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)
-    url = config.database.url
     try:
         created = is_new_sqlite(url)
         with open_repository(url, create=True) as repo:

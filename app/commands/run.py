@@ -11,6 +11,7 @@ from app.bootstrap import Service
 from app.web_process import make_web
 from config.loader import load_config
 from config.logging import configure_logging
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
 from persistence.ownership import ServiceLock
 from services.database import check_config_url, missing_mysql_database, open_repository
@@ -54,9 +55,9 @@ def handle(args: argparse.Namespace) -> int:
         check_market_files(config)  # every candle file, before anything is written
         configure_logging(format=config.logging.format, level=config.logging.level)
         vault = vault_for(config)
+        url = resolved_url(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)
-    url = config.database.url
     # One service per database, and the lock comes first: a second `run` must be refused
     # before its sync writes anything (it would undo a stop-now recorded meanwhile).
     lock = ServiceLock(url)

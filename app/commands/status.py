@@ -15,6 +15,7 @@ from typing import Any
 
 from app.status_table import render_table
 from config.loader import load_config
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from services.database import open_repository, url_problem
 from services.status import collect_status, status_json
@@ -54,7 +55,7 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        url = load_config(args.config).database.url if args.config else args.db
+        url = resolved_url(load_config(args.config)) if args.config else args.db
     except ConfigurationError as exc:
         return _fail(exc, 2)
     problem = url_problem(url)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.loader import load_config
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from services.control import ACTIONS, Action, ActionRefused, apply_action, find_strategy
 from services.database import open_repository, url_problem
@@ -43,7 +44,7 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        url = load_config(args.config).database.url if args.config else args.db
+        url = resolved_url(load_config(args.config)) if args.config else args.db
     except ConfigurationError as exc:
         return _fail(exc, 2)
     problem = url_problem(url)

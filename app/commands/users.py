@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.loader import load_config
+from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError, ValidationError
 from persistence.errors import NotFound
 from persistence.records import TokenRecord, UserRecord
@@ -126,7 +127,7 @@ def _leaf(
 
 def _handle(args: argparse.Namespace, action: Callable[[Repository, Any], int]) -> int:
     try:
-        url = load_config(args.config).database.url if args.config else args.db
+        url = resolved_url(load_config(args.config)) if args.config else args.db
     except ConfigurationError as exc:
         return _fail(args, exc, 2)
     problem = url_problem(url)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from config.loader import load_config
 from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig
-from config.secrets import lookup_credentials
+from config.secrets import lookup_credentials, resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from domain.venues import PAPER_VENUE
 from persistence.readonly import ReadOnlyDatabase
@@ -55,7 +55,7 @@ def diagnose(
     checks: list[Check] = []
     config_check, config = check_config(given.config_path, given.env)
     checks.append(config_check)
-    url = config.database.url if config is not None else given.db_url
+    url = _url(config, given) if config is not None else given.db_url
     with _opened(url, checks) as database:
         at_head = database is not None and _passed(checks, "schema")
         repo = database.repository() if database is not None and at_head else None
@@ -82,6 +82,7 @@ def check_config(path: str | None, env: Mapping[str, str]) -> tuple[Check, Servi
         check_config_url(config)
         check_market_files(config)
         lookup_credentials(config, env=env)
+        resolved_url(config, env)  # database.password_env/_file, read, never shown
     except ConfigurationError as error:
         return _config_failure(error), config
     users = len(config.users)
@@ -90,6 +91,15 @@ def check_config(path: str | None, env: Mapping[str, str]) -> tuple[Check, Servi
     return ok(
         "config", f"{path} is valid ({users} users, {accounts} accounts, {strategies} strategies)"
     ), config
+
+
+def _url(config: ServiceConfig, given: DoctorInput) -> str | None:
+    """The config's database URL with its password; None when the password cannot be read
+    (the config line says why)."""
+    try:
+        return resolved_url(config, given.env)
+    except ConfigurationError:
+        return None
 
 
 def _config_failure(error: ConfigurationError) -> Check:

@@ -31,6 +31,7 @@ from actors.engine_market import PRICE_MAX_AGE
 from actors.feed_link import FeedLink
 from actors.messages import CheckTree, TreeHealth
 from actors.telemetry import Telemetry
+from config.secrets import resolved_url
 from domain.errors import MartingaleError
 from persistence.probe import DatabaseProbe
 from persistence.records import ActualState
@@ -218,7 +219,7 @@ class ObservedService(Protocol):
 def observer_for(service: ObservedService, **options: Any) -> Observer:
     """The Observer of a `Service`, made before or after `service.start()`. `options`: the
     Observer's keyword options (`stale_after`, `ready_timeout`, `clock`)."""
-    probe = DatabaseProbe(service.config.database.url)
+    probe = DatabaseProbe(resolved_url(service.config))
     return Observer(
         telemetry=service.telemetry,
         root=lambda: service.root,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from config.loader import load_config
 from config.schema import CsvMarket, LiveAccount, PaperAccount, SimulatedMarket
+from config.secrets import resolved_url
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config" / "examples"
 
@@ -51,3 +52,5 @@ def test_live_example_is_valid_once_its_key_files_exist(tmp_path: Path) -> None:
     accounts = config.users[0].accounts
     assert all(isinstance(a, LiveAccount) for a in accounts)
     assert [a.exchange for a in accounts] == ["binance", "okx"]
+    url = resolved_url(config, {"MARTINGALE_DB_PASSWORD": "pw"})
+    assert url == "mysql+pymysql://martingale:pw@127.0.0.1:3306/martingale"

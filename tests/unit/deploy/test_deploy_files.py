@@ -15,6 +15,7 @@ import yaml
 from app import bootstrap, web_process
 from app.cli import build_parser
 from config.loader import load_config, parse_config
+from config.secrets import resolved_url
 from persistence import ownership
 from tests.unit.deploy.cli_lines import (
     CommandLine,
@@ -210,9 +211,18 @@ def test_compose_waits_for_mariadb_and_keeps_the_master_key_a_secret_file() -> N
     assert app["depends_on"]["mariadb"]["condition"] == "service_healthy"
     assert "--collation-server=utf8mb4_bin" in mariadb["command"]
     assert "--innodb-flush-log-at-trx-commit=1" in mariadb["command"]
-    secrets = {s["source"]: s["target"] for s in app["secrets"]}
+    secrets = {s["source"]: s["target"] for s in app["secrets"] if isinstance(s, dict)}
     assert data["secrets"]["master_key"]["file"].startswith("./secrets/")
     assert secrets["master_key"] == "master.key"
+    # The database password is a secret file the config names (database.password_file).
+    for name in ("martingale", "migrate", "backup"):
+        assert "db_password" in services[name]["secrets"], name
+    assert services["migrate"]["command"] == [
+        "db",
+        "upgrade",
+        "--config",
+        "/run/secrets/martingale.yaml",
+    ]
     for name, service in services.items():
         env = service.get("environment", {})
         assert "MARTINGALE_MASTER_KEY" not in env, name
@@ -229,10 +239,13 @@ def test_compose_waits_for_mariadb_and_keeps_the_master_key_a_secret_file() -> N
 def test_compose_config_example_loads_and_serves_the_healthcheck_port(tmp_path: Path) -> None:
     (tmp_path / "master.key").write_text("v1:" + "A" * 43 + "=\n")
     (tmp_path / "master.key").chmod(0o600)
+    (tmp_path / "db_password").write_text("s3cret\n")
+    (tmp_path / "db_password").chmod(0o600)
     config_file = tmp_path / "martingale.yaml"
     config_file.write_text(COMPOSE_CONFIG.read_text())
     config = load_config(config_file)
     assert config.master_key_file == tmp_path / "master.key"
+    assert resolved_url(config) == "mysql+pymysql://martingale:s3cret@mariadb:3306/martingale"
     assert config.logging.format == "json"
     assert config.web.host == "0.0.0.0"
     healthcheck = re.search(r"http://127\.0\.0\.1:(\d+)/health/live", DOCKERFILE.read_text())
@@ -245,9 +258,11 @@ def test_the_config_in_the_docs_loads(tmp_path: Path) -> None:
     )
     assert len(blocks) == 1
     (tmp_path / "master.key").write_text("v1:" + "A" * 43 + "=\n")
+    (tmp_path / "db.password").write_text("s3cret\n")
+    (tmp_path / "db.password").chmod(0o600)
     config = parse_config(blocks[0], name="docs/production.md", base_dir=tmp_path)
     assert config.master_key_file == tmp_path / "master.key"
-    assert config.database.url.startswith("mysql+pymysql://")
+    assert resolved_url(config).startswith("mysql+pymysql://martingale:s3cret@127.0.0.1")
 
 
 def test_readme_links_the_production_docs() -> None:
