@@ -42,7 +42,7 @@ from domain.events import CooldownElapsed, PriceTicked, Started, StopRequested
 from domain.market import MarketRules
 from domain.orders import Order, OrderState, Side
 from exchange.port import Exchange
-from persistence.records import CycleStatus
+from persistence.records import CycleRecord, CycleStatus
 from strategy.params import MartingaleParams
 from strategy.queries import stop_loss_price
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
@@ -102,6 +102,7 @@ class Engine(EngineSteps):
         self._cycle_opened_at: datetime | None = None
         self._safety_filled = 0
         self._closed_through = 0  # cycles up to this number are closed: never reopen their row
+        self._cycle_written: CycleRecord | None = None  # the cycle row last committed here
         self._symbol = ""
         # When the exchange last accepted an order this engine sent (the end of tick-to-order).
         self.ordered_at: datetime | None = None
@@ -126,6 +127,7 @@ class Engine(EngineSteps):
         record = loaded.strategy
         self._symbol = record.symbol
         self.version = loaded.version
+        self._cycle_written = None  # whatever the row holds now is written again, once
         current = loaded.current_cycle
         if current is not None:
             self._cycle_opened_at = current.opened_at

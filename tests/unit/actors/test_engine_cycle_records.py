@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from domain.events import StopMode, StopRequested
-from persistence.records import CycleStatus, DesiredState, StepResult
+from persistence.records import CycleRecord, CycleStatus, DesiredState, StepResult
 from strategy.state import Phase
 from tests.actors.fakes import Crash, EngineWorld, FaultyStore
 
@@ -104,3 +104,35 @@ def test_a_stop_after_the_cycle_revoked_by_a_resume_is_forgotten(world: EngineWo
     resumed.sync()
     state = resumed.state
     assert state is not None and state.phase is Phase.COOLDOWN and not resumed.finished
+
+
+class _Counting(FaultyStore):
+    """Records the cycle row each step hands the store (None: not written)."""
+
+    def __init__(self, world: EngineWorld) -> None:
+        super().__init__(world.repo)
+        self.rows: list[CycleRecord | None] = []
+
+    def save_step(self, strategy_id: int, **step: Any) -> StepResult:
+        self.rows.append(step.get("cycle"))
+        return super().save_step(strategy_id, **step)
+
+
+def test_a_cycle_row_is_written_only_when_it_changed(world: EngineWorld) -> None:
+    """Steps that only acknowledge an order leave the cycle's row as it is: not written."""
+    store = _Counting(world)
+    world.store = store
+    engine = world.started()  # base bought; take-profit and a safety order placed, accepted
+    world.move("99")  # the safety order fills
+    engine.sync()
+    written = [row for row in store.rows if row is not None]
+    assert len(store.rows) > len(written) >= 2  # opened, then the safety fill
+    assert written == [r for i, r in enumerate(written) if i == 0 or r != written[i - 1]]
+    [stored] = world.repo.list_cycles(world.strategy_id)
+    assert stored.safety_orders_filled == 1 and stored == written[-1]
+
+    restarted = world.engine()  # a new engine writes the row once, whatever it holds
+    restarted.start()
+    world.move("98")
+    restarted.sync()
+    assert world.repo.list_cycles(world.strategy_id)[0].safety_orders_filled == 2
