@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
+from app.commands import db_prune
+from app.commands.db_url import add_db_option, database_url
 from domain.errors import MartingaleError
 from persistence.database import parse_url
 from persistence.migrate import head_revision, upgrade
 from persistence.provision import create_mysql_database
 from services.database import url_problem
 
-DATABASE_URL_ENV = "MARTINGALE_DATABASE_URL"
-DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
-
-
-def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        default=None,
-        help=(
-            f"database URL (default: ${DATABASE_URL_ENV}, else {DEFAULT_DATABASE_URL}); "
-            "e.g. mysql+pymysql://user:password@127.0.0.1/martingale"
-        ),
-    )
-
-
-def database_url(args: argparse.Namespace) -> str:
-    return str(args.db or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL)
-
 
 def register(sub: Any) -> None:
     db: argparse.ArgumentParser = sub.add_parser(
         "db",
-        help="database maintenance (migrations)",
+        help="database maintenance (migrations, pruning)",
         description="Database maintenance.",
     )
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -61,6 +43,7 @@ def register(sub: Any) -> None:
     )
     add_db_option(up)
     up.set_defaults(handler=handle_upgrade)
+    db_prune.register(db_sub)
 
 
 def handle_upgrade(args: argparse.Namespace) -> int:

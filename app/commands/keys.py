@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands.db import add_db_option, database_url
+from app.commands.db_url import add_db_option, database_url
 from config.secrets import private_file_problem
 from domain.errors import CredentialError, MartingaleError
 from persistence.credentials import rotate_master
