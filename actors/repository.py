@@ -17,6 +17,9 @@ A database error is `DatabaseUnavailable` (translated by persistence); it travel
 asking engine, which then places no order and retries later (fail closed). Buffered rows are
 kept and retried at the next flush, up to `max_buffer` rows.
 
+Old journal events and audit rows are pruned here too, a short transaction per message, steps
+served before each (`actors.retention` says why here and not elsewhere).
+
 Reads do not queue behind the writer: `RepoClient` runs them in the caller's thread on the
 (thread-safe) repository, a few at a time. SQLite in WAL mode and MySQL both let readers run
 beside the one writer, and the 5,000 engine loads of a restart would otherwise hold up every
@@ -27,10 +30,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -38,6 +39,8 @@ from typing import Any
 import pykka
 import structlog
 
+from actors.retention import Pruning
+from actors.step_queue import StepQueue, StepRequest, WriterBacklog
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError
 from persistence.records import ActualState, AuditEntry, StepResult, StepWrite
@@ -54,51 +57,8 @@ class _Steps:
     """Nudge: steps are waiting on the StepQueue."""
 
 
-@dataclass(slots=True)
-class _StepRequest:
-    write: StepWrite
-    deadline: float  # monotonic; still queued past it, the step is refused unrun
-    reply: pykka.Future[StepResult]
-
-
-class StepQueue:
-    """Steps waiting for the writer, shared by every engine thread and the RepositoryActor
-    (deque appends and pops are atomic)."""
-
-    def __init__(self) -> None:
-        self._items: deque[_StepRequest] = deque()
-
-    def put(self, request: _StepRequest) -> None:
-        self._items.append(request)
-
-    def take(self, limit: int) -> list[_StepRequest]:
-        taken: list[_StepRequest] = []
-        while self._items and len(taken) < limit:
-            taken.append(self._items.popleft())
-        return taken
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class WriterBacklog:
-    """How much waits for the single writer, readable from any thread (the metrics scrape and
-    the health check): steps queued for its next group, rows buffered for its next flush and
-    messages in its mailbox. The actor updates `buffered` as its buffers change (an attribute
-    store); the rest is read from the queues themselves."""
-
-    def __init__(self, steps: StepQueue) -> None:
-        self._steps = steps
-        self.buffered = 0
-        self.inbox: Any = None  # the writer's pykka inbox (a queue.Queue), once it exists
-
-    def depths(self) -> dict[str, int]:
-        inbox = self.inbox
-        return {
-            "steps": len(self._steps),
-            "buffered": self.buffered,
-            "mailbox": inbox.qsize() if inbox is not None else 0,
-        }
+class _Prune:
+    """Run the next batch of the retention prune (`actors.retention`)."""
 
 
 class RepositoryActor(pykka.ThreadingActor):
@@ -114,8 +74,10 @@ class RepositoryActor(pykka.ThreadingActor):
         max_group: int = 200,
         bulk_rows: int = 100,
         backlog: WriterBacklog | None = None,
+        pruning: Pruning | None = None,
     ) -> None:
         super().__init__()
+        self._pruning = pruning
         self._backlog = backlog
         if backlog is not None:
             backlog.inbox = self.actor_inbox
@@ -173,12 +135,23 @@ class RepositoryActor(pykka.ThreadingActor):
     def pending(self) -> int:
         return len(self._audit) + len(self._beats) + len(self._actual)
 
+    def on_start(self) -> None:
+        if self._pruning is not None:
+            self._timers.tell_later(self._pruning.first_after_s, self.actor_ref, _Prune())
+
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Steps):
             self._write_steps()
         elif isinstance(message, _Flush):
             self._timer_armed = False
             self._flush()
+        elif isinstance(message, _Prune) and self._pruning is not None:
+            self._serve_steps()  # decisions first: a prune batch never goes before one
+            wait = self._pruning.step()
+            if wait <= 0:  # behind whatever reached the mailbox during this batch
+                self.actor_ref.tell(_Prune())
+            else:
+                self._timers.tell_later(wait, self.actor_ref, _Prune())
         return None
 
     def on_stop(self) -> None:
@@ -196,7 +169,7 @@ class RepositoryActor(pykka.ThreadingActor):
         A reply is sent only after the commit: an engine never hears "saved" for a step that
         is not durable. A step past its deadline is refused unrun (see `call`)."""
         now = time.monotonic()
-        live: list[_StepRequest] = []
+        live: list[StepRequest] = []
         for request in self._steps.take(self._max_group):
             if now > request.deadline:
                 _fail(request, self._backlogged("save_step"))
@@ -309,7 +282,7 @@ class RepositoryActor(pykka.ThreadingActor):
             self._audit = self._audit[over:]
 
 
-def _fail(request: _StepRequest, exc: BaseException) -> None:
+def _fail(request: StepRequest, exc: BaseException) -> None:
     request.reply.set_exception((type(exc), exc, exc.__traceback__))
 
 
@@ -377,7 +350,7 @@ class RepoClient:
         """Queue the step for the writer's next group; the answer comes after its commit."""
         reply: pykka.Future[StepResult] = pykka.ThreadingFuture()
         write = StepWrite.build(strategy_id, **step)
-        self._steps.put(_StepRequest(write, time.monotonic() + self._timeout, reply))
+        self._steps.put(StepRequest(write, time.monotonic() + self._timeout, reply))
         with self._answer("save_step"):
             self._ref.tell(_Steps())
             return reply.get(timeout=self._timeout + self._grace)

@@ -44,11 +44,13 @@ from actors.messages import (
     UserWentIdle,
 )
 from actors.reconcile import RECONCILE_INTERVAL_S
-from actors.repository import RepoClient, RepositoryActor, StepQueue, WriterBacklog
+from actors.repository import RepoClient, RepositoryActor
+from actors.retention import Pruning
 from actors.root_commands import CommandRouter
 from actors.root_markets import LiveFeedFactory, Markets
 from actors.root_poll import DatabasePoll
 from actors.root_users import DeletedUsers, UserChild
+from actors.step_queue import StepQueue, WriterBacklog
 from actors.supervision import GiveUp, RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
@@ -89,9 +91,11 @@ class RootSupervisor(pykka.ThreadingActor):
         reconcile_interval: float = RECONCILE_INTERVAL_S,
         reconcile_workers: int = 4,
         telemetry: Telemetry | None = None,
+        pruning: Pruning | None = None,
     ) -> None:
         """`telemetry`: where the tree counts what it does (`actors.telemetry`); the service
-        reads it for `/metrics` and `/health/ready`."""
+        reads it for `/metrics` and `/health/ready`. `pruning`: the retention prune the
+        database writer runs (`actors.retention`), None for none."""
         super().__init__()
         self.telemetry = telemetry or Telemetry()
         self._max_known_wait = max_known_wait
@@ -108,6 +112,7 @@ class RootSupervisor(pykka.ThreadingActor):
         self._start_interval = start_interval  # seconds between waves
         self._preloaded: dict[int, list[Any]] = {}
         self._repo_impl = repo
+        self._pruning = pruning
         self._feed_specs = feeds
         self._exchange_for = exchange_for
         self._timers = timers
@@ -144,7 +149,7 @@ class RootSupervisor(pykka.ThreadingActor):
         steps = StepQueue()
         backlog = WriterBacklog(steps)
         self.repo_ref = RepositoryActor.start(
-            self._repo_impl, self._timers, steps=steps, backlog=backlog
+            self._repo_impl, self._timers, steps=steps, backlog=backlog, pruning=self._pruning
         )
         self.telemetry.backlog = backlog
         self.repo = RepoClient(self.repo_ref, reader=self._repo_impl, steps=steps)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from actors.feed_pool import FeedPool
-    from actors.repository import WriterBacklog
+    from actors.step_queue import WriterBacklog
 
 # Tick-to-order buckets, seconds: from a paper venue's few ms to a live venue's slow answer.
 TICK_TO_ORDER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -23,12 +23,14 @@ import pykka
 import structlog
 
 from actors.feed import PriceBoard
+from actors.retention import FIRST_AFTER_S, Pruning
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
 from app.paper_accounts import open_paper_account
+from app.retention import retention_policy
 from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
 from config.secrets import resolved_url
 from domain.errors import ConfigurationError, ExchangeUnavailable, ValidationError
@@ -45,6 +47,7 @@ from persistence.database import make_engine
 from persistence.ownership import ServiceLock
 from persistence.records import AccountRecord
 from persistence.sql_repository import SqlRepository
+from persistence.sql_retention import SqlPruner
 from persistence.vault import Vault
 
 log = structlog.get_logger(__name__)
@@ -87,6 +90,9 @@ class Tuning:
     # Every account's open orders and balances are checked this often, whatever the ticks say
     # (actors.reconcile): the bound on how long a fill can go unapplied. 0 turns it off.
     reconcile_interval: float = 60.0
+    # The first retention prune runs this long after the start (then every
+    # `retention.interval_minutes`): not while thousands of engines are booting.
+    prune_first_after: float = FIRST_AFTER_S
 
 
 def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
@@ -220,6 +226,7 @@ class Service:
             freeze_after_boot=self.tuning.freeze_after_boot,
             reconcile_interval=self.tuning.reconcile_interval,
             telemetry=self.telemetry,
+            pruning=self._pruning(),
         )
 
     def stop(self) -> None:
@@ -306,6 +313,15 @@ class Service:
         return self.open_paper_account if self._uses_paper() else None
 
     # --- parts ---------------------------------------------------------------------------
+
+    def _pruning(self) -> Pruning | None:
+        """The writer's periodic prune of old events and audit rows, as `retention:` says."""
+        settings = self.config.retention
+        policy = retention_policy(settings)
+        if not settings.enabled or not policy.cutoffs(datetime.now(UTC)):
+            return None
+        pruner = SqlPruner(self._engine, batch_rows=policy.batch_rows)
+        return Pruning(pruner, policy, first_after_s=self.tuning.prune_first_after)
 
     def _uses_paper(self) -> bool:
         """The config has paper markets (accounts the API creates trade on them) or a paper

@@ -32,7 +32,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from config.fields import (
     Dec,
@@ -147,6 +155,38 @@ class WebConfig(StrictModel):
             if not _HOST.match(host):
                 raise ValueError("each entry is a host name such as testnet.binance.vision")
         return [host.lower() for host in value]
+
+
+class RetentionConfig(StrictModel):
+    """How long the history tables keep their rows; `null` keeps them for good.
+
+    `events_days`: the strategies' event journal (the API's /events). `audit_days`: the audit
+    log, the table the service writes its log lines for users to (the API's /logs). Cycles,
+    orders and fills are the ledger and are never pruned. The service prunes every
+    `interval_minutes`, `batch_rows` rows per transaction, on its database writer between the
+    engines' writes; `martingale db prune` does the same on demand.
+    """
+
+    events_days: int | None = Field(default=90, ge=1, le=36500)
+    audit_days: int | None = Field(default=365, ge=1, le=36500)
+    enabled: bool = True
+    interval_minutes: int = Field(default=60, ge=1, le=10080)
+    batch_rows: int = Field(default=2000, ge=100, le=50000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML's `yes`/`true` would otherwise be the integer 1: a one-day retention by typo.
+        if isinstance(value, bool) and info.field_name != "enabled":
+            raise ValueError("must be a whole number, not true/false")
+        return value
+
+    @field_validator("events_days", "audit_days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        if isinstance(value, int | Decimal) and not isinstance(value, bool) and value < 1:
+            raise ValueError("must be at least 1 (days); write null to keep the rows for good")
+        return value
 
 
 # --- markets of the paper exchange --------------------------------------------------------------
@@ -439,6 +479,7 @@ class ServiceConfig(StrictModel):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     markets: dict[str, MarketConfig] = Field(default_factory=dict)
     users: list[UserConfig] = Field(default_factory=list)
 

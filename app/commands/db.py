@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from app.commands import db_backup
+from app.commands import db_backup, db_prune
 from app.commands.db_url import add_db_option, database_url
 from config.loader import load_config
 from config.secrets import resolved_url
@@ -21,7 +21,7 @@ from services.database import url_problem
 def register(sub: Any) -> None:
     db: argparse.ArgumentParser = sub.add_parser(
         "db",
-        help="database maintenance (migrations, backups, restores, verification)",
+        help="database maintenance (migrations, backups, restores, verification, pruning)",
         description="Database maintenance.",
     )
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -54,6 +54,7 @@ def register(sub: Any) -> None:
     )
     up.set_defaults(handler=handle_upgrade)
     db_backup.register_actions(db_sub)
+    db_prune.register(db_sub)
 
 
 def handle_upgrade(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.repository import RepoClient, RepositoryActor, StepQueue
+from actors.repository import RepoClient, RepositoryActor
+from actors.step_queue import StepQueue
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError
 from persistence.errors import VersionConflict
