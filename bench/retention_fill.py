@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from persistence.sql_trading import refresh_totals
+
 CHUNK = 50_000
 PER_USER = 10
 PAYLOAD = (
@@ -171,4 +173,6 @@ def ledger(engine: Engine, shape: Shape, start: datetime) -> int:
     _insert(engine, _sql(engine, "cycles", cycle_cols), cycles())
     _insert(engine, _sql(engine, "orders", order_cols), orders())
     _insert(engine, _sql(engine, "fills", fill_cols), fills())
+    with engine.begin() as conn:  # the totals every close keeps, as the service would have
+        refresh_totals(conn, range(1, shape.strategies + 1))
     return closed * shape.strategies

@@ -6,6 +6,8 @@ live one with `martingale db verify`).
 - Every open order (one not known to be finished) belongs to an open cycle.
 - Each closed cycle's profit and carried remainder are what its fills make of the position it took
   over from the cycle before.
+- Each strategy's running totals (closed cycles and their profit, which status reads) are those of
+  its closed cycles, exactly.
 
 The sums are made by the machine's own accounting (`strategy.accounting`: `apply_fill`,
 `close_book`), so this check cannot drift from how the engine books a fill. Stored figures are
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import inspect, select, text
@@ -68,6 +70,30 @@ def ledger_problems(conn: Connection) -> list[str]:
         problems += _position_problems(label, state, [f for _, f in fills.get(sid, [])])
     problems += _open_order_problems(conn)
     problems += _cycle_problems(conn, states, fills)
+    problems += _total_problems(conn)
+    return problems
+
+
+def _total_problems(conn: Connection) -> list[str]:
+    s, c = m.STRATEGIES.c, m.CYCLES.c
+    sums: dict[int, tuple[int, Decimal]] = defaultdict(lambda: (0, ZERO))
+    with localcontext() as context:
+        context.prec = 80  # 36-digit money, summed without rounding
+        closed = select(c.strategy_id, c.realized_profit).where(
+            c.status == CycleStatus.CLOSED.value
+        )
+        for sid, profit in conn.execute(closed):
+            count, total = sums[sid]
+            sums[sid] = (count + 1, total + (profit or ZERO))
+    problems: list[str] = []
+    rows = conn.execute(select(s.id, s.name, s.cycles_closed, s.realized_profit).order_by(s.id))
+    for sid, name, count, profit in rows:
+        want = sums.get(sid, (0, ZERO))
+        if (count, profit) != want:
+            problems.append(
+                f"strategy {sid} ({name}): totals say {count} closed cycles and {profit} profit, "
+                f"its cycles {want[0]} and {want[1]}"
+            )
     return problems
 
 

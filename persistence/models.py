@@ -141,6 +141,10 @@ class Strategy(Base):
     # desired state: the supervisor's poll sees each command, e.g. a resume of a finished
     # strategy whose desired state was already "running".
     command_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Closed cycles and the sum of their profit, kept by every write that closes a cycle
+    # (`sql_trading.refresh_totals`), so status reads one row per strategy, not its history.
+    cycles_closed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    realized_profit: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     # Soft delete (only of a stopped strategy): hidden from lists, history kept.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -178,6 +182,7 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "client_order_id"),
         Index(None, "strategy_id", "state"),
+        Index(None, "state", "strategy_id"),  # every strategy's live orders (status of all)
         Index(None, "strategy_id", "cycle"),
         Index(None, "strategy_id", "id"),  # the API's order pages, newest first
     )

@@ -22,7 +22,6 @@ from persistence.errors import NotFound, SchemaOutOfDate
 from persistence.records import (
     AuditRecord,
     CycleRecord,
-    CycleStatus,
     DesiredState,
     DesiredStateRecord,
     EngineState,
@@ -30,7 +29,6 @@ from persistence.records import (
     StrategyStatus,
 )
 from persistence.sql_base import STRATEGY_COLUMNS, USERS, SqlBase, strategies_query
-from persistence.sql_sums import exact_sum
 from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
 _LIVE_STATES = [s.value for s in OrderState if s.is_live]
@@ -213,31 +211,24 @@ _LATEST_CYCLES = select(CYCLES).join(
     (CYCLES.c.strategy_id == _NEWEST_NUMBERS.c.strategy_id)
     & (CYCLES.c.number == _NEWEST_NUMBERS.c.number),
 )
-_CLOSED_CYCLES = (
-    select(CYCLES.c.strategy_id, func.count(), exact_sum(CYCLES.c.realized_profit))
-    .where(CYCLES.c.strategy_id.in_(_IDS), CYCLES.c.status == CycleStatus.CLOSED.value)
-    .group_by(CYCLES.c.strategy_id)
-)
 
 
 def _status(conn: Connection, query: Any, params: dict[str, Any]) -> list[StrategyStatus]:
-    """Counts and profit totals in SQL, one row per strategy whatever its history
-    (`sql_sums.exact_sum`: exact on SQLite's text money too). Core statements built once: the
-    API runs this on every status request."""
-    strategies = [sql_rows.strategy(r) for r in conn.execute(query, params)]
-    if not strategies:
+    """One row per strategy whatever its history: the closed cycles' count and profit are the
+    strategy row's running totals (`sql_trading.refresh_totals`), the latest cycle one row per
+    strategy. Core statements built once: the API runs this on every status request."""
+    rows = conn.execute(query, params).all()
+    if not rows:
         return []
+    strategies = [sql_rows.strategy(r) for r in rows]
+    completed = {r.id: int(r.cycles_closed) for r in rows}
+    profit: dict[int, Decimal] = {r.id: r.realized_profit for r in rows}
     ids = {"b_ids": [s.id for s in strategies]}
     open_orders: dict[int, int] = dict(conn.execute(_OPEN_ORDERS, ids).all())
     take_profits: dict[int, Decimal] = {}
     if open_orders:
         take_profits = dict(conn.execute(_LIVE_TAKE_PROFITS, ids).all())
     latest = {row.strategy_id: sql_rows.cycle(row) for row in conn.execute(_LATEST_CYCLES, ids)}
-    completed: dict[int, int] = {}
-    profit: dict[int, Decimal] = {}
-    for strategy_id, count, realized in conn.execute(_CLOSED_CYCLES, ids):
-        completed[strategy_id] = int(count)
-        profit[strategy_id] = realized or Decimal(0)
     return [
         StrategyStatus(
             strategy=s,

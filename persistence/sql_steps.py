@@ -34,6 +34,7 @@ from persistence.sql_trading import (
     check_transition,
     fill_row,
     order_row,
+    refresh_totals,
 )
 
 STRATEGIES, ORDERS, FILLS, CYCLES = m.STRATEGIES, m.ORDERS, m.FILLS, m.CYCLES
@@ -296,14 +297,16 @@ class _Group:
             (key, {name: values[name] for name in _CYCLE_FIELDS}, None)
             for key, values in self.cycles.items()
         ]
-        if update_rows(conn, CYCLES, changes, key=("strategy_id", "number")) == len(changes):
-            return
-        params = {
-            "b_strategies": sorted({sid for sid, _ in self.cycles}),
-            "b_numbers": sorted({number for _, number in self.cycles}),
-        }
-        stored = {(sid, number) for sid, number, _ in conn.execute(_STEP_CYCLES, params)}
-        insert_rows(conn, CYCLES, [v for k, v in self.cycles.items() if k not in stored])
+        if update_rows(conn, CYCLES, changes, key=("strategy_id", "number")) != len(changes):
+            params = {
+                "b_strategies": sorted({sid for sid, _ in self.cycles}),
+                "b_numbers": sorted({number for _, number in self.cycles}),
+            }
+            stored = {(sid, number) for sid, number, _ in conn.execute(_STEP_CYCLES, params)}
+            insert_rows(conn, CYCLES, [v for k, v in self.cycles.items() if k not in stored])
+        closing = [sid for (sid, _), v in self.cycles.items() if v["status"] != "open"]
+        if closing:  # once per closed cycle: the strategy's totals, in the same transaction
+            refresh_totals(conn, closing)
 
     @staticmethod
     def _insert_orders(

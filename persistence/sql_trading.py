@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
 from sqlalchemy import String, bindparam, func, insert, select, update
@@ -32,6 +32,7 @@ from persistence.errors import NotFound
 from persistence.records import (
     AuditEntry,
     CycleRecord,
+    CycleStatus,
     JournalEntry,
     OrderIntent,
 )
@@ -206,6 +207,39 @@ def upsert_cycle(conn: Connection, strategy_id: int, record: CycleRecord) -> Non
     params.update(b_strategy=strategy_id, b_number=record.number)
     if conn.execute(_UPDATE_CYCLE, params).rowcount == 0:
         conn.execute(_INSERT_CYCLE, {"strategy_id": strategy_id, **values})
+    if record.status is not CycleStatus.OPEN:
+        refresh_totals(conn, [strategy_id])
+
+
+EXACT_DIGITS = 80
+_CLOSED_PROFITS = select(_C.strategy_id, _C.realized_profit).where(
+    _C.strategy_id.in_(bindparam("b_ids", expanding=True)), _C.status == CycleStatus.CLOSED.value
+)
+_SET_TOTALS = (
+    update(STRATEGIES)
+    .where(_S.id == bindparam("b_id"))
+    .values(
+        cycles_closed=bindparam("b_closed"),
+        realized_profit=bindparam("b_profit", type_=_S.realized_profit.type),
+    )
+)
+
+
+def refresh_totals(conn: Connection, strategy_ids: Sequence[int]) -> None:
+    """Set the strategies' closed-cycle count and profit sum from their cycles, in the
+    transaction that closed one: recounted, not incremented, so a cycle row written twice
+    never counts twice. Exact: summed as Decimals (SQLite keeps money as text)."""
+    ids = sorted(set(strategy_ids))
+    totals = {sid: (0, Decimal(0)) for sid in ids}
+    with localcontext() as context:
+        context.prec = EXACT_DIGITS  # 36-digit money, summed without rounding
+        for sid, profit in conn.execute(_CLOSED_PROFITS, {"b_ids": ids}):
+            count, total = totals[sid]
+            totals[sid] = (count + 1, total + (profit or 0))
+    conn.execute(
+        _SET_TOTALS,
+        [{"b_id": sid, "b_closed": n, "b_profit": p} for sid, (n, p) in totals.items()],
+    )
 
 
 def insert_events(conn: Connection, entries: Sequence[JournalEntry]) -> int:

@@ -18,7 +18,7 @@ Revises: 0008
 """
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import sqlalchemy as sa
 from alembic import op
@@ -81,6 +81,12 @@ def upgrade() -> None:
 
 
 def _received(bind: sa.Connection) -> list[tuple[int, Decimal]]:
+    with localcontext() as context:
+        context.prec = 100  # 36-digit money, and products of two, never rounded
+        return _figures(bind)
+
+
+def _figures(bind: sa.Connection) -> list[tuple[int, Decimal]]:
     out: list[tuple[int, Decimal]] = []
     closed = sa.select(
         CYCLES.c.id, CYCLES.c.realized_profit, CYCLES.c.cost, CYCLES.c.carried_cost

@@ -233,6 +233,10 @@ def test_verify_names_each_broken_invariant(db_url: str, tmp_path: Path) -> None
     assert any(
         p.startswith(f"strategy {sid} cycle 1: profit 1 but its fills make") for p in problems
     )
+    # The cycle was closed behind the repository's back: the strategy's totals do not say so.
+    assert f"strategy {sid} (eth): totals say 0 closed cycles and 0 profit, its cycles 1 and 1" in (
+        problems
+    )
 
 
 def _dir(path: Path) -> Path:

@@ -104,7 +104,7 @@ def _received(url: str) -> dict[int, Decimal]:
 
 def test_cycles_come_out_of_0009_with_what_their_sells_received(db_url: str) -> None:
     _seed_0008(db_url)
-    assert upgrade(db_url) == "0009"
+    assert upgrade(db_url, "0009") == "0009"
     assert _received(db_url) == {1: D("10.5"), 2: D("3.14685") + D("1.1")}
     assert downgrade(db_url, "0008") == "0008"
     assert upgrade(db_url, "0009") == "0009"  # and up again
