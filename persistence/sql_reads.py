@@ -7,12 +7,10 @@ Core statements built once; the status pages still go through the ORM.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import BindParameter
 
 from domain.events import StopMode
 from domain.orders import Fill, Order, OrderState
@@ -28,7 +26,8 @@ from persistence.records import (
     EventRecord,
     StrategyStatus,
 )
-from persistence.sql_base import STRATEGY_COLUMNS, USERS, SqlBase, strategies_query
+from persistence.sql_base import STRATEGY_COLUMNS, USERS, SqlBase
+from persistence.sql_status import status_rows
 from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
 
 _LIVE_STATES = [s.value for s in OrderState if s.is_live]
@@ -129,7 +128,7 @@ class SqlReads(SqlBase):
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:
         with self._rows("list status") as conn:
-            return _status(conn, *strategies_query(user_id))
+            return status_rows(conn, user_id)
 
     def list_orders(self, strategy_id: int, *, cycle: int | None = None) -> list[Order]:
         with self._read("list orders") as s:
@@ -182,62 +181,3 @@ def _deployment_tag(conn: Connection) -> str:
             "`martingale db upgrade --db <url>` (the same URL the service uses)"
         )
     return str(tag)
-
-
-_IDS: BindParameter[Any] = bindparam("b_ids", expanding=True)
-_OPEN_ORDERS = (
-    select(ORDERS.c.strategy_id, func.count())
-    .where(ORDERS.c.strategy_id.in_(_IDS), ORDERS.c.state.in_(_LIVE_STATES))
-    .group_by(ORDERS.c.strategy_id)
-)
-# Newest last: the take-profit revision (leg t<k>) placed last is the one that rests.
-_LIVE_TAKE_PROFITS = (
-    select(ORDERS.c.strategy_id, ORDERS.c.price)
-    .where(
-        ORDERS.c.strategy_id.in_(_IDS),
-        ORDERS.c.state.in_(_LIVE_STATES),
-        ORDERS.c.leg.like("t%"),
-    )
-    .order_by(ORDERS.c.id)
-)
-_NEWEST_NUMBERS = (
-    select(CYCLES.c.strategy_id, func.max(CYCLES.c.number).label("number"))
-    .where(CYCLES.c.strategy_id.in_(_IDS))
-    .group_by(CYCLES.c.strategy_id)
-    .subquery()
-)
-_LATEST_CYCLES = select(CYCLES).join(
-    _NEWEST_NUMBERS,
-    (CYCLES.c.strategy_id == _NEWEST_NUMBERS.c.strategy_id)
-    & (CYCLES.c.number == _NEWEST_NUMBERS.c.number),
-)
-
-
-def _status(conn: Connection, query: Any, params: dict[str, Any]) -> list[StrategyStatus]:
-    """One row per strategy whatever its history: the closed cycles' count and profit are the
-    strategy row's running totals (`sql_trading.refresh_totals`), the latest cycle one row per
-    strategy. Core statements built once: the API runs this on every status request."""
-    rows = conn.execute(query, params).all()
-    if not rows:
-        return []
-    strategies = [sql_rows.strategy(r) for r in rows]
-    completed = {r.id: int(r.cycles_closed) for r in rows}
-    profit: dict[int, Decimal] = {r.id: r.realized_profit for r in rows}
-    ids = {"b_ids": [s.id for s in strategies]}
-    open_orders: dict[int, int] = dict(conn.execute(_OPEN_ORDERS, ids).all())
-    take_profits: dict[int, Decimal] = {}
-    if open_orders:
-        take_profits = dict(conn.execute(_LIVE_TAKE_PROFITS, ids).all())
-    latest = {row.strategy_id: sql_rows.cycle(row) for row in conn.execute(_LATEST_CYCLES, ids)}
-    return [
-        StrategyStatus(
-            strategy=s,
-            cycles_completed=completed.get(s.id, 0),
-            realized_profit=profit.get(s.id, Decimal(0)),
-            open_orders=int(open_orders.get(s.id, 0)),
-            current_cycle=latest[s.id].number if s.id in latest else None,
-            latest_cycle=latest.get(s.id),
-            take_profit=take_profits.get(s.id),
-        )
-        for s in strategies
-    ]

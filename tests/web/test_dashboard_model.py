@@ -143,3 +143,6 @@ def test_the_take_profit_is_the_newest_revision_still_on_the_book(world: World) 
     repo.record_order_intent(sid, intent(sid, 2, "t2", price="0.0508"), now=at(7))
     row = _row(world, prices({}))
     assert row.take_profit == Decimal("0.0508")  # type: ignore[attr-defined]
+    # Two revisions live at once (the old one's cancel not yet confirmed): the newer one.
+    repo.record_order_intent(sid, intent(sid, 2, "t3", price="0.0507"), now=at(8))
+    assert _row(world, prices({})).take_profit == Decimal("0.0507")  # type: ignore[attr-defined]
