@@ -25,14 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import pymysql
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.scratch_mysql import scratch_database
 from domain.money import HUNDRED, ONE, ZERO
 from persistence import models as m
 from persistence.database import make_engine
@@ -210,24 +209,9 @@ def main() -> int:
     if args.sqlite_only:
         return 0
     base = os.environ.get("MARTINGALE_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-    parts = urlsplit(base)
-    name = f"bench_history_{os.getpid()}"
-    try:
-        conn = pymysql.connect(
-            host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
-            password=parts.password or "", autocommit=True,
-        )  # fmt: skip
-    except pymysql.err.OperationalError as exc:
-        print(f"mysql: skipped ({exc})")
-        return 0
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        run("mysql", urlunsplit(parts._replace(path=f"/{name}")), args)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with scratch_database(base, "bench_history") as url:
+        if url is not None:
+            run("mysql", url, args)
     return 0
 
 

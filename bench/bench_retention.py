@@ -36,15 +36,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import pymysql
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import retention_fill as fill
+from bench.scratch_mysql import scratch_database
 from domain.ids import client_order_id
 from persistence.database import make_engine
 from persistence.migrate import upgrade
@@ -242,20 +241,9 @@ def main() -> int:
 
 
 def _mysql(args: argparse.Namespace) -> int:
-    parts = urlsplit(args.mysql)
-    name = f"bench_retention_{os.getpid()}"
-    conn = pymysql.connect(
-        host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
-        password=parts.password or "", autocommit=True,
-    )  # fmt: skip
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        run("mysql", urlunsplit(parts._replace(path=f"/{name}")), args)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with scratch_database(args.mysql, "bench_retention") as url:
+        if url is not None:
+            run("mysql", url, args)
     return 0
 
 

@@ -137,13 +137,23 @@ def _settings(args: argparse.Namespace, default_url: str) -> tuple[str, Path | N
     return str(url or default_url), paper
 
 
-def handle_backup(args: argparse.Namespace) -> int:
+def _target(args: argparse.Namespace, action: str) -> tuple[str, Path | None] | int:
+    """(database URL, paper venue file) from the options, or the exit status of the error said
+    about them (2: a bad config file or URL)."""
     try:
         url, paper = _settings(args, database_url(args))
     except ConfigurationError as exc:
-        return _fail("backup", exc, 2)
+        return _fail(action, exc, 2)
     if (problem := url_problem(url)) is not None:
-        return _fail("backup", f"database URL: {problem}", 2)
+        return _fail(action, f"database URL: {problem}", 2)
+    return url, paper
+
+
+def handle_backup(args: argparse.Namespace) -> int:
+    target = _target(args, "backup")
+    if isinstance(target, int):
+        return target
+    url, paper = target
     try:
         result = create_backup(
             url,
@@ -171,12 +181,10 @@ def handle_backup(args: argparse.Namespace) -> int:
 
 
 def handle_restore(args: argparse.Namespace) -> int:
-    try:
-        url, paper = _settings(args, database_url(args))
-    except ConfigurationError as exc:
-        return _fail("restore", exc, 2)
-    if (problem := url_problem(url)) is not None:
-        return _fail("restore", f"database URL: {problem}", 2)
+    target = _target(args, "restore")
+    if isinstance(target, int):
+        return target
+    url, paper = target
     try:
         result = restore_backup(
             args.file,
@@ -203,12 +211,10 @@ def handle_restore(args: argparse.Namespace) -> int:
 
 
 def handle_verify(args: argparse.Namespace) -> int:
-    try:
-        url, _ = _settings(args, database_url(args))
-    except ConfigurationError as exc:
-        return _fail("verify", exc, 2)
-    if (problem := url_problem(url)) is not None:
-        return _fail("verify", f"database URL: {problem}", 2)
+    target = _target(args, "verify")
+    if isinstance(target, int):
+        return target
+    url, _ = target
     try:
         problems = verify(url)
     except (MartingaleError, ValueError) as exc:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from domain import codec
 from domain.ids import client_order_id
@@ -84,3 +88,35 @@ def open_cycle(number: int = 1, **changes: Any) -> CycleRecord:
     }
     values.update(changes)
     return CycleRecord(**values)
+
+
+RAW_NOW = T0.replace(tzinfo=None).isoformat(sep=" ")  # T0 as a raw row stores it
+
+
+def seed_owner(
+    conn: Connection,
+    *,
+    exchange: str = "binance",
+    strategies: Sequence[tuple[int, str]] = ((1, "eth"),),
+) -> None:
+    """User 1 (alice), its account 1 (main) and `strategies` ((id, name), on ETH/USDT), as raw
+    rows every schema since 0003 takes: what a migration test finds in an older database."""
+    conn.execute(
+        text("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', :t)"), {"t": RAW_NOW}
+    )
+    conn.execute(
+        text(
+            "INSERT INTO accounts (id, user_id, name, exchange, created_at) "
+            "VALUES (1, 1, 'main', :exchange, :t)"
+        ),
+        {"t": RAW_NOW, "exchange": exchange},
+    )
+    for sid, name in strategies:
+        conn.execute(
+            text(
+                "INSERT INTO strategies (id, user_id, account_id, name, symbol, params, "
+                "desired_state, actual_state, restart_count, version, created_at, updated_at) "
+                "VALUES (:sid, 1, 1, :name, 'ETH/USDT', '{}', 'running', 'stopped', 0, 3, :t, :t)"
+            ),
+            {"t": RAW_NOW, "sid": sid, "name": name},
+        )

@@ -16,7 +16,7 @@ from persistence.database import make_engine
 from persistence.migrate import downgrade, upgrade
 from persistence.records import CycleStatus
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.helpers import T0, at
+from tests.integration.persistence.helpers import T0, at, seed_owner
 
 NOW = T0.replace(tzinfo=None).isoformat(sep=" ")
 
@@ -35,24 +35,7 @@ def _seed_0003(url: str) -> None:
     """One user, account, strategy, cycle, order and fill, written as 0003 knew them."""
     assert upgrade(url, "0003") == "0003"
     with _connection(url) as conn:
-        conn.execute(
-            text("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', :t)"), {"t": NOW}
-        )
-        conn.execute(
-            text(
-                "INSERT INTO accounts (id, user_id, name, exchange, created_at) "
-                "VALUES (1, 1, 'main', 'binance', :t)"
-            ),
-            {"t": NOW},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO strategies (id, user_id, account_id, name, symbol, params, "
-                "desired_state, actual_state, restart_count, version, created_at, updated_at) "
-                "VALUES (1, 1, 1, 'eth', 'ETH/USDT', '{}', 'running', 'stopped', 0, 3, :t, :t)"
-            ),
-            {"t": NOW},
-        )
+        seed_owner(conn)
         conn.execute(
             text(
                 "INSERT INTO cycles (id, strategy_id, number, status, amount, cost, "

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from persistence.database import make_engine
 from persistence.migrate import downgrade, upgrade
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.helpers import T0
+from tests.integration.persistence.helpers import T0, seed_owner
 
 NOW = T0.replace(tzinfo=None).isoformat(sep=" ")
 D = Decimal
@@ -57,24 +57,7 @@ def _fill(conn: Connection, n: int, cycle: int, side: str, price: str, amount: s
 def _seed_0008(url: str) -> None:
     assert upgrade(url, "0008") == "0008"
     with _connection(url) as conn:
-        conn.execute(
-            text("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', :t)"), {"t": NOW}
-        )
-        conn.execute(
-            text(
-                "INSERT INTO accounts (id, user_id, name, exchange, created_at) "
-                "VALUES (1, 1, 'main', 'binance', :t)"
-            ),
-            {"t": NOW},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO strategies (id, user_id, account_id, name, symbol, params, "
-                "desired_state, actual_state, restart_count, version, created_at, updated_at) "
-                "VALUES (1, 1, 1, 'eth', 'ETH/USDT', '{}', 'running', 'stopped', 0, 3, :t, :t)"
-            ),
-            {"t": NOW},
-        )
+        seed_owner(conn)
         # Cycle 1 closed: 10.5 received for 10 spent, 0.001 ETH (cost 0.1) carried: profit 0.6.
         # Cycle 2 open: holds 0.06 of 0.1 bought for 10; sold 0.04 in two fills.
         conn.execute(

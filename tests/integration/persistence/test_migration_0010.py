@@ -13,7 +13,7 @@ from persistence.database import make_engine
 from persistence.migrate import downgrade, upgrade
 from persistence.records import CycleStatus
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.helpers import T0, open_cycle
+from tests.integration.persistence.helpers import T0, open_cycle, seed_owner
 
 NOW = T0.replace(tzinfo=None).isoformat(sep=" ")
 BIG = "123456789012345678.000000000000000001"  # 36 digits: a sum at 28 digits would round
@@ -30,21 +30,12 @@ def _execute(url: str, sql: str, **params: object) -> None:
 
 def _seed(url: str) -> None:
     assert upgrade(url, "0009") == "0009"
-    _execute(url, "INSERT INTO users (id, name, created_at) VALUES (1, 'alice', :t)")
-    _execute(
-        url,
-        "INSERT INTO accounts (id, user_id, name, exchange, created_at) "
-        "VALUES (1, 1, 'main', 'paper', :t)",
-    )
-    for sid in (1, 2):
-        _execute(
-            url,
-            "INSERT INTO strategies (id, user_id, account_id, name, symbol, params, "
-            "desired_state, actual_state, restart_count, version, created_at, updated_at) "
-            "VALUES (:sid, 1, 1, :name, 'ETH/USDT', '{}', 'running', 'stopped', 0, 3, :t, :t)",
-            sid=sid,
-            name=f"s{sid}",
-        )
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            seed_owner(conn, exchange="paper", strategies=((1, "s1"), (2, "s2")))
+    finally:
+        engine.dispose()
     rows = [  # strategy, number, status, profit
         (1, 1, "closed", BIG),
         (1, 2, "closed", "-0.5"),
