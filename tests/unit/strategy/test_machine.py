@@ -113,6 +113,7 @@ def test_take_profit_fill_closes_the_cycle_after_the_ladder_is_canceled() -> Non
             bought=D("0.1"),
             spent=D("10.0"),
             base_price=D("100"),
+            received=D("10.0899"),  # profit = received - spent
         )
     ]
     assert [c for c in cmds if isinstance(c, ScheduleWakeup)] == [ScheduleWakeup(at=at(67))]
@@ -201,6 +202,7 @@ def test_stop_loss_cancels_then_sells_at_market_and_closes_at_a_loss() -> None:
             bought=D("0.1"),
             spent=D("10.0"),
             base_price=D("100"),
+            received=D("9.4"),
         )
     ]
     assert s.phase is Phase.COOLDOWN and position(s) == 0
