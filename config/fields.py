@@ -98,6 +98,15 @@ def _env_name(value: str) -> str:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    # YAML's `yes`/`true` would otherwise be the integer 1 (pydantic's lax mode): a port, a
+    # day count or a number of safety orders set to 1 by a typo.
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true/false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
 Dec = Annotated[Decimal, BeforeValidator(_exact_decimal)]
 PositiveDec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_positive)]
 NonNegDec = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_non_negative)]

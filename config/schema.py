@@ -37,7 +37,6 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -47,6 +46,7 @@ from config.fields import (
     EnvName,
     FilePath,
     Fraction,
+    Int,
     Name,
     NonNegDec,
     PositiveDec,
@@ -138,15 +138,15 @@ class WebConfig(StrictModel):
     # thread of the service's process (app.web_part), for one-core machines and tests.
     mode: Literal["process", "thread"] = "process"
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
-    port: int = Field(default=8000, ge=0, le=65535)
+    port: Int = Field(default=8000, ge=0, le=65535)
     secure_cookies: bool = True
     allowed_hosts: list[str] = Field(default_factory=list)
     # Requests handled at once (the rest queue). Few on purpose: in thread mode the API shares
     # the interpreter with the engines, and every busy request thread takes its GIL from them.
-    workers: int = Field(default=2, ge=1, le=64)
+    workers: Int = Field(default=2, ge=1, le=64)
     # Thread mode: a request that arrives while engines are handling a tick waits up to this
     # long for them to finish (web.priority), so dashboards do not slow orders down; 0: never.
-    yield_to_trading_ms: int = Field(default=50, ge=0, le=1000)
+    yield_to_trading_ms: Int = Field(default=50, ge=0, le=1000)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -167,19 +167,11 @@ class RetentionConfig(StrictModel):
     engines' writes; `martingale db prune` does the same on demand.
     """
 
-    events_days: int | None = Field(default=90, ge=1, le=36500)
-    audit_days: int | None = Field(default=365, ge=1, le=36500)
+    events_days: Int | None = Field(default=90, ge=1, le=36500)
+    audit_days: Int | None = Field(default=365, ge=1, le=36500)
     enabled: bool = True
-    interval_minutes: int = Field(default=60, ge=1, le=10080)
-    batch_rows: int = Field(default=2000, ge=100, le=50000)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any, info: ValidationInfo) -> Any:
-        # YAML's `yes`/`true` would otherwise be the integer 1: a one-day retention by typo.
-        if isinstance(value, bool) and info.field_name != "enabled":
-            raise ValueError("must be a whole number, not true/false")
-        return value
+    interval_minutes: Int = Field(default=60, ge=1, le=10080)
+    batch_rows: Int = Field(default=2000, ge=100, le=50000)
 
     @field_validator("events_days", "audit_days", mode="before")
     @classmethod
@@ -223,7 +215,7 @@ class SimulatedMarket(_MarketBase):
         "0.002"
     )
     drift: Dec = Decimal(0)
-    seed: int | None = None
+    seed: Int | None = None
     interval: PositiveDec = Decimal(1)
 
     def random_seed(self, symbol: str) -> int:
@@ -420,15 +412,15 @@ class StrategyConfig(StrictModel):
 
     base_order: Dec | None = None
     safety_order: Dec | None = None
-    max_safety_orders: int | None = None
+    max_safety_orders: Int | None = None
     price_deviation: Dec | None = None
     step_scale: Dec | None = None
     volume_scale: Dec | None = None
     take_profit: Dec | None = None
     stop_loss: Dec | None = None
-    max_active_safety_orders: int | None = None
+    max_active_safety_orders: Int | None = None
     cooldown: Dec | None = None
-    max_cycles: int | None = None
+    max_cycles: Int | None = None
     base_order_type: Literal["market", "limit"] | None = None
 
     @model_validator(mode="after")

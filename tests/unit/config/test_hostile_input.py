@@ -106,3 +106,24 @@ def test_the_yaml_budget_scales_with_the_text(tmp_path: Path) -> None:
     assert load_yaml(path.read_text())[0]["e"][0][0][0][0] == ["lol"] * 10
     with pytest.raises(ConfigError):
         load_config(path)  # not a config, but read fine: the error is the schema's
+
+
+@pytest.mark.parametrize(
+    ("prefix", "written", "path"),
+    [
+        ("web:\n  port: ", "true", "web.port"),
+        ("web:\n  workers: ", "yes", "web.workers"),
+        ("retention:\n  batch_rows: ", "on", "retention.batch_rows"),
+        ("", "", "users[0].strategies[0].max_safety_orders"),
+    ],
+)
+def test_true_is_not_a_whole_number(
+    load_error: LoadError, prefix: str, written: str, path: str
+) -> None:
+    """YAML's true/yes/on would be the integer 1 in pydantic's lax mode: a typo that sets a
+    port, a worker count or a number of safety orders to 1."""
+    if prefix:
+        text = prefix + written + "\n" + MINIMAL
+    else:
+        text = MINIMAL.replace("max_safety_orders: 3", "max_safety_orders: true")
+    assert f"{path}: must be a whole number, not true/false" in str(load_error(text))
