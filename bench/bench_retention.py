@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import retention_fill as fill
 from bench.scratch_mysql import scratch_database
-from domain.ids import client_order_id
+from domain.events import PriceTicked
 from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.records import JournalEntry
@@ -53,7 +53,6 @@ from persistence.sql_repository import SqlRepository
 from persistence.sql_retention import SqlPruner
 from services import history
 from services.status import collect_status
-from tests.integration.persistence.helpers import TestEvent
 
 TABLES = ("events", "audit_log", "cycles", "orders", "fills")
 
@@ -125,7 +124,7 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         repo = SqlRepository(self._engine)
-        event = TestEvent(name=client_order_id(1, 1, "b"), price=Decimal(1))
+        event = PriceTicked(at=self._now, price=Decimal(1))  # what engines journal most
         rows = [JournalEntry(strategy_id=1, event=event, occurred_at=self._now)] * 10
         try:
             while not self.stop.is_set():
