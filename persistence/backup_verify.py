@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import inspect, select, text
@@ -27,15 +27,15 @@ from sqlalchemy.engine import Connection
 
 from domain import codec
 from domain.money import ZERO
-from domain.orders import Fill, OrderState, OrderType, Side
+from domain.orders import Fill, OrderType, Side
 from persistence import models as m
 from persistence import sql_rows
 from persistence.records import CycleStatus
+from persistence.sql_trading import LIVE_STATES, closed_totals
 from strategy.accounting import apply_fill, close_book
 from strategy.state import Book, MartingaleState, Role, WorkingOrder
 
 TOLERANCE = Decimal("1e-15")
-_LIVE = [s.value for s in OrderState if s.is_live]
 
 
 def row_counts(conn: Connection) -> dict[str, int]:
@@ -75,16 +75,8 @@ def ledger_problems(conn: Connection) -> list[str]:
 
 
 def _total_problems(conn: Connection) -> list[str]:
-    s, c = m.STRATEGIES.c, m.CYCLES.c
-    sums: dict[int, tuple[int, Decimal]] = defaultdict(lambda: (0, ZERO))
-    with localcontext() as context:
-        context.prec = 80  # 36-digit money, summed without rounding
-        closed = select(c.strategy_id, c.realized_profit).where(
-            c.status == CycleStatus.CLOSED.value
-        )
-        for sid, profit in conn.execute(closed):
-            count, total = sums[sid]
-            sums[sid] = (count + 1, total + (profit or ZERO))
+    s = m.STRATEGIES.c
+    sums = closed_totals(conn)
     problems: list[str] = []
     rows = conn.execute(select(s.id, s.name, s.cycles_closed, s.realized_profit).order_by(s.id))
     for sid, name, count, profit in rows:
@@ -140,7 +132,7 @@ def _open_order_problems(conn: Connection) -> list[str]:
         .select_from(
             m.ORDERS.outerjoin(m.CYCLES, (c.strategy_id == o.strategy_id) & (c.number == o.cycle))
         )
-        .where(o.state.in_(_LIVE))
+        .where(o.state.in_(LIVE_STATES))
         .order_by(o.id)
     )
     return [

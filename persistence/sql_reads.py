@@ -13,7 +13,7 @@ from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from domain.events import StopMode
-from domain.orders import Fill, Order, OrderState
+from domain.orders import Fill, Order
 from persistence import models as m
 from persistence import sql_rows
 from persistence.errors import NotFound, SchemaOutOfDate
@@ -28,9 +28,8 @@ from persistence.records import (
 )
 from persistence.sql_base import STRATEGY_COLUMNS, USERS, SqlBase
 from persistence.sql_status import status_rows
-from persistence.sql_trading import CYCLES, FILLS, ORDERS, STRATEGIES
+from persistence.sql_trading import CYCLES, FILLS, LIVE_STATES, ORDERS, STRATEGIES
 
-_LIVE_STATES = [s.value for s in OrderState if s.is_live]
 DEPLOYMENT = cast(Table, m.Deployment.__table__)
 
 
@@ -38,7 +37,7 @@ _STRATEGY = select(*STRATEGY_COLUMNS).where(STRATEGIES.c.id == bindparam("b_id")
 _STRATEGY_WITH_SNAPSHOT = select(STRATEGIES).where(STRATEGIES.c.id == bindparam("b_id"))
 _LIVE_ORDERS = (
     select(ORDERS)
-    .where(ORDERS.c.strategy_id == bindparam("b_id"), ORDERS.c.state.in_(_LIVE_STATES))
+    .where(ORDERS.c.strategy_id == bindparam("b_id"), ORDERS.c.state.in_(LIVE_STATES))
     .order_by(ORDERS.c.id)
 )
 _NEWEST_CYCLE = (

@@ -21,13 +21,11 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from domain.orders import OrderState
 from persistence import sql_rows
 from persistence.records import StrategyStatus
 from persistence.sql_base import strategies_query
-from persistence.sql_trading import CYCLES, ORDERS, STRATEGIES
+from persistence.sql_trading import CYCLES, LIVE_STATES, ORDERS, STRATEGIES
 
-_LIVE_STATES = [s.value for s in OrderState if s.is_live]
 _O, _C, _S = ORDERS.c, CYCLES.c, STRATEGIES.c
 
 
@@ -38,7 +36,7 @@ def _of_user(statement: Select[Any], strategy_id: Any) -> Select[Any]:
 # Every live order, with its leg: the count per strategy, and the resting take-profit (leg t<k>:
 # the revision placed last, the highest id, is the one that rests), worked out in Python. No
 # ORDER BY: one made MariaDB walk the whole table by its primary key.
-_LIVE = select(_O.strategy_id, _O.leg, _O.price, _O.id).where(_O.state.in_(_LIVE_STATES))
+_LIVE = select(_O.strategy_id, _O.leg, _O.price, _O.id).where(_O.state.in_(LIVE_STATES))
 # A user's: by (strategy_id, state). MariaDB otherwise takes (strategy_id, id), every order
 # the strategy ever had (1,100 each with six months of history: 16 ms against 2 ms).
 _LIVE_OF_USER = _of_user(_LIVE, _O.strategy_id).with_hint(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import String, bindparam, func, insert, select, update
@@ -37,11 +37,13 @@ from persistence.records import (
     OrderIntent,
 )
 from persistence.sql_bulk import insert_rows
+from persistence.sql_sums import exact_sum
 from persistence.types import check_money
 
 STRATEGIES, ORDERS, FILLS, CYCLES = m.STRATEGIES, m.ORDERS, m.FILLS, m.CYCLES
 
 _S, _O, _F, _C = STRATEGIES.c, ORDERS.c, FILLS.c, CYCLES.c
+LIVE_STATES = [s.value for s in OrderState if s.is_live]  # orders not known to be finished
 # What `upsert_cycle` sets: every column `sql_rows.cycle_values` fills except the key.
 _CYCLE_FIELDS = tuple(c.name for c in CYCLES.c if c.name not in ("id", "strategy_id", "number"))
 
@@ -211,9 +213,10 @@ def upsert_cycle(conn: Connection, strategy_id: int, record: CycleRecord) -> Non
         refresh_totals(conn, [strategy_id])
 
 
-EXACT_DIGITS = 80
-_CLOSED_PROFITS = select(_C.strategy_id, _C.realized_profit).where(
-    _C.strategy_id.in_(bindparam("b_ids", expanding=True)), _C.status == CycleStatus.CLOSED.value
+_CLOSED_TOTALS = (
+    select(_C.strategy_id, func.count(), exact_sum(_C.realized_profit))
+    .where(_C.status == CycleStatus.CLOSED.value)
+    .group_by(_C.strategy_id)
 )
 _SET_TOTALS = (
     update(STRATEGIES)
@@ -225,17 +228,24 @@ _SET_TOTALS = (
 )
 
 
+def closed_totals(
+    conn: Connection, strategy_ids: Sequence[int] | None = None
+) -> dict[int, tuple[int, Decimal]]:
+    """(closed cycles, the sum of their profit) of each strategy that has closed one (of
+    `strategy_ids`, or of all), added up in the database (`sql_sums.exact_sum`: exact on
+    SQLite's text money too)."""
+    query = _CLOSED_TOTALS
+    if strategy_ids is not None:
+        query = query.where(_C.strategy_id.in_(sorted(set(strategy_ids))))
+    return {sid: (int(n), total or Decimal(0)) for sid, n, total in conn.execute(query)}
+
+
 def refresh_totals(conn: Connection, strategy_ids: Sequence[int]) -> None:
     """Set the strategies' closed-cycle count and profit sum from their cycles, in the
     transaction that closed one: recounted, not incremented, so a cycle row written twice
-    never counts twice. Exact: summed as Decimals (SQLite keeps money as text)."""
-    ids = sorted(set(strategy_ids))
-    totals = {sid: (0, Decimal(0)) for sid in ids}
-    with localcontext() as context:
-        context.prec = EXACT_DIGITS  # 36-digit money, summed without rounding
-        for sid, profit in conn.execute(_CLOSED_PROFITS, {"b_ids": ids}):
-            count, total = totals[sid]
-            totals[sid] = (count + 1, total + (profit or 0))
+    never counts twice."""
+    found = closed_totals(conn, strategy_ids)
+    totals = {sid: found.get(sid, (0, Decimal(0))) for sid in sorted(set(strategy_ids))}
     conn.execute(
         _SET_TOTALS,
         [{"b_id": sid, "b_closed": n, "b_profit": p} for sid, (n, p) in totals.items()],
