@@ -1,5 +1,6 @@
 """`martingale db upgrade`: bring a database to the schema this version needs (`db backup`,
-`db restore` and `db verify` are registered here from `db_backup`)."""
+`db restore` and `db verify` are registered here from `db_backup`, `db prune` from
+`db_prune`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import sys
 from typing import Any
 
 from app.commands import db_backup, db_prune
-from app.commands.db_url import add_db_option, database_url
+from app.commands.db_url import add_db_option, url_of
 from config.loader import load_config
-from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from persistence.database import parse_url
 from persistence.migrate import head_revision, upgrade
@@ -58,13 +58,11 @@ def register(sub: Any) -> None:
 
 
 def handle_upgrade(args: argparse.Namespace) -> int:
-    url = database_url(args)
-    if args.config and not args.db:
-        try:
-            url = resolved_url(load_config(args.config))
-        except ConfigurationError as error:
-            print(f"martingale db upgrade: error: {error}", file=sys.stderr)
-            return 2
+    try:
+        url = url_of(args, load_config(args.config) if args.config else None)
+    except ConfigurationError as error:
+        print(f"martingale db upgrade: error: {error}", file=sys.stderr)
+        return 2
     problem = url_problem(url)
     if problem is not None:
         print(f"martingale db upgrade: error: database URL: {problem}", file=sys.stderr)

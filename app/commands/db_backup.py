@@ -17,10 +17,9 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from app.commands.db_url import add_db_option, database_url
+from app.commands.db_url import add_db_option, url_of
 from config.loader import load_config
 from config.schema import DEFAULT_PAPER_STATE_FILE
-from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from persistence.backup import create_backup, verify
 from persistence.backup_restore import restore_backup
@@ -126,22 +125,20 @@ def _sources(parser: argparse.ArgumentParser, *, paper: bool = True) -> None:
         )
 
 
-def _settings(args: argparse.Namespace, default_url: str) -> tuple[str, Path | None]:
+def _settings(args: argparse.Namespace) -> tuple[str, Path | None]:
     """(database URL, paper venue file or None); raises ConfigurationError for a bad file."""
     paper: Path | None = getattr(args, "paper_state", None)
-    url = args.db
-    if args.config:
-        config = load_config(args.config)
-        url = url or resolved_url(config)
+    config = load_config(args.config) if args.config else None
+    if config is not None:
         paper = paper or Path(config.paper.state_file)
-    return str(url or default_url), paper
+    return url_of(args, config), paper
 
 
 def _target(args: argparse.Namespace, action: str) -> tuple[str, Path | None] | int:
     """(database URL, paper venue file) from the options, or the exit status of the error said
     about them (2: a bad config file or URL)."""
     try:
-        url, paper = _settings(args, database_url(args))
+        url, paper = _settings(args)
     except ConfigurationError as exc:
         return _fail(action, exc, 2)
     if (problem := url_problem(url)) is not None:

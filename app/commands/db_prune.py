@@ -16,11 +16,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from app.commands.db_url import add_db_option, database_url
+from app.commands.db_url import add_db_option, url_of
 from app.retention import retention_policy
 from config.loader import load_config
 from config.schema import RetentionConfig
-from config.secrets import resolved_url
 from domain.errors import ConfigurationError, MartingaleError
 from persistence.database import make_engine
 from persistence.migrate import check_at_head
@@ -113,12 +112,9 @@ def handle_prune(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> tuple[RetentionConfig, str]:
     """The retention settings and the database URL, from the options over the config file."""
-    settings = RetentionConfig()
-    url = database_url(args)
-    if args.config is not None:
-        config = load_config(args.config)
-        settings = config.retention
-        url = args.db or resolved_url(config)
+    config = load_config(args.config) if args.config is not None else None
+    settings = config.retention if config is not None else RetentionConfig()
+    url = url_of(args, config)
     changes = {
         key: value
         for key, value in (
