@@ -101,7 +101,9 @@ def register_actions(db_sub: Any) -> None:
             "Check, in one consistent read (safe while the service trades): the schema is at "
             "the latest revision; every strategy's position equals what its fills add up to; "
             "every open order belongs to an open cycle; each closed cycle's profit equals what "
-            "its fills make (by the engine's own accounting). Prints each problem; exit 1 if any."
+            "its fills make (by the engine's own accounting); each strategy's running totals "
+            "(closed cycles, their profit) are those of its cycles. Prints each problem; exit 1 "
+            "if any."
         ),
     )
     _sources(check, paper=False)
