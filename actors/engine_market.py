@@ -38,14 +38,16 @@ class MarketSide:
         """`at` is market time. In a market with its own clock (a replay) a cooldown ends at
         the first tick whose market time reaches it, as in a backtest (`FeedLink.set_alarm`);
         other timers are scaled to wall time: 60 s at speed 300 is 0.2 s."""
-        scale = self._feed.time_scale if self._feed is not None else 1.0
-        if what == "cooldown" and self._feed is not None and self._feed.own_clock:
-            alarm = Wake(what=what, counted=True)
-            self._feed.set_alarm(self.strategy_id, at, self.actor_ref, alarm)
+        feed = self._feed
+        if feed is None or not feed.own_clock:
+            delay = max(0.0, (at - self._market_now()).total_seconds())
+            self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
             return
-        delay = max(0.0, (at - self._market_now()).total_seconds()) * scale
-        if self._feed is not None and self._feed.own_clock:
-            delay = max(delay, MIN_SCALED_WAKE)  # an ended replay's clock stands still
+        if what == "cooldown":
+            feed.set_alarm(self.strategy_id, at, self.actor_ref, Wake(what=what, counted=True))
+            return
+        delay = max(0.0, (at - self._market_now()).total_seconds()) * feed.time_scale
+        delay = max(delay, MIN_SCALED_WAKE)  # an ended replay's clock stands still
         self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
 
     def watch(self, below: Decimal | None, above: Decimal | None) -> None:
