@@ -184,15 +184,16 @@ class Service:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        url = resolved_url(self.config)  # the password file is read once per start
         if self._lock is None:
-            lock = ServiceLock(resolved_url(self.config))
+            lock = ServiceLock(url)
             lock.acquire()  # one service per database: refuse before touching anything
             self._lock = lock
         # Another process took the database (MySQL: our lock's connection was lost and the lock
         # taken meanwhile): stop placing orders at once and shut down.
         self._lock.notify_on_lost(self.request_stop)
         try:
-            self._start_parts()
+            self._start_parts(url)
             if self.web is not None:
                 self.web.start(self)
         except BaseException:
@@ -200,12 +201,12 @@ class Service:
             raise
         log.info("service started", users=len(self.config.users), markets=len(self.config.markets))
 
-    def _start_parts(self) -> None:
+    def _start_parts(self, url: str) -> None:
         threading.stack_size(self.tuning.thread_stack_kib * 1024)
         sys.setswitchinterval(self.tuning.switch_interval)
         if self.tuning.gc_thresholds is not None:
             gc.set_threshold(*self.tuning.gc_thresholds)
-        self._engine = make_engine(resolved_url(self.config))
+        self._engine = make_engine(url)
         repo = self.repo = SqlRepository(self._engine)
         self.venue = self._open_venue() if self._uses_paper() else None
         self.timers = TimerService()
