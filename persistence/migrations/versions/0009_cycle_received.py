@@ -93,25 +93,29 @@ def _figures(bind: sa.Connection) -> list[tuple[int, Decimal]]:
     ).where(CYCLES.c.status != "open", CYCLES.c.realized_profit.is_not(None))
     for key, profit, cost, carried_cost in bind.execute(closed):
         out.append((key, profit + (cost or 0) - (carried_cost or 0)))
-    quotes = {
-        key: symbol.partition("/")[2].upper()
-        for key, symbol in bind.execute(sa.select(STRATEGIES.c.id, STRATEGIES.c.symbol))
-    }
-    opened = sa.select(CYCLES.c.id, CYCLES.c.strategy_id, CYCLES.c.number).where(
-        CYCLES.c.status == "open"
-    )
-    for key, strategy_id, number in bind.execute(opened).all():
-        sells = sa.select(
-            FILLS.c.price, FILLS.c.amount, FILLS.c.fee, FILLS.c.fee_currency
-        ).where(
-            FILLS.c.strategy_id == strategy_id, FILLS.c.cycle == number, FILLS.c.side == "sell"
+    # Every sell fill of an open cycle, in one query: (cycle row, fill, the strategy's symbol).
+    sells = (
+        sa.select(
+            CYCLES.c.id,
+            STRATEGIES.c.symbol,
+            FILLS.c.price,
+            FILLS.c.amount,
+            FILLS.c.fee,
+            FILLS.c.fee_currency,
         )
-        quote = quotes.get(strategy_id, "")
-        total = Decimal(0)
-        for price, amount, fee, currency in bind.execute(sells):
-            in_quote = currency is None or currency.upper() == quote
-            total += price * amount - (fee if in_quote else 0)
-        out.append((key, total.quantize(PLACES, rounding=ROUND_HALF_EVEN)))
+        .join(
+            FILLS,
+            (FILLS.c.strategy_id == CYCLES.c.strategy_id) & (FILLS.c.cycle == CYCLES.c.number),
+        )
+        .join(STRATEGIES, STRATEGIES.c.id == CYCLES.c.strategy_id)
+        .where(CYCLES.c.status == "open", FILLS.c.side == "sell")
+    )
+    totals: dict[int, Decimal] = {}
+    for key, symbol, price, amount, fee, currency in bind.execute(sells):
+        quote = symbol.partition("/")[2].upper()
+        in_quote = currency is None or currency.upper() == quote
+        totals[key] = totals.get(key, Decimal(0)) + price * amount - (fee if in_quote else 0)
+    out += [(k, t.quantize(PLACES, rounding=ROUND_HALF_EVEN)) for k, t in totals.items()]
     return out
 
 
