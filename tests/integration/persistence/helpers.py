@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 from domain import codec
 from domain.ids import client_order_id
 from domain.orders import Fill, Order, OrderType, Side
+from persistence.database import make_engine
 from persistence.records import CycleRecord, CycleStatus, DesiredState, OrderIntent
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -120,3 +122,15 @@ def seed_owner(
             ),
             {"t": RAW_NOW, "sid": sid, "name": name},
         )
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """One transaction on a database of its own engine (disposed after): raw rows for a
+    migration test."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()

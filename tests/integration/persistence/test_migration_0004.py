@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from domain.orders import Fill, Side
 from persistence.database import make_engine
 from persistence.migrate import downgrade, upgrade
 from persistence.records import CycleStatus
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.helpers import T0, at, seed_owner
+from tests.integration.persistence.helpers import T0, at, seed_owner, transaction
 
 NOW = T0.replace(tzinfo=None).isoformat(sep=" ")
-
-
-@contextmanager
-def _connection(url: str) -> Iterator[Connection]:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
 
 
 def _seed_0003(url: str) -> None:
     """One user, account, strategy, cycle, order and fill, written as 0003 knew them."""
     assert upgrade(url, "0003") == "0003"
-    with _connection(url) as conn:
+    with transaction(url) as conn:
         seed_owner(conn)
         conn.execute(
             text(
@@ -105,7 +92,7 @@ def test_every_database_gets_its_own_deployment_tag(sqlite_url: str) -> None:
     for n in range(6):
         url = sqlite_url.replace("martingale.sqlite", f"m{n}.sqlite")
         upgrade(url)
-        with _connection(url) as conn:
+        with transaction(url) as conn:
             rows = conn.execute(text("SELECT id, tag FROM deployment")).all()
         assert len(rows) == 1 and re.fullmatch("[a-z]{4}", rows[0].tag)
         tags.add(rows[0].tag)
@@ -116,7 +103,7 @@ def test_0004_downgrades_to_0003_keeping_the_rows(db_url: str) -> None:
     _seed_0003(db_url)
     upgrade(db_url)
     assert downgrade(db_url, "0003") == "0003"
-    with _connection(db_url) as conn:
+    with transaction(db_url) as conn:
         assert conn.execute(text("SELECT trade_id FROM fills")).scalars().all() == ["17"]
         assert conn.execute(text("SELECT COUNT(*) FROM accounts")).scalar() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM cycles")).scalar() == 1

@@ -4,8 +4,6 @@ fills (fees in quote taken off, fees in another currency not); and back down aga
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -14,20 +12,10 @@ from sqlalchemy.engine import Connection
 from persistence.database import make_engine
 from persistence.migrate import downgrade, upgrade
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.helpers import T0, seed_owner
+from tests.integration.persistence.helpers import T0, seed_owner, transaction
 
 NOW = T0.replace(tzinfo=None).isoformat(sep=" ")
 D = Decimal
-
-
-@contextmanager
-def _connection(url: str) -> Iterator[Connection]:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
 
 
 def _fill(conn: Connection, n: int, cycle: int, side: str, price: str, amount: str, fee: str,
@@ -56,7 +44,7 @@ def _fill(conn: Connection, n: int, cycle: int, side: str, price: str, amount: s
 
 def _seed_0008(url: str) -> None:
     assert upgrade(url, "0008") == "0008"
-    with _connection(url) as conn:
+    with transaction(url) as conn:
         seed_owner(conn)
         # Cycle 1 closed: 10.5 received for 10 spent, 0.001 ETH (cost 0.1) carried: profit 0.6.
         # Cycle 2 open: holds 0.06 of 0.1 bought for 10; sold 0.04 in two fills.

@@ -13,29 +13,21 @@ from persistence.database import make_engine
 from persistence.migrate import downgrade, upgrade
 from persistence.records import CycleStatus
 from persistence.sql_repository import SqlRepository
-from tests.integration.persistence.helpers import T0, open_cycle, seed_owner
+from tests.integration.persistence.helpers import T0, open_cycle, seed_owner, transaction
 
 NOW = T0.replace(tzinfo=None).isoformat(sep=" ")
 BIG = "123456789012345678.000000000000000001"  # 36 digits: a sum at 28 digits would round
 
 
 def _execute(url: str, sql: str, **params: object) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(sql), {"t": NOW, **params})
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        conn.execute(text(sql), {"t": NOW, **params})
 
 
 def _seed(url: str) -> None:
     assert upgrade(url, "0009") == "0009"
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            seed_owner(conn, exchange="paper", strategies=((1, "s1"), (2, "s2")))
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        seed_owner(conn, exchange="paper", strategies=((1, "s1"), (2, "s2")))
     rows = [  # strategy, number, status, profit
         (1, 1, "closed", BIG),
         (1, 2, "closed", "-0.5"),
