@@ -222,7 +222,10 @@ def handle_verify(args: argparse.Namespace) -> int:
         print(problem)
     if problems:
         return _fail("verify", f"{len(problems)} problems", 1)
-    print("schema at head; positions equal fills; open orders in open cycles; profits match")
+    print(
+        "schema at head; positions equal fills; open orders in open cycles; "
+        "profits and totals match"
+    )
     return 0
 
 
