@@ -169,7 +169,20 @@ def _from_validation(exc: ValidationError, here: Path) -> Problem:
     message = str(exc)
     if field and message.startswith(f"{field}: "):
         message = message[len(field) + 2 :]
-    return Problem((*here, field) if field else here, message)
+    return Problem((*here, *_field_path(field)) if field else here, message)
+
+
+def _field_path(field: str) -> Path:
+    """``take_profit_steps[1].percent`` -> ("take_profit_steps", 1, "percent")."""
+    out: list[str | int] = []
+    for part in field.split("."):
+        name, _, rest = part.partition("[")
+        out.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            out.append(int(index) if index.isdigit() else index)
+            rest = rest.removeprefix("[")
+    return tuple(out)
 
 
 def _check_strategy(

@@ -397,7 +397,30 @@ PARAMETER_NAMES = (
     "cooldown",
     "max_cycles",
     "base_order_type",
+    "direction",
+    "take_profit_steps",
+    "trailing_deviation",
+    "stop_loss_trailing",
+    "stop_loss_timeout",
+    "stop_loss_timeout_action",
+    "reinvest_percent",
+    "start_condition",
 )
+
+
+class TakeProfitStepConfig(StrictModel):
+    percent: Dec
+    portion: Dec
+
+
+class StartConditionConfig(StrictModel):
+    """`asap` (the default), or an indicator or signal; ranges are checked by the strategy."""
+
+    type: Literal["asap", "rsi", "ma", "signal"]
+    period: Int | None = None
+    timeframe: str | None = None
+    below: Dec | None = None
+    max_lag: Int | None = None
 
 
 class StrategyConfig(StrictModel):
@@ -422,6 +445,14 @@ class StrategyConfig(StrictModel):
     cooldown: Dec | None = None
     max_cycles: Int | None = None
     base_order_type: Literal["market", "limit"] | None = None
+    direction: Literal["long", "short"] | None = None
+    take_profit_steps: list[TakeProfitStepConfig] | None = None
+    trailing_deviation: Dec | None = None
+    stop_loss_trailing: bool | None = None
+    stop_loss_timeout: Dec | None = None
+    stop_loss_timeout_action: Literal["market", "break_even"] | None = None
+    reinvest_percent: Dec | None = None
+    start_condition: Literal["asap", "signal"] | StartConditionConfig | None = None
 
     @model_validator(mode="after")
     def _enabled_agrees_with_state(self) -> StrategyConfig:
@@ -444,7 +475,17 @@ class StrategyConfig(StrictModel):
 
     def parameters(self) -> dict[str, Any]:
         """The parameters given in the file, for `MartingaleParams.from_mapping`."""
-        return {k: getattr(self, k) for k in PARAMETER_NAMES if getattr(self, k) is not None}
+        out: dict[str, Any] = {}
+        for name in PARAMETER_NAMES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "take_profit_steps":
+                value = [step.model_dump() for step in value]
+            elif isinstance(value, StartConditionConfig):
+                value = value.model_dump(exclude_none=True)
+            out[name] = value
+        return out
 
 
 class UserConfig(StrictModel):

@@ -26,6 +26,7 @@ from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import ZERO, fmt, to_decimal
 from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
+from strategy.options import StartCondition, stored_start, stored_steps
 from strategy.params import MartingaleParams
 
 # Not strategy parameters: what the preview is computed at and checked against.
@@ -84,18 +85,26 @@ def parse_params(values: Mapping[str, Any]) -> MartingaleParams:
     return MartingaleParams.from_mapping(values)
 
 
-def stored_params(params: MartingaleParams) -> dict[str, str]:
-    """Every parameter, defaults included, as strings (decimals without exponent).
+def stored_params(params: MartingaleParams) -> dict[str, Any]:
+    """Every parameter, defaults included, as strings (decimals without exponent); the
+    take-profit steps as a list and the start condition as a mapping of strings.
 
     Resolving defaults here pins them in the database: a later release with other defaults
     cannot silently change a running strategy, and giving a default explicitly is not a change.
     """
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for f in fields(params):
         value = getattr(params, f.name)
         if value is None:
             continue
-        if isinstance(value, Decimal):
+        if f.name == "take_profit_steps":
+            if value:
+                out[f.name] = stored_steps(value)
+        elif isinstance(value, StartCondition):
+            out[f.name] = stored_start(value)
+        elif isinstance(value, bool):
+            out[f.name] = "true" if value else "false"
+        elif isinstance(value, Decimal):
             out[f.name] = fmt(value)
         elif isinstance(value, enum.Enum):
             out[f.name] = str(value.value)

@@ -21,19 +21,33 @@ from typing import Any
 from domain.errors import ValidationError
 from domain.money import HUNDRED, ONE, ZERO, DecimalLike, to_decimal
 from domain.orders import OrderType
+from strategy.options import (
+    ASAP,
+    Direction,
+    StartCondition,
+    TakeProfitStep,
+    TimeoutAction,
+    check_steps,
+    choice,
+    flag,
+    start_condition,
+    take_profit_steps,
+)
 
 # The client order id leg ``s<n>`` holds four digits; far fewer levels make sense in practice,
 # and volume_scale**n grows without bound, so we stop well before the id format would.
 MAX_SAFETY_ORDERS = 200
 
-REQUIRED = ("base_order", "safety_order", "max_safety_orders", "price_deviation", "take_profit")
+REQUIRED = ("base_order", "safety_order", "max_safety_orders", "price_deviation")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MartingaleParams:
     """Sizes are in quote currency; percentages are plain percent (1.5 means 1.5 %).
 
-    stop_loss is measured down from the average entry; cooldown is whole seconds.
+    stop_loss is measured from the average entry (down for a long, up for a short); cooldown is
+    whole seconds; stop_loss_timeout is hours. With take_profit_steps, take_profit is the first
+    step's percent (it may be left out, and if given must equal it).
     """
 
     base_order: Decimal
@@ -48,6 +62,14 @@ class MartingaleParams:
     cooldown: int = 0
     max_cycles: int | None = None
     base_order_type: OrderType = OrderType.MARKET
+    direction: Direction = Direction.LONG
+    take_profit_steps: tuple[TakeProfitStep, ...] = ()
+    trailing_deviation: Decimal | None = None  # trailing take-profit: percent of pull-back
+    stop_loss_trailing: bool = False  # the stop-loss trigger follows the price's best since entry
+    stop_loss_timeout: Decimal | None = None  # hours: a cycle older than this is closed
+    stop_loss_timeout_action: TimeoutAction = TimeoutAction.MARKET
+    reinvest_percent: Decimal = ZERO  # share of each closed cycle's profit added to the sizes
+    start_condition: StartCondition = ASAP
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -73,12 +95,25 @@ class MartingaleParams:
             value = data.get(f.name)
             if value is None:
                 continue
-            if f.name == "base_order_type":
-                kwargs[f.name] = _order_type(value)
+            parse = _PARSERS.get(f.name)
+            if parse is not None:
+                kwargs[f.name] = parse(value)
             elif f.name in _INT_FIELDS:
                 kwargs[f.name] = _integer(value, f.name)
             else:
                 kwargs[f.name] = _decimal(value, f.name)
+        steps = kwargs.get("take_profit_steps")
+        if steps:
+            first = steps[0].percent
+            if "take_profit" in kwargs and kwargs["take_profit"] != first:
+                raise ValidationError(
+                    f"with take_profit_steps, take_profit is the first step's percent "
+                    f"({first}); leave it out",
+                    field="take_profit",
+                )
+            kwargs["take_profit"] = first
+        elif "take_profit" not in kwargs:
+            raise ValidationError("is required (or give take_profit_steps)", field="take_profit")
         return cls(**kwargs)
 
     def deviation_pct(self, level: int) -> Decimal:
@@ -135,6 +170,16 @@ def _order_type(value: Any) -> OrderType:
         ) from None
 
 
+_PARSERS: dict[str, Any] = {
+    "base_order_type": _order_type,
+    "direction": lambda v: choice(Direction, v, "direction"),
+    "take_profit_steps": take_profit_steps,
+    "stop_loss_trailing": lambda v: flag(v, "stop_loss_trailing"),
+    "stop_loss_timeout_action": lambda v: choice(TimeoutAction, v, "stop_loss_timeout_action"),
+    "start_condition": start_condition,
+}
+
+
 def _check_decimal(name: str, value: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal):
         raise ValidationError(
@@ -173,6 +218,7 @@ def _validate_in_context(p: MartingaleParams) -> None:
         _check_int("max_cycles", p.max_cycles, 1)
     if not isinstance(p.base_order_type, OrderType):
         raise ValidationError("must be market or limit", field="base_order_type")
+    _validate_options(p)
 
     if p.base_order <= 0:
         raise ValidationError(
@@ -192,7 +238,7 @@ def _validate_in_context(p: MartingaleParams) -> None:
             raise ValidationError(f"must be > 0, got {getattr(p, name)}", field=name)
     if p.take_profit <= 0:
         raise ValidationError(f"must be > 0 (percent), got {p.take_profit}", field="take_profit")
-    if n > 0 and p.deviation_pct(n) >= HUNDRED:
+    if p.direction is Direction.LONG and n > 0 and p.deviation_pct(n) >= HUNDRED:
         raise ValidationError(
             f"with step_scale {p.step_scale} and {n} safety orders the last one would sit "
             f"{p.deviation_pct(n)} % below the base price, which reaches a price <= 0; "
@@ -201,6 +247,48 @@ def _validate_in_context(p: MartingaleParams) -> None:
         )
     if p.stop_loss is not None:
         _validate_stop_loss(p, _check_decimal("stop_loss", p.stop_loss))
+
+
+def _validate_options(p: MartingaleParams) -> None:
+    """The optional features: each value in range, and no combination that contradicts."""
+    if not isinstance(p.direction, Direction):
+        raise ValidationError("must be long or short", field="direction")
+    if not isinstance(p.stop_loss_timeout_action, TimeoutAction):
+        raise ValidationError("must be market or break_even", field="stop_loss_timeout_action")
+    if not isinstance(p.start_condition, StartCondition):
+        raise ValidationError("must be a start condition", field="start_condition")
+    if not isinstance(p.stop_loss_trailing, bool):
+        raise ValidationError("must be true or false", field="stop_loss_trailing")
+    if not isinstance(p.take_profit_steps, tuple) or not all(
+        isinstance(step, TakeProfitStep) for step in p.take_profit_steps
+    ):
+        raise ValidationError("must be a list of steps", field="take_profit_steps")
+    check_steps(p.take_profit_steps)
+    if p.take_profit_steps and p.take_profit != p.take_profit_steps[0].percent:
+        raise ValidationError("must be the first step's percent", field="take_profit")
+    if p.trailing_deviation is not None:
+        deviation = _check_decimal("trailing_deviation", p.trailing_deviation)
+        if not ZERO < deviation < HUNDRED:
+            raise ValidationError(
+                f"must be > 0 and < 100 (percent), got {deviation}", field="trailing_deviation"
+            )
+        if p.take_profit_steps:
+            raise ValidationError(
+                "a trailing take-profit cannot be combined with take_profit_steps",
+                field="trailing_deviation",
+            )
+    if p.stop_loss_trailing and p.stop_loss is None:
+        raise ValidationError("needs stop_loss (the trail's distance)", field="stop_loss_trailing")
+    if p.stop_loss_timeout is not None:
+        hours = _check_decimal("stop_loss_timeout", p.stop_loss_timeout)
+        if hours <= 0:
+            raise ValidationError(f"must be > 0 (hours), got {hours}", field="stop_loss_timeout")
+    reinvest = _check_decimal("reinvest_percent", p.reinvest_percent)
+    if not ZERO <= reinvest <= HUNDRED:
+        raise ValidationError(
+            f"must be from 0 to 100 (percent of each cycle's profit), got {reinvest}",
+            field="reinvest_percent",
+        )
 
 
 def _validate_stop_loss(p: MartingaleParams, stop_loss: Decimal) -> None:
@@ -216,6 +304,8 @@ def _validate_stop_loss(p: MartingaleParams, stop_loss: Decimal) -> None:
         raise ValidationError(
             f"must be > 0 and < 100 (percent), got {stop_loss}", field="stop_loss"
         )
+    if p.direction is not Direction.LONG:
+        return  # TODO(short): the mirrored ladder check
     keep = ONE - stop_loss / HUNDRED
     quote = ZERO
     base = ZERO

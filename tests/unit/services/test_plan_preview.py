@@ -9,7 +9,7 @@ import pytest
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from services.plan import market_rules, plan_json, preview, stored_params
-from strategy.params import params_from_values
+from strategy.params import MartingaleParams, params_from_values
 
 PARAMS = {
     "base_order": "10",
@@ -108,4 +108,33 @@ def test_stored_params_are_complete_decimal_strings() -> None:
         "max_active_safety_orders": "1",
         "cooldown": "0",
         "base_order_type": "market",
+        "direction": "long",
+        "stop_loss_trailing": "false",
+        "stop_loss_timeout_action": "market",
+        "reinvest_percent": "0",
+        "start_condition": {"type": "asap"},
     }
+    assert MartingaleParams.from_mapping(stored_params(params)) == params
+
+
+def test_stored_params_round_trip_the_options() -> None:
+    params = MartingaleParams.from_mapping(
+        {
+            "base_order": "10", "safety_order": "20", "max_safety_orders": 3,
+            "price_deviation": "1", "direction": "short",
+            "take_profit_steps": "1:40,2.5:60", "stop_loss": "30", "stop_loss_trailing": True,
+            "stop_loss_timeout": "48", "stop_loss_timeout_action": "break_even",
+            "reinvest_percent": "50",
+            "start_condition": "rsi below=30 period=14 timeframe=1h",
+        }
+    )  # fmt: skip
+    stored = stored_params(params)
+    assert stored["take_profit_steps"] == [
+        {"percent": "1", "portion": "40"},
+        {"percent": "2.5", "portion": "60"},
+    ]
+    assert stored["take_profit"] == "1"
+    assert stored["start_condition"] == {
+        "type": "rsi", "below": "30", "period": "14", "timeframe": "1h"
+    }  # fmt: skip
+    assert MartingaleParams.from_mapping(stored) == params
