@@ -40,11 +40,11 @@ from domain.commands import CancelOrder
 from domain.errors import OrderOutcomeUnknown, TemporaryError, ValidationError
 from domain.events import CooldownElapsed, PriceTicked, Started, StopRequested
 from domain.market import MarketRules
-from domain.orders import Order, OrderState, Side
+from domain.orders import Order, OrderState
 from exchange.port import Exchange
 from persistence.records import CycleRecord, CycleStatus
 from strategy.params import MartingaleParams
-from strategy.queries import stop_loss_price
+from strategy.queries import watch_levels
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
 
 if TYPE_CHECKING:
@@ -310,13 +310,8 @@ class Engine(EngineSteps):
     # --- watching prices -------------------------------------------------------------------
 
     def watch(self) -> Watch:
-        state = self._require_state()
-        below = [o.price for o in state.orders if o.side is Side.BUY and o.price is not None]
-        above = [o.price for o in state.orders if o.side is Side.SELL and o.price is not None]
-        stop = stop_loss_price(state)
-        if stop is not None:
-            below.append(stop)
-        return Watch(below=max(below) if below else None, above=min(above) if above else None)
+        below, above = watch_levels(self._require_state())
+        return Watch(below=below, above=above)
 
     def _rewatch(self) -> None:
         if self.state is None:

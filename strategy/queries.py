@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 
 from domain.money import HUNDRED, ONE
+from domain.orders import Side
 from strategy.ladder import STRATEGY_CONTEXT, take_profit_price
 from strategy.state import MartingaleState, Phase, WorkingOrder
 
@@ -45,6 +46,22 @@ def stop_loss_price(state: MartingaleState) -> Decimal | None:
 def tick_matters(state: MartingaleState, price: Decimal) -> bool:
     trigger = stop_loss_price(state)
     return trigger is not None and price <= trigger
+
+
+def watch_levels(state: MartingaleState) -> tuple[Decimal | None, Decimal | None]:
+    """(below, above): a price at or below `below`, or at or above `above`, may change this
+    strategy (a resting order fills, or a tick the machine reacts to); prices strictly between
+    cannot, so the feed need not wake the engine for them. None: no level on that side.
+
+    Every feature that reacts to ticks adds its level here, so the live feed and the backtest
+    wake the engine for exactly the same prices.
+    """
+    below = [o.price for o in state.orders if o.side is Side.BUY and o.price is not None]
+    above = [o.price for o in state.orders if o.side is Side.SELL and o.price is not None]
+    stop = stop_loss_price(state)
+    if stop is not None:
+        below.append(stop)
+    return (max(below) if below else None, min(above) if above else None)
 
 
 def sellable(s: MartingaleState) -> tuple[Decimal, Decimal] | None:
