@@ -130,6 +130,22 @@ class CooldownElapsed:
     rules: MarketRules | None = None
 
 
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartSignalled:
+    """A strategy waiting for its start condition (`phase` WAITING) may start a cycle now.
+
+    `source` says why: the indicator that held on the last closed candle ("rsi", "ma") or an
+    authenticated webhook signal ("signal"). `price` and `rules` size the cycle, as for
+    `CooldownElapsed`.
+    """
+
+    at: datetime
+    price: Decimal
+    source: str
+    rules: MarketRules | None = None
+
+
 Event = (
     Started
     | OrderAccepted
@@ -140,6 +156,7 @@ Event = (
     | PriceTicked
     | StopRequested
     | CooldownElapsed
+    | StartSignalled
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -152,4 +169,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PriceTicked,
     StopRequested,
     CooldownElapsed,
+    StartSignalled,
 )

@@ -26,6 +26,7 @@ from domain.events import (
     OrderRejected,
     PriceTicked,
     Started,
+    StartSignalled,
     StopMode,
     StopRequested,
 )
@@ -55,6 +56,7 @@ SAMPLES = [
     PriceTicked(at=AT, price=Decimal("0.0987")),
     StopRequested(at=AT, mode=StopMode.SELL),
     CooldownElapsed(at=AT, price=Decimal("0.0991")),
+    StartSignalled(at=AT, price=Decimal("0.0991"), source="rsi"),
     PlaceOrder(
         client_order_id="mg1c1s1",
         symbol="ETH/BTC",
