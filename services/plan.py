@@ -26,7 +26,15 @@ from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import ZERO, fmt, to_decimal
 from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
-from strategy.options import StartCondition, stored_start, stored_steps
+from strategy.options import (
+    StartCondition,
+    start_condition,
+    start_text,
+    steps_text,
+    stored_start,
+    stored_steps,
+    take_profit_steps,
+)
 from strategy.params import MartingaleParams
 
 # Not strategy parameters: what the preview is computed at and checked against.
@@ -110,6 +118,20 @@ def stored_params(params: MartingaleParams) -> dict[str, Any]:
             out[f.name] = str(value.value)
         else:
             out[f.name] = str(value)
+    return out
+
+
+def params_text(stored: Mapping[str, Any]) -> dict[str, str]:
+    """Stored parameters as the one-line texts a form field or `martingale plan` option takes
+    (the take-profit steps as ``1.5:50,3:50``, the start condition as ``rsi below=30 ...``)."""
+    out: dict[str, str] = {}
+    for name, value in stored.items():
+        if name == "take_profit_steps" and isinstance(value, list):
+            out[name] = steps_text(take_profit_steps(value))
+        elif name == "start_condition" and isinstance(value, Mapping):
+            out[name] = start_text(start_condition(value))
+        else:
+            out[name] = str(value)
     return out
 
 

@@ -26,12 +26,24 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("price_deviation", "percent below the base price of the first safety order (required)"),
     ("step_scale", "multiplier of each next deviation step (default 1)"),
     ("volume_scale", "multiplier of each next safety order size (default 1)"),
-    ("take_profit", "percent above the average entry to sell at (required)"),
+    ("take_profit", "percent past the average entry to sell at (required, or the steps)"),
     ("stop_loss", "percent below the average entry to sell at market (default: none)"),
     ("max_active_safety_orders", "safety orders resting at once (default 1; not in the table)"),
     ("cooldown", "seconds between cycles (default 0; not in the table)"),
     ("max_cycles", "stop after this many cycles (default: no limit; not in the table)"),
     ("base_order_type", "market or limit (default market; not in the table)"),
+    ("direction", "long (buy first, default) or short (sell the base first, buy it back lower)"),
+    ("take_profit_steps", "sell in parts: percent:portion pairs, e.g. 1.5:50,3:50"),
+    ("trailing_deviation", "trailing take-profit: sell on this pull-back (percent) past the TP"),
+    ("stop_loss_trailing", "true: the stop follows the best price since the last buy"),
+    ("stop_loss_timeout", "hours: a cycle this old is closed (default: never)"),
+    ("stop_loss_timeout_action", "market (sell now, default) or break_even (move the TP)"),
+    ("reinvest_percent", "percent of each cycle's profit added to the next cycle's sizes"),
+    (
+        "start_condition",
+        "asap (default); 'rsi below=30 period=14 timeframe=5m'; 'ma period=50 timeframe=1h'; "
+        "'signal max_lag=60'",
+    ),
 )
 _RULES: tuple[tuple[str, str], ...] = (
     ("tick_size", "price tick (> 0): buy prices round down, take-profit prices round up"),
@@ -118,4 +130,6 @@ def _shown(value: Decimal, places: int) -> str:
 
 
 def _option(field: str) -> str:
-    return "--" + field.replace("_", "-")
+    """``take_profit_steps[1].percent`` is given by ``--take-profit-steps``."""
+    name = field.split(".", maxsplit=1)[0].split("[", maxsplit=1)[0]
+    return "--" + name.replace("_", "-")
