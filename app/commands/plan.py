@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -101,6 +102,8 @@ def handle(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         option = _option(exc.field) if exc.field else "plan"
         reason = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+        if exc.field and _NESTED.match(exc.field):
+            reason = f"{exc.field}: {reason}"  # which step or setting
         print(f"martingale plan: error: {option}: {reason}", file=sys.stderr)
         return 2
     print(json.dumps(plan_json(plan), indent=2) if args.json else render_table(plan))
@@ -131,5 +134,9 @@ def _shown(value: Decimal, places: int) -> str:
 
 def _option(field: str) -> str:
     """``take_profit_steps[1].percent`` is given by ``--take-profit-steps``."""
-    name = field.split(".", maxsplit=1)[0].split("[", maxsplit=1)[0]
+    nested = _NESTED.match(field)
+    name = nested.group(1) if nested else field
     return "--" + name.replace("_", "-")
+
+
+_NESTED = re.compile(r"^([a-z_]+)[\[.][a-z0-9_\[\].]*$")
