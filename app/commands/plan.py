@@ -17,7 +17,16 @@ from typing import Any
 
 from domain.errors import ValidationError
 from domain.money import fmt
-from services.plan import BALANCE, COLUMNS, PRICE, market_rules, plan_json, preview
+from services.plan import (
+    BALANCE,
+    COLUMNS,
+    FEE_RATE,
+    OUTCOME_COLUMNS,
+    PRICE,
+    market_rules,
+    plan_json,
+    preview,
+)
 from strategy.ladder import Plan
 
 _PARAMS: tuple[tuple[str, str], ...] = (
@@ -63,6 +72,10 @@ _TITLES = {
     "average_price": "avg price",
     "take_profit_price": "TP price",
     "required_change_pct": "to TP %",
+    "stop_loss_price": "SL price",
+    "fees": "fees",
+    "profit": "profit",
+    "profit_pct": "profit %",
 }
 
 
@@ -88,13 +101,20 @@ def register(sub: Any) -> None:
         "--balance", metavar="VALUE", help="available quote balance; the max funds must fit in it"
     )
     parser.add_argument(
+        "--fee-rate",
+        dest=FEE_RATE,
+        metavar="RATE",
+        help="fee of each fill, a fraction of its value (default 0.001, i.e. 0.1 %%); the "
+        "fees and profit columns are net of it",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print JSON; every number is a decimal string"
     )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE]
+    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE, FEE_RATE]
     values = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
         rules = market_rules({name: getattr(args, name) for name, _ in _RULES})
@@ -112,17 +132,31 @@ def handle(args: argparse.Namespace) -> int:
 
 def render_table(plan: Plan) -> str:
     """Aligned text; figures shown to 8 decimals (percentages to 4), the JSON is exact."""
-    header = [_TITLES[key] for key in COLUMNS]
-    rows = [[_cell(key, getattr(row, key)) for key in COLUMNS] for row in plan.levels]
+    extra = [k for k in OUTCOME_COLUMNS if k != "stop_loss_price" or _has_stop(plan)]
+    extra = extra if plan.outcomes else []
+    header = [_TITLES[key] for key in (*COLUMNS, *extra)]
+    rows = [
+        [_cell(key, getattr(row, key)) for key in COLUMNS]
+        + [_cell(key, getattr(outcome, key)) for key in extra]
+        for row, outcome in zip(plan.levels, plan.outcomes or plan.levels, strict=True)
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
+    if plan.fee_rate is not None:
+        lines.append(f"fees and profit: closing at the take-profit, {fmt(plan.fee_rate)} per fill")
     return "\n".join(lines)
 
 
-def _cell(key: str, value: Decimal | int) -> str:
+def _has_stop(plan: Plan) -> bool:
+    return any(o.stop_loss_price is not None for o in plan.outcomes)
+
+
+def _cell(key: str, value: Decimal | int | None) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, int):
         return str(value)
     return _shown(value, 4 if key.endswith("_pct") else 8)
