@@ -33,13 +33,17 @@ return to a positive share).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
 from domain.commands import CancelOrder, CloseReason, ScheduleWakeup
+from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
-from strategy.options import Direction
+from strategy.options import Direction, TimeoutAction
+from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, Role, WorkingStatus
 from strategy.working import Commands, put_order
 
@@ -224,3 +228,73 @@ def quote_size(s: MartingaleState, level: int) -> Decimal:
 def scaled_max_funds(s: MartingaleState) -> Decimal:
     """The most this cycle can commit to buys: the plan's max funds times the scale."""
     return s.params.max_funds * s.size_scale
+
+
+# --- the plan preview --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExitPlan:
+    """What `martingale plan` shows of these features. The stop-loss triggers are those from
+    the average entry after the base order and after the last safety order (a trailing stop
+    starts there and rises with the price)."""
+
+    stop_loss_pct: Decimal | None
+    stop_loss_first: Decimal | None
+    stop_loss_last: Decimal | None
+    trailing: bool
+    timeout_hours: Decimal | None
+    timeout_action: TimeoutAction
+    reinvest_percent: Decimal
+
+
+def exit_plan(
+    params: MartingaleParams, averages: Sequence[Decimal], rules: MarketRules
+) -> ExitPlan | None:
+    """None when the strategy uses none of the exits (the plan then shows nothing of them)."""
+    sl = params.stop_loss
+    if sl is None and params.stop_loss_timeout is None and params.reinvest_percent <= 0:
+        return None
+    first = last = None
+    if sl is not None and averages:
+        long = params.direction is not Direction.SHORT
+        factor = ONE - sl / HUNDRED if long else ONE + sl / HUNDRED
+        rounded = rules.round_price_down if long else rules.round_price_up
+        first, last = rounded(averages[0] * factor), rounded(averages[-1] * factor)
+    return ExitPlan(
+        stop_loss_pct=sl,
+        stop_loss_first=first,
+        stop_loss_last=last,
+        trailing=params.stop_loss_trailing,
+        timeout_hours=params.stop_loss_timeout,
+        timeout_action=params.stop_loss_timeout_action,
+        reinvest_percent=params.reinvest_percent,
+    )
+
+
+def exit_lines(plan: ExitPlan, shown: Callable[[Decimal], str]) -> list[str]:
+    """The plan's lines for people (`shown` formats a figure)."""
+    lines = []
+    if plan.stop_loss_pct is not None and plan.stop_loss_first is not None:
+        kind = "trailing stop loss" if plan.trailing else "stop loss"
+        lines.append(
+            f"{kind}: {shown(plan.stop_loss_pct)} % from the average entry, at "
+            f"{shown(plan.stop_loss_first)} after the base order, "
+            f"{shown(plan.stop_loss_last or plan.stop_loss_first)} after the last safety order"
+            + ("; it rises with the best price since the last buy fill" if plan.trailing else "")
+        )
+    if plan.timeout_hours is not None:
+        then = (
+            "sell at market"
+            if plan.timeout_action is TimeoutAction.MARKET
+            else "move the take-profit to break-even (the average entry, buy fees included)"
+        )
+        lines.append(
+            f"timeout: {shown(plan.timeout_hours)} h after the base order fills, then {then}"
+        )
+    if plan.reinvest_percent > 0:
+        lines.append(
+            f"reinvest: {shown(plan.reinvest_percent)} % of each cycle's profit (and of a loss, "
+            "never below these sizes) scales the next cycles, within the balance"
+        )
+    return lines

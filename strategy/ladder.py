@@ -18,6 +18,7 @@ from decimal import Context, Decimal, localcontext
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO, fmt
+from strategy.exits import ExitPlan, exit_plan
 from strategy.params import MartingaleParams
 
 # One fixed arithmetic context for all strategy math, whatever the caller's thread has set, so
@@ -48,6 +49,7 @@ class Plan:
     levels: tuple[PlanLevel, ...]
     max_funds: Decimal
     max_coverage_pct: Decimal
+    exits: ExitPlan | None = None  # stop loss, timeout, reinvestment (strategy.exits)
 
 
 def level_price(
@@ -112,6 +114,7 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
             levels=tuple(levels),
             max_funds=total_quote,
             max_coverage_pct=params.deviation_pct(params.max_safety_orders),
+            exits=exit_plan(params, [row.average_price for row in levels], rules),
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from domain.errors import ValidationError
 from domain.money import fmt
 from services.plan import BALANCE, COLUMNS, PRICE, market_rules, plan_json, preview
+from strategy.exits import exit_lines
 from strategy.ladder import Plan
 
 _PARAMS: tuple[tuple[str, str], ...] = (
@@ -32,6 +33,10 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("cooldown", "seconds between cycles (default 0; not in the table)"),
     ("max_cycles", "stop after this many cycles (default: no limit; not in the table)"),
     ("base_order_type", "market or limit (default market; not in the table)"),
+    ("stop_loss_trailing", "true: the stop loss follows the best price since the last buy fill"),
+    ("stop_loss_timeout", "hours after the base order fills to close the cycle (default: none)"),
+    ("stop_loss_timeout_action", "market (sell at market, default) or break_even (move the TP)"),
+    ("reinvest_percent", "percent of each cycle's profit that scales the next cycles (default 0)"),
 )
 _RULES: tuple[tuple[str, str], ...] = (
     ("tick_size", "price tick (> 0): buy prices round down, take-profit prices round up"),
@@ -104,6 +109,8 @@ def render_table(plan: Plan) -> str:
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
+    if plan.exits is not None:
+        lines.extend(exit_lines(plan.exits, lambda value: _shown(value, 8)))
     return "\n".join(lines)
 
 

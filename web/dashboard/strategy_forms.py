@@ -51,6 +51,22 @@ PARAM_FIELDS = (
     ),
     ParamField("stop_loss", "Stop loss %", "below the average entry; empty: none"),
     ParamField(
+        "stop_loss_trailing",
+        "Trailing stop",
+        "true: the stop rises with the best price since the last buy",
+        placeholder="false",
+        choices=("false", "true"),
+    ),
+    ParamField("stop_loss_timeout", "Timeout (h)", "close a cycle this old; empty: none"),
+    ParamField(
+        "stop_loss_timeout_action",
+        "On timeout",
+        "sell at market, or take-profit at break-even",
+        placeholder="market",
+        choices=("market", "break_even"),
+    ),
+    ParamField("reinvest_percent", "Reinvest %", "of each cycle's profit", placeholder="0"),
+    ParamField(
         "max_active_safety_orders",
         "Active safety orders",
         "resting on the book at once",

@@ -16,6 +16,7 @@ from persistence.records import StrategyRecord
 from services import plan as plans
 from services import strategies
 from services.control import Action, apply_action
+from services.strategy_exits import exit_state
 from web.models import Id, Input, Json, Output, when
 from web.security import Context, CurrentUser
 
@@ -47,6 +48,10 @@ class ParamsIn(Input):
     cooldown: Number | None = None
     max_cycles: Annotated[int, Field(ge=1, le=10**9)] | None = None
     base_order_type: Literal["market", "limit"] | None = None
+    stop_loss_trailing: bool | None = None
+    stop_loss_timeout: Number | None = Field(default=None, description="hours")
+    stop_loss_timeout_action: Literal["market", "break_even"] | None = None
+    reinvest_percent: Number | None = None
     price: Number | None = Field(
         default=None,
         description="start price of the preview (not stored); default: the market's price now",
@@ -56,7 +61,10 @@ class ParamsIn(Input):
     )
 
     def mapping(self) -> dict[str, Any]:
-        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
+        return {
+            k: ("true" if v else "false") if isinstance(v, bool) else str(v)
+            for k, v in self.model_dump(exclude_none=True).items()
+        }
 
 
 class StrategyIn(Input):
@@ -81,6 +89,11 @@ class StrategyOut(Output):
     last_heartbeat: str | None
     created_at: str | None
     updated_at: str | None
+    exits: dict[str, str] | None = Field(
+        default=None,
+        description="one strategy's GET: the current cycle's size scale, the profit reinvested, "
+        "the stop-loss price (a trailing stop's best price) and the cycle's timeout",
+    )
 
 
 class CreatedOut(Output):
@@ -94,8 +107,9 @@ class ActionOut(Output):
     desired_state: str
 
 
-def strategy_out(record: StrategyRecord) -> StrategyOut:
+def strategy_out(record: StrategyRecord, exits: dict[str, str] | None = None) -> StrategyOut:
     return StrategyOut(
+        exits=exits,
         id=record.id,
         name=record.name,
         account_id=record.account_id,
@@ -157,7 +171,8 @@ def create_strategy(
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyOut)
 def get_strategy(strategy_id: Id, principal: CurrentUser, ctx: Context) -> StrategyOut:
-    return strategy_out(strategies.get_strategy(ctx.repo, principal.user_id, strategy_id))
+    record = strategies.get_strategy(ctx.repo, principal.user_id, strategy_id)
+    return strategy_out(record, exit_state(ctx.repo, record.id))
 
 
 @router.put("/strategies/{strategy_id}/params", response_model=CreatedOut)
