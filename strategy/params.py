@@ -299,6 +299,11 @@ def _validate_stop_loss(p: MartingaleParams, stop_loss: Decimal) -> None:
     stop fires first and the remaining safety orders can never fill: those safety orders (and
     the funds reserved for them) would be pointless. The check is done in ratios of the base
     price (P0 = 1), before exchange rounding.
+
+    A trailing stop (`stop_loss_trailing`) starts at that same trigger after every buy fill, so
+    the rule holds where it starts; once the price has risen it trails the best price and may
+    sit above the next safety price: it then fires before that level fills, which is the point
+    of a trailing stop (a gain locked in rather than the position averaged down).
     """
     if not ZERO < stop_loss < HUNDRED:
         raise ValidationError(
