@@ -43,7 +43,7 @@ from domain.market import MarketRules
 from domain.orders import Order, OrderState
 from exchange.port import Exchange
 from persistence.records import CycleRecord, CycleStatus
-from strategy.exits import next_wake
+from strategy.exits import next_wake, only_trails
 from strategy.params import MartingaleParams
 from strategy.queries import watch_levels
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
@@ -272,9 +272,26 @@ class Engine(EngineSteps):
     # --- inputs --------------------------------------------------------------------------
 
     def on_tick(self, price: Decimal, at: datetime) -> None:
-        self.sync()
+        if not only_trails(self._require_state(), price):  # a trail's new best: nothing filled
+            self.sync()
         self.handle(PriceTicked(at=at, price=price))
         self._rewatch()
+
+    def on_range(
+        self, low: Decimal, high: Decimal, at: datetime, close: Decimal | None = None
+    ) -> None:
+        """The market traded from `low` to `high` and ended at `close` (a candle; one tick
+        when they are equal): the low first (for a long strategy it is taken to come first),
+        then the high when it still reaches a level above (a trailing stop's next best price),
+        then the close when it crosses the level that high set (the stop it raised). The feed
+        does not wake an engine twice for one tick, and the backtest plays the same."""
+        self.on_tick(low, at)
+        above = self.watch().above
+        if high > low and above is not None and high >= above:
+            self.on_tick(high, at)
+            below = self.watch().below
+            if close is not None and below is not None and close <= below:
+                self.on_tick(close, at)
 
     def on_cooldown(self) -> None:
         """The strategy's timer: the end of a cooldown, or a cycle's timeout

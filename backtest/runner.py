@@ -173,10 +173,7 @@ class _Player:
         self.clock.now = at
         self.venue.update_candle(self.rules.symbol, candle, at, replay=REPLAY)
         if crossed:
-            self.engine.on_tick(candle.low, at)
-            above = self.host.above
-            if above is not None and candle.high >= above:
-                self.engine.on_tick(candle.high, at)  # the high, after the low: a trail's best
+            self.engine.on_range(candle.low, candle.high, at, candle.close)
         _fire(self.engine, self.host, at)
         _catch_up(self.engine, self.host, candle.close, at)
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from domain.commands import CancelOrder, CloseReason, ScheduleWakeup
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
+from domain.orders import Side
 from strategy.options import Direction, TimeoutAction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, Role, WorkingStatus
@@ -298,3 +299,18 @@ def exit_lines(plan: ExitPlan, shown: Callable[[Decimal], str]) -> list[str]:
             "never below these sizes) scales the next cycles, within the balance"
         )
     return lines
+
+
+def only_trails(s: MartingaleState, price: Decimal) -> bool:
+    """A tick at `price` can only raise the trail: no order of ours could have filled at it
+    (every buy below it, every sell above it, no market order in flight). The engine then skips
+    asking the exchange about its orders: in a rising market every new best wakes it."""
+    level = trail_level(s)
+    if level is None or (price != level and not _better(s, price, level)):
+        return False
+    for order in s.orders:
+        if order.price is None:
+            return False
+        if order.price >= price if order.side is Side.BUY else order.price <= price:
+            return False
+    return True

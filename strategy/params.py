@@ -38,6 +38,9 @@ from strategy.options import (
 # and volume_scale**n grows without bound, so we stop well before the id format would.
 MAX_SAFETY_ORDERS = 200
 
+# A cycle's timeout is a time in the future: bounded so the deadline is always a valid date.
+MAX_TIMEOUT_HOURS = 8760
+
 REQUIRED = ("base_order", "safety_order", "max_safety_orders", "price_deviation")
 
 
@@ -283,6 +286,11 @@ def _validate_options(p: MartingaleParams) -> None:
         hours = _check_decimal("stop_loss_timeout", p.stop_loss_timeout)
         if hours <= 0:
             raise ValidationError(f"must be > 0 (hours), got {hours}", field="stop_loss_timeout")
+        if hours > MAX_TIMEOUT_HOURS:
+            raise ValidationError(
+                f"must be at most {MAX_TIMEOUT_HOURS} hours (a year), got {hours}",
+                field="stop_loss_timeout",
+            )
     reinvest = _check_decimal("reinvest_percent", p.reinvest_percent)
     if not ZERO <= reinvest <= HUNDRED:
         raise ValidationError(

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 from domain import codec
 from domain.commands import CloseReason, Command, CycleClosed, PlaceOrder, ScheduleWakeup
+from domain.errors import ValidationError
 from domain.events import (
     CooldownElapsed,
     OrderCanceled,
@@ -18,7 +19,7 @@ from domain.events import (
     StopRequested,
 )
 from domain.orders import OrderType, Side
-from strategy.exits import next_wake, size_scale
+from strategy.exits import next_wake, only_trails, size_scale
 from strategy.machine import decide
 from strategy.params import MartingaleParams
 from strategy.queries import stop_loss_price, watch_levels
@@ -266,3 +267,21 @@ def test_commands_hold_no_scale_without_the_feature() -> None:
     s, cmds = decide(fresh(), Started(at=T0, price=D(100)))
     assert next(c for c in cmds if isinstance(c, PlaceOrder)).cost == D("10")
     assert s.size_scale == 1 and s.orders[0].status is WorkingStatus.SUBMITTED
+
+
+def test_a_timeout_past_a_year_is_refused_naming_the_field() -> None:
+    try:
+        params(stop_loss_timeout="8760.5")
+    except ValidationError as exc:
+        assert exc.field == "stop_loss_timeout"
+    else:
+        raise AssertionError("a timeout past a year was accepted")
+    assert params(stop_loss_timeout="8760").stop_loss_timeout == D(8760)
+
+
+def test_a_tick_that_only_raises_the_trail_needs_no_look_at_the_orders() -> None:
+    s = entered(fresh(params(stop_loss="8", stop_loss_trailing="true", take_profit="5")))
+    assert only_trails(s, D("100.01")) and only_trails(s, D("104.99"))
+    assert not only_trails(s, D("105"))  # the take-profit may have filled
+    assert not only_trails(s, D("100"))  # no new best
+    assert not only_trails(entered(fresh(params(stop_loss="8"))), D("100.5"))  # no trail
