@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from domain.market import split_symbol
 from domain.money import ZERO
 from domain.orders import Fill, Side
+from strategy.direction import average, carried_book, held
+from strategy.options import Direction
 from strategy.state import Book, FeeTotal, MartingaleState, WorkingOrder
 
 if TYPE_CHECKING:
@@ -69,19 +71,38 @@ def apply_fill(
     return s, order
 
 
-def close_book(book: Book) -> tuple[Decimal, Book]:
+def close_book(book: Book, direction: Direction = Direction.LONG) -> tuple[Decimal, Book]:
     """(realized profit, book carried into the next cycle) for a closing cycle.
 
     What is still held (dust, or the position a "cancel" stop keeps) is carried at its average
-    cost, so profit = proceeds - cost of what was sold, exactly, under average costing.
+    cost, so profit = proceeds - cost of what was sold, exactly, under average costing. For a
+    short, what is still owed (less than a step, or a base fee on the buy-back) is carried the
+    same way at its average entry: the value `position * average` is negative then, and the
+    profit is received - spent for the base actually bought back.
     """
-    average = book.average
-    held = book.position
-    carried_cost = held * average if average is not None and held > 0 else ZERO
-    profit = book.received - book.spent + carried_cost
-    if held <= 0:
-        return profit, Book()
-    return profit, Book(bought=held, spent=carried_cost)
+    entry = average(book, direction)
+    size = held(book, direction)
+    if entry is None or size <= 0:
+        return book.received - book.spent, Book()
+    value = size * entry
+    profit = book.received - book.spent + (value if direction is Direction.LONG else -value)
+    return profit, carried_book(size, value, direction)
+
+
+def carried_figures(carried: Book) -> tuple[Decimal, Decimal]:
+    """(amount, cost) of a carried book as the cycle's record keeps them, signed: base and quote
+    held for a long's dust, both negative for what a short still owes (`book_from_carried`
+    reads them back)."""
+    return carried.position, carried.spent - carried.received
+
+
+def book_from_carried(amount: Decimal, cost: Decimal) -> Book:
+    """The book a cycle starts with after one that carried `amount` at `cost` (signed)."""
+    if amount < 0:
+        return Book(sold=-amount, received=-cost)
+    if amount > 0:
+        return Book(bought=amount, spent=cost)
+    return Book()
 
 
 def _add_fee(totals: tuple[FeeTotal, ...], currency: str, amount: Decimal) -> tuple[FeeTotal, ...]:
