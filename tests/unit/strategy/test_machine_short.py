@@ -24,8 +24,8 @@ from domain.orders import OrderType, Side
 from strategy.accounting import book_from_carried, carried_figures, close_book
 from strategy.machine import decide
 from strategy.options import Direction
-from strategy.queries import average_price, position, stop_loss_price, tick_matters, watch_levels
 from strategy.params import MartingaleParams
+from strategy.queries import average_price, position, stop_loss_price, tick_matters, watch_levels
 from strategy.state import Book, MartingaleState, Phase, WorkingStatus
 from tests.unit.strategy.helpers import (
     SYMBOL,
