@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actors.engine_orders import MARKET_RECHECK
-from actors.engine_policy import apply_order, between_cycles, shown
+from actors.engine_policy import apply_order, between_cycles, direction_kept, parsed_params, shown
 from actors.engine_ports import FillsNotVisible, Host, Store, Watch
 from actors.engine_steps import EngineSteps
 from actors.sends import SendLog
@@ -43,8 +43,9 @@ from domain.market import MarketRules
 from domain.orders import Order, OrderState
 from exchange.port import Exchange
 from persistence.records import CycleRecord, CycleStatus
+from strategy.direction import held as size_held
 from strategy.params import MartingaleParams
-from strategy.queries import watch_levels
+from strategy.queries import average_price, watch_levels
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ class Engine(EngineSteps):
         if loaded.snapshot:
             snapshot = codec.loads(loaded.snapshot, MartingaleState)
             self.state = between_cycles(snapshot, record)
+            self._warn_direction_kept(record.params)
             if snapshot.phase is Phase.FINISHED and self.state.phase is Phase.IDLE:
                 self._report_adopted(self.state)
         else:
@@ -165,8 +167,8 @@ class Engine(EngineSteps):
         """A finished strategy resumed with a position it kept (stop-now): the next cycle
         adopts it, at its cost, and sells it with its take-profit. Said, not silent."""
         held = state.book.position
-        if held > 0:
-            average = state.book.average
+        if size_held(state.book, state.params.direction) > 0:
+            average = average_price(state)
             self._host.report(
                 "position_adopted",
                 f"{shown(held)} {state.rules.base} at an average of "
@@ -287,12 +289,21 @@ class Engine(EngineSteps):
         record = self._store.get_strategy(self.strategy_id)
         try:
             self.state = between_cycles(self._require_state(), record)
+            self._warn_direction_kept(record.params)
         except ValidationError as exc:
             self._host.warn(
                 "params_refused",
                 f"the stored parameters cannot be used ({exc}); the next cycle keeps the "
                 "previous ones",
             )
+
+    def _warn_direction_kept(self, stored: Mapping[str, Any]) -> None:
+        state = self._require_state()
+        if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
+            return  # parameters change between cycles only
+        why = direction_kept(state, parsed_params(stored))
+        if why is not None:
+            self._host.warn("params_refused", why)
 
     def request_stop(self, event: StopRequested) -> None:
         self.handle(event)

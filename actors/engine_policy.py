@@ -50,7 +50,10 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
             # Resumed before the cycle closed: it goes on, and so do the cycles after it.
             return replace(state, stop_mode=None)
         return state
-    state = replace(state, params=parsed_params(record.params))
+    params = parsed_params(record.params)
+    if direction_kept(state, params) is not None:
+        params = state.params  # the cycle keeps its parameters: the engine says why
+    state = replace(state, params=params)
     limit = state.params.max_cycles
     cycles_left = limit is None or state.cycles_closed < limit
     if (
@@ -62,6 +65,21 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
             state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
         )
     return state
+
+
+def direction_kept(state: MartingaleState, params: MartingaleParams) -> str | None:
+    """Why new parameters that change the direction cannot be taken yet, or None.
+
+    A carried long position cannot be sold by a short's buy-back, nor a short's debt bought
+    back by a long's take-profit: the direction changes only once nothing is carried."""
+    if params.direction is state.params.direction or state.book.position == 0:
+        return None
+    return (
+        f"direction cannot change from {state.params.direction.value} to "
+        f"{params.direction.value} while the strategy carries a position of "
+        f"{shown(state.book.position)}; the next cycle keeps the previous parameters (sell "
+        "the position by hand, or stop with sell, then change the direction)"
+    )
 
 
 _PARSED: dict[tuple[tuple[str, type, str], ...], MartingaleParams] = {}

@@ -135,6 +135,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "levels": [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels],
         "max_funds": fmt(plan.max_funds),
         "max_coverage_pct": fmt(plan.max_coverage_pct),
+        "direction": plan.direction.value,
+        "max_base": fmt(plan.max_base),
+        "required_funds": fmt(plan.required_funds),
     }
 
 

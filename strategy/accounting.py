@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from domain.commands import CycleClosed
 from domain.market import split_symbol
 from domain.money import ZERO
 from domain.orders import Fill, Side
@@ -111,3 +112,11 @@ def _add_fee(totals: tuple[FeeTotal, ...], currency: str, amount: Decimal) -> tu
             updated = FeeTotal(currency=currency, amount=total.amount + amount)
             return (*totals[:i], updated, *totals[i + 1 :])
     return (*totals, FeeTotal(currency=currency, amount=amount))
+
+
+def closed_entry(closed: CycleClosed, direction: Direction) -> tuple[Decimal, Decimal | None]:
+    """(amount, average entry) of a closed cycle for its record: the base a long bought at
+    spent / bought, or the base a short sold, negative like its position, at received / sold."""
+    if direction is Direction.SHORT:
+        return -closed.sold, closed.received / closed.sold if closed.sold > 0 else None
+    return closed.bought, closed.spent / closed.bought if closed.bought > 0 else None

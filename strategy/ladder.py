@@ -166,7 +166,7 @@ def validate_plan(plan: Plan, rules: MarketRules, *, balance: Decimal | None = N
                 )
         if balance is not None and plan.required_funds > balance:
             short = plan.direction is Direction.SHORT
-            what = f"{rules.base} to sell" if short else "max funds"
+            what = "base to sell" if short else "max funds"
             raise ValidationError(
                 f"{what} {fmt(plan.required_funds)} exceed the available balance {fmt(balance)}",
                 field="balance",

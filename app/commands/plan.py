@@ -18,6 +18,7 @@ from domain.errors import ValidationError
 from domain.money import fmt
 from services.plan import BALANCE, COLUMNS, PRICE, market_rules, plan_json, preview
 from strategy.ladder import Plan
+from strategy.options import Direction
 
 _PARAMS: tuple[tuple[str, str], ...] = (
     ("base_order", "base order size in quote currency (required)"),
@@ -32,6 +33,7 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("cooldown", "seconds between cycles (default 0; not in the table)"),
     ("max_cycles", "stop after this many cycles (default: no limit; not in the table)"),
     ("base_order_type", "market or limit (default market; not in the table)"),
+    ("direction", "long (buy first, default) or short (sell base first: levels above, TP below)"),
 )
 _RULES: tuple[tuple[str, str], ...] = (
     ("tick_size", "price tick (> 0): buy prices round down, take-profit prices round up"),
@@ -72,7 +74,9 @@ def register(sub: Any) -> None:
     for name, text in _RULES:
         parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
     parser.add_argument(
-        "--balance", metavar="VALUE", help="available quote balance; the max funds must fit in it"
+        "--balance",
+        metavar="VALUE",
+        help="available balance (quote; base for a short); the max funds must fit in it",
     )
     parser.add_argument(
         "--json", action="store_true", help="print JSON; every number is a decimal string"
@@ -103,6 +107,8 @@ def render_table(plan: Plan) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
+    if plan.direction is Direction.SHORT:
+        lines.append(f"direction: short; base to sell: {_shown(plan.max_base, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
     return "\n".join(lines)
 

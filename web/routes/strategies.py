@@ -47,12 +47,18 @@ class ParamsIn(Input):
     cooldown: Number | None = None
     max_cycles: Annotated[int, Field(ge=1, le=10**9)] | None = None
     base_order_type: Literal["market", "limit"] | None = None
+    direction: Literal["long", "short"] | None = Field(
+        default=None,
+        description="long (buy first, the default) or short (sell base first, buy it back lower)",
+    )
     price: Number | None = Field(
         default=None,
         description="start price of the preview (not stored); default: the market's price now",
     )
     balance: Number | None = Field(
-        default=None, description="funds the whole ladder must fit in (checked, not stored)"
+        default=None,
+        description="funds the whole ladder must fit in (checked, not stored): quote for a "
+        "long, base for a short",
     )
 
     def mapping(self) -> dict[str, Any]:
