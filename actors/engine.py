@@ -251,11 +251,14 @@ class Engine(EngineSteps):
         In a fixed order, whatever their order in the state: when one look finds several
         orders changed (a safety order and the take-profit filled in one candle), market
         orders come first (a base order, or an exit: never resting beside the ladder), then
-        buys before sells, the highest buy and the lowest sell first. For a long strategy the
-        low of an interval is taken to come before its high, the rule the backtest uses.
+        the safety orders before the take-profit, the highest buy and the lowest sell first.
+        For a long strategy the low of an interval is taken to come before its high, for a
+        short the high before the low: the pessimistic rule the backtest uses.
         """
+        state = self._require_state()
+        direction = state.params.direction
         for coid in [
-            o.client_order_id for o in sorted(self._require_state().orders, key=apply_order)
+            o.client_order_id for o in sorted(state.orders, key=lambda o: apply_order(o, direction))
         ]:
             working = self._require_state().order(coid)
             if working is not None:

@@ -12,6 +12,8 @@ from domain.commands import Command, CycleClosed, StrategyFinished
 from domain.events import StopMode
 from domain.orders import Side
 from persistence.records import DesiredState, StrategyRecord
+from strategy.direction import entry_side
+from strategy.options import Direction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, WorkingOrder
 
@@ -21,14 +23,17 @@ else:
     from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 
-def apply_order(order: WorkingOrder) -> tuple[int, Decimal, str]:
-    """Sort key of `Engine._current_orders`: market orders, then buys from the highest price
-    down, then sells from the lowest price up; the client order id breaks ties."""
+def apply_order(
+    order: WorkingOrder, direction: Direction = Direction.LONG
+) -> tuple[int, Decimal, str]:
+    """Sort key of `Engine._current_orders`: market orders, then the entry side's orders (buys
+    for a long, from the highest price down; sells for a short, from the lowest up), then the
+    exit side's; the client order id breaks ties."""
     if order.price is None:
         return (0, Decimal(0), order.client_order_id)
-    if order.side is Side.BUY:
-        return (1, -order.price, order.client_order_id)
-    return (2, order.price, order.client_order_id)
+    nearest = -order.price if order.side is Side.BUY else order.price
+    rank = 1 if order.side is entry_side(direction) else 2
+    return (rank, nearest, order.client_order_id)
 
 
 def between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:

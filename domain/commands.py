@@ -61,13 +61,13 @@ class CycleClosed:
     fees, dust carried in included) for `spent` quote (fees in quote included), `base_price`
     the base order's average fill price, and `carried` base handed to the next cycle at
     `carried_cost` (dust below the market's step, or the position a stop-now keeps);
-    `received` the quote its sells received, net of fees in quote; `sold` the base its sells
-    gave up (fees in base included).
+    `received` the quote its sells received, net of fees in quote.
 
     For a short the entries are the sells: `carried` is then negative, the base still owed
     (below the step, or a base fee on the buy-back), and `carried_cost` the quote its sells
     received for it at the average entry, negative too (amount and cost keep one sign, so
-    carried_cost / carried is the average either way).
+    carried_cost / carried is the average either way). The base a short sold is then
+    bought - carried (`strategy.accounting.closed_entry`).
     """
 
     cycle: int
@@ -80,7 +80,6 @@ class CycleClosed:
     carried: Decimal = ZERO
     carried_cost: Decimal = ZERO
     received: Decimal = ZERO
-    sold: Decimal = ZERO
 
 
 @register

@@ -116,7 +116,11 @@ def _add_fee(totals: tuple[FeeTotal, ...], currency: str, amount: Decimal) -> tu
 
 def closed_entry(closed: CycleClosed, direction: Direction) -> tuple[Decimal, Decimal | None]:
     """(amount, average entry) of a closed cycle for its record: the base a long bought at
-    spent / bought, or the base a short sold, negative like its position, at received / sold."""
+    spent / bought, or the base a short sold, negative like its position, at received / sold.
+
+    A short's position at the close is what it carries (its debt, <= 0), so the base it sold
+    is bought - carried."""
     if direction is Direction.SHORT:
-        return -closed.sold, closed.received / closed.sold if closed.sold > 0 else None
+        sold = closed.bought - closed.carried
+        return -sold, closed.received / sold if sold > 0 else None
     return closed.bought, closed.spent / closed.bought if closed.bought > 0 else None

@@ -375,7 +375,6 @@ def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) ->
             carried=carried_amount,
             carried_cost=carried_cost,
             received=s.book.received,
-            sold=s.book.sold,
         )
     )
     s = replace(
