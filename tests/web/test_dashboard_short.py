@@ -3,11 +3,15 @@ debt shown as held."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from typing import Any
 
 from persistence.records import CycleStatus
 from tests.integration.persistence.helpers import at, open_cycle
 from tests.web.conftest import World
+from tests.web.dashboard_helpers import Browser
+from tests.web.test_dashboard import VALID
 from tests.web.test_dashboard_model import _row, prices
 
 
@@ -49,3 +53,16 @@ def test_a_short_debt_a_closed_cycle_carried_is_shown_held(world: World) -> None
     assert row.held and row.position == Decimal("-0.001")  # type: ignore[attr-defined]
     # owed 0.001 sold at 0.05: at 0.06 it costs 0.00001 more to buy back
     assert row.unrealized == Decimal("-0.00001")  # type: ignore[attr-defined]
+
+
+def test_the_parameters_form_keeps_and_sets_the_direction(world: World) -> None:
+    alice = Browser(world, world.alice)
+    sid = world.alice.strategy_id
+    answer: Any = alice.post(f"/ui/strategies/{sid}/params", {**VALID, "direction": "short"})
+    assert answer.status_code == 200, answer.text
+    assert world.repo.get_strategy(sid).params["direction"] == "short"
+    page = str(alice.get(f"/strategies/{sid}").text)
+    assert re.search(r'<option value="short"\s+selected>', page)  # shown as stored
+    refused: Any = alice.post(f"/ui/strategies/{sid}/params", {**VALID, "direction": "up"})
+    assert "must be one of long, short" in refused.text
+    assert world.repo.get_strategy(sid).params["direction"] == "short"

@@ -66,6 +66,13 @@ PARAM_FIELDS = (
         placeholder="market",
         choices=("market", "limit"),
     ),
+    ParamField(
+        "direction",
+        "Direction",
+        "long buys first; short sells base it holds first and buys it back lower",
+        placeholder="long",
+        choices=("long", "short"),
+    ),
 )
 CHECK_ONLY = ("price", "balance")  # the preview's start price and funds: never stored
 STRATEGY_FIELDS = ("name", "account", "symbol", "state")
