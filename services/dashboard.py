@@ -178,7 +178,7 @@ def _totals(rows: list[StrategyRow]) -> list[QuoteTotal]:
             quote=row.quote,
             realized=was.realized + row.realized,
             unrealized=unrealized,
-            in_position=was.in_position + row.cost,
+            in_position=was.in_position + abs(row.cost),  # a short's cost is negative
         )
     return [totals[quote] for quote in sorted(totals)]
 

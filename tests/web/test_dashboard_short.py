@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from persistence.records import CycleStatus
+from services.dashboard import overview
 from tests.integration.persistence.helpers import at, open_cycle
 from tests.web.conftest import World
 from tests.web.dashboard_helpers import Browser
 from tests.web.test_dashboard import VALID
-from tests.web.test_dashboard_model import _row, prices
+from tests.web.test_dashboard_model import NOW, _row, prices
 
 
 def test_a_short_gains_when_the_price_falls(world: World) -> None:
@@ -34,6 +35,12 @@ def test_a_short_gains_when_the_price_falls(world: World) -> None:
     assert row.position == Decimal("-0.5")  # type: ignore[attr-defined]
     assert row.unrealized == Decimal("0.0075")  # type: ignore[attr-defined]
     assert not row.held  # type: ignore[attr-defined]
+    assert row.cost == Decimal("-0.025")  # type: ignore[attr-defined]  # signed, like the position
+    data = overview(
+        world.repo, world.alice.user_id, now=NOW, price_of=prices({("paper", "ETH/BTC"): "0.04"})
+    )  # type: ignore[arg-type]
+    btc = next(t for t in data.totals if t.quote == "BTC")
+    assert btc.in_position == Decimal("0.025")  # the quote value the short holds sold
 
 
 def test_a_short_debt_a_closed_cycle_carried_is_shown_held(world: World) -> None:

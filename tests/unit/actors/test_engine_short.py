@@ -74,3 +74,15 @@ def test_the_direction_waits_until_nothing_is_carried(world: EngineWorld) -> Non
     assert "params_refused" in world.host.kinds()
     base = world.db_orders()[world.coid(2, "b")]
     assert base.side is Side.SELL
+
+
+def test_a_restarted_engine_resumes_the_short_where_it_was(world: EngineWorld) -> None:
+    world.started()
+    world.move("101")  # safety 1 sells; the buy-back is re-placed for the new average
+    again = world.engine()  # a restart: the same store and venue, a fresh engine
+    again.start()
+    state = again.state
+    assert state is not None and state.phase is Phase.ACTIVE
+    assert state.book.position == Decimal("-1.99")  # 1 + 100 / 101 = 0.990099.. down to 0.99
+    resting = {o.client_order_id: o.side for o in world.venue.open_orders("alice", SYMBOL)}
+    assert resting == {world.coid(1, "t2"): Side.BUY, world.coid(1, "s2"): Side.SELL}
