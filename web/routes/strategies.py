@@ -32,6 +32,21 @@ Number = Annotated[
 Count = Annotated[int, Field(ge=0, le=1000)]
 
 
+class StepIn(Input):
+    percent: Number = Field(description="percent past the average entry")
+    portion: Number = Field(description="percent of the position sold at this step")
+
+
+class StartIn(Input):
+    type: Literal["asap", "rsi", "ma", "signal"]
+    period: Annotated[int, Field(ge=2, le=500)] | None = None
+    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] | None = None
+    below: Number | None = Field(default=None, description="rsi only: the level (0-100)")
+    max_lag: Annotated[int, Field(ge=1, le=3600)] | None = Field(
+        default=None, description="signal only: seconds a signal may be old"
+    )
+
+
 class ParamsIn(Input):
     """The `martingale plan` parameters; omitted optional ones take their defaults."""
 
@@ -39,7 +54,17 @@ class ParamsIn(Input):
     safety_order: Number
     max_safety_orders: Count
     price_deviation: Number
-    take_profit: Number
+    take_profit: Number | None = Field(
+        default=None, description="required unless take_profit_steps is given"
+    )
+    direction: Literal["long", "short"] | None = None
+    take_profit_steps: Annotated[list[StepIn], Field(max_length=10)] | None = None
+    trailing_deviation: Number | None = None
+    stop_loss_trailing: bool | None = None
+    stop_loss_timeout: Number | None = Field(default=None, description="hours")
+    stop_loss_timeout_action: Literal["market", "break_even"] | None = None
+    reinvest_percent: Number | None = None
+    start_condition: StartIn | None = None
     step_scale: Number | None = None
     volume_scale: Number | None = None
     stop_loss: Number | None = None
@@ -47,10 +72,6 @@ class ParamsIn(Input):
     cooldown: Number | None = None
     max_cycles: Annotated[int, Field(ge=1, le=10**9)] | None = None
     base_order_type: Literal["market", "limit"] | None = None
-    direction: Literal["long", "short"] | None = Field(
-        default=None,
-        description="long (buy first, the default) or short (sell base first, buy it back lower)",
-    )
     price: Number | None = Field(
         default=None,
         description="start price of the preview (not stored); default: the market's price now",
@@ -62,7 +83,12 @@ class ParamsIn(Input):
     )
 
     def mapping(self) -> dict[str, Any]:
-        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
+        """Values for `MartingaleParams.from_mapping`: numbers as their text, the steps and
+        the start condition as plain lists and mappings."""
+        return {
+            k: v if isinstance(v, list | dict | bool) else str(v)
+            for k, v in self.model_dump(exclude_none=True).items()
+        }
 
 
 class StrategyIn(Input):
@@ -106,7 +132,7 @@ def strategy_out(record: StrategyRecord) -> StrategyOut:
         name=record.name,
         account_id=record.account_id,
         symbol=record.symbol,
-        params={k: str(v) for k, v in record.params.items()},
+        params={k: v if isinstance(v, list | dict) else str(v) for k, v in record.params.items()},
         desired_state=record.desired_state.value,
         actual_state=record.actual_state.value,
         stop_mode=record.stop_mode.value if record.stop_mode else None,
