@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actors.engine_orders import MARKET_RECHECK
-from actors.engine_policy import apply_order, between_cycles, shown
+from actors.engine_policy import apply_order, between_cycles, direction_kept, parsed_params, shown
 from actors.engine_ports import FillsNotVisible, Host, Store, Watch
 from actors.engine_steps import EngineSteps
 from actors.sends import SendLog
@@ -43,9 +43,11 @@ from domain.market import MarketRules
 from domain.orders import Order, OrderState
 from exchange.port import Exchange
 from persistence.records import CycleRecord, CycleStatus
+from strategy.direction import held as size_held
 from strategy.exits import next_wake, only_trails
+from strategy.options import Direction
 from strategy.params import MartingaleParams
-from strategy.queries import watch_levels
+from strategy.queries import average_price, watch_levels
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
 
 if TYPE_CHECKING:
@@ -138,6 +140,7 @@ class Engine(EngineSteps):
         if loaded.snapshot:
             snapshot = codec.loads(loaded.snapshot, MartingaleState)
             self.state = between_cycles(snapshot, record)
+            self._warn_direction_kept(record.params)
             if snapshot.phase is Phase.FINISHED and self.state.phase is Phase.IDLE:
                 self._report_adopted(self.state)
         else:
@@ -175,8 +178,8 @@ class Engine(EngineSteps):
         """A finished strategy resumed with a position it kept (stop-now): the next cycle
         adopts it, at its cost, and sells it with its take-profit. Said, not silent."""
         held = state.book.position
-        if held > 0:
-            average = state.book.average
+        if size_held(state.book, state.params.direction) > 0:
+            average = average_price(state)
             self._host.report(
                 "position_adopted",
                 f"{shown(held)} {state.rules.base} at an average of "
@@ -259,11 +262,14 @@ class Engine(EngineSteps):
         In a fixed order, whatever their order in the state: when one look finds several
         orders changed (a safety order and the take-profit filled in one candle), market
         orders come first (a base order, or an exit: never resting beside the ladder), then
-        buys before sells, the highest buy and the lowest sell first. For a long strategy the
-        low of an interval is taken to come before its high, the rule the backtest uses.
+        the safety orders before the take-profit, the highest buy and the lowest sell first.
+        For a long strategy the low of an interval is taken to come before its high, for a
+        short the high before the low: the pessimistic rule the backtest uses.
         """
+        state = self._require_state()
+        direction = state.params.direction
         for coid in [
-            o.client_order_id for o in sorted(self._require_state().orders, key=apply_order)
+            o.client_order_id for o in sorted(state.orders, key=lambda o: apply_order(o, direction))
         ]:
             working = self._require_state().order(coid)
             if working is not None:
@@ -281,10 +287,21 @@ class Engine(EngineSteps):
         self, low: Decimal, high: Decimal, at: datetime, close: Decimal | None = None
     ) -> None:
         """The market traded from `low` to `high` and ended at `close` (a candle; one tick
-        when they are equal): the low first (for a long strategy it is taken to come first),
-        then the high when it still reaches a level above (a trailing stop's next best price),
-        then the close when it crosses the level that high set (the stop it raised). The feed
-        does not wake an engine twice for one tick, and the backtest plays the same."""
+        when they are equal). The side against the position comes first (the low for a long,
+        the high for a short: the safety orders and the stop loss sit there), then the other
+        side when it still reaches a level there (a trailing stop's or take-profit's next best
+        price), then the close when it crosses the level that move set (the stop it raised).
+        The feed does not wake an engine twice for one tick, and the backtest plays the same."""
+        state = self._require_state()
+        if state.params.direction is Direction.SHORT:
+            self.on_tick(high, at)
+            below = self.watch().below
+            if high > low and below is not None and low <= below:
+                self.on_tick(low, at)
+                above = self.watch().above
+                if close is not None and above is not None and close >= above:
+                    self.on_tick(close, at)
+            return
         self.on_tick(low, at)
         above = self.watch().above
         if high > low and above is not None and high >= above:
@@ -326,12 +343,21 @@ class Engine(EngineSteps):
         record = self._store.get_strategy(self.strategy_id)
         try:
             self.state = between_cycles(self._require_state(), record)
+            self._warn_direction_kept(record.params)
         except ValidationError as exc:
             self._host.warn(
                 "params_refused",
                 f"the stored parameters cannot be used ({exc}); the next cycle keeps the "
                 "previous ones",
             )
+
+    def _warn_direction_kept(self, stored: Mapping[str, Any]) -> None:
+        state = self._require_state()
+        if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
+            return  # parameters change between cycles only
+        why = direction_kept(state, parsed_params(stored))
+        if why is not None:
+            self._host.warn("params_refused", why)
 
     def request_stop(self, event: StopRequested) -> None:
         self.handle(event)
@@ -342,13 +368,17 @@ class Engine(EngineSteps):
         return self.state is not None and self.state.phase is Phase.FINISHED
 
     def _balance(self) -> Decimal | None:
-        """The account's free quote balance, asked only when reinvested profit may raise the
-        next cycle's sizes (the machine caps them at it); None otherwise."""
+        """The account's free funds in quote, asked only when reinvested profit may raise the
+        next cycle's sizes (the machine caps them at it); None otherwise. A short commits base,
+        so its free base is valued at the current price."""
         state = self._require_state()
         if state.params.reinvest_percent <= 0 or state.reinvested <= 0:
             return None
-        held = self._exchange.fetch_balances().get(state.rules.quote)
-        return held.free if held is not None else Decimal(0)
+        short = state.params.direction is Direction.SHORT
+        currency = state.rules.base if short else state.rules.quote
+        held = self._exchange.fetch_balances().get(currency)
+        free = held.free if held is not None else Decimal(0)
+        return free * self._price() if short else free
 
     def _rules(self) -> MarketRules:
         """The venue's current rules (cached by the exchange client, refreshed periodically):

@@ -12,6 +12,8 @@ from domain.commands import Command, CycleClosed, StrategyFinished
 from domain.events import StopMode
 from domain.orders import Side
 from persistence.records import DesiredState, StrategyRecord
+from strategy.direction import entry_side
+from strategy.options import Direction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, WorkingOrder
 
@@ -21,14 +23,17 @@ else:
     from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 
-def apply_order(order: WorkingOrder) -> tuple[int, Decimal, str]:
-    """Sort key of `Engine._current_orders`: market orders, then buys from the highest price
-    down, then sells from the lowest price up; the client order id breaks ties."""
+def apply_order(
+    order: WorkingOrder, direction: Direction = Direction.LONG
+) -> tuple[int, Decimal, str]:
+    """Sort key of `Engine._current_orders`: market orders, then the entry side's orders (buys
+    for a long, from the highest price down; sells for a short, from the lowest up), then the
+    exit side's; the client order id breaks ties."""
     if order.price is None:
         return (0, Decimal(0), order.client_order_id)
-    if order.side is Side.BUY:
-        return (1, -order.price, order.client_order_id)
-    return (2, order.price, order.client_order_id)
+    nearest = -order.price if order.side is Side.BUY else order.price
+    rank = 1 if order.side is entry_side(direction) else 2
+    return (rank, nearest, order.client_order_id)
 
 
 def between_cycles(state: MartingaleState, record: StrategyRecord) -> MartingaleState:
@@ -50,7 +55,10 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
             # Resumed before the cycle closed: it goes on, and so do the cycles after it.
             return replace(state, stop_mode=None)
         return state
-    state = replace(state, params=parsed_params(record.params))
+    params = parsed_params(record.params)
+    if direction_kept(state, params) is not None:
+        params = state.params  # the cycle keeps its parameters: the engine says why
+    state = replace(state, params=params)
     limit = state.params.max_cycles
     cycles_left = limit is None or state.cycles_closed < limit
     if (
@@ -62,6 +70,21 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
             state, phase=Phase.IDLE, finished_reason=None, stop_mode=None, wake_at=None, orders=()
         )
     return state
+
+
+def direction_kept(state: MartingaleState, params: MartingaleParams) -> str | None:
+    """Why new parameters that change the direction cannot be taken yet, or None.
+
+    A carried long position cannot be sold by a short's buy-back, nor a short's debt bought
+    back by a long's take-profit: the direction changes only once nothing is carried."""
+    if params.direction is state.params.direction or state.book.position == 0:
+        return None
+    return (
+        f"direction cannot change from {state.params.direction.value} to "
+        f"{params.direction.value} while the strategy carries a position of "
+        f"{shown(state.book.position)}; the next cycle keeps the previous parameters (sell "
+        "the position by hand, or stop with sell, then change the direction)"
+    )
 
 
 _PARSED: dict[tuple[tuple[str, type, str], ...], MartingaleParams] = {}

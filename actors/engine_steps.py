@@ -26,7 +26,9 @@ from domain.commands import CancelOrder, Command, CycleClosed, PlaceOrder, Strat
 from domain.events import Event
 from domain.orders import Fill, Order
 from persistence.records import CycleRecord, CycleStatus, OrderIntent
+from strategy.accounting import closed_entry
 from strategy.machine import decide
+from strategy.queries import average_price
 from strategy.state import MartingaleState, Role
 
 # A decision with one of these is committed at once: a closed cycle's row is written as it
@@ -210,16 +212,17 @@ class EngineSteps(EngineOrders):
             return None  # the cycle's row is final; the orders being canceled don't change it
         if closed is not None:
             # The cycle's own figures: what it bought and spent, its P0, and what it handed to
-            # the next cycle (the state now holds only that carried remainder).
-            average = closed.spent / closed.bought if closed.bought > 0 else None
+            # the next cycle (the state now holds only that carried remainder). A short's
+            # entries are its sells: its amount is the base it sold, negative like its position.
+            entry = closed_entry(closed, s.params.direction)
             return CycleRecord(
                 number=closed.cycle,
                 status=CycleStatus.CLOSED,
                 opened_at=self._cycle_opened_at or now,
-                amount=stored(closed.bought) or Decimal(0),
+                amount=stored(entry[0]) or Decimal(0),
                 cost=stored(closed.spent) or Decimal(0),
                 base_price=stored(closed.base_price),
-                average_price=stored(average),
+                average_price=stored(entry[1]),
                 realized_profit=stored(closed.realized_profit),
                 safety_orders_filled=self._safety_filled,
                 closed_at=now,
@@ -235,7 +238,7 @@ class EngineSteps(EngineOrders):
             amount=stored(book.position) or Decimal(0),
             cost=stored(book.spent) or Decimal(0),
             base_price=stored(s.base_price),
-            average_price=stored(book.average),
+            average_price=stored(average_price(s)),
             realized_profit=None,
             safety_orders_filled=self._safety_filled,
             closed_at=None,

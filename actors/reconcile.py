@@ -10,11 +10,12 @@ default, `Tuning.reconcile_interval`), per account:
    left the list or filled more is looked up, its fills applied, and the machine reacts
    (a take-profit for the new position), within one period, with no tick needed;
 2. once every engine has answered with its position, one balances call; the base each
-   strategy holds is added up per currency and compared with what the account holds. A
-   shortfall beyond the market's step, seen on two passes in a row (one pass can race a fill
-   between the calls), means the position was changed by hand (a manual sell, a withdrawal):
-   the strategies on that currency show it as their error (DEGRADED) instead of failing
-   later at the take-profit; it clears when a pass finds the holdings whole again.
+   strategy holds (a long's position; a short holds none) is added up per currency and
+   compared with what the account holds. A shortfall beyond the market's step, seen on two
+   passes in a row (one pass can race a fill between the calls), means the position was
+   changed by hand (a manual sell, a withdrawal): the strategies on that currency show it as
+   their error (DEGRADED) instead of failing later at the take-profit; it clears when a pass
+   finds the holdings whole again.
 
 The calls go through the account's exchange client and therefore share its per-host rate
 budget and circuit breaker; when the budget is exhausted the pass is skipped, not queued, and
@@ -295,7 +296,9 @@ class AccountReconciler:
             unanswered = not expected <= {a.strategy_id for a in answers}
             if unanswered or any(a.position is None for a in answers):
                 continue  # one strategy's position is unknown: no verdict this pass
-            held = sum((a.position or ZERO for a in answers), ZERO)
+            # What must be on the account to sell: a short's negative position (base it owes
+            # back, bought with quote) asks for no base and hides no long's shortfall.
+            held = sum((max(a.position or ZERO, ZERO) for a in answers), ZERO)
             balance = balances.get(currency)
             total = balance.total if balance is not None else ZERO
             tolerance = max((a.step for a in answers), default=ZERO)
@@ -328,7 +331,7 @@ class AccountReconciler:
         only_holding: bool,
     ) -> None:
         for answer in answers:
-            if only_holding and not answer.position:
+            if only_holding and (answer.position or ZERO) <= 0:
                 continue
             found = live.get(answer.strategy_id)
             if found is None:

@@ -3,7 +3,9 @@
 Profit is what the closed cycles realized, in the quote currency, fees included (the engine's
 own cycle accounting, as the service stores it). Equity is quote + base x price; its maximum
 drawdown is taken candle by candle, the low after the highest equity so far. Funds used is the
-most quote one cycle had bought with. Time in market is the share of the run with a cycle open.
+most quote one cycle had bought with (for a short: the most its sells received; the base it
+sold is the open cycle's negative position). Time in market is the share of the run with a
+cycle open.
 The open cycle is valued at the last close: what its sells already realized (at its average
 cost) and its position's unrealized result. When no cycle holds a position, what the last closed
 cycle carried (dust below one step, or the position a "cancel" stop kept) is reported as
@@ -86,7 +88,7 @@ def report(run: Run) -> Report:
         longest = max(longest, lasted)
     span = run.end - run.start
     open_cycle = next((c for c in run.cycles if c.status is CycleStatus.OPEN), None)
-    holding = open_cycle if open_cycle is not None and open_cycle.amount > 0 else None
+    holding = open_cycle if open_cycle is not None and open_cycle.amount != 0 else None
     last_closed = closed[-1] if closed and holding is None else None
     return Report(
         symbol=run.symbol,
@@ -100,7 +102,7 @@ def report(run: Run) -> Report:
         profit_pct=profit / start_equity * HUNDRED if start_equity else ZERO,
         profit_per_cycle=profit / len(closed) if closed else ZERO,
         max_drawdown_pct=run.max_drawdown * HUNDRED,
-        max_funds_used=max((c.cost for c in run.cycles), default=ZERO),
+        max_funds_used=max((c.received if run.short else c.cost for c in run.cycles), default=ZERO),
         max_safety_orders=max((c.safety_orders_filled for c in run.cycles), default=0),
         safety_orders=dict(sorted(Counter(c.safety_orders_filled for c in closed).items())),
         longest_cycle=longest,

@@ -12,7 +12,8 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
    limit; the close becomes the last price.
 3. The engine reacts once, as the service's engine does when the feed wakes it: it syncs its
    orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
-   before the high), then sees the low (the stop loss), then places what follows. New orders
+   before the high, for a short the high before the low), then sees the low (the stop loss; the
+   high for a short, whose stop sits above), then places what follows. New orders
    meet only the close: a market order, or a limit that crosses the close, fills at the close.
    A level above that the high still reaches after that (a trailing stop's next best) is told
    the high, after the low.
@@ -39,6 +40,7 @@ from domain.market import Balance, Candle, MarketRules, Ticker
 from exchange.paper.exchange import PaperExchange
 from exchange.paper.sim import SimVenue
 from persistence.records import CycleRecord
+from strategy.options import Direction
 
 ACCOUNT = "backtest/main"
 REPLAY = "backtest"  # the venue then stamps orders and fills with market time, as on a replay
@@ -87,6 +89,7 @@ class Run:
     # When each order was staged and when it ended (filled, canceled, refused), by client
     # order id, with its leg's order: the lines of a plot.
     orders: tuple[tuple[str, datetime, datetime | None, Decimal | None], ...] = ()
+    short: bool = False  # direction: short (its entries are sells)
 
 
 def run(
@@ -155,6 +158,10 @@ class _Player:
         self.start_balances = self.balances()
         self.engine.start()
         self.wakes = 0
+        # The price that may fire the stop loss: the low for a long, the high for a short.
+        self.short = self.engine.state is not None and (
+            self.engine.state.params.direction is Direction.SHORT
+        )
 
     def balances(self) -> dict[str, Decimal]:
         return {c: b.total for c, b in self.venue.balances(ACCOUNT).items()}
@@ -250,6 +257,7 @@ class _Player:
                 (store.legs[coid][1], placed, store.ended_at.get(coid), store.orders[coid].price)
                 for coid, placed in store.placed_at.items()
             ),
+            short=self.short,
         )
 
 

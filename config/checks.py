@@ -24,6 +24,7 @@ from domain.errors import ValidationError
 from domain.market import split_symbol
 from domain.money import fmt
 from strategy.ladder import build_plan, validate_plan
+from strategy.options import Direction
 from strategy.params import MartingaleParams
 
 Path = tuple[str | int, ...]
@@ -120,7 +121,7 @@ def _check_plans(
         if not isinstance(account, PaperAccount) or price is None:
             continue  # a live venue's rules and balance are known only once connected
         index = user.accounts.index(account)
-        quote = split_symbol(strategy.symbol)[1]
+        quote = funds_currency(params, strategy.symbol)  # base for a short: it sells first
         balance = account.balances.get(quote, Decimal(0))
         rules = config.markets[strategy.symbol].rules(strategy.symbol)
         try:
@@ -135,7 +136,8 @@ def _check_plans(
                 problems.append(
                     Problem(
                         path,
-                        f"strategy {strategy.name!r} needs up to {fmt(plan.max_funds)} {quote} "
+                        f"strategy {strategy.name!r} needs up to {fmt(plan.required_funds)} "
+                        f"{quote} "
                         f"but account {account.name!r} has {fmt(balance)} {quote}",
                     )
                 )
@@ -145,7 +147,7 @@ def _check_plans(
                 problems.append(Problem(problem.path, problem.message + start))
             continue
         if strategy.desired_state != "stopped":
-            committed.setdefault((index, quote), []).append((strategy.name, plan.max_funds))
+            committed.setdefault((index, quote), []).append((strategy.name, plan.required_funds))
     for (index, quote), shares in committed.items():
         account = user.accounts[index]
         assert isinstance(account, PaperAccount)
@@ -162,6 +164,13 @@ def _check_plans(
                 )
             )
     return problems
+
+
+def funds_currency(params: MartingaleParams, symbol: str) -> str:
+    """The currency a strategy's ladder commits: quote for a long (it buys), base for a short
+    (it sells base it holds, about the sum of its quote sizes / level prices)."""
+    base, quote = split_symbol(symbol)
+    return base if params.direction is Direction.SHORT else quote
 
 
 def _from_validation(exc: ValidationError, here: Path) -> Problem:

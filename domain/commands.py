@@ -63,6 +63,12 @@ class CycleClosed:
     the base order's average fill price, and `carried` base handed to the next cycle at
     `carried_cost` (dust below the market's step, or the position a stop-now keeps);
     `received` the quote its sells received, net of fees in quote.
+
+    For a short the entries are the sells: `carried` is then negative, the base still owed
+    (below the step, or a base fee on the buy-back), and `carried_cost` the quote its sells
+    received for it at the average entry, negative too (amount and cost keep one sign, so
+    carried_cost / carried is the average either way). The base a short sold is then
+    bought - carried (`strategy.accounting.closed_entry`).
     """
 
     cycle: int

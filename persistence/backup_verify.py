@@ -32,7 +32,7 @@ from persistence import models as m
 from persistence import sql_rows
 from persistence.records import CycleStatus
 from persistence.sql_trading import LIVE_STATES, closed_totals
-from strategy.accounting import apply_fill, close_book
+from strategy.accounting import apply_fill, book_from_carried, carried_figures, close_book
 from strategy.state import Book, MartingaleState, Role, WorkingOrder
 
 TOLERANCE = Decimal("1e-15")
@@ -166,19 +166,20 @@ def _cycle_problems(
                 problems.append(f"{label}: closed, but the strategy has no engine snapshot")
                 continue
             before = rows.get(number - 1)
-            start = (
-                Book(bought=before.carried_amount, spent=before.carried_cost)
+            start = (  # a short's carried debt is negative: the book reads it back as sold
+                book_from_carried(before.carried_amount, before.carried_cost)
                 if before is not None and before.status is CycleStatus.CLOSED
                 else Book()
             )
             book, refused = _replay(state, start, by_cycle.get((sid, number), []))
             problems += [f"{label}: fill {t} does not fit the strategy" for t in refused]
-            profit, carried = close_book(book)
+            profit, carried = close_book(book, state.params.direction)
+            left, _ = carried_figures(carried)
             stored = record.realized_profit
             if stored is None or abs(stored - profit) > TOLERANCE:
                 problems.append(f"{label}: profit {stored} but its fills make {profit}")
-            if abs(record.carried_amount - carried.bought) > TOLERANCE:
+            if abs(record.carried_amount - left) > TOLERANCE:
                 problems.append(
-                    f"{label}: carried {record.carried_amount} but its fills leave {carried.bought}"
+                    f"{label}: carried {record.carried_amount} but its fills leave {left}"
                 )
     return problems

@@ -148,7 +148,7 @@ def _row(
         safety_used=cycle.safety_orders_filled if holding and cycle is not None else 0,
         safety_max=int(record.params.get("max_safety_orders", 0)),
         position=position,
-        held=not holding and position > 0,
+        held=not holding and position != 0,  # a short's kept debt is negative
         cost=position * average if average is not None else ZERO,
         average=average,
         take_profit=take_profit,
@@ -178,7 +178,7 @@ def _totals(rows: list[StrategyRow]) -> list[QuoteTotal]:
             quote=row.quote,
             realized=was.realized + row.realized,
             unrealized=unrealized,
-            in_position=was.in_position + row.cost,
+            in_position=was.in_position + abs(row.cost),  # a short's cost is negative
         )
     return [totals[quote] for quote in sorted(totals)]
 

@@ -171,6 +171,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "levels": levels,
         "max_funds": fmt(plan.max_funds),
         "max_coverage_pct": fmt(plan.max_coverage_pct),
+        "direction": plan.direction.value,
+        "max_base": fmt(plan.max_base),
+        "required_funds": fmt(plan.required_funds),
     }
     if plan.fee_rate is not None:
         out[FEE_RATE] = fmt(plan.fee_rate)

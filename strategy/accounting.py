@@ -12,9 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from domain.commands import CycleClosed
 from domain.market import split_symbol
 from domain.money import ZERO
 from domain.orders import Fill, Side
+from strategy.direction import average, carried_book, held
+from strategy.options import Direction
 from strategy.state import Book, FeeTotal, MartingaleState, WorkingOrder
 
 if TYPE_CHECKING:
@@ -69,19 +72,38 @@ def apply_fill(
     return s, order
 
 
-def close_book(book: Book) -> tuple[Decimal, Book]:
+def close_book(book: Book, direction: Direction = Direction.LONG) -> tuple[Decimal, Book]:
     """(realized profit, book carried into the next cycle) for a closing cycle.
 
     What is still held (dust, or the position a "cancel" stop keeps) is carried at its average
-    cost, so profit = proceeds - cost of what was sold, exactly, under average costing.
+    cost, so profit = proceeds - cost of what was sold, exactly, under average costing. For a
+    short, what is still owed (less than a step, or a base fee on the buy-back) is carried the
+    same way at its average entry: the value `position * average` is negative then, and the
+    profit is received - spent for the base actually bought back.
     """
-    average = book.average
-    held = book.position
-    carried_cost = held * average if average is not None and held > 0 else ZERO
-    profit = book.received - book.spent + carried_cost
-    if held <= 0:
-        return profit, Book()
-    return profit, Book(bought=held, spent=carried_cost)
+    entry = average(book, direction)
+    size = held(book, direction)
+    if entry is None or size <= 0:
+        return book.received - book.spent, Book()
+    value = size * entry
+    profit = book.received - book.spent + (value if direction is Direction.LONG else -value)
+    return profit, carried_book(size, value, direction)
+
+
+def carried_figures(carried: Book) -> tuple[Decimal, Decimal]:
+    """(amount, cost) of a carried book as the cycle's record keeps them, signed: base and quote
+    held for a long's dust, both negative for what a short still owes (`book_from_carried`
+    reads them back)."""
+    return carried.position, carried.spent - carried.received
+
+
+def book_from_carried(amount: Decimal, cost: Decimal) -> Book:
+    """The book a cycle starts with after one that carried `amount` at `cost` (signed)."""
+    if amount < 0:
+        return Book(sold=-amount, received=-cost)
+    if amount > 0:
+        return Book(bought=amount, spent=cost)
+    return Book()
 
 
 def _add_fee(totals: tuple[FeeTotal, ...], currency: str, amount: Decimal) -> tuple[FeeTotal, ...]:
@@ -90,3 +112,15 @@ def _add_fee(totals: tuple[FeeTotal, ...], currency: str, amount: Decimal) -> tu
             updated = FeeTotal(currency=currency, amount=total.amount + amount)
             return (*totals[:i], updated, *totals[i + 1 :])
     return (*totals, FeeTotal(currency=currency, amount=amount))
+
+
+def closed_entry(closed: CycleClosed, direction: Direction) -> tuple[Decimal, Decimal | None]:
+    """(amount, average entry) of a closed cycle for its record: the base a long bought at
+    spent / bought, or the base a short sold, negative like its position, at received / sold.
+
+    A short's position at the close is what it carries (its debt, <= 0), so the base it sold
+    is bought - carried."""
+    if direction is Direction.SHORT:
+        sold = closed.bought - closed.carried
+        return -sold, closed.received / sold if sold > 0 else None
+    return closed.bought, closed.spent / closed.bought if closed.bought > 0 else None

@@ -43,6 +43,8 @@ from domain.commands import CancelOrder, CloseReason, ScheduleWakeup
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
 from domain.orders import Side
+from strategy.direction import average as entry_average
+from strategy.direction import held
 from strategy.options import Direction, TimeoutAction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, Role, WorkingStatus
@@ -93,7 +95,9 @@ def stop_trigger(s: MartingaleState, average: Decimal, stop_loss: Decimal) -> De
 
 def note_price(s: MartingaleState, price: Decimal) -> MartingaleState:
     """Remember a new best price for the trailing stop; the same state when nothing changed."""
-    if not s.params.stop_loss_trailing or s.phase is not Phase.ACTIVE or s.book.position <= 0:
+    if not s.params.stop_loss_trailing or s.phase is not Phase.ACTIVE:
+        return s
+    if held(s.book, s.params.direction) <= 0:
         return s
     if s.stop_best is not None and not _better(s, price, s.stop_best):
         return s
@@ -101,7 +105,8 @@ def note_price(s: MartingaleState, price: Decimal) -> MartingaleState:
 
 
 def after_buy_fill(s: MartingaleState) -> MartingaleState:
-    """A buy fill changes the position: the trail restarts from the new average."""
+    """An entry fill (a buy; a sell for a short) changes the position: the trail restarts
+    from the new average."""
     return s if s.stop_best is None else replace(s, stop_best=None)
 
 
@@ -111,13 +116,13 @@ def trail_level(s: MartingaleState) -> Decimal | None:
     One tick past the best (or the average, before the price has done better), so that a
     price sitting at the best does not wake the engine for nothing.
     """
-    average = s.book.average
+    average = entry_average(s.book, s.params.direction)
     if (
         not s.params.stop_loss_trailing
         or s.params.stop_loss is None
         or s.phase is not Phase.ACTIVE
         or average is None
-        or s.book.position <= 0
+        or held(s.book, s.params.direction) <= 0
     ):
         return None
     anchor = average if s.stop_best is None else _best_of(s, s.stop_best, average)

@@ -4,9 +4,14 @@ Semantics (long/spot): the base order fills at P0. Safety order n (1..N) sits D_
 P0 with D_n = d * (1 + s + ... + s^(n-1)) and spends S * v^(n-1) quote. The average entry is
 total quote / total base and the take-profit is average * (1 + tp/100).
 
-With `MarketRules`, buy prices round down to the tick and amounts down to the step (so a level
-never spends more than its nominal size), the take-profit rounds up to the tick (so the profit
-is never below target), and the minimums are checked after rounding. The machine uses the same
+A short (`direction: short`) mirrors it through `strategy.direction`: the levels sell D_n percent
+above P0, the average entry is quote received / base sold, the take-profit buys the position
+back at average * (1 - tp/100), and the funds it commits are base (`Plan.max_base`).
+
+With `MarketRules`, entry prices round away from the market (down for a long's buys, up for a
+short's sells) and amounts down to the step (so a level never trades more than its nominal
+size), the take-profit rounds so the profit is never below target (up for a long, down for a
+short), and the minimums are checked after rounding. The machine uses the same
 helpers, so the preview and the live orders agree.
 """
 
@@ -18,7 +23,9 @@ from decimal import Context, Decimal, localcontext
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO, fmt
+from strategy.direction import away, round_entry, round_exit, toward
 from strategy.exits import ExitPlan, exit_plan
+from strategy.options import Direction
 from strategy.params import MartingaleParams
 
 # One fixed arithmetic context for all strategy math, whatever the caller's thread has set, so
@@ -58,20 +65,31 @@ class LevelOutcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
+    """`max_funds` is the quote of every level (what a long spends); `max_base` the base of
+    every level (what a short sells, so the base it needs). `required_funds` is the one that
+    must be in the account for this direction."""
+
     levels: tuple[PlanLevel, ...]
     max_funds: Decimal
     max_coverage_pct: Decimal
     outcomes: tuple[LevelOutcome, ...] = ()  # one per level, when a fee rate was given
     fee_rate: Decimal | None = None
     exits: ExitPlan | None = None  # stop loss, timeout, reinvestment (strategy.exits)
+    max_base: Decimal = ZERO
+    direction: Direction = Direction.LONG
+
+    @property
+    def required_funds(self) -> Decimal:
+        return self.max_base if self.direction is Direction.SHORT else self.max_funds
 
 
 def level_price(
     params: MartingaleParams, base_price: Decimal, level: int, rules: MarketRules
 ) -> Decimal:
-    """Limit price of level n (the base price itself for 0), rounded down to the tick."""
-    raw = base_price * (ONE - params.deviation_pct(level) / HUNDRED)
-    return rules.round_price_down(raw)
+    """Limit price of level n (the base price itself for 0): D_n percent below the base price,
+    rounded down to the tick, for a long; D_n percent above, rounded up, for a short."""
+    d = params.direction
+    return round_entry(d, rules, away(d, base_price, params.deviation_pct(level)))
 
 
 def buy_amount(quote: Decimal, price: Decimal, rules: MarketRules) -> Decimal:
@@ -82,8 +100,10 @@ def buy_amount(quote: Decimal, price: Decimal, rules: MarketRules) -> Decimal:
 
 
 def take_profit_price(params: MartingaleParams, average: Decimal, rules: MarketRules) -> Decimal:
-    """Rounded up to the tick, so the realised profit is never below the target."""
-    return rules.round_price_up(average * (ONE + params.take_profit / HUNDRED))
+    """Rounded up to the tick for a long's sell, down for a short's buy-back, so the realised
+    profit is never below the target."""
+    d = params.direction
+    return round_exit(d, rules, toward(d, average, params.take_profit))
 
 
 def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | None = None) -> Plan:
@@ -92,7 +112,7 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
         raise ValidationError(f"must be > 0, got {price}", field="price")
     rules = rules or NO_RULES
     with localcontext(STRATEGY_CONTEXT):
-        base_price = rules.round_price_down(price)
+        base_price = round_entry(params.direction, rules, price)
         if base_price <= 0:
             raise ValidationError(
                 f"{price} rounds down to 0 with tick size {rules.tick_size}", field="price"
@@ -129,6 +149,8 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
             max_funds=total_quote,
             max_coverage_pct=params.deviation_pct(params.max_safety_orders),
             exits=exit_plan(params, [row.average_price for row in levels], rules),
+            max_base=total_base,
+            direction=params.direction,
         )
 
 
@@ -159,8 +181,10 @@ def validate_plan(plan: Plan, rules: MarketRules, *, balance: Decimal | None = N
                     f"{fmt(row.take_profit_price)}): {why}",
                     field=field,
                 )
-        if balance is not None and plan.max_funds > balance:
+        if balance is not None and plan.required_funds > balance:
+            short = plan.direction is Direction.SHORT
+            what = "base to sell" if short else "max funds"
             raise ValidationError(
-                f"max funds {fmt(plan.max_funds)} exceed the available balance {fmt(balance)}",
+                f"{what} {fmt(plan.required_funds)} exceed the available balance {fmt(balance)}",
                 field="balance",
             )

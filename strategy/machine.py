@@ -11,6 +11,14 @@ new one is placed only once the old one is confirmed gone, for the position that
 When the take-profit has sold the position, the cycle's other orders are canceled, the cycle
 closes with its realized profit, and the next one starts after the cooldown.
 
+A short (`direction: short`, sell-first on spot) is the mirror image, through the primitives of
+`strategy.direction`: the base order sells base (a market sell of base_order / price, rounded
+down to the step, or a limit at the price rounded up to the tick), the safety orders are limit
+sells above P0, the take-profit buys the position back at average * (1 - tp/100) rounded down
+to the tick, and the stop loss sits above the average and buys back at market. The position is
+negative; what is left owed after the buy-back (below the step, or a base fee) is carried into
+the next cycle at its average entry like a long's dust.
+
 Policies (documented here because the engine and users rely on them):
 
 - Sell amounts round down to the step. Base left below the step (or below the minimums) when a
@@ -72,11 +80,12 @@ from domain.events import (
     StopRequested,
 )
 from domain.market import MarketRules
-from domain.orders import Fill, OrderType, Side
+from domain.orders import Fill, OrderType
 from strategy import exits
-from strategy.accounting import apply_fill, close_book
+from strategy.accounting import apply_fill, carried_figures, close_book
+from strategy.direction import entry_side, exit_side, exited_quote, held, round_entry
 from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
-from strategy.options import TimeoutAction
+from strategy.options import Direction, TimeoutAction
 from strategy.queries import ladder_done, sellable, tick_matters
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus
 from strategy.working import Commands, drop_order, place, put_order
@@ -196,12 +205,15 @@ def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> Martingale
 
 def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> MartingaleState:
     p = s.params
+    d = p.direction
     cycle = s.cycle + 1
-    limit_price = s.rules.round_price_down(price) if p.base_order_type is OrderType.LIMIT else None
+    limit = p.base_order_type is OrderType.LIMIT
+    limit_price = round_entry(d, s.rules, price) if limit else None
     sizing_price = limit_price if limit_price is not None else price
     base_quote = exits.quote_size(s, 0)
     amount = buy_amount(base_quote, sizing_price, s.rules)
-    cost = base_quote if p.base_order_type is OrderType.MARKET else None
+    # A market buy spends a quote amount; a short's market sell gives up a base amount.
+    cost = base_quote if not limit and d is Direction.LONG else None
     why = s.rules.violation(sizing_price, amount) if sizing_price > 0 else "price is not > 0"
     s = replace(
         s,
@@ -224,7 +236,7 @@ def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> Martinga
         cmds,
         role=Role.BASE,
         leg="b",
-        side=Side.BUY,
+        side=entry_side(d),
         type_=p.base_order_type,
         amount=amount,
         price=limit_price,
@@ -269,6 +281,7 @@ def _settle_active(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleSt
     p = s.params
     if not s.orders_with(Role.TAKE_PROFIT):
         sell = sellable(s)
+        taken = exited_quote(s.book, p.direction) > 0  # the take-profit has traded
         if sell is not None and not s.tp_blocked:
             amount, price = sell
             leg = f"t{s.tp_revision + 1}"
@@ -278,13 +291,13 @@ def _settle_active(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleSt
                 cmds,
                 role=Role.TAKE_PROFIT,
                 leg=leg,
-                side=Side.SELL,
+                side=exit_side(p.direction),
                 type_=OrderType.LIMIT,
                 amount=amount,
                 price=price,
             )
-        elif sell is None and (s.book.received > 0 or (not s.orders and ladder_done(s))):
-            reason = CloseReason.TAKE_PROFIT if s.book.received > 0 else CloseReason.CANCELED
+        elif sell is None and (taken or (not s.orders and ladder_done(s))):
+            reason = CloseReason.TAKE_PROFIT if taken else CloseReason.CANCELED
             return _begin_closing(s, reason, e, cmds)
     base_price = s.base_price
     if base_price is None:  # ACTIVE always has P0; kept total for the type checker
@@ -301,7 +314,7 @@ def _settle_active(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleSt
             cmds,
             role=Role.SAFETY,
             leg=f"s{level}",
-            side=Side.BUY,
+            side=entry_side(p.direction),
             type_=OrderType.LIMIT,
             amount=amount,
             price=price,
@@ -339,7 +352,7 @@ def _complete_closing(s: MartingaleState, e: Event, cmds: Commands) -> Martingal
 
 
 def _place_exit(s: MartingaleState, cmds: Commands) -> MartingaleState:
-    amount = s.rules.round_amount(s.book.position)
+    amount = s.rules.round_amount(held(s.book, s.params.direction))
     leg = f"x{s.exit_revision + 1}"
     s = replace(s, exit_revision=s.exit_revision + 1, phase=Phase.SELLING)
     return place(
@@ -347,7 +360,7 @@ def _place_exit(s: MartingaleState, cmds: Commands) -> MartingaleState:
         cmds,
         role=Role.EXIT,
         leg=leg,
-        side=Side.SELL,
+        side=exit_side(s.params.direction),
         type_=OrderType.MARKET,
         amount=amount,
         price=None,
@@ -362,8 +375,9 @@ def _after_exit(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleState
 
 def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) -> MartingaleState:
     """Close the cycle: report its profit, carry dust, then cool down or finish."""
-    profit, carried = close_book(s.book)
+    profit, carried = close_book(s.book, s.params.direction)
     reason = exits.reported_reason(s, reason)
+    carried_amount, carried_cost = carried_figures(carried)
     cmds.append(
         CycleClosed(
             cycle=s.cycle,
@@ -373,8 +387,8 @@ def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) ->
             bought=s.book.bought,
             spent=s.book.spent,
             base_price=s.base_price,
-            carried=carried.bought,
-            carried_cost=carried.spent,
+            carried=carried_amount,
+            carried_cost=carried_cost,
             received=s.book.received,
         )
     )
@@ -444,7 +458,7 @@ def _place_again(
         cmds,
         role=Role.SAFETY,
         leg=f"u{level}",
-        side=Side.BUY,
+        side=entry_side(s.params.direction),
         type_=OrderType.LIMIT,
         amount=amount,
         price=price,
@@ -460,7 +474,7 @@ def _fill(
     if result is None:
         return None
     s, order = result
-    if order.side is Side.BUY:
+    if order.side is entry_side(s.params.direction):
         s = exits.after_buy_fill(replace(s, tp_blocked=False))
         for tp in s.orders_with(Role.TAKE_PROFIT):
             if s.phase is Phase.ACTIVE and tp.status is not WorkingStatus.CANCELING:

@@ -302,38 +302,43 @@ def _validate_options(p: MartingaleParams) -> None:
 def _validate_stop_loss(p: MartingaleParams, stop_loss: Decimal) -> None:
     """Refuse a stop loss that would fire before the ladder is used up.
 
-    With k orders filled the average entry is A_k; the price must fall to the next safety price
-    P_(k+1) to fill it. If the stop-loss trigger A_k * (1 - sl/100) is at or above P_(k+1), the
-    stop fires first and the remaining safety orders can never fill: those safety orders (and
-    the funds reserved for them) would be pointless. The check is done in ratios of the base
-    price (P0 = 1), before exchange rounding.
+    With k orders filled the average entry is A_k; the price must move to the next safety price
+    P_(k+1) to fill it. If the stop-loss trigger A_k * (1 - sl/100) is at or above P_(k+1)
+    (for a short: A_k * (1 + sl/100) at or below it), the stop fires first and the remaining
+    safety orders can never fill: those safety orders (and the funds reserved for them) would
+    be pointless. The check is done in ratios of the base price (P0 = 1), before exchange
+    rounding.
 
-    A trailing stop (`stop_loss_trailing`) starts at that same trigger after every buy fill, so
-    the rule holds where it starts; once the price has risen it trails the best price and may
-    sit above the next safety price: it then fires before that level fills, which is the point
-    of a trailing stop (a gain locked in rather than the position averaged down).
+    A trailing stop (`stop_loss_trailing`) starts at that same trigger after every entry fill,
+    so the rule holds where it starts; once the price has moved its way it trails the best
+    price and may pass the next safety price: it then fires before that level fills, which is
+    the point of a trailing stop (a gain locked in rather than the position averaged further).
     """
     if not ZERO < stop_loss < HUNDRED:
         raise ValidationError(
             f"must be > 0 and < 100 (percent), got {stop_loss}", field="stop_loss"
         )
-    if p.direction is not Direction.LONG:
-        return  # TODO(short): the mirrored ladder check
-    keep = ONE - stop_loss / HUNDRED
+    short = p.direction is Direction.SHORT
+
+    def moved(pct: Decimal) -> Decimal:  # P0 = 1 moved pct percent the ladder's way
+        return ONE + pct / HUNDRED if short else ONE - pct / HUNDRED
+
+    keep = moved(stop_loss)
     quote = ZERO
     base = ZERO
     for level in range(p.max_safety_orders + 1):
-        price = ONE - p.deviation_pct(level) / HUNDRED
+        price = moved(p.deviation_pct(level))
         quote += p.quote_size(level)
         base += p.quote_size(level) / price
         if level == p.max_safety_orders:
             break
-        next_price = ONE - p.deviation_pct(level + 1) / HUNDRED
+        next_price = moved(p.deviation_pct(level + 1))
         trigger = quote / base * keep
-        if trigger >= next_price:
+        if (trigger <= next_price) if short else (trigger >= next_price):
+            side = "above" if short else "below"
             raise ValidationError(
-                f"{stop_loss} % below the average entry would fire before safety order "
-                f"{level + 1} ({p.deviation_pct(level + 1)} % below the base price) can fill; "
+                f"{stop_loss} % {side} the average entry would fire before safety order "
+                f"{level + 1} ({p.deviation_pct(level + 1)} % {side} the base price) can fill; "
                 "use a larger stop_loss or fewer safety orders",
                 field="stop_loss",
             )

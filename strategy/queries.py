@@ -10,17 +10,21 @@ from decimal import Decimal, localcontext
 
 from domain.orders import Side
 from strategy import exits
+from strategy.direction import average, beyond, held
 from strategy.ladder import STRATEGY_CONTEXT, take_profit_price
+from strategy.options import Direction
 from strategy.state import MartingaleState, Phase, WorkingOrder
 
 
 def position(state: MartingaleState) -> Decimal:
-    """Base held by the strategy (net of fees), including carried dust."""
+    """Base held by the strategy (net of fees), including carried dust; negative for a short
+    (base sold that its take-profit buys back)."""
     return state.book.position
 
 
 def average_price(state: MartingaleState) -> Decimal | None:
-    return state.book.average
+    """The average entry: of the buys for a long, of the sells for a short."""
+    return average(state.book, state.params.direction)
 
 
 def open_orders(state: MartingaleState) -> tuple[WorkingOrder, ...]:
@@ -28,24 +32,26 @@ def open_orders(state: MartingaleState) -> tuple[WorkingOrder, ...]:
 
 
 def stop_loss_price(state: MartingaleState) -> Decimal | None:
-    """The price at or below which a tick triggers the stop loss; None when no tick matters.
+    """The price at or beyond which a tick triggers the stop loss (at or below for a long, at
+    or above for a short); None when no tick matters.
 
     Fills of resting orders are reported by the exchange, so the stop loss is the only reason
-    the engine needs to feed ticks: it may skip every tick above this price.
+    the engine needs to feed ticks: it may skip every tick on the safe side of this price.
     """
     sl = state.params.stop_loss
-    average = state.book.average
-    if sl is None or state.phase is not Phase.ACTIVE or average is None:
+    d = state.params.direction
+    entry = average(state.book, d)
+    if sl is None or state.phase is not Phase.ACTIVE or entry is None:
         return None
-    if state.book.position <= 0:
+    if held(state.book, d) <= 0:
         return None
     with localcontext(STRATEGY_CONTEXT):
-        return exits.stop_trigger(state, average, sl)  # trails the best price when asked
+        return exits.stop_trigger(state, entry, sl)  # trails the best price when asked
 
 
 def tick_matters(state: MartingaleState, price: Decimal) -> bool:
     trigger = stop_loss_price(state)
-    return trigger is not None and price <= trigger
+    return trigger is not None and beyond(state.params.direction, price, trigger)
 
 
 def watch_levels(state: MartingaleState) -> tuple[Decimal | None, Decimal | None]:
@@ -60,23 +66,25 @@ def watch_levels(state: MartingaleState) -> tuple[Decimal | None, Decimal | None
     above = [o.price for o in state.orders if o.side is Side.SELL and o.price is not None]
     stop = stop_loss_price(state)
     if stop is not None:
-        below.append(stop)
-    trail = exits.trail_level(state)  # a new best price raises a trailing stop
+        (above if state.params.direction is Direction.SHORT else below).append(stop)
+    trail = exits.trail_level(state)  # a new best price moves a trailing stop
     if trail is not None:
-        above.append(trail)
+        (below if state.params.direction is Direction.SHORT else above).append(trail)
     return (max(below) if below else None, min(above) if above else None)
 
 
 def sellable(s: MartingaleState) -> tuple[Decimal, Decimal] | None:
-    """(amount, take-profit price) when the position can be sold under the rules, else None."""
-    average = s.book.average
-    if average is None:
+    """(amount, take-profit price) when the position can be closed (sold, or bought back for a
+    short) under the rules, else None."""
+    d = s.params.direction
+    entry = average(s.book, d)
+    if entry is None:
         return None
-    amount = s.rules.round_amount(s.book.position)
+    amount = s.rules.round_amount(held(s.book, d))
     if s.timed_out:  # the cycle's timeout moved the take-profit to break-even
-        price = exits.break_even_price(s, average)
+        price = exits.break_even_price(s, entry)
     else:
-        price = take_profit_price(s.params, average, s.rules)
+        price = take_profit_price(s.params, entry, s.rules)
     if amount <= 0 or s.rules.violation(price, amount) is not None:
         return None
     return amount, price

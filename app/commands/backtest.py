@@ -30,6 +30,7 @@ from domain.money import fmt
 from exchange.feeds.csv_replay import read_candles
 from services.onboarding import strategy_params
 from services.plan import BALANCE, PRICE, market_rules, preview
+from strategy.options import Direction
 
 DEFAULT_FEE_RATE = "0.001"
 LONG_RUN = 100_000  # candles: a run this long shows a progress bar on a terminal
@@ -70,7 +71,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--balance",
         metavar="VALUE",
-        help="starting quote balance (default: the plan's max funds at the first close)",
+        help="starting balance: quote, or base for a short (default: the plan's max funds at "
+        "the first close)",
     )
     parser.add_argument(
         "--fee-rate", default=DEFAULT_FEE_RATE, metavar="RATE", help="fee per fill (0.001)"
@@ -182,7 +184,8 @@ def progress_bar(*, shown: bool = True) -> Progress:
 def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Decimal) -> Report:
     candles, period, rules = candles_and_rules(path, args)
     plan = preview({**params, PRICE: str(candles[0].close)}, rules)  # the checks of `plan`
-    balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.max_funds
+    balance = parse_decimal(args.balance, BALANCE) if args.balance else plan.required_funds
+    currency = rules.base if plan.direction is Direction.SHORT else rules.quote  # what it commits
     with progress_bar(shown=len(candles) >= LONG_RUN) as progress:
         task = progress.add_task(path.name, total=len(candles))
         outcome = run(
@@ -190,7 +193,7 @@ def _one(path: Path, args: argparse.Namespace, params: dict[str, Any], fee: Deci
             period=period,
             params=params,
             rules=rules,
-            balances={rules.quote: balance},
+            balances={currency: balance},
             fee_rate=fee,
             equity=args.plot is not None,
             progress=lambda n: progress.update(task, completed=n),

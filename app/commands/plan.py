@@ -29,6 +29,7 @@ from services.plan import (
 )
 from strategy.exits import exit_lines
 from strategy.ladder import Plan
+from strategy.options import Direction
 
 _PARAMS: tuple[tuple[str, str], ...] = (
     ("base_order", "base order size in quote currency (required)"),
@@ -99,7 +100,9 @@ def register(sub: Any) -> None:
     for name, text in _RULES:
         parser.add_argument(_option(name), dest=name, metavar="VALUE", help=text)
     parser.add_argument(
-        "--balance", metavar="VALUE", help="available quote balance; the max funds must fit in it"
+        "--balance",
+        metavar="VALUE",
+        help="available balance (quote; base for a short); the max funds must fit in it",
     )
     parser.add_argument(
         "--fee-rate",
@@ -145,6 +148,8 @@ def render_table(plan: Plan) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
+    if plan.direction is Direction.SHORT:
+        lines.append(f"direction: short; base to sell: {_shown(plan.max_base, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
     if plan.fee_rate is not None:
         lines.append(f"fees and profit: closing at the take-profit, {fmt(plan.fee_rate)} per fill")

@@ -31,7 +31,11 @@ def test_json_has_the_documented_shape_with_decimal_strings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = run_json(capsys)
-    assert set(out) == {"levels", "max_funds", "max_coverage_pct", "fee_rate"}
+    assert set(out) == {
+        "levels", "max_funds", "max_coverage_pct", "fee_rate", "direction", "max_base",
+        "required_funds",
+    }  # fmt: skip
+    assert out["direction"] == "long" and out["required_funds"] == out["max_funds"]
     levels = out["levels"]
     assert isinstance(levels, list) and len(levels) == 4
     keys = [

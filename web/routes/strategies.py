@@ -78,7 +78,9 @@ class ParamsIn(Input):
         description="start price of the preview (not stored); default: the market's price now",
     )
     balance: Number | None = Field(
-        default=None, description="funds the whole ladder must fit in (checked, not stored)"
+        default=None,
+        description="funds the whole ladder must fit in (checked, not stored): quote for a "
+        "long, base for a short",
     )
 
     def mapping(self) -> dict[str, Any]:

@@ -25,7 +25,8 @@ OPTIONS = """        direction: short
 
 
 def with_options(text: str) -> str:
-    return MINIMAL + text
+    # a short sells ETH it holds: the account's balance check asks for base (same line count)
+    return MINIMAL.replace("balances: {BTC: 1}", "balances: {BTC: 1, ETH: 1}") + text
 
 
 def test_every_option_reaches_the_parameters(load_ok: Callable[[str], ServiceConfig]) -> None:

@@ -30,7 +30,9 @@ from domain.events import (
 from domain.market import split_symbol
 from domain.money import ZERO
 from domain.orders import Fill, OrderType, Side
+from strategy.direction import entry_side
 from strategy.machine import decide
+from strategy.options import Direction
 from strategy.queries import average_price
 from strategy.state import MartingaleState
 
@@ -63,7 +65,9 @@ class SimRun:
     trade_seq: int = 0
     buys_net: Decimal = ZERO
     sells_gross: Decimal = ZERO
-    committed: dict[int, Decimal] = field(default_factory=dict)
+    committed: dict[int, Decimal] = field(default_factory=dict)  # quote of entry orders
+    committed_base: dict[int, Decimal] = field(default_factory=dict)  # base of entry orders
+    base_prices: dict[int, Decimal] = field(default_factory=dict)  # P0 of each cycle
     tp_checks: int = 0
 
     def __post_init__(self) -> None:
@@ -128,14 +132,17 @@ class SimRun:
 
     def _place(self, cmd: PlaceOrder) -> list[Event]:
         assert self.now is not None
-        if cmd.side is Side.BUY:
+        short = self.state.params.direction is Direction.SHORT
+        if cmd.side is entry_side(self.state.params.direction):
             notional = cmd.amount * (cmd.price if cmd.price is not None else self.price)
             self.committed[cmd.cycle] = self.committed.get(cmd.cycle, ZERO) + notional
+            self.committed_base[cmd.cycle] = self.committed_base.get(cmd.cycle, ZERO) + cmd.amount
         else:
             average = average_price(self.state)
             assert average is not None
             if cmd.order_type is OrderType.LIMIT:
-                assert cmd.price is not None and cmd.price > average, (cmd, average)
+                assert cmd.price is not None
+                assert cmd.price < average if short else cmd.price > average, (cmd, average)
                 self.tp_checks += 1
         if cmd.leg != "b" and self.rng.random() < self.reject_rate:
             return [OrderRejected(at=self.now, client_order_id=cmd.client_order_id, reason="sim")]
@@ -187,6 +194,8 @@ class SimRun:
         elif self.fee_mode == "third":
             fee, currency = Decimal("0.0001"), "BNB"
         base_fee = fee if currency == self.base else ZERO
+        if cmd.leg == "b":
+            self.base_prices.setdefault(cmd.cycle, price)
         if cmd.side is Side.BUY:
             self.buys_net += amount - base_fee
         else:

@@ -1,0 +1,50 @@
+"""The API takes `direction: short`: the plan is mirrored, the balance it checks is base, and
+the stored strategy says so."""
+
+from __future__ import annotations
+
+from tests.web.conftest import World
+from tests.web.test_api import PARAMS, _strategy
+
+SHORT = {**PARAMS, "direction": "short"}
+
+
+def test_a_short_strategy_is_previewed_mirrored_and_stored(world: World) -> None:
+    dry = world.call(
+        world.alice, "POST", "/api/v1/strategies?dry_run=true", json=_strategy(params=SHORT)
+    )
+    assert dry.status_code == 200, dry.text
+    plan = dry.json()["plan"]
+    assert plan["direction"] == "short"
+    prices = [row["price"] for row in plan["levels"]]
+    assert prices == sorted(prices, key=float) and prices[0] == "0.05"  # levels above
+    assert float(plan["levels"][0]["take_profit_price"]) < 0.05  # the buy-back below
+    assert plan["required_funds"] == plan["max_base"]
+    made = world.call(world.alice, "POST", "/api/v1/strategies", json=_strategy(params=SHORT))
+    assert made.status_code == 201, made.text
+    assert made.json()["strategy"]["params"]["direction"] == "short"
+
+
+def test_a_short_balance_is_checked_in_base(world: World) -> None:
+    # 0.04 + 0.0788 + 0.0776 + 0.0765 = 0.2729 ETH to sell: 0.2 ETH is too little, while as
+    # quote 0.2 BTC would cover the 0.014 BTC the same ladder buys with
+    answer = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies?dry_run=true",
+        json=_strategy(params={**SHORT, "balance": "0.2"}),
+    )
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["errors"][0]
+    assert error["field"] == "balance" and "base to sell" in answer.json()["message"]
+
+
+def test_an_unknown_direction_is_refused_by_name(world: World) -> None:
+    answer = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies",
+        json=_strategy(params={**PARAMS, "direction": "sideways"}),
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "body.params.direction"
