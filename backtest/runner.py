@@ -12,7 +12,9 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
    limit; the close becomes the last price.
 3. The engine reacts once, as the service's engine does when the feed wakes it: it syncs its
    orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
-   before the high), then sees the low (the stop loss), then places what follows. New orders
+   before the high), then sees the low (the stop loss), then the high if it reaches a watched
+   level above (a trailing take-profit arms or follows its peak there: no resting sell holds
+   that level, so the venue did not fill it), then places what follows. New orders
    meet only the close: a market order, or a limit that crosses the close, fills at the close.
 4. Timers due by `at` fire, oldest first (a cooldown ends at the first candle whose close time
    reaches it; its base order fills at that close).
@@ -172,6 +174,11 @@ class _Player:
         self.venue.update_candle(self.rules.symbol, candle, at, replay=REPLAY)
         if crossed:
             self.engine.on_tick(candle.low, at)
+            above = self.host.above
+            if above is not None and candle.high >= above:
+                # A level above that no resting sell holds (a trailing take-profit's): the
+                # high, after the low, is the candle's best price.
+                self.engine.on_tick(candle.high, at)
         _fire(self.engine, self.host, at)
         _catch_up(self.engine, self.host, candle.close, at)
 

@@ -12,6 +12,7 @@ from domain.money import HUNDRED, ONE
 from domain.orders import Side
 from strategy.ladder import STRATEGY_CONTEXT, take_profit_price
 from strategy.state import MartingaleState, Phase, WorkingOrder
+from strategy.take_profit import trail_levels
 
 
 def position(state: MartingaleState) -> Decimal:
@@ -61,6 +62,9 @@ def watch_levels(state: MartingaleState) -> tuple[Decimal | None, Decimal | None
     stop = stop_loss_price(state)
     if stop is not None:
         below.append(stop)
+    trail_below, trail_above = trail_levels(state)
+    below.extend([trail_below] if trail_below is not None else [])
+    above.extend([trail_above] if trail_above is not None else [])
     return (max(below) if below else None, min(above) if above else None)
 
 
