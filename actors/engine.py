@@ -266,6 +266,16 @@ class Engine(EngineSteps):
         self.handle(PriceTicked(at=at, price=price))
         self._rewatch()
 
+    def on_move(self, low: Decimal, high: Decimal, at: datetime) -> None:
+        """The market traded from `low` to `high` (a candle; low = high for a tick): the low
+        first (for a long, the rule the backtest uses), then the high when it reaches a level
+        watched above that no resting sell holds (a trailing take-profit's), so the feed's
+        replay and the backtest see the same prices."""
+        self.on_tick(low, at)
+        above = self.watch().above
+        if high > low and above is not None and high >= above:
+            self.on_tick(high, at)
+
     def on_cooldown(self) -> None:
         state = self._require_state()
         if state.phase is Phase.COOLDOWN:

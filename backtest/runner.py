@@ -173,12 +173,7 @@ class _Player:
         self.clock.now = at
         self.venue.update_candle(self.rules.symbol, candle, at, replay=REPLAY)
         if crossed:
-            self.engine.on_tick(candle.low, at)
-            above = self.host.above
-            if above is not None and candle.high >= above:
-                # A level above that no resting sell holds (a trailing take-profit's): the
-                # high, after the low, is the candle's best price.
-                self.engine.on_tick(candle.high, at)
+            self.engine.on_move(candle.low, candle.high, at)
         _fire(self.engine, self.host, at)
         _catch_up(self.engine, self.host, candle.close, at)
 

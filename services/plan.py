@@ -131,11 +131,26 @@ def market_rules(values: Mapping[str, Value | None]) -> MarketRules | None:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The plan as JSON: every number a decimal string (levels too), exact."""
-    return {
+    out: dict[str, Any] = {
         "levels": [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels],
         "max_funds": fmt(plan.max_funds),
         "max_coverage_pct": fmt(plan.max_coverage_pct),
     }
+    if plan.steps:  # each level's step prices, in the order of `take_profit_steps`
+        out["take_profit_steps"] = stored_steps(plan.steps)
+        for level, row in zip(out["levels"], plan.levels, strict=True):
+            level["take_profit_step_prices"] = [fmt(price) for price in row.step_prices]
+    if plan.trailing_deviation is not None:
+        out["trailing_deviation"] = fmt(plan.trailing_deviation)
+        out["trailing_note"] = trailing_note(plan.trailing_deviation)
+    return out
+
+
+def trailing_note(deviation: Decimal) -> str:
+    return (
+        f"trailing take-profit: from the TP price on, the sell follows the peak and is placed "
+        f"when the price falls {fmt(deviation)} % back from it, never below the TP price"
+    )
 
 
 def _json_value(value: Decimal | int) -> str:

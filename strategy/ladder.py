@@ -18,6 +18,7 @@ from decimal import Context, Decimal, localcontext
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO, fmt
+from strategy.options import TakeProfitStep
 from strategy.params import MartingaleParams
 
 # One fixed arithmetic context for all strategy math, whatever the caller's thread has set, so
@@ -41,6 +42,7 @@ class PlanLevel:
     average_price: Decimal
     take_profit_price: Decimal
     required_change_pct: Decimal
+    step_prices: tuple[Decimal, ...] = ()  # with take_profit_steps: each step's sell price
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +50,8 @@ class Plan:
     levels: tuple[PlanLevel, ...]
     max_funds: Decimal
     max_coverage_pct: Decimal
+    steps: tuple[TakeProfitStep, ...] = ()  # take_profit_steps, as the levels' step_prices
+    trailing_deviation: Decimal | None = None  # a trailing take-profit's pull-back, percent
 
 
 def level_price(
@@ -106,12 +110,18 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
                     average_price=average,
                     take_profit_price=tp_price,
                     required_change_pct=change,
+                    step_prices=tuple(
+                        rules.round_price_up(average * (ONE + step.percent / HUNDRED))
+                        for step in params.take_profit_steps
+                    ),
                 )
             )
         return Plan(
             levels=tuple(levels),
             max_funds=total_quote,
             max_coverage_pct=params.deviation_pct(params.max_safety_orders),
+            steps=params.take_profit_steps,
+            trailing_deviation=params.trailing_deviation,
         )
 
 

@@ -16,7 +16,15 @@ from typing import Any
 
 from domain.errors import ValidationError
 from domain.money import fmt
-from services.plan import BALANCE, COLUMNS, PRICE, market_rules, plan_json, preview
+from services.plan import (
+    BALANCE,
+    COLUMNS,
+    PRICE,
+    market_rules,
+    plan_json,
+    preview,
+    trailing_note,
+)
 from strategy.ladder import Plan
 
 _PARAMS: tuple[tuple[str, str], ...] = (
@@ -26,8 +34,13 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("price_deviation", "percent below the base price of the first safety order (required)"),
     ("step_scale", "multiplier of each next deviation step (default 1)"),
     ("volume_scale", "multiplier of each next safety order size (default 1)"),
-    ("take_profit", "percent above the average entry to sell at (required)"),
+    ("take_profit", "percent above the average entry to sell at (required without steps)"),
     ("stop_loss", "percent below the average entry to sell at market (default: none)"),
+    (
+        "take_profit_steps",
+        "sell in parts: percent:portion pairs, e.g. 1:50,2:50 (a TP column each)",
+    ),
+    ("trailing_deviation", "trailing take-profit: percent of pull-back from the peak to sell at"),
     ("max_active_safety_orders", "safety orders resting at once (default 1; not in the table)"),
     ("cooldown", "seconds between cycles (default 0; not in the table)"),
     ("max_cycles", "stop after this many cycles (default: no limit; not in the table)"),
@@ -98,12 +111,21 @@ def handle(args: argparse.Namespace) -> int:
 def render_table(plan: Plan) -> str:
     """Aligned text; figures shown to 8 decimals (percentages to 4), the JSON is exact."""
     header = [_TITLES[key] for key in COLUMNS]
-    rows = [[_cell(key, getattr(row, key)) for key in COLUMNS] for row in plan.levels]
+    header += [f"TP{i} {fmt(s.percent)}%x{fmt(s.portion)}%" for i, s in enumerate(plan.steps, 1)]
+    rows = [
+        [_cell(key, getattr(row, key)) for key in COLUMNS]
+        + [_cell("price", price) for price in row.step_prices]
+        for row in plan.levels
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
+    if plan.steps:
+        lines.append("take-profit steps: TP<n> sells its portion of the position at that price")
+    if plan.trailing_deviation is not None:
+        lines.append(trailing_note(plan.trailing_deviation))
     return "\n".join(lines)
 
 

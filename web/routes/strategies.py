@@ -32,6 +32,11 @@ Number = Annotated[
 Count = Annotated[int, Field(ge=0, le=1000)]
 
 
+class TakeProfitStepIn(Input):
+    percent: Number
+    portion: Number
+
+
 class ParamsIn(Input):
     """The `martingale plan` parameters; omitted optional ones take their defaults."""
 
@@ -39,7 +44,7 @@ class ParamsIn(Input):
     safety_order: Number
     max_safety_orders: Count
     price_deviation: Number
-    take_profit: Number
+    take_profit: Number | None = Field(default=None, description="required without steps")
     step_scale: Number | None = None
     volume_scale: Number | None = None
     stop_loss: Number | None = None
@@ -47,6 +52,8 @@ class ParamsIn(Input):
     cooldown: Number | None = None
     max_cycles: Annotated[int, Field(ge=1, le=10**9)] | None = None
     base_order_type: Literal["market", "limit"] | None = None
+    take_profit_steps: list[TakeProfitStepIn] | None = None
+    trailing_deviation: Number | None = None
     price: Number | None = Field(
         default=None,
         description="start price of the preview (not stored); default: the market's price now",
@@ -56,7 +63,13 @@ class ParamsIn(Input):
     )
 
     def mapping(self) -> dict[str, Any]:
-        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
+        out: dict[str, Any] = {}
+        for k, v in self.model_dump(exclude_none=True).items():
+            if k == "take_profit_steps":  # a list of {percent, portion}, each a string
+                out[k] = [{name: str(x) for name, x in step.items()} for step in v]
+            else:
+                out[k] = str(v)
+        return out
 
 
 class StrategyIn(Input):
@@ -100,7 +113,8 @@ def strategy_out(record: StrategyRecord) -> StrategyOut:
         name=record.name,
         account_id=record.account_id,
         symbol=record.symbol,
-        params={k: str(v) for k, v in record.params.items()},
+        # stored values are strings, or plain JSON for the structured ones (steps, start)
+        params={k: v if isinstance(v, list | dict) else str(v) for k, v in record.params.items()},
         desired_state=record.desired_state.value,
         actual_state=record.actual_state.value,
         stop_mode=record.stop_mode.value if record.stop_mode else None,
