@@ -51,6 +51,9 @@ PARAM_FIELDS = (
     ),
     ParamField("stop_loss", "Stop loss %", "below the average entry; empty: none"),
     ParamField(
+        "trailing_deviation", "Trailing take-profit %", "pull-back from the peak; empty: none"
+    ),
+    ParamField(
         "max_active_safety_orders",
         "Active safety orders",
         "resting on the book at once",
