@@ -26,12 +26,23 @@ from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import ZERO, fmt, to_decimal
 from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
-from strategy.options import StartCondition, stored_start, stored_steps
+from strategy.options import (
+    StartCondition,
+    start_condition,
+    start_text,
+    steps_text,
+    stored_start,
+    stored_steps,
+    take_profit_steps,
+)
+from strategy.outcomes import with_outcomes
 from strategy.params import MartingaleParams
 
 # Not strategy parameters: what the preview is computed at and checked against.
 PRICE = "price"
 BALANCE = "balance"
+FEE_RATE = "fee_rate"  # a fraction: 0.001 is 0.1 % of each fill's value
+DEFAULT_FEE_RATE = Decimal("0.001")
 RULE_NAMES = ("tick_size", "step_size", "min_amount", "min_notional")
 # The figures of one plan level, in table order (JSON keys and `martingale plan` columns).
 COLUMNS = (
@@ -46,6 +57,8 @@ COLUMNS = (
     "take_profit_price",
     "required_change_pct",
 )
+# What the cycle yields when it closes at the take-profit after each level (`strategy.outcomes`).
+OUTCOME_COLUMNS = ("stop_loss_price", "fees", "profit", "profit_pct")
 
 Value = str | int | Decimal
 
@@ -64,15 +77,20 @@ def checked_plan(
     values = dict(params)
     price_value = values.pop(PRICE, None)
     balance_value = values.pop(BALANCE, None)
+    fee_value = values.pop(FEE_RATE, None)
     parsed = parse_params(values)
     if price_value is None:
         raise ValidationError("is required: the start price the ladder is computed at", field=PRICE)
     price = number(price_value, PRICE)
     balance = None if balance_value is None else non_negative(balance_value, BALANCE)
+    fee_rate = DEFAULT_FEE_RATE if fee_value is None else non_negative(fee_value, FEE_RATE)
+    if fee_rate >= 1:
+        raise ValidationError(f"must be below 1 (0.001 is 0.1 %), got {fee_rate}", field=FEE_RATE)
     try:
         plan = build_plan(parsed, price, rules)
         if rules is not None or balance is not None:
             validate_plan(plan, rules or NO_RULES, balance=balance)
+        plan = with_outcomes(parsed, plan, rules or NO_RULES, fee_rate)
     except ArithmeticError:  # each value in bounds, but the ladder leaves exact arithmetic
         raise ValidationError(LADDER_OUT_OF_RANGE) from None
     return parsed, plan
@@ -113,6 +131,20 @@ def stored_params(params: MartingaleParams) -> dict[str, Any]:
     return out
 
 
+def params_text(stored: Mapping[str, Any]) -> dict[str, str]:
+    """Stored parameters as the one-line texts a form field or `martingale plan` option takes
+    (the take-profit steps as ``1.5:50,3:50``, the start condition as ``rsi below=30 ...``)."""
+    out: dict[str, str] = {}
+    for name, value in stored.items():
+        if name == "take_profit_steps" and isinstance(value, list):
+            out[name] = steps_text(take_profit_steps(value))
+        elif name == "start_condition" and isinstance(value, Mapping):
+            out[name] = start_text(start_condition(value))
+        else:
+            out[name] = str(value)
+    return out
+
+
 def market_rules(values: Mapping[str, Value | None]) -> MarketRules | None:
     """Rules from typed values (the `martingale plan` rounding options); None when none given."""
     parsed: dict[str, Decimal | None] = {}
@@ -131,14 +163,19 @@ def market_rules(values: Mapping[str, Value | None]) -> MarketRules | None:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The plan as JSON: every number a decimal string (levels too), exact."""
+    levels = [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels]
+    for level, outcome in zip(levels, plan.outcomes, strict=False):
+        level.update({key: _json_value(getattr(outcome, key)) for key in OUTCOME_COLUMNS})
     out: dict[str, Any] = {
-        "levels": [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels],
+        "levels": levels,
         "max_funds": fmt(plan.max_funds),
         "max_coverage_pct": fmt(plan.max_coverage_pct),
     }
+    if plan.fee_rate is not None:
+        out[FEE_RATE] = fmt(plan.fee_rate)
     if plan.steps:  # each level's step prices, in the order of `take_profit_steps`
         out["take_profit_steps"] = stored_steps(plan.steps)
-        for level, row in zip(out["levels"], plan.levels, strict=True):
+        for level, row in zip(levels, plan.levels, strict=True):
             level["take_profit_step_prices"] = [fmt(price) for price in row.step_prices]
     if plan.trailing_deviation is not None:
         out["trailing_deviation"] = fmt(plan.trailing_deviation)
@@ -153,7 +190,9 @@ def trailing_note(deviation: Decimal) -> str:
     )
 
 
-def _json_value(value: Decimal | int) -> str:
+def _json_value(value: Decimal | int | None) -> str | None:
+    if value is None:
+        return None
     return str(value) if isinstance(value, int) else fmt(value)
 
 

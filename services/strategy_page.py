@@ -21,7 +21,7 @@ from persistence.records import CycleRecord, CycleStatus, StrategyRecord
 from persistence.records_history import FillRecord, OrderRecord, deletion_refused
 from persistence.repository import Repository
 from services.dashboard import ACTIVE_ORDER, PriceOf, StrategyRow, overview
-from services.plan import parse_params
+from services.plan import params_text, parse_params
 from services.strategies import get_strategy
 from strategy.ladder import build_plan
 
@@ -89,7 +89,7 @@ def strategy_page(
     return StrategyPage(
         record=record,
         row=row,
-        params=dict(record.params),
+        params=params_text(record.params),
         ladder=_ladder(record.params, open_cycle, current),
         cycles=[_cycle_line(c, now) for c in shown] if cycles else [],
         resting=[o for o in current if o.order.state in ACTIVE_ORDER],

@@ -46,10 +46,24 @@ class PlanLevel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LevelOutcome:
+    """The cycle closed at the take-profit after this level filled (level 0: the base alone);
+    computed by `strategy.outcomes`."""
+
+    level: int
+    stop_loss_price: Decimal | None  # the stop's trigger with this many levels filled
+    fees: Decimal  # every fill of the cycle, in quote
+    profit: Decimal  # net of fees, in quote
+    profit_pct: Decimal  # of the quote the cycle put in
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     levels: tuple[PlanLevel, ...]
     max_funds: Decimal
     max_coverage_pct: Decimal
+    outcomes: tuple[LevelOutcome, ...] = ()  # one per level, when a fee rate was given
+    fee_rate: Decimal | None = None
     steps: tuple[TakeProfitStep, ...] = ()  # take_profit_steps, as the levels' step_prices
     trailing_deviation: Decimal | None = None  # a trailing take-profit's pull-back, percent
 

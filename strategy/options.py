@@ -168,6 +168,11 @@ def check_steps(steps: tuple[TakeProfitStep, ...], field: str = "take_profit_ste
         raise ValidationError(f"the portions must add up to 100, got {fmt(total)}", field=field)
 
 
+def steps_text(steps: tuple[TakeProfitStep, ...]) -> str:
+    """The one-line form, e.g. ``1.5:50,3:50``."""
+    return ",".join(f"{fmt(s.percent)}:{fmt(s.portion)}" for s in steps)
+
+
 def stored_steps(steps: tuple[TakeProfitStep, ...]) -> list[dict[str, str]]:
     return [{"percent": fmt(s.percent), "portion": fmt(s.portion)} for s in steps]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -19,6 +20,8 @@ from domain.money import fmt
 from services.plan import (
     BALANCE,
     COLUMNS,
+    FEE_RATE,
+    OUTCOME_COLUMNS,
     PRICE,
     market_rules,
     plan_json,
@@ -34,17 +37,24 @@ _PARAMS: tuple[tuple[str, str], ...] = (
     ("price_deviation", "percent below the base price of the first safety order (required)"),
     ("step_scale", "multiplier of each next deviation step (default 1)"),
     ("volume_scale", "multiplier of each next safety order size (default 1)"),
-    ("take_profit", "percent above the average entry to sell at (required without steps)"),
+    ("take_profit", "percent past the average entry to sell at (required, or the steps)"),
     ("stop_loss", "percent below the average entry to sell at market (default: none)"),
-    (
-        "take_profit_steps",
-        "sell in parts: percent:portion pairs, e.g. 1:50,2:50 (a TP column each)",
-    ),
-    ("trailing_deviation", "trailing take-profit: percent of pull-back from the peak to sell at"),
     ("max_active_safety_orders", "safety orders resting at once (default 1; not in the table)"),
     ("cooldown", "seconds between cycles (default 0; not in the table)"),
     ("max_cycles", "stop after this many cycles (default: no limit; not in the table)"),
     ("base_order_type", "market or limit (default market; not in the table)"),
+    ("direction", "long (buy first, default) or short (sell the base first, buy it back lower)"),
+    ("take_profit_steps", "sell in parts: percent:portion pairs, e.g. 1.5:50,3:50"),
+    ("trailing_deviation", "trailing take-profit: sell on this pull-back (percent) past the TP"),
+    ("stop_loss_trailing", "true: the stop follows the best price since the last buy"),
+    ("stop_loss_timeout", "hours: a cycle this old is closed (default: never)"),
+    ("stop_loss_timeout_action", "market (sell now, default) or break_even (move the TP)"),
+    ("reinvest_percent", "percent of each cycle's profit added to the next cycle's sizes"),
+    (
+        "start_condition",
+        "asap (default); 'rsi below=30 period=14 timeframe=5m'; 'ma period=50 timeframe=1h'; "
+        "'signal max_lag=60'",
+    ),
 )
 _RULES: tuple[tuple[str, str], ...] = (
     ("tick_size", "price tick (> 0): buy prices round down, take-profit prices round up"),
@@ -63,6 +73,10 @@ _TITLES = {
     "average_price": "avg price",
     "take_profit_price": "TP price",
     "required_change_pct": "to TP %",
+    "stop_loss_price": "SL price",
+    "fees": "fees",
+    "profit": "profit",
+    "profit_pct": "profit %",
 }
 
 
@@ -88,13 +102,20 @@ def register(sub: Any) -> None:
         "--balance", metavar="VALUE", help="available quote balance; the max funds must fit in it"
     )
     parser.add_argument(
+        "--fee-rate",
+        dest=FEE_RATE,
+        metavar="RATE",
+        help="fee of each fill, a fraction of its value (default 0.001, i.e. 0.1 %%); the "
+        "fees and profit columns are net of it",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print JSON; every number is a decimal string"
     )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE]
+    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE, FEE_RATE]
     values = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
         rules = market_rules({name: getattr(args, name) for name, _ in _RULES})
@@ -102,6 +123,8 @@ def handle(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         option = _option(exc.field) if exc.field else "plan"
         reason = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+        if exc.field and _NESTED.match(exc.field):
+            reason = f"{exc.field}: {reason}"  # which step or setting
         print(f"martingale plan: error: {option}: {reason}", file=sys.stderr)
         return 2
     print(json.dumps(plan_json(plan), indent=2) if args.json else render_table(plan))
@@ -110,18 +133,23 @@ def handle(args: argparse.Namespace) -> int:
 
 def render_table(plan: Plan) -> str:
     """Aligned text; figures shown to 8 decimals (percentages to 4), the JSON is exact."""
-    header = [_TITLES[key] for key in COLUMNS]
+    extra = [k for k in OUTCOME_COLUMNS if k != "stop_loss_price" or _has_stop(plan)]
+    extra = extra if plan.outcomes else []
+    header = [_TITLES[key] for key in (*COLUMNS, *extra)]
     header += [f"TP{i} {fmt(s.percent)}%x{fmt(s.portion)}%" for i, s in enumerate(plan.steps, 1)]
     rows = [
         [_cell(key, getattr(row, key)) for key in COLUMNS]
+        + [_cell(key, getattr(outcome, key)) for key in extra]
         + [_cell("price", price) for price in row.step_prices]
-        for row in plan.levels
+        for row, outcome in zip(plan.levels, plan.outcomes or plan.levels, strict=True)
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.append("")
     lines.append(f"max funds: {_shown(plan.max_funds, 8)}")
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
+    if plan.fee_rate is not None:
+        lines.append(f"fees and profit: closing at the take-profit, {fmt(plan.fee_rate)} per fill")
     if plan.steps:
         lines.append("take-profit steps: TP<n> sells its portion of the position at that price")
     if plan.trailing_deviation is not None:
@@ -129,7 +157,13 @@ def render_table(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _cell(key: str, value: Decimal | int) -> str:
+def _has_stop(plan: Plan) -> bool:
+    return any(o.stop_loss_price is not None for o in plan.outcomes)
+
+
+def _cell(key: str, value: Decimal | int | None) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, int):
         return str(value)
     return _shown(value, 4 if key.endswith("_pct") else 8)
@@ -140,4 +174,10 @@ def _shown(value: Decimal, places: int) -> str:
 
 
 def _option(field: str) -> str:
-    return "--" + field.replace("_", "-")
+    """``take_profit_steps[1].percent`` is given by ``--take-profit-steps``."""
+    nested = _NESTED.match(field)
+    name = nested.group(1) if nested else field
+    return "--" + name.replace("_", "-")
+
+
+_NESTED = re.compile(r"^([a-z_]+)[\[.][a-z0-9_\[\].]*$")

@@ -31,16 +31,17 @@ def test_json_has_the_documented_shape_with_decimal_strings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = run_json(capsys)
-    assert set(out) == {"levels", "max_funds", "max_coverage_pct"}
+    assert set(out) == {"levels", "max_funds", "max_coverage_pct", "fee_rate"}
     levels = out["levels"]
     assert isinstance(levels, list) and len(levels) == 4
     keys = [
         "level", "deviation_pct", "price", "quote_size", "base_amount", "total_quote",
         "total_base", "average_price", "take_profit_price", "required_change_pct",
+        "stop_loss_price", "fees", "profit", "profit_pct",
     ]  # fmt: skip
     for row in levels:
         assert list(row) == keys
-        assert all(isinstance(v, str) for v in row.values())
+        assert all(isinstance(v, str) for k, v in row.items() if k != "stop_loss_price")
     assert [r["deviation_pct"] for r in levels] == ["0", "1", "3", "7"]
     assert [r["price"] for r in levels] == ["100", "99", "97", "93"]
     assert [r["quote_size"] for r in levels] == ["10", "20", "40", "80"]
@@ -94,7 +95,8 @@ def test_table_lists_every_level_and_the_totals(capsys: pytest.CaptureFixture[st
         ["2", "3", "97"],
         ["3", "7", "93"],
     ]
-    assert lines[1].split()[-2:] == ["101", "1"]
+    assert lines[1].split()[8:10] == ["101", "1"]  # TP price, to TP %
+    assert lines[0].split()[-4:] == ["fees", "profit", "profit", "%"]  # no SL column: no stop
     assert "max funds: 150" in lines and "max price coverage: 7 %" in lines
 
 

@@ -189,7 +189,7 @@ def test_the_preview_names_each_bad_field_beside_it(world: World) -> None:
     slots = dict(re.findall(r'id="err-([a-z_]+)" hx-swap-oob="true">([^<]*)<', page.text))
     assert "not a number" in slots["base_order"]
     assert slots["max_safety_orders"] == "must be a whole number"
-    assert slots["take_profit"] == "is required"
+    assert slots["take_profit"] == "is required (or give take-profit steps)"
     assert slots["safety_order"] == ""
     assert 'id="preview-table"' not in page.text
 

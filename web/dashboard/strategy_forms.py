@@ -37,6 +37,7 @@ class ParamField:
     integer: bool = False
     placeholder: str = ""
     choices: tuple[str, ...] = ()
+    text: bool = False  # free text the strategy parses (steps, start condition), not a number
 
 
 PARAM_FIELDS = (
@@ -44,14 +45,54 @@ PARAM_FIELDS = (
     ParamField("safety_order", "Safety order", "quote currency of the first safety order", True),
     ParamField("max_safety_orders", "Max safety orders", f"0 to {MAX_SAFETY_ORDERS}", True, True),
     ParamField("price_deviation", "Price deviation %", "below the entry, first safety", True),
-    ParamField("take_profit", "Take-profit %", "above the average entry", True),
+    ParamField(
+        "direction",
+        "Direction",
+        "long buys first; short sells the base first and buys it back lower",
+        placeholder="long",
+        choices=("long", "short"),
+    ),
+    ParamField("take_profit", "Take-profit %", "past the average entry; or give steps below"),
+    ParamField(
+        "take_profit_steps",
+        "Take-profit steps",
+        "sell in parts: percent:portion pairs, e.g. 1.5:50,3:50",
+        text=True,
+    ),
+    ParamField(
+        "trailing_deviation",
+        "Trailing take-profit %",
+        "follow the price past the take-profit, sell on this pull-back; empty: none",
+    ),
     ParamField("step_scale", "Step scale", "each step is this times the last", placeholder="1"),
     ParamField(
         "volume_scale", "Volume scale", "each safety is this times the last", placeholder="1"
     ),
-    ParamField("stop_loss", "Stop loss %", "below the average entry; empty: none"),
+    ParamField("stop_loss", "Stop loss %", "past the average entry, against you; empty: none"),
     ParamField(
-        "trailing_deviation", "Trailing take-profit %", "pull-back from the peak; empty: none"
+        "stop_loss_trailing",
+        "Trailing stop",
+        "the stop follows the best price since the last buy",
+        placeholder="false",
+        choices=("false", "true"),
+    ),
+    ParamField("stop_loss_timeout", "Cycle timeout (h)", "close a cycle this old; empty: never"),
+    ParamField(
+        "stop_loss_timeout_action",
+        "On timeout",
+        "market sells now; break_even moves the take-profit to break-even",
+        placeholder="market",
+        choices=("market", "break_even"),
+    ),
+    ParamField(
+        "reinvest_percent", "Reinvest %", "of each cycle's profit, into the next", placeholder="0"
+    ),
+    ParamField(
+        "start_condition",
+        "Start condition",
+        "asap; rsi below=30 period=14 timeframe=5m; ma period=50 timeframe=1h; signal",
+        placeholder="asap",
+        text=True,
     ),
     ParamField(
         "max_active_safety_orders",
@@ -124,6 +165,8 @@ def field_errors(values: dict[str, str]) -> dict[str, str]:
             if value not in f.choices:
                 errors[f.name] = f"must be one of {', '.join(f.choices)}"
             continue
+        if f.text:
+            continue  # parsed, and its errors named, by the strategy's own parameters
         try:
             parsed = number(value, f.name)
         except ConfigurationError as error:
@@ -131,6 +174,8 @@ def field_errors(values: dict[str, str]) -> dict[str, str]:
             continue
         if f.integer and parsed != parsed.to_integral_value():
             errors[f.name] = "must be a whole number"
+    if "take_profit" not in values and "take_profit_steps" not in values:
+        errors["take_profit"] = "is required (or give take-profit steps)"
     for name in CHECK_ONLY:
         if name in values:
             try:

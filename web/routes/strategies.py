@@ -32,9 +32,19 @@ Number = Annotated[
 Count = Annotated[int, Field(ge=0, le=1000)]
 
 
-class TakeProfitStepIn(Input):
-    percent: Number
-    portion: Number
+class StepIn(Input):
+    percent: Number = Field(description="percent past the average entry")
+    portion: Number = Field(description="percent of the position sold at this step")
+
+
+class StartIn(Input):
+    type: Literal["asap", "rsi", "ma", "signal"]
+    period: Annotated[int, Field(ge=2, le=500)] | None = None
+    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] | None = None
+    below: Number | None = Field(default=None, description="rsi only: the level (0-100)")
+    max_lag: Annotated[int, Field(ge=1, le=3600)] | None = Field(
+        default=None, description="signal only: seconds a signal may be old"
+    )
 
 
 class ParamsIn(Input):
@@ -44,7 +54,17 @@ class ParamsIn(Input):
     safety_order: Number
     max_safety_orders: Count
     price_deviation: Number
-    take_profit: Number | None = Field(default=None, description="required without steps")
+    take_profit: Number | None = Field(
+        default=None, description="required unless take_profit_steps is given"
+    )
+    direction: Literal["long", "short"] | None = None
+    take_profit_steps: Annotated[list[StepIn], Field(max_length=10)] | None = None
+    trailing_deviation: Number | None = None
+    stop_loss_trailing: bool | None = None
+    stop_loss_timeout: Number | None = Field(default=None, description="hours")
+    stop_loss_timeout_action: Literal["market", "break_even"] | None = None
+    reinvest_percent: Number | None = None
+    start_condition: StartIn | None = None
     step_scale: Number | None = None
     volume_scale: Number | None = None
     stop_loss: Number | None = None
@@ -52,8 +72,6 @@ class ParamsIn(Input):
     cooldown: Number | None = None
     max_cycles: Annotated[int, Field(ge=1, le=10**9)] | None = None
     base_order_type: Literal["market", "limit"] | None = None
-    take_profit_steps: list[TakeProfitStepIn] | None = None
-    trailing_deviation: Number | None = None
     price: Number | None = Field(
         default=None,
         description="start price of the preview (not stored); default: the market's price now",
@@ -63,13 +81,12 @@ class ParamsIn(Input):
     )
 
     def mapping(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in self.model_dump(exclude_none=True).items():
-            if k == "take_profit_steps":  # a list of {percent, portion}, each a string
-                out[k] = [{name: str(x) for name, x in step.items()} for step in v]
-            else:
-                out[k] = str(v)
-        return out
+        """Values for `MartingaleParams.from_mapping`: numbers as their text, the steps and
+        the start condition as plain lists and mappings."""
+        return {
+            k: v if isinstance(v, list | dict | bool) else str(v)
+            for k, v in self.model_dump(exclude_none=True).items()
+        }
 
 
 class StrategyIn(Input):
@@ -113,7 +130,6 @@ def strategy_out(record: StrategyRecord) -> StrategyOut:
         name=record.name,
         account_id=record.account_id,
         symbol=record.symbol,
-        # stored values are strings, or plain JSON for the structured ones (steps, start)
         params={k: v if isinstance(v, list | dict) else str(v) for k, v in record.params.items()},
         desired_state=record.desired_state.value,
         actual_state=record.actual_state.value,

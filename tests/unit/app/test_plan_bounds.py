@@ -45,3 +45,23 @@ def test_values_no_plan_needs_exit_2_with_one_line(
     assert status == 2
     assert err.startswith(f"martingale plan: error: {expected}"), err
     assert len(err.strip().splitlines()) == 1 and len(err) < 400
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"take_profit_steps": "1:50,0.5:50"},
+            "--take-profit-steps: take_profit_steps[1].percent: must be above",
+        ),
+        ({"start_condition": "rsi period=14"}, "--start-condition: start_condition.below: is"),
+        ({"direction": "up"}, "--direction: 'up' must be long or short"),
+        ({"stop_loss_trailing": "true"}, "--stop-loss-trailing: needs stop_loss"),
+    ],
+)
+def test_bad_options_name_the_option_and_the_part(
+    capsys: pytest.CaptureFixture[str], changes: dict[str, str], expected: str
+) -> None:
+    status, err = plan(capsys, **changes)
+    assert status == 2
+    assert expected in err, err

@@ -42,8 +42,16 @@ def test_json_is_decimal_strings_in_column_order() -> None:
     assert out["max_funds"] == "150" and out["max_coverage_pct"] == "7"
     first = out["levels"][0]
     assert list(first)[:3] == ["level", "deviation_pct", "price"]
-    assert all(isinstance(v, str) for row in out["levels"] for v in row.values())
+    assert all(
+        isinstance(v, str)
+        for row in out["levels"]
+        for k, v in row.items()
+        if k != "stop_loss_price"
+    )
+    assert first["stop_loss_price"] is None  # no stop loss given
     assert (first["level"], first["take_profit_price"]) == ("0", "101")
+    assert out["fee_rate"] == "0.001"  # the default; fees and profit are net of it
+    assert list(first)[-4:] == ["stop_loss_price", "fees", "profit", "profit_pct"]
 
 
 @pytest.mark.parametrize(
