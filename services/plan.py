@@ -163,7 +163,9 @@ def market_rules(values: Mapping[str, Value | None]) -> MarketRules | None:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The plan as JSON: every number a decimal string (levels too), exact."""
-    levels = [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels]
+    levels: list[dict[str, Any]] = [
+        {key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels
+    ]
     for level, outcome in zip(levels, plan.outcomes, strict=False):
         level.update({key: _json_value(getattr(outcome, key)) for key in OUTCOME_COLUMNS})
     out: dict[str, Any] = {
