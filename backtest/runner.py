@@ -13,7 +13,9 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
 3. The engine reacts once, as the service's engine does when the feed wakes it: it syncs its
    orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
    before the high, for a short the high before the low), then sees the low (the stop loss; the
-   high for a short, whose stop sits above), then places what follows. New orders
+   high for a short, whose stop sits above), then the other side if it reaches a watched level
+   there (a trailing stop or take-profit arms or follows its best price: no resting order holds
+   that level, so the venue did not fill it), then places what follows. New orders
    meet only the close: a market order, or a limit that crosses the close, fills at the close.
    A level above that the high still reaches after that (a trailing stop's next best) is told
    the high, after the low.

@@ -32,8 +32,8 @@ def client_order_id(strategy_id: int, cycle: int, leg: str, *, tag: str = "") ->
     cycle 7 of strategy 42 in the deployment tagged ``kqzw``.
 
     Legs: ``b`` base order, ``s<n>`` safety order n, ``u<n>`` safety order n placed again
-    after the market's rules changed, ``t<k>`` take-profit revision k, ``x<k>`` market exit
-    (stop loss / sell now).
+    after the market's rules changed, ``t<k>`` take-profit revision k, ``t<x><k>`` take-profit
+    step x (a..j: steps 1..10) placed in round k, ``x<k>`` market exit (stop loss / sell now).
     """
     if strategy_id < 0 or cycle < 0:
         raise ValueError("strategy id and cycle must be >= 0")

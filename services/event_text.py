@@ -19,7 +19,7 @@ RAW_CHARS = 160
 
 def leg_label(leg: str) -> str:
     """b: base order, s3: safety order 3, u3: safety order 3 placed again, t2: take-profit
-    (revision 2), x1: exit at market."""
+    (revision 2), tb3: take-profit step 2 (placed in round 3), x1: exit at market."""
     kind, number = leg[:1], leg[1:]
     if kind == "b":
         return "base order"
@@ -27,6 +27,9 @@ def leg_label(leg: str) -> str:
         return f"safety order {number}"
     if kind == "u":
         return f"safety order {number} (placed again)"
+    if kind == "t" and number[:1].isalpha():
+        step = ord(number[0]) - ord("a") + 1
+        return f"take-profit step {step} (round {number[1:]})"
     if kind == "t":
         return "take-profit" if number in ("", "1") else f"take-profit (revision {number})"
     if kind == "x":

@@ -164,7 +164,9 @@ def market_rules(values: Mapping[str, Value | None]) -> MarketRules | None:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The plan as JSON: every number a decimal string (levels too), exact."""
-    levels = [{key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels]
+    levels: list[dict[str, Any]] = [
+        {key: _json_value(getattr(row, key)) for key in COLUMNS} for row in plan.levels
+    ]
     for level, outcome in zip(levels, plan.outcomes, strict=False):
         level.update({key: _json_value(getattr(outcome, key)) for key in OUTCOME_COLUMNS})
     out: dict[str, Any] = {
@@ -177,6 +179,13 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
     if plan.fee_rate is not None:
         out[FEE_RATE] = fmt(plan.fee_rate)
+    if plan.steps:  # each level's step prices, in the order of `take_profit_steps`
+        out["take_profit_steps"] = stored_steps(plan.steps)
+        for level, row in zip(levels, plan.levels, strict=True):
+            level["take_profit_step_prices"] = [fmt(price) for price in row.step_prices]
+    if plan.trailing_deviation is not None:
+        out["trailing_deviation"] = fmt(plan.trailing_deviation)
+        out["trailing_note"] = trailing_note(plan.trailing_deviation)
     if plan.exits is not None:
         out["exits"] = exits_json(plan.exits)
     return out
@@ -197,6 +206,13 @@ def exits_json(exits: ExitPlan) -> dict[str, str]:
     if exits.reinvest_percent > 0:
         out["reinvest_percent"] = fmt(exits.reinvest_percent)
     return out
+
+
+def trailing_note(deviation: Decimal) -> str:
+    return (
+        f"trailing take-profit: from the TP price on, the sell follows the peak and is placed "
+        f"when the price falls {fmt(deviation)} % back from it, never below the TP price"
+    )
 
 
 def _json_value(value: Decimal | int | None) -> str | None:

@@ -4,5 +4,6 @@
 - `strategy.ladder`: `build_plan`, `validate_plan` and the rounding helpers;
 - `strategy.state`: `MartingaleState`, `initial_state`;
 - `strategy.machine.decide(state, event) -> (state, commands)`;
+- `strategy.take_profit`: the take-profit variants (single, steps, trailing);
 - `strategy.queries`: position, average price, open orders, stop-loss trigger, `tick_matters`.
 """

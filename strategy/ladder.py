@@ -25,7 +25,7 @@ from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO, fmt
 from strategy.direction import away, round_entry, round_exit, toward
 from strategy.exits import ExitPlan, exit_plan
-from strategy.options import Direction
+from strategy.options import Direction, TakeProfitStep
 from strategy.params import MartingaleParams
 
 # One fixed arithmetic context for all strategy math, whatever the caller's thread has set, so
@@ -49,6 +49,7 @@ class PlanLevel:
     average_price: Decimal
     take_profit_price: Decimal
     required_change_pct: Decimal
+    step_prices: tuple[Decimal, ...] = ()  # with take_profit_steps: each step's sell price
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +82,9 @@ class Plan:
     @property
     def required_funds(self) -> Decimal:
         return self.max_base if self.direction is Direction.SHORT else self.max_funds
+
+    steps: tuple[TakeProfitStep, ...] = ()  # take_profit_steps, as the levels' step_prices
+    trailing_deviation: Decimal | None = None  # a trailing take-profit's pull-back, percent
 
 
 def level_price(
@@ -142,6 +146,10 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
                     average_price=average,
                     take_profit_price=tp_price,
                     required_change_pct=change,
+                    step_prices=tuple(
+                        rules.round_price_up(average * (ONE + step.percent / HUNDRED))
+                        for step in params.take_profit_steps
+                    ),
                 )
             )
         return Plan(
@@ -151,6 +159,8 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
             exits=exit_plan(params, [row.average_price for row in levels], rules),
             max_base=total_base,
             direction=params.direction,
+            steps=params.take_profit_steps,
+            trailing_deviation=params.trailing_deviation,
         )
 
 

@@ -47,6 +47,19 @@ Policies (documented here because the engine and users rely on them):
   timeout also closes as TIMEOUT.
 - A rejected market exit, or one that ends without any fill, finishes the strategy with the
   position kept: selling blind in a loop could be worse than stopping.
+- Take-profit variants (strategy.take_profit). Steps: one limit sell per step not done, the
+  position shared by their portions, the last taking the rest; a step that filled whole stays
+  done for the cycle; after a buy fill every step still on the book is canceled and the rest
+  are placed again (legs ``t<step letter><round>``) once no take-profit is left on the book; a
+  partly filled step that was canceled is placed again for its share. Trailing: no sell rests
+  on the book while the trail watches (no far "safety net" limit either: it would need the
+  whole position, so the trail's own sell would have to wait for its cancel, and a spike while
+  the engine is down is the only case it would catch; the stop loss still guards the
+  position). The trail arms at the take-profit price, follows the peak (the state keeps it,
+  so a restart resumes the trail), and on the pull-back places a limit sell at the tick's price
+  but never below the take-profit price rather than a market sell: a market order's fill
+  price is not bounded, so only a limit keeps the promise, and a limit at the market fills as
+  a market order would. A buy fill resets the trail for the new average.
 - Events for unknown client order ids and fills with a trade id already applied in the cycle
   are ignored, so redelivery is harmless.
 """
@@ -88,6 +101,13 @@ from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
 from strategy.options import Direction, TimeoutAction
 from strategy.queries import ladder_done, sellable, tick_matters
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus
+from strategy.take_profit import (
+    buy_filled,
+    place_take_profit,
+    take_profit_filled,
+    trail_tick,
+    trail_watching,
+)
 from strategy.working import Commands, drop_order, place, put_order
 
 if TYPE_CHECKING:
@@ -155,6 +175,8 @@ def _on_filled(s: MartingaleState, e: OrderFilled, cmds: Commands) -> Martingale
     if e.fill is not None and e.fill.client_order_id == e.client_order_id:
         s = _fill(s, order, e.fill, cmds) or s
         order = s.order(e.client_order_id) or order
+    if order.role is Role.TAKE_PROFIT:
+        s = take_profit_filled(s, order.leg)
     s = drop_order(s, order)
     return _after_terminal(s, order, e, cmds, rejected=None)
 
@@ -182,9 +204,11 @@ def _on_tick(s: MartingaleState, e: PriceTicked, cmds: Commands) -> MartingaleSt
     s = exits.note_price(s, e.price)
     if exits.timeout_due(s, e.at):
         return _time_out(s, e, cmds)
-    if not tick_matters(s, e.price):
+    if tick_matters(s, e.price):
+        return _begin_closing(s, CloseReason.STOP_LOSS, e, cmds)
+    if not trail_watching(s):
         return s
-    return _begin_closing(s, CloseReason.STOP_LOSS, e, cmds)
+    return trail_tick(s, e.price, sellable(s), cmds)
 
 
 def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> MartingaleState:
@@ -227,6 +251,8 @@ def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> Martinga
         closing_reason=None,
         wake_at=None,
         applied_trades=(),
+        trail_peak=None,
+        tp_steps_done=(),
     )
     s = exits.new_cycle(s)
     if why is not None:
@@ -283,19 +309,7 @@ def _settle_active(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleSt
         sell = sellable(s)
         taken = exited_quote(s.book, p.direction) > 0  # the take-profit has traded
         if sell is not None and not s.tp_blocked:
-            amount, price = sell
-            leg = f"t{s.tp_revision + 1}"
-            s = replace(s, tp_revision=s.tp_revision + 1)
-            s = place(
-                s,
-                cmds,
-                role=Role.TAKE_PROFIT,
-                leg=leg,
-                side=exit_side(p.direction),
-                type_=OrderType.LIMIT,
-                amount=amount,
-                price=price,
-            )
+            s = place_take_profit(s, cmds, sell)
         elif sell is None and (taken or (not s.orders and ladder_done(s))):
             reason = CloseReason.TAKE_PROFIT if taken else CloseReason.CANCELED
             return _begin_closing(s, reason, e, cmds)
@@ -475,7 +489,7 @@ def _fill(
         return None
     s, order = result
     if order.side is entry_side(s.params.direction):
-        s = exits.after_buy_fill(replace(s, tp_blocked=False))
+        s = buy_filled(exits.after_buy_fill(replace(s, tp_blocked=False)))
         for tp in s.orders_with(Role.TAKE_PROFIT):
             if s.phase is Phase.ACTIVE and tp.status is not WorkingStatus.CANCELING:
                 cmds.append(CancelOrder(client_order_id=tp.client_order_id, symbol=s.symbol))

@@ -14,6 +14,7 @@ from strategy.direction import average, beyond, held
 from strategy.ladder import STRATEGY_CONTEXT, take_profit_price
 from strategy.options import Direction
 from strategy.state import MartingaleState, Phase, WorkingOrder
+from strategy.take_profit import trail_levels
 
 
 def position(state: MartingaleState) -> Decimal:
@@ -70,6 +71,9 @@ def watch_levels(state: MartingaleState) -> tuple[Decimal | None, Decimal | None
     trail = exits.trail_level(state)  # a new best price moves a trailing stop
     if trail is not None:
         (below if state.params.direction is Direction.SHORT else above).append(trail)
+    trail_below, trail_above = trail_levels(state)  # a trailing take-profit's
+    below.extend([trail_below] if trail_below is not None else [])
+    above.extend([trail_above] if trail_above is not None else [])
     return (max(below) if below else None, min(above) if above else None)
 
 

@@ -126,6 +126,9 @@ class MartingaleState:
     timed_out: bool = False
     reinvested: Decimal = ZERO
     size_scale: Decimal = ONE
+    # take-profit variants (strategy.take_profit), reset with each cycle
+    trail_peak: Decimal | None = None  # a trailing take-profit's best price since it armed
+    tp_steps_done: tuple[int, ...] = ()  # take-profit steps (0-based) filled this cycle
 
     def order(self, client_order_id: str) -> WorkingOrder | None:
         for order in self.orders:

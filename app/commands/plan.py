@@ -26,6 +26,7 @@ from services.plan import (
     market_rules,
     plan_json,
     preview,
+    trailing_note,
 )
 from strategy.exits import exit_lines
 from strategy.ladder import Plan
@@ -139,9 +140,11 @@ def render_table(plan: Plan) -> str:
     extra = [k for k in OUTCOME_COLUMNS if k != "stop_loss_price" or _has_stop(plan)]
     extra = extra if plan.outcomes else []
     header = [_TITLES[key] for key in (*COLUMNS, *extra)]
+    header += [f"TP{i} {fmt(s.percent)}%x{fmt(s.portion)}%" for i, s in enumerate(plan.steps, 1)]
     rows = [
         [_cell(key, getattr(row, key)) for key in COLUMNS]
         + [_cell(key, getattr(outcome, key)) for key in extra]
+        + [_cell("price", price) for price in row.step_prices]
         for row, outcome in zip(plan.levels, plan.outcomes or plan.levels, strict=True)
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -153,6 +156,10 @@ def render_table(plan: Plan) -> str:
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
     if plan.fee_rate is not None:
         lines.append(f"fees and profit: closing at the take-profit, {fmt(plan.fee_rate)} per fill")
+    if plan.steps:
+        lines.append("take-profit steps: TP<n> sells its portion of the position at that price")
+    if plan.trailing_deviation is not None:
+        lines.append(trailing_note(plan.trailing_deviation))
     if plan.exits is not None:
         lines.extend(exit_lines(plan.exits, lambda value: _shown(value, 8)))
     return "\n".join(lines)

@@ -185,3 +185,39 @@ def test_a_cycle_says_what_its_sells_received(world: World) -> None:
     cycles = world.call(world.alice, "GET", f"/api/v1/strategies/{sid}/cycles").json()
     by_number = {c["number"]: c for c in cycles["items"]}
     assert by_number[2]["received"] == "0.03" and by_number[2]["cost"] == "0.05"
+
+
+def test_take_profit_steps_and_the_trailing_take_profit_are_accepted_and_shown(
+    world: World,
+) -> None:
+    steps = [{"percent": "1", "portion": "60"}, {"percent": "2", "portion": "40"}]
+    params = {k: v for k, v in PARAMS.items() if k != "take_profit"}
+    made = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies",
+        json=_strategy(params={**params, "take_profit_steps": steps}),
+    )
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["strategy"]["params"]["take_profit_steps"] == steps
+    assert body["plan"]["take_profit_steps"] == steps
+    assert body["plan"]["levels"][0]["take_profit_step_prices"] == ["0.0505", "0.051"]
+    trail = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies?dry_run=true",
+        json=_strategy(name="eth3", params={**PARAMS, "trailing_deviation": "0.5"}),
+    )
+    assert trail.status_code == 200, trail.text
+    assert trail.json()["plan"]["trailing_deviation"] == "0.5"
+    bad = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies",
+        json=_strategy(
+            name="eth4",
+            params={**params, "take_profit_steps": [{"percent": "1", "portion": "50"}]},
+        ),
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "take_profit_steps"

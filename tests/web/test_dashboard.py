@@ -435,3 +435,16 @@ def test_a_stopped_strategy_is_deleted_from_its_page(world: World) -> None:
     answer: Any = alice.post(f"/ui/strategies/{sid}/delete")
     assert answer.status_code == 200 and answer.headers["HX-Redirect"] == "/"
     assert 'data-strategy="alice-eth"' not in _text(alice.get("/"))
+
+
+def test_the_preview_shows_a_trailing_take_profit_note(world: World) -> None:
+    alice = Browser(world, world.alice)
+    page: Any = alice.post("/ui/preview", {**VALID, "trailing_deviation": "0.5"})
+    assert page.status_code == 200, page.text
+    note = re.search(r'id="trailing-note">([^<]+)<', page.text)
+    assert note is not None and "0.5 % back from it" in note.group(1)
+    plain: Any = alice.post("/ui/preview", VALID)
+    assert 'id="trailing-note"' not in plain.text
+    bad: Any = alice.post("/ui/preview", {**VALID, "trailing_deviation": "100"})
+    slots = dict(re.findall(r'id="err-([a-z_]+)" hx-swap-oob="true">([^<]*)<', bad.text))
+    assert "must be &gt; 0 and &lt; 100" in slots["trailing_deviation"]

@@ -9,6 +9,8 @@ from pathlib import Path
 from config.loader import load_config
 from config.schema import CsvMarket, LiveAccount, PaperAccount, SimulatedMarket
 from config.secrets import resolved_url
+from strategy.options import TakeProfitStep
+from strategy.params import MartingaleParams
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config" / "examples"
 
@@ -54,3 +56,14 @@ def test_live_example_is_valid_once_its_key_files_exist(tmp_path: Path) -> None:
     assert [a.exchange for a in accounts] == ["binance", "okx"]
     url = resolved_url(config, {"MARTINGALE_DB_PASSWORD": "pw"})
     assert url == "mysql+pymysql://martingale:pw@127.0.0.1:3306/martingale"
+
+
+def test_paper_example_shows_both_take_profit_variants() -> None:
+    config = load_config(EXAMPLES / "paper.yaml")
+    by_name = {s.name: s for u in config.users for s in u.strategies}
+    params = {name: MartingaleParams.from_mapping(s.parameters()) for name, s in by_name.items()}
+    assert params["ltc-slow"].trailing_deviation == Decimal("0.5")
+    assert params["xmr-fast"].take_profit_steps == (
+        TakeProfitStep(percent=Decimal(1), portion=Decimal(50)),
+        TakeProfitStep(percent=Decimal(2), portion=Decimal(50)),
+    )

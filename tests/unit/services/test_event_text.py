@@ -24,6 +24,7 @@ AT = datetime(2030, 1, 1, tzinfo=UTC)
         ("u3", "safety order 3 (placed again)"),
         ("t1", "take-profit"),
         ("t4", "take-profit (revision 4)"),
+        ("tb3", "take-profit step 2 (round 3)"),
         ("x1", "exit at market"),
         ("zz", "order zz"),
     ],
