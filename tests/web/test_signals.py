@@ -43,8 +43,16 @@ def test_an_hmac_of_the_body_authenticates_without_the_secret_in_it(sw: SignalWo
 
 @pytest.mark.parametrize(
     "how",
-    ["wrong secret", "no secret", "secret not a string", "wrong hmac", "hmac by another key",
-     "bad signature header", "unknown token", "malformed token"],
+    [
+        "wrong secret",
+        "no secret",
+        "secret not a string",
+        "wrong hmac",
+        "hmac by another key",
+        "bad signature header",
+        "unknown token",
+        "malformed token",
+    ],
 )
 def test_anything_unauthenticated_is_one_401(sw: SignalWorld, how: str) -> None:
     good = {"secret": sw.secret, "time": stamp()}
