@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +39,20 @@ from web.models import Id, Output, when
 from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["signals"])
+
+Token = Annotated[str, Path(min_length=1, max_length=128, description="the URL's token")]
+# The body is read raw (an HMAC covers its exact bytes), so it is described here, not parsed by
+# a model; services.signal_intake checks it.
+_SIGNAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "secret": {"type": "string", "description": "unless X-Signature is sent"},
+        "time": {"type": "string", "description": "ISO-8601, e.g. {{timenow}}"},
+        "timestamp": {"type": "integer", "description": "epoch seconds, instead of time"},
+        "nonce": {"type": "string", "maxLength": 64, "description": "else the body's hash"},
+    },
+    "additionalProperties": True,
+}
 
 
 class SignalKeyOut(Output):
@@ -119,8 +133,14 @@ def create_signal_key(
         422: {"description": "stale, future or malformed signal (the field is named)"},
         429: {"description": "too many signals for this URL"},
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _SIGNAL_SCHEMA}},
+        }
+    },
 )
-async def post_signal(token: str, request: Request) -> Any:
+async def post_signal(token: Token, request: Request) -> Any:
     """Record a signal for the strategy of this URL. Body: a JSON object with `time`
     (ISO-8601, e.g. TradingView's `{{timenow}}`) or `timestamp` (epoch seconds), optionally
     `nonce` or `id`, and `secret` unless the request carries `X-Signature: sha256=<hex
