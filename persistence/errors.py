@@ -44,6 +44,10 @@ class VersionConflict(PersistenceError):
     """Someone else wrote the strategy since it was loaded: two owners, or a stale engine."""
 
 
+class DuplicateSignal(PersistenceError):
+    """A webhook signal whose nonce the strategy already received: a replay."""
+
+
 class SchemaOutOfDate(PersistenceError):
     """The database is behind the code's migrations."""
 

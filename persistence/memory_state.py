@@ -17,6 +17,7 @@ from persistence.records import (
     TokenRecord,
     UserRecord,
 )
+from persistence.records_signal import SignalKeyRecord, SignalRecord
 from persistence.types import check_money, normalized
 
 
@@ -53,6 +54,9 @@ class State:
     password_hashes: dict[int, str] = field(default_factory=dict)  # user id -> PHC string
     tokens: dict[int, TokenRecord] = field(default_factory=dict)
     token_ids: dict[str, int] = field(default_factory=dict)  # token hash -> token id
+    signal_keys: dict[int, SignalKeyRecord] = field(default_factory=dict)  # by strategy id
+    signal_tokens: dict[str, int] = field(default_factory=dict)  # token hash -> strategy id
+    signals: dict[int, SignalRecord] = field(default_factory=dict)
     next_id: int = 1
 
     def copy(self) -> State:
@@ -70,6 +74,9 @@ class State:
             password_hashes=dict(self.password_hashes),
             tokens=dict(self.tokens),
             token_ids=dict(self.token_ids),
+            signal_keys=dict(self.signal_keys),
+            signal_tokens=dict(self.signal_tokens),
+            signals=dict(self.signals),
             next_id=self.next_id,
         )
 

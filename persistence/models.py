@@ -282,6 +282,40 @@ class Deployment(Base):
     tag: Mapped[str] = mapped_column(String(DEPLOYMENT_TAG))
 
 
+class SignalKey(Base):
+    """A strategy's webhook signal credentials (issue 16): the SHA-256 of the URL token (the
+    token itself is shown once and stored nowhere) and the shared secret as vault ciphertext
+    bound to the strategy (the web must read it back to check an HMAC, so no hash will do)."""
+
+    __tablename__ = "signal_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(NAME), unique=True)
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    secret_key_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Signal(Base):
+    """A webhook signal the web accepted; the engine of its strategy consumes it. The nonce is
+    unique per strategy: a replayed signal is refused. Pruned with the events."""
+
+    __tablename__ = "signals"
+    __table_args__ = (
+        UniqueConstraint("strategy_id", "nonce"),
+        Index(None, "consumed_at", "strategy_id"),  # the unconsumed ones, polled by the service
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id"))
+    nonce: Mapped[str] = mapped_column(String(NAME))
+    signal_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 # Core handles for bulk statements (executemany), typed as the Tables they are.
 EVENTS = cast(Table, Event.__table__)
 AUDIT_LOG = cast(Table, AuditLog.__table__)
@@ -291,3 +325,5 @@ API_TOKENS = cast(Table, ApiToken.__table__)
 ORDERS = cast(Table, Order.__table__)
 FILLS = cast(Table, Fill.__table__)
 CYCLES = cast(Table, Cycle.__table__)
+SIGNAL_KEYS = cast(Table, SignalKey.__table__)
+SIGNALS = cast(Table, Signal.__table__)

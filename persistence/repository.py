@@ -25,7 +25,7 @@ Semantics every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
@@ -57,6 +57,7 @@ from persistence.records import (
     UserRecord,
 )
 from persistence.records_history import DailyProfit, FillRecord, OrderRecord
+from persistence.records_signal import SignalKeyRecord, SignalRecord
 
 
 class Repository(Protocol):
@@ -369,4 +370,58 @@ class Repository(Protocol):
         so its name can be used again; orders, fills, cycles, events and audit rows stay. Only a
         stopped strategy (desired STOPPED, actual STOPPED/FINISHED/FAULTED): else
         ValidationError(field="state"), nothing written. NotFound if missing or deleted."""
+        ...
+
+    # --- webhook signals (issue 16): a strategy's signal key, and the signals received ------
+    # The URL token comes here as its SHA-256 only, the shared secret as vault ciphertext.
+    def save_signal_key(
+        self,
+        strategy_id: int,
+        *,
+        token_hash: str,
+        secret_ciphertext: str,
+        key_version: int,
+        now: datetime,
+    ) -> SignalKeyRecord:
+        """Create the strategy's signal key, or replace it whole (a rotation: `rotated_at` set
+        to `now`, `created_at` kept), so the old token and secret stop working at once.
+        NotFound for no strategy, or a deleted one."""
+        ...
+
+    def get_signal_key(self, strategy_id: int) -> SignalKeyRecord | None: ...
+    def find_signal_key(self, token_hash: str) -> SignalKeyRecord | None:
+        """The key whose token has that hash (one indexed read: every webhook request)."""
+        ...
+
+    def list_signal_keys(self, *, not_key_version: int | None = None) -> list[SignalKeyRecord]:
+        """Every signal key by strategy id, or those sealed under a key other than the one
+        given (a master key rotation)."""
+        ...
+
+    def reseal_signal_key(
+        self,
+        strategy_id: int,
+        *,
+        expected_ciphertext: str,
+        secret_ciphertext: str,
+        key_version: int,
+    ) -> bool:
+        """Swap the secret's ciphertext if it is still `expected_ciphertext`; False if it
+        changed (rotated meanwhile) or the key is gone."""
+        ...
+
+    def record_signal(
+        self, strategy_id: int, *, nonce: str, signal_at: datetime, now: datetime
+    ) -> SignalRecord:
+        """Store an accepted signal (`received_at` = `now`). A nonce the strategy already has
+        raises `DuplicateSignal` and writes nothing. NotFound for no strategy."""
+        ...
+
+    def unconsumed_signals(self, strategy_ids: Collection[int]) -> list[SignalRecord]:
+        """The signals of those strategies no engine has taken yet, oldest (lowest id) first."""
+        ...
+
+    def consume_signal(self, signal_id: int, at: datetime) -> bool:
+        """Mark the signal taken at `at`; True if this call took it, False if it was already
+        consumed (its first time stays) or does not exist (pruned): idempotent."""
         ...

@@ -1,8 +1,10 @@
 """Retention: journal events and audit rows older than an age are deleted, in small batches.
 
-Only `events` and `audit_log` are ever pruned. Cycles, orders and fills are the ledger (a
-strategy's position and profit are sums of them) and are kept for good; status and summaries
-read them through indexes and grouped sums (`sql_reads`, `sql_history`), never the journal.
+Only `events`, `audit_log` and `signals` are ever pruned (signals with the events' age: a
+signal is useless minutes after it came, and a replay of a pruned one is refused as stale).
+Cycles, orders and fills are the ledger (a strategy's position and profit are sums of them)
+and are kept for good; status and summaries read them through indexes and grouped sums
+(`sql_reads`, `sql_history`), never the journal.
 
 This module holds what is the same whatever the database: the policy (ages), a pass over the
 tables as a sequence of batches (`PruneRun`, so that its caller decides what runs between two
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 DEFAULT_BATCH_ROWS = 2000
-PRUNABLE = ("events", "audit_log")
+PRUNABLE = ("events", "audit_log", "signals")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +43,11 @@ class RetentionPolicy:
 
     def cutoffs(self, now: datetime) -> dict[str, datetime]:
         """Per table, the time before which its rows go; tables kept for good are left out."""
-        ages = {"events": self.events_days, "audit_log": self.audit_days}
+        ages = {
+            "events": self.events_days,
+            "audit_log": self.audit_days,
+            "signals": self.events_days,
+        }
         return {table: now - timedelta(days=days) for table, days in ages.items() if days}
 
 

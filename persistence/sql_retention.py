@@ -37,6 +37,7 @@ CLOCK_SKEW = timedelta(hours=1)
 _TABLES: dict[str, tuple[Any, Any]] = {
     "events": (m.EVENTS, m.EVENTS.c.occurred_at),
     "audit_log": (m.AUDIT_LOG, m.AUDIT_LOG.c.at),
+    "signals": (m.SIGNALS, m.SIGNALS.c.received_at),
 }
 
 

@@ -141,6 +141,10 @@ def fingerprint(credentials: Credentials) -> str:
     return digest.hexdigest()[:16]
 
 
+def _text_data(*, purpose: str, owner: str, version: int) -> bytes:
+    return f"martingale/{FORMAT}\0{owner}\0purpose={purpose}\0key={version}".encode()
+
+
 def _associated_data(*, user_id: int, account_id: int, purpose: str, version: int) -> bytes:
     return (
         f"martingale/{FORMAT}\0user={user_id}\0account={account_id}\0purpose={purpose}"
@@ -163,6 +167,41 @@ class Vault:
     def key_versions(self) -> tuple[int, ...]:
         """The current key's version first, then the older ones it still reads."""
         return self._keyring.versions
+
+    # --- one secret text bound to what owns it (a strategy's webhook signal secret) --------
+    def seal_text(self, plain: str, *, purpose: str, owner: str) -> str:
+        """``mg1:<key version>:...`` of `plain`, bound to `purpose` and `owner` (e.g.
+        "strategy=7"): opened with another purpose or owner, it fails to decrypt."""
+        key = self._keyring.current
+        nonce = os.urandom(NONCE_BYTES)
+        data = _text_data(purpose=purpose, owner=owner, version=key.version)
+        box = AESGCM(key.key).encrypt(nonce, plain.encode(), data)
+        return f"{FORMAT}:{key.version}:{base64.urlsafe_b64encode(nonce + box).decode()}"
+
+    def open_text(self, ciphertext: str, *, purpose: str, owner: str, what: str) -> Secret:
+        """The text `seal_text` sealed, as a `Secret`; `what` names it in errors."""
+        fmt, _, rest = ciphertext.partition(":")
+        version_text, _, body = rest.partition(":")
+        if fmt != FORMAT or not version_text.isdigit() or not body:
+            raise CredentialError(f"{what} is not in a format this version can read")
+        version = int(version_text)
+        key = self._keyring.key(version)
+        if key is None:
+            raise CredentialError(
+                f"{what} is sealed under master key version {version}, which is not configured "
+                f"(configured: {', '.join(map(str, self._keyring.versions))})"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(body.encode())
+            data = _text_data(purpose=purpose, owner=owner, version=version)
+            return Secret(
+                AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data).decode()
+            )
+        except (InvalidTag, ValueError, binascii.Error):
+            raise CredentialError(
+                f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
+                "owner, or the master key is wrong"
+            ) from None
 
     def seal(self, credentials: Credentials, *, user_id: int, account_id: int) -> SealedCredentials:
         payload = {"api_key": credentials.api_key.reveal(), "secret": credentials.secret.reveal()}

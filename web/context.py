@@ -19,6 +19,7 @@ from persistence.vault import Vault
 from services.accounts import PaperOpener
 from services.auth import LoginLimiter
 from services.observe import ServiceView
+from services.signal_limit import SignalLimiter
 from services.strategies import PriceFor, RulesFor
 
 
@@ -31,6 +32,8 @@ class WebContext:
     repo: Repository
     vault: Vault | None = None
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    # Webhook signals per URL token (web.routes.signals).
+    signal_limiter: SignalLimiter = field(default_factory=SignalLimiter)
     # An account's exchange client (balances, key report); None: not available here.
     exchange_for: Callable[[int], Exchange] | None = None
     # The rules of a market a strategy is created on, or None when unknown (paper markets come

@@ -22,6 +22,7 @@ from persistence.vault import (
     load_keyring,
 )
 from services.database import open_repository, url_problem
+from services.signals import rotate_signal_secrets
 
 ROTATE_HELP = f"""\
 Re-encrypt every stored exchange credential under a new master key.
@@ -108,6 +109,7 @@ def handle_rotate(args: argparse.Namespace) -> int:
             _check_new_version(repo, old, new)
             vault = Vault(old.with_current(new))
             report = rotate_master(repo, vault)
+            signals = rotate_signal_secrets(repo, vault)  # webhook secrets: the same key
     except (MartingaleError, ValueError) as error:
         print(f"martingale keys rotate-master: {error}", file=sys.stderr)
         return 1
@@ -116,7 +118,11 @@ def handle_rotate(args: argparse.Namespace) -> int:
         f"{vault.current_version}; {report.changed_meanwhile} replaced meanwhile; "
         f"{report.remaining} remaining"
     )
-    if not report.done:
+    print(
+        f"re-encrypted {signals.resealed} signal secret(s); {signals.changed_meanwhile} "
+        f"replaced meanwhile; {signals.remaining} remaining"
+    )
+    if not report.done or signals.remaining:
         print("some rows are still under an older key: keep the old key and run this again")
         return 1
     print(f"all rows are under version {vault.current_version}; the old key may now be removed")

@@ -109,7 +109,7 @@ def test_prune_removes_exactly_the_rows_past_the_age_and_keeps_the_ledger(engine
     assert _times(engine, m.EVENTS, m.EVENTS.c.occurred_at) == kept
     assert _times(engine, m.AUDIT_LOG, m.AUDIT_LOG.c.at) == kept
     # The step's own event (400 days old) went too: 5 old rows of `times` plus it.
-    assert run.deleted == {"events": 6, "audit_log": 5}
+    assert run.deleted == {"events": 6, "audit_log": 5, "signals": 0}
     assert {t: _count(engine, t) for t in ledger} == ledger
     assert repo.list_fills(sid) and repo.list_cycles(sid)
 
@@ -122,8 +122,24 @@ def test_a_table_kept_for_good_is_not_touched(engine: Engine) -> None:
     _audits(repo, uid, sid, old)
     policy = RetentionPolicy(events_days=30, audit_days=None)
     run = _prune_all(SqlPruner(engine), policy.cutoffs(NOW))
-    assert run.deleted == {"events": 4}
+    assert run.deleted == {"events": 4, "signals": 0}
     assert _count(engine, m.EVENTS) == 0 and _count(engine, m.AUDIT_LOG) == 4
+
+
+def test_signals_go_with_the_events_age_consumed_or_not(engine: Engine) -> None:
+    repo = SqlRepository(engine)
+    _, _, sid = onboard(repo)
+    ages = [200, 31, 29, 0]
+    for n, days in enumerate(ages):
+        when = NOW - timedelta(days=days)
+        repo.record_signal(sid, nonce=f"n{n}", signal_at=when, now=when)
+    old = repo.unconsumed_signals([sid])[0]
+    repo.consume_signal(old.id, NOW - timedelta(days=199))
+
+    run = _prune_all(SqlPruner(engine), RetentionPolicy(events_days=30).cutoffs(NOW))
+
+    assert run.deleted["signals"] == 2
+    assert [s.nonce for s in repo.unconsumed_signals([sid])] == ["n2", "n3"]
 
 
 def test_each_batch_deletes_at_most_batch_rows_in_its_own_transaction(engine: Engine) -> None:

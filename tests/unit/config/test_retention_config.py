@@ -26,13 +26,17 @@ def test_defaults_keep_90_days_of_events_and_a_year_of_audit_rows(
     assert policy.cutoffs(NOW) == {
         "events": NOW - timedelta(days=90),
         "audit_log": NOW - timedelta(days=365),
+        "signals": NOW - timedelta(days=90),  # webhook signals go with the events
     }
     assert policy.interval_s == 3600
 
 
 def test_null_keeps_a_table_for_good(load_ok: Callable[[str], ServiceConfig]) -> None:
     config = load_ok(MINIMAL + "retention:\n  events_days: 7\n  audit_days: null\n")
-    assert retention_policy(config.retention).cutoffs(NOW) == {"events": NOW - timedelta(days=7)}
+    assert retention_policy(config.retention).cutoffs(NOW) == {
+        "events": NOW - timedelta(days=7),
+        "signals": NOW - timedelta(days=7),
+    }
 
 
 @pytest.mark.parametrize(
