@@ -29,6 +29,7 @@ from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_auth import MemoryAuth
 from persistence.memory_history import MemoryHistory
+from persistence.memory_notify import MemoryNotifications
 from persistence.memory_observe import MemoryObserve
 from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_state import FillRow, OrderRow, money, opt_money, opt_utc, utc
@@ -50,7 +51,9 @@ from persistence.records import (
 from persistence.sql_rows import dump_json
 
 
-class MemoryRepository(MemoryHistory, MemoryRuntime, MemoryAuth, MemoryAccounts, MemoryObserve):
+class MemoryRepository(
+    MemoryHistory, MemoryRuntime, MemoryAuth, MemoryNotifications, MemoryAccounts, MemoryObserve
+):
     """Writes: onboarding from `MemoryAccounts`, users' roles, passwords and tokens from
     `MemoryAuth`, strategies and trading here; reads from `MemoryReads` (what a running
     service polls from `MemoryRuntime`, the /metrics counts from `MemoryObserve`); the history

@@ -17,6 +17,7 @@ from persistence.records import (
     TokenRecord,
     UserRecord,
 )
+from persistence.records_notify import NotificationTarget
 from persistence.types import check_money, normalized
 
 
@@ -53,6 +54,7 @@ class State:
     password_hashes: dict[int, str] = field(default_factory=dict)  # user id -> PHC string
     tokens: dict[int, TokenRecord] = field(default_factory=dict)
     token_ids: dict[str, int] = field(default_factory=dict)  # token hash -> token id
+    targets: dict[int, NotificationTarget] = field(default_factory=dict)  # notification targets
     next_id: int = 1
 
     def copy(self) -> State:
@@ -70,6 +72,7 @@ class State:
             password_hashes=dict(self.password_hashes),
             tokens=dict(self.tokens),
             token_ids=dict(self.token_ids),
+            targets=dict(self.targets),
             next_id=self.next_id,
         )
 
