@@ -1,0 +1,164 @@
+"""Notifications from a real actor tree (issue 16) to a real HTTP server over loopback, through
+apprise's json:// plugin: a closed cycle reaches the target with its profit, and a target that
+is down or refusing changes nothing about trading, and is logged without its URL."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from actors.notifier import Notifier, NotifierSettings
+from actors.notify_queue import Notifications
+from actors.notify_send import send_apprise
+from domain.notifications import DEFAULT_EVENTS
+from domain.secrets import Secret
+from persistence.notify_targets import open_target, store_target
+from persistence.vault import Vault, generate_key, parse_keyring
+from tests.actors.fakes import SYMBOL, wait_until
+from tests.actors.tree import T0, Tree
+
+VAULT = Vault(parse_keyring(generate_key(1), source="test"))
+PATH_TOKEN = "PathTokenQ7xv9SecretZZ"
+PASSWORD = "HookPassw0rdSecret"
+
+
+class Hook:
+    """A loopback HTTP server keeping every POST's JSON body; `status` is what it answers."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = status
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                hook.bodies.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(hook.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self) -> str:
+        return f"json://hook:{PASSWORD}@127.0.0.1:{self.port}/notify/{PATH_TOKEN}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    h = Hook()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def _notifier(tree: Tree) -> Notifier:
+    notifier = Notifier(
+        Notifications(),
+        load_targets=tree.sql.list_notification_targets,
+        open_url=lambda t: open_target(VAULT, t),
+        strategy_name=lambda sid: tree.sql.get_strategy(sid).name,
+        send=send_apprise,
+        settings=NotifierSettings(
+            refresh_interval=0.2, attempts=2, backoff=0.01, timeout=5.0, workers=1
+        ),
+    )
+    tree.notifications = notifier.inbox
+    return notifier
+
+
+def _target(tree: Tree, user: str, name: str, url: str) -> None:
+    user_id = tree.sql.find_user(user)
+    assert user_id is not None
+    store_target(
+        tree.sql, VAULT, user_id.id, name, Secret(url), events=DEFAULT_EVENTS, enabled=True, now=T0
+    )
+
+
+def _close_cycle(tree: Tree, sid: int) -> None:
+    """Base and take-profit are placed; the price reaches the take-profit: the cycle closes
+    and, after the cooldown (1 s), the next cycle's base order is placed."""
+    tree.wait_orders(sid, 3)
+    wait_until(lambda: tree.watching() >= 1, what="the engine watching its levels")
+    tree.source.push("101.5")
+    wait_until(
+        lambda: any(o.client_order_id == tree.coid(sid, 2, "b") for o in tree.orders_of(sid)),
+        what="the next cycle's base order",
+        timeout=20,
+    )
+
+
+def test_a_closed_cycle_posts_its_profit_to_the_users_target(tree: Tree, hook: Hook) -> None:
+    sid = tree.add("alice", "main", "btc-dca")
+    tree.add("bob", "main", "quiet")  # no targets: never notified
+    _target(tree, "alice", "hook", hook.url())
+    notifier = _notifier(tree)
+    notifier.start()
+    try:
+        tree.start()
+        _close_cycle(tree, sid)
+        wait_until(lambda: len(hook.bodies) >= 1, what="a POST to the hook", timeout=20)
+    finally:
+        tree.stop()
+        notifier.stop()
+
+    [body] = hook.bodies
+    [cycle] = [c for c in tree.sql.list_cycles(sid) if c.number == 1]
+    assert cycle.realized_profit is not None and cycle.realized_profit > 0
+    assert body["title"].startswith("btc-dca: profit +")
+    assert f"btc-dca ({SYMBOL}): cycle 1 closed with +" in body["message"]
+    assert body["message"].rstrip(".").endswith("USDT")
+    assert notifier.failed == 0 and notifier.inbox.dropped == 0
+
+
+def test_a_target_that_is_down_or_refusing_leaves_trading_untouched(tree: Tree) -> None:
+    refusing = Hook(status=500)
+    sid = tree.add("alice", "main", "s1")
+    _target(tree, "alice", "refusing", refusing.url())
+    _target(
+        tree, "alice", "down", f"json://hook:{PASSWORD}@127.0.0.1:{_closed_port()}/x/{PATH_TOKEN}"
+    )
+    notifier = _notifier(tree)
+    notifier.start()
+    try:
+        with capture_logs() as logs:
+            tree.start()
+            _close_cycle(tree, sid)
+            wait_until(lambda: notifier.failed >= 2, what="both deliveries given up", timeout=30)
+    finally:
+        tree.stop()
+        notifier.stop()
+        refusing.close()
+
+    assert len(refusing.bodies) == 2  # tried, and retried once (attempts=2)
+    closed = [c for c in tree.sql.list_cycles(sid) if c.closed_at is not None]
+    assert [c.number for c in closed] == [1]
+    assert any(o.client_order_id == tree.coid(sid, 2, "b") for o in tree.orders_of(sid))
+    failures = [e for e in logs if e["event"] == "notifier: delivery failed"]
+    assert sorted(e["target"] for e in failures) == ["down", "refusing"]
+    text = repr(logs)
+    for secret in (PATH_TOKEN, PASSWORD, "json://"):
+        assert secret not in text
