@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import Field
 
 from domain.notifications import EVENT_NAMES
@@ -20,12 +20,13 @@ from web.security import Context, CurrentUser
 
 router = APIRouter(tags=["notifications"])
 
-TargetName = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+TargetName = Annotated[str, Field(min_length=1, max_length=64, pattern=_NAME)]
+NameInPath = Annotated[str, Path(min_length=1, max_length=64, pattern=_NAME)]
 
 
 class TargetIn(Input):
+    name: TargetName
     url: Annotated[str, Field(min_length=4, max_length=4000, repr=False)] = Field(
         repr=False,
         description="the apprise URL, e.g. tgram://BOT_TOKEN/CHAT_ID; stored encrypted and "
@@ -76,14 +77,15 @@ def list_targets(principal: CurrentUser, ctx: Context) -> list[TargetOut]:
     return [target_out(t) for t in notifications.list_targets(ctx.repo, principal.user_id)]
 
 
-@router.put("/notifications/{name}", response_model=TargetOut)
-def put_target(name: TargetName, body: TargetIn, principal: CurrentUser, ctx: Context) -> TargetOut:
-    """Create the target, or replace it whole; the running service uses it within seconds."""
+@router.post("/notifications", response_model=TargetOut)
+def put_target(body: TargetIn, principal: CurrentUser, ctx: Context) -> TargetOut:
+    """Create the caller's target `name`, or replace it whole (URL, events, enabled); the
+    running service uses it within seconds. The URL is never sent back."""
     record = notifications.put_target(
         ctx.repo,
         ctx.vault,
         principal.user_id,
-        name,
+        body.name,
         Secret(body.url),
         events=body.events,
         enabled=body.enabled,
@@ -92,9 +94,9 @@ def put_target(name: TargetName, body: TargetIn, principal: CurrentUser, ctx: Co
     return target_out(record)
 
 
-@router.delete("/notifications/{name}", status_code=204)
-def delete_target(name: TargetName, principal: CurrentUser, ctx: Context) -> Response:
-    notifications.delete_target(ctx.repo, principal.user_id, name)
+@router.delete("/notifications/{target_name}", status_code=204)
+def delete_target(target_name: NameInPath, principal: CurrentUser, ctx: Context) -> Response:
+    notifications.delete_target(ctx.repo, principal.user_id, target_name)
     return Response(status_code=204)
 
 
@@ -104,9 +106,9 @@ def test_all(principal: CurrentUser, ctx: Context) -> TestOut:
     return _test(principal.user_id, ctx, None)
 
 
-@router.post("/notifications/{name}/test", response_model=TestOut)
-def test_one(name: TargetName, principal: CurrentUser, ctx: Context) -> TestOut:
-    return _test(principal.user_id, ctx, name)
+@router.post("/notifications/{target_name}/test", response_model=TestOut)
+def test_one(target_name: NameInPath, principal: CurrentUser, ctx: Context) -> TestOut:
+    return _test(principal.user_id, ctx, target_name)
 
 
 def _test(user_id: int, ctx: Context, name: str | None) -> TestOut:
