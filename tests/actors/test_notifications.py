@@ -17,11 +17,13 @@ from structlog.testing import capture_logs
 from actors.notifier import Notifier, NotifierSettings
 from actors.notify_queue import Notifications
 from actors.notify_send import send_apprise
-from domain.notifications import DEFAULT_EVENTS
+from domain.errors import AuthenticationFailed
+from domain.notifications import ALL_EVENTS, DEFAULT_EVENTS, Notify, NotifyEvent
 from domain.secrets import Secret
 from persistence.notify_targets import open_target, store_target
+from persistence.records import ActualState, DesiredState
 from persistence.vault import Vault, generate_key, parse_keyring
-from tests.actors.fakes import SYMBOL, wait_until
+from tests.actors.fakes import SYMBOL, Crash, wait_until
 from tests.actors.tree import T0, Tree
 
 VAULT = Vault(parse_keyring(generate_key(1), source="test"))
@@ -162,3 +164,45 @@ def test_a_target_that_is_down_or_refusing_leaves_trading_untouched(tree: Tree) 
     text = repr(logs)
     for secret in (PATH_TOKEN, PASSWORD, "json://"):
         assert secret not in text
+
+
+def _inbox_for_everything(tree: Tree, *users: str) -> Notifications:
+    inbox = Notifications()
+    wanted = {}
+    for name in users:
+        user = tree.sql.find_user(name)
+        assert user is not None
+        wanted[user.id] = ALL_EVENTS
+    inbox.set_wanted(wanted)
+    tree.notifications = inbox
+    return inbox
+
+
+def _told(inbox: Notifications) -> list[Notify]:
+    out = []
+    while (notice := inbox.take(0)) is not None:
+        out.append(notice)
+    return out
+
+
+def test_a_rejected_key_and_a_faulted_strategy_are_told_once_each(tree: Tree) -> None:
+    rejected = tree.add("alice", "main", "a1")
+    broken = tree.add("alice", "broken", "a2")
+    tree.add("bob", "main", "b1")  # no targets: tells nothing
+    tree.exchange_of(rejected).outage = AuthenticationFailed("Invalid API-key, IP, or permissions")
+    tree.exchange_of(broken).outage = Crash("boom in the exchange client")
+    inbox = _inbox_for_everything(tree, "alice")
+    tree.start()
+    tree.wait_state(broken, ActualState.FAULTED)
+    wait_until(
+        lambda: tree.strategy(rejected).desired_state is DesiredState.STOPPED,
+        what="the rejected key's strategy stopped",
+    )
+    wait_until(lambda: inbox.waiting >= 2, what="two notices")
+    tree.stop()
+
+    told = {(n.event, n.strategy_id) for n in _told(inbox)}
+    assert (NotifyEvent.KEY_REJECTED, rejected) in told
+    assert (NotifyEvent.STRATEGY_FAULTED, broken) in told
+    assert inbox.told == len(told)  # nothing for bob, nothing twice
+    assert {n[0] for n in told} <= {NotifyEvent.KEY_REJECTED, NotifyEvent.STRATEGY_FAULTED}
