@@ -4,12 +4,7 @@ is down or refusing changes nothing about trading, and is logged without its URL
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -25,47 +20,11 @@ from persistence.records import ActualState, DesiredState
 from persistence.vault import Vault, generate_key, parse_keyring
 from tests.actors.fakes import SYMBOL, Crash, wait_until
 from tests.actors.tree import T0, Tree
+from tests.notify_hook import Hook, closed_port
 
 VAULT = Vault(parse_keyring(generate_key(1), source="test"))
 PATH_TOKEN = "PathTokenQ7xv9SecretZZ"
 PASSWORD = "HookPassw0rdSecret"
-
-
-class Hook:
-    """A loopback HTTP server keeping every POST's JSON body; `status` is what it answers."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = status
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                hook.bodies.append(json.loads(self.rfile.read(length) or b"{}"))
-                self.send_response(hook.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def url(self) -> str:
-        return f"json://hook:{PASSWORD}@127.0.0.1:{self.port}/notify/{PATH_TOKEN}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -75,6 +34,10 @@ def hook() -> Iterator[Hook]:
         yield h
     finally:
         h.close()
+
+
+def _url(hook: Hook) -> str:
+    return hook.url(f"notify/{PATH_TOKEN}", userinfo=f"hook:{PASSWORD}@")
 
 
 def _notifier(tree: Tree) -> Notifier:
@@ -116,7 +79,7 @@ def _close_cycle(tree: Tree, sid: int) -> None:
 def test_a_closed_cycle_posts_its_profit_to_the_users_target(tree: Tree, hook: Hook) -> None:
     sid = tree.add("alice", "main", "btc-dca")
     tree.add("bob", "main", "quiet")  # no targets: never notified
-    _target(tree, "alice", "hook", hook.url())
+    _target(tree, "alice", "hook", _url(hook))
     notifier = _notifier(tree)
     notifier.start()
     try:
@@ -139,9 +102,9 @@ def test_a_closed_cycle_posts_its_profit_to_the_users_target(tree: Tree, hook: H
 def test_a_target_that_is_down_or_refusing_leaves_trading_untouched(tree: Tree) -> None:
     refusing = Hook(status=500)
     sid = tree.add("alice", "main", "s1")
-    _target(tree, "alice", "refusing", refusing.url())
+    _target(tree, "alice", "refusing", _url(refusing))
     _target(
-        tree, "alice", "down", f"json://hook:{PASSWORD}@127.0.0.1:{_closed_port()}/x/{PATH_TOKEN}"
+        tree, "alice", "down", f"json://hook:{PASSWORD}@127.0.0.1:{closed_port()}/x/{PATH_TOKEN}"
     )
     notifier = _notifier(tree)
     notifier.start()

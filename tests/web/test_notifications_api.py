@@ -4,45 +4,16 @@ target's outcome, against a real HTTP server on loopback."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
-from typing import Any
 
 import pytest
 
 from domain.notifications import DEFAULT_EVENTS
 from persistence.vault import Vault, generate_key, parse_keyring
+from tests.notify_hook import Hook
 from tests.web.conftest import World
 
 TOKEN = "778899001:AAGsecretBotTokenForApiTests"
-
-
-class Hook:
-    def __init__(self, status: int) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                hook.bodies.append(json.loads(self.rfile.read(length) or b"{}"))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook/{TOKEN}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -127,7 +98,10 @@ def test_a_test_send_reports_each_target_without_its_url(
     good, bad = hooks
     for name, hook in (("good", good), ("bad", bad)):
         made = api.call(
-            api.alice, "POST", "/api/v1/notifications", json={"name": name, "url": hook.url()}
+            api.alice,
+            "POST",
+            "/api/v1/notifications",
+            json={"name": name, "url": hook.url(f"hook/{TOKEN}")},
         )
         assert made.status_code == 200, made.text
 
