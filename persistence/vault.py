@@ -287,11 +287,14 @@ def register_url(url: Secret) -> None:
 
 def url_secret_parts(url: str) -> list[str]:
     """The pieces of `url` after its scheme that may hold a secret: 8+ characters each (a port
-    or "chat" must not mask half of every log line), and no host name or IP address (masking
-    "127.0.0.1" or "api.telegram.org" everywhere would hide more than it protects)."""
+    or "chat" must not mask half of every log line), no host name or IP address, and no bare
+    number (a chat or bot id: masking "127.0.0.1", "api.telegram.org" or 123456789 wherever a
+    log line has them, in a price say, would hide more than it protects)."""
     _, _, rest = url.partition("://")
     pieces = re.split(r"[/?&=@:#,;]", rest)
-    return [p for p in pieces if len(p) >= 8 and not _HOST.fullmatch(p)]
+    return [
+        p for p in pieces if len(p) >= 8 and not _HOST.fullmatch(p) and not p.lstrip("+-").isdigit()
+    ]
 
 
 _HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
