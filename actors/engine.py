@@ -110,6 +110,7 @@ class Engine(EngineSteps):
         # When the exchange last accepted an order this engine sent (the end of tick-to-order).
         self.ordered_at: datetime | None = None
         self._acting: MartingaleState | None = None  # see `_execute`
+        self.notice = None  # see EngineSteps.notice
 
     # --- the one start path --------------------------------------------------------------
 

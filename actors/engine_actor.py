@@ -42,12 +42,15 @@ from actors.messages import (
     Stop,
     Wake,
 )
+from actors.notify_events import engine_notices
+from actors.notify_queue import Notifications
 from actors.reconcile import Holdings, Reconcile, Reconciled
 from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.spawning import SupervisedActor
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
+from domain.commands import CycleClosed
 from domain.errors import (
     AuthenticationFailed,
     DatabaseUnavailable,
@@ -55,8 +58,10 @@ from domain.errors import (
 )
 from domain.events import StopRequested
 from domain.ids import parse_client_order_id
+from domain.notifications import Notify, NotifyEvent
 from exchange.port import Exchange
 from persistence.records import ActualState, AuditEntry
+from strategy.state import MartingaleState
 
 log = structlog.get_logger(__name__)
 
@@ -96,10 +101,12 @@ class EngineActor(MarketSide, SupervisedActor):
         liveness: Liveness | None = None,
         sends: SendLog | None = None,
         telemetry: Telemetry | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         """`venue`: the account's venue key (domain.venues); prices are read for (venue,
         symbol). `feed`: the handle on that market's feed (levels, market clock, health).
-        `telemetry`: the service's counts (orders, fills, errors, tick-to-order)."""
+        `telemetry`: the service's counts (orders, fills, errors, tick-to-order).
+        `notifications`: the user's notifications' inbox (None: none are sent)."""
         super().__init__()
         self._telemetry = telemetry or Telemetry()
         self._gate = gate
@@ -146,6 +153,9 @@ class EngineActor(MarketSide, SupervisedActor):
             waiting=self.liveness.waiting,
             market_clock=self._market_now,
         )
+        self._notifications = notifications
+        if notifications is not None:
+            self.engine.notice = self._notice
 
     # --- pykka hooks ---------------------------------------------------------------------
 
@@ -392,9 +402,47 @@ class EngineActor(MarketSide, SupervisedActor):
         else:
             self._set_actual(ActualState.RUNNING, None)
 
+    def _notice(
+        self, state: MartingaleState, closed: CycleClosed | None, safety: tuple[str, ...]
+    ) -> None:
+        """After a commit: tell the user's notifications what they want of it (nothing is
+        built for a user none of whose targets wants the event)."""
+        inbox = self._notifications
+        if inbox is None:
+            return
+        try:
+            for notice in engine_notices(
+                inbox,
+                state,
+                closed,
+                safety,
+                user_id=self.user_id,
+                strategy_id=self.strategy_id,
+                now=self._clock(),
+            ):
+                inbox.tell(notice)
+        except Exception as exc:  # a notification never costs a trade
+            self._log.warning("engine: notification not told", error=type(exc).__name__)
+
     def _set_actual(self, state: ActualState, error: str | None, *, audit: bool = True) -> None:
         if state is self._actual and error is None:
             return
+        if (
+            state is ActualState.DEGRADED
+            and self._actual is not ActualState.DEGRADED
+            and self._notifications is not None
+            and self._notifications.wants(self.user_id, NotifyEvent.STRATEGY_DEGRADED)
+        ):
+            self._notifications.tell(
+                Notify(
+                    user_id=self.user_id,
+                    event=NotifyEvent.STRATEGY_DEGRADED,
+                    at=self._clock(),
+                    strategy_id=self.strategy_id,
+                    symbol=self.symbol,
+                    detail=error,
+                )
+            )
         # Buffered by the repository (latest per strategy wins): a restart of thousands of
         # engines must not queue thousands of single-row commits ahead of trading decisions.
         self._repo.tell_actual_state(self.strategy_id, state, now=self._clock(), error=error)

@@ -47,10 +47,13 @@ class _Batch:
     fills: list[Fill] = field(default_factory=list)
     events: list[object] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
+    safety: list[str] = field(default_factory=list)  # legs of safety orders that began to fill
 
     def clear(self) -> None:
         for part in (self.intents, self.order_updates, self.fills, self.events, self.commands):
             part.clear()
+        if self.safety:
+            self.safety.clear()
 
 
 class EngineSteps(EngineOrders):
@@ -65,6 +68,9 @@ class EngineSteps(EngineOrders):
     _closed_through: int  # cycles up to this number are closed: never reopen their row
     _cycle_written: CycleRecord | None  # the cycle row this engine last committed
     _snapshot: Callable[[MartingaleState], str]
+    # Told, after a commit, of a closed cycle or of safety orders that began to fill (their
+    # legs), when set: the engine actor's hook to the user's notifications (None: no hook).
+    notice: Callable[[MartingaleState, CycleClosed | None, tuple[str, ...]], None] | None
 
     # --- the loop: decide, commit, act ---------------------------------------------------
 
@@ -153,6 +159,7 @@ class EngineSteps(EngineOrders):
             working = old.order(item.fill.client_order_id)
             if working is not None and working.role is Role.SAFETY and working.filled == 0:
                 self._safety_filled += 1
+                batch.safety.append(working.leg)
             batch.fills.append(item.fill)
         if item.order is not None:
             batch.order_updates.append(item.order)
@@ -167,6 +174,7 @@ class EngineSteps(EngineOrders):
         now = self._clock()
         commands = tuple(batch.commands)
         notes = notable(commands)
+        safety = tuple(batch.safety) if batch.safety else ()
         record = self._cycle_record(state, commands, now)
         # A row the database already holds as it is (the step only acknowledged an order, say)
         # is not written again: one UPDATE less on the single writer's path.
@@ -196,11 +204,15 @@ class EngineSteps(EngineOrders):
             self._cycle_written = record
         self._sends.committed(c.client_order_id for c in commands if isinstance(c, PlaceOrder))
         self._sends.keep(o.client_order_id for o in state.orders)
+        closed = None
         for command in commands:
             if isinstance(command, CycleClosed):
                 self._closed_through = max(self._closed_through, command.cycle)
+                closed = command
         for kind, detail in notes:
             self._host.report(kind, detail, stored=True)
+        if self.notice is not None and (closed is not None or safety):
+            self.notice(state, closed, safety)
 
     def _cycle_record(
         self, s: MartingaleState, commands: tuple[Command, ...], now: datetime

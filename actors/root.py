@@ -43,6 +43,7 @@ from actors.messages import (
     TreeHealth,
     UserWentIdle,
 )
+from actors.notify_queue import Notifications
 from actors.reconcile import RECONCILE_INTERVAL_S
 from actors.repository import RepoClient, RepositoryActor
 from actors.retention import Pruning
@@ -92,12 +93,14 @@ class RootSupervisor(pykka.ThreadingActor):
         reconcile_workers: int = 4,
         telemetry: Telemetry | None = None,
         pruning: Pruning | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         """`telemetry`: where the tree counts what it does (`actors.telemetry`); the service
         reads it for `/metrics` and `/health/ready`. `pruning`: the retention prune the
         database writer runs (`actors.retention`), None for none."""
         super().__init__()
         self.telemetry = telemetry or Telemetry()
+        self._notifications = notifications  # users' notifications' inbox (actors.notifier)
         self._max_known_wait = max_known_wait
         self._reconcile_interval = reconcile_interval
         # The periodic per-account passes make their exchange calls here, never on an actor
@@ -322,6 +325,7 @@ class RootSupervisor(pykka.ThreadingActor):
             pool=self._pool,
             reconcile_interval=self._reconcile_interval,
             telemetry=self.telemetry,
+            notifications=self._notifications,
         )
 
     def _maybe_freeze(self) -> None:

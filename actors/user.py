@@ -47,6 +47,7 @@ from actors.messages import (
     Stop,
     UserWentIdle,
 )
+from actors.notify_queue import Notifications
 from actors.reconcile import (
     RECONCILE_INTERVAL_S,
     AccountReconciler,
@@ -65,6 +66,7 @@ from actors.user_accounts import AccountClients
 from actors.user_supervision import MAX_KNOWN_WAIT, EngineChild, EngineSupervisor
 from domain.errors import DatabaseUnavailable, MartingaleError, TemporaryError
 from domain.events import StopMode
+from domain.notifications import Notify, NotifyEvent
 from domain.venues import PAPER_VENUE
 from exchange.port import Exchange
 from persistence.records import ActualState, DesiredState
@@ -95,9 +97,11 @@ class UserActor(SupervisedActor):
         pool: Executor | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL_S,
         telemetry: Telemetry | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         super().__init__()
         self._telemetry = telemetry or Telemetry()  # the root's; a private one in tests
+        self._notifications = notifications  # the user's notifications' inbox, if any
         self._reconciler = AccountReconciler(
             owner=self.actor_ref,
             timers=timers,
@@ -133,6 +137,8 @@ class UserActor(SupervisedActor):
             heartbeat_interval=heartbeat_interval,
             max_known_wait=max_known_wait,
             log=self._log,
+            notifications=notifications,
+            user_id=user_id,
         )
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -230,16 +236,29 @@ class UserActor(SupervisedActor):
         error = (
             f"the exchange rejected the API key of account {message.account_id}: {message.error}"
         )
+        stopped = 0
         for child in self._children.values():
             if child.spec.account_id != message.account_id or child.done:
                 continue
             child.done = True
+            stopped += 1
             self._retire(child)
             self._supervision.record(child.spec.strategy_id, ActualState.STOPPED, error)
             with contextlib.suppress(DatabaseUnavailable):
                 self._repo.call(
                     "set_desired_state", child.spec.strategy_id, DesiredState.STOPPED, now=_now()
                 )
+        inbox = self._notifications
+        if stopped and inbox is not None and inbox.wants(self.user_id, NotifyEvent.KEY_REJECTED):
+            inbox.tell(
+                Notify(
+                    user_id=self.user_id,
+                    event=NotifyEvent.KEY_REJECTED,
+                    at=_now(),
+                    strategy_id=message.strategy_id,
+                    detail=f"account {message.account_id}: {message.error}",
+                )
+            )
         self._clients.drop(message.account_id)  # a resume builds a client on the key stored then
         self._telemetry.breakers.untrack([message.account_id])
 
@@ -341,6 +360,7 @@ class UserActor(SupervisedActor):
             liveness=child.liveness,
             sends=child.sends,
             telemetry=self._telemetry,
+            notifications=self._notifications,
         )
 
     def _retire(self, child: EngineChild) -> None:

@@ -25,12 +25,14 @@ import pykka
 
 from actors.admission import BootGate, Liveness
 from actors.messages import CheckHeartbeats, ChildFailed, EngineSpec, RestartChild
+from actors.notify_queue import Notifications
 from actors.repository import RepoClient
 from actors.sends import SendLog
 from actors.supervision import FailureHistory, GiveUp, RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable
+from domain.notifications import Notify, NotifyEvent
 from persistence.records import ActualState
 
 MISSED_BEATS = 3  # heartbeat intervals on one message before an engine counts as stuck
@@ -73,8 +75,13 @@ class EngineSupervisor:
         heartbeat_interval: float,
         max_known_wait: float,
         log: Any,
+        notifications: Notifications | None = None,
+        user_id: int = 0,
     ) -> None:
-        """`log`: the user actor's bound logger, so these lines read as the actor's own."""
+        """`log`: the user actor's bound logger, so these lines read as the actor's own.
+        `notifications`: where a strategy given up on (FAULTED) is told, if anywhere."""
+        self._notifications = notifications
+        self._user_id = user_id
         self._children = children
         self._owner = owner
         self._repo = repo
@@ -107,6 +114,18 @@ class EngineSupervisor:
             )
             self._log.error("user: engine faulted", strategy=sid, error=error)
             self.record(sid, ActualState.FAULTED, error)
+            inbox = self._notifications
+            if inbox is not None and inbox.wants(self._user_id, NotifyEvent.STRATEGY_FAULTED):
+                inbox.tell(
+                    Notify(
+                        user_id=self._user_id,
+                        event=NotifyEvent.STRATEGY_FAULTED,
+                        at=_now(),
+                        strategy_id=sid,
+                        symbol=child.spec.symbol,
+                        detail=error,
+                    )
+                )
             return
         self._telemetry.restarts.inc("engine")
         self._log.warning(

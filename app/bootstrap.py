@@ -23,12 +23,14 @@ import pykka
 import structlog
 
 from actors.feed import PriceBoard
+from actors.notifier import Notifier, NotifierSettings
 from actors.retention import FIRST_AFTER_S, Pruning
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
+from app.notifier import build_notifier
 from app.paper_accounts import open_paper_account
 from app.retention import retention_policy
 from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
@@ -93,6 +95,8 @@ class Tuning:
     # The first retention prune runs this long after the start (then every
     # `retention.interval_minutes`): not while thousands of engines are booting.
     prune_first_after: float = FIRST_AFTER_S
+    # Users' notifications: workers, per-send timeout, retries, refresh of targets.
+    notifier: NotifierSettings = field(default_factory=NotifierSettings)
 
 
 def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
@@ -171,6 +175,7 @@ class Service:
         self.venue: PaperVenue | None = None
         self._paper_lock = threading.Lock()  # one API opening of a paper account at a time
         self.timers: TimerService | None = None
+        self.notifier: Notifier | None = None  # users' notifications (None: no vault)
         self._engine: Any = None
         self._live_feeds = LiveFeeds(self.tuning.live_poll_interval)
         self._lock: ServiceLock | None = lock
@@ -212,6 +217,9 @@ class Service:
         self.timers = TimerService()
         prices = PriceBoard()
         exchange_for = self.exchange_factory(repo)
+        self.notifier = build_notifier(repo, self.vault, settings=self.tuning.notifier)
+        if self.notifier is not None:
+            self.notifier.start()
         self.root = RootSupervisor.start(
             repo=repo,
             feeds=self._feeds(),
@@ -228,6 +236,7 @@ class Service:
             reconcile_interval=self.tuning.reconcile_interval,
             telemetry=self.telemetry,
             pruning=self._pruning(),
+            notifications=self.notifier.inbox if self.notifier is not None else None,
         )
 
     def stop(self) -> None:
@@ -243,6 +252,8 @@ class Service:
         finally:
             if self.timers is not None:
                 self.timers.stop()
+            if self.notifier is not None:  # after the tree: every engine could tell it
+                self.notifier.stop()
             self._live_feeds.close()
             if self.venue is not None:
                 with self._paper_lock:  # after an API opening under way, before any other

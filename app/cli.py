@@ -23,6 +23,7 @@ from app.commands import (
     db,
     doctor,
     keys,
+    notify,
     onboard,
     plan,
     run,
@@ -35,7 +36,20 @@ from config.logging import redact_text
 
 TRACEBACK_ENV = "MARTINGALE_TRACEBACK"
 
-SUBCOMMANDS = (run, plan, backtest, sweep, db, keys, onboard, status, strategy, users, doctor)
+SUBCOMMANDS = (
+    run,
+    plan,
+    backtest,
+    sweep,
+    db,
+    keys,
+    onboard,
+    status,
+    strategy,
+    users,
+    notify,
+    doctor,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,6 +92,11 @@ def _check_user(config: ServiceConfig, user: UserConfig, at: Path) -> list[Probl
     problems += _check_unique(
         [s.name for s in user.strategies], lambda i: (*at, "strategies", i, "name"), "strategy"
     )
+    problems += _check_unique(
+        [n.name for n in user.notifications],
+        lambda i: (*at, "notifications", i, "name"),
+        "notification target",
+    )
     referenced = []
     for j, strategy in enumerate(user.strategies):
         found = _check_strategy(config, user, strategy, (*at, "strategies", j))

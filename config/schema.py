@@ -56,6 +56,7 @@ from config.fields import (
     WritablePath,
     email_problem,
 )
+from config.notify_schema import NotificationConfig
 from domain.market import MarketRules
 
 DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
@@ -493,6 +494,7 @@ class UserConfig(StrictModel):
     email: str
     accounts: list[AccountConfig] = Field(default_factory=list)
     strategies: list[StrategyConfig] = Field(default_factory=list)
+    notifications: list[NotificationConfig] = Field(default_factory=list)  # config.notify_schema
 
     @field_validator("email")
     @classmethod

@@ -18,6 +18,7 @@ from datetime import datetime
 from domain.errors import CredentialError
 from domain.secrets import Credentials
 from persistence.errors import NotFound
+from persistence.notify_targets import rotate_targets
 from persistence.records import AccountRecord, StoredCredentials
 from persistence.repository import Repository
 from persistence.vault import Vault
@@ -82,7 +83,13 @@ def rotate_master(
         else:
             changed += 1
     remaining = len(repo.list_credentials(not_key_version=vault.current_version))
-    return RotationReport(resealed=resealed, changed_meanwhile=changed, remaining=remaining)
+    # Notification targets' URLs (bot tokens, passwords) are sealed under the same key.
+    targets = rotate_targets(repo, vault)
+    return RotationReport(
+        resealed=resealed + targets[0],
+        changed_meanwhile=changed + targets[1],
+        remaining=remaining + targets[2],
+    )
 
 
 def _check_written(

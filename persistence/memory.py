@@ -29,6 +29,7 @@ from persistence.errors import NotFound, VersionConflict
 from persistence.memory_accounts import MemoryAccounts
 from persistence.memory_auth import MemoryAuth
 from persistence.memory_history import MemoryHistory
+from persistence.memory_notify import MemoryNotifications
 from persistence.memory_observe import MemoryObserve
 from persistence.memory_runtime import MemoryRuntime
 from persistence.memory_signals import MemorySignals
@@ -52,7 +53,13 @@ from persistence.sql_rows import dump_json
 
 
 class MemoryRepository(
-    MemoryHistory, MemoryRuntime, MemoryAuth, MemorySignals, MemoryAccounts, MemoryObserve
+    MemoryHistory,
+    MemoryRuntime,
+    MemoryAuth,
+    MemorySignals,
+    MemoryNotifications,
+    MemoryAccounts,
+    MemoryObserve,
 ):
     """Writes: onboarding from `MemoryAccounts`, users' roles, passwords and tokens from
     `MemoryAuth`, strategies and trading here; reads from `MemoryReads` (what a running

@@ -17,6 +17,7 @@ from persistence.records import (
     TokenRecord,
     UserRecord,
 )
+from persistence.records_notify import NotificationTarget
 from persistence.records_signal import SignalKeyRecord, SignalRecord
 from persistence.types import check_money, normalized
 
@@ -57,6 +58,7 @@ class State:
     signal_keys: dict[int, SignalKeyRecord] = field(default_factory=dict)  # by strategy id
     signal_tokens: dict[str, int] = field(default_factory=dict)  # token hash -> strategy id
     signals: dict[int, SignalRecord] = field(default_factory=dict)
+    targets: dict[int, NotificationTarget] = field(default_factory=dict)  # notification targets
     next_id: int = 1
 
     def copy(self) -> State:
@@ -77,6 +79,7 @@ class State:
             signal_keys=dict(self.signal_keys),
             signal_tokens=dict(self.signal_tokens),
             signals=dict(self.signals),
+            targets=dict(self.targets),
             next_id=self.next_id,
         )
 

@@ -269,6 +269,28 @@ class AuditLog(Base):
     data: Mapped[str] = mapped_column(Text)
 
 
+class NotificationTarget(Base):
+    """Where a user's notifications go (issue 16): an apprise URL, stored only as AES-GCM
+    ciphertext bound to its user and name (like an account's key), and the events it wants."""
+
+    __tablename__ = "notification_targets"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    # The URL's scheme ("tgram", "discord", "json"...): all of it that may be shown.
+    scheme: Mapped[str] = mapped_column(String(NAME))
+    url_ciphertext: Mapped[str] = mapped_column(Text)
+    url_key_version: Mapped[int] = mapped_column(Integer)
+    events: Mapped[str] = mapped_column(String(HASH))  # sorted event names, comma separated
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # "config": a config file's sync manages it; "api": the REST API's.
+    source: Mapped[str] = mapped_column(String(STATE), default="api", server_default="api")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Deployment(Base):
     """One row: this database's deployment tag, made by migration 0004.
 
@@ -327,3 +349,4 @@ FILLS = cast(Table, Fill.__table__)
 CYCLES = cast(Table, Cycle.__table__)
 SIGNAL_KEYS = cast(Table, SignalKey.__table__)
 SIGNALS = cast(Table, Signal.__table__)
+NOTIFICATION_TARGETS = cast(Table, NotificationTarget.__table__)

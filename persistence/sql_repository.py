@@ -35,13 +35,16 @@ from persistence.sql_accounts import SqlAccounts
 from persistence.sql_auth import SqlAuth
 from persistence.sql_base import get_row, strategies_query
 from persistence.sql_history import SqlHistory
+from persistence.sql_notify import SqlNotifications
 from persistence.sql_observe import SqlObserve
 from persistence.sql_reads import strategy_row
 from persistence.sql_runtime import SqlRuntime
 from persistence.sql_signals import SqlSignals
 
 
-class SqlRepository(SqlHistory, SqlRuntime, SqlAuth, SqlSignals, SqlAccounts, SqlObserve):
+class SqlRepository(
+    SqlHistory, SqlRuntime, SqlAuth, SqlSignals, SqlNotifications, SqlAccounts, SqlObserve
+):
     """Writes: onboarding in `SqlAccounts`, users' roles, passwords and tokens in `SqlAuth`,
     strategies and trading here; reads in `SqlReads` (what a running service polls in
     `SqlRuntime`, the /metrics counts in `SqlObserve`); the history pages and the soft delete

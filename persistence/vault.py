@@ -27,14 +27,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import CredentialError
-from domain.secrets import Credentials, Secret, register_credentials
+from domain.secrets import Credentials, Secret, register_credentials, register_secret
 from persistence.records import SealedCredentials
+from persistence.records_notify import SealedUrl
 
 MASTER_KEY_ENV = "MARTINGALE_MASTER_KEY"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 FORMAT = "mg1"
 PURPOSE_EXCHANGE = "exchange-credentials"
+PURPOSE_NOTIFY = "notification-url"
 _ENTRY = re.compile(r"^(?:v(?P<version>[0-9]{1,5}):)?(?P<key>[A-Za-z0-9+/_=-]+)$")
 _MAX_VERSION = 65535
 
@@ -148,6 +150,14 @@ def _text_data(*, purpose: str, owner: str, version: int) -> bytes:
 def _associated_data(*, user_id: int, account_id: int, purpose: str, version: int) -> bytes:
     return (
         f"martingale/{FORMAT}\0user={user_id}\0account={account_id}\0purpose={purpose}"
+        f"\0key={version}"
+    ).encode()
+
+
+def _target_data(*, user_id: int, target: str, version: int) -> bytes:
+    """A notification URL is bound to its user and its target's name (unique per user)."""
+    return (
+        f"martingale/{FORMAT}\0user={user_id}\0target={target}\0purpose={PURPOSE_NOTIFY}"
         f"\0key={version}"
     ).encode()
 
@@ -266,3 +276,64 @@ class Vault:
             user_id=user_id,
             account_id=account_id,
         )
+
+    # --- notification target URLs (apprise URLs hold bot tokens and passwords) -----------
+
+    def seal_url(self, url: Secret, *, user_id: int, target: str) -> SealedUrl:
+        key = self._keyring.current
+        nonce = os.urandom(NONCE_BYTES)
+        data = _target_data(user_id=user_id, target=target, version=key.version)
+        box = AESGCM(key.key).encrypt(nonce, url.reveal().encode(), data)
+        text = base64.urlsafe_b64encode(nonce + box).decode()
+        return SealedUrl(ciphertext=f"{FORMAT}:{key.version}:{text}", key_version=key.version)
+
+    def open_url(self, sealed: SealedUrl, *, user_id: int, target: str) -> Secret:
+        """The URL, registered with the log redactor (with its parts that hold secrets)."""
+        what = f"the URL of notification target {target!r}"
+        fmt, _, rest = sealed.ciphertext.partition(":")
+        version_text, _, body = rest.partition(":")
+        if fmt != FORMAT or not version_text.isdigit() or not body:
+            raise CredentialError(f"{what} is not in a format this version can read")
+        version = int(version_text)
+        key = self._keyring.key(version)
+        if key is None:
+            raise CredentialError(
+                f"{what} is sealed under master key version {version}, which is not configured "
+                f"(configured: {', '.join(map(str, self._keyring.versions))})"
+            )
+        try:
+            raw = base64.urlsafe_b64decode(body.encode())
+            data = _target_data(user_id=user_id, target=target, version=version)
+            plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data)
+            url = Secret(plain.decode())
+        except (InvalidTag, ValueError, TypeError, binascii.Error):
+            raise CredentialError(
+                f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
+                "target, or the master key is wrong"
+            ) from None
+        register_url(url)
+        return url
+
+
+def register_url(url: Secret) -> None:
+    """Mask an apprise URL in every later log line: whole, and each part of it that can hold a
+    token or a password (user, password, host and path segments, query values), since a
+    library's message may quote only a part (a bot token as a path segment, say)."""
+    register_secret(url)
+    for part in url_secret_parts(url.reveal()):
+        register_secret(part)
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """The pieces of `url` after its scheme that may hold a secret: 8+ characters each (a port
+    or "chat" must not mask half of every log line), no host name or IP address, and no bare
+    number (a chat or bot id: masking "127.0.0.1", "api.telegram.org" or 123456789 wherever a
+    log line has them, in a price say, would hide more than it protects)."""
+    _, _, rest = url.partition("://")
+    pieces = re.split(r"[/?&=@:#,;]", rest)
+    return [
+        p for p in pieces if len(p) >= 8 and not _HOST.fullmatch(p) and not p.lstrip("+-").isdigit()
+    ]
+
+
+_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from config.loader import ConfigError, ConfigProblem, format_path
+from config.notify_secrets import UrlLookup, lookup_notification_urls
 from config.schema import LiveAccount, ServiceConfig, StrategyConfig
 from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
@@ -61,6 +62,7 @@ from services.onboarding_keys import (
     store_if_changed,
     vault_for,
 )
+from services.onboarding_notify import NotifySync, check_vault_opens_targets
 from services.plan import stored_params
 from strategy.params import MartingaleParams
 
@@ -99,6 +101,7 @@ class SyncReport:
     accounts: Tally = field(default_factory=Tally)
     credentials: Tally = field(default_factory=Tally)
     strategies: Tally = field(default_factory=Tally)
+    notifications: Tally = field(default_factory=Tally)  # "stopped": deleted from the file
 
     @property
     def changed(self) -> bool:
@@ -110,6 +113,7 @@ class SyncReport:
             "accounts": self.accounts,
             "credentials": self.credentials,
             "strategies": self.strategies,
+            "notifications": self.notifications,
         }
 
     def as_dict(self) -> dict[str, dict[str, int]]:
@@ -158,6 +162,7 @@ def sync_config(
     keys = lookup_credentials(config, env=env)
     if (keys.found or keys.absent) and vault is None:
         raise CredentialError("the config has live accounts but no vault was given to seal keys")
+    urls = lookup_notification_urls(config, env=env)
     params = {
         (user.name, strategy.name): strategy_params(strategy)
         for user in config.users
@@ -171,10 +176,12 @@ def sync_config(
         credentials=keys.found,
         absent=keys.absent,
         params=params,
+        urls=urls,
     )
     with repo.transaction():
         if vault is not None:
             check_vault_opens_stored(repo, vault)
+            check_vault_opens_targets(repo, vault)
         for index in range(len(config.users)):
             sync.user(index)
         sync.stop_removed_users()
@@ -194,6 +201,7 @@ class _Sync:
     credentials: Mapping[AccountKey, Credentials]
     absent: Mapping[AccountKey, list[ConfigProblem]]
     params: Mapping[tuple[str, str], dict[str, str]]
+    urls: UrlLookup = field(default_factory=UrlLookup)
     report: SyncReport = field(default_factory=SyncReport)
     missing: list[ConfigProblem] = field(default_factory=list)  # absent and nothing stored
 
@@ -217,6 +225,14 @@ class _Sync:
             )
         for removed in stored.values():
             self.removed(removed)
+        NotifySync(
+            repo=self.repo,
+            vault=self.vault,
+            urls=self.urls,
+            now=self.now,
+            count=lambda outcome: _count(self.report.notifications, outcome),
+            missing=self.missing,
+        ).user(user.name, record.id, user.notifications)
 
     def user_row(self, name: str, email: str) -> UserRecord:
         found = self.repo.find_user(name)
@@ -366,6 +382,10 @@ class _Sync:
             return False
         self.report.strategies.stopped += 1
         return True
+
+
+def _count(tally: Tally, outcome: str) -> None:
+    setattr(tally, outcome, getattr(tally, outcome) + 1)
 
 
 def _check_strategy_moves(

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from config.loader import ConfigError, ConfigProblem, format_path
+from config.notify_secrets import has_notifications
 from config.schema import MASTER_KEY_ENV, LiveAccount, ServiceConfig
 from config.secrets import resolve_master_key
 from domain.errors import CredentialError
@@ -42,16 +43,17 @@ def vault_for(config: ServiceConfig, *, env: Mapping[str, str] | None = None) ->
     source, never the key).
     """
     key = resolve_master_key(config, env=env)
-    if key is None and not has_live_accounts(config):
+    if key is None and not has_live_accounts(config) and not has_notifications(config):
         return None
     if key is None:
-        where = _first_live_account(config)
+        where = _first_live_account(config) or _first_notification(config)
         raise ConfigError(
             config_file(config),
             [
                 ConfigProblem(
                     format_path(where),
-                    f"a live account's keys are stored encrypted, which needs the master key: "
+                    f"a live account's keys and notification URLs are stored encrypted, which "
+                    f"needs the master key: "
                     f"set {MASTER_KEY_ENV} or master_key_file (create a key with "
                     "`martingale keys generate`)",
                     config.source_line(where),
@@ -106,6 +108,13 @@ def store_if_changed(
 
 def config_file(config: ServiceConfig) -> str:
     return str(config.source_file) if config.source_file is not None else "config"
+
+
+def _first_notification(config: ServiceConfig) -> Loc:
+    for i, user in enumerate(config.users):
+        if user.notifications:
+            return ("users", i, "notifications", 0)
+    return ()
 
 
 def _first_live_account(config: ServiceConfig) -> Loc:

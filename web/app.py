@@ -18,7 +18,16 @@ from fastapi.responses import HTMLResponse
 from web import dashboard, errors, observability
 from web.context import WebContext
 from web.priority import TradingFirst
-from web.routes import accounts, auth, history, signals, strategies, tokens, users
+from web.routes import (
+    accounts,
+    auth,
+    history,
+    notifications,
+    signals,
+    strategies,
+    tokens,
+    users,
+)
 
 API_PREFIX = "/api/v1"
 # The largest body a client has reason to send (an account with its keys, a strategy) is a few
@@ -59,7 +68,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         )
 
     errors.install(app, pages=dashboard.error_page)
-    for module in (auth, users, tokens, accounts, strategies, history, signals):
+    for module in (auth, users, tokens, accounts, strategies, history, signals, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
     if ctx.observer is not None:
         app.state.observer = ctx.observer

@@ -22,6 +22,7 @@ import pykka
 
 from actors.admission import BootGate
 from actors.feed import PriceBoard
+from actors.notify_queue import Notifications
 from actors.root import FeedSpec, RootSupervisor
 from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
@@ -206,6 +207,7 @@ class Tree:
         self.clients: dict[int, list[FaultyExchange]] = {}
         self.fresh_clients = False
         self.root: pykka.ActorRef[Any] | None = None
+        self.notifications: Notifications | None = None  # users' notifications' inbox, if any
 
     def add(
         self,
@@ -274,6 +276,7 @@ class Tree:
             max_known_wait=self.max_known_wait,
             reconcile_interval=self.reconcile_interval,
             telemetry=self.telemetry,
+            notifications=self.notifications,
         )
 
     def stop(self) -> None:

@@ -17,8 +17,11 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from domain.market import Balance, MarketRules
+from domain.notifications import DEFAULT_EVENTS
+from domain.secrets import Secret
 from persistence.database import make_engine
 from persistence.migrate import upgrade
+from persistence.notify_targets import store_target
 from persistence.records import (
     AccountRecord,
     AuditEntry,
@@ -27,12 +30,14 @@ from persistence.records import (
     JournalEntry,
 )
 from persistence.sql_repository import SqlRepository
+from persistence.vault import Vault, generate_key, parse_keyring
 from services.auth import issue_token, set_password
 from tests.integration.persistence.helpers import TestEvent, at, fill_of, intent, open_cycle
 from web.app import create_app
 from web.context import WebContext
 
 PASSWORD = "correct horse battery staple"
+SEED_VAULT = Vault(parse_keyring(generate_key(1), source="seed"))
 # Seeding hashes three passwords per test: cheap parameters keep the matrix fast. A login
 # verifies with the parameters stored in the hash (and then rehashes with the real ones).
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -123,6 +128,17 @@ def seed_user(repo: SqlRepository, name: str, *, role: str = "user") -> Seeded:
     repo.close_cycle(
         sid, 1, realized_profit=Decimal("0.0001"), now=at(4), status=CycleStatus.CLOSED
     )
+    # A notification target; its URL points at the discard port, nobody listens there.
+    store_target(
+        repo,
+        SEED_VAULT,
+        user.id,
+        f"{name}-hook",
+        Secret(f"json://127.0.0.1:9/{name}"),
+        events=DEFAULT_EVENTS,
+        enabled=True,
+        now=at(0),
+    )
     issued = issue_token(repo, user.id, name=f"{name}-token", now=datetime.now(UTC))
     return Seeded(
         name=name,
@@ -164,6 +180,7 @@ def world(db_url: str) -> Iterator[World]:
         admin = seed_user(repo, "root", role="admin")
         ctx = WebContext(
             repo=repo,
+            vault=SEED_VAULT,  # opens the seeded notification targets
             exchange_for=lambda _account_id: FakeExchange(),  # type: ignore[arg-type,return-value]
             rules_for=rules_for,
             allowed_hosts=frozenset({"testnet.binance.vision"}),

@@ -49,6 +49,8 @@ OWNED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/accounts/{account_id}/key-report", None),
     ("GET", "/api/v1/accounts/{account_id}/balances", None),
     ("DELETE", "/api/v1/tokens/{token_id}", None),
+    ("DELETE", "/api/v1/notifications/{target_name}", None),
+    ("POST", "/api/v1/notifications/{target_name}/test", None),
 ]
 # Admin-only endpoints: a user gets 403 whatever the id.
 ADMIN: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -66,6 +68,7 @@ LISTS = [
     "/api/v1/status",
     "/api/v1/profit",
     "/api/v1/me",
+    "/api/v1/notifications",
 ]
 # The webhook authenticates with its URL token and secret (tests/web/test_signals.py).
 PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/signals/{token}")}
@@ -73,13 +76,20 @@ PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/signals/{token}")}
 
 def _path(template: str, owner: Seeded | None) -> str:
     ids = (
-        {"strategy_id": MISSING, "account_id": MISSING, "token_id": MISSING, "user_id": MISSING}
+        {
+            "strategy_id": MISSING,
+            "account_id": MISSING,
+            "token_id": MISSING,
+            "user_id": MISSING,
+            "target_name": "no-such-target",
+        }
         if owner is None
         else {
             "strategy_id": owner.strategy_id,
             "account_id": owner.account_id,
             "token_id": owner.token_id,
             "user_id": owner.user_id,
+            "target_name": f"{owner.name}-hook",
         }
     )
     return template.format(**ids)
@@ -95,6 +105,7 @@ def _bobs_rows(world: World) -> dict[str, Any]:
         "strategy": (strategy.desired_state, strategy.params, strategy.version, strategy.name),
         "account": (account.credentials_fingerprint, account.name),
         "tokens": [(t.id, t.revoked_at) for t in tokens],
+        "targets": repo.list_notification_targets(user_id=bob.user_id),
     }
 
 

@@ -9,7 +9,7 @@
   New tables: nothing to fill in.
 
 Revision ID: 0012
-Revises: 0010 (0011 once the notifications branch is merged: change down_revision to "0011")
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from alembic import op
 import persistence.types
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

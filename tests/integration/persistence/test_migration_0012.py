@@ -14,7 +14,7 @@ from persistence.migrate import alembic_config, downgrade, upgrade
 from persistence.sql_repository import SqlRepository
 from tests.integration.persistence.helpers import at, seed_owner, transaction
 
-# The revision 0012 follows (0010 on its own branch; 0011 once notifications are merged).
+# The revision 0012 follows (0011).
 BEFORE = ScriptDirectory.from_config(alembic_config()).get_revision("0012").down_revision
 
 
