@@ -79,8 +79,9 @@ RULES = [
 ]
 
 
-def check_run(run: SimRun) -> None:
-    """The properties every run must satisfy; `run` is the finished simulation."""
+def check_run(run: SimRun, funds: Decimal | None = None) -> None:
+    """The properties every run must satisfy; `run` is the finished simulation. `funds` is the
+    most a cycle may commit (the plan's max funds unless given: reinvestment scales it)."""
     # Position = buys net of base fees - sells incl. base fees, over the whole run: exact when
     # amounts sit on a step; with no step an amount is a 28-digit quotient and sums round.
     expected = run.buys_net - run.sells_gross
@@ -90,7 +91,7 @@ def check_run(run: SimRun) -> None:
         assert abs(position(run.state) - expected) < Decimal("1e-20")
     # Funds committed to buy orders in any cycle stay within the plan's total.
     for cycle, committed in run.committed.items():
-        assert committed <= run.state.params.max_funds, (cycle, committed)
+        assert committed <= (funds or run.state.params.max_funds), (cycle, committed)
     # No client order id repeats within the strategy.
     coids = [c.client_order_id for c in run.commands if isinstance(c, PlaceOrder)]
     assert len(coids) == len(set(coids))
