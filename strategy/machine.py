@@ -36,6 +36,11 @@ Policies (documented here because the engine and users rely on them):
   follows after the cooldown, as after a take-profit.
 - A rejected market exit, or one that ends without any fill, finishes the strategy with the
   position kept: selling blind in a loop could be worse than stopping.
+- A start condition other than asap (`strategy.start`) puts the strategy in WAITING where a
+  cycle would start (on `Started`, and when a cooldown ends); `StartSignalled` starts it then.
+  A `StartSignalled` in any other phase is ignored: a signal during a cycle does nothing, it is
+  neither queued nor does it start a second cycle. A stop request in WAITING finishes the
+  strategy at once, as in COOLDOWN.
 - Events for unknown client order ids and fills with a trade id already applied in the cycle
   are ignored, so redelivery is harmless.
 """
@@ -65,6 +70,7 @@ from domain.events import (
     OrderRejected,
     PriceTicked,
     Started,
+    StartSignalled,
     StopMode,
     StopRequested,
 )
@@ -73,6 +79,7 @@ from domain.orders import Fill, OrderType, Side
 from strategy.accounting import apply_fill, close_book
 from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
 from strategy.queries import ladder_done, sellable, tick_matters
+from strategy.start import waits
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus
 from strategy.working import Commands, drop_order, place, put_order
 
@@ -103,12 +110,18 @@ def decide(state: MartingaleState, event: Event) -> tuple[MartingaleState, tuple
 def _on_started(s: MartingaleState, e: Started, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.IDLE:
         return s
-    return _start_cycle(_with_rules(s, e.rules), e.price, cmds)
+    return _start_or_wait(_with_rules(s, e.rules), e.price, cmds)
 
 
 def _on_cooldown_elapsed(s: MartingaleState, e: CooldownElapsed, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.COOLDOWN or (s.wake_at is not None and e.at < s.wake_at):
         return s
+    return _start_or_wait(_with_rules(s, e.rules), e.price, cmds)
+
+
+def _on_start_signalled(s: MartingaleState, e: StartSignalled, cmds: Commands) -> MartingaleState:
+    if s.phase is not Phase.WAITING:
+        return s  # a signal during a cycle (or before the start) does nothing
     return _start_cycle(_with_rules(s, e.rules), e.price, cmds)
 
 
@@ -168,7 +181,7 @@ def _on_tick(s: MartingaleState, e: PriceTicked, cmds: Commands) -> MartingaleSt
 
 def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> MartingaleState:
     s = replace(s, stop_mode=e.mode)
-    if s.phase in (Phase.IDLE, Phase.COOLDOWN):
+    if s.phase in (Phase.IDLE, Phase.COOLDOWN, Phase.WAITING):
         return _finish(s, f"stopped on request ({e.mode.value})", cmds)
     if e.mode is StopMode.FINISH_CYCLE or s.phase is Phase.SELLING:
         return s  # a market exit in flight cannot be called back; it finishes after it
@@ -180,6 +193,12 @@ def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> Martingale
 
 
 # --- transitions -------------------------------------------------------------------------------
+
+
+def _start_or_wait(s: MartingaleState, price: Decimal, cmds: Commands) -> MartingaleState:
+    if waits(s.params.start_condition):
+        return replace(s, phase=Phase.WAITING, wake_at=None)
+    return _start_cycle(s, price, cmds)
 
 
 def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> MartingaleState:
@@ -455,4 +474,5 @@ _HANDLERS: dict[type[Any], Callable[[MartingaleState, Any, Commands], Martingale
     OrderRejected: _on_rejected,
     PriceTicked: _on_tick,
     StopRequested: _on_stop,
+    StartSignalled: _on_start_signalled,
 }
