@@ -9,6 +9,8 @@ from pathlib import Path
 from config.loader import load_config
 from config.schema import CsvMarket, LiveAccount, PaperAccount, SimulatedMarket
 from config.secrets import resolved_url
+from strategy.options import start_condition
+from strategy.params import MartingaleParams
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config" / "examples"
 
@@ -54,3 +56,10 @@ def test_live_example_is_valid_once_its_key_files_exist(tmp_path: Path) -> None:
     assert [a.exchange for a in accounts] == ["binance", "okx"]
     url = resolved_url(config, {"MARTINGALE_DB_PASSWORD": "pw"})
     assert url == "mysql+pymysql://martingale:pw@127.0.0.1:3306/martingale"
+
+
+def test_paper_example_has_a_strategy_waiting_for_an_rsi() -> None:
+    config = load_config(EXAMPLES / "paper.yaml")
+    strategies = {s.name: s for u in config.users for s in u.strategies}
+    params = MartingaleParams.from_mapping(strategies["eth-rsi"].parameters())
+    assert params.start_condition == start_condition("rsi below=30 period=14 timeframe=15m")
