@@ -169,4 +169,4 @@ def test_a_start_condition_is_shown_under_the_table_and_in_the_json(
 
 def test_a_bad_start_condition_names_its_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*BASE, "--start-condition", "rsi below=300"]) == 2
-    assert "--start-condition.below" in capsys.readouterr().err
+    assert "--start-condition: start_condition.below:" in capsys.readouterr().err
