@@ -43,6 +43,7 @@ from domain.market import MarketRules
 from domain.orders import Order, OrderState
 from exchange.port import Exchange
 from persistence.records import CycleRecord, CycleStatus
+from strategy.exits import next_wake, only_trails
 from strategy.params import MartingaleParams
 from strategy.queries import watch_levels
 from strategy.state import MartingaleState, Phase, WorkingOrder, WorkingStatus, initial_state
@@ -159,9 +160,18 @@ class Engine(StartWaits):
         if stop is not None:
             self.handle(stop)
         elif state.phase is Phase.IDLE:
-            self.handle(Started(at=self._market(), price=self._price(), rules=self._rules()))
-        elif state.phase is Phase.COOLDOWN and state.wake_at is not None:
-            self._host.schedule(state.wake_at, "cooldown")
+            self.handle(
+                Started(
+                    at=self._market(),
+                    price=self._price(),
+                    rules=self._rules(),
+                    balance=self._balance(),
+                )
+            )
+        else:
+            wake = next_wake(state)  # a cooldown's end, or a cycle's timeout
+            if wake is not None:
+                self._host.schedule(wake, "cooldown")
         self.arm_start()  # waiting for an indicator (now, or since before the restart)
         self._rewatch()
 
@@ -266,23 +276,52 @@ class Engine(StartWaits):
     # --- inputs --------------------------------------------------------------------------
 
     def on_tick(self, price: Decimal, at: datetime) -> None:
-        self.sync()
+        if not only_trails(self._require_state(), price):  # a trail's new best: nothing filled
+            self.sync()
         self.handle(PriceTicked(at=at, price=price))
         self._rewatch()
 
+    def on_range(
+        self, low: Decimal, high: Decimal, at: datetime, close: Decimal | None = None
+    ) -> None:
+        """The market traded from `low` to `high` and ended at `close` (a candle; one tick
+        when they are equal): the low first (for a long strategy it is taken to come first),
+        then the high when it still reaches a level above (a trailing stop's next best price),
+        then the close when it crosses the level that high set (the stop it raised). The feed
+        does not wake an engine twice for one tick, and the backtest plays the same."""
+        self.on_tick(low, at)
+        above = self.watch().above
+        if high > low and above is not None and high >= above:
+            self.on_tick(high, at)
+            below = self.watch().below
+            if close is not None and below is not None and close <= below:
+                self.on_tick(close, at)
+
     def on_cooldown(self) -> None:
+        """The strategy's timer: the end of a cooldown, or a cycle's timeout
+        (`strategy.exits.next_wake`; one timer kind, so a market's single alarm serves both)."""
         state = self._require_state()
+        at = self._market()
         if state.phase is Phase.COOLDOWN:
-            at = self._market()
+            balance = None
             if state.wake_at is None or at >= state.wake_at:
                 self._take_params()
-            self.handle(CooldownElapsed(at=at, price=self._price(), rules=self._rules()))
+                balance = self._balance()
+            self.handle(
+                CooldownElapsed(at=at, price=self._price(), rules=self._rules(), balance=balance)
+            )
             self.arm_start()
             self._rewatch()
-        state = self._require_state()
-        if state.phase is Phase.COOLDOWN and state.wake_at is not None:
+        else:
+            due = next_wake(state)
+            if due is not None and at >= due:
+                self.sync()  # fills first: the position the timeout closes is the real one
+                self.handle(CooldownElapsed(at=at, price=self._price(), rules=self._rules()))
+                self._rewatch()
+        wake = next_wake(self._require_state())
+        if wake is not None:
             # Early by the wall clock (the timer runs on the monotonic one): ask again.
-            self._host.schedule(max(state.wake_at, self._market() + MARKET_RECHECK), "cooldown")
+            self._host.schedule(max(wake, self._market() + MARKET_RECHECK), "cooldown")
 
     def _take_params(self) -> None:
         """The next cycle starts with the parameters stored now: a change made while the
@@ -306,6 +345,15 @@ class Engine(StartWaits):
     @property
     def finished(self) -> bool:
         return self.state is not None and self.state.phase is Phase.FINISHED
+
+    def _balance(self) -> Decimal | None:
+        """The account's free quote balance, asked only when reinvested profit may raise the
+        next cycle's sizes (the machine caps them at it); None otherwise."""
+        state = self._require_state()
+        if state.params.reinvest_percent <= 0 or state.reinvested <= 0:
+            return None
+        held = self._exchange.fetch_balances().get(state.rules.quote)
+        return held.free if held is not None else Decimal(0)
 
     def _rules(self) -> MarketRules:
         """The venue's current rules (cached by the exchange client, refreshed periodically):

@@ -250,7 +250,7 @@ class EngineActor(MarketSide, SupervisedActor):
         elif isinstance(message, PriceCrossed):
             self._last_watch = None  # the feed dropped our levels when it woke us: re-send them
             self.engine.ordered_at = None
-            self.engine.on_tick(message.low, self._market_now())
+            self.engine.on_range(message.low, message.high, self._market_now(), message.price)
             metrics.tick_handled(
                 message.at, self.engine.ordered_at, also=self._telemetry.tick_to_order
             )

@@ -47,6 +47,7 @@ class StartWaits(EngineSteps):
         def _rules(self) -> MarketRules: ...
         def _take_params(self) -> None: ...
         def _rewatch(self) -> None: ...
+        def _balance(self) -> Decimal | None: ...
 
     @property
     def waiting(self) -> str | None:
@@ -109,5 +110,6 @@ class StartWaits(EngineSteps):
 
     def _signal(self, source: str) -> None:
         at, price, rules = self._market(), self._price(), self._rules()
-        self.handle(StartSignalled(at=at, price=price, source=source, rules=rules))
+        balance = self._balance()
+        self.handle(StartSignalled(at=at, price=price, source=source, rules=rules, balance=balance))
         self._rewatch()  # the new cycle's orders are watched

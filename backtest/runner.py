@@ -14,6 +14,8 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
    orders (a safety fill before a take-profit fill: for a long strategy the low is taken to come
    before the high), then sees the low (the stop loss), then places what follows. New orders
    meet only the close: a market order, or a limit that crosses the close, fills at the close.
+   A level above that the high still reaches after that (a trailing stop's next best) is told
+   the high, after the low.
 4. Timers due by `at` fire, oldest first (a cooldown ends at the first candle whose close time
    reaches it; its base order fills at that close). A strategy waiting for an indicator looks
    at each close of its timeframe: the candles closed by then (`world.CandleHistory`), and
@@ -186,7 +188,7 @@ class _Player:
         self.clock.now = at
         self.venue.update_candle(self.rules.symbol, candle, at, replay=REPLAY)
         if crossed:
-            self.engine.on_tick(candle.low, at)
+            self.engine.on_range(candle.low, candle.high, at, candle.close)
         _fire(self.engine, self.host, at)
         _catch_up(self.engine, self.host, candle.close, at)
 

@@ -22,6 +22,7 @@ class CloseReason(enum.StrEnum):
     STOP_LOSS = "stop_loss"
     SOLD = "sold"  # the user asked to sell now
     CANCELED = "canceled"  # orders canceled, position kept (or nothing could be bought)
+    TIMEOUT = "timeout"  # the cycle outlived stop_loss_timeout (sold at market or break-even)
 
 
 @register

@@ -35,11 +35,14 @@ class Started:
     """The engine starts the strategy for the first time; `price` sizes the base order.
 
     `rules`, when given, are the venue's current market rules: the cycle is sized with them.
+    `balance`, when given, is the account's free quote balance: reinvested sizes are capped so
+    the cycle's ladder fits it (`strategy.exits`).
     """
 
     at: datetime
     price: Decimal
     rules: MarketRules | None = None
+    balance: Decimal | None = None
 
 
 @register
@@ -122,12 +125,14 @@ class CooldownElapsed:
     """Sent by the engine at (or after) the time of a `ScheduleWakeup`.
 
     `price` is the current price: the next cycle's market base order is sized from it, under
-    `rules` when given (the venue's current market rules).
+    `rules` when given (the venue's current market rules), and `balance` as for `Started`.
+    During a cycle it is the wake-up of the cycle's timeout (`stop_loss_timeout`).
     """
 
     at: datetime
     price: Decimal
     rules: MarketRules | None = None
+    balance: Decimal | None = None
 
 
 @register
@@ -144,6 +149,7 @@ class StartSignalled:
     price: Decimal
     source: str
     rules: MarketRules | None = None
+    balance: Decimal | None = None  # as for `Started` (reinvested sizes are capped by it)
 
 
 Event = (

@@ -25,6 +25,7 @@ from config.numbers import number_problem, shown, text_problem
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import ZERO, fmt, to_decimal
+from strategy.exits import ExitPlan
 from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
 from strategy.options import (
     StartCondition,
@@ -173,6 +174,25 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
     if plan.fee_rate is not None:
         out[FEE_RATE] = fmt(plan.fee_rate)
+    if plan.exits is not None:
+        out["exits"] = exits_json(plan.exits)
+    return out
+
+
+def exits_json(exits: ExitPlan) -> dict[str, str]:
+    """The stop loss (its triggers from the average after the base order and after the last
+    safety order), the timeout and reinvestment, where set: decimal strings."""
+    out: dict[str, str] = {}
+    if exits.stop_loss_pct is not None and exits.stop_loss_first is not None:
+        out["stop_loss"] = fmt(exits.stop_loss_pct)
+        out["stop_loss_trailing"] = "true" if exits.trailing else "false"
+        out["stop_loss_price_first"] = fmt(exits.stop_loss_first)
+        out["stop_loss_price_last"] = fmt(exits.stop_loss_last or exits.stop_loss_first)
+    if exits.timeout_hours is not None:
+        out["stop_loss_timeout"] = fmt(exits.timeout_hours)
+        out["stop_loss_timeout_action"] = exits.timeout_action.value
+    if exits.reinvest_percent > 0:
+        out["reinvest_percent"] = fmt(exits.reinvest_percent)
     return out
 
 

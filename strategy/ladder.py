@@ -18,6 +18,7 @@ from decimal import Context, Decimal, localcontext
 from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO, fmt
+from strategy.exits import ExitPlan, exit_plan
 from strategy.params import MartingaleParams
 
 # One fixed arithmetic context for all strategy math, whatever the caller's thread has set, so
@@ -62,6 +63,7 @@ class Plan:
     max_coverage_pct: Decimal
     outcomes: tuple[LevelOutcome, ...] = ()  # one per level, when a fee rate was given
     fee_rate: Decimal | None = None
+    exits: ExitPlan | None = None  # stop loss, timeout, reinvestment (strategy.exits)
 
 
 def level_price(
@@ -126,6 +128,7 @@ def build_plan(params: MartingaleParams, price: Decimal, rules: MarketRules | No
             levels=tuple(levels),
             max_funds=total_quote,
             max_coverage_pct=params.deviation_pct(params.max_safety_orders),
+            exits=exit_plan(params, [row.average_price for row in levels], rules),
         )
 
 

@@ -34,6 +34,9 @@ Policies (documented here because the engine and users rely on them):
 - The stop loss (from the average entry) is checked on price ticks while the position is open;
   crossing it cancels the cycle's orders and sells the position at market. The next cycle
   follows after the cooldown, as after a take-profit.
+- Trailing stop, cycle timeout and profit reinvestment: see `strategy.exits`. A timeout at
+  market closes like the stop loss, with reason TIMEOUT; a cycle moved to break-even by its
+  timeout also closes as TIMEOUT.
 - A rejected market exit, or one that ends without any fill, finishes the strategy with the
   position kept: selling blind in a loop could be worse than stopping.
 - A start condition other than asap (`strategy.start`) puts the strategy in WAITING where a
@@ -76,8 +79,10 @@ from domain.events import (
 )
 from domain.market import MarketRules
 from domain.orders import Fill, OrderType, Side
+from strategy import exits
 from strategy.accounting import apply_fill, close_book
 from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
+from strategy.options import TimeoutAction
 from strategy.queries import ladder_done, sellable, tick_matters
 from strategy.start import waits
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus
@@ -89,6 +94,8 @@ else:
     from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 _ACTIVE_PHASES = frozenset({Phase.ENTERING, Phase.ACTIVE, Phase.CLOSING, Phase.SELLING})
+# Closings that end with the position sold at market.
+_SELL_AT_MARKET = frozenset({CloseReason.STOP_LOSS, CloseReason.SOLD, CloseReason.TIMEOUT})
 
 
 def decide(state: MartingaleState, event: Event) -> tuple[MartingaleState, tuple[Command, ...]]:
@@ -110,19 +117,21 @@ def decide(state: MartingaleState, event: Event) -> tuple[MartingaleState, tuple
 def _on_started(s: MartingaleState, e: Started, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.IDLE:
         return s
-    return _start_or_wait(_with_rules(s, e.rules), e.price, cmds)
+    return _start_or_wait(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
 
 
 def _on_cooldown_elapsed(s: MartingaleState, e: CooldownElapsed, cmds: Commands) -> MartingaleState:
+    if exits.timeout_due(s, e.at):
+        return _time_out(s, e, cmds)
     if s.phase is not Phase.COOLDOWN or (s.wake_at is not None and e.at < s.wake_at):
         return s
-    return _start_or_wait(_with_rules(s, e.rules), e.price, cmds)
+    return _start_or_wait(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
 
 
 def _on_start_signalled(s: MartingaleState, e: StartSignalled, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.WAITING:
         return s  # a signal during a cycle (or before the start) does nothing
-    return _start_cycle(_with_rules(s, e.rules), e.price, cmds)
+    return _start_cycle(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
 
 
 def _on_accepted(s: MartingaleState, e: OrderAccepted, cmds: Commands) -> MartingaleState:
@@ -174,6 +183,9 @@ def _on_rejected(s: MartingaleState, e: OrderRejected, cmds: Commands) -> Martin
 
 
 def _on_tick(s: MartingaleState, e: PriceTicked, cmds: Commands) -> MartingaleState:
+    s = exits.note_price(s, e.price)
+    if exits.timeout_due(s, e.at):
+        return _time_out(s, e, cmds)
     if not tick_matters(s, e.price):
         return s
     return _begin_closing(s, CloseReason.STOP_LOSS, e, cmds)
@@ -186,8 +198,8 @@ def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> Martingale
     if e.mode is StopMode.FINISH_CYCLE or s.phase is Phase.SELLING:
         return s  # a market exit in flight cannot be called back; it finishes after it
     if e.mode is StopMode.SELL:
-        keep_stop_loss = s.closing_reason is CloseReason.STOP_LOSS
-        reason = CloseReason.STOP_LOSS if keep_stop_loss else CloseReason.SOLD
+        keep = s.closing_reason in (CloseReason.STOP_LOSS, CloseReason.TIMEOUT)
+        reason = s.closing_reason if keep and s.closing_reason else CloseReason.SOLD
         return _begin_closing(s, reason, e, cmds)
     return _begin_closing(s, CloseReason.CANCELED, e, cmds)
 
@@ -206,8 +218,9 @@ def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> Martinga
     cycle = s.cycle + 1
     limit_price = s.rules.round_price_down(price) if p.base_order_type is OrderType.LIMIT else None
     sizing_price = limit_price if limit_price is not None else price
-    amount = buy_amount(p.base_order, sizing_price, s.rules)
-    cost = p.base_order if p.base_order_type is OrderType.MARKET else None
+    base_quote = exits.quote_size(s, 0)
+    amount = buy_amount(base_quote, sizing_price, s.rules)
+    cost = base_quote if p.base_order_type is OrderType.MARKET else None
     why = s.rules.violation(sizing_price, amount) if sizing_price > 0 else "price is not > 0"
     s = replace(
         s,
@@ -222,6 +235,7 @@ def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> Martinga
         wake_at=None,
         applied_trades=(),
     )
+    s = exits.new_cycle(s)
     if why is not None:
         return _finish(s, f"cycle {cycle}: the base order cannot be placed at {price}: {why}", cmds)
     s = place(
@@ -248,6 +262,7 @@ def _after_terminal(
         if order.filled <= 0:
             return _finish(s, f"cycle {s.cycle}: the base order ended without a fill", cmds)
         s = replace(s, phase=Phase.ACTIVE, base_price=order.cost / order.filled)
+        s = exits.entered(s, e.at, cmds)
     elif s.phase is Phase.ACTIVE and order.role is Role.TAKE_PROFIT and rejected is not None:
         s = replace(s, tp_blocked=True)
     elif s.phase is Phase.SELLING and order.role is Role.EXIT:
@@ -297,7 +312,7 @@ def _settle_active(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleSt
         level = s.next_safety
         s = replace(s, next_safety=level + 1)
         price = level_price(p, base_price, level, s.rules)
-        amount = buy_amount(p.quote_size(level), price, s.rules)
+        amount = buy_amount(exits.quote_size(s, level), price, s.rules)
         if price <= 0 or s.rules.violation(price, amount) is not None:
             continue  # skipped: this level cannot be placed under the market rules
         s = place(
@@ -337,7 +352,7 @@ def _complete_closing(s: MartingaleState, e: Event, cmds: Commands) -> Martingal
             s, phase=Phase.ACTIVE, closing_reason=None, next_safety=s.params.max_safety_orders + 1
         )
         return _settle_active(s, e, cmds)
-    if reason in (CloseReason.STOP_LOSS, CloseReason.SOLD) and sell is not None:
+    if reason in _SELL_AT_MARKET and sell is not None:
         return _place_exit(s, cmds)
     return _close(s, reason, e, cmds)
 
@@ -367,6 +382,7 @@ def _after_exit(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleState
 def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) -> MartingaleState:
     """Close the cycle: report its profit, carry dust, then cool down or finish."""
     profit, carried = close_book(s.book)
+    reason = exits.reported_reason(s, reason)
     cmds.append(
         CycleClosed(
             cycle=s.cycle,
@@ -389,6 +405,7 @@ def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) ->
         closing_reason=None,
         base_price=None,
     )
+    s = exits.after_close(s, profit)
     if s.stop_mode is not None:
         return _finish(s, f"stopped on request ({s.stop_mode.value})", cmds)
     if s.params.max_cycles is not None and s.cycles_closed >= s.params.max_cycles:
@@ -396,6 +413,13 @@ def _close(s: MartingaleState, reason: CloseReason, e: Event, cmds: Commands) ->
     wake_at = e.at + timedelta(seconds=s.params.cooldown)
     cmds.append(ScheduleWakeup(at=wake_at))
     return replace(s, phase=Phase.COOLDOWN, wake_at=wake_at)
+
+
+def _time_out(s: MartingaleState, e: Event, cmds: Commands) -> MartingaleState:
+    """The cycle is older than stop_loss_timeout: sell at market, or go for break-even."""
+    if s.params.stop_loss_timeout_action is TimeoutAction.MARKET:
+        return _begin_closing(replace(s, timed_out=True), CloseReason.TIMEOUT, e, cmds)
+    return _progress(exits.move_to_break_even(s, cmds), e, cmds)
 
 
 def _finish(s: MartingaleState, reason: str, cmds: Commands) -> MartingaleState:
@@ -431,7 +455,7 @@ def _place_again(
         return None  # a level placed again already ("u<n>") is not tried a third time
     level = int(order.leg[1:])
     price = level_price(s.params, s.base_price, level, s.rules)
-    amount = buy_amount(s.params.quote_size(level), price, s.rules)
+    amount = buy_amount(exits.quote_size(s, level), price, s.rules)
     if price <= 0 or s.rules.violation(price, amount) is not None:
         return None
     s = place(
@@ -456,7 +480,7 @@ def _fill(
         return None
     s, order = result
     if order.side is Side.BUY:
-        s = replace(s, tp_blocked=False)
+        s = exits.after_buy_fill(replace(s, tp_blocked=False))
         for tp in s.orders_with(Role.TAKE_PROFIT):
             if s.phase is Phase.ACTIVE and tp.status is not WorkingStatus.CANCELING:
                 cmds.append(CancelOrder(client_order_id=tp.client_order_id, symbol=s.symbol))

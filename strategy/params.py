@@ -38,6 +38,9 @@ from strategy.options import (
 # and volume_scale**n grows without bound, so we stop well before the id format would.
 MAX_SAFETY_ORDERS = 200
 
+# A cycle's timeout is a time in the future: bounded so the deadline is always a valid date.
+MAX_TIMEOUT_HOURS = 8760
+
 REQUIRED = ("base_order", "safety_order", "max_safety_orders", "price_deviation")
 
 
@@ -283,6 +286,11 @@ def _validate_options(p: MartingaleParams) -> None:
         hours = _check_decimal("stop_loss_timeout", p.stop_loss_timeout)
         if hours <= 0:
             raise ValidationError(f"must be > 0 (hours), got {hours}", field="stop_loss_timeout")
+        if hours > MAX_TIMEOUT_HOURS:
+            raise ValidationError(
+                f"must be at most {MAX_TIMEOUT_HOURS} hours (a year), got {hours}",
+                field="stop_loss_timeout",
+            )
     reinvest = _check_decimal("reinvest_percent", p.reinvest_percent)
     if not ZERO <= reinvest <= HUNDRED:
         raise ValidationError(
@@ -299,6 +307,11 @@ def _validate_stop_loss(p: MartingaleParams, stop_loss: Decimal) -> None:
     stop fires first and the remaining safety orders can never fill: those safety orders (and
     the funds reserved for them) would be pointless. The check is done in ratios of the base
     price (P0 = 1), before exchange rounding.
+
+    A trailing stop (`stop_loss_trailing`) starts at that same trigger after every buy fill, so
+    the rule holds where it starts; once the price has risen it trails the best price and may
+    sit above the next safety price: it then fires before that level fills, which is the point
+    of a trailing stop (a gain locked in rather than the position averaged down).
     """
     if not ZERO < stop_loss < HUNDRED:
         raise ValidationError(

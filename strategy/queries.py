@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from domain.money import HUNDRED, ONE
 from domain.orders import Side
+from strategy import exits
 from strategy.ladder import STRATEGY_CONTEXT, take_profit_price
 from strategy.state import MartingaleState, Phase, WorkingOrder
 
@@ -40,7 +40,7 @@ def stop_loss_price(state: MartingaleState) -> Decimal | None:
     if state.book.position <= 0:
         return None
     with localcontext(STRATEGY_CONTEXT):
-        return average * (ONE - sl / HUNDRED)
+        return exits.stop_trigger(state, average, sl)  # trails the best price when asked
 
 
 def tick_matters(state: MartingaleState, price: Decimal) -> bool:
@@ -61,6 +61,9 @@ def watch_levels(state: MartingaleState) -> tuple[Decimal | None, Decimal | None
     stop = stop_loss_price(state)
     if stop is not None:
         below.append(stop)
+    trail = exits.trail_level(state)  # a new best price raises a trailing stop
+    if trail is not None:
+        above.append(trail)
     return (max(below) if below else None, min(above) if above else None)
 
 
@@ -70,7 +73,10 @@ def sellable(s: MartingaleState) -> tuple[Decimal, Decimal] | None:
     if average is None:
         return None
     amount = s.rules.round_amount(s.book.position)
-    price = take_profit_price(s.params, average, s.rules)
+    if s.timed_out:  # the cycle's timeout moved the take-profit to break-even
+        price = exits.break_even_price(s, average)
+    else:
+        price = take_profit_price(s.params, average, s.rules)
     if amount <= 0 or s.rules.violation(price, amount) is not None:
         return None
     return amount, price

@@ -15,7 +15,7 @@ from domain.codec import register
 from domain.commands import CloseReason
 from domain.events import StopMode
 from domain.market import MarketRules, split_symbol
-from domain.money import ZERO
+from domain.money import ONE, ZERO
 from domain.orders import OrderType, Side
 from strategy.params import MartingaleParams
 
@@ -120,6 +120,13 @@ class MartingaleState:
     other_fees: tuple[FeeTotal, ...] = ()
     realized_profit: Decimal = ZERO  # sum over closed cycles, quote currency
     finished_reason: str | None = None
+    # strategy.exits: the trailing stop's best price since the last buy fill; the cycle's
+    # timeout deadline and whether it was applied; reinvested profit and this cycle's scale.
+    stop_best: Decimal | None = None
+    timeout_at: datetime | None = None
+    timed_out: bool = False
+    reinvested: Decimal = ZERO
+    size_scale: Decimal = ONE
 
     def order(self, client_order_id: str) -> WorkingOrder | None:
         for order in self.orders:

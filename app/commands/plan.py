@@ -27,6 +27,7 @@ from services.plan import (
     plan_json,
     preview,
 )
+from strategy.exits import exit_lines
 from strategy.ladder import Plan
 from strategy.options import start_condition, stored_start
 from strategy.start import waiting_text, waits
@@ -157,6 +158,8 @@ def render_table(plan: Plan) -> str:
     lines.append(f"max price coverage: {_shown(plan.max_coverage_pct, 4)} %")
     if plan.fee_rate is not None:
         lines.append(f"fees and profit: closing at the take-profit, {fmt(plan.fee_rate)} per fill")
+    if plan.exits is not None:
+        lines.extend(exit_lines(plan.exits, lambda value: _shown(value, 8)))
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from services import history, strategies
 from services.control import ACTIONS, Action, apply_action
 from services.dashboard import PriceOf, no_prices, overview
 from services.event_text import event_line
+from services.strategy_exits import exit_state
 from services.strategy_page import strategy_page
 from web.context import WebContext
 from web.dashboard.render import page
@@ -54,7 +55,8 @@ def strategy(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context
     found = strategy_page(
         ctx.repo, who.user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx)
     )
-    return page(request, "strategy.html", {"viewer": who, "nav": "", "page": found})
+    exits = exit_state(ctx.repo, found.record.id)
+    return page(request, "strategy.html", {"viewer": who, "nav": "", "page": found, "exits": exits})
 
 
 @router.get("/ui/strategies/{strategy_id}/summary", response_class=HTMLResponse)

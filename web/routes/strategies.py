@@ -17,6 +17,7 @@ from services import plan as plans
 from services import strategies
 from services.control import Action, apply_action
 from services.status import waiting_for
+from services.strategy_exits import exit_state
 from web.models import Id, Input, Json, Output, when
 from web.security import Context, CurrentUser
 
@@ -82,10 +83,14 @@ class ParamsIn(Input):
     )
 
     def mapping(self) -> dict[str, Any]:
-        """Values for `MartingaleParams.from_mapping`: numbers as their text, the steps and
-        the start condition as plain lists and mappings."""
+        """Values for `MartingaleParams.from_mapping`: numbers as their text, true/false as
+        text, the steps and the start condition as plain lists and mappings."""
         return {
-            k: v if isinstance(v, list | dict | bool) else str(v)
+            k: ("true" if v else "false")
+            if isinstance(v, bool)
+            else v
+            if isinstance(v, list | dict)
+            else str(v)
             for k, v in self.model_dump(exclude_none=True).items()
         }
 
@@ -115,6 +120,11 @@ class StrategyOut(Output):
     last_heartbeat: str | None
     created_at: str | None
     updated_at: str | None
+    exits: dict[str, str] | None = Field(
+        default=None,
+        description="one strategy's GET: the current cycle's size scale, the profit reinvested, "
+        "the stop-loss price (a trailing stop's best price) and the cycle's timeout",
+    )
 
 
 class CreatedOut(Output):
@@ -128,8 +138,9 @@ class ActionOut(Output):
     desired_state: str
 
 
-def strategy_out(record: StrategyRecord) -> StrategyOut:
+def strategy_out(record: StrategyRecord, exits: dict[str, str] | None = None) -> StrategyOut:
     return StrategyOut(
+        exits=exits,
         id=record.id,
         name=record.name,
         account_id=record.account_id,
@@ -192,7 +203,8 @@ def create_strategy(
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyOut)
 def get_strategy(strategy_id: Id, principal: CurrentUser, ctx: Context) -> StrategyOut:
-    return strategy_out(strategies.get_strategy(ctx.repo, principal.user_id, strategy_id))
+    record = strategies.get_strategy(ctx.repo, principal.user_id, strategy_id)
+    return strategy_out(record, exit_state(ctx.repo, record.id))
 
 
 @router.put("/strategies/{strategy_id}/params", response_model=CreatedOut)
