@@ -16,8 +16,8 @@ The money rules of DESIGN.md live here and in the engine's two other parts:
   a retry after an outage: load from the DB, reconcile with the exchange, then act.
 
 This module holds that start path, the inputs (ticks, cooldowns, stops, wake-ups) and the
-prices the engine watches; `Engine` puts the three parts together (`EngineSteps` over
-`EngineOrders`).
+prices the engine watches; `Engine` puts the parts together (`StartWaits`, a strategy
+waiting for its start condition, over `EngineSteps` over `EngineOrders`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from actors.engine_orders import MARKET_RECHECK
 from actors.engine_policy import apply_order, between_cycles, direction_kept, parsed_params, shown
 from actors.engine_ports import FillsNotVisible, Host, Store, Watch
-from actors.engine_steps import EngineSteps
+from actors.engine_start import CANDLE_DELAY_S, StartWaits
 from actors.sends import SendLog
 from domain import codec
 from domain.commands import CancelOrder
@@ -62,7 +62,7 @@ RESUBMIT_GRACE_S = 60.0
 IN_FLIGHT_WAIT_S = 60.0
 
 
-class Engine(EngineSteps):
+class Engine(StartWaits):
     def __init__(
         self,
         *,
@@ -78,11 +78,13 @@ class Engine(EngineSteps):
         in_flight_wait: float = IN_FLIGHT_WAIT_S,
         market_clock: Callable[[], datetime] | None = None,
         snapshot: Callable[[MartingaleState], str] = codec.dumps,
+        candle_delay: float = CANDLE_DELAY_S,
     ) -> None:
         """`clock` is the wall clock (rows' times, the resubmit grace); `market_clock` stamps
         what the machine is told (so a replay's cooldowns run in candle time), by default the
         wall clock too. `snapshot` serializes the state each step commits (a backtest, which
-        never restarts, passes one that skips the work)."""
+        never restarts, passes one that skips the work). `candle_delay`: seconds after a
+        candle's close before a waiting strategy reads it (`actors.engine_start`)."""
         self.strategy_id = strategy_id
         self._resubmit_grace = timedelta(seconds=resubmit_grace)
         # Shared with this strategy's earlier and later engines (see actors.sends).
@@ -96,6 +98,7 @@ class Engine(EngineSteps):
         self._market = market_clock or clock
         self._price = price
         self._snapshot = snapshot
+        self._candle_delay = timedelta(seconds=candle_delay)
         self.state: MartingaleState | None = None
         self._committed: MartingaleState | None = None  # the state the database holds
         # Versions are random tokens, not a counter: a late write queued by a replaced instance
@@ -173,6 +176,7 @@ class Engine(EngineSteps):
             wake = next_wake(state)  # a cooldown's end, or a cycle's timeout
             if wake is not None:
                 self._host.schedule(wake, "cooldown")
+        self.arm_start()  # waiting for an indicator (now, or since before the restart)
         self._rewatch()
 
     def _report_adopted(self, state: MartingaleState) -> None:
@@ -324,6 +328,7 @@ class Engine(EngineSteps):
             self.handle(
                 CooldownElapsed(at=at, price=self._price(), rules=self._rules(), balance=balance)
             )
+            self.arm_start()
             self._rewatch()
         else:
             due = next_wake(state)

@@ -39,6 +39,7 @@ from actors.messages import (
     Pause,
     PriceCrossed,
     Resume,
+    SignalArrived,
     Stop,
     Wake,
 )
@@ -270,6 +271,21 @@ class EngineActor(MarketSide, SupervisedActor):
         elif isinstance(message, Wake) and message.what == "sync":
             self.engine.sync()
             self._after_step()
+        elif isinstance(message, Wake) and message.what == "start":
+            self.engine.on_start_check()
+            self._after_step()
+        elif isinstance(message, SignalArrived):
+            self._signal(message)
+
+    def _signal(self, message: SignalArrived) -> None:
+        """A webhook signal (`actors.signal_inbox`): delivered, the step committed, then the
+        row marked consumed; a paused engine leaves it for a later poll."""
+        if self._paused:
+            return
+        started = self.engine.deliver_signal(message.signal_at)
+        self._repo.call("consume_signal", message.signal_id, self._clock())
+        self._log.info("engine: signal", signal=message.signal_id, started=started)
+        self._after_step()
 
     def _reconcile(self, message: Reconcile) -> None:
         """The account's periodic pass (actors.reconcile): sync against its open orders, then
@@ -346,6 +362,10 @@ class EngineActor(MarketSide, SupervisedActor):
             self._parent.tell(
                 EngineFinished(strategy_id=self.strategy_id, reason=reason or "finished")
             )
+        elif self._ready and (self._actual is ActualState.WAITING) != (
+            self.engine.waiting is not None
+        ):
+            self._show_health()  # into or out of WAITING
 
     def _retry_later(self, exc: BaseException | None = None) -> None:
         self._failures += 1
@@ -399,6 +419,8 @@ class EngineActor(MarketSide, SupervisedActor):
             self._set_actual(ActualState.DEGRADED, f"{self.venue} {self.symbol}: {error}")
         elif self._holdings is not None:  # the account's holdings fall short (reconcile)
             self._set_actual(ActualState.DEGRADED, self._holdings)
+        elif self.engine.waiting is not None:  # its start condition: see services.status
+            self._set_actual(ActualState.WAITING, None)
         else:
             self._set_actual(ActualState.RUNNING, None)
 

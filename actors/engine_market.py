@@ -36,14 +36,15 @@ class MarketSide:
 
     def schedule(self, at: datetime, what: str) -> None:
         """`at` is market time. In a market with its own clock (a replay) a cooldown ends at
-        the first tick whose market time reaches it, as in a backtest (`FeedLink.set_alarm`);
+        the first tick whose market time reaches it, as in a backtest (`FeedLink.set_alarm`),
+        and so does a waiting strategy's look at a candle close ("start");
         other timers are scaled to wall time: 60 s at speed 300 is 0.2 s."""
         feed = self._feed
         if feed is None or not feed.own_clock:
             delay = max(0.0, (at - self._market_now()).total_seconds())
             self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
             return
-        if what == "cooldown":
+        if what in ("cooldown", "start"):  # never both: a strategy waits for one or the other
             feed.set_alarm(self.strategy_id, at, self.actor_ref, Wake(what=what, counted=True))
             return
         delay = max(0.0, (at - self._market_now()).total_seconds()) * feed.time_scale

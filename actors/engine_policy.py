@@ -47,7 +47,7 @@ def between_cycles(state: MartingaleState, record: StrategyRecord) -> Martingale
     sold with its take-profit (the policy for a stop-now's position: adopted, and reported).
     A "stop after this cycle" revoked by a resume before the cycle closed is forgotten.
     """
-    if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.FINISHED):
+    if state.phase not in (Phase.IDLE, Phase.COOLDOWN, Phase.WAITING, Phase.FINISHED):
         if (
             record.desired_state is DesiredState.RUNNING
             and state.stop_mode is StopMode.FINISH_CYCLE

@@ -25,7 +25,8 @@ class Boot:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wake:
-    """A timer fired: `what` is "cooldown" or "retry". `counted`: a market's alarm (see
+    """A timer fired: `what` is "cooldown", "start" (a candle closed: look at the start
+    condition) or "retry". `counted`: a market's alarm (see
     `FeedLink.set_alarm`), which the engine settles with the market once handled."""
 
     what: str
@@ -40,6 +41,16 @@ class PriceCrossed:
     low: Decimal
     high: Decimal
     at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalArrived:
+    """A webhook signal the web recorded (a `signals` row not yet consumed), on its way from
+    the root's poll through the user actor to the strategy's engine (`actors.signal_inbox`)."""
+
+    strategy_id: int
+    signal_id: int
+    signal_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -298,6 +298,7 @@ READS = frozenset(
         "get_account",
         "get_user",
         "list_changed_accounts",
+        "unconsumed_signals",
     }
 )
 

@@ -22,6 +22,7 @@ from actors.messages import CredentialsChanged, DesiredChanged
 from actors.root_markets import Markets
 from actors.root_poll import DatabasePoll
 from actors.root_users import DeletedUsers, UserChild
+from actors.signal_inbox import SignalInbox
 from domain.errors import DatabaseUnavailable
 from persistence.records import DesiredState, DesiredStateRecord
 
@@ -52,6 +53,7 @@ class CommandRouter:
         self._read = read
         self._restart = restart
         self._log = log
+        self._signals = SignalInbox(read, log)
 
     def poll(self, started: datetime) -> None:
         """Tell users of new commands and replaced keys (see `actors.root_poll`); `started`:
@@ -73,6 +75,12 @@ class CommandRouter:
             if user is not None and user.ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError):  # a restart reads the new key
                     user.ref.tell(CredentialsChanged(account_id=account.id))
+        self._signals.poll(self._db.running(), self._user_ref, started)
+
+    def _user_ref(self, strategy_id: int) -> pykka.ActorRef[Any] | None:
+        uid = self._db.owners.get(strategy_id)
+        user = self._users.get(uid) if uid is not None else None
+        return None if user is None or user.deleted else user.ref
 
     def _command(self, record: DesiredStateRecord) -> None:
         """A command (or a strategy created) since the last poll: to its user actor, with how to

@@ -55,12 +55,18 @@ class DatabasePoll:
     def __init__(self) -> None:
         self.commands: dict[int, Command] = {}  # strategy id -> the last command seen
         self.accounts: dict[int, AccountRecord] = {}  # the account rows the root last read
+        self.owners: dict[int, int] = {}  # strategy id -> user id (where its signals go)
         self._polls = 0
         self._last: datetime | None = None
 
     def saw(self, record: StrategyRecord) -> None:
         """The root read this strategy's row (at start, or to run it): its command is known."""
         self.commands[record.id] = command_of(record)
+        self.owners[record.id] = record.user_id
+
+    def running(self) -> list[int]:
+        """The strategies last seen wanted running (their webhook signals are delivered)."""
+        return [sid for sid, command in self.commands.items() if command[0] is DesiredState.RUNNING]
 
     def forget(self, strategy_id: int) -> None:
         """Handle the strategy's command again when a poll next reads it (it could not be
@@ -80,6 +86,7 @@ class DatabasePoll:
         self._last = started
         changes = Changes()
         for record in records:
+            self.owners[record.strategy_id] = record.user_id
             command = command_of(record)
             if self.commands.get(record.strategy_id) != command:
                 self.commands[record.strategy_id] = command

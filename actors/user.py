@@ -44,6 +44,7 @@ from actors.messages import (
     Pause,
     RestartChild,
     Resume,
+    SignalArrived,
     Stop,
     UserWentIdle,
 )
@@ -196,6 +197,11 @@ class UserActor(SupervisedActor):
             self._supervision.check_heartbeats()
         elif isinstance(message, DesiredChanged):
             self._desired_changed(message)
+        elif isinstance(message, SignalArrived):
+            child = self._children.get(message.strategy_id)
+            if child is not None and child.ref is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    child.ref.tell(message)  # not running here: told again at a later poll
         elif isinstance(message, ReconcileDue):
             account = message.account_id
             symbols = {sym for sym, _ in self._engines_of(account).values()}

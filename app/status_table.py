@@ -45,8 +45,8 @@ def render_table(lines: list[StrategyLine]) -> str:
 
 
 def _cells(line: StrategyLine) -> list[str]:
-    state = line.state
-    if line.desired_state != line.state:
+    state = line.waiting_for or line.state  # "waiting for rsi14<30 on 5m"
+    if line.desired_state != line.state and line.waiting_for is None:
         state = f"{line.state} (wants {line.desired_state})"
     error = line.last_error or "-"
     error = " ".join(error.split())

@@ -37,7 +37,7 @@ from config.schema import ServiceConfig
 from config.secrets import resolved_url
 from domain.errors import ConfigurationError, ExchangeUnavailable, FatalError
 from domain.keys import KeyReport
-from domain.market import Balance, MarketRules, Ticker
+from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderType, Side
 from persistence.database import make_engine
 from persistence.sql_repository import SqlRepository
@@ -131,6 +131,10 @@ class BridgedPaperExchange:
     def fetch_ticker(self, symbol: str) -> Ticker:
         ticker: Ticker = self._read("fetch_ticker", symbol)
         return ticker
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
+        candles: Sequence[Candle] = self._read("fetch_candles", symbol, timeframe, limit)
+        return candles
 
     def fetch_balances(self) -> dict[str, Balance]:
         balances: dict[str, Balance] = self._read("fetch_balances")

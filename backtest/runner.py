@@ -20,7 +20,9 @@ The loop, per candle (`at` is its close time, the time the live replay stamps it
    A level above that the high still reaches after that (a trailing stop's next best) is told
    the high, after the low.
 4. Timers due by `at` fire, oldest first (a cooldown ends at the first candle whose close time
-   reaches it; its base order fills at that close).
+   reaches it; its base order fills at that close). A strategy waiting for an indicator looks
+   at each close of its timeframe: the candles closed by then (`world.CandleHistory`), and
+   when the condition holds its base order fills at that close.
 
 So a safety fill and a take-profit fill happen in one candle only when both rested before it
 (low at or below the safety price, high at or above the take-profit), or when the take-profit
@@ -36,7 +38,15 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.engine import Engine
-from backtest.world import STRATEGY_ID, LegFill, RunStore, SyncHost, VirtualClock
+from backtest.world import (
+    STRATEGY_ID,
+    BacktestExchange,
+    CandleHistory,
+    LegFill,
+    RunStore,
+    SyncHost,
+    VirtualClock,
+)
 from domain.events import OrderRejected
 from domain.market import Balance, Candle, MarketRules, Ticker
 from exchange.paper.exchange import PaperExchange
@@ -113,7 +123,7 @@ def run(
     if len(candles) < 2:
         raise ValueError("a backtest needs at least two candles")
     player = _Player(
-        candles[0],
+        candles,
         period=period,
         params=params,
         rules=rules,
@@ -129,7 +139,7 @@ class _Player:
 
     def __init__(
         self,
-        first: Candle,
+        candles: Sequence[Candle],
         *,
         period: timedelta,
         params: Mapping[str, Any],
@@ -138,6 +148,7 @@ class _Player:
         fee_rate: Decimal,
         venue: CandleVenue,
     ) -> None:
+        first = candles[0]
         self.first, self.period, self.rules, self.venue = first, period, rules, venue
         symbol = rules.symbol
         self.clock = clock = VirtualClock(first.timestamp + period)
@@ -148,7 +159,10 @@ class _Player:
         self.host = SyncHost(clock)
         self.engine = Engine(
             strategy_id=STRATEGY_ID,
-            exchange=PaperExchange(venue, ACCOUNT),  # type: ignore[arg-type]
+            exchange=BacktestExchange(
+                PaperExchange(venue, ACCOUNT),  # type: ignore[arg-type]
+                CandleHistory(candles, period, clock),
+            ),
             store=self.store,
             host=self.host,
             clock=clock,
@@ -156,6 +170,7 @@ class _Player:
             price=lambda: venue.ticker(symbol).last,
             resubmit_grace=0.0,
             snapshot=_no_snapshot,  # a backtest never restarts from its store
+            candle_delay=0.0,  # a candle is closed at its close time: the clock is the data's
         )
         self.start_balances = self.balances()
         self.engine.start()
@@ -291,6 +306,8 @@ def _fire(engine: Engine, host: SyncHost, at: datetime) -> None:
     for what in host.due(at):
         if what == "cooldown":
             engine.on_cooldown()
+        elif what == "start":
+            engine.on_start_check()
         else:
             engine.sync()
 

@@ -14,13 +14,15 @@ drives in the service); only its ports are replaced:
 
 from __future__ import annotations
 
+import bisect
 import heapq
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from domain.market import Candle
 from domain.orders import Fill, Order
 from persistence.records import (
     ActualState,
@@ -32,6 +34,8 @@ from persistence.records import (
     StepResult,
     StrategyRecord,
 )
+from strategy.candles import aggregate
+from strategy.options import TIMEFRAMES
 
 if TYPE_CHECKING:
     from dataclasses import replace  # mypy checks the fields of every call
@@ -178,3 +182,40 @@ class RunStore:
             self.cycles[cycle.number] = cycle
         self.events.extend(events)
         return StepResult(version=new_version, new_trade_ids=tuple(stored))
+
+
+class CandleHistory:
+    """The backtest's answer to `Exchange.fetch_candles`: the run's own candles, aggregated
+    to the timeframe asked for, up to the virtual clock and never past it (a candle counts
+    once its close time is at or before the clock: no look-ahead)."""
+
+    def __init__(self, candles: Sequence[Candle], period: timedelta, clock: VirtualClock) -> None:
+        self._candles = candles
+        self._closes = [c.timestamp + period for c in candles]  # sorted, as the candles are
+        self._period = period
+        self._clock = clock
+
+    def closed(self, timeframe: str, limit: int) -> list[Candle]:
+        seconds = TIMEFRAMES[timeframe]
+        now = self._clock()
+        end = bisect.bisect_right(self._closes, now)  # candles closed by now
+        ratio = max(1, -(-seconds // int(self._period.total_seconds())))
+        start = max(0, end - (limit + 2) * ratio)
+        out = aggregate(self._candles[start:end], period=self._period, seconds=seconds, now=now)
+        if start > 0 and out:
+            out = out[1:]  # its first candle may have been cut by the slice
+        return out[-limit:] if limit > 0 else []
+
+
+class BacktestExchange:
+    """The paper exchange of a run, answering `fetch_candles` from the run's candles."""
+
+    def __init__(self, inner: Any, history: CandleHistory) -> None:
+        self._inner = inner
+        self._history = history
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
+        return self._history.closed(timeframe, limit)

@@ -149,6 +149,7 @@ class StartSignalled:
     price: Decimal
     source: str
     rules: MarketRules | None = None
+    balance: Decimal | None = None  # as for `Started` (reinvested sizes are capped by it)
 
 
 Event = (

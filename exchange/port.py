@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from domain.keys import KeyReport
-from domain.market import Balance, MarketRules, Ticker
+from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderType, Side
 
 
@@ -33,6 +33,12 @@ class Exchange(Protocol):
         ...
 
     def fetch_ticker(self, symbol: str) -> Ticker: ...
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
+        """The last `limit` CLOSED candles of `timeframe` ("5m", "1h": strategy.options
+        TIMEFRAMES), oldest first; never the candle still forming. Fewer when the venue has
+        fewer. A read: retried like the other reads."""
+        ...
 
     def fetch_balances(self) -> dict[str, Balance]: ...
 

@@ -111,13 +111,13 @@ class MemorySignals:
             s.signals[record.id] = record
             return record
 
-    def unconsumed_signals(self, strategy_ids: Collection[int]) -> list[SignalRecord]:
-        wanted = set(strategy_ids)
+    def unconsumed_signals(self, strategy_ids: Collection[int] | None = None) -> list[SignalRecord]:
+        wanted = None if strategy_ids is None else set(strategy_ids)
         with self._lock:
             return [
                 x
                 for _, x in sorted(self._s.signals.items())
-                if x.strategy_id in wanted and x.consumed_at is None
+                if (wanted is None or x.strategy_id in wanted) and x.consumed_at is None
             ]
 
     def consume_signal(self, signal_id: int, at: datetime) -> bool:

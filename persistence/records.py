@@ -33,6 +33,7 @@ class ActualState(enum.StrEnum):
 
     STARTING = "starting"
     RUNNING = "running"
+    WAITING = "waiting"  # running, waiting for its start condition (strategy.start)
     PAUSED = "paused"
     STOPPED = "stopped"
     DEGRADED = "degraded"

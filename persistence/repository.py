@@ -454,8 +454,10 @@ class Repository(Protocol):
         raises `DuplicateSignal` and writes nothing. NotFound for no strategy."""
         ...
 
-    def unconsumed_signals(self, strategy_ids: Collection[int]) -> list[SignalRecord]:
-        """The signals of those strategies no engine has taken yet, oldest (lowest id) first."""
+    def unconsumed_signals(self, strategy_ids: Collection[int] | None = None) -> list[SignalRecord]:
+        """The signals no engine has taken yet (of those strategies; of all with None), oldest
+        (lowest id) first. None reads through the (consumed_at, strategy_id) index without an
+        id list, which is what a poll over thousands of running strategies wants."""
         ...
 
     def consume_signal(self, signal_id: int, at: datetime) -> bool:

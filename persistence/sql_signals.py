@@ -132,15 +132,13 @@ class SqlSignals(SqlBase):
                 ) from None
             raise
 
-    def unconsumed_signals(self, strategy_ids: Collection[int]) -> list[SignalRecord]:
-        ids = sorted(set(strategy_ids))
-        if not ids:
-            return []
-        query = (
-            select(SIGNALS)
-            .where(SIGNALS.c.consumed_at.is_(None), SIGNALS.c.strategy_id.in_(ids))
-            .order_by(SIGNALS.c.id)
-        )
+    def unconsumed_signals(self, strategy_ids: Collection[int] | None = None) -> list[SignalRecord]:
+        query = select(SIGNALS).where(SIGNALS.c.consumed_at.is_(None)).order_by(SIGNALS.c.id)
+        if strategy_ids is not None:
+            ids = sorted(set(strategy_ids))
+            if not ids:
+                return []
+            query = query.where(SIGNALS.c.strategy_id.in_(ids))
         with self._rows("unconsumed signals") as conn:
             return [_signal(r) for r in conn.execute(query)]
 

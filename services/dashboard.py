@@ -25,7 +25,7 @@ from persistence.records import (
     StrategyStatus,
 )
 from persistence.repository import Repository
-from services.status import line_of
+from services.status import line_of, waiting_for
 
 # The market's price now, by (venue, symbol); None when this process has no price for it.
 PriceOf = Callable[[str, str], Decimal | None]
@@ -33,7 +33,9 @@ PriceOf = Callable[[str, str], Decimal | None]
 # service running for them, or a stuck one: the dashboard says so in a banner.
 HEARTBEAT_STALE = timedelta(seconds=45)
 # States in which an engine runs, and so beats.
-BEATING = frozenset({ActualState.STARTING, ActualState.RUNNING, ActualState.PAUSED})
+BEATING = frozenset(
+    {ActualState.STARTING, ActualState.RUNNING, ActualState.WAITING, ActualState.PAUSED}
+)
 ACTIVE_ORDER = frozenset({OrderState.PENDING_SUBMIT, OrderState.OPEN, OrderState.PARTIALLY_FILLED})
 
 
@@ -67,6 +69,7 @@ class StrategyRow:
     # Since the service last showed life for it: its heartbeat, or the state change that
     # started it (an engine beats first some seconds after it starts).
     seen_age_s: int
+    waiting_for: str | None = None  # state waiting: "waiting for rsi14<30 on 5m"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +159,7 @@ def _row(
         unrealized=unrealized,
         realized=status.realized_profit,
         last_error=record.last_error,
+        waiting_for=waiting_for(record),
         heartbeat_age_s=age,
         seen_age_s=max(0, int((now - seen).total_seconds())),
     )

@@ -22,9 +22,12 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
+from domain.errors import ValidationError
 from domain.money import ZERO, fmt
-from persistence.records import CycleStatus, StrategyStatus
+from persistence.records import ActualState, CycleStatus, StrategyRecord, StrategyStatus
 from persistence.repository import Repository
+from strategy.options import start_condition
+from strategy.start import waiting_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +47,7 @@ class StrategyLine:
     last_error: str | None
     held_amount: Decimal = ZERO  # kept by a closed/aborted latest cycle for the next one
     held_average: Decimal | None = None
+    waiting_for: str | None = None  # state "waiting": e.g. "waiting for rsi14<30 on 5m"
 
 
 def collect_status(
@@ -88,7 +92,18 @@ def line_of(status: StrategyStatus, user: str, now: datetime) -> StrategyLine:
         open_orders=status.open_orders,
         heartbeat_age_s=age,
         last_error=record.last_error,
+        waiting_for=waiting_for(record),
     )
+
+
+def waiting_for(record: StrategyRecord) -> str | None:
+    """What a strategy in state waiting waits for (its start condition, as stored)."""
+    if record.actual_state is not ActualState.WAITING:
+        return None
+    try:
+        return waiting_text(start_condition(record.params.get("start_condition", "asap")))
+    except ValidationError:
+        return None
 
 
 def _average(cost: Decimal, amount: Decimal) -> Decimal:
@@ -119,6 +134,7 @@ def _json_line(line: StrategyLine) -> dict[str, Any]:
         "open_orders": num(line.open_orders),
         "heartbeat_age_s": num(line.heartbeat_age_s),
         "last_error": line.last_error,
+        "waiting_for": line.waiting_for,
     }
 
 

@@ -60,6 +60,11 @@ Policies (documented here because the engine and users rely on them):
   but never below the take-profit price rather than a market sell: a market order's fill
   price is not bounded, so only a limit keeps the promise, and a limit at the market fills as
   a market order would. A buy fill resets the trail for the new average.
+- A start condition other than asap (`strategy.start`) puts the strategy in WAITING where a
+  cycle would start (on `Started`, and when a cooldown ends); `StartSignalled` starts it then.
+  A `StartSignalled` in any other phase is ignored: a signal during a cycle does nothing, it is
+  neither queued nor does it start a second cycle. A stop request in WAITING finishes the
+  strategy at once, as in COOLDOWN.
 - Events for unknown client order ids and fills with a trade id already applied in the cycle
   are ignored, so redelivery is harmless.
 """
@@ -89,6 +94,7 @@ from domain.events import (
     OrderRejected,
     PriceTicked,
     Started,
+    StartSignalled,
     StopMode,
     StopRequested,
 )
@@ -100,6 +106,7 @@ from strategy.direction import entry_side, exit_side, exited_quote, held, round_
 from strategy.ladder import STRATEGY_CONTEXT, buy_amount, level_price
 from strategy.options import Direction, TimeoutAction
 from strategy.queries import ladder_done, sellable, tick_matters
+from strategy.start import waits
 from strategy.state import MartingaleState, Phase, Role, WorkingOrder, WorkingStatus
 from strategy.take_profit import (
     buy_filled,
@@ -139,7 +146,7 @@ def decide(state: MartingaleState, event: Event) -> tuple[MartingaleState, tuple
 def _on_started(s: MartingaleState, e: Started, cmds: Commands) -> MartingaleState:
     if s.phase is not Phase.IDLE:
         return s
-    return _start_cycle(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
+    return _start_or_wait(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
 
 
 def _on_cooldown_elapsed(s: MartingaleState, e: CooldownElapsed, cmds: Commands) -> MartingaleState:
@@ -147,6 +154,12 @@ def _on_cooldown_elapsed(s: MartingaleState, e: CooldownElapsed, cmds: Commands)
         return _time_out(s, e, cmds)
     if s.phase is not Phase.COOLDOWN or (s.wake_at is not None and e.at < s.wake_at):
         return s
+    return _start_or_wait(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
+
+
+def _on_start_signalled(s: MartingaleState, e: StartSignalled, cmds: Commands) -> MartingaleState:
+    if s.phase is not Phase.WAITING:
+        return s  # a signal during a cycle (or before the start) does nothing
     return _start_cycle(exits.rescale(_with_rules(s, e.rules), e.balance), e.price, cmds)
 
 
@@ -213,7 +226,7 @@ def _on_tick(s: MartingaleState, e: PriceTicked, cmds: Commands) -> MartingaleSt
 
 def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> MartingaleState:
     s = replace(s, stop_mode=e.mode)
-    if s.phase in (Phase.IDLE, Phase.COOLDOWN):
+    if s.phase in (Phase.IDLE, Phase.COOLDOWN, Phase.WAITING):
         return _finish(s, f"stopped on request ({e.mode.value})", cmds)
     if e.mode is StopMode.FINISH_CYCLE or s.phase is Phase.SELLING:
         return s  # a market exit in flight cannot be called back; it finishes after it
@@ -225,6 +238,12 @@ def _on_stop(s: MartingaleState, e: StopRequested, cmds: Commands) -> Martingale
 
 
 # --- transitions -------------------------------------------------------------------------------
+
+
+def _start_or_wait(s: MartingaleState, price: Decimal, cmds: Commands) -> MartingaleState:
+    if waits(s.params.start_condition):
+        return replace(s, phase=Phase.WAITING, wake_at=None)
+    return _start_cycle(s, price, cmds)
 
 
 def _start_cycle(s: MartingaleState, price: Decimal, cmds: Commands) -> MartingaleState:
@@ -507,4 +526,5 @@ _HANDLERS: dict[type[Any], Callable[[MartingaleState, Any, Commands], Martingale
     OrderRejected: _on_rejected,
     PriceTicked: _on_tick,
     StopRequested: _on_stop,
+    StartSignalled: _on_start_signalled,
 }

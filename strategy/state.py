@@ -27,6 +27,7 @@ class Phase(enum.StrEnum):
     CLOSING = "closing"  # canceling the cycle's orders (why: closing_reason)
     SELLING = "selling"  # market exit working (stop loss or sell now)
     COOLDOWN = "cooldown"  # between cycles, until wake_at
+    WAITING = "waiting"  # between cycles, until StartSignalled (strategy.start)
     FINISHED = "finished"  # no more orders will be placed
 
 

@@ -30,7 +30,8 @@ from services.plan import (
 )
 from strategy.exits import exit_lines
 from strategy.ladder import Plan
-from strategy.options import Direction
+from strategy.options import Direction, start_condition, stored_start
+from strategy.start import waiting_text, waits
 
 _PARAMS: tuple[tuple[str, str], ...] = (
     ("base_order", "base order size in quote currency (required)"),
@@ -131,7 +132,15 @@ def handle(args: argparse.Namespace) -> int:
             reason = f"{exc.field}: {reason}"  # which step or setting
         print(f"martingale plan: error: {option}: {reason}", file=sys.stderr)
         return 2
-    print(json.dumps(plan_json(plan), indent=2) if args.json else render_table(plan))
+    condition = start_condition(values.get("start_condition", "asap"))  # checked by preview
+    if args.json:
+        out = plan_json(plan)
+        if waits(condition):
+            out["start_condition"] = stored_start(condition)
+        print(json.dumps(out, indent=2))
+    else:
+        table = render_table(plan)
+        print(f"{table}\nstart: {waiting_text(condition)}" if waits(condition) else table)
     return 0
 
 

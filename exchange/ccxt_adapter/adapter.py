@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -37,7 +37,7 @@ from domain.errors import (
     UnknownSymbol,
 )
 from domain.keys import KeyReport
-from domain.market import Balance, MarketRules, Ticker
+from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.money import fmt
 from domain.orders import Fill, Order, OrderType, Side
 from exchange.ccxt_adapter import orders, parse
@@ -49,6 +49,7 @@ from exchange.resilience.account import PROCESS_ACCOUNTS, AccountGuardRegistry
 from exchange.resilience.circuit import PROCESS_CIRCUITS, CircuitBreaker, CircuitBreakerRegistry
 from exchange.resilience.rate_limit import PROCESS_RATE_LIMITS, RateLimiterRegistry
 from exchange.resilience.retry import ReadRetryPolicy
+from strategy.options import TIMEFRAMES
 
 T = TypeVar("T")
 
@@ -182,6 +183,22 @@ class CcxtExchange:
         self._market(symbol)
         raw = self._read("fetch_ticker", lambda: self._client.fetch_ticker(symbol), symbol=symbol)
         return self._parsed("fetch_ticker", symbol, lambda: parse.ticker(symbol, raw))
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
+        """ccxt's fetch_ohlcv, one more row than asked (the last is usually still forming,
+        and is dropped: only closed candles are returned)."""
+        self._market(symbol)
+        seconds = TIMEFRAMES[timeframe]
+        raw = self._read(
+            "fetch_ohlcv",
+            lambda: self._client.fetch_ohlcv(symbol, timeframe, limit=limit + 1),
+            symbol=symbol,
+        )
+        now = datetime.now(UTC)
+        closed = self._parsed(
+            "fetch_ohlcv", symbol, lambda: parse.candles(raw, seconds=seconds, now=now)
+        )
+        return closed[-limit:] if limit > 0 else []
 
     def fetch_balances(self) -> dict[str, Balance]:
         self._ensure_markets()

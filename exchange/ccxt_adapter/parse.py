@@ -9,11 +9,11 @@ decimal that round-trips (0.1 -> "0.1"), never ``Decimal(float)`` and its binary
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.market import Balance, MarketRules, Ticker
+from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.money import ZERO
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 
@@ -145,6 +145,28 @@ def ticker(symbol: str, raw: Mapping[str, Any]) -> Ticker:
         ask=dec(info.get("askPrice")) or dec(raw.get("ask")),
         timestamp=ms_to_datetime(raw.get("timestamp")),
     )
+
+
+def candles(rows: Sequence[Any], *, seconds: int, now: datetime) -> list[Candle]:
+    """ccxt OHLCV rows ([ms, open, high, low, close, volume], oldest first) as the closed
+    candles among them: a row whose close time is after `now` is still forming, dropped."""
+    out = []
+    span = timedelta(seconds=seconds)
+    for row in rows:
+        opened = ms_to_datetime(row[0])
+        if opened is None or opened + span > now:
+            continue
+        out.append(
+            Candle(
+                timestamp=opened,
+                open=dec0(row[1], field="open"),
+                high=dec0(row[2], field="high"),
+                low=dec0(row[3], field="low"),
+                close=dec0(row[4], field="close"),
+                volume=dec0(row[5] if len(row) > 5 else None, field="volume"),
+            )
+        )
+    return out
 
 
 def balances(raw: Mapping[str, Any]) -> dict[str, Balance]:

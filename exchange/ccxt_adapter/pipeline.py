@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 WEIGHTS: dict[str, float] = {
     "load_markets": 20,
     "fetch_ticker": 2,
+    "fetch_ohlcv": 5,  # klines: 1000 candles at most (a start condition's history)
     "fetch_balances": 20,
     "create_order": 1,
     "cancel_order": 1,

@@ -13,8 +13,9 @@ from typing import Protocol
 
 from domain.errors import InvalidOrder
 from domain.keys import KeyReport
-from domain.market import Balance, MarketRules, Ticker
+from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderType, Side
+from strategy.options import TIMEFRAMES
 
 
 class Venue(Protocol):
@@ -44,6 +45,7 @@ class Venue(Protocol):
         self, account_key: str, symbol: str, exchange_order_id: str | None, coid: str | None
     ) -> Order: ...
     def open_orders(self, account_key: str, symbol: str | None) -> list[Order]: ...
+    def candles(self, symbol: str, seconds: int, limit: int) -> list[Candle]: ...
     def fills(
         self, account_key: str, symbol: str, since: datetime | None, limit: int | None
     ) -> list[Fill]: ...
@@ -73,6 +75,13 @@ class PaperExchange:
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         return self._venue.ticker(symbol)
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
+        """Closed candles built from the prices the venue took (`exchange.paper.candles`)."""
+        seconds = TIMEFRAMES.get(timeframe)
+        if seconds is None:
+            raise InvalidOrder(f"unknown timeframe {timeframe!r}")
+        return self._venue.candles(symbol, seconds, limit)
 
     def fetch_balances(self) -> dict[str, Balance]:
         return self._venue.balances(self._account)

@@ -16,6 +16,7 @@ from domain.errors import OrderNotFound
 from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.orders import Fill, Order
 from exchange.paper.accounts import VenueFill
+from exchange.paper.candles import CandleBook
 from exchange.paper.core import MatchingCore, candle_range
 from exchange.paper.recorder import Unrecorded
 from exchange.paper.venue import DEFAULT_FEE_RATE
@@ -29,6 +30,8 @@ class SimVenue:
     def __init__(self, *, name: str = "paper", clock: Callable[[], datetime] = _utcnow) -> None:
         self.name = name
         self._core = MatchingCore(name, Unrecorded(), clock)
+        self._clock = clock
+        self._candles = CandleBook()
 
     def __repr__(self) -> str:
         return f"SimVenue(name={self.name!r})"
@@ -56,6 +59,8 @@ class SimVenue:
     def update_price(
         self, symbol: str, price: Decimal, at: datetime | None = None
     ) -> list[VenueFill]:
+        when = at or self._clock()
+        self._candles.take(symbol, when, when, low=price, high=price, close=price)
         return self._core.match(symbol, price, price, price, at)[0]
 
     def update_candle(
@@ -63,7 +68,17 @@ class SimVenue:
     ) -> list[VenueFill]:
         """As `PaperVenue.update_candle`: a replay's market is stamped in market time."""
         mark = None if replay is None else (replay, candle.timestamp)
-        return self._core.match(symbol, *candle_range(candle), at, replay=mark)[0]
+        low, high, close = candle_range(candle)
+        closed = at or self._clock()
+        self._candles.take(
+            symbol, candle.timestamp, closed, low=low, high=high, close=close, first=candle.open
+        )
+        return self._core.match(symbol, low, high, close, at, replay=mark)[0]
+
+    def candles(self, symbol: str, seconds: int, limit: int) -> list[Candle]:
+        """As `PaperVenue.candles`."""
+        self._core.listed(symbol)
+        return self._candles.closed(symbol, seconds, limit)
 
     def ticker(self, symbol: str) -> Ticker:
         return self._core.ticker(symbol)

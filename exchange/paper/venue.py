@@ -28,6 +28,7 @@ from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.money import ZERO
 from domain.orders import Fill, Order, OrderType, Side
 from exchange.paper.accounts import VenueFill
+from exchange.paper.candles import CandleBook
 from exchange.paper.core import candle_range
 from exchange.paper.journal import Journal
 from exchange.paper.state import VenueState
@@ -58,6 +59,7 @@ class PaperVenue:
         self._store = PaperStore(path)
         self._journal = Journal(self._store, self._lock, self._reload)
         self._state = VenueState(self._store, name, self._journal, clock, self._changing)
+        self._candles = CandleBook()
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -131,6 +133,9 @@ class PaperVenue:
     ) -> list[VenueFill]:
         """A trade at `price`: resting buys at or above it and sells at or below it fill at
         their own limit (maker). `at` stamps the fills; default: the venue clock."""
+        with self._lock:
+            when = at or self._clock()
+            self._candles.take(symbol, when, when, low=price, high=price, close=price)
         return self._match(symbol, price, price, price, at)
 
     def update_candle(
@@ -149,7 +154,20 @@ class PaperVenue:
         that replay's position, in the same write as the candle's price and fills (see
         `replay_position`), and its market's orders are stamped in market time too."""
         mark = None if replay is None else (replay, candle.timestamp)
-        return self._match(symbol, *candle_range(candle), at, replay=mark)
+        low, high, close = candle_range(candle)
+        with self._lock:
+            closed = at or self._clock()
+            self._candles.take(
+                symbol, candle.timestamp, closed, low=low, high=high, close=close, first=candle.open
+            )
+        return self._match(symbol, low, high, close, at, replay=mark)
+
+    def candles(self, symbol: str, seconds: int, limit: int) -> list[Candle]:
+        """The last `limit` closed candles of `seconds` built from the prices taken (see
+        `exchange.paper.candles`)."""
+        self.market_rules(symbol)  # UnknownSymbol for a market the venue does not list
+        with self._lock:
+            return self._candles.closed(symbol, seconds, limit)
 
     def replay_position(self, symbol: str, replay: str) -> datetime | None:
         """The open time of the last candle of recording `replay` the venue took for `symbol`

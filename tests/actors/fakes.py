@@ -24,7 +24,7 @@ from actors.feed import PriceBoard
 from actors.sends import SendLog
 from domain.errors import DatabaseUnavailable
 from domain.keys import KeyReport
-from domain.market import Balance, MarketRules, Ticker
+from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.orders import Fill, Order, OrderState, OrderType, Side
 from exchange.paper import PaperExchange, PaperVenue
 from persistence.memory import MemoryRepository
@@ -266,6 +266,9 @@ class FaultyExchange:
 
     def fetch_balances(self) -> dict[str, Balance]:
         return self._run(self.inner.fetch_balances)  # type: ignore[no-any-return]
+
+    def fetch_candles(self, symbol: str, timeframe: str, limit: int) -> Sequence[Candle]:
+        return self._run(lambda: self.inner.fetch_candles(symbol, timeframe, limit))  # type: ignore[no-any-return]
 
     def create_order(
         self,

@@ -153,3 +153,24 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
         "--step-size", "--min-notional", "--balance", "--json",
     ):  # fmt: skip
         assert option in text
+
+
+def test_a_start_condition_is_shown_under_the_table_and_in_the_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    condition = ["--start-condition", "rsi below=30 period=14 timeframe=5m"]
+    assert main([*BASE, *condition]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("start: waiting for rsi14<30 on 5m")
+    out = run_json(capsys, *condition)
+    assert out["start_condition"] == {
+        "type": "rsi",
+        "below": "30",
+        "period": "14",
+        "timeframe": "5m",
+    }
+    assert "start_condition" not in run_json(capsys)  # asap: the plan is as before
+
+
+def test_a_bad_start_condition_names_its_field(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*BASE, "--start-condition", "rsi below=300"]) == 2
+    assert "--start-condition: start_condition.below:" in capsys.readouterr().err

@@ -221,3 +221,29 @@ def test_take_profit_steps_and_the_trailing_take_profit_are_accepted_and_shown(
         ),
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "take_profit_steps"
+
+
+def test_a_start_condition_is_accepted_stored_and_shown(world: World) -> None:
+    condition = {"type": "rsi", "below": "30", "period": 14, "timeframe": "5m"}
+    made = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies",
+        json=_strategy(params={**PARAMS, "start_condition": condition}),
+    )
+    assert made.status_code == 201, made.text
+    shown = made.json()["strategy"]
+    assert shown["params"]["start_condition"] == {
+        "type": "rsi",
+        "below": "30",
+        "period": "14",
+        "timeframe": "5m",
+    }
+    assert shown["waiting_for"] is None  # not waiting until the engine says so
+    bad = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies",
+        json=_strategy(name="eth3", params={**PARAMS, "start_condition": {"type": "rsi"}}),
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "start_condition.below"

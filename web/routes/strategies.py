@@ -16,6 +16,7 @@ from persistence.records import StrategyRecord
 from services import plan as plans
 from services import strategies
 from services.control import Action, apply_action
+from services.status import waiting_for
 from services.strategy_exits import exit_state
 from web.models import Id, Input, Json, Output, when
 from web.security import Context, CurrentUser
@@ -112,6 +113,9 @@ class StrategyOut(Output):
     params: dict[str, Any]
     desired_state: str
     actual_state: str
+    waiting_for: str | None = Field(
+        default=None, description='state "waiting": its start condition, e.g. rsi14<30 on 5m'
+    )
     stop_mode: str | None
     restart_count: int
     last_error: str | None
@@ -146,6 +150,7 @@ def strategy_out(record: StrategyRecord, exits: dict[str, str] | None = None) ->
         params={k: v if isinstance(v, list | dict) else str(v) for k, v in record.params.items()},
         desired_state=record.desired_state.value,
         actual_state=record.actual_state.value,
+        waiting_for=waiting_for(record),
         stop_mode=record.stop_mode.value if record.stop_mode else None,
         restart_count=record.restart_count,
         last_error=record.last_error,

@@ -134,6 +134,7 @@ def test_onboard_then_status_json_shows_what_the_repository_holds(
         "held_average": None,
         "open_orders": "2",
         "last_error": "exchange down",
+        "waiting_for": None,
     }
     assert by_name["btc"] == {
         "user": "alice",
@@ -151,6 +152,7 @@ def test_onboard_then_status_json_shows_what_the_repository_holds(
         "open_orders": "0",
         "heartbeat_age_s": None,
         "last_error": None,
+        "waiting_for": None,
     }
 
     status, table, _ = run(capsys, "status", "--db", db_url)

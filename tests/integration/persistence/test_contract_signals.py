@@ -113,6 +113,8 @@ def test_unconsumed_signals_are_those_of_the_strategies_asked_oldest_first(repo:
 
     assert [s.id for s in repo.unconsumed_signals([a, b])] == [s2.id, s3.id]
     assert [s.id for s in repo.unconsumed_signals((a,))] == [s3.id]
+    # None: every strategy's, with no id list (what the service's poll asks)
+    assert [s.strategy_id for s in repo.unconsumed_signals(None)] == [b, a, c]
 
 
 def test_a_signal_recorded_inside_a_failed_transaction_is_gone(repo: Any) -> None:

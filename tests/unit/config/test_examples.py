@@ -9,7 +9,7 @@ from pathlib import Path
 from config.loader import load_config
 from config.schema import CsvMarket, LiveAccount, PaperAccount, SimulatedMarket
 from config.secrets import resolved_url
-from strategy.options import TakeProfitStep
+from strategy.options import TakeProfitStep, start_condition
 from strategy.params import MartingaleParams
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config" / "examples"
@@ -67,3 +67,10 @@ def test_paper_example_shows_both_take_profit_variants() -> None:
         TakeProfitStep(percent=Decimal(1), portion=Decimal(50)),
         TakeProfitStep(percent=Decimal(2), portion=Decimal(50)),
     )
+
+
+def test_paper_example_has_a_strategy_waiting_for_an_rsi() -> None:
+    config = load_config(EXAMPLES / "paper.yaml")
+    strategies = {s.name: s for u in config.users for s in u.strategies}
+    params = MartingaleParams.from_mapping(strategies["eth-rsi"].parameters())
+    assert params.start_condition == start_condition("rsi below=30 period=14 timeframe=15m")
