@@ -245,6 +245,8 @@ def _load_dump(part: Path, url: str) -> None:
 
 
 def _describe(found: dict[str, int]) -> str:
-    names = ", ".join(f"{name} ({rows} rows)" for name, rows in list(found.items())[:12])
+    """The tables that hold rows first (those say what the database is), then the empty ones."""
+    ordered = sorted(found.items(), key=lambda item: (item[1] == 0, item[0]))
+    names = ", ".join(f"{name} ({rows} rows)" for name, rows in ordered[:12])
     more = f" and {len(found) - 12} more" if len(found) > 12 else ""
     return f"is not empty: it holds {len(found)} tables: {names}{more}"

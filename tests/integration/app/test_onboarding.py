@@ -83,6 +83,11 @@ def test_first_sync_creates_everything_and_the_second_writes_nothing(
         "max_active_safety_orders": "1",
         "cooldown": "0",
         "base_order_type": "market",
+        "direction": "long",
+        "stop_loss_trailing": "false",
+        "stop_loss_timeout_action": "market",
+        "reinvest_percent": "0",
+        "start_condition": {"type": "asap"},
     }
     before = snapshot(sql_repo)
     second = sync(config, sql_repo, T0 + timedelta(hours=1))

@@ -65,6 +65,11 @@ def test_create_stores_complete_params_and_returns_the_preview(repo: Any) -> Non
         "max_active_safety_orders": "1",
         "cooldown": "0",
         "base_order_type": "market",
+        "direction": "long",
+        "stop_loss_trailing": "false",
+        "stop_loss_timeout_action": "market",
+        "reinvest_percent": "0",
+        "start_condition": {"type": "asap"},
     }  # price and balance are for the preview only
     assert [level.price for level in plan.levels] == [Decimal(100), Decimal(99), Decimal(98)]
     assert repo.get_strategy(record.id) == record
