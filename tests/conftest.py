@@ -17,7 +17,16 @@ from urllib.parse import urlsplit, urlunsplit
 import pymysql
 import pytest
 
+from tests.fast_schema import fast_schema
+
 DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _schema_from_a_template() -> Iterator[None]:
+    """An empty database migrated to head is a copy of the first one (tests/fast_schema.py)."""
+    with fast_schema():
+        yield
 
 
 def mysql_base_url() -> str:
