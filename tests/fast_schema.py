@@ -28,6 +28,7 @@ import pymysql
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 _original: Callable[..., Any] = command.upgrade
 # sqlite: the template file's Path; mysql: the template database's name; url: its server
@@ -76,34 +77,40 @@ def _new_deployment_tag(connection: Connection, schema: str) -> None:
     connection.execute(text(f"UPDATE {schema}deployment SET tag = :tag"), {"tag": tag})
 
 
-def _copy_mysql(config: Any, connection: Connection) -> None:
+def _copy_mysql(config: Any, connection: Connection) -> Any:
     here = connection.execute(text("SELECT DATABASE()")).scalar()
     if "mysql" not in _TEMPLATE:
         _original(config, "head")
         connection.commit()
         template = f"{here}_schema"
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{template}`"))
-        connection.execute(
-            text(f"CREATE DATABASE `{template}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        )
+        try:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{template}`"))
+            connection.execute(
+                text(f"CREATE DATABASE `{template}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            )
+        except DBAPIError:  # a login that may not create databases: no template this time
+            connection.rollback()
+            return None
         _clone(connection, here, template)
         _TEMPLATE["mysql"] = template
         _TEMPLATE["url"] = connection.engine.url
         return
+    if not _tables(connection, _TEMPLATE["mysql"]):
+        # This login cannot see the template (a user granted only its own database): migrate.
+        return _original(config, "head")
     _clone(connection, _TEMPLATE["mysql"], here)
 
 
+def _tables(connection: Connection, schema: str) -> list[str]:
+    query = text(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
+        "ORDER BY table_name"
+    )
+    return [row[0] for row in connection.execute(query, {"s": schema})]
+
+
 def _clone(connection: Connection, source: str, target: str) -> None:
-    tables = [
-        row[0]
-        for row in connection.execute(
-            text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
-                "ORDER BY table_name"
-            ),
-            {"s": source},
-        )
-    ]
+    tables = _tables(connection, source)
     connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
     try:
         for table in tables:
