@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,36 +182,20 @@ class Vault:
     def seal_text(self, plain: str, *, purpose: str, owner: str) -> str:
         """``mg1:<key version>:...`` of `plain`, bound to `purpose` and `owner` (e.g.
         "strategy=7"): opened with another purpose or owner, it fails to decrypt."""
-        key = self._keyring.current
-        nonce = os.urandom(NONCE_BYTES)
-        data = _text_data(purpose=purpose, owner=owner, version=key.version)
-        box = AESGCM(key.key).encrypt(nonce, plain.encode(), data)
-        return f"{FORMAT}:{key.version}:{base64.urlsafe_b64encode(nonce + box).decode()}"
+        return self._seal(
+            plain, lambda version: _text_data(purpose=purpose, owner=owner, version=version)
+        )
 
     def open_text(self, ciphertext: str, *, purpose: str, owner: str, what: str) -> Secret:
         """The text `seal_text` sealed, as a `Secret`; `what` names it in errors."""
-        fmt, _, rest = ciphertext.partition(":")
-        version_text, _, body = rest.partition(":")
-        if fmt != FORMAT or not version_text.isdigit() or not body:
-            raise CredentialError(f"{what} is not in a format this version can read")
-        version = int(version_text)
-        key = self._keyring.key(version)
-        if key is None:
-            raise CredentialError(
-                f"{what} is sealed under master key version {version}, which is not configured "
-                f"(configured: {', '.join(map(str, self._keyring.versions))})"
+        return Secret(
+            self._open(
+                ciphertext,
+                lambda version: _text_data(purpose=purpose, owner=owner, version=version),
+                what=what,
+                owner="owner",
             )
-        try:
-            raw = base64.urlsafe_b64decode(body.encode())
-            data = _text_data(purpose=purpose, owner=owner, version=version)
-            return Secret(
-                AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data).decode()
-            )
-        except (InvalidTag, ValueError, binascii.Error):
-            raise CredentialError(
-                f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
-                "owner, or the master key is wrong"
-            ) from None
+        )
 
     def seal(self, credentials: Credentials, *, user_id: int, account_id: int) -> SealedCredentials:
         payload = {"api_key": credentials.api_key.reveal(), "secret": credentials.secret.reveal()}
@@ -280,17 +264,36 @@ class Vault:
     # --- notification target URLs (apprise URLs hold bot tokens and passwords) -----------
 
     def seal_url(self, url: Secret, *, user_id: int, target: str) -> SealedUrl:
-        key = self._keyring.current
-        nonce = os.urandom(NONCE_BYTES)
-        data = _target_data(user_id=user_id, target=target, version=key.version)
-        box = AESGCM(key.key).encrypt(nonce, url.reveal().encode(), data)
-        text = base64.urlsafe_b64encode(nonce + box).decode()
-        return SealedUrl(ciphertext=f"{FORMAT}:{key.version}:{text}", key_version=key.version)
+        key_version = self._keyring.current.version
+        text = self._seal(
+            url.reveal(),
+            lambda version: _target_data(user_id=user_id, target=target, version=version),
+        )
+        return SealedUrl(ciphertext=text, key_version=key_version)
 
     def open_url(self, sealed: SealedUrl, *, user_id: int, target: str) -> Secret:
         """The URL, registered with the log redactor (with its parts that hold secrets)."""
-        what = f"the URL of notification target {target!r}"
-        fmt, _, rest = sealed.ciphertext.partition(":")
+        url = Secret(
+            self._open(
+                sealed.ciphertext,
+                lambda version: _target_data(user_id=user_id, target=target, version=version),
+                what=f"the URL of notification target {target!r}",
+                owner="target",
+            )
+        )
+        register_url(url)
+        return url
+
+    # --- the sealing both use: AES-GCM under the current key, bound to `data(version)` -----
+
+    def _seal(self, plain: str, data: Callable[[int], bytes]) -> str:
+        key = self._keyring.current
+        nonce = os.urandom(NONCE_BYTES)
+        box = AESGCM(key.key).encrypt(nonce, plain.encode(), data(key.version))
+        return f"{FORMAT}:{key.version}:{base64.urlsafe_b64encode(nonce + box).decode()}"
+
+    def _open(self, ciphertext: str, data: Callable[[int], bytes], *, what: str, owner: str) -> str:
+        fmt, _, rest = ciphertext.partition(":")
         version_text, _, body = rest.partition(":")
         if fmt != FORMAT or not version_text.isdigit() or not body:
             raise CredentialError(f"{what} is not in a format this version can read")
@@ -303,16 +306,13 @@ class Vault:
             )
         try:
             raw = base64.urlsafe_b64decode(body.encode())
-            data = _target_data(user_id=user_id, target=target, version=version)
-            plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data)
-            url = Secret(plain.decode())
+            plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data(version))
+            return plain.decode()
         except (InvalidTag, ValueError, TypeError, binascii.Error):
             raise CredentialError(
                 f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
-                "target, or the master key is wrong"
+                f"{owner}, or the master key is wrong"
             ) from None
-        register_url(url)
-        return url
 
 
 def register_url(url: Secret) -> None:
