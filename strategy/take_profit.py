@@ -88,6 +88,7 @@ def trail_watching(s: MartingaleState) -> bool:
         trailing(s)
         and s.phase is Phase.ACTIVE
         and not s.tp_blocked
+        and not s.timed_out  # a timeout at break-even replaced the trail with a plain limit
         and held(s.book, s.params.direction) > 0
         and not s.orders_with(Role.TAKE_PROFIT)
     )
@@ -145,10 +146,13 @@ def place_take_profit(
     s: MartingaleState, cmds: Commands, sell: tuple[Decimal, Decimal]
 ) -> MartingaleState:
     """Put the take-profit for the position on the book (none for a trailing take-profit: the
-    ticks place it)."""
+    ticks place it). After a timeout moved it to break-even (`sell` holds that price), one
+    limit for the whole position, whatever the steps or the trail said."""
+    amount, price = sell
+    if s.timed_out:
+        return _place_single(s, cmds, amount, price)
     if trailing(s):
         return s
-    amount, price = sell
     if not s.params.take_profit_steps:
         return _place_single(s, cmds, amount, price)
     average = entry_average(s.book, s.params.direction)

@@ -285,3 +285,38 @@ def test_a_tick_that_only_raises_the_trail_needs_no_look_at_the_orders() -> None
     assert not only_trails(s, D("105"))  # the take-profit may have filled
     assert not only_trails(s, D("100"))  # no new best
     assert not only_trails(entered(fresh(params(stop_loss="8"))), D("100.5"))  # no trail
+
+
+def test_break_even_replaces_take_profit_steps_and_a_trail_with_one_limit() -> None:
+    for extra in (
+        {"take_profit_steps": "1:50,2:50"},
+        {"take_profit": "1", "trailing_deviation": "0.5"},
+    ):
+        p = MartingaleParams.from_mapping(
+            {
+                "base_order": "10",
+                "safety_order": "20",
+                "max_safety_orders": 2,
+                "price_deviation": "1",
+                "stop_loss_timeout": "1",
+                "stop_loss_timeout_action": "break_even",
+                **extra,
+            }
+        )
+        s, _ = run(
+            fresh(p),
+            Started(at=at(), price=D(100)),
+            OrderFilled(
+                at=at(1),
+                client_order_id=B,
+                fill=fill(B, "100", "0.1", fee="0.013", fee_currency="USDT"),
+            ),
+        )
+        s, cmds = decide(s, CooldownElapsed(at=at(1 + HOUR), price=D("99.5")))
+        for order in [o for o in s.orders if o.status is WorkingStatus.CANCELING]:
+            s, more = decide(
+                s, OrderCanceled(at=at(2 + HOUR), client_order_id=order.client_order_id)
+            )
+            cmds += more
+        sells = [c for c in cmds if isinstance(c, PlaceOrder) and c.side is Side.SELL]
+        assert [(c.price, c.amount) for c in sells] == [(D("100.13"), D("0.1"))], extra
