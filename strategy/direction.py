@@ -51,6 +51,16 @@ def beyond(direction: Direction, price: Decimal, level: Decimal) -> bool:
     return price >= level if direction is SHORT else price <= level
 
 
+def better(direction: Direction, price: Decimal, than: Decimal) -> bool:
+    """`price` is strictly further in the position's favour than `than` (higher for a long)."""
+    return price < than if direction is SHORT else price > than
+
+
+def best(direction: Direction, a: Decimal, b: Decimal) -> Decimal:
+    """The more favourable of two prices for the position."""
+    return a if better(direction, a, b) else b
+
+
 def away(direction: Direction, price: Decimal, pct: Decimal) -> Decimal:
     """`price` moved `pct` percent against the position: where safety orders rest and where
     the stop loss sits (below for a long, above for a short), before rounding."""

@@ -1,7 +1,7 @@
 """Exits and sizing between cycles: the trailing stop loss, the cycle timeout, and profit
 reinvestment. Pure helpers the machine (`strategy.machine`) and the queries call through small
-hooks; every price comparison of these features is in `_better` and `_worse_or_at`, so the
-short side mirrors them there.
+hooks; their price comparisons go through `strategy.direction` (`better`, `best`, `away`),
+which mirrors them for a short.
 
 Trailing stop (`stop_loss_trailing` with `stop_loss`): the trigger starts at
 average * (1 - sl/100), as the plain stop, and rises with the best price seen since the
@@ -44,7 +44,7 @@ from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
 from domain.orders import Side
 from strategy.direction import average as entry_average
-from strategy.direction import held
+from strategy.direction import away, best, better, held
 from strategy.options import Direction, TimeoutAction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, Role, WorkingStatus
@@ -59,26 +59,8 @@ SCALE_PLACES = Decimal("0.0001")  # the size scale's resolution: 0.01 % of the p
 _SECONDS_PER_HOUR = Decimal(3600)
 
 
-# --- the one place that knows which way is "better" ----------------------------------------
-
-
 def _long(s: MartingaleState) -> bool:
     return s.params.direction is not Direction.SHORT
-
-
-def _better(s: MartingaleState, price: Decimal, than: Decimal) -> bool:
-    """`price` is further in the position's favour than `than` (higher for a long)."""
-    return price > than if _long(s) else price < than
-
-
-def _best_of(s: MartingaleState, a: Decimal, b: Decimal) -> Decimal:
-    return a if _better(s, a, b) else b
-
-
-def _away(s: MartingaleState, price: Decimal, percent: Decimal) -> Decimal:
-    """`percent` against the position from `price` (below for a long)."""
-    factor = ONE - percent / HUNDRED if _long(s) else ONE + percent / HUNDRED
-    return price * factor
 
 
 # --- trailing stop ---------------------------------------------------------------------------
@@ -89,8 +71,8 @@ def stop_trigger(s: MartingaleState, average: Decimal, stop_loss: Decimal) -> De
     since the last buy fill when that is better. Call in the strategy's decimal context."""
     anchor = average
     if s.params.stop_loss_trailing and s.stop_best is not None:
-        anchor = _best_of(s, s.stop_best, average)
-    return _away(s, anchor, stop_loss)
+        anchor = best(s.params.direction, s.stop_best, average)
+    return away(s.params.direction, anchor, stop_loss)
 
 
 def note_price(s: MartingaleState, price: Decimal) -> MartingaleState:
@@ -99,7 +81,7 @@ def note_price(s: MartingaleState, price: Decimal) -> MartingaleState:
         return s
     if held(s.book, s.params.direction) <= 0:
         return s
-    if s.stop_best is not None and not _better(s, price, s.stop_best):
+    if s.stop_best is not None and not better(s.params.direction, price, s.stop_best):
         return s
     return replace(s, stop_best=price)
 
@@ -125,7 +107,7 @@ def trail_level(s: MartingaleState) -> Decimal | None:
         or held(s.book, s.params.direction) <= 0
     ):
         return None
-    anchor = average if s.stop_best is None else _best_of(s, s.stop_best, average)
+    anchor = average if s.stop_best is None else best(s.params.direction, s.stop_best, average)
     tick = s.rules.tick_size
     if tick <= 0:
         return anchor
@@ -311,7 +293,7 @@ def only_trails(s: MartingaleState, price: Decimal) -> bool:
     (every buy below it, every sell above it, no market order in flight). The engine then skips
     asking the exchange about its orders: in a rising market every new best wakes it."""
     level = trail_level(s)
-    if level is None or (price != level and not _better(s, price, level)):
+    if level is None or (price != level and not better(s.params.direction, price, level)):
         return False
     for order in s.orders:
         if order.price is None:

@@ -16,8 +16,8 @@
   market) and never below the take-profit price (a gap through the take-profit leaves it
   resting at the take-profit, where the plain take-profit would have been).
 
-Every comparison of prices that depends on the side of the position is in `_past`, `_better`,
-`_pulled_back` and `_sell_floor` (long here; a short mirrors them).
+Every comparison of prices that depends on the side of the position goes through
+`strategy.direction` (`better`, `best`, `away`), which mirrors it for a short.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
 from domain.orders import OrderType, Side
 from strategy.direction import average as entry_average
-from strategy.direction import held
+from strategy.direction import away, best, better, exit_side, held
 from strategy.ladder import take_profit_price
 from strategy.options import Direction
 from strategy.params import MartingaleParams
@@ -53,19 +53,13 @@ def _long(s: MartingaleState) -> bool:
 
 def _past(s: MartingaleState, price: Decimal, level: Decimal) -> bool:
     """`price` has reached `level` in the position's favour."""
-    return price >= level if _long(s) else price <= level
-
-
-def _better(s: MartingaleState, price: Decimal, than: Decimal) -> bool:
-    return price > than if _long(s) else price < than
+    return not better(s.params.direction, level, price)
 
 
 def _pulled_back(s: MartingaleState, peak: Decimal, take_profit: Decimal) -> Decimal:
     """The trigger: the price back by the deviation from the peak, never past the take-profit."""
-    deviation = s.params.trailing_deviation or ZERO
-    if _long(s):
-        return max(take_profit, peak * (ONE - deviation / HUNDRED))
-    return min(take_profit, peak * (ONE + deviation / HUNDRED))
+    d = s.params.direction
+    return best(d, take_profit, away(d, peak, s.params.trailing_deviation or ZERO))
 
 
 def _sell_floor(s: MartingaleState, price: Decimal, take_profit: Decimal) -> Decimal:
@@ -122,7 +116,7 @@ def trail_tick(
     peak = s.trail_peak
     if peak is None:
         return replace(s, trail_peak=price) if _past(s, price, tp) else s
-    if _better(s, price, peak):
+    if better(s.params.direction, price, peak):
         return replace(s, trail_peak=price)
     if _past(s, _pulled_back(s, peak, tp), price):  # the price is back at or below the trigger
         return _place_single(s, cmds, amount, _sell_floor(s, price, tp))
@@ -242,7 +236,7 @@ def step_parts(
 
 
 def _sell_side(s: MartingaleState) -> Side:
-    return Side.SELL if _long(s) else Side.BUY
+    return exit_side(s.params.direction)
 
 
 def _place_single(
