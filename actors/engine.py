@@ -297,23 +297,20 @@ class Engine(StartWaits):
         side when it still reaches a level there (a trailing stop's or take-profit's next best
         price), then the close when it crosses the level that move set (the stop it raised).
         The feed does not wake an engine twice for one tick, and the backtest plays the same."""
-        state = self._require_state()
-        if state.params.direction is Direction.SHORT:
-            self.on_tick(high, at)
-            below = self.watch().below
-            if high > low and below is not None and low <= below:
-                self.on_tick(low, at)
-                above = self.watch().above
-                if close is not None and above is not None and close >= above:
-                    self.on_tick(close, at)
-            return
-        self.on_tick(low, at)
-        above = self.watch().above
-        if high > low and above is not None and high >= above:
-            self.on_tick(high, at)
-            below = self.watch().below
-            if close is not None and below is not None and close <= below:
+        short = self._require_state().params.direction is Direction.SHORT
+        first, second = (high, low) if short else (low, high)
+        self.on_tick(first, at)
+        if high > low and self._crosses(second, upward=not short):
+            self.on_tick(second, at)
+            if close is not None and self._crosses(close, upward=short):
                 self.on_tick(close, at)
+
+    def _crosses(self, price: Decimal, *, upward: bool) -> bool:
+        """`price` reaches the level watched above (upward) or below (downward) right now."""
+        watch = self.watch()
+        if upward:
+            return watch.above is not None and price >= watch.above
+        return watch.below is not None and price <= watch.below
 
     def on_cooldown(self) -> None:
         """The strategy's timer: the end of a cooldown, or a cycle's timeout
