@@ -27,7 +27,7 @@ from strategy.params import MartingaleParams
 from strategy.queries import average_price, position, stop_loss_price
 from strategy.state import MartingaleState, Phase, initial_state
 from tests.unit.strategy.sim import SimRun, _Resting
-from tests.unit.strategy.test_properties import RULES, load_candles
+from tests.unit.strategy.test_properties import RULES, load_candles, walk
 
 T0 = datetime(2018, 1, 10, tzinfo=UTC)
 
@@ -181,11 +181,7 @@ def test_random_paths_keep_the_invariants_with_each_exit(
         seed=seed,
     )
     run.balance = balance
-    price = Decimal(100)
-    run.start(T0, price)
-    for i, step in enumerate(steps):
-        price = (price * (1 + Decimal(step) / 1000)).quantize(Decimal("0.01"))
-        run.move(T0 + timedelta(minutes=5 * (i + 1)), price)
+    walk(run, steps)
     check_exit_run(run)
 
 

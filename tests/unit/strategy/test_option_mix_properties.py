@@ -4,7 +4,6 @@ order ids, a replay gives the same states and commands, the snapshot resumes exa
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +14,7 @@ from domain.market import MarketRules
 from strategy.params import MartingaleParams
 from strategy.state import initial_state
 from tests.unit.strategy.sim import SimRun
-from tests.unit.strategy.test_properties import T0, check_run, prices
+from tests.unit.strategy.test_properties import check_run, prices, walk
 
 RULES = MarketRules(symbol="ETH/USDT", tick_size=Decimal("0.01"), step_size=Decimal("0.0001"))
 
@@ -66,11 +65,7 @@ def test_any_mix_of_options_keeps_the_invariants(
         split_fills=split,
         seed=seed,
     )
-    price = Decimal(100)
-    run.start(T0, price)
-    for i, step in enumerate(steps):
-        price = (price * (1 + Decimal(step) / 1000)).quantize(Decimal("0.01"))
-        run.move(T0 + timedelta(minutes=5 * (i + 1)), price)
+    walk(run, steps)
     # Reinvestment scales a cycle's sizes (never past what the balance covers, not simulated
     # here); every cycle stays within the plan times the largest scale the run used.
     scale = max((s.size_scale for s in run.states), default=Decimal(1))

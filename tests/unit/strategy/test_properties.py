@@ -108,6 +108,20 @@ def check_run(run: SimRun, funds: Decimal | None = None) -> None:
     assert codec.loads(codec.dumps(run.state)) == run.state
 
 
+def walk(run: SimRun, steps: list[int], stop: tuple[int, StopMode] | None = None) -> None:
+    """Start `run` at 100 and move the price by each step in 0.1 % (so that paths reach the
+    safety orders and come back), a candle of 5 minutes apart; `stop` asks the strategy to
+    stop (its mode) at that step's index."""
+    price = Decimal(100)
+    run.start(T0, price)
+    for i, step in enumerate(steps):
+        price = (price * (1 + Decimal(step) / 1000)).quantize(Decimal("0.01"))
+        at = T0 + timedelta(minutes=5 * (i + 1))
+        if stop is not None and stop[0] == i:
+            run.feed(StopRequested(at=at, mode=stop[1]))
+        run.move(at, price)
+
+
 prices = st.lists(st.integers(min_value=-30, max_value=30), min_size=20, max_size=120)
 
 
@@ -142,15 +156,7 @@ def test_random_price_paths_keep_the_invariants(
         reject_rate=reject_rate,
         seed=seed,
     )
-    price = Decimal(100)
-    run.start(T0, price)
-    for i, step in enumerate(steps):
-        # steps of 0.1 % so that paths reach the safety orders and come back
-        price = (price * (1 + Decimal(step) / 1000)).quantize(Decimal("0.01"))
-        at = T0 + timedelta(minutes=5 * (i + 1))
-        if stop is not None and stop[0] == i:
-            run.feed(StopRequested(at=at, mode=stop[1]))
-        run.move(at, price)
+    walk(run, steps, stop)
     check_run(run)
     if stop is not None and stop[0] < len(steps) and stop[1] is not StopMode.FINISH_CYCLE:
         assert run.state.phase in (Phase.FINISHED, Phase.SELLING, Phase.CLOSING)

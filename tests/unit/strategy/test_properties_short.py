@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.commands import CycleClosed, PlaceOrder
-from domain.events import StopMode, StopRequested
+from domain.events import StopMode
 from domain.market import MarketRules
 from domain.orders import Side
 from strategy.ladder import build_plan
@@ -23,7 +23,7 @@ from strategy.options import Direction
 from strategy.params import MartingaleParams
 from strategy.state import Phase, initial_state
 from tests.unit.strategy.sim import SimRun
-from tests.unit.strategy.test_properties import PARAMS, RULES, T0, check_run, load_candles
+from tests.unit.strategy.test_properties import PARAMS, RULES, check_run, load_candles, walk
 
 SHORT_PARAMS = [replace(p, direction=Direction.SHORT) for p in PARAMS]
 
@@ -77,14 +77,7 @@ def test_random_price_paths_keep_the_invariants_for_a_short(
         reject_rate=reject_rate,
         seed=seed,
     )
-    price = Decimal(100)
-    run.start(T0, price)
-    for i, step in enumerate(steps):
-        price = (price * (1 + Decimal(step) / 1000)).quantize(Decimal("0.01"))
-        at = T0 + timedelta(minutes=5 * (i + 1))
-        if stop is not None and stop[0] == i:
-            run.feed(StopRequested(at=at, mode=stop[1]))
-        run.move(at, price)
+    walk(run, steps, stop)
     check_short_run(run)
     if stop is not None and stop[0] < len(steps) and stop[1] is not StopMode.FINISH_CYCLE:
         assert run.state.phase in (Phase.FINISHED, Phase.SELLING, Phase.CLOSING)

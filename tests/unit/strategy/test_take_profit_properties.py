@@ -20,7 +20,7 @@ from strategy.machine import decide
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Role, initial_state
 from tests.unit.strategy.sim import SimRun
-from tests.unit.strategy.test_properties import RULES, T0, check_run, load_candles
+from tests.unit.strategy.test_properties import RULES, check_run, load_candles, walk
 
 BASE = {
     "base_order": "10",
@@ -114,11 +114,7 @@ def test_take_profit_variants_keep_the_invariants(
         reject_rate=reject_rate,
         seed=seed,
     )
-    price = Decimal(100)
-    run.start(T0, price)
-    for i, step in enumerate(steps):
-        price = (price * (1 + Decimal(step) / 1000)).quantize(Decimal("0.01"))
-        run.move(T0 + timedelta(minutes=5 * (i + 1)), price)
+    walk(run, steps)
     check_run(run)
     check_take_profits(run)
 
