@@ -65,6 +65,12 @@ class DatabaseUnavailable(TemporaryError):
     """The repository cannot reach the database; place no new order until it is back."""
 
 
+class LeaseLost(DatabaseUnavailable):
+    """The write was refused: this service process no longer holds the lease of the user whose
+    strategy it was (another process drives it now, or the lease expired). Nothing was
+    committed, so nothing may be sent; the process stops that user's engines."""
+
+
 # --- order level: surface to the strategy -----------------------------------------------------
 
 

@@ -40,6 +40,7 @@ STATE = 16
 URL = 255
 DEPLOYMENT_TAG = 4
 HASH = 255
+PROCESS_ID = 36  # a UUID's text
 
 
 class Base(DeclarativeBase):
@@ -338,10 +339,40 @@ class Signal(Base):
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class ServiceProcess(Base):
+    """A service process sharing a MySQL database with others (issue 17, DESIGN "Beyond one
+    process"): its id (a UUID made at start), where it runs, and its heartbeat. The live ones
+    (a heartbeat within the lease time) divide the users between them; a row is deleted when
+    its process stops gracefully, and an expired one by whichever process sees it."""
+
+    __tablename__ = "service_processes"
+
+    id: Mapped[str] = mapped_column(String(PROCESS_ID), primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserLease(Base):
+    """Which process drives a user's strategies, until when, and the fencing token of that
+    claim: every claim of the user adds one, and a write that matters commits only while the
+    row still holds its writer's process and token, unexpired (persistence.leases)."""
+
+    __tablename__ = "user_leases"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(PROCESS_ID), nullable=True)
+    token: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 # Core handles for bulk statements (executemany), typed as the Tables they are.
 EVENTS = cast(Table, Event.__table__)
 AUDIT_LOG = cast(Table, AuditLog.__table__)
 STRATEGIES = cast(Table, Strategy.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
 USERS = cast(Table, User.__table__)
 API_TOKENS = cast(Table, ApiToken.__table__)
 ORDERS = cast(Table, Order.__table__)
@@ -350,3 +381,5 @@ CYCLES = cast(Table, Cycle.__table__)
 SIGNAL_KEYS = cast(Table, SignalKey.__table__)
 SIGNALS = cast(Table, Signal.__table__)
 NOTIFICATION_TARGETS = cast(Table, NotificationTarget.__table__)
+SERVICE_PROCESSES = cast(Table, ServiceProcess.__table__)
+USER_LEASES = cast(Table, UserLease.__table__)

@@ -19,6 +19,7 @@ from persistence import models as m
 from persistence import sql_trading as trading
 from persistence.database import READONLY
 from persistence.errors import NotFound, translated
+from persistence.leases import LeaseBook
 
 T = TypeVar("T")
 USERS, _STRATEGIES = m.USERS, m.STRATEGIES
@@ -43,6 +44,10 @@ class SqlBase:
         # `save_steps`): should stay 0; anything else is a bug worth a look.
         self.group_fallbacks = 0
         self._deployment_tag: str | None = None  # read once: a database's tag never changes
+        # This process's leases when several service processes share a MySQL database
+        # (persistence.leases): every write of a strategy's trading state or its reported
+        # state checks them in its transaction. None: the single-process mode.
+        self.fence: LeaseBook | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from domain.errors import DatabaseUnavailable, ValidationError
+from domain.errors import DatabaseUnavailable, LeaseLost, ValidationError
 from domain.events import StopMode
 from domain.orders import Fill, Order
 from persistence import models as m
 from persistence import sql_rows, sql_steps
 from persistence import sql_trading as trading
 from persistence.errors import NotFound
+from persistence.leases import refused_users
 from persistence.records import (
     ActualState,
     AuditEntry,
@@ -133,6 +134,7 @@ class SqlRepository(
         last_error: str | None = None,
     ) -> None:
         with self._write("set actual state") as s:
+            self._fenced(s, [strategy_id])
             _update_strategy(
                 s, strategy_id, actual_state=state.value, last_error=last_error, updated_at=now
             )
@@ -140,6 +142,7 @@ class SqlRepository(
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:
         table = m.STRATEGIES
         with self._write("increment restart count") as s:
+            self._fenced(s, [strategy_id])
             _update_strategy(
                 s, strategy_id, restart_count=table.c.restart_count + 1, updated_at=now
             )
@@ -153,12 +156,14 @@ class SqlRepository(
             return
         # Beats usually share a timestamp (a supervisor stamps a whole check with one time):
         # one UPDATE ... WHERE id IN (...) per timestamp, not one statement per strategy.
-        by_time: dict[datetime, list[int]] = {}
-        for sid, beat in beats.items():
-            by_time.setdefault(beat, []).append(sid)
         table = m.STRATEGIES
         with self._write("record heartbeats") as s:
             conn = s.connection()
+            fenced = refused_users(conn, self.fence, beats) if self.fence is not None else ()
+            by_time: dict[datetime, list[int]] = {}
+            for sid, beat in beats.items():
+                if sid not in fenced:  # another process's now: its beats are its own
+                    by_time.setdefault(beat, []).append(sid)
             for beat, sids in by_time.items():
                 for start in range(0, len(sids), 500):
                     conn.execute(
@@ -235,10 +240,19 @@ class SqlRepository(
         accounts = None if getattr(self._unit, "session", None) is not None else self._accounts
         try:
             with self._write("save steps") as s:
-                return sql_steps.write_steps(s.connection(), steps, accounts=accounts)
+                return sql_steps.write_steps(
+                    s.connection(), steps, accounts=accounts, fence=self.fence
+                )
         except sql_steps.StaleVersion:  # rolled back: check every step against the stored rows
             with self._write("save steps") as s:
-                return sql_steps.write_steps(s.connection(), steps)
+                return sql_steps.write_steps(s.connection(), steps, fence=self.fence)
+
+    def _fenced(self, session: Session, strategy_ids: Sequence[int]) -> None:
+        """Raise LeaseLost if this process no longer holds the lease of these strategies'
+        user (several processes on one database); the lease rows stay share-locked to the
+        commit."""
+        if self.fence is not None and refused_users(session.connection(), self.fence, strategy_ids):
+            raise LeaseLost(f"strategies {list(strategy_ids)}: {sql_steps.LEASE_LOST}")
 
     def record_order_intent(self, strategy_id: int, intent: OrderIntent, *, now: datetime) -> Order:
         with self._write("record order intent") as s:

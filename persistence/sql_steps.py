@@ -19,11 +19,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from domain import codec
-from domain.errors import DuplicateOrder
+from domain.errors import DuplicateOrder, LeaseLost
 from domain.orders import Fill, Order, OrderState
 from persistence import models as m
 from persistence import sql_rows
 from persistence.errors import NotFound, VersionConflict
+from persistence.leases import LeaseBook, refused_users
 from persistence.records import StepOutcome, StepResult, StepWrite
 from persistence.sql_bulk import insert_rows, update_rows
 from persistence.sql_trading import (
@@ -67,6 +68,12 @@ _STEP_CYCLES = select(_C.strategy_id, _C.number, _C.id).where(
 
 OrderKey = tuple[int, str]  # (account id, client order id)
 TradeKey = tuple[int, str, str]  # (account id, symbol, trade id): what makes a fill unique
+
+
+LEASE_LOST = (
+    "this service process no longer holds its user's lease (another process drives it now, "
+    "or the lease expired); nothing was written"
+)
 
 
 class BatchFailed(RuntimeError):
@@ -319,7 +326,11 @@ class _Group:
 
 
 def write_steps(
-    conn: Connection, steps: Sequence[StepWrite], *, accounts: dict[int, int] | None = None
+    conn: Connection,
+    steps: Sequence[StepWrite],
+    *,
+    accounts: dict[int, int] | None = None,
+    fence: LeaseBook | None = None,
 ) -> list[StepOutcome]:
     """Check every step in order, then write the accepted ones together; one outcome each.
 
@@ -338,15 +349,25 @@ def write_steps(
     is refused (its refusal may depend on the stored version), it raises `StaleVersion`: roll
     back and call again without the cache. Raises `BatchFailed` if another UPDATE matches
     fewer rows than checked.
+
+    `fence`: this process's leases when several processes share the database
+    (persistence.leases). A step of a strategy whose user's lease the database no longer
+    gives this process is refused with `LeaseLost`, and the lease rows stay share-locked until
+    the commit, so no other process can claim them in between.
     """
     group = _Group(conn, steps, accounts)
+    fenced = refused_users(conn, fence, group.versions.keys()) if fence is not None else set()
     out: list[StepOutcome] = []
     for step in steps:
+        if step.strategy_id in fenced:
+            out.append(LeaseLost(f"strategy {step.strategy_id}: {LEASE_LOST}"))
+            continue
         try:
             out.append(group.add(step))
         except Exception as exc:  # the step's refusal, whatever it is: its neighbours go on
             out.append(exc)
-    if group.trusted and any(isinstance(o, Exception) for o in out):
+    refusals = [o for o in out if isinstance(o, Exception) and not isinstance(o, LeaseLost)]
+    if group.trusted and refusals:
         # A refused step was checked against a version taken on trust: with the stored one it
         # might be refused for another reason (a stale engine must hear VersionConflict), or
         # a step after it accepted. Nothing is written yet.
