@@ -55,6 +55,7 @@ from domain.commands import CycleClosed
 from domain.errors import (
     AuthenticationFailed,
     DatabaseUnavailable,
+    LeaseLost,
     TemporaryError,
 )
 from domain.events import StopRequested
@@ -103,11 +104,14 @@ class EngineActor(MarketSide, SupervisedActor):
         sends: SendLog | None = None,
         telemetry: Telemetry | None = None,
         notifications: Notifications | None = None,
+        lease_ok: Callable[[], bool] | None = None,
     ) -> None:
         """`venue`: the account's venue key (domain.venues); prices are read for (venue,
         symbol). `feed`: the handle on that market's feed (levels, market clock, health).
         `telemetry`: the service's counts (orders, fills, errors, tick-to-order).
-        `notifications`: the user's notifications' inbox (None: none are sent)."""
+        `notifications`: the user's notifications' inbox (None: none are sent).
+        `lease_ok()`: with several service processes on the database, whether this one surely
+        still holds the user's lease (None: the single-process mode)."""
         super().__init__()
         self._telemetry = telemetry or Telemetry()
         self._gate = gate
@@ -124,6 +128,7 @@ class EngineActor(MarketSide, SupervisedActor):
         self._timers = timers
         self._prices = prices
         self._fence = fence
+        self._lease_ok = lease_ok
         self._stopping = stopping or threading.Event()
         self.incarnation = incarnation
         self._clock = clock
@@ -381,6 +386,12 @@ class EngineActor(MarketSide, SupervisedActor):
             raise Fenced(f"engine {self.strategy_id} was replaced")
         if exchange and self._stopping.is_set():
             raise Fenced("the service is stopping")
+        if exchange and self._lease_ok is not None and not self._lease_ok():
+            # Temporary: the start path runs again later, if this process still holds the
+            # user then (a renewal late but in time); else the root stops this engine.
+            raise LeaseLost(
+                f"strategy {self.strategy_id}: this process's lease of its user ran out"
+            )
 
     def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
         state = self.engine.state

@@ -220,3 +220,29 @@ class TreeHealth:
     users_given_up: int
     repository_alive: bool
     stopping: bool
+
+
+# --- leases (several service processes on one database) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsersClaimed:
+    """The lease keeper claimed these users: start their actors (the normal start path)."""
+
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsersLost:
+    """These users' leases are gone (expired, or claimed by another process): stop their
+    actors now; the database refuses their writes already."""
+
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShedUsers:
+    """Hand these users to other processes: stop their actors gracefully, then release the
+    leases (`LeaseKeeper.release_when_stopped`)."""
+
+    user_ids: tuple[int, ...]

@@ -32,6 +32,7 @@ import structlog
 from actors.admission import BootGate
 from actors.feed import PriceBoard
 from actors.feed_pool import FeedPool, FeedSpec
+from actors.leases import LeaseKeeper
 from actors.messages import (
     CheckTree,
     ChildFailed,
@@ -40,7 +41,10 @@ from actors.messages import (
     PollDesired,
     RestartChild,
     RestartFeed,
+    ShedUsers,
     TreeHealth,
+    UsersClaimed,
+    UsersLost,
     UserWentIdle,
 )
 from actors.notify_queue import Notifications
@@ -94,11 +98,15 @@ class RootSupervisor(pykka.ThreadingActor):
         telemetry: Telemetry | None = None,
         pruning: Pruning | None = None,
         notifications: Notifications | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         """`telemetry`: where the tree counts what it does (`actors.telemetry`); the service
         reads it for `/metrics` and `/health/ready`. `pruning`: the retention prune the
-        database writer runs (`actors.retention`), None for none."""
+        database writer runs (`actors.retention`), None for none. `leases`: this process's
+        share of the users when several processes share the database (None: every user is
+        this process's)."""
         super().__init__()
+        self._leases = leases
         self.telemetry = telemetry or Telemetry()
         self._notifications = notifications  # users' notifications' inbox (actors.notifier)
         self._max_known_wait = max_known_wait
@@ -144,6 +152,7 @@ class RootSupervisor(pykka.ThreadingActor):
             read=self._read,
             restart=self._restart_user,
             log=log,
+            owns=leases.holds if leases is not None else None,
         )
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -162,6 +171,9 @@ class RootSupervisor(pykka.ThreadingActor):
         # Read everything before the first engine boots: once thousands of engines load their
         # state, each read here would queue behind theirs and users would start one by one.
         users = self._repo_impl.list_users()
+        if self._leases is not None:  # only this process's share; claims come as messages
+            users = [user for user in users if self._leases.holds(user.id)]
+            self._leases.bind(self.actor_ref)
         for user in users:
             for account in self._repo_impl.list_accounts(user.id):
                 self._accounts[account.id] = account
@@ -233,6 +245,12 @@ class RootSupervisor(pykka.ThreadingActor):
                     self._markets.tell(self.feeds.restart(message))
             elif isinstance(message, UserWentIdle):
                 self._deleted.idle(message)
+            elif isinstance(message, UsersClaimed):
+                self._claimed(message.user_ids)
+            elif isinstance(message, UsersLost):
+                self._let_go(message.user_ids, lost=True)
+            elif isinstance(message, ShedUsers):
+                self._let_go(message.user_ids, lost=False)
             elif isinstance(message, CheckTree):
                 return self._tree_health()
             elif isinstance(message, PollDesired):
@@ -244,6 +262,32 @@ class RootSupervisor(pykka.ThreadingActor):
         except Exception:
             log.exception("root: message failed", message=type(message).__name__)
         return None
+
+    # --- leases ----------------------------------------------------------------------------
+
+    def _claimed(self, user_ids: tuple[int, ...]) -> None:
+        """Users this process now holds: started through the normal start path (their
+        strategies read from the database, reconciled, then acted on)."""
+        if self._stopping.is_set():
+            return
+        for uid in user_ids:
+            if uid not in self.users:
+                self.users[uid] = UserChild(user_id=uid)
+                self._restart_user(uid)
+
+    def _let_go(self, user_ids: tuple[int, ...], *, lost: bool) -> None:
+        """Stop these users' actors: lost (their writes are refused already) or shed to another
+        process (the lease is released once the actor has stopped)."""
+        for uid in user_ids:
+            self._preloaded.pop(uid, None)
+            child = self.users.pop(uid, None)
+            stopped = None
+            if child is not None and child.ref is not None:
+                stopped = child.ref.stop(block=False)
+                child.ref = None
+            log.warning("root: user handed over", user=uid, lost=lost)
+            if not lost and self._leases is not None:
+                self._leases.release_when_stopped(uid, stopped)
 
     def user_refs(self) -> dict[int, pykka.ActorRef[Any]]:
         return {uid: c.ref for uid, c in self.users.items() if c.ref is not None}
@@ -326,6 +370,7 @@ class RootSupervisor(pykka.ThreadingActor):
             reconcile_interval=self._reconcile_interval,
             telemetry=self.telemetry,
             notifications=self._notifications,
+            leases=self._leases,
         )
 
     def _maybe_freeze(self) -> None:

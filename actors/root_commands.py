@@ -44,6 +44,7 @@ class CommandRouter:
         read: Callable[..., Any],
         restart: Callable[[int], None],
         log: Any,
+        owns: Callable[[int], bool] | None = None,
     ) -> None:
         self._users = users
         self._db = db
@@ -53,6 +54,7 @@ class CommandRouter:
         self._read = read
         self._restart = restart
         self._log = log
+        self._owns = owns  # with leases: is the user this process's now? (None: every user)
         self._signals = SignalInbox(read, log)
 
     def poll(self, started: datetime) -> None:
@@ -86,6 +88,8 @@ class CommandRouter:
         """A command (or a strategy created) since the last poll: to its user actor, with how to
         run the strategy (its row, read now) should the actor not know it."""
         uid = record.user_id
+        if self._owns is not None and not self._owns(uid):
+            return  # another process's user: its start there reads the row
         user = self._deleted.command(record) if record.user_deleted else self._users.get(uid)
         if record.user_deleted:
             if user is None:

@@ -15,6 +15,7 @@ strategies created while the service runs arrive with their first command
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from actors.engine_actor import EngineActor
 from actors.engine_waits import retry_delay
 from actors.feed import PriceBoard
 from actors.feed_link import FeedLink
+from actors.leases import LeaseKeeper
 from actors.messages import (
     CheckHeartbeats,
     ChildFailed,
@@ -99,8 +101,12 @@ class UserActor(SupervisedActor):
         reconcile_interval: float = RECONCILE_INTERVAL_S,
         telemetry: Telemetry | None = None,
         notifications: Notifications | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         super().__init__()
+        # With several processes on the database: does this process surely still hold the
+        # user's lease? Engines ask before every exchange call.
+        self._lease_ok = functools.partial(leases.valid, user_id) if leases is not None else None
         self._telemetry = telemetry or Telemetry()  # the root's; a private one in tests
         self._notifications = notifications  # the user's notifications' inbox, if any
         self._reconciler = AccountReconciler(
@@ -367,6 +373,7 @@ class UserActor(SupervisedActor):
             sends=child.sends,
             telemetry=self._telemetry,
             notifications=self._notifications,
+            lease_ok=self._lease_ok,
         )
 
     def _retire(self, child: EngineChild) -> None:

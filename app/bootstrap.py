@@ -30,6 +30,7 @@ from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
+from app.leases import Leases, shares_database
 from app.notifier import build_notifier
 from app.paper_accounts import open_paper_account
 from app.retention import retention_policy
@@ -150,9 +151,11 @@ class LiveFeeds:
 class Service:
     """One running service process. `start()` then `stop()`; `run()` waits for a signal.
 
-    `lock`: the one-service-per-database lock, already acquired by the caller. `martingale run`
-    takes it before it syncs the config, so that a second `run` is refused before it writes
-    anything; without one, `start()` takes it. Either way `stop()` releases it.
+    `lock`: on SQLite, the one-service-per-database lock, already acquired by the caller.
+    `martingale run` takes it before it syncs the config, so that a second `run` is refused
+    before it writes anything; without one, `start()` takes it. Either way `stop()` releases
+    it. On MySQL several processes share the database instead: each holds the leases of its
+    share of the users (`app.leases`), and every write that matters checks them.
     """
 
     def __init__(
@@ -179,6 +182,7 @@ class Service:
         self._engine: Any = None
         self._live_feeds = LiveFeeds(self.tuning.live_poll_interval)
         self._lock: ServiceLock | None = lock
+        self.leases: Leases | None = None  # MySQL: this process's share of the users
         self._stopped = threading.Event()
         self._done = threading.Event()  # run() returns once this is set
         self._failure: str | None = None  # why request_stop() ended the run, if it did
@@ -190,13 +194,14 @@ class Service:
 
     def start(self) -> None:
         url = resolved_url(self.config)  # the password file is read once per start
-        if self._lock is None:
+        if self._lock is None and not shares_database(url):
             lock = ServiceLock(url)
             lock.acquire()  # one service per database: refuse before touching anything
             self._lock = lock
-        # Another process took the database (MySQL: our lock's connection was lost and the lock
-        # taken meanwhile): stop placing orders at once and shut down.
-        self._lock.notify_on_lost(self.request_stop)
+        if self._lock is not None:
+            # Another process took the database (MySQL: our lock's connection was lost and the
+            # lock taken meanwhile): stop placing orders at once and shut down.
+            self._lock.notify_on_lost(self.request_stop)
         try:
             self._start_parts(url)
             if self.web is not None:
@@ -220,6 +225,10 @@ class Service:
         self.notifier = build_notifier(repo, self.vault, settings=self.tuning.notifier)
         if self.notifier is not None:
             self.notifier.start()
+        keeper = None
+        if shares_database(url) and self._lock is None:
+            self.leases = Leases(url, lease_s=float(self.config.database.lease_seconds))
+            keeper = self.leases.start(repo)
         self.root = RootSupervisor.start(
             repo=repo,
             feeds=self._feeds(),
@@ -237,6 +246,7 @@ class Service:
             telemetry=self.telemetry,
             pruning=self._pruning(),
             notifications=self.notifier.inbox if self.notifier is not None else None,
+            leases=keeper,
         )
 
     def stop(self) -> None:
@@ -252,6 +262,8 @@ class Service:
         finally:
             if self.timers is not None:
                 self.timers.stop()
+            if self.leases is not None:  # after the tree: its users go to the others now
+                self.leases.stop()
             if self.notifier is not None:  # after the tree: every engine could tell it
                 self.notifier.stop()
             self._live_feeds.close()

@@ -85,6 +85,10 @@ class DatabaseConfig(StrictModel):
     url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
     password_env: EnvName | None = None
     password_file: SecretFilePath | None = None
+    # MySQL, several service processes: how long a process's claim on a user lasts without a
+    # renewal (renewed every quarter of it). Another process takes over the users of one that
+    # died this long after its last renewal, at most.
+    lease_seconds: Int = Field(default=20, ge=4, le=600)
 
     @model_validator(mode="after")
     def _one_password(self) -> DatabaseConfig:

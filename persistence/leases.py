@@ -23,12 +23,8 @@ All times are the database's (UTC_TIMESTAMP(6)), so process clocks need not agre
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-import uuid
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +33,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from persistence import models as m
 from persistence.errors import translated
+from persistence.lease_book import LEASE_S, SAFETY_S, LeaseBook
 
 LEASES, PROCESSES = m.USER_LEASES, m.SERVICE_PROCESSES
 _L, _P = LEASES.c, PROCESSES.c
-LEASE_S = 20.0  # a lease's and a process heartbeat's life; renewed every LEASE_S / 4
-SAFETY_S = 2.0  # the local deadline ends this long before the database's expiry
 
 _NOW = func.utc_timestamp(6)
 
@@ -49,91 +44,6 @@ _NOW = func.utc_timestamp(6)
 def _later(seconds: float) -> Any:
     """The database's now plus `seconds` (microseconds kept)."""
     return func.timestampadd(literal_column("MICROSECOND"), int(seconds * 1_000_000), _NOW)
-
-
-def new_process_id() -> str:
-    return str(uuid.uuid4())
-
-
-def fair_share(users: int, processes: int) -> int:
-    """How many users each of `processes` live processes should hold (rounded up)."""
-    return math.ceil(users / max(1, processes))
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a process does with its leases after a renewal: claim up to `claim` more, or shed
-    `shed` of those it holds (never both)."""
-
-    claim: int = 0
-    shed: int = 0
-
-
-def plan(held: int, users: int, processes: int) -> Plan:
-    """Take up to the fair share; shed down to it once holding more than the share plus one
-    (a new process joined), so a process never keeps more than its fair share plus one."""
-    share = fair_share(users, processes)
-    if held < share:
-        return Plan(claim=share - held)
-    if held > share + 1:
-        return Plan(shed=held - share)
-    return Plan()
-
-
-class LeaseBook:
-    """This process's leases: user -> fencing token, and until when (monotonic) they surely
-    hold. Thread-safe: the lease keeper writes it; the writer and the engines read it."""
-
-    def __init__(self, process_id: str | None = None, *, clock: Any = time.monotonic) -> None:
-        self.process_id = process_id or new_process_id()
-        self._clock = clock
-        self._tokens: dict[int, int] = {}
-        self._until: dict[int, float] = {}
-        self._users_of: dict[int, int] = {}  # strategy -> user: never changes
-        self._mutex = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"LeaseBook(process={self.process_id}, users={len(self._tokens)})"
-
-    def hold(self, tokens: Mapping[int, int], until: float) -> None:
-        with self._mutex:
-            for user_id, token in tokens.items():
-                self._tokens[user_id] = token
-                self._until[user_id] = until
-
-    def extend(self, user_ids: Iterable[int], until: float) -> None:
-        with self._mutex:
-            for user_id in user_ids:
-                if user_id in self._tokens:
-                    self._until[user_id] = until
-
-    def drop(self, user_ids: Iterable[int]) -> None:
-        with self._mutex:
-            for user_id in user_ids:
-                self._tokens.pop(user_id, None)
-                self._until.pop(user_id, None)
-
-    def tokens(self) -> dict[int, int]:
-        with self._mutex:
-            return dict(self._tokens)
-
-    def token(self, user_id: int) -> int | None:
-        with self._mutex:
-            return self._tokens.get(user_id)
-
-    def valid(self, user_id: int) -> bool:
-        """Does this process surely still hold the user's lease (by its local clock)?"""
-        with self._mutex:
-            until = self._until.get(user_id)
-        return until is not None and self._clock() < until
-
-    def user_of(self, strategy_id: int) -> int | None:
-        with self._mutex:
-            return self._users_of.get(strategy_id)
-
-    def learn_users(self, users_of: Mapping[int, int]) -> None:
-        with self._mutex:
-            self._users_of.update(users_of)
 
 
 _STRATEGY_USERS = (
@@ -222,6 +132,25 @@ class SqlLeases:
                 )
             )
             return int(conn.execute(select(func.count()).select_from(PROCESSES)).scalar_one())
+
+    def processes(self) -> list[tuple[str, str, int]]:
+        """(id, host, pid) of every registered process, this one included."""
+        with translated("list service processes"), self._engine.connect() as conn:
+            rows = conn.execute(select(_P.id, _P.host, _P.pid))
+            return [(str(pid_), str(host), int(pid)) for pid_, host, pid in rows]
+
+    def reap(self, process_id: str) -> int:
+        """A process known to be dead (it ran on this machine and its pid is gone): its leases
+        expire now and its row goes, so its users are claimed at once rather than after the
+        lease time. The number of leases freed."""
+        if process_id == self.me:
+            return 0
+        with translated("free a dead process's leases"), self._engine.begin() as conn:
+            freed = conn.execute(
+                update(LEASES).where(_L.owner == process_id).values(owner=None, expires_at=None)
+            ).rowcount
+            conn.execute(delete(PROCESSES).where(_P.id == process_id))
+            return int(freed)
 
     def unregister(self) -> None:
         with translated("unregister the service process"), self._engine.begin() as conn:

@@ -22,7 +22,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,6 +47,36 @@ LOCK_SESSION_TIMEOUT_S = 86_400
 # After we KILL our own stale session (see `_retake`), how long GET_LOCK waits for the server
 # to finish ending it and free the lock.
 STALE_SESSION_WAIT_S = 5
+
+
+SYNC_WAIT_S = 120  # how long a starting process waits for another's config sync
+
+
+@contextlib.contextmanager
+def config_sync_lock(url: str, wait_s: int = SYNC_WAIT_S) -> Iterator[None]:
+    """Several processes starting on one MySQL database sync the same config file: one at a
+    time (a named lock on a connection of its own, released at the end or when the connection
+    dies). Nothing on SQLite, where the service lock is held already."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        yield
+        return
+    digest = hashlib.sha256((parsed.database or "").encode()).hexdigest()[:16]
+    name = f"martingale-sync-{digest}"
+    engine = make_engine(url, pool_size=1)
+    try:
+        with translated("take the config sync lock"), engine.connect() as conn:
+            got = conn.execute(text("SELECT GET_LOCK(:n, :w)"), {"n": name, "w": wait_s})
+            if got.scalar() != 1:
+                raise ConfigurationError(
+                    f"another service process kept the config sync lock for {wait_s} s; try again"
+                )
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+    finally:
+        engine.dispose()
 
 
 class ServiceLock:

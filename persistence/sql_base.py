@@ -19,7 +19,7 @@ from persistence import models as m
 from persistence import sql_trading as trading
 from persistence.database import READONLY
 from persistence.errors import NotFound, translated
-from persistence.leases import LeaseBook
+from persistence.lease_book import LeaseBook
 
 T = TypeVar("T")
 USERS, _STRATEGIES = m.USERS, m.STRATEGIES

@@ -24,7 +24,8 @@ from domain.orders import Fill, Order, OrderState
 from persistence import models as m
 from persistence import sql_rows
 from persistence.errors import NotFound, VersionConflict
-from persistence.leases import LeaseBook, refused_users
+from persistence.lease_book import LeaseBook
+from persistence.leases import refused_users
 from persistence.records import StepOutcome, StepResult, StepWrite
 from persistence.sql_bulk import insert_rows, update_rows
 from persistence.sql_trading import (

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bootstrap import Service
+from app.leases import shares_database
 from app.web_process import make_web
 from config.loader import load_config
 from config.logging import configure_logging
 from config.secrets import resolved_url
 from domain.errors import ConfigurationError, CredentialError, MartingaleError
-from persistence.ownership import ServiceLock
+from persistence.ownership import ServiceLock, config_sync_lock
 from services.database import check_config_url, missing_mysql_database, open_repository
 from services.market_files import check_market_files
 from services.onboarding import sync_config, vault_for
@@ -24,8 +25,10 @@ def register(sub: Any) -> None:
         "run",
         help="run every user's strategies from a config file",
         description=(
-            "Validate the config file, take the database's one-service lock (a second `run` "
-            "exits 1 before writing anything), sync the file into the database (as "
+            "Validate the config file, take the database's one-service lock on SQLite (a second "
+            "`run` exits 1 before writing anything; on MySQL several `run` processes share the "
+            "users through leases, each holding its fair share and taking over the users of "
+            "one that dies), sync the file into the database (as "
             "`martingale onboard` does: a state recorded with `martingale strategy` stays), "
             "then run every user's strategies until SIGTERM or SIGINT. On a signal no new "
             "order is placed, resting orders stay on the exchange, everything is flushed and "
@@ -58,24 +61,28 @@ def handle(args: argparse.Namespace) -> int:
         url = resolved_url(config)
     except (ConfigurationError, CredentialError) as exc:
         return _fail(exc, 2)
-    # One service per database, and the lock comes first: a second `run` must be refused
-    # before its sync writes anything (it would undo a stop-now recorded meanwhile).
-    lock = ServiceLock(url)
+    # SQLite: one service per database, and the lock comes first: a second `run` must be
+    # refused before its sync writes anything (it would undo a stop-now recorded meanwhile).
+    # MySQL: processes share the database; their syncs of the file take turns.
+    lock = None if shares_database(url) else ServiceLock(url)
     try:
         missing = missing_mysql_database(url)  # the lock's own connection needs it to exist
         if missing is not None:
             return _fail(missing, 1)
-        lock.acquire()
+        if lock is not None:
+            lock.acquire()
     except MartingaleError as exc:  # already running, or the database is unreachable
         return _fail(exc, 1)
     try:
-        with open_repository(url, create=True) as repo:
+        with open_repository(url, create=True) as repo, config_sync_lock(url):
             sync_config(config, repo, vault, now=datetime.now(UTC))
     except (ConfigurationError, CredentialError) as exc:
-        lock.release()
+        if lock is not None:
+            lock.release()
         return _fail(exc, 2)
     except MartingaleError as exc:
-        lock.release()
+        if lock is not None:
+            lock.release()
         return _fail(exc, 1)
     try:
         web = None if args.no_web or not config.web.enabled else make_web(config, vault=vault)

@@ -24,6 +24,8 @@ from services.onboarding import sync_config
 from tests.integration.app.conftest import ALICE, config_text, snapshot
 
 
+# SQLite only: on MySQL a second `run` shares the users through leases (tests/e2e/test_processes).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_second_run_is_refused_before_it_syncs_anything(
     db_url: str,
     write_config: Callable[[str], Path],

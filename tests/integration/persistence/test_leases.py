@@ -13,7 +13,8 @@ from sqlalchemy import select
 from domain.errors import LeaseLost
 from persistence import models as m
 from persistence.database import make_engine
-from persistence.leases import LeaseBook, SqlLeases, refused_users
+from persistence.lease_book import LeaseBook
+from persistence.leases import SqlLeases, refused_users
 from persistence.migrate import upgrade
 from persistence.records import ActualState, StepWrite
 from persistence.sql_repository import SqlRepository

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persistence.leases import LeaseBook, Plan, fair_share, plan
+from persistence.lease_book import LeaseBook, Plan, fair_share, plan
 
 
 def test_a_lone_process_takes_every_user() -> None:
