@@ -40,6 +40,7 @@ from actors.messages import (
     PriceCrossed,
     Resume,
     SignalArrived,
+    StartConditionChanged,
     Stop,
     Wake,
 )
@@ -126,6 +127,7 @@ class EngineActor(MarketSide, SupervisedActor):
         self._parent = parent
         self._feed = feed
         self._timers = timers
+        self._start_timer = None
         self._prices = prices
         self._fence = fence
         self._lease_ok = lease_ok
@@ -281,6 +283,9 @@ class EngineActor(MarketSide, SupervisedActor):
             self._after_step()
         elif isinstance(message, SignalArrived):
             self._signal(message)
+        elif isinstance(message, StartConditionChanged):
+            self.engine.start_changed()
+            self._after_step()
 
     def _signal(self, message: SignalArrived) -> None:
         """A webhook signal (`actors.signal_inbox`): delivered, the step committed, then the

@@ -12,7 +12,7 @@ from typing import Any
 from actors.feed import PriceBoard
 from actors.feed_link import FeedLink
 from actors.messages import Wake
-from actors.timers import TimerService
+from actors.timers import TimerHandle, TimerService
 from domain.errors import ExchangeUnavailable, MartingaleError
 from exchange.port import Exchange
 
@@ -30,6 +30,7 @@ class MarketSide:
     _feed: FeedLink | None
     _last_watch: tuple[Decimal | None, Decimal | None] | None
     _timers: TimerService
+    _start_timer: TimerHandle | None  # the armed "start" look on the wall clock, if any
     _clock: Callable[[], datetime]
     _exchange: Exchange
     _prices: PriceBoard
@@ -40,9 +41,13 @@ class MarketSide:
         and so does a waiting strategy's look at a candle close ("start");
         other timers are scaled to wall time: 60 s at speed 300 is 0.2 s."""
         feed = self._feed
+        if what == "start":
+            self.unschedule(what)  # one look armed at a time, whoever armed the last
         if feed is None or not feed.own_clock:
             delay = max(0.0, (at - self._market_now()).total_seconds())
-            self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
+            handle = self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
+            if what == "start":
+                self._start_timer = handle
             return
         if what in ("cooldown", "start"):  # never both: a strategy waits for one or the other
             feed.set_alarm(self.strategy_id, at, self.actor_ref, Wake(what=what, counted=True))
@@ -50,6 +55,17 @@ class MarketSide:
         delay = max(0.0, (at - self._market_now()).total_seconds()) * feed.time_scale
         delay = max(delay, MIN_SCALED_WAKE)  # an ended replay's clock stands still
         self._timers.tell_later(delay, self.actor_ref, Wake(what=what))
+
+    def unschedule(self, what: str) -> None:
+        """Drop the armed "start" look: its wall-clock timer, or the market alarm (a strategy
+        waiting to start has no cooldown alarm to lose with it)."""
+        if what != "start":
+            return
+        if self._start_timer is not None:
+            self._start_timer.cancel()
+            self._start_timer = None
+        if self._feed is not None and self._feed.own_clock:
+            self._feed.clear_alarm(self.strategy_id, self.actor_ref)
 
     def watch(self, below: Decimal | None, above: Decimal | None) -> None:
         if self._feed is None or (below, above) == self._last_watch:

@@ -49,7 +49,15 @@ class Store(Protocol):
 class Host(Protocol):
     """What the engine asks of its actor: timers, price watching and reporting upward."""
 
-    def schedule(self, at: datetime, what: str) -> None: ...
+    def schedule(self, at: datetime, what: str) -> None:
+        """Wake the engine with `what` at `at` (market time); a "start" look replaces the
+        one armed before."""
+        ...
+
+    def unschedule(self, what: str) -> None:
+        """Drop the armed "start" look (the strategy waits for something else now)."""
+        ...
+
     def watch(self, below: Decimal | None, above: Decimal | None) -> None: ...
     def report(self, kind: str, detail: str | None = None, *, stored: bool = False) -> None:
         """Log what happened and add it to the audit trail (`stored`: the audit row was

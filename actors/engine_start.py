@@ -14,7 +14,10 @@
   cycle.
 
 The parameters stored now are read before each look (`_take_params`), as at a cooldown's end:
-a condition changed to asap starts the cycle at the next look.
+a condition changed to asap starts the cycle at the next look. A change of the stored
+condition is also told to the engine (`start_changed`, from the root's poll): a waiting
+strategy takes the stored parameters then, and arms the new condition's look (signal -> rsi),
+drops its look (rsi -> signal), or starts (-> asap), with no restart and no cooldown to wait.
 """
 
 from __future__ import annotations
@@ -67,6 +70,27 @@ class StartWaits(EngineSteps):
         if reads_candles(condition):
             at = next_close(self._market(), condition.seconds) + self._candle_delay
             self._host.schedule(at, "start")
+
+    def start_changed(self) -> None:
+        """The stored start condition changed: a waiting strategy takes the stored parameters
+        now (as at a cooldown's end) and looks at what the new condition needs; any other
+        phase takes them as its next cycle begins."""
+        state = self._require_state()
+        if state.phase is not Phase.WAITING:
+            return
+        before = state.params.start_condition
+        self._take_params()
+        condition = self._require_state().params.start_condition
+        if condition == before:
+            return  # unchanged, or refused (said by `_take_params`)
+        self._host.report("start_condition_changed", waiting_text(condition))
+        if not waits(condition):
+            self._host.unschedule("start")
+            self._signal("asap")
+        elif reads_candles(condition):
+            self.arm_start()  # replaces the old condition's look
+        else:
+            self._host.unschedule("start")  # a signal: nothing to look at
 
     def on_start_check(self) -> None:
         """The "start" alarm: read the closed candles and start the cycle if the condition

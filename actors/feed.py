@@ -7,7 +7,8 @@ shared timer service: after each tick it asks for the next after `source.next_de
 
 Replays on the paper venue: each candle goes to the venue with its close time (fills carry
 market time) and the recording's name, so the venue keeps the replay's position in the same write
-as the candle's fills; a feed (re)started on a replay first skips what the venue already took.
+as the candle's fills; a feed (re)started on a replay first skips what the venue already took,
+and gives the venue the file's history (its candles answer `fetch_candles` from the first ask).
 A lockstep replay (`lockstep: true`) sends its next candle no sooner than its speed says and
 only once every engine the last candle woke (crossings, catch-ups, cooldown alarms) has handled
 it, as a backtest does: so the service and a backtest agree at any speed.
@@ -227,6 +228,9 @@ class MarketFeedActor(SupervisedActor):
         self._resumed = True
         if self._paper is None or self._replay is None:
             return
+        history = getattr(self._source, "history", None)
+        if history is not None:  # its candles answer fetch_candles up to the replay's position
+            self._paper.add_history(self.symbol, self._replay, history)
         opened = self._paper.replay_position(self.symbol, self._replay)
         if opened is not None:
             assert isinstance(self._source, ReplaySource)

@@ -54,6 +54,15 @@ class SignalArrived:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StartConditionChanged:
+    """The stored start condition of a strategy changed (the API, a config sync), seen by the
+    root's poll (`actors.root_poll`), on its way through the user actor to the engine: a
+    waiting engine takes it at once (`actors.engine_start.StartWaits.start_changed`)."""
+
+    strategy_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pause:
     pass
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pykka
 
-from actors.messages import CredentialsChanged, DesiredChanged
+from actors.messages import CredentialsChanged, DesiredChanged, StartConditionChanged
 from actors.root_markets import Markets
 from actors.root_poll import DatabasePoll
 from actors.root_users import DeletedUsers, UserChild
@@ -72,6 +72,11 @@ class CommandRouter:
                     "root: a command could not be handled", strategy=record.strategy_id
                 )
                 self._db.forget(record.strategy_id)
+        for record in changes.starts:  # after the commands: a resumed engine is booting
+            ref = self._user_ref(record.strategy_id)
+            if ref is not None:
+                with contextlib.suppress(pykka.ActorDeadError):  # a restart reads the new one
+                    ref.tell(StartConditionChanged(strategy_id=record.strategy_id))
         for account in changes.rekeyed:
             user = self._users.get(account.user_id)
             if user is not None and user.ref is not None:

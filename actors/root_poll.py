@@ -10,6 +10,9 @@ root reads, every couple of seconds:
   strategy is a new one;
 - the accounts created or given a key since the last poll: a known account whose key differs
   (fingerprint or storage times) had its key replaced.
+- the start condition of those strategies: one that differs from the last seen (the API or a
+  config sync changed it) is told to the engine, so a strategy waiting for its start re-arms
+  (or stops) its candle alarm at once, not at its next cooldown or restart.
 
 Only rows changed since the last poll, less POLL_MARGIN (clock differences between the writers:
 the CLI, another host), are read, and every row every FULL_POLL_EVERY polls, which bounds how long
@@ -19,6 +22,7 @@ thousands, every poll. A plain object used on the root's thread only.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,10 +49,28 @@ def _key_of(account: AccountRecord) -> tuple[Any, ...]:
     )
 
 
+def start_key(value: object) -> str | None:
+    """The start condition as one comparable text, whichever way the database gave it (a
+    MySQL JSON path read quotes a string; SQLite's and the row's own value do not)."""
+    if isinstance(value, str) and value[:1] in ('"', "{"):
+        text = value
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 @dataclass(frozen=True, slots=True)
 class Changes:
     commands: list[DesiredStateRecord] = field(default_factory=list)  # new or repeated
     rekeyed: list[AccountRecord] = field(default_factory=list)  # known accounts, key replaced
+    # Known strategies whose start condition changed since the last poll that read them.
+    starts: list[DesiredStateRecord] = field(default_factory=list)
 
 
 class DatabasePoll:
@@ -56,6 +78,7 @@ class DatabasePoll:
         self.commands: dict[int, Command] = {}  # strategy id -> the last command seen
         self.accounts: dict[int, AccountRecord] = {}  # the account rows the root last read
         self.owners: dict[int, int] = {}  # strategy id -> user id (where its signals go)
+        self.starts: dict[int, str | None] = {}  # strategy id -> its last start condition
         self._polls = 0
         self._last: datetime | None = None
 
@@ -63,6 +86,7 @@ class DatabasePoll:
         """The root read this strategy's row (at start, or to run it): its command is known."""
         self.commands[record.id] = command_of(record)
         self.owners[record.id] = record.user_id
+        self.starts[record.id] = start_key(record.params.get("start_condition"))
 
     def running(self) -> list[int]:
         """The strategies last seen wanted running (their webhook signals are delivered)."""
@@ -87,6 +111,10 @@ class DatabasePoll:
         changes = Changes()
         for record in records:
             self.owners[record.strategy_id] = record.user_id
+            start = start_key(record.start_condition)
+            if record.strategy_id in self.starts and self.starts[record.strategy_id] != start:
+                changes.starts.append(record)
+            self.starts[record.strategy_id] = start
             command = command_of(record)
             if self.commands.get(record.strategy_id) != command:
                 self.commands[record.strategy_id] = command

@@ -47,6 +47,7 @@ from actors.messages import (
     RestartChild,
     Resume,
     SignalArrived,
+    StartConditionChanged,
     Stop,
     UserWentIdle,
 )
@@ -203,11 +204,13 @@ class UserActor(SupervisedActor):
             self._supervision.check_heartbeats()
         elif isinstance(message, DesiredChanged):
             self._desired_changed(message)
-        elif isinstance(message, SignalArrived):
+        elif isinstance(message, (SignalArrived, StartConditionChanged)):
             child = self._children.get(message.strategy_id)
             if child is not None and child.ref is not None:
                 with contextlib.suppress(pykka.ActorDeadError):
-                    child.ref.tell(message)  # not running here: told again at a later poll
+                    # Not running here: a signal is told again at a later poll, and a start
+                    # reads the row's start condition.
+                    child.ref.tell(message)
         elif isinstance(message, ReconcileDue):
             account = message.account_id
             symbols = {sym for sym, _ in self._engines_of(account).values()}

@@ -67,6 +67,11 @@ class SyncHost:
         self._seq += 1
         heapq.heappush(self.timers, (at, self._seq, what))
 
+    def unschedule(self, what: str) -> None:
+        """A run never changes its parameters; kept for the Host protocol."""
+        self.timers = [t for t in self.timers if t[2] != what]
+        heapq.heapify(self.timers)
+
     def watch(self, below: Decimal | None, above: Decimal | None) -> None:
         self.below, self.above = below, above
 

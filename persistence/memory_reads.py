@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, localcontext
+from typing import Any
 
 from domain.orders import Fill, Order
 from persistence.errors import NotFound
@@ -54,6 +56,7 @@ class MemoryReads:
                     stop_mode=x.stop_mode,
                     command_seq=x.command_seq,
                     user_deleted=self._s.users[x.user_id].deleted,
+                    start_condition=_text(x.params.get("start_condition")),
                 )
                 for x in sorted(self._s.strategies.values(), key=lambda x: x.id)
                 if x.deleted_at is None and (changed_since is None or x.updated_at >= changed_since)
@@ -143,3 +146,10 @@ def _exact_sum(values: Iterable[Decimal | None]) -> Decimal:
     with localcontext() as wide:
         wide.prec = 80
         return normalized(sum((v for v in values if v is not None), Decimal(0)))
+
+
+def _text(value: Any) -> str | None:
+    """A stored parameter as the SQL repository's JSON path read gives it."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)

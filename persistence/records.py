@@ -204,6 +204,10 @@ class DesiredStateRecord:
     # Its user was deleted: the service stops it (the delete asked for that) and runs nothing
     # of the user again.
     user_deleted: bool = False
+    # The stored `start_condition` parameter as the database gives it (its one-line text; a
+    # MySQL JSON path read may give it JSON-quoted): the poll compares it with the last one it
+    # saw, so a waiting engine learns at once that its condition changed.
+    start_condition: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -154,13 +154,15 @@ class Repository(Protocol):
     def list_desired_states(
         self, *, changed_since: datetime | None = None
     ) -> list[DesiredStateRecord]:
-        """Desired state, stop mode and command count of every strategy not deleted, by id;
-        with `changed_since`, only strategies whose row changed at or after it (`updated_at`).
+        """Desired state, stop mode, command count and start condition of every strategy not
+        deleted, by id; with `changed_since`, only strategies whose row changed at or after it
+        (`updated_at`).
         A deleted strategy is left out, so the poll never runs it again. A deleted user's
         strategies are listed, with `user_deleted`: the stop its deletion asked for must reach a
         service that runs them.
 
-        Cheap (five columns): what the root supervisor polls every couple of seconds.
+        Cheap (six short columns, the start condition read out of the params' JSON): what the
+        root supervisor polls every couple of seconds.
         """
         ...
 

@@ -58,6 +58,8 @@ _DESIRED_STATES = (
         STRATEGIES.c.stop_mode,
         STRATEGIES.c.command_seq,
         USERS.c.deleted_at,
+        # One short text of the params' JSON, not the whole column (SQLite and MySQL alike).
+        func.json_extract(STRATEGIES.c.params, "$.start_condition"),
     )
     .join(USERS, USERS.c.id == STRATEGIES.c.user_id)
     .where(STRATEGIES.c.deleted_at.is_(None))
@@ -121,8 +123,9 @@ class SqlReads(SqlBase):
                     stop_mode=StopMode(mode) if mode else None,
                     command_seq=seq or 0,
                     user_deleted=gone is not None,
+                    start_condition=None if start is None else str(start),
                 )
-                for sid, uid, desired, mode, seq, gone in s.connection().execute(query)
+                for sid, uid, desired, mode, seq, gone, start in s.connection().execute(query)
             ]
 
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]:

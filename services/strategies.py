@@ -109,8 +109,10 @@ def update_params(
     When they apply: the engine reads the stored parameters as each new cycle begins (at the
     end of a cooldown, `actors.engine.Engine._take_params` -> `engine_policy.between_cycles`)
     and when it starts, with no restart needed; a cycle in progress keeps the ladder it was
-    opened with, so no resting order moves. A config file that names this strategy sets its own
-    parameters again at its next sync.
+    opened with, so no resting order moves. A strategy waiting for its start condition takes a
+    changed condition at once (the root's poll tells its engine, `actors.root_poll`): its candle
+    look is armed for rsi/ma, dropped for a signal. A config file that names this strategy sets
+    its own parameters again at its next sync.
     """
     record = get_strategy(repo, user_id, strategy_id)
     account = repo.get_account(record.account_id)

@@ -12,6 +12,10 @@ at `max_gap_periods` periods so a long outage in the data does not stall the rep
 The period comes from `period`, else the file name (``ETH-BTC-5m.csv`` -> 5 minutes), else the
 distance between the first two candles (read ahead at construction).
 
+`history` reads the file's candles before a time again (`CsvHistory`): the paper venue answers
+`fetch_candles` with them, so a strategy waiting for an indicator on a replay has its history at
+once instead of waiting `period` candles.
+
 `check_candle_file` reads a whole file with the same parser, so `onboard` and `run` can refuse a
 file with a bad line up front instead of the replay stopping at it hours later.
 """
@@ -68,6 +72,28 @@ def period_from_name(path: Path) -> timedelta | None:
     if match is None:
         return None
     return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
+
+
+class CsvHistory:
+    """The candles of a replay file closed at or before a time (`exchange.paper.candles.History`),
+    read from its start with the replay's own parser at each ask (a file is never held whole:
+    the venue keeps the few it needs)."""
+
+    def __init__(self, path: str | Path, period: timedelta) -> None:
+        self._path = Path(path)
+        self._period = period
+
+    @property
+    def period(self) -> timedelta:
+        return self._period
+
+    def until(self, now: datetime) -> Iterator[Candle]:
+        source = CsvReplaySource(self._path, symbol="", period=self._period)
+        try:
+            while (candle := source._read()) is not None and candle.timestamp + self._period <= now:
+                yield candle
+        finally:
+            source.close()
 
 
 class CsvReplaySource:
@@ -130,6 +156,11 @@ class CsvReplaySource:
     @property
     def replay_key(self) -> str:
         return str(self._path.resolve())
+
+    @property
+    def history(self) -> CsvHistory:
+        """The file's candles before the replay's position, for the paper venue's candles."""
+        return CsvHistory(self._path, self._period)
 
     @property
     def next_delay(self) -> float:

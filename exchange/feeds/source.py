@@ -8,7 +8,8 @@ not go stale waiting), then waits `next_delay` seconds before calling again.
 Optional members the feed actor reads when a source has them: `time_scale` (wall seconds per
 market second; 1 when absent), and for a source replaying a recording, `ReplaySource`'s
 `replay_key` and `resume_after` (the paper venue keeps the position of each replay, so a restart
-continues where the replay was).
+continues where the replay was), and `history` (the recording's candles before a time,
+`exchange.paper.candles.History`: the venue's `fetch_candles` answers with them).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ thread uses it; it forgets everything when dropped. `PaperExchange` takes either
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from domain.errors import OrderNotFound
 from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.orders import Fill, Order
 from exchange.paper.accounts import VenueFill
-from exchange.paper.candles import CandleBook
+from exchange.paper.candles import CandleBook, closed_candles
 from exchange.paper.core import MatchingCore, candle_range
 from exchange.paper.recorder import Unrecorded
 from exchange.paper.venue import DEFAULT_FEE_RATE
@@ -71,14 +72,21 @@ class SimVenue:
         low, high, close = candle_range(candle)
         closed = at or self._clock()
         self._candles.take(
-            symbol, candle.timestamp, closed, low=low, high=high, close=close, first=candle.open
+            symbol,
+            candle.timestamp,
+            closed,
+            low=low,
+            high=high,
+            close=close,
+            first=candle.open,
+            volume=candle.volume,
         )
         return self._core.match(symbol, low, high, close, at, replay=mark)[0]
 
     def candles(self, symbol: str, seconds: int, limit: int) -> list[Candle]:
         """As `PaperVenue.candles`."""
         self._core.listed(symbol)
-        return self._candles.closed(symbol, seconds, limit)
+        return closed_candles(self._candles, nullcontext(), symbol, seconds, limit)
 
     def ticker(self, symbol: str) -> Ticker:
         return self._core.ticker(symbol)

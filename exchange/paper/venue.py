@@ -28,7 +28,7 @@ from domain.market import Balance, Candle, MarketRules, Ticker
 from domain.money import ZERO
 from domain.orders import Fill, Order, OrderType, Side
 from exchange.paper.accounts import VenueFill
-from exchange.paper.candles import CandleBook
+from exchange.paper.candles import CandleBook, History, closed_candles
 from exchange.paper.core import candle_range
 from exchange.paper.journal import Journal
 from exchange.paper.state import VenueState
@@ -158,16 +158,31 @@ class PaperVenue:
         with self._lock:
             closed = at or self._clock()
             self._candles.take(
-                symbol, candle.timestamp, closed, low=low, high=high, close=close, first=candle.open
+                symbol,
+                candle.timestamp,
+                closed,
+                low=low,
+                high=high,
+                close=close,
+                first=candle.open,
+                volume=candle.volume,
             )
         return self._match(symbol, low, high, close, at, replay=mark)
 
-    def candles(self, symbol: str, seconds: int, limit: int) -> list[Candle]:
-        """The last `limit` closed candles of `seconds` built from the prices taken (see
-        `exchange.paper.candles`)."""
-        self.market_rules(symbol)  # UnknownSymbol for a market the venue does not list
+    def add_history(self, symbol: str, replay: str, history: History) -> None:
+        """`symbol`'s prices come from recording `replay`, whose earlier candles `history`
+        reads: `candles` answers with them from the first ask, up to the replay's position
+        (kept from before a restart too) and never past it."""
         with self._lock:
-            return self._candles.closed(symbol, seconds, limit)
+            mark = self._state.replays.get(symbol)
+            now = mark[1] + history.period if mark is not None and mark[0] == replay else None
+            self._candles.add_history(symbol, history, now)
+
+    def candles(self, symbol: str, seconds: int, limit: int) -> list[Candle]:
+        """The last `limit` closed candles of `seconds` built from the prices taken, and for a
+        replay from its file's history before them (see `exchange.paper.candles`)."""
+        self.market_rules(symbol)  # UnknownSymbol for a market the venue does not list
+        return closed_candles(self._candles, self._lock, symbol, seconds, limit)
 
     def replay_position(self, symbol: str, replay: str) -> datetime | None:
         """The open time of the last candle of recording `replay` the venue took for `symbol`

@@ -116,10 +116,14 @@ class RecordingHost:
     watched: list[tuple[Decimal | None, Decimal | None]] = field(default_factory=list)
     reports: list[tuple[str, str | None]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unscheduled: list[str] = field(default_factory=list)
     fenced: bool = False
 
     def schedule(self, at: datetime, what: str) -> None:
         self.scheduled.append((at, what))
+
+    def unschedule(self, what: str) -> None:
+        self.unscheduled.append(what)
 
     def watch(self, below: Decimal | None, above: Decimal | None) -> None:
         self.watched.append((below, above))

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from actors.root_poll import start_key
 from domain.events import StopMode
 from persistence import models as m
 from persistence.memory import MemoryRepository
@@ -142,3 +143,32 @@ def test_accounts_created_or_given_a_key_since_a_time_are_listed(repo: Any) -> N
     assert changed.credentials_rotated_at == at(20)
     repo.delete_user(uid, now=at(30))  # a deleted user's accounts are nobody's business
     assert [a.id for a in repo.list_changed_accounts()] == [spare]
+
+
+def test_the_poll_reads_each_strategys_start_condition(repo: Any) -> None:
+    uid, aid, sid = onboard(repo)
+    record = repo.get_strategy(sid)
+    start = "rsi below=30 period=14 timeframe=5m"
+    repo.upsert_strategy(
+        uid,
+        record.name,
+        account_id=aid,
+        symbol=record.symbol,
+        params={**record.params, "start_condition": start},
+        desired_state=DesiredState.RUNNING,
+        now=at(5),
+    )
+    [polled] = repo.list_desired_states(changed_since=at(5))
+    # as each database gives it; the root's poll compares one form (actors.root_poll.start_key)
+    assert start_key(polled.start_condition) == start
+    repo.upsert_strategy(
+        uid,
+        record.name,
+        account_id=aid,
+        symbol=record.symbol,
+        params={k: v for k, v in record.params.items() if k != "start_condition"},
+        desired_state=DesiredState.RUNNING,
+        now=at(6),
+    )
+    [polled] = repo.list_desired_states(changed_since=at(6))
+    assert polled.start_condition is None

@@ -117,3 +117,58 @@ def test_a_stop_while_waiting_finishes_without_an_order(signal_world: EngineWorl
     engine = w.started()
     engine.request_stop(StopRequested(at=w.clock(), mode=StopMode.FINISH_CYCLE))
     assert engine.finished and w.db_orders() == {}
+
+
+def _store(world: EngineWorld, params: dict[str, str]) -> None:
+    """What the API writes (`services.strategies.update_params`): the row, nothing else."""
+    record = world.repo.get_strategy(world.strategy_id)
+    world.repo.upsert_strategy(
+        record.user_id,
+        record.name,
+        account_id=record.account_id,
+        symbol=record.symbol,
+        params=params,
+        desired_state=record.desired_state,
+        now=world.clock(),
+    )
+
+
+def test_a_waiting_signal_strategy_changed_to_rsi_arms_its_look_at_once(
+    signal_world: EngineWorld,
+) -> None:
+    w = signal_world
+    engine = w.started()
+    assert starts(w) == []
+    _store(w, RSI)
+    engine.start_changed()  # told by the root's poll: no cooldown, no restart
+    assert engine.waiting == "waiting for rsi2<30 on 1m"
+    t0 = w.clock()
+    assert starts(w) == [(t0 + timedelta(minutes=1, seconds=5), "start")]
+    engine.on_start_check()  # the look runs: a simulated market is followed from this ask
+    assert len(starts(w)) == 2  # and the next one is armed
+    for price in ("95", "90", "85", "85"):  # falling minutes: the RSI drops below 30
+        w.move(price, 60)
+    engine.on_start_check()
+    assert engine.state is not None and engine.state.phase is not Phase.WAITING
+    assert w.coid(1, "b") in w.db_orders()
+
+
+def test_a_waiting_rsi_strategy_changed_to_signal_drops_its_look(rsi_world: EngineWorld) -> None:
+    w = rsi_world
+    engine = w.started()
+    assert len(starts(w)) == 1
+    _store(w, SIGNAL)
+    engine.start_changed()
+    assert w.host.unscheduled == ["start"] and len(starts(w)) == 1  # dropped, none armed
+    assert engine.waiting == "waiting for a signal (max lag 60s)"
+    engine.start_changed()  # told again (a repeated poll): nothing more to do
+    assert w.host.unscheduled == ["start"]
+
+
+def test_a_waiting_strategy_changed_to_asap_starts_its_cycle(rsi_world: EngineWorld) -> None:
+    w = rsi_world
+    engine = w.started()
+    _store(w, PARAMS)
+    engine.start_changed()
+    assert engine.state is not None and engine.state.phase is not Phase.WAITING
+    assert w.coid(1, "b") in w.db_orders()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from actors.root_poll import FULL_POLL_EVERY, POLL_MARGIN, DatabasePoll
+from actors.root_poll import FULL_POLL_EVERY, POLL_MARGIN, DatabasePoll, start_key
 from persistence.memory import MemoryRepository
 from persistence.records import DesiredState, SealedCredentials
 
@@ -105,3 +105,34 @@ def test_an_idle_fleet_reads_no_rows_between_full_reads() -> None:
     ] * 2  # the first poll and the FULL_POLL_EVERY-th
     assert len(partial) == 2 * (FULL_POLL_EVERY - 1)
     assert all(rows == 0 for _, _, rows in partial)
+
+
+def test_a_changed_start_condition_is_seen_once_however_the_database_quotes_it() -> None:
+    repo = MemoryRepository()
+    sid, other = _fleet(repo, 2)
+    poll, read = _started(repo), CountingReader(repo)
+    record = repo.get_strategy(sid)
+
+    def store(start: str, at: datetime) -> None:
+        repo.upsert_strategy(
+            record.user_id,
+            record.name,
+            account_id=record.account_id,
+            symbol=record.symbol,
+            params={"start_condition": start},
+            desired_state=DesiredState.RUNNING,
+            now=at,
+        )
+
+    assert poll.poll(read, T0).starts == []  # first full read: nothing changed since the start
+    store("rsi below=30 period=14 timeframe=5m", T0 + timedelta(minutes=1))
+    changes = poll.poll(read, T0 + timedelta(minutes=1))
+    assert [r.strategy_id for r in changes.starts] == [sid]
+    assert changes.commands == []  # not a command: the desired state is the same
+    assert poll.poll(read, T0 + timedelta(minutes=2)).starts == []  # seen once
+    assert other not in [r.strategy_id for r in changes.starts]
+
+    # MySQL's JSON path read gives the same text JSON-quoted: not a change
+    quoted = '"rsi below=30 period=14 timeframe=5m"'
+    assert start_key(quoted) == start_key("rsi below=30 period=14 timeframe=5m")
+    assert start_key(None) is None
