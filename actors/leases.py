@@ -93,6 +93,11 @@ class LeaseKeeper:
     def valid(self, user_id: int) -> bool:
         return self.book.valid(user_id)
 
+    def handing_over(self) -> int:
+        """Users shed whose leases are not released yet."""
+        with self._mutex:
+            return len(self._shedding)
+
     def stop(self) -> None:
         """Stop keeping; release every lease and unregister (the actors have stopped)."""
         self._stop.set()
