@@ -10,7 +10,9 @@ registers every URL it opens, `persistence.vault.register_url`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import apprise
 
@@ -35,6 +37,44 @@ class DeliveryFailed(Exception):
 def quiet_apprise() -> None:
     """Apprise logs each failure with the service's details at WARNING: ours say it without."""
     logging.getLogger("apprise").setLevel(logging.ERROR)
+
+
+class _MutedThreads(logging.Filter):
+    """Drops apprise's records made on the threads listed: apprise logs a URL it cannot parse
+    whole, at ERROR, and a URL that is refused at the door is never registered with the log
+    redactor (it is not stored)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.threads
+
+
+_MUTED = _MutedThreads()
+
+
+@contextmanager
+def _apprise_muted() -> Iterator[None]:
+    logging.getLogger("apprise").addFilter(_MUTED)  # once: a filter is added only once
+    me = threading.get_ident()
+    _MUTED.threads.add(me)
+    try:
+        yield
+    finally:
+        _MUTED.threads.discard(me)
+
+
+def usable_url(url: Secret) -> bool:
+    """Whether apprise can use the URL (a scheme it has a plugin for, with the parts that
+    plugin needs). Only parses: nothing is sent, and apprise logs nothing of it."""
+    sender = apprise.Apprise()
+    with _apprise_muted():
+        try:
+            return bool(sender.add(url.reveal().strip())) and len(sender) > 0
+        except Exception:  # a plugin that raises while parsing refuses the URL as well
+            return False
 
 
 def send_apprise(url: Secret, title: str, body: str, timeout: float) -> None:

@@ -94,6 +94,20 @@ class MemorySignals:
             )
             return True
 
+    def delete_signal_key(self, strategy_id: int) -> bool:
+        with self._tx() as s:
+            if s.signal_keys.pop(strategy_id, None) is None:
+                return False
+            for digest, owner in list(s.signal_tokens.items()):
+                if owner == strategy_id:
+                    del s.signal_tokens[digest]
+            return True
+
+    def recent_signals(self, strategy_id: int, *, limit: int) -> list[SignalRecord]:
+        with self._lock:
+            mine = [x for _, x in sorted(self._s.signals.items()) if x.strategy_id == strategy_id]
+            return mine[::-1][:limit]
+
     def record_signal(
         self, strategy_id: int, *, nonce: str, signal_at: datetime, now: datetime
     ) -> SignalRecord:

@@ -449,6 +449,15 @@ class Repository(Protocol):
         changed (rotated meanwhile) or the key is gone."""
         ...
 
+    def delete_signal_key(self, strategy_id: int) -> bool:
+        """Remove the strategy's signal key (a revocation: its URL and secret stop working at
+        once); True if there was one. The signals received stay."""
+        ...
+
+    def recent_signals(self, strategy_id: int, *, limit: int) -> list[SignalRecord]:
+        """The strategy's `limit` newest signals (highest id first), consumed or not."""
+        ...
+
     def record_signal(
         self, strategy_id: int, *, nonce: str, signal_at: datetime, now: datetime
     ) -> SignalRecord:

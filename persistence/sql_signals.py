@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy import exc as sa_exc
 
 from persistence import models as m
@@ -110,6 +110,21 @@ class SqlSignals(SqlBase):
                 .values(secret_ciphertext=secret_ciphertext, secret_key_version=key_version)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def delete_signal_key(self, strategy_id: int) -> bool:
+        with self._write("delete signal key") as s:
+            result = s.execute(delete(KEYS).where(KEYS.c.strategy_id == strategy_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def recent_signals(self, strategy_id: int, *, limit: int) -> list[SignalRecord]:
+        query = (
+            select(SIGNALS)
+            .where(SIGNALS.c.strategy_id == strategy_id)
+            .order_by(SIGNALS.c.id.desc())
+            .limit(limit)
+        )
+        with self._rows("recent signals") as conn:
+            return [_signal(r) for r in conn.execute(query)]
 
     def record_signal(
         self, strategy_id: int, *, nonce: str, signal_at: datetime, now: datetime

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from actors.notifier import Delivery, NotifierSettings, deliver_now
-from actors.notify_send import Sender, send_apprise
+from actors.notify_send import Sender, send_apprise, usable_url
 from domain.errors import ValidationError
 from domain.notifications import DEFAULT_EVENTS, Notify, NotifyEvent, parse_events
 from domain.secrets import Secret
 from persistence.errors import NotFound
-from persistence.notify_targets import open_target, store_target
+from persistence.notify_targets import checked_url, open_target, store_target
 from persistence.records_notify import NotificationTarget
 from persistence.repository import Repository
 from persistence.vault import Vault
@@ -49,6 +49,20 @@ def events_from(values: Iterable[str] | None) -> frozenset[NotifyEvent]:
         raise ValidationError(f"events: {exc}", field="events") from None
 
 
+def check_url(url: Secret) -> str:
+    """The URL's scheme, if apprise can use the URL; else ValidationError on the field "url"
+    saying so without repeating the URL (it may hold a token)."""
+    scheme = checked_url(url)
+    if not usable_url(url):
+        raise ValidationError(
+            f"url: apprise cannot use this {scheme}:// URL: the scheme is not one of apprise's "
+            "services, or parts it needs are missing (see apprise's documentation of the "
+            "service; the URL is not repeated here: it may hold a token)",
+            field="url",
+        )
+    return scheme
+
+
 def put_target(
     repo: Repository,
     vault: Vault | None,
@@ -70,6 +84,7 @@ def put_target(
             "MARTINGALE_MASTER_KEY or master_key_file (create a key with "
             "`martingale keys generate`)"
         )
+    check_url(url)
     return store_target(
         repo,
         vault,

@@ -20,7 +20,7 @@ from datetime import datetime
 from domain.errors import MartingaleError
 from domain.secrets import Secret, register_secret
 from persistence.records import StrategyRecord
-from persistence.records_signal import SignalKeyRecord
+from persistence.records_signal import SignalKeyRecord, SignalRecord
 from persistence.repository import Repository
 from persistence.vault import MASTER_KEY_ENV, Vault
 from services.account_input import MasterKeyProblem
@@ -32,6 +32,7 @@ TOKEN_PREFIX = "mgw_"  # noqa: S105 (marks a webhook URL token; not a secret)
 SECRET_PREFIX = "mgs_"  # noqa: S105 (marks a signal secret; not a secret)
 SIGNAL_PATH = "/api/v1/signals/"
 PURPOSE = "signal-secret"
+RECENT_SIGNALS = 20  # what the strategy page lists
 
 
 class SignalKeyExists(MartingaleError):
@@ -109,6 +110,35 @@ def issue_signal_key(
         now=now,
     )
     return IssuedSignalKey(record=record, token=token, secret=secret)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalKeyState:
+    """What the owner may see of a strategy's signal key: whether there is one and when it
+    was made (never its token or secret: neither is stored readable), and the signals it
+    brought, newest first. Only accepted signals are stored: a refused one (wrong secret,
+    stale, replayed) is answered to its sender and kept nowhere."""
+
+    key: SignalKeyRecord | None
+    waits_for_signal: bool
+    recent: list[SignalRecord]
+
+
+def signal_key_state(
+    repo: Repository, strategy: StrategyRecord, *, limit: int = RECENT_SIGNALS
+) -> SignalKeyState:
+    """The state of `strategy`'s key (the caller checked it is the user's)."""
+    return SignalKeyState(
+        key=repo.get_signal_key(strategy.id),
+        waits_for_signal=waits_for_signal(strategy),
+        recent=repo.recent_signals(strategy.id, limit=limit),
+    )
+
+
+def revoke_signal_key(repo: Repository, strategy: StrategyRecord) -> bool:
+    """Delete `strategy`'s key: its URL and secret stop working at once (the webhook then
+    answers them as it answers an unknown URL). True if there was one to revoke."""
+    return repo.delete_signal_key(strategy.id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,8 @@
 """The dashboard in chromium against the real service (issue 13's scenarios): log in, watch the
 overview update as a paper strategy trades, pause and resume, create a strategy from the form
-with its live preview, rotate a key, and another user sees none of it. Screenshots of the
-overview and a strategy page go to test-artifacts/browser/.
+with its live preview, rotate a key, add a notification target and test it, and another user
+sees none of it. Screenshots of the overview, a strategy page and the notification settings go
+to test-artifacts/browser/.
 
 Every test checks that the pages loaded nothing from outside and logged no error (a script
 error, or a Content-Security-Policy violation).
@@ -17,6 +18,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.live import LiveService
+from tests.notify_hook import Hook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -162,6 +164,40 @@ def test_rotate_an_accounts_key_without_the_key_ever_showing(
     html = page.content()
     for secret in ("FIRSTKEY", "FIRSTSECRET", "SECONDKEY", "SECONDSECRET"):
         assert secret not in html
+
+
+def test_add_a_notification_target_and_send_it_a_test(
+    page: Page, live_service: LiveService, artifacts: Path
+) -> None:
+    """A target on the Settings page, pointed at a real HTTP server on loopback (apprise's
+    json://): listed by its scheme only, and its test message arrives there."""
+    hook = Hook(200)
+    token = "BROWSERSECRET" + "e" * 16
+    try:
+        log_in(page, live_service, "alice", "/settings")
+        add = page.locator("#add-target")
+        add.get_by_label("Target name *").fill("phone")
+        add.get_by_label("Apprise URL *").fill(hook.url(f"hook/{token}"))
+        add.get_by_label("a stop loss closed a cycle").uncheck()
+        add.get_by_role("button", name="Save target").click()
+        row = page.locator('tr[data-target="phone"]')
+        expect(page.locator("#notifications .flash")).to_contain_text("Target phone added")
+        expect(row).to_contain_text("json://")
+        expect(row).not_to_contain_text("stop_loss")
+        expect(add.get_by_label("Apprise URL *")).to_have_value("")  # never echoed back
+        row.get_by_role("button", name="Send a test").click()
+        expect(page.locator('#test-results li[data-result="phone"]')).to_contain_text("sent")
+        assert any("test" in str(body.get("title", "")).lower() for body in hook.bodies)
+        page.screenshot(path=artifacts / "settings-notifications.png", full_page=True)
+        assert token not in page.content()
+        page.reload()
+        expect(page.locator('tr[data-target="phone"]')).to_be_visible()  # stored
+        assert token not in page.content()
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator('tr[data-target="phone"]').get_by_role("button", name="Delete").click()
+        expect(page.locator('tr[data-target="phone"]')).to_have_count(0)
+    finally:
+        hook.close()
 
 
 def test_another_user_sees_none_of_it(

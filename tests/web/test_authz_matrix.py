@@ -1,8 +1,10 @@
-"""Every object is scoped to its owner: another user's strategy, account or token answers 404
-for every verb, exactly as an id that does not exist; lists never show others' rows.
+"""Every object is scoped to its owner: another user's strategy, account, token or
+notification target answers 404 for every verb, exactly as an id that does not exist; lists
+never show others' rows. The same holds for the dashboard's pages and forms, which also need a
+session and (to change anything) the page's CSRF token.
 
-The endpoint table below is checked against the app's routes, so a new endpoint with an id in
-its path cannot be added without joining the matrix.
+The endpoint tables below are checked against the app's routes, so a new endpoint or page with
+an id in its path cannot be added without joining the matrix.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pytest
 from services.principal import TOKEN_FAILED
 from tests.web.app_routes import app_routes
 from tests.web.conftest import PASSWORD, Seeded, World, later
+from tests.web.dashboard_helpers import Browser
+from web.dashboard import NOT_PAGES
 
 MISSING = 987654321
 
@@ -236,3 +240,100 @@ def test_a_session_cookie_needs_its_csrf_token_to_change_anything(world: World) 
     done = world.client.post(path, headers={"X-CSRF-Token": csrf})
     assert done.status_code == 200, done.text
     assert world.repo.get_strategy(world.alice.strategy_id).desired_state.value == "paused"
+
+
+# --- the dashboard: the same rules for its pages and forms (session cookie + CSRF token) ---
+
+# Every dashboard route that names an owned object in its path (a strategy, an account, a
+# token, a notification target).
+OWNED_PAGES = [
+    ("GET", "/strategies/{strategy_id}"),
+    ("GET", "/ui/strategies/{strategy_id}/summary"),
+    ("GET", "/ui/strategies/{strategy_id}/events"),
+    ("GET", "/ui/strategies/{strategy_id}/chart"),
+    ("GET", "/ui/strategies/{strategy_id}/signals"),
+    ("POST", "/ui/strategies/{strategy_id}/actions/{action}"),
+    ("POST", "/ui/strategies/{strategy_id}/params"),
+    ("POST", "/ui/strategies/{strategy_id}/delete"),
+    ("POST", "/ui/strategies/{strategy_id}/signal-key"),
+    ("POST", "/ui/strategies/{strategy_id}/signal-key/rotate"),
+    ("POST", "/ui/strategies/{strategy_id}/signal-key/revoke"),
+    ("POST", "/ui/accounts/{account_id}/credentials"),
+    ("GET", "/ui/accounts/{account_id}/balances"),
+    ("GET", "/ui/accounts/{account_id}/key-report"),
+    ("POST", "/ui/tokens/{token_id}/revoke"),
+    ("POST", "/ui/notifications/{target_name}/test"),
+    ("POST", "/ui/notifications/{target_name}/delete"),
+]
+PAGE_FORM = {**{k: str(v) for k, v in PARAMS.items()}, **CREDENTIALS}
+NO_SESSION_NEEDED = {("GET", "/login"), ("POST", "/login")}
+
+
+def _dashboard_routes(world: World) -> set[tuple[str, str]]:
+    return {
+        (method, path)
+        for method, path in app_routes(world.client.app)  # type: ignore[arg-type]
+        if not path.startswith(NOT_PAGES) and not path.startswith("/redoc")
+    }
+
+
+def _page_path(template: str, owner: Seeded | None) -> str:
+    return _path(template.replace("{action}", "pause").replace("{change}", "disable"), owner)
+
+
+def _bobs_page_rows(world: World) -> dict[str, Any]:
+    return {**_bobs_rows(world), "signal_key": world.repo.get_signal_key(world.bob.strategy_id)}
+
+
+def test_the_dashboard_matrix_names_every_route_with_an_id(world: World) -> None:
+    with_ids = {(m, p) for m, p in _dashboard_routes(world) if "{" in p and "/admin/" not in p}
+    assert with_ids == set(OWNED_PAGES)
+
+
+@pytest.mark.parametrize(
+    ("method", "template"), OWNED_PAGES, ids=[f"{m} {p}" for m, p in OWNED_PAGES]
+)
+@pytest.mark.parametrize("viewer", ["alice", "admin"])
+def test_another_users_object_is_not_found_on_every_page(
+    world: World, method: str, template: str, viewer: str
+) -> None:
+    """As in the API, an admin too: the admin pages manage users, not their strategies."""
+    bob = world.bob
+    before = _bobs_page_rows(world)
+    other = Browser(world, getattr(world, viewer))
+    for owner in (bob, None):  # bob's object, and one that does not exist: the same answer
+        path = _page_path(template, owner)
+        answer: Any = other.get(path) if method == "GET" else other.post(path, PAGE_FORM)
+        assert answer.status_code == 404, answer.text
+        assert "bob-" not in answer.text
+    assert _bobs_page_rows(world) == before
+    mine: Any = Browser(world, bob)  # and the owner can: the same call does not answer 404
+    path = _page_path(template, bob)
+    answer = mine.get(path) if method == "GET" else mine.post(path, PAGE_FORM)
+    assert answer.status_code != 404, answer.text
+
+
+def test_every_dashboard_route_needs_a_session(world: World) -> None:
+    routes = sorted(_dashboard_routes(world) - NO_SESSION_NEEDED)
+    assert ("POST", "/ui/notifications") in routes and ("GET", "/settings") in routes
+    for method, template in routes:
+        path = _page_path(template, world.alice)
+        answer = world.client.request(method, path, headers={"HX-Request": "true"})
+        assert answer.status_code == 401, (method, path, answer.text)
+        assert answer.headers["HX-Redirect"] == "/login"
+
+
+def test_every_dashboard_form_needs_the_csrf_token(world: World) -> None:
+    """Without the page's CSRF token a post changes nothing (403), whatever it would do."""
+    before = world.repo.list_notification_targets(user_id=world.alice.user_id)
+    alice = Browser(world, world.alice)
+    routes = sorted((m, p) for m, p in _dashboard_routes(world) if m == "POST")
+    routes = [(m, p) for m, p in routes if (m, p) not in NO_SESSION_NEEDED]
+    assert ("POST", "/ui/strategies/{strategy_id}/signal-key/revoke") in routes
+    for _method, template in routes:
+        path = _page_path(template, world.alice)
+        answer: Any = alice.post(path, {**PAGE_FORM, "name": "x", "url": "json://h/p"}, csrf=False)
+        assert answer.status_code == 403, (path, answer.text)
+    assert world.repo.list_notification_targets(user_id=world.alice.user_id) == before
+    assert world.repo.get_signal_key(world.alice.strategy_id) is None
+    assert world.repo.get_strategy(world.alice.strategy_id).desired_state.value == "running"

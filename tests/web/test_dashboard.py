@@ -16,7 +16,6 @@ from domain.orders import OrderState
 from persistence.records import ActualState, DesiredState, JournalEntry
 from services.plan import preview
 from tests.integration.persistence.helpers import TestEvent, at
-from tests.web.app_routes import app_routes
 from tests.web.conftest import PASSWORD, World, rules_for
 from tests.web.dashboard_helpers import Browser
 
@@ -111,53 +110,6 @@ def test_the_overview_says_so_when_the_service_does_not_beat(world: World) -> No
     assert "Service down?" not in _text(alice.get("/ui/overview"))
     world.repo.record_heartbeats({sid: now - timedelta(seconds=50)})
     assert "Service down?" in _text(alice.get("/ui/overview"))
-
-
-def _dashboard_routes(world: World) -> set[tuple[str, str]]:
-    return {
-        (method, path)
-        for method, path in app_routes(world.client.app)  # type: ignore[arg-type]
-        if not path.startswith(("/api/", "/health", "/metrics"))
-    }
-
-
-OWNED_PAGES = [
-    ("GET", "/strategies/{strategy_id}"),
-    ("GET", "/ui/strategies/{strategy_id}/summary"),
-    ("GET", "/ui/strategies/{strategy_id}/events"),
-    ("GET", "/ui/strategies/{strategy_id}/chart"),
-    ("POST", "/ui/strategies/{strategy_id}/actions/{action}"),
-    ("POST", "/ui/strategies/{strategy_id}/params"),
-    ("POST", "/ui/strategies/{strategy_id}/delete"),
-    ("POST", "/ui/accounts/{account_id}/credentials"),
-    ("GET", "/ui/accounts/{account_id}/balances"),
-    ("GET", "/ui/accounts/{account_id}/key-report"),
-    ("POST", "/ui/tokens/{token_id}/revoke"),
-]
-
-
-def test_the_matrix_names_every_dashboard_route_with_an_id(world: World) -> None:
-    with_ids = {(m, p) for m, p in _dashboard_routes(world) if "{" in p and "/admin/" not in p}
-    assert with_ids == set(OWNED_PAGES)
-
-
-@pytest.mark.parametrize(("method", "template"), OWNED_PAGES)
-def test_another_users_object_is_not_found_on_every_page(
-    world: World, method: str, template: str
-) -> None:
-    bob = world.bob
-    path = template.format(
-        strategy_id=bob.strategy_id,
-        account_id=bob.account_id,
-        token_id=bob.token_id,
-        action="pause",
-    )
-    before = world.repo.get_strategy(bob.strategy_id), world.repo.list_tokens(bob.user_id)
-    alice = Browser(world, world.alice)
-    data = {**VALID, "api_key": "k" * 24, "secret": "s" * 32} if method == "POST" else None
-    answer: Any = alice.get(path) if method == "GET" else alice.post(path, data)
-    assert answer.status_code == 404, answer.text
-    assert (world.repo.get_strategy(bob.strategy_id), world.repo.list_tokens(bob.user_id)) == before
 
 
 def test_a_state_change_needs_the_csrf_token(world: World) -> None:

@@ -4,7 +4,8 @@ is vendored under web/static/vendor and served by the app; nothing loads from el
 
 Pages: login; overview (live); a strategy (chart, ladder, cycles, events, actions, parameters);
 new strategy with a live preview; accounts (balances, key rotation, key warnings); settings
-(password, API tokens); admin users. Every page and fragment answers for the session's user
+(password, API tokens, notification targets); a strategy's webhook signal URL on its page;
+admin users. Every page and fragment answers for the session's user
 only: another user's strategy or account is a 404 page, as in the API.
 """
 
@@ -17,7 +18,15 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.dashboard import account_pages, admin_pages, auth_pages, strategy_forms, strategy_pages
+from web.dashboard import (
+    account_pages,
+    admin_pages,
+    auth_pages,
+    notify_pages,
+    signal_pages,
+    strategy_forms,
+    strategy_pages,
+)
 from web.dashboard.render import STATIC_DIR, page
 from web.dashboard.session import LoginRequired, login_redirect
 
@@ -103,6 +112,14 @@ class SecurityHeaders:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth_pages, strategy_forms, strategy_pages, account_pages, admin_pages):
+    for module in (
+        auth_pages,
+        notify_pages,
+        strategy_forms,
+        strategy_pages,
+        signal_pages,
+        account_pages,
+        admin_pages,
+    ):
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)

@@ -1,4 +1,5 @@
-"""Log in and out, and the account settings page: password change and API tokens.
+"""Log in and out, and the account settings page: password change, API tokens and (from
+`notify_pages`) notification targets.
 
 The login form posts name and password (rate limited per name and per address, like the REST
 login) and, on success, gets the session cookie and a redirect to where the person was going.
@@ -22,6 +23,7 @@ from services.auth import (
     end_session,
 )
 from services.tokens import issue_token, list_tokens, revoke_token
+from web.dashboard.notify_pages import notify_context
 from web.dashboard.render import page
 from web.dashboard.session import CurrentViewer, safe_next, same_origin
 from web.dashboard.strategy_forms import Form
@@ -89,12 +91,9 @@ def logout(request: Request, who: CurrentViewer, ctx: Context) -> Response:
 def settings(
     request: Request, who: CurrentViewer, ctx: Context, changed: bool = False
 ) -> HTMLResponse:
-    context = {
-        "viewer": who,
-        "nav": "settings",
-        "tokens": list_tokens(ctx.repo, who.user_id),
-        "changed": changed,
-    }
+    context = notify_context(
+        who, ctx, nav="settings", tokens=list_tokens(ctx.repo, who.user_id), changed=changed
+    )
     return page(request, "settings.html", context)
 
 

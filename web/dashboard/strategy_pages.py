@@ -24,6 +24,7 @@ from services.strategy_page import strategy_page
 from web.context import WebContext
 from web.dashboard.render import page
 from web.dashboard.session import CurrentViewer
+from web.dashboard.signal_pages import signal_context
 from web.models import Id
 from web.security import Context
 
@@ -56,7 +57,8 @@ def strategy(request: Request, strategy_id: Id, who: CurrentViewer, ctx: Context
         ctx.repo, who.user_id, strategy_id, now=ctx.clock(), price_of=price_of(ctx)
     )
     exits = exit_state(ctx.repo, found.record.id)
-    return page(request, "strategy.html", {"viewer": who, "nav": "", "page": found, "exits": exits})
+    context = {"viewer": who, "nav": "", "page": found, "exits": exits}
+    return page(request, "strategy.html", signal_context(ctx, found.record, **context))
 
 
 @router.get("/ui/strategies/{strategy_id}/summary", response_class=HTMLResponse)

@@ -124,3 +124,34 @@ def test_a_signal_recorded_inside_a_failed_transaction_is_gone(repo: Any) -> Non
         raise RuntimeError("boom")
     assert repo.unconsumed_signals([a]) == []
     repo.record_signal(a, nonce="n", signal_at=at(1), now=at(1))  # not a replay: never stored
+
+
+def test_a_revoked_key_is_gone_and_its_strategys_signals_stay(repo: Any) -> None:
+    _, _, a = onboard(repo)
+    _, _, b = onboard(repo, "bob")
+    key(repo, a, 1)
+    kept = key(repo, b, 2)
+    repo.record_signal(a, nonce="n", signal_at=at(1), now=at(1))
+
+    assert repo.delete_signal_key(a) is True
+    assert repo.get_signal_key(a) is None
+    assert repo.find_signal_key(f"{1:064x}") is None  # its URL stops at once
+    assert repo.delete_signal_key(a) is False  # nothing left to revoke
+    assert repo.get_signal_key(b) == kept == repo.find_signal_key(f"{2:064x}")
+    assert [s.nonce for s in repo.recent_signals(a, limit=5)] == ["n"]
+    made = key(repo, a, 3, when=9)  # a new key after a revocation is a first key again
+    assert (made.created_at, made.rotated_at) == (at(9), None)
+
+
+def test_recent_signals_are_the_strategys_newest_first_consumed_or_not(repo: Any) -> None:
+    _, _, a = onboard(repo)
+    _, _, b = onboard(repo, "bob")
+    mine = [repo.record_signal(a, nonce=f"a{n}", signal_at=at(n), now=at(n)) for n in range(4)]
+    repo.record_signal(b, nonce="b", signal_at=at(9), now=at(9))
+    repo.consume_signal(mine[2].id, at(20))
+
+    recent = repo.recent_signals(a, limit=3)
+    assert [s.nonce for s in recent] == ["a3", "a2", "a1"]
+    assert [s.consumed_at for s in recent] == [None, at(20), None]
+    assert [s.nonce for s in repo.recent_signals(b, limit=3)] == ["b"]
+    assert repo.recent_signals(9999, limit=3) == []
