@@ -23,7 +23,7 @@ from config.schema import (
 from domain.errors import ValidationError
 from domain.market import split_symbol
 from domain.money import fmt
-from strategy.ladder import build_plan, validate_plan
+from strategy.ladder import build_plan, stop_loss_reserve, validate_plan
 from strategy.options import Direction
 from strategy.params import MartingaleParams
 
@@ -109,8 +109,9 @@ def _check_user(config: ServiceConfig, user: UserConfig, at: Path) -> list[Probl
 def _check_plans(
     config: ServiceConfig, user: UserConfig, at: Path, indexes: list[int]
 ) -> list[Problem]:
-    """Parameters, then each paper ladder against its market rules and account balance, then
-    the funds all live strategies of one paper account can commit together."""
+    """Parameters, then each paper ladder against its market rules and account balance (and a
+    short's stop-loss buy-back against its quote balance), then the funds all live strategies
+    of one paper account can commit together, per currency."""
     problems: list[Problem] = []
     committed: dict[tuple[int, str], list[tuple[str, Decimal]]] = {}
     for j in indexes:
@@ -128,10 +129,17 @@ def _check_plans(
         index = user.accounts.index(account)
         quote = funds_currency(params, strategy.symbol)  # base for a short: it sells first
         balance = account.balances.get(quote, Decimal(0))
+        short = params.direction is Direction.SHORT
+        quote_currency = split_symbol(strategy.symbol)[1]
+        # A short's stop loss buys back above its sells' average: the account's quote pays
+        # the difference (`strategy.ladder.stop_loss_reserve`).
+        quote_balance = account.balances.get(quote_currency, Decimal(0)) if short else None
         rules = config.markets[strategy.symbol].rules(strategy.symbol)
         try:
             plan = build_plan(params, price, rules)
-            validate_plan(plan, rules, balance=balance)
+            validate_plan(
+                plan, rules, balance=balance, quote_balance=quote_balance, fee_rate=account.fee_rate
+            )
         except ArithmeticError:  # in bounds one by one, but the ladder leaves 28-digit math
             problems.append(Problem(here, LADDER_OUT_OF_RANGE))
             continue
@@ -153,6 +161,10 @@ def _check_plans(
             continue
         if strategy.desired_state != "stopped":
             committed.setdefault((index, quote), []).append((strategy.name, plan.required_funds))
+            reserve = stop_loss_reserve(plan, account.fee_rate)
+            if reserve is not None:  # a short's stop-loss buy-back holds quote too
+                shares = committed.setdefault((index, quote_currency), [])
+                shares.append((strategy.name, reserve.keep))
     for (index, quote), shares in committed.items():
         account = user.accounts[index]
         assert isinstance(account, PaperAccount)

@@ -154,6 +154,13 @@ def _associated_data(*, user_id: int, account_id: int, purpose: str, version: in
     ).encode()
 
 
+def _account_data(user_id: int, account_id: int) -> Callable[[int], bytes]:
+    """An exchange key is bound to its user and account."""
+    return lambda version: _associated_data(
+        user_id=user_id, account_id=account_id, purpose=PURPOSE_EXCHANGE, version=version
+    )
+
+
 def _target_data(*, user_id: int, target: str, version: int) -> bytes:
     """A notification URL is bound to its user and its target's name (unique per user)."""
     return (
@@ -201,39 +208,18 @@ class Vault:
         payload = {"api_key": credentials.api_key.reveal(), "secret": credentials.secret.reveal()}
         if credentials.passphrase is not None:
             payload["passphrase"] = credentials.passphrase.reveal()
-        key = self._keyring.current
-        nonce = os.urandom(NONCE_BYTES)
-        data = _associated_data(
-            user_id=user_id, account_id=account_id, purpose=PURPOSE_EXCHANGE, version=key.version
-        )
-        box = AESGCM(key.key).encrypt(nonce, json.dumps(payload).encode(), data)
-        text = base64.urlsafe_b64encode(nonce + box).decode()
         return SealedCredentials(
-            ciphertext=f"{FORMAT}:{key.version}:{text}",
-            key_version=key.version,
+            ciphertext=self._seal(json.dumps(payload), _account_data(user_id, account_id)),
+            key_version=self._keyring.current.version,
             fingerprint=fingerprint(credentials),
         )
 
     def open(self, sealed: SealedCredentials, *, user_id: int, account_id: int) -> Credentials:
-        what = f"credentials of account {account_id}"
-        fmt, _, rest = sealed.ciphertext.partition(":")
-        version_text, _, body = rest.partition(":")
-        if fmt != FORMAT or not version_text.isdigit() or not body:
-            raise CredentialError(f"{what} are not in a format this version can read")
-        version = int(version_text)
-        key = self._keyring.key(version)
-        if key is None:
-            raise CredentialError(
-                f"{what} are sealed under master key version {version}, which is not configured "
-                f"(configured: {', '.join(map(str, self._keyring.versions))}); add it to "
-                f"{MASTER_KEY_ENV} after the current key"
-            )
+        what = f"the API key of account {account_id}"
+        plain = self._open(
+            sealed.ciphertext, _account_data(user_id, account_id), what=what, owner="account"
+        )
         try:
-            raw = base64.urlsafe_b64decode(body.encode())
-            data = _associated_data(
-                user_id=user_id, account_id=account_id, purpose=PURPOSE_EXCHANGE, version=version
-            )
-            plain = AESGCM(key.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], data)
             payload: Mapping[str, str] = json.loads(plain)
             passphrase = payload.get("passphrase")
             credentials = Credentials(
@@ -241,11 +227,9 @@ class Vault:
                 secret=Secret(payload["secret"]),
                 passphrase=Secret(passphrase) if passphrase else None,
             )
-        except (InvalidTag, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-            raise CredentialError(
-                f"{what} cannot be decrypted: the ciphertext was altered, belongs to another "
-                "account, or the master key is wrong"
-            ) from None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # Sealed by us under this very binding, yet not our payload: never quote it.
+            raise CredentialError(f"{what} decrypts to something that is not an API key") from None
         # A key read back from the database is as secret as one read from the environment:
         # the log redactor masks it wherever it turns up (an exchange error, a library's log).
         register_credentials(credentials)
@@ -284,7 +268,7 @@ class Vault:
         register_url(url)
         return url
 
-    # --- the sealing both use: AES-GCM under the current key, bound to `data(version)` -----
+    # --- the sealing every secret uses: AES-GCM under the current key, bound to `data(version)`
 
     def _seal(self, plain: str, data: Callable[[int], bytes]) -> str:
         key = self._keyring.current
@@ -302,7 +286,8 @@ class Vault:
         if key is None:
             raise CredentialError(
                 f"{what} is sealed under master key version {version}, which is not configured "
-                f"(configured: {', '.join(map(str, self._keyring.versions))})"
+                f"(configured: {', '.join(map(str, self._keyring.versions))}); add it to "
+                f"{MASTER_KEY_ENV} (or the key file) after the current key"
             )
         try:
             raw = base64.urlsafe_b64decode(body.encode())

@@ -6,7 +6,9 @@ needs (`config.numbers`: 1e999999999, 5,000 digits) are refused before any math,
 whose figures leave exact 28-digit arithmetic is refused as a whole.
 
 The values are keyed by the `martingale plan` names: the strategy parameters, plus ``price``
-(the start price, required) and ``balance`` (optional: the max funds must fit in it). Market
+(the start price, required), ``balance`` (optional: the max funds must fit in it, base for a
+short) and ``quote_balance`` (optional: the account's quote; a short with a stop loss must keep
+its buy-back's extra quote, a long's max funds must fit). Market
 rules (tick and step sizes, minimums) come separately: the CLI reads them from its options, the
 API from the venue. With rules, prices and amounts are rounded as the exchange would and every
 level is checked against the minimums (DESIGN money rule 2).
@@ -15,7 +17,7 @@ level is checked against the minimums (DESIGN money rule 2).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,7 +28,7 @@ from domain.errors import ValidationError
 from domain.market import MarketRules
 from domain.money import ZERO, fmt, to_decimal
 from strategy.exits import ExitPlan
-from strategy.ladder import NO_RULES, Plan, build_plan, validate_plan
+from strategy.ladder import NO_RULES, Plan, StopLossReserve, build_plan, validate_plan
 from strategy.options import (
     StartCondition,
     start_condition,
@@ -42,6 +44,7 @@ from strategy.params import MartingaleParams
 # Not strategy parameters: what the preview is computed at and checked against.
 PRICE = "price"
 BALANCE = "balance"
+QUOTE_BALANCE = "quote_balance"  # the account's quote: a short keeps its stop-loss buy-back
 FEE_RATE = "fee_rate"  # a fraction: 0.001 is 0.1 % of each fill's value
 DEFAULT_FEE_RATE = Decimal("0.001")
 RULE_NAMES = ("tick_size", "step_size", "min_amount", "min_notional")
@@ -78,19 +81,23 @@ def checked_plan(
     values = dict(params)
     price_value = values.pop(PRICE, None)
     balance_value = values.pop(BALANCE, None)
+    quote_value = values.pop(QUOTE_BALANCE, None)
     fee_value = values.pop(FEE_RATE, None)
     parsed = parse_params(values)
     if price_value is None:
         raise ValidationError("is required: the start price the ladder is computed at", field=PRICE)
     price = number(price_value, PRICE)
     balance = None if balance_value is None else non_negative(balance_value, BALANCE)
+    quote = None if quote_value is None else non_negative(quote_value, QUOTE_BALANCE)
     fee_rate = DEFAULT_FEE_RATE if fee_value is None else non_negative(fee_value, FEE_RATE)
     if fee_rate >= 1:
         raise ValidationError(f"must be below 1 (0.001 is 0.1 %), got {fee_rate}", field=FEE_RATE)
     try:
         plan = build_plan(parsed, price, rules)
-        if rules is not None or balance is not None:
-            validate_plan(plan, rules or NO_RULES, balance=balance)
+        if rules is not None or balance is not None or quote is not None:
+            validate_plan(
+                plan, rules or NO_RULES, balance=balance, quote_balance=quote, fee_rate=fee_rate
+            )
         plan = with_outcomes(parsed, plan, rules or NO_RULES, fee_rate)
     except ArithmeticError:  # each value in bounds, but the ladder leaves exact arithmetic
         raise ValidationError(LADDER_OUT_OF_RANGE) from None
@@ -188,7 +195,30 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         out["trailing_note"] = trailing_note(plan.trailing_deviation)
     if plan.exits is not None:
         out["exits"] = exits_json(plan.exits)
+    if plan.stop_loss_reserve is not None:
+        out["stop_loss_reserve"] = reserve_json(plan.stop_loss_reserve)
     return out
+
+
+def reserve_json(reserve: StopLossReserve) -> dict[str, str]:
+    """A short's stop-loss buy-back after the last level: decimal strings."""
+    return {
+        "base": fmt(reserve.base),
+        "price": fmt(reserve.price),
+        "cost": fmt(reserve.cost),
+        "received": fmt(reserve.received),
+        "keep_quote": fmt(reserve.keep),
+    }
+
+
+def reserve_note(reserve: StopLossReserve, shown: Callable[[Decimal], str]) -> str:
+    """The plan's line for people (`shown` formats a figure)."""
+    return (
+        f"stop-loss buy-back (short): after the last level the stop buys back all "
+        f"{shown(reserve.base)} base at {shown(reserve.price)} or more, {shown(reserve.cost)} "
+        f"quote with fees; the sells receive {shown(reserve.received)}: keep at least "
+        f"{shown(reserve.keep)} quote free for it"
+    )
 
 
 def exits_json(exits: ExitPlan) -> dict[str, str]:

@@ -10,7 +10,9 @@ rounded down to the step, the last step takes the rest), as the machine places t
 take-profit sells at or above the take-profit price, so the figure shown is its least.
 
 Short: sells come first (the quote received, less fees, is the cycle's money in) and the
-take-profit buys the base back below; the same rules, mirrored.
+take-profit buys the base back below; the same rules, mirrored. Its stop loss buys the base back
+above the average, which costs more quote than the sells received: `Plan.stop_loss_reserve`
+(`strategy.ladder.stop_loss_reserve`) is what the account must keep for it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from decimal import Decimal, localcontext
 
 from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
-from strategy.ladder import STRATEGY_CONTEXT, LevelOutcome, Plan, PlanLevel
+from strategy.ladder import STRATEGY_CONTEXT, LevelOutcome, Plan, PlanLevel, stop_loss_reserve
 from strategy.options import Direction
 from strategy.params import MartingaleParams
 
@@ -31,7 +33,8 @@ def with_outcomes(
     """`plan` with the outcome of each level, for a fee of `fee_rate` (0.001 is 0.1 %)."""
     with localcontext(STRATEGY_CONTEXT):
         rows = tuple(_outcome(params, row, rules, fee_rate) for row in plan.levels)
-    return replace(plan, outcomes=rows, fee_rate=fee_rate)
+    reserve = stop_loss_reserve(plan, fee_rate)
+    return replace(plan, outcomes=rows, fee_rate=fee_rate, stop_loss_reserve=reserve)
 
 
 def _outcome(

@@ -26,11 +26,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from domain.market import MarketRules
-from domain.money import HUNDRED, ONE, ZERO
+from domain.money import ZERO
 from domain.orders import OrderType, Side
 from strategy.direction import average as entry_average
 from strategy.direction import away, best, better, exit_side, held
-from strategy.ladder import take_profit_price
+from strategy.ladder import exit_price, take_profit_price
 from strategy.options import Direction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, Role
@@ -184,10 +184,9 @@ def step_of(leg: str) -> int | None:
 def step_price(
     params: MartingaleParams, rules: MarketRules, percent: Decimal, average: Decimal
 ) -> Decimal:
-    """Rounded away from the average, so each step's profit is never below its target."""
-    if params.direction is not Direction.SHORT:
-        return rules.round_price_up(average * (ONE + percent / HUNDRED))
-    return rules.round_price_down(average * (ONE - percent / HUNDRED))
+    """Rounded away from the average, so each step's profit is never below its target (the
+    plan's step prices are the same, `strategy.ladder.exit_price`)."""
+    return exit_price(params, rules, percent, average)
 
 
 def step_prices(

@@ -37,7 +37,8 @@ reachable and at the latest migration; on MySQL, every table InnoDB,
 innodb_flush_log_at_trx_commit = 1, sync_binlog = 1 when the binary log is on,
 wait_timeout above the connection pool's recycle time; the master key
 (master_key_file or ${MASTER_KEY_ENV}) is there and decrypts every stored API
-key (rows that do not are named, never shown); the key file is private to its
+key, strategy signal secret and notification target URL (rows that do not are
+named, never shown); the key file is private to its
 owner, the user running the doctor; each exchange's clock (this machine ahead
 by 1 s or behind by 5 s fails, 0.5 s either way warns); each stored key's
 permissions where the exchange reports them (can withdraw: FAIL, no IP

@@ -23,9 +23,11 @@ from services.plan import (
     FEE_RATE,
     OUTCOME_COLUMNS,
     PRICE,
+    QUOTE_BALANCE,
     market_rules,
     plan_json,
     preview,
+    reserve_note,
     trailing_note,
 )
 from strategy.exits import exit_lines
@@ -107,6 +109,13 @@ def register(sub: Any) -> None:
         help="available balance (quote; base for a short); the max funds must fit in it",
     )
     parser.add_argument(
+        "--quote-balance",
+        dest=QUOTE_BALANCE,
+        metavar="VALUE",
+        help="available quote balance: a short with a stop loss must keep the quote its "
+        "stop-loss buy-back costs beyond what its sells receive (a long: its max funds)",
+    )
+    parser.add_argument(
         "--fee-rate",
         dest=FEE_RATE,
         metavar="RATE",
@@ -120,7 +129,7 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE, FEE_RATE]
+    names = [name for name, _ in _PARAMS] + [PRICE, BALANCE, QUOTE_BALANCE, FEE_RATE]
     values = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
         rules = market_rules({name: getattr(args, name) for name, _ in _RULES})
@@ -171,6 +180,8 @@ def render_table(plan: Plan) -> str:
         lines.append(trailing_note(plan.trailing_deviation))
     if plan.exits is not None:
         lines.extend(exit_lines(plan.exits, lambda value: _shown(value, 8)))
+    if plan.stop_loss_reserve is not None:
+        lines.append(reserve_note(plan.stop_loss_reserve, lambda value: _shown(value, 8)))
     return "\n".join(lines)
 
 

@@ -1,11 +1,13 @@
 """The doctor's look at the master key and the credentials it guards.
 
 - the master key: present where the service looks (master_key_file, else $MARTINGALE_MASTER_KEY,
-  never both), well-formed, and needed at all (stored API keys, or live accounts in the config);
+  never both), well-formed, and needed at all (stored API keys, signal secrets or notification
+  URLs, or live accounts in the config);
 - its file: a regular file that only its owner may access, owned by the user running the
   doctor (run it as the service's user: a file the service cannot read stops it at start);
-- every stored credential opens with it. The only encrypted column is the accounts' API key
-  ciphertext; passwords and API tokens are stored as one-way hashes, nothing to decrypt.
+- every stored credential opens with it. The accounts' API keys are checked here, the signal
+  secrets and notification URLs sealed under the same key in `services.doctor.sealed`;
+  passwords and API tokens are stored as one-way hashes, nothing to decrypt.
 
 Rows that do not open are named by user, account and account id, never by content: a
 ciphertext is no secret to a thief with the key, and the key never appears at all.
@@ -67,8 +69,9 @@ def master_key_checks(
                 0,
                 fail(
                     "master_key",
-                    f"none configured (master_key_file or ${MASTER_KEY_ENV}), but stored or "
-                    "configured live API keys need one",
+                    f"none configured (master_key_file or ${MASTER_KEY_ENV}), but stored secrets "
+                    "(API keys, signal secrets, notification URLs) or configured live API keys "
+                    "need one",
                     GENERATE,
                 ),
             )
@@ -117,7 +120,7 @@ def credential_checks(repo: Repository, vault: Vault | None) -> tuple[Check, lis
     failed: list[str] = []
     for row in stored:
         account = repo.get_account(row.account_id)
-        label = f"{_user_name(repo, row.user_id)}/{account.name}"
+        label = f"{user_name(repo, row.user_id)}/{account.name}"
         try:
             keys = vault.open(row.sealed, user_id=row.user_id, account_id=row.account_id)
         except CredentialError:
@@ -129,20 +132,20 @@ def credential_checks(repo: Repository, vault: Vault | None) -> tuple[Check, lis
     if failed:
         return fail(
             name,
-            f"{len(failed)} of {len(stored)} stored API key(s) do not decrypt: {_listed(failed)}",
+            f"{len(failed)} of {len(stored)} stored API key(s) do not decrypt: {listed(failed)}",
             "configure the master key they were sealed with (older versions after the current "
             "one), or store those accounts' keys again",
         ), opened
     return ok(name, f"all {len(stored)} stored API key(s) decrypt"), opened
 
 
-def _user_name(repo: Repository, user_id: int) -> str:
+def user_name(repo: Repository, user_id: int) -> str:
     try:
         return repo.get_user(user_id).name
     except MartingaleError:
         return f"user {user_id}"
 
 
-def _listed(items: Sequence[str], limit: int = 20) -> str:
+def listed(items: Sequence[str], limit: int = 20) -> str:
     shown = ", ".join(items[:limit])
     return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

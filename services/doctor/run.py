@@ -28,6 +28,7 @@ from services.database import check_config_url
 from services.doctor.database import mysql_checks, open_database
 from services.doctor.keys import OpenedKey, credential_checks, master_key_checks
 from services.doctor.report import Check, Report, Status, fail, na, ok, skip
+from services.doctor.sealed import notification_url_check, sealed_count, signal_secret_check
 from services.doctor.venues import ClockFor, KeyedFor, Venue, clock_checks, key_checks
 from services.market_files import check_market_files
 
@@ -146,10 +147,13 @@ def _keys_and_venues(
     checks.extend(found)
     opened: list[OpenedKey] = []
     if repo is None:
-        checks.append(skip("credentials", "the database's rows cannot be read (see above)"))
+        for name in ("credentials", "signal_secrets", "notification_urls"):
+            checks.append(skip(name, "the database's rows cannot be read (see above)"))
     else:
         check, opened = credential_checks(repo, vault)
         checks.append(check)
+        checks.append(signal_secret_check(repo, vault))
+        checks.append(notification_url_check(repo, vault))
     venues, active = _venues(config, repo)
     checks.extend(clock_checks(venues, clients.clock_for, now))
     checks.extend(key_checks([k for k in opened if k.account.id in active], clients.keyed_for))
@@ -157,10 +161,12 @@ def _keys_and_venues(
 
 
 def _stored_count(repo: Repository | None) -> int | None:
+    """How many stored secrets need the master key: API keys, signal secrets, notification
+    URLs (None: the rows cannot be read)."""
     if repo is None:
         return None
     try:
-        return len(repo.list_credentials())
+        return len(repo.list_credentials()) + sealed_count(repo)
     except MartingaleError:
         return None
 

@@ -3,6 +3,8 @@ the stored strategy says so."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from tests.web.conftest import World
 from tests.web.test_api import PARAMS, _strategy
 
@@ -48,3 +50,32 @@ def test_an_unknown_direction_is_refused_by_name(world: World) -> None:
     )
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "body.params.direction"
+
+
+def test_a_shorts_stop_loss_buy_back_is_shown_and_checked_against_the_quote_balance(
+    world: World,
+) -> None:
+    stopped = {**SHORT, "stop_loss": "20"}
+    dry = world.call(
+        world.alice, "POST", "/api/v1/strategies?dry_run=true", json=_strategy(params=stopped)
+    )
+    assert dry.status_code == 200, dry.text
+    reserve = dry.json()["plan"]["stop_loss_reserve"]
+    keep = Decimal(reserve["keep_quote"])
+    assert keep > 0 and reserve["base"] == dry.json()["plan"]["max_base"]
+    answer = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies?dry_run=true",
+        json=_strategy(params={**stopped, "quote_balance": str(keep / 2)}),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "stop_loss"
+    assert "buys back all" in answer.json()["message"]
+    enough = world.call(
+        world.alice,
+        "POST",
+        "/api/v1/strategies?dry_run=true",
+        json=_strategy(params={**stopped, "quote_balance": reserve["keep_quote"]}),
+    )
+    assert enough.status_code == 200, enough.text

@@ -400,3 +400,18 @@ def test_the_preview_shows_a_trailing_take_profit_note(world: World) -> None:
     bad: Any = alice.post("/ui/preview", {**VALID, "trailing_deviation": "100"})
     slots = dict(re.findall(r'id="err-([a-z_]+)" hx-swap-oob="true">([^<]*)<', bad.text))
     assert "must be &gt; 0 and &lt; 100" in slots["trailing_deviation"]
+
+
+def test_the_preview_shows_a_shorts_stop_loss_buy_back_and_checks_the_quote(
+    world: World,
+) -> None:
+    alice = Browser(world, world.alice)
+    short = {**VALID, "direction": "short", "stop_loss": "20"}
+    page: Any = alice.post("/ui/preview", short)
+    assert page.status_code == 200, page.text
+    line = re.search(r'id="stop-loss-reserve">([^<]+)<', page.text)
+    assert line is not None and "keep at least" in line.group(1)
+    assert 'id="stop-loss-reserve"' not in alice.post("/ui/preview", VALID).text
+    poor: Any = alice.post("/ui/preview", {**short, "quote_balance": "0.0001"})
+    slots = dict(re.findall(r'id="err-([a-z_]+)" hx-swap-oob="true">([^<]*)<', poor.text))
+    assert "buys back all" in slots["stop_loss"] and 'id="preview-table"' not in poor.text

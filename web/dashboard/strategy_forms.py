@@ -111,7 +111,8 @@ PARAM_FIELDS = (
         choices=("market", "limit"),
     ),
 )
-CHECK_ONLY = ("price", "balance")  # the preview's start price and funds: never stored
+# The preview's start price and funds (a short's quote: its stop-loss buy-back): never stored
+CHECK_ONLY = ("price", "balance", "quote_balance")
 STRATEGY_FIELDS = ("name", "account", "symbol", "state")
 ERROR_SLOTS = STRATEGY_FIELDS[:3] + tuple(f.name for f in PARAM_FIELDS) + CHECK_ONLY
 templates.env.globals.update(PARAM_FIELDS=PARAM_FIELDS, ERROR_SLOTS=ERROR_SLOTS)

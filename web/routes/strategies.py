@@ -83,6 +83,11 @@ class ParamsIn(Input):
         description="funds the whole ladder must fit in (checked, not stored): quote for a "
         "long, base for a short",
     )
+    quote_balance: Number | None = Field(
+        default=None,
+        description="the account's quote (checked, not stored): a short with a stop loss must "
+        "keep what its stop-loss buy-back costs beyond its sells' proceeds; a long's max funds",
+    )
 
     def mapping(self) -> dict[str, Any]:
         """Values for `MartingaleParams.from_mapping`: numbers as their text, true/false as

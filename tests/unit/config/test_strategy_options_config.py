@@ -68,3 +68,17 @@ def test_take_profit_beside_other_steps_is_refused(
     text = str(load_error(with_options(OPTIONS.replace("percent: 1.5", "percent: 2"))))
     assert "users[0].strategies[0].take_profit:" in text
     assert "first step" in text
+
+
+def test_a_step_too_small_for_the_market_names_its_portion(
+    load_error: Callable[[str], ConfigError],
+) -> None:
+    # the base order's 0.02 ETH: 4 % of it is 0.0008, below the 0.001 step; the least the
+    # market takes at the step's 0.0985 is 0.002 (0.001 is worth less than the 0.0001 minimum)
+    small = OPTIONS.replace("{percent: 1.5, portion: 50}", "{percent: 1.5, portion: 4}").replace(
+        "{percent: 3, portion: 50}", "{percent: 3, portion: 96}"
+    )
+    text = str(load_error(with_options(small)))
+    assert "users[0].strategies[0].take_profit_steps[0].portion: step 1" in text
+    assert "amount rounds to zero" in text and "least order there is 0.002" in text
+    assert "a portion of at least 10 %" in text and ":26:" in text  # the step's own line

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pickle
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import CredentialError
 from domain.secrets import Credentials, Secret
+from persistence.records import SealedCredentials
 from persistence.vault import (
     MasterKey,
     Vault,
@@ -151,3 +154,61 @@ def test_secrets_never_show_in_repr_str_or_format() -> None:
     assert CREDS.secret.reveal() == "SK-very-secret-abcdef"
     with pytest.raises(TypeError):
         pickle.dumps(CREDS.secret)
+
+
+# Ciphertexts sealed by the vault before `Vault.open` went through the shared `_open`: rows
+# already in databases look like these, and must keep opening (the stored format is fixed).
+FIXTURE_KEYS = (
+    "v2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,"
+    "v1:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM="
+)
+FIXTURE_V2 = (  # user 4, account 7, under key version 2, with a passphrase
+    "mg1:2:s6e0G9adRURucFLxd0lPop6F1RO3bztYqlDHMFb_nMI-XsIW2Iwd-yDRDKMwkSsl62BtkOcoLlyAkWYtHXa"
+    "lFRPiRSMPzllAmQI0SVzulNwxf-ICuEGUtqW_y3ca7UUud971btUwIVdPHRW-NGY9"
+)
+FIXTURE_V1 = (  # user 4, account 8, under key version 1, no passphrase
+    "mg1:1:nmc117RRWx-ErJp6GHQzoq2dPvLshyElyivHAdHFOyY3av15vqJk3fnKl8DpgZWtgXvhCAe-VyOdmzhY86KQ"
+    "A3SffffOjE-BkQ=="
+)
+
+
+def test_ciphertexts_stored_by_earlier_versions_still_open() -> None:
+
+    vault = Vault(parse_keyring(FIXTURE_KEYS, source="test"))
+    newer = SealedCredentials(ciphertext=FIXTURE_V2, key_version=2, fingerprint="61d7452c49a8c0af")
+    older = SealedCredentials(ciphertext=FIXTURE_V1, key_version=1, fingerprint="dc085b33b5f68e25")
+
+    assert vault.open(newer, user_id=4, account_id=7) == Credentials(
+        api_key=Secret("AK-fixture-1"),
+        secret=Secret("SK-fixture-2"),
+        passphrase=Secret("PP-fixture-3"),
+    )
+    assert vault.open(older, user_id=4, account_id=8) == Credentials(
+        api_key=Secret("AK-old-1"), secret=Secret("SK-old-2")
+    )
+    with pytest.raises(CredentialError, match="belongs to another account"):
+        vault.open(newer, user_id=4, account_id=8)  # still bound to its own row
+
+
+def test_what_seal_writes_opens_as_the_earlier_format_did() -> None:
+    """The layout of a new ciphertext is the stored one: mg1, key version, nonce || box,
+    and its associated data is the account binding (decrypted here by hand)."""
+    keyring = parse_keyring(FIXTURE_KEYS, source="test")
+    sealed = Vault(keyring).seal(CREDS, user_id=4, account_id=7)
+    fmt, version, body = sealed.ciphertext.split(":")
+    raw = base64.urlsafe_b64decode(body)
+    data = b"martingale/mg1\0user=4\0account=7\0purpose=exchange-credentials\0key=2"
+    plain = AESGCM(keyring.current.key).decrypt(raw[:12], raw[12:], data)
+    assert (fmt, version, sealed.key_version) == ("mg1", "2", 2)
+    assert json.loads(plain) == {
+        "api_key": "AK-live-0123456789",
+        "secret": "SK-very-secret-abcdef",
+        "passphrase": "pass-phrase-42",
+    }
+
+
+def test_a_missing_key_version_says_where_to_add_it() -> None:
+    sealed = _vault(version=3).seal(CREDS, user_id=1, account_id=2)
+    with pytest.raises(CredentialError, match="after the current key") as info:
+        _vault(version=1).open(sealed, user_id=1, account_id=2)
+    assert "account 2" in str(info.value)
