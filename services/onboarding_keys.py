@@ -110,6 +110,15 @@ def config_file(config: ServiceConfig) -> str:
     return str(config.source_file) if config.source_file is not None else "config"
 
 
+def conflict(config: ServiceConfig, where: Loc, message: str) -> None:
+    """Refuse a change the stored history forbids; raised inside the transaction, so it
+    rolls back whatever this sync wrote before."""
+    raise ConfigError(
+        config_file(config),
+        [ConfigProblem(format_path(where), message, config.source_line(where))],
+    )
+
+
 def _first_notification(config: ServiceConfig) -> Loc:
     for i, user in enumerate(config.users):
         if user.notifications:
