@@ -183,7 +183,7 @@ class _Sync:
             vault=self.vault,
             urls=self.urls,
             now=self.now,
-            count=lambda outcome: _count(self.report.notifications, outcome),
+            count=self.report.notifications.add,
             missing=self.missing,
         ).user(user.name, record.id, user.notifications)
 
@@ -252,8 +252,7 @@ class _Sync:
         vault = self.vault
         assert vault is not None  # sync_config refuses live accounts without a vault
         outcome = store_if_changed(self.repo, vault, account, credentials, now=self.now)
-        tally = self.report.credentials
-        setattr(tally, outcome, getattr(tally, outcome) + 1)
+        self.report.credentials.add(outcome)
 
     def stop_removed_users(self) -> None:
         named = {u.name for u in self.config.users}
@@ -265,7 +264,3 @@ class _Sync:
             ]
             if stopped:
                 self.report.users.stopped += 1
-
-
-def _count(tally: Tally, outcome: str) -> None:
-    setattr(tally, outcome, getattr(tally, outcome) + 1)

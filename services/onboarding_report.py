@@ -21,6 +21,10 @@ class Tally:
     def changed(self) -> int:
         return self.created + self.updated + self.stopped
 
+    def add(self, outcome: str) -> None:
+        """Count one row by its outcome: "created", "updated", "unchanged" or "stopped"."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
 
 @dataclass(slots=True, kw_only=True)
 class SyncReport:
