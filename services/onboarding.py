@@ -63,8 +63,8 @@ from services.onboarding_keys import (
     Loc,
     check_vault_opens_stored,
     config_file,
-    conflict,
     has_live_accounts,
+    refuse,
     store_if_changed,
     vault_for,
 )
@@ -211,7 +211,7 @@ class _Sync:
         for j, account in enumerate(user.accounts):
             stored = stored_accounts.get(account.name)
             if stored is not None and stored.exchange != account.exchange:
-                conflict(
+                refuse(
                     self.config,
                     ("users", index, "accounts", j, "exchange"),
                     f"account {account.name!r} already trades on {stored.exchange!r}; its "

@@ -16,7 +16,7 @@ from datetime import datetime
 from config.schema import ServiceConfig, StrategyConfig
 from persistence.records import DesiredState, StrategyRecord
 from persistence.repository_trading import TradingRepository
-from services.onboarding_keys import Loc, conflict
+from services.onboarding_keys import Loc, refuse
 from services.onboarding_report import Tally
 
 # strategies.config_state of a strategy the file stopped naming (see `StrategySync.removed`).
@@ -113,14 +113,14 @@ def _check_strategy_moves(
     account_id: int,
 ) -> None:
     if found.symbol != strategy.symbol:
-        conflict(
+        refuse(
             config,
             (*where, "symbol"),
             f"strategy {strategy.name!r} already trades {found.symbol}; its orders and cycles "
             "belong there, so give the new symbol a new strategy name",
         )
     if found.account_id != account_id:
-        conflict(
+        refuse(
             config,
             (*where, "account"),
             f"strategy {strategy.name!r} already trades on another account; its orders and "
