@@ -21,11 +21,17 @@ from persistence.errors import NotFound
 from persistence.notify_targets import rotate_targets
 from persistence.records import AccountRecord, StoredCredentials
 from persistence.repository import Repository
+from persistence.repository_accounts import AccountsRepository
 from persistence.vault import Vault
 
 
 def store_credentials(
-    repo: Repository, vault: Vault, account_id: int, credentials: Credentials, *, now: datetime
+    repo: AccountsRepository,
+    vault: Vault,
+    account_id: int,
+    credentials: Credentials,
+    *,
+    now: datetime,
 ) -> AccountRecord:
     """Seal and store an account's credentials (first time, or the same as replacing)."""
     account = repo.get_account(account_id)
@@ -34,7 +40,12 @@ def store_credentials(
 
 
 def replace_credentials(
-    repo: Repository, vault: Vault, account_id: int, credentials: Credentials, *, now: datetime
+    repo: AccountsRepository,
+    vault: Vault,
+    account_id: int,
+    credentials: Credentials,
+    *,
+    now: datetime,
 ) -> AccountRecord:
     """Swap one account's exchange key for a new one; the account must already have one."""
     if repo.load_credentials(account_id) is None:
@@ -42,7 +53,7 @@ def replace_credentials(
     return store_credentials(repo, vault, account_id, credentials, now=now)
 
 
-def load_credentials(repo: Repository, vault: Vault, account_id: int) -> Credentials | None:
+def load_credentials(repo: AccountsRepository, vault: Vault, account_id: int) -> Credentials | None:
     account = repo.get_account(account_id)
     sealed = repo.load_credentials(account_id)
     if sealed is None:
@@ -93,7 +104,7 @@ def rotate_master(
 
 
 def _check_written(
-    repo: Repository, vault: Vault, stored: StoredCredentials, plain: Credentials
+    repo: AccountsRepository, vault: Vault, stored: StoredCredentials, plain: Credentials
 ) -> None:
     """Read the swapped row back and open it; on any difference put the old ciphertext back."""
     written = repo.load_credentials(stored.account_id)

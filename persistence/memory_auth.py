@@ -3,31 +3,17 @@ dashboard sessions (the same contract as `persistence.sql_auth`)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from persistence.errors import NotFound, PersistenceError
-from persistence.memory_state import State, opt_utc, utc
+from persistence.memory_accounts import MemoryAccounts
+from persistence.memory_state import opt_utc, utc
 from persistence.records import TokenRecord, UserRecord, checked_role, checked_token_kind
 
 
-class MemoryAuth:
-    """Mixed into `MemoryRepository`, whose base (`MemoryAccounts`) provides the state."""
-
-    _s: State
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        @contextmanager
-        def _tx(self) -> Iterator[State]: ...
-
-        def _id(self) -> int: ...
-        def get_user(self, user_id: int) -> UserRecord: ...
+class MemoryAuth(MemoryAccounts):
+    """Mixed into `MemoryRepository`."""
 
     # --- roles, the disabled flag and passwords ---------------------------------------------
     def set_user_role(self, user_id: int, role: str, *, now: datetime) -> UserRecord:

@@ -3,32 +3,18 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from persistence.errors import DuplicateSignal, NotFound, PersistenceError
-from persistence.memory_state import State, utc
-from persistence.records import StrategyRecord
+from persistence.memory_accounts import MemoryAccounts
+from persistence.memory_state import utc
 from persistence.records_signal import SignalKeyRecord, SignalRecord
 
 
-class MemorySignals:
-    """Mixed into `MemoryRepository`, whose base (`MemoryAccounts`) provides the state."""
-
-    _s: State
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        @contextmanager
-        def _tx(self) -> Iterator[State]: ...
-
-        def _id(self) -> int: ...
-        def get_strategy(self, strategy_id: int) -> StrategyRecord: ...
+class MemorySignals(MemoryAccounts):
+    """Mixed into `MemoryRepository`."""
 
     def save_signal_key(
         self,

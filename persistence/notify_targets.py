@@ -14,7 +14,7 @@ from domain.errors import CredentialError, ValidationError
 from domain.notifications import NotifyEvent, target_name_problem, url_scheme
 from domain.secrets import Secret
 from persistence.records_notify import NotificationTarget
-from persistence.repository import Repository
+from persistence.repository_notify import NotifyRepository
 from persistence.vault import Vault, register_url
 
 URL_MAX = 4000  # far above any apprise URL; keeps a pasted document out of the table
@@ -34,7 +34,7 @@ def checked_url(url: Secret) -> str:
 
 
 def store_target(
-    repo: Repository,
+    repo: NotifyRepository,
     vault: Vault,
     user_id: int,
     name: str,
@@ -69,7 +69,7 @@ def open_target(vault: Vault, target: NotificationTarget) -> Secret:
     return vault.open_url(target.sealed, user_id=target.user_id, target=target.name)
 
 
-def rotate_targets(repo: Repository, vault: Vault) -> tuple[int, int, int]:
+def rotate_targets(repo: NotifyRepository, vault: Vault) -> tuple[int, int, int]:
     """(resealed, changed meanwhile, remaining) for the notification targets: every row not
     yet under the vault's current key re-encrypted, one transaction per row."""
     resealed = changed = 0

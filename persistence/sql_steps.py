@@ -29,6 +29,7 @@ from persistence.leases import refused_users
 from persistence.records import StepOutcome, StepResult, StepWrite
 from persistence.sql_bulk import insert_rows, update_rows
 from persistence.sql_trading import (
+    CYCLE_FIELDS,
     audit_row,
     check_cycle_money,
     check_fill_money,
@@ -41,7 +42,6 @@ from persistence.sql_trading import (
 
 STRATEGIES, ORDERS, FILLS, CYCLES = m.STRATEGIES, m.ORDERS, m.FILLS, m.CYCLES
 _S, _O, _F, _C = STRATEGIES.c, ORDERS.c, FILLS.c, CYCLES.c
-_CYCLE_FIELDS = tuple(c.name for c in CYCLES.c if c.name not in ("id", "strategy_id", "number"))
 
 _STEP_STRATEGIES = (
     select(_S.id, _S.version, _S.account_id)
@@ -302,7 +302,7 @@ class _Group:
         """UPDATE by (strategy, number); only if a cycle is new (rare: once per cycle), one
         SELECT of which exist and an INSERT of the others."""
         changes = [
-            (key, {name: values[name] for name in _CYCLE_FIELDS}, None)
+            (key, {name: values[name] for name in CYCLE_FIELDS}, None)
             for key, values in self.cycles.items()
         ]
         if update_rows(conn, CYCLES, changes, key=("strategy_id", "number")) != len(changes):

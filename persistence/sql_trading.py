@@ -44,8 +44,9 @@ STRATEGIES, ORDERS, FILLS, CYCLES = m.STRATEGIES, m.ORDERS, m.FILLS, m.CYCLES
 
 _S, _O, _F, _C = STRATEGIES.c, ORDERS.c, FILLS.c, CYCLES.c
 LIVE_STATES = [s.value for s in OrderState if s.is_live]  # orders not known to be finished
-# What `upsert_cycle` sets: every column `sql_rows.cycle_values` fills except the key.
-_CYCLE_FIELDS = tuple(c.name for c in CYCLES.c if c.name not in ("id", "strategy_id", "number"))
+# What `upsert_cycle` and a step's cycle update (`sql_steps`) set: every column
+# `sql_rows.cycle_values` fills except the key.
+CYCLE_FIELDS = tuple(c.name for c in CYCLES.c if c.name not in ("id", "strategy_id", "number"))
 
 _ACCOUNT_OF = select(_S.account_id).where(_S.id == bindparam("b_id"))
 _ORDERS_BY_COID = select(
@@ -77,7 +78,7 @@ _KNOWN_TRADES = select(_F.symbol, _F.trade_id).where(
 _UPDATE_CYCLE = (
     update(CYCLES)
     .where(_C.strategy_id == bindparam("b_strategy"), _C.number == bindparam("b_number"))
-    .values({name: bindparam(f"b_{name}") for name in _CYCLE_FIELDS})
+    .values({name: bindparam(f"b_{name}") for name in CYCLE_FIELDS})
 )
 _INSERT_ORDERS = insert(ORDERS)
 _INSERT_FILLS = insert(FILLS)
@@ -205,7 +206,7 @@ def insert_fills(
 def upsert_cycle(conn: Connection, strategy_id: int, record: CycleRecord) -> None:
     check_cycle_money(record)
     values = sql_rows.cycle_values(record)
-    params = {f"b_{name}": values[name] for name in _CYCLE_FIELDS}
+    params = {f"b_{name}": values[name] for name in CYCLE_FIELDS}
     params.update(b_strategy=strategy_id, b_number=record.number)
     if conn.execute(_UPDATE_CYCLE, params).rowcount == 0:
         conn.execute(_INSERT_CYCLE, {"strategy_id": strategy_id, **values})

@@ -37,6 +37,10 @@ file's state is recorded (config_state) but not applied, as if the user had stop
 hand; after an admin enables the user, the user resumes them.
 Moving a strategy to another symbol or account, or an account to another exchange, is refused
 with the file path of the entry: its history belongs to the old one, so it needs a new name.
+
+Users and accounts are synced here; strategies by `services.onboarding_strategies`, keys by
+`services.onboarding_keys`, notification targets by `services.onboarding_notify`, and the
+counts by `services.onboarding_report`.
 """
 
 from __future__ import annotations
@@ -45,29 +49,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from config.loader import ConfigError, ConfigProblem, format_path
+from config.loader import ConfigError, ConfigProblem
 from config.notify_secrets import UrlLookup, lookup_notification_urls
 from config.schema import LiveAccount, ServiceConfig, StrategyConfig
 from config.secrets import AccountKey, lookup_credentials
 from domain.errors import CredentialError
 from domain.secrets import Credentials
-from persistence.records import AccountRecord, DesiredState, StrategyRecord, UserRecord
+from persistence.records import AccountRecord, UserRecord
 from persistence.repository import Repository
 from persistence.vault import Vault
 from services.database import is_new_sqlite, prepare_database
 from services.onboarding_keys import (
+    Loc,
     check_vault_opens_stored,
     config_file,
     has_live_accounts,
+    refuse,
     store_if_changed,
     vault_for,
 )
 from services.onboarding_notify import NotifySync, check_vault_opens_targets
+from services.onboarding_report import SyncReport, Tally
+from services.onboarding_strategies import REMOVED, StrategySync
 from services.plan import stored_params
 from strategy.params import MartingaleParams
 
 __all__ = [
+    "REMOVED",
     "SyncReport",
+    "Tally",
     "has_live_accounts",
     "is_new_sqlite",
     "prepare_database",
@@ -75,67 +85,6 @@ __all__ = [
     "sync_config",
     "vault_for",
 ]
-
-Loc = tuple[str | int, ...]
-# strategies.config_state of a strategy the file stopped naming (see `_Sync.removed`).
-REMOVED = "removed"
-
-
-@dataclass(slots=True)
-class Tally:
-    """How many rows of one kind the sync created, changed, left alone or asked to stop."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    stopped: int = 0
-
-    @property
-    def changed(self) -> int:
-        return self.created + self.updated + self.stopped
-
-
-@dataclass(slots=True, kw_only=True)
-class SyncReport:
-    users: Tally = field(default_factory=Tally)
-    accounts: Tally = field(default_factory=Tally)
-    credentials: Tally = field(default_factory=Tally)
-    strategies: Tally = field(default_factory=Tally)
-    notifications: Tally = field(default_factory=Tally)  # "stopped": deleted from the file
-
-    @property
-    def changed(self) -> bool:
-        return any(t.changed for t in self._kinds().values())
-
-    def _kinds(self) -> dict[str, Tally]:
-        return {
-            "users": self.users,
-            "accounts": self.accounts,
-            "credentials": self.credentials,
-            "strategies": self.strategies,
-            "notifications": self.notifications,
-        }
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        return {
-            kind: {
-                "created": t.created,
-                "updated": t.updated,
-                "unchanged": t.unchanged,
-                "stopped": t.stopped,
-            }
-            for kind, t in self._kinds().items()
-        }
-
-    def summary(self) -> str:
-        """One aligned line per kind, e.g. ``strategies   created 2  updated 0  ...``."""
-        lines = []
-        for kind, t in self._kinds().items():
-            lines.append(
-                f"{kind:<12} created {t.created:>4}  updated {t.updated:>4}  "
-                f"unchanged {t.unchanged:>4}  stopped {t.stopped:>4}"
-            )
-        return "\n".join(lines)
 
 
 def strategy_params(strategy: StrategyConfig) -> dict[str, str]:
@@ -168,6 +117,7 @@ def sync_config(
         for user in config.users
         for strategy in user.strategies
     }
+    report = SyncReport()
     sync = _Sync(
         config=config,
         repo=repo,
@@ -177,6 +127,8 @@ def sync_config(
         absent=keys.absent,
         params=params,
         urls=urls,
+        report=report,
+        strategies=StrategySync(config=config, repo=repo, now=now, tally=report.strategies),
     )
     with repo.transaction():
         if vault is not None:
@@ -201,8 +153,9 @@ class _Sync:
     credentials: Mapping[AccountKey, Credentials]
     absent: Mapping[AccountKey, list[ConfigProblem]]
     params: Mapping[tuple[str, str], dict[str, str]]
+    report: SyncReport
+    strategies: StrategySync
     urls: UrlLookup = field(default_factory=UrlLookup)
-    report: SyncReport = field(default_factory=SyncReport)
     missing: list[ConfigProblem] = field(default_factory=list)  # absent and nothing stored
 
     def user(self, index: int) -> None:
@@ -214,7 +167,7 @@ class _Sync:
             found = stored.pop(strategy.name, None)
             wanted = self.params[(user.name, strategy.name)]
             where: Loc = ("users", index, "strategies", j)
-            self.strategy(
+            self.strategies.strategy(
                 where,
                 user_id=record.id,
                 disabled=record.disabled,
@@ -224,13 +177,13 @@ class _Sync:
                 account_ids=account_ids,
             )
         for removed in stored.values():
-            self.removed(removed)
+            self.strategies.removed(removed)
         NotifySync(
             repo=self.repo,
             vault=self.vault,
             urls=self.urls,
             now=self.now,
-            count=lambda outcome: _count(self.report.notifications, outcome),
+            count=self.report.notifications.add,
             missing=self.missing,
         ).user(user.name, record.id, user.notifications)
 
@@ -258,7 +211,7 @@ class _Sync:
         for j, account in enumerate(user.accounts):
             stored = stored_accounts.get(account.name)
             if stored is not None and stored.exchange != account.exchange:
-                _conflict(
+                refuse(
                     self.config,
                     ("users", index, "accounts", j, "exchange"),
                     f"account {account.name!r} already trades on {stored.exchange!r}; its "
@@ -295,126 +248,19 @@ class _Sync:
                     self.report.credentials.unchanged += 1  # the stored key stays in use
         return ids
 
-    def strategy(
-        self,
-        where: Loc,
-        *,
-        user_id: int,
-        disabled: bool,
-        strategy: StrategyConfig,
-        wanted: dict[str, str],
-        found: StrategyRecord | None,
-        account_ids: Mapping[str, int],
-    ) -> None:
-        """Params always follow the file; the desired state only when the file's own value
-        changed since the last sync, and never for a disabled user, whose strategies stay
-        stopped (see the module docstring)."""
-        account_id = account_ids[strategy.account]
-        file_state = strategy.config_state
-        desired = DesiredState(strategy.desired_state)
-        applies = (found is None or found.config_state not in (None, file_state)) and not disabled
-        if found is None and disabled:
-            desired = DesiredState.STOPPED
-        if found is not None:
-            _check_strategy_moves(self.config, where, found, strategy, account_id)
-            if not applies:
-                desired = found.desired_state  # the database's runtime state stays
-            if (dict(found.params), found.desired_state, found.config_state) == (
-                wanted,
-                desired,
-                file_state,
-            ):
-                self.report.strategies.unchanged += 1
-                return
-        record = self.repo.upsert_strategy(
-            user_id,
-            strategy.name,
-            account_id=account_id,
-            symbol=strategy.symbol,
-            params=wanted,
-            desired_state=desired,
-            now=self.now,
-            config_state=file_state,
-        )
-        if found is None:
-            self.report.strategies.created += 1
-            return
-        if applies and found.stop_mode is not None:  # a stop-now's mode does not outlive it
-            self.repo.set_desired_state(record.id, desired, now=self.now)
-        self.report.strategies.updated += 1
-
     def account_credentials(self, account: AccountRecord, credentials: Credentials) -> None:
         vault = self.vault
         assert vault is not None  # sync_config refuses live accounts without a vault
         outcome = store_if_changed(self.repo, vault, account, credentials, now=self.now)
-        tally = self.report.credentials
-        setattr(tally, outcome, getattr(tally, outcome) + 1)
+        self.report.credentials.add(outcome)
 
     def stop_removed_users(self) -> None:
         named = {u.name for u in self.config.users}
         for user in self.repo.list_users():
             if user.name in named or user.source != "config":
                 continue  # an API user is not the file's to stop
-            stopped = [s for s in self.repo.list_strategies(user_id=user.id) if self.removed(s)]
+            stopped = [
+                s for s in self.repo.list_strategies(user_id=user.id) if self.strategies.removed(s)
+            ]
             if stopped:
                 self.report.users.stopped += 1
-
-    def removed(self, strategy: StrategyRecord) -> bool:
-        """Stop a strategy the file no longer names, once: its state is marked REMOVED, so a
-        later sync neither stops it again (a resume by hand stands) nor leaves it stopped when
-        the file names it again (that is a change of the file's value). True if stopped here."""
-        if strategy.config_state in (REMOVED, None):
-            # None: the file never applied a state to it, so it is not the file's: created
-            # through the REST API (services.strategies), it stays as its owner left it.
-            return False
-        self.repo.upsert_strategy(
-            strategy.user_id,
-            strategy.name,
-            account_id=strategy.account_id,
-            symbol=strategy.symbol,
-            params=strategy.params,
-            desired_state=DesiredState.STOPPED,
-            now=self.now,
-            config_state=REMOVED,
-        )
-        if strategy.desired_state is DesiredState.STOPPED:
-            self.report.strategies.updated += 1
-            return False
-        self.report.strategies.stopped += 1
-        return True
-
-
-def _count(tally: Tally, outcome: str) -> None:
-    setattr(tally, outcome, getattr(tally, outcome) + 1)
-
-
-def _check_strategy_moves(
-    config: ServiceConfig,
-    where: Loc,
-    found: StrategyRecord,
-    strategy: StrategyConfig,
-    account_id: int,
-) -> None:
-    if found.symbol != strategy.symbol:
-        _conflict(
-            config,
-            (*where, "symbol"),
-            f"strategy {strategy.name!r} already trades {found.symbol}; its orders and cycles "
-            "belong there, so give the new symbol a new strategy name",
-        )
-    if found.account_id != account_id:
-        _conflict(
-            config,
-            (*where, "account"),
-            f"strategy {strategy.name!r} already trades on another account; its orders and "
-            "cycles belong there, so give it a new strategy name",
-        )
-
-
-def _conflict(config: ServiceConfig, where: Loc, message: str) -> None:
-    """Refuse a change the stored history forbids; raised inside the transaction, so it
-    rolls back whatever this sync wrote before."""
-    raise ConfigError(
-        config_file(config),
-        [ConfigProblem(format_path(where), message, config.source_line(where))],
-    )

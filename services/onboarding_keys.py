@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import NoReturn
 
 from config.loader import ConfigError, ConfigProblem, format_path
 from config.notify_secrets import has_notifications
@@ -46,19 +47,13 @@ def vault_for(config: ServiceConfig, *, env: Mapping[str, str] | None = None) ->
     if key is None and not has_live_accounts(config) and not has_notifications(config):
         return None
     if key is None:
-        where = _first_live_account(config) or _first_notification(config)
-        raise ConfigError(
-            config_file(config),
-            [
-                ConfigProblem(
-                    format_path(where),
-                    f"a live account's keys and notification URLs are stored encrypted, which "
-                    f"needs the master key: "
-                    f"set {MASTER_KEY_ENV} or master_key_file (create a key with "
-                    "`martingale keys generate`)",
-                    config.source_line(where),
-                )
-            ],
+        refuse(
+            config,
+            _first_live_account(config) or _first_notification(config),
+            f"a live account's keys and notification URLs are stored encrypted, which "
+            f"needs the master key: "
+            f"set {MASTER_KEY_ENV} or master_key_file (create a key with "
+            "`martingale keys generate`)",
         )
     source = "master_key_file" if config.master_key_file is not None else MASTER_KEY_ENV
     return Vault(parse_keyring(key.reveal(), source=source))
@@ -108,6 +103,16 @@ def store_if_changed(
 
 def config_file(config: ServiceConfig) -> str:
     return str(config.source_file) if config.source_file is not None else "config"
+
+
+def refuse(config: ServiceConfig, where: Loc, message: str) -> NoReturn:
+    """Raise a ConfigError naming the file, the entry's path and its line. Raised inside a
+    sync's transaction (a change the stored history forbids), it rolls back whatever that sync
+    wrote before."""
+    raise ConfigError(
+        config_file(config),
+        [ConfigProblem(format_path(where), message, config.source_line(where))],
+    )
 
 
 def _first_notification(config: ServiceConfig) -> Loc:
