@@ -42,7 +42,7 @@ import structlog
 from actors.retention import Pruning
 from actors.step_queue import StepQueue, StepRequest, WriterBacklog
 from actors.timers import TimerService
-from domain.errors import DatabaseUnavailable, MartingaleError
+from domain.errors import DatabaseUnavailable, LeaseLost, MartingaleError
 from persistence.records import ActualState, AuditEntry, StepResult, StepWrite
 from persistence.repository import Repository
 
@@ -254,10 +254,17 @@ class RepositoryActor(pykka.ThreadingActor):
         return len(beats)
 
     def _write_actual(self, states: dict[int, tuple[ActualState, datetime, str | None]]) -> int:
+        written = 0
         with self.repo.transaction():
             for sid, (state, now, error) in states.items():
-                self.repo.set_actual_state(sid, state, now=now, last_error=error)
-        return len(states)
+                try:
+                    self.repo.set_actual_state(sid, state, now=now, last_error=error)
+                    written += 1
+                except LeaseLost:
+                    # Another process drives it now (its engines here were handed over): what
+                    # they last said is not this process's to write. Nothing was written.
+                    log.info("repository: state of a handed-over strategy dropped", strategy=sid)
+        return written
 
     def _write_batch(self, what: str, write: Callable[[Any], Any], rows: Any) -> int:
         try:

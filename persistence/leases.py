@@ -41,6 +41,11 @@ _L, _P = LEASES.c, PROCESSES.c
 _NOW = func.utc_timestamp(6)
 
 
+def _expired_before(seconds: float) -> Any:
+    """The database's now less `seconds`: a heartbeat older than that is dead."""
+    return func.timestampadd(literal_column("MICROSECOND"), -int(seconds * 1_000_000), _NOW)
+
+
 def _later(seconds: float) -> Any:
     """The database's now plus `seconds` (microseconds kept)."""
     return func.timestampadd(literal_column("MICROSECOND"), int(seconds * 1_000_000), _NOW)
@@ -108,7 +113,8 @@ class SqlLeases:
 
     def beat(self) -> int:
         """Beat this process's row (made again if a peer deleted it as expired) and forget
-        expired peers; the number of live processes, this one included."""
+        expired peers; the number of live processes, this one included. Short transactions,
+        each touching rows by key, so processes beating at once never deadlock."""
         with translated("beat the service process"), self._engine.begin() as conn:
             beaten = conn.execute(
                 update(PROCESSES).where(_P.id == self.me).values(heartbeat_at=_NOW)
@@ -123,15 +129,18 @@ class SqlLeases:
                         heartbeat_at=_NOW,
                     )
                 )
-            conn.execute(
-                delete(PROCESSES).where(
-                    _P.heartbeat_at
-                    < func.timestampadd(
-                        literal_column("MICROSECOND"), -int(self.lease_s * 1_000_000), _NOW
+        with translated("list live service processes"), self._engine.connect() as conn:
+            rows = conn.execute(select(_P.id, _P.heartbeat_at > _expired_before(self.lease_s)))
+            live = {str(pid): bool(alive) for pid, alive in rows}
+        dead = sorted(pid for pid, alive in live.items() if not alive)
+        if dead:
+            with translated("forget expired service processes"), self._engine.begin() as conn:
+                conn.execute(
+                    delete(PROCESSES).where(
+                        _P.id.in_(dead), _P.heartbeat_at <= _expired_before(self.lease_s)
                     )
                 )
-            )
-            return int(conn.execute(select(func.count()).select_from(PROCESSES)).scalar_one())
+        return sum(live.values())
 
     def processes(self) -> list[tuple[str, str, int]]:
         """(id, host, pid) of every registered process, this one included."""

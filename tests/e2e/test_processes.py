@@ -64,8 +64,24 @@ class Fleet:
             rows = conn.execute(select(m.USER_LEASES.c.user_id, m.USER_LEASES.c.owner))
             return {int(uid): owner for uid, owner in rows}
 
-    def running(self) -> int:
-        return sum(s.actual_state is ActualState.RUNNING for s in self.repo.list_strategies())
+    def not_running(self) -> list[tuple[int, str, str | None, list[str]]]:
+        """(strategy, state, last error, its last audit lines) of every strategy not RUNNING."""
+        return [
+            (s.id, s.actual_state.value, s.last_error, self.audit(s.id))
+            for s in self.repo.list_strategies()
+            if s.actual_state is not ActualState.RUNNING
+        ]
+
+    def audit(self, strategy_id: int) -> list[str]:
+        with self.repo._engine.connect() as conn:
+            log = m.AUDIT_LOG.c
+            rows = conn.execute(
+                select(log.at, log.event, log.message)
+                .where(log.strategy_id == strategy_id)
+                .order_by(log.id.desc())
+                .limit(6)
+            )
+            return [f"{at:%H:%M:%S.%f} {event} {message}" for at, event, message in rows]
 
     def orders(self) -> int:
         with self.repo._engine.connect() as conn:
@@ -170,13 +186,16 @@ def test_three_processes_share_fail_over_and_fence(
         # Spread: every user held, by three different processes, and every strategy trading.
         owners = wait_for(
             fleet.owners,
-            lambda o: len(o) == USERS and None not in o.values() and len(set(o.values())) == 3,
-            what="the users spread over three processes",
+            lambda o: (
+                len(o) == USERS
+                and None not in o.values()
+                and len(set(o.values())) == 3
+                and max(Counter(o.values()).values()) <= -(-USERS // 3) + 1  # share plus one
+            ),
+            what="the users spread over three processes, none above its share plus one",
             timeout=60,
         )
-        wait_for(fleet.running, lambda n: n == USERS * PER_USER, what="every strategy running")
-        per_process = Counter(owners.values())
-        assert max(per_process.values()) <= -(-USERS // 3) + 1, per_process
+        wait_for(fleet.not_running, lambda left: left == [], what="every strategy running")
 
         # SIGKILL the owner of user 1's lease: its users resume on the other two.
         victim_id = owners[min(owners)]
@@ -209,15 +228,19 @@ def test_three_processes_share_fail_over_and_fence(
             )
         finally:
             paused.proc.send_signal(signal.SIGCONT)
-        # Woken, the paused process believes for a moment it still holds its users: its
-        # engines must place nothing for them (the lease's local deadline ran out) and the
-        # database must refuse its writes (the token moved on).
-        time.sleep(LEASE_S)
-        assert paused_id not in fleet.owners().values()
+        # Woken, the paused process believes for a moment it still holds its users. It must
+        # learn it lost them, and whatever reached the venues meanwhile was committed first by
+        # a lease holder (a create of an order the database does not hold would be one placed
+        # without its intent: by a process fenced out).
+        wait_for(
+            paused.output,
+            lambda out: "leases: lost users" in out,
+            what="the woken process to learn it lost its users",
+        )
+        time.sleep(LEASE_S)  # it rejoins: the last process sheds it a share again
         for uid in paused_users:
-            assert _creates(fleet.venues[uid]) - creates_before[uid] == _placed_by_owner(
-                fleet, uid, creates_before[uid]
-            ), uid
+            fresh = _creates(fleet.venues[uid]) - creates_before[uid]  # read before the db
+            assert set(fresh) <= _stored_orders(fleet, uid), (uid, fresh)
     finally:
         stop_wave.set()
         wave.join(10)
@@ -238,21 +261,22 @@ def test_three_processes_share_fail_over_and_fence(
     for uid, fake in fleet.venues.items():
         doubled = {coid: n for coid, n in _creates(fake).items() if n > 1}
         assert doubled == {}, (uid, doubled)  # no client order id sent twice
+    # No strategy was ever driven by two processes at once: none found a step of another
+    # writer where it expected its own (without leases: dozens in every process's log).
+    for proc in [*procs.values(), final]:
+        assert "another writer saved it" not in proc.output(), proc.log.name
     traded = {s.id for s in fleet.repo.list_strategies() if fleet.repo.list_fills(s.id)}
     assert len(traded) == USERS * PER_USER, "a strategy never traded"
 
 
-def _placed_by_owner(fleet: Fleet, uid: int, before: Counter[str]) -> Counter[str]:
-    """What the venue got for `uid` since `before`: every create must be an order the database
-    holds (so it was committed by the lease holder before it was sent)."""
-    stored = {
+def _stored_orders(fleet: Fleet, uid: int) -> set[str]:
+    """The client order ids the database holds for the user's strategies."""
+    return {
         o.client_order_id
         for s in fleet.repo.list_strategies()
         if s.user_id == uid
         for o in fleet.repo.list_orders(s.id)
     }
-    new = _creates(fleet.venues[uid]) - before
-    return Counter({coid: n for coid, n in new.items() if coid in stored})
 
 
 def _pid_of(fleet: Fleet, process_id: str) -> int:

@@ -14,10 +14,17 @@ import pytest
 from actors.repository import RepoClient, RepositoryActor
 from actors.step_queue import StepQueue
 from actors.timers import TimerService
-from domain.errors import DatabaseUnavailable, MartingaleError
+from domain.errors import DatabaseUnavailable, LeaseLost, MartingaleError
 from persistence.errors import VersionConflict
 from persistence.memory import MemoryRepository
-from persistence.records import AuditEntry, DesiredState, StepOutcome, StepResult, StepWrite
+from persistence.records import (
+    ActualState,
+    AuditEntry,
+    DesiredState,
+    StepOutcome,
+    StepResult,
+    StepWrite,
+)
 from tests.actors.fakes import wait_until
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -270,6 +277,39 @@ def test_chunks_not_written_when_the_database_goes_down_are_kept_and_written_onc
         assert proxy.flush().get(timeout=10) == 3
         assert written == [[1, 2], [3, 4], [5]]  # each beat once
         assert proxy.pending().get(timeout=10) == 0
+    finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
+
+
+def test_a_handed_over_strategys_state_is_dropped_and_the_others_are_written() -> None:
+    """Several processes on one database: a strategy whose user went to another process has
+    its last state refused (LeaseLost). It must not hold up the states of the others, as a
+    DatabaseUnavailable would, retried for ever."""
+
+    class Fenced(MemoryRepository):
+        lost: set[int] = set()
+
+        def set_actual_state(self, strategy_id: int, state: Any, **kwargs: Any) -> None:
+            if strategy_id in self.lost:
+                raise LeaseLost(f"strategy {strategy_id}: not this process's (test)")
+            super().set_actual_state(strategy_id, state, **kwargs)
+
+    repo = Fenced()
+    mine, handed = _strategies(repo, 2)
+    repo.lost = {handed}
+    timers = TimerService()
+    steps = StepQueue()
+    ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps)
+    client = RepoClient(ref, timeout=10, steps=steps)
+    try:
+        proxy = ref.proxy()
+        client.tell_actual_state(handed, ActualState.DEGRADED, now=T0, error="x")
+        client.tell_actual_state(mine, ActualState.RUNNING, now=T0, error=None)
+        assert proxy.flush().get(timeout=10) == 1
+        assert proxy.pending().get(timeout=10) == 0  # nothing kept to retry
+        assert repo.get_strategy(mine).actual_state is ActualState.RUNNING
+        assert repo.get_strategy(handed).actual_state is not ActualState.DEGRADED
     finally:
         pykka.ActorRegistry.stop_all(timeout=10)
         timers.stop()
