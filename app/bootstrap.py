@@ -198,10 +198,6 @@ class Service:
             lock = ServiceLock(url)
             lock.acquire()  # one service per database: refuse before touching anything
             self._lock = lock
-        if self._lock is not None:
-            # Another process took the database (MySQL: our lock's connection was lost and the
-            # lock taken meanwhile): stop placing orders at once and shut down.
-            self._lock.notify_on_lost(self.request_stop)
         try:
             self._start_parts(url)
             if self.web is not None:
@@ -301,8 +297,7 @@ class Service:
 
     def request_stop(self, reason: str) -> None:
         """Stop placing orders now and make `run()` shut down and return 1; safe from any
-        thread. For a failure the service cannot trade through, such as the one-service lock
-        lost to another process (ServiceLock's on_lost)."""
+        thread. For a failure the service cannot trade through."""
         self.stopping.set()
         self._failure = reason
         log.error("stopping the service", reason=reason)
