@@ -31,12 +31,13 @@ Policies (documented here because the engine and users rely on them):
   is placed instead. A safety level whose rounded order breaks the market rules is skipped.
 - A rejected take-profit is not re-placed until the position changes (the next buy fill); the
   stop loss still protects the position meanwhile.
-- Market rules (tick, step, minimums) are the venue's current ones: every cycle is sized with
-  the rules the engine read when it starts (`Started.rules`, `CooldownElapsed.rules`). When an
-  order is refused and the engine finds the rules changed (`OrderRejected.rules`), the state
-  takes the new rules and the order is placed again under them, once: a take-profit as its
-  next revision, a safety level as leg ``u<n>``, a market exit as its next revision. A base
-  order refused that way still finishes the strategy (its rules were read just before).
+- Market rules (tick, step, minimums, maker fee) are the venue's current ones: every cycle is
+  sized with (and a break-even exit priced from) the rules the engine read when it starts
+  (`Started.rules`, `CooldownElapsed.rules`). When an order is refused and the engine finds
+  the rules changed (`OrderRejected.rules`), the state takes the new rules and the order is
+  placed again under them, once: a take-profit as its next revision, a safety level as leg
+  ``u<n>``, a market exit as its next revision. A base order refused that way still finishes
+  the strategy (its rules were read just before).
 - A market base order is a quote amount (`PlaceOrder.cost` = base_order): the venue spends at
   most that, whatever the price did since the last tick; its amount is an estimate.
 - The stop loss (from the average entry) is checked on price ticks while the position is open;

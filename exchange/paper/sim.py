@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.errors import OrderNotFound
 from domain.market import Balance, Candle, MarketRules, Ticker
+from domain.money import ZERO
 from domain.orders import Fill, Order
 from exchange.paper.accounts import VenueFill
 from exchange.paper.candles import CandleBook
@@ -55,6 +56,10 @@ class SimVenue:
 
     def market_rules(self, symbol: str) -> MarketRules:
         return self._core.listed(symbol)
+
+    def fee_rate(self, account_key: str) -> Decimal:
+        account = self._core.accounts.get(account_key)
+        return ZERO if account is None else account.fee_rate
 
     def update_price(
         self, symbol: str, price: Decimal, at: datetime | None = None
