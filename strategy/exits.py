@@ -245,7 +245,10 @@ def scaled_max_funds(s: MartingaleState) -> Decimal:
 class ExitPlan:
     """What `martingale plan` shows of these features. The stop-loss triggers are those from
     the average entry after the base order and after the last safety order (a trailing stop
-    starts there and rises with the price)."""
+    starts there and rises with the price), rounded to the tick away from the average.
+
+    `stop_loss_prices` holds the trigger of every level, from its average, before rounding: the
+    one computation of the plan's stop loss, which the outcomes (`strategy.outcomes`) read."""
 
     stop_loss_pct: Decimal | None
     stop_loss_first: Decimal | None
@@ -254,21 +257,23 @@ class ExitPlan:
     timeout_hours: Decimal | None
     timeout_action: TimeoutAction
     reinvest_percent: Decimal
+    stop_loss_prices: tuple[Decimal, ...] = ()
 
 
 def exit_plan(
     params: MartingaleParams, averages: Sequence[Decimal], rules: MarketRules
 ) -> ExitPlan | None:
-    """None when the strategy uses none of the exits (the plan then shows nothing of them)."""
+    """None when the strategy uses none of the exits (the plan then shows nothing of them).
+    Call in the strategy's decimal context."""
     sl = params.stop_loss
     if sl is None and params.stop_loss_timeout is None and params.reinvest_percent <= 0:
         return None
+    d = params.direction
+    stops = () if sl is None else tuple(away(d, average, sl) for average in averages)
     first = last = None
-    if sl is not None and averages:
-        long = params.direction is not Direction.SHORT
-        factor = ONE - sl / HUNDRED if long else ONE + sl / HUNDRED
-        rounded = rules.round_price_down if long else rules.round_price_up
-        first, last = rounded(averages[0] * factor), rounded(averages[-1] * factor)
+    if stops:
+        rounded = rules.round_price_up if d is Direction.SHORT else rules.round_price_down
+        first, last = rounded(stops[0]), rounded(stops[-1])
     return ExitPlan(
         stop_loss_pct=sl,
         stop_loss_first=first,
@@ -277,6 +282,7 @@ def exit_plan(
         timeout_hours=params.stop_loss_timeout,
         timeout_action=params.stop_loss_timeout_action,
         reinvest_percent=params.reinvest_percent,
+        stop_loss_prices=stops,
     )
 
 
