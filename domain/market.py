@@ -21,7 +21,13 @@ def split_symbol(symbol: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketRules:
-    """Zero means "no constraint" for every field."""
+    """Zero means "no constraint" for every size and price field.
+
+    `maker_fee_rate` is the venue's maker fee for this market as a fraction (0.001 is 0.1 %):
+    ccxt's `maker` of the market, or a paper account's own rate. Zero when the venue does not
+    say; the strategy then prices a break-even exit without its closing fee. A snapshot made
+    before the field existed decodes with zero.
+    """
 
     symbol: str
     tick_size: Decimal = ZERO
@@ -29,6 +35,7 @@ class MarketRules:
     min_amount: Decimal = ZERO
     min_notional: Decimal = ZERO
     max_amount: Decimal = ZERO
+    maker_fee_rate: Decimal = ZERO
 
     @property
     def base(self) -> str:

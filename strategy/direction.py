@@ -11,6 +11,8 @@ other exactly:
   (at or below for a long, at or above for a short): the stop-loss comparison.
 - `away(direction, base_price, pct)`: a price `pct` percent past the base price in the ladder's
   direction (below for a long, above for a short), before rounding.
+- `cover_fee(direction, price, fee)`: the exit price whose proceeds, less the exit's fee, net
+  `price` per base (above it for a long's sell, below it for a short's buy-back).
 - `round_entry` / `round_exit`: entry prices round away from the market in the ladder's
   direction (down for a long buy, up for a short sell), so a level is never worse than its
   nominal price; take-profit prices round so the profit is never below target (up for a long
@@ -75,6 +77,17 @@ def toward(direction: Direction, price: Decimal, pct: Decimal) -> Decimal:
     if direction is SHORT:
         return price * (ONE - pct / HUNDRED)
     return price * (ONE + pct / HUNDRED)
+
+
+def cover_fee(direction: Direction, price: Decimal, fee_rate: Decimal) -> Decimal:
+    """The exit price that nets `price` per base after a fee of `fee_rate` on what the exit
+    receives, before rounding: price / (1 - fee) for a long's sell (the fee comes off the quote
+    received), price * (1 - fee) for a short's buy-back (the fee comes off the base received,
+    so 1 / (1 - fee) base is bought per base owed; a fee taken in quote instead, price * (1 +
+    fee), costs less, so this price covers it too)."""
+    if direction is SHORT:
+        return price * (ONE - fee_rate)
+    return price / (ONE - fee_rate)
 
 
 def round_entry(direction: Direction, rules: MarketRules, price: Decimal) -> Decimal:

@@ -14,10 +14,14 @@ restarted engine resumes the trail; `watch_levels` wakes the engine for a new be
 Timeout (`stop_loss_timeout` hours, `stop_loss_timeout_action`): a cycle whose base order
 filled N hours ago (in event time: the machine has no clock) is closed. `market` cancels the
 cycle's orders and sells the position at market, as the stop loss does (reason TIMEOUT).
-`break_even` moves the take-profit to the break-even price, the average entry with the buy fees
-included (the book's average), rounded up to the tick, and keeps the safety orders working;
-the fee of that closing sell itself is not covered (the machine does not know the rate). The
-machine asks for a wake-up at the deadline (`ScheduleWakeup`, answered with
+`break_even` moves the take-profit to the break-even price and keeps the safety orders working:
+the price at which selling the whole position, less the closing sell's fee, returns what it
+cost (the book's average, buy fees included): average / (1 - maker fee), rounded up to the
+tick. A short buys back at average * (1 - maker fee), rounded down (`direction.cover_fee`).
+The rate is the venue's maker fee for the market (`MarketRules.maker_fee_rate`, zero when the
+venue does not say; the exit is then at the average and its own fee is not covered). A limit
+that crosses the market when placed fills as a taker, at a better price but the taker's fee.
+The machine asks for a wake-up at the deadline (`ScheduleWakeup`, answered with
 `CooldownElapsed`); a tick at or after the deadline applies it as well, should the timer be
 late.
 
@@ -36,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Context, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from domain.commands import CancelOrder, CloseReason, ScheduleWakeup
@@ -44,7 +48,7 @@ from domain.market import MarketRules
 from domain.money import HUNDRED, ONE, ZERO
 from domain.orders import Side
 from strategy.direction import average as entry_average
-from strategy.direction import away, best, better, held
+from strategy.direction import away, best, better, cover_fee, held, round_exit
 from strategy.options import Direction, TimeoutAction
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Phase, Role, WorkingStatus
@@ -56,6 +60,12 @@ else:
     from domain.frozen import replace  # the same result, faster (see domain.frozen)
 
 SCALE_PLACES = Decimal("0.0001")  # the size scale's resolution: 0.01 % of the plan
+# The break-even's arithmetic, rounded up for a long's sell and down for a short's buy-back,
+# at the precision of `strategy.ladder.STRATEGY_CONTEXT` (which imports this module).
+_AWAY_FROM_LOSS = (
+    Context(prec=28, rounding=ROUND_CEILING),
+    Context(prec=28, rounding=ROUND_FLOOR),
+)
 _SECONDS_PER_HOUR = Decimal(3600)
 
 
@@ -146,11 +156,21 @@ def move_to_break_even(s: MartingaleState, cmds: Commands) -> MartingaleState:
     return s
 
 
-def break_even_price(s: MartingaleState, average: Decimal) -> Decimal:
-    """The average entry (buy fees included), rounded away from a loss to the tick."""
-    if _long(s):
-        return s.rules.round_price_up(average)
-    return s.rules.round_price_down(average)
+def break_even_price(s: MartingaleState) -> Decimal | None:
+    """The price at which closing the whole position at the venue's maker fee returns what it
+    cost (see the module), rounded away from a loss to the tick; None with no position.
+
+    Every step rounds away from a loss, the average too, so the price covers the exact cost
+    even where no tick rounds it. A negative rate (a rebate) counts as zero: the exit never
+    rests on the losing side of the average for a rebate the book may not see."""
+    d = s.params.direction
+    fee = s.rules.maker_fee_rate
+    with localcontext(_AWAY_FROM_LOSS[d is Direction.SHORT]):
+        entry = entry_average(s.book, d)
+        if entry is None:
+            return None
+        price = cover_fee(d, entry, fee if ZERO < fee < ONE else ZERO)
+    return round_exit(d, s.rules, price)
 
 
 def reported_reason(s: MartingaleState, reason: CloseReason) -> CloseReason:
@@ -225,7 +245,10 @@ def scaled_max_funds(s: MartingaleState) -> Decimal:
 class ExitPlan:
     """What `martingale plan` shows of these features. The stop-loss triggers are those from
     the average entry after the base order and after the last safety order (a trailing stop
-    starts there and rises with the price)."""
+    starts there and rises with the price), rounded to the tick away from the average.
+
+    `stop_loss_prices` holds the trigger of every level, from its average, before rounding: the
+    one computation of the plan's stop loss, which the outcomes (`strategy.outcomes`) read."""
 
     stop_loss_pct: Decimal | None
     stop_loss_first: Decimal | None
@@ -234,21 +257,23 @@ class ExitPlan:
     timeout_hours: Decimal | None
     timeout_action: TimeoutAction
     reinvest_percent: Decimal
+    stop_loss_prices: tuple[Decimal, ...] = ()
 
 
 def exit_plan(
     params: MartingaleParams, averages: Sequence[Decimal], rules: MarketRules
 ) -> ExitPlan | None:
-    """None when the strategy uses none of the exits (the plan then shows nothing of them)."""
+    """None when the strategy uses none of the exits (the plan then shows nothing of them).
+    Call in the strategy's decimal context."""
     sl = params.stop_loss
     if sl is None and params.stop_loss_timeout is None and params.reinvest_percent <= 0:
         return None
+    d = params.direction
+    stops = () if sl is None else tuple(away(d, average, sl) for average in averages)
     first = last = None
-    if sl is not None and averages:
-        long = params.direction is not Direction.SHORT
-        factor = ONE - sl / HUNDRED if long else ONE + sl / HUNDRED
-        rounded = rules.round_price_down if long else rules.round_price_up
-        first, last = rounded(averages[0] * factor), rounded(averages[-1] * factor)
+    if stops:
+        rounded = rules.round_price_up if d is Direction.SHORT else rules.round_price_down
+        first, last = rounded(stops[0]), rounded(stops[-1])
     return ExitPlan(
         stop_loss_pct=sl,
         stop_loss_first=first,
@@ -257,6 +282,7 @@ def exit_plan(
         timeout_hours=params.stop_loss_timeout,
         timeout_action=params.stop_loss_timeout_action,
         reinvest_percent=params.reinvest_percent,
+        stop_loss_prices=stops,
     )
 
 
@@ -275,7 +301,8 @@ def exit_lines(plan: ExitPlan, shown: Callable[[Decimal], str]) -> list[str]:
         then = (
             "sell at market"
             if plan.timeout_action is TimeoutAction.MARKET
-            else "move the take-profit to break-even (the average entry, buy fees included)"
+            else "move the take-profit to break-even (the average entry, buy and closing fees "
+            "included)"
         )
         lines.append(
             f"timeout: {shown(plan.timeout_hours)} h after the base order fills, then {then}"

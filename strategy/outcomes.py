@@ -1,4 +1,5 @@
-"""What a cycle yields when it closes at each level of the plan: fees, profit, stop-loss price.
+"""What a cycle yields when it closes at each level of the plan: fees, profit, stop-loss price
+(the last read from the plan's exits, `strategy.exits.exit_plan`, which computes it).
 
 A row of `Plan` says where each order sits; these figures say what the cycle is worth if the
 price turns there. They follow the machine's own accounting (`strategy.accounting`): a fee is
@@ -31,15 +32,20 @@ def with_outcomes(
     params: MartingaleParams, plan: Plan, rules: MarketRules, fee_rate: Decimal
 ) -> Plan:
     """`plan` with the outcome of each level, for a fee of `fee_rate` (0.001 is 0.1 %)."""
+    stops = plan.exits.stop_loss_prices if plan.exits is not None else ()
     with localcontext(STRATEGY_CONTEXT):
-        rows = tuple(_outcome(params, row, rules, fee_rate) for row in plan.levels)
+        rows = tuple(
+            _outcome(params, row, rules, fee_rate, stops[i] if i < len(stops) else None)
+            for i, row in enumerate(plan.levels)
+        )
     reserve = stop_loss_reserve(plan, fee_rate)
     return replace(plan, outcomes=rows, fee_rate=fee_rate, stop_loss_reserve=reserve)
 
 
 def _outcome(
-    params: MartingaleParams, row: PlanLevel, rules: MarketRules, fee: Decimal
+    params: MartingaleParams, row: PlanLevel, rules: MarketRules, fee: Decimal, stop: Decimal | None
 ) -> LevelOutcome:
+    """`stop`: the level's stop-loss trigger, as the plan's exits computed it (None: no stop)."""
     quote, base, average = row.total_quote, row.total_base, row.average_price
     short = params.direction is Direction.SHORT
     entry_fees = quote * fee
@@ -63,10 +69,6 @@ def _outcome(
         spent = quote + entry_fees
         carried = dust * spent / base if base > 0 else ZERO
         profit = (exit_value - exit_fees) - spent + carried
-    stop = None
-    if params.stop_loss is not None:
-        side = ONE + params.stop_loss / HUNDRED if short else ONE - params.stop_loss / HUNDRED
-        stop = average * side
     return LevelOutcome(
         level=row.level,
         stop_loss_price=stop,

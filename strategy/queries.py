@@ -86,10 +86,10 @@ def sellable(s: MartingaleState) -> tuple[Decimal, Decimal] | None:
         return None
     amount = s.rules.round_amount(held(s.book, d))
     if s.timed_out:  # the cycle's timeout moved the take-profit to break-even
-        price = exits.break_even_price(s, entry)
+        price = exits.break_even_price(s)
     else:
         price = take_profit_price(s.params, entry, s.rules)
-    if amount <= 0 or s.rules.violation(price, amount) is not None:
+    if amount <= 0 or price is None or s.rules.violation(price, amount) is not None:
         return None
     return amount, price
 

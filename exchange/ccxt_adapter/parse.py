@@ -120,6 +120,7 @@ def market_rules(market: Mapping[str, Any], precision_mode: int) -> MarketRules:
             min_amount=plain(dec0(lot_f.get("minQty"), field="minQty")),
             max_amount=plain(dec0(lot_f.get("maxQty"), field="maxQty")),
             min_notional=plain(dec0(notional_f.get("minNotional"), field="minNotional")),
+            maker_fee_rate=maker_fee_rate(market),
         )
     precision = market.get("precision") or {}
     limits = market.get("limits") or {}
@@ -130,7 +131,20 @@ def market_rules(market: Mapping[str, Any], precision_mode: int) -> MarketRules:
         min_amount=plain(dec0((limits.get("amount") or {}).get("min"), field="limits.amount.min")),
         max_amount=plain(dec0((limits.get("amount") or {}).get("max"), field="limits.amount.max")),
         min_notional=plain(dec0((limits.get("cost") or {}).get("min"), field="limits.cost.min")),
+        maker_fee_rate=maker_fee_rate(market),
     )
+
+
+def maker_fee_rate(market: Mapping[str, Any]) -> Decimal:
+    """ccxt's `maker` rate of the market (the venue's listed rate, not the account's own tier:
+    a break-even exit priced with it is exact at the listed rate). Zero when the venue does not
+    say; a negative rate (a rebate) is kept, and a figure that is not a rate in (-1, 1) reads as
+    zero rather than stop every strategy on that market."""
+    try:
+        rate = dec0(market.get("maker"), field="maker")
+    except ValueError:
+        return ZERO
+    return plain(rate) if -1 < rate < 1 else ZERO
 
 
 def ticker(symbol: str, raw: Mapping[str, Any]) -> Ticker:

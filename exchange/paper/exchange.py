@@ -7,6 +7,7 @@ A thin view: the venue holds all state and the lock, so any number of PaperExcha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -24,6 +25,7 @@ class Venue(Protocol):
     name: str
 
     def market_rules(self, symbol: str) -> MarketRules: ...
+    def fee_rate(self, account_key: str) -> Decimal: ...
     def ticker(self, symbol: str) -> Ticker: ...
     def balances(self, account_key: str) -> dict[str, Balance]: ...
     def place(
@@ -70,8 +72,12 @@ class PaperExchange:
         return self._account
 
     def load_market_rules(self, symbol: str, *, fresh: bool = False) -> MarketRules:
-        """Always the venue's current rules (a dict lookup): `fresh` has nothing to reload."""
-        return self._venue.market_rules(symbol)
+        """Always the venue's current rules (a dict lookup): `fresh` has nothing to reload.
+        Their maker fee is this account's rate, the one the venue charges it (a rate set on
+        the listed rules is not what this account pays)."""
+        rules = self._venue.market_rules(symbol)
+        fee = self._venue.fee_rate(self._account)
+        return rules if rules.maker_fee_rate == fee else replace(rules, maker_fee_rate=fee)
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         return self._venue.ticker(symbol)

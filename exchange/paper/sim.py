@@ -15,6 +15,7 @@ from typing import Any
 
 from domain.errors import OrderNotFound
 from domain.market import Balance, Candle, MarketRules, Ticker
+from domain.money import ZERO
 from domain.orders import Fill, Order
 from exchange.paper.accounts import VenueFill
 from exchange.paper.candles import CandleBook, closed_candles
@@ -56,6 +57,10 @@ class SimVenue:
 
     def market_rules(self, symbol: str) -> MarketRules:
         return self._core.listed(symbol)
+
+    def fee_rate(self, account_key: str) -> Decimal:
+        account = self._core.accounts.get(account_key)
+        return ZERO if account is None else account.fee_rate
 
     def update_price(
         self, symbol: str, price: Decimal, at: datetime | None = None

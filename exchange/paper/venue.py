@@ -102,6 +102,12 @@ class PaperVenue:
         # No lock: one dict lookup of a value that is replaced, never changed in place.
         return self._state.listed(symbol)
 
+    def fee_rate(self, account_key: str) -> Decimal:
+        """The rate `account_key` pays on every fill, maker or taker; zero for an account not
+        opened (yet). No lock: one dict lookup and one attribute read."""
+        account = self._state.accounts.get(account_key)
+        return ZERO if account is None else account.fee_rate
+
     def add_fill_listener(self, listener: FillListener) -> None:
         """`listener(fills)` runs on the thread that moved the price, after the venue lock is
         released, for fills of resting orders only (a taker fill is returned to its caller).

@@ -39,6 +39,8 @@ RULES = MarketRules(
     min_amount=Decimal("0.00001"),
     max_amount=Decimal("9000"),
     min_notional=Decimal("5"),
+    # The maker fee: the paper account's rate; ccxt's binance lists 0.1 % for every market.
+    maker_fee_rate=Decimal("0.001"),
 )
 START = {"USDT": Decimal("10000"), "BTC": Decimal("1")}
 

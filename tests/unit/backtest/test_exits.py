@@ -21,6 +21,7 @@ RULES = MarketRules(
     step_size=Decimal("0.001"),
     min_notional=Decimal("0.0001"),
 )
+FEE_RATE = Decimal("0.001")
 PARAMS = {
     "base_order": "0.01",
     "safety_order": "0.02",
@@ -48,7 +49,7 @@ def play(**variant: str) -> Run:
         params={**PARAMS, **variant},
         rules=RULES,
         balances={"BTC": Decimal("1")},
-        fee_rate=Decimal("0.001"),
+        fee_rate=FEE_RATE,
     )
 
 
@@ -85,7 +86,7 @@ def test_a_timeout_at_market_sells_at_the_first_close_past_the_deadline() -> Non
     assert opened == sorted(opened)
 
 
-def test_a_timeout_at_break_even_sells_at_the_average_and_keeps_the_ladder() -> None:
+def test_a_timeout_at_break_even_sells_at_the_average_with_fees_and_keeps_the_ladder() -> None:
     plain = play()
     even = play(stop_loss_timeout="6", stop_loss_timeout_action="break_even")
     assert not _exits(even)  # never at market
@@ -101,8 +102,11 @@ def test_a_timeout_at_break_even_sells_at_the_average_and_keeps_the_ladder() -> 
         if sell.fill.timestamp - base >= timedelta(hours=6):
             late += 1
             # The break-even price (or the close, when the price was already above it): never
-            # below the average entry, and short of the 5 % take-profit.
-            assert cycle.average_price <= sell.fill.price < cycle.average_price * Decimal("1.05")
+            # below the average entry grossed up by the venue's fee, which reaches the machine
+            # with the rules, and short of the 5 % take-profit; no loss, the sell's fee paid.
+            least = cycle.average_price / (1 - FEE_RATE)
+            assert least <= sell.fill.price < cycle.average_price * Decimal("1.05")
+            assert cycle.realized_profit is not None and cycle.realized_profit >= 0
     assert late >= 5
 
 
@@ -129,7 +133,7 @@ def test_reinvested_sizes_fit_a_tight_balance() -> None:
         params={**PARAMS, "take_profit": "1", "reinvest_percent": "100"},
         rules=RULES,
         balances={"BTC": Decimal("0.0601")},  # the plan needs 0.06
-        fee_rate=Decimal("0.001"),
+        fee_rate=FEE_RATE,
     )
     bases = [f.fill.price * f.fill.amount for f in outcome.fills if f.leg == "b"]
     assert len(bases) > 5 and max(bases) > Decimal("0.0105")

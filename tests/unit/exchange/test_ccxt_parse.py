@@ -72,6 +72,26 @@ def test_generic_market_rules_without_raw_filters() -> None:
     )
 
 
+def test_market_rules_carry_the_maker_fee_rate_zero_when_the_venue_does_not_say() -> None:
+    generic = {"symbol": "ETH/EUR", "precision": {"price": 2}, "limits": {}, "info": {}}
+    assert market_rules({**generic, "maker": 0.001}, DECIMAL_PLACES).maker_fee_rate == Decimal(
+        "0.001"
+    )
+    assert market_rules(generic, DECIMAL_PLACES).maker_fee_rate == 0
+    assert market_rules({**generic, "maker": -0.0001}, DECIMAL_PLACES).maker_fee_rate == Decimal(
+        "-0.0001"
+    )  # a rebate, as the venue lists it
+    for nonsense in (1, 2.5, "n/a"):  # not a rate: no rate, rather than no market
+        assert market_rules({**generic, "maker": nonsense}, DECIMAL_PLACES).maker_fee_rate == 0
+    binance = {
+        "symbol": "ETH/USDT",
+        "maker": 0.00075,
+        "info": {"filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01"}]},
+    }
+    rules = market_rules(binance, TICK_SIZE)
+    assert (rules.tick_size, rules.maker_fee_rate) == (Decimal("0.01"), Decimal("0.00075"))
+
+
 def test_order_prefers_raw_strings_and_the_original_client_id() -> None:
     raw = {
         "id": "77",

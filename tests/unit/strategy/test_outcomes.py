@@ -85,3 +85,30 @@ def test_a_short_mirrors_the_long() -> None:
     assert first.stop_loss_price is not None
     assert first.stop_loss_price > plan.levels[0].average_price
     assert first.profit > 0
+
+
+def test_the_outcomes_and_the_exits_show_one_stop_loss_computation() -> None:
+    rules = MarketRules(symbol="ETH/USDT", tick_size=Decimal("0.01"))
+    for direction in ("long", "short"):
+        params = MartingaleParams.from_mapping(
+            {
+                "base_order": "10",
+                "safety_order": "20",
+                "max_safety_orders": 3,
+                "price_deviation": "1.3",
+                "take_profit": "1.5",
+                "stop_loss": "13.7",
+                "direction": direction,
+            }
+        )
+        plan = with_outcomes(params, build_plan(params, Decimal("123.457"), rules), rules, FEE)
+        assert plan.exits is not None
+        stops = [o.stop_loss_price for o in plan.outcomes]
+        assert stops == list(plan.exits.stop_loss_prices) and len(stops) == 4
+        # The first and the last, rounded to the tick away from the average, are the summary.
+        away = rules.round_price_down if direction == "long" else rules.round_price_up
+        assert plan.exits.stop_loss_first == away(plan.exits.stop_loss_prices[0])
+        assert plan.exits.stop_loss_last == away(plan.exits.stop_loss_prices[-1])
+        # The trigger of each level is 13.7 % past its own average.
+        side = Decimal("0.863") if direction == "long" else Decimal("1.137")
+        assert stops == [row.average_price * side for row in plan.levels]
