@@ -42,6 +42,7 @@ from persistence.lease_book import LeaseStore, plan
 log = structlog.get_logger(__name__)
 
 STOP_WAIT_S = 60.0  # how long a shed user's actor may take to stop before its lease goes anyway
+STOP_JOIN_S = 30.0  # at a stop, how long a round under way may take (past the interval)
 
 
 class LeaseKeeper:
@@ -102,7 +103,7 @@ class LeaseKeeper:
         """Stop keeping; release every lease and unregister (the actors have stopped)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.interval + 30)
+            self._thread.join(timeout=self.interval + STOP_JOIN_S)
         try:
             self.leases.release(list(self.book.tokens()))
             self.leases.unregister()

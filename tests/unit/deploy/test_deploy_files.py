@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
+from actors import leases
 from app import bootstrap, web_process
 from app.cli import build_parser
 from config.loader import load_config, parse_config
 from config.secrets import resolved_url
-from persistence import ownership
+from persistence.lease_book import LEASE_S
 from tests.unit.deploy.cli_lines import (
     CommandLine,
     commands_in,
@@ -56,9 +57,11 @@ def seconds(value: str) -> float:
 def graceful_stop_bound_s() -> float:
     """The longest a `martingale run` stop can take by the service's own timeouts: the web
     process (end: stdin, terminate, kill, each waited STOP_TIMEOUT_S; the watcher's join), the
-    bridge (5 s), the actor tree, the timers (5 s), leftover actors (10 s), the lock's thread."""
+    bridge (5 s), the actor tree, the timers (5 s), leftover actors (10 s), the lease keeper's
+    round under way (MySQL)."""
     web = 4 * web_process.STOP_TIMEOUT_S + 5
-    return web + bootstrap.ROOT_STOP_TIMEOUT_S + 5 + 10 + ownership.KEEPALIVE_S + 5
+    keeper = LEASE_S / 4 + leases.STOP_JOIN_S
+    return web + bootstrap.ROOT_STOP_TIMEOUT_S + 5 + 10 + keeper + 5
 
 
 # --- the command lines ---------------------------------------------------------------------
