@@ -30,7 +30,7 @@ from actors.supervision import RestartPolicy
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from app.exchanges import PAPER, account_exchanges, paper_account_key
-from app.leases import Leases, shares_database
+from app.leases import Leases, idle_timeout, shares_database
 from app.notifier import build_notifier
 from app.paper_accounts import open_paper_account
 from app.retention import retention_policy
@@ -212,7 +212,11 @@ class Service:
         sys.setswitchinterval(self.tuning.switch_interval)
         if self.tuning.gc_thresholds is not None:
             gc.set_threshold(*self.tuning.gc_thresholds)
-        self._engine = make_engine(url)
+        # Several processes (MySQL): a paused process's open transaction must not keep the
+        # others from its users for longer than a few lease times (app.leases).
+        shared = shares_database(url)
+        lease_s = self.config.database.lease_seconds
+        self._engine = make_engine(url, idle_timeout_s=idle_timeout(lease_s) if shared else None)
         repo = self.repo = SqlRepository(self._engine)
         self.venue = self._open_venue() if self._uses_paper() else None
         self.timers = TimerService()
@@ -222,8 +226,8 @@ class Service:
         if self.notifier is not None:
             self.notifier.start()
         keeper = None
-        if shares_database(url) and self._lock is None:
-            self.leases = Leases(url, lease_s=float(self.config.database.lease_seconds))
+        if shared and self._lock is None:
+            self.leases = Leases(url, lease_s=float(lease_s))
             keeper = self.leases.start(repo)
         self.root = RootSupervisor.start(
             repo=repo,

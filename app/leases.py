@@ -21,6 +21,13 @@ def shares_database(url: str) -> bool:
     return parse_url(url).get_backend_name() != "sqlite"
 
 
+def idle_timeout(lease_s: int) -> int:
+    """How long the server lets a service connection stay silent (see make_engine): three
+    lease times, so a paused process's locks go soon after its leases expire, and never under
+    10 s, which a busy but live process never stays silent for."""
+    return max(10, 3 * lease_s)
+
+
 def machine() -> str:
     """This machine and pid namespace: processes registered under the same name see each
     other's pids. The host name alone is not enough: containers may share one, and their pids

@@ -55,20 +55,30 @@ def make_engine(
     read_timeout_s: float = MYSQL_READ_TIMEOUT_S,
     write_timeout_s: float = MYSQL_WRITE_TIMEOUT_S,
     fresh_connections: bool = False,
+    idle_timeout_s: int | None = None,
 ) -> Engine:
     """The timeouts apply to MySQL only (SQLite is a local file); tests shorten them, and
     migrations, whose ALTERs of a large table may run for minutes, lengthen them.
     `fresh_connections`: no pool, every use opens its own connection (the health check's
-    probe, which must see whether a new connection can be made now)."""
+    probe, which must see whether a new connection can be made now). `idle_timeout_s`: the
+    server closes a connection silent that long (its session `wait_timeout`), rolling back an
+    open transaction: with several processes, the locks of one that was paused (SIGSTOP) or
+    cut off mid-transaction are released then, so the others can take over its users. The
+    pool pings a connection before use, so an idle one closed meanwhile is replaced."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo=echo, fresh=fresh_connections)
     if parsed.get_backend_name() == "mysql":
-        timeouts = {
+        timeouts: dict[str, Any] = {
             "connect_timeout": connect_timeout_s,
             "read_timeout": read_timeout_s,
             "write_timeout": write_timeout_s,
         }
+        if idle_timeout_s is not None:
+            idle = int(idle_timeout_s)
+            timeouts["init_command"] = (
+                f"SET SESSION wait_timeout = {idle}, interactive_timeout = {idle}"
+            )
         return _mysql_engine(
             parsed, pool_size=pool_size, echo=echo, timeouts=timeouts, fresh=fresh_connections
         )
@@ -108,7 +118,7 @@ def _sqlite_engine(url: URL, *, echo: bool, fresh: bool = False) -> Engine:
 
 
 def _mysql_engine(
-    url: URL, *, pool_size: int, echo: bool, timeouts: dict[str, float], fresh: bool = False
+    url: URL, *, pool_size: int, echo: bool, timeouts: dict[str, Any], fresh: bool = False
 ) -> Engine:
     query = dict(url.query)
     query.setdefault("charset", "utf8mb4")

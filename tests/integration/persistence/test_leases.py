@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -176,3 +177,30 @@ def test_in_one_group_only_the_held_users_steps_commit(world: World) -> None:
     assert _orders(repo_a, sid1) == 1 and _orders(repo_a, sid2) == 0
     assert repo_a.get_strategy(sid2).version == 0
     assert uid2 not in a.book.tokens()
+
+
+def test_a_silent_writers_locks_go_with_its_connection(mysql_url: str) -> None:
+    """A process paused (SIGSTOP) inside a write keeps its transaction open; the server closes
+    a connection silent for `idle_timeout_s`, and with it the locks a claim would skip."""
+    upgrade(mysql_url)
+    silent = make_engine(mysql_url, idle_timeout_s=2)
+    other = make_engine(mysql_url)
+    try:
+        repo = SqlRepository(other)
+        uid, _, sid = onboard(repo)
+        a = SqlLeases(silent, LeaseBook("A"), lease_s=1.0)
+        b = SqlLeases(other, LeaseBook("B"), lease_s=1.0)
+        a.users()
+        a.claim(1)
+        conn = silent.connect()
+        conn.begin()
+        assert refused_users(conn, a.book, [sid]) == set()  # share-locked, then silence
+        time.sleep(1.2)  # the lease expired, the lock is still held
+        assert b.claim(1) == {}
+        time.sleep(2.0)  # past the idle timeout: the server ends the session
+        assert b.claim(1) == {uid: 2}
+        with contextlib.suppress(Exception):  # its socket is gone
+            conn.close()
+    finally:
+        silent.dispose()
+        other.dispose()
