@@ -8,7 +8,6 @@ and the database engine. Any actor still alive after shutdown is reported: it is
 from __future__ import annotations
 
 import gc
-import math
 import signal
 import sys
 import threading
@@ -16,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol
 
 import pykka
@@ -33,18 +31,23 @@ from app.exchanges import PAPER, account_exchanges, paper_account_key
 from app.leases import Leases, idle_timeout, shares_database
 from app.notifier import build_notifier
 from app.paper_accounts import open_paper_account
+from app.paper_markets import (
+    bind_live,
+    check_served_markets,
+    open_config_accounts,
+    open_paper_venue,
+    paper_feed_specs,
+    served_feed_specs,
+)
 from app.retention import retention_policy
-from config.schema import CsvMarket, PaperAccount, ServiceConfig, SimulatedMarket
-from config.secrets import resolved_url
-from domain.errors import ConfigurationError, ExchangeUnavailable, ValidationError
-from domain.venues import PAPER_VENUE
+from config.schema import PaperAccount, ServiceConfig
+from config.secrets import resolve_paper_token, resolved_url
+from domain.errors import ExchangeUnavailable, ValidationError
 from exchange.ccxt_adapter.adapter import CcxtExchange
 from exchange.ccxt_adapter.client import CcxtConfig
-from exchange.feeds.csv_replay import CsvReplaySource
-from exchange.feeds.live import LiveTickerSource
-from exchange.feeds.simulated import SECONDS_PER_YEAR, SimulatedSource
-from exchange.feeds.source import PriceSource
 from exchange.paper import PaperVenue
+from exchange.paper.exchange import HostedVenue
+from exchange.paper.remote import RemoteVenue
 from exchange.port import Exchange
 from persistence.database import make_engine
 from persistence.ownership import ServiceLock
@@ -54,6 +57,8 @@ from persistence.sql_retention import SqlPruner
 from persistence.vault import Vault
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["PAPER", "LiveFeeds", "Service", "Tuning", "WebHost", "paper_account_key"]
 
 # How long a stop waits for the actor tree (engines flush, the writer commits its last batch).
 # deploy/systemd/martingale.service's TimeoutStopSec is sized from it (tests/unit/deploy).
@@ -100,22 +105,6 @@ class Tuning:
     notifier: NotifierSettings = field(default_factory=NotifierSettings)
 
 
-def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
-    """The config gives per-tick volatility and drift; the source wants annual figures."""
-    interval = float(market.interval)
-    dt = interval / SECONDS_PER_YEAR
-    return SimulatedSource(
-        symbol=symbol,
-        start_price=market.price,
-        volatility=Decimal(str(float(market.volatility) / math.sqrt(dt))),
-        drift=Decimal(str(float(market.drift) / dt)),
-        seed=market.random_seed(symbol),
-        start=datetime.now(UTC),
-        interval=interval,
-        tick_size=market.tick_size if market.tick_size > 0 else Decimal("0.00000001"),
-    )
-
-
 class LiveFeeds:
     """Builds a live market's price feed for the root, from the account row of the first
     engine trading it: on the endpoint of that account's environment (the row's sandbox /
@@ -139,7 +128,7 @@ class LiveFeeds:
             )
             public = self._public[venue] = self._client(config)
         return FeedSpec(
-            venue=venue, symbol=symbol, source=_bind_live(public, symbol, self._interval)
+            venue=venue, symbol=symbol, source=bind_live(public, symbol, self._interval)
         )
 
     def close(self) -> None:
@@ -175,7 +164,7 @@ class Service:
         self.repo: SqlRepository | None = None  # set by start()
         # What the tree counts about itself, for /metrics and /health/ready (services.observe).
         self.telemetry = Telemetry()
-        self.venue: PaperVenue | None = None
+        self.venue: HostedVenue | None = None
         self._paper_lock = threading.Lock()  # one API opening of a paper account at a time
         self.timers: TimerService | None = None
         self.notifier: Notifier | None = None  # users' notifications (None: no vault)
@@ -353,55 +342,36 @@ class Service:
             isinstance(a, PaperAccount) for u in self.config.users for a in u.accounts
         )
 
-    def _open_venue(self) -> PaperVenue:
-        path = Path(self.config.paper.state_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        venue = PaperVenue(path, name=PAPER)
-        for symbol in self.config.markets:
-            rules = self.config.market_rules(symbol)
-            if rules is not None:
-                venue.set_market_rules(rules)
-        for user in self.config.users:
-            for account in user.accounts:
-                if isinstance(account, PaperAccount):
-                    venue.open_account(
-                        paper_account_key(user.name, account.name),
-                        balances=dict(account.balances),
-                        fee_rate=account.fee_rate,
-                    )
+    def _open_venue(self) -> HostedVenue:
+        """The config's paper venue: served by another process (`paper.venue_url`), with the
+        config's paper accounts opened on it and its markets checked against the config's;
+        else the venue file `paper.state_file`, this process its one owner."""
+        paper = self.config.paper
+        if paper.venue_url is None:
+            return open_paper_venue(self.config)
+        token = resolve_paper_token(self.config, serving=False)
+        venue = RemoteVenue(paper.venue_url, token, name=PAPER)
+        try:
+            venue.ping()  # unreachable or a wrong token: the start fails, naming the setting
+            check_served_markets(venue, self.config)
+            open_config_accounts(venue, self.config)
+        except BaseException:
+            venue.close()
+            raise
+        log.info("paper venue served at", url=paper.venue_url)
         return venue
 
     def _feeds(self) -> list[FeedSpec]:
         """The paper markets of the config file; live markets get theirs on demand
-        (`_live_feed`), from the account rows of the engines trading them."""
-        specs: list[FeedSpec] = []
-        for symbol, market in self.config.markets.items():
-            if isinstance(market, SimulatedMarket):
-                source: Callable[[], PriceSource] = _bind(simulated_source, symbol, market)
-            elif isinstance(market, CsvMarket):
-                source = _bind_csv(market.path, symbol, float(market.speed), market.lockstep)
-            else:  # pragma: no cover - the schema has no third kind
-                raise ConfigurationError(f"unknown feed for {symbol}", field=f"markets.{symbol}")
-            specs.append(
-                FeedSpec(venue=PAPER_VENUE, symbol=symbol, source=source, paper=self.venue)
-            )
-        return specs
+        (`_live_feed`), from the account rows of the engines trading them. On a served venue
+        the paper markets' prices are polled from it, like a live venue's."""
+        if isinstance(self.venue, PaperVenue):
+            return paper_feed_specs(self.config, self.venue)
+        if self.venue is not None:
+            return served_feed_specs(self.config, self.venue, self.tuning.live_poll_interval)
+        return []
 
     def exchange_factory(self, repo: SqlRepository) -> Callable[[int], Exchange]:
         """Each account's client, on the environment its database row names (sandbox /
         base_url), so the client and the account's price feed always agree."""
         return account_exchanges(repo, vault=self.vault, venue=self.venue)
-
-
-def _bind(
-    fn: Callable[[str, SimulatedMarket], PriceSource], symbol: str, market: SimulatedMarket
-) -> Callable[[], PriceSource]:
-    return lambda: fn(symbol, market)
-
-
-def _bind_csv(path: Path, symbol: str, speed: float, lockstep: bool) -> Callable[[], PriceSource]:
-    return lambda: CsvReplaySource(path, symbol=symbol, speed=speed, lockstep=lockstep)
-
-
-def _bind_live(exchange: Exchange, symbol: str, interval: float) -> Callable[[], PriceSource]:
-    return lambda: LiveTickerSource(exchange, symbol, interval=interval)

@@ -25,6 +25,7 @@ from app.commands import (
     keys,
     notify,
     onboard,
+    paper_venue,
     plan,
     run,
     status,
@@ -38,6 +39,7 @@ TRACEBACK_ENV = "MARTINGALE_TRACEBACK"
 
 SUBCOMMANDS = (
     run,
+    paper_venue,
     plan,
     backtest,
     sweep,

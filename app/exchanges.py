@@ -15,7 +15,8 @@ from domain.errors import ConfigurationError
 from domain.venues import paper_account_key
 from exchange.ccxt_adapter.adapter import CcxtExchange
 from exchange.ccxt_adapter.client import CcxtConfig
-from exchange.paper import PaperExchange, PaperVenue
+from exchange.paper import PaperExchange
+from exchange.paper.exchange import Venue
 from exchange.port import Exchange
 from persistence.credentials import load_credentials
 from persistence.repository import Repository
@@ -30,7 +31,7 @@ def account_exchanges(
     repo: Repository,
     *,
     vault: Vault | None,
-    venue: PaperVenue | None,
+    venue: Venue | None,
     paper: Callable[[str], Exchange] | None = None,
 ) -> Callable[[int], Exchange]:
     """account id -> a new client for it (the caller closes it). Paper accounts trade on

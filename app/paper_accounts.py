@@ -10,7 +10,9 @@ with other balances gets what it asked for. One that has open orders is refused 
 (field "name"): those orders hold funds, and they belong to no strategy of this database.
 
 PaperVenue is safe to call from any thread (one re-entrant lock guards its state; engines call
-it from theirs): this runs on the web's thread while the engines trade.
+it from theirs): this runs on the web's thread while the engines trade. On a venue served by
+another process (`RemoteVenue`) the same steps go over HTTP; a deposit whose answer was lost is
+not repeated blindly: a retry of the whole reads the balances again first.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from decimal import Decimal
 
 from domain.errors import AuthenticationFailed, ValidationError
 from domain.money import ZERO
-from exchange.paper import PaperVenue
+from exchange.paper.exchange import HostedVenue
 
 
 def open_paper_account(
-    venue: PaperVenue, key: str, balances: Mapping[str, Decimal], fee_rate: Decimal
+    venue: HostedVenue, key: str, balances: Mapping[str, Decimal], fee_rate: Decimal
 ) -> None:
     """Open `key` on `venue` holding exactly `balances` (other assets at zero) at `fee_rate`.
 

@@ -53,14 +53,13 @@ from config.fields import (
     SecretFilePath,
     SecretFileRef,
     StrictModel,
-    WritablePath,
     email_problem,
 )
 from config.notify_schema import NotificationConfig
+from config.paper_schema import PaperConfig
 from domain.market import MarketRules
 
 DEFAULT_DATABASE_URL = "sqlite:///var/martingale.sqlite"
-DEFAULT_PAPER_STATE_FILE = Path("var/paper.sqlite")
 MASTER_KEY_ENV = "MARTINGALE_MASTER_KEY"
 
 # Keys that would hold a secret in plaintext; refused everywhere in an account.
@@ -118,10 +117,6 @@ class LoggingConfig(StrictModel):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
-
-
-class PaperConfig(StrictModel):
-    state_file: WritablePath = DEFAULT_PAPER_STATE_FILE
 
 
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")

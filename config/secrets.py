@@ -246,3 +246,30 @@ def resolved_url(config: ServiceConfig, env: Mapping[str, str] | None = None) ->
     user, _, host = authority.rpartition("@")
     secret = quote(password.reveal(), safe="")
     return f"{scheme}{sep}{user}:{secret}@{host}{slash}{path}"
+
+
+def resolve_paper_token(
+    config: ServiceConfig, *, serving: bool, env: Mapping[str, str] | None = None
+) -> Secret:
+    """The shared token of a served paper venue: `paper.serve.token_env/_file` for the venue
+    process (`serving`), `paper.venue_token_env/_file` for a service on it. ConfigError naming
+    the key when it is not configured, unset, unreadable, empty or not private."""
+    paper = config.paper
+    environ = os.environ if env is None else env
+    if serving:
+        section: tuple[str, ...] = ("paper", "serve")
+        prefix = ""
+        env_name = paper.serve.token_env if paper.serve is not None else None
+        file = paper.serve.token_file if paper.serve is not None else None
+    else:
+        section, prefix = ("paper",), "venue_"
+        env_name, file = paper.venue_token_env, paper.venue_token_file
+    try:
+        token = _read(env_name, file, environ, required=True)
+        if token is None:
+            raise _Unreadable("env", "is not set: the served paper venue needs a shared token")
+    except _Unreadable as exc:
+        loc = (*section, f"{prefix}token_{exc.source}")
+        problem = ConfigProblem(format_path(loc), exc.reason, config.source_line(loc))
+        raise ConfigError(_file_of(config, "paper"), [problem]) from None
+    return token

@@ -28,9 +28,12 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, *, host: str, port: int, setting: str = "web") -> None:
+        """`setting`: the config section named when it cannot listen (`paper.serve` for the
+        paper venue's server)."""
         self.host = host
         self.port = port
+        self._setting = setting
         config = uvicorn.Config(
             app,
             host=host,
@@ -61,11 +64,13 @@ class WebServer:
                 raise ConfigurationError(
                     f"the web server could not listen on {self.host}:{self.port} "
                     "(in use, or not an address of this machine)",
-                    field="web.port",
+                    field=f"{self._setting}.port",
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise ConfigurationError("the web server did not start in time", field="web")
+                raise ConfigurationError(
+                    "the web server did not start in time", field=self._setting
+                )
             time.sleep(0.02)
         log.info("web server listening", host=self.host, port=self.bound_port)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.commands.db_url import add_db_option, url_of
 from config.loader import load_config
-from config.schema import DEFAULT_PAPER_STATE_FILE
+from config.paper_schema import DEFAULT_PAPER_STATE_FILE
 from domain.errors import ConfigurationError, MartingaleError
 from persistence.backup import create_backup, verify
 from persistence.backup_restore import restore_backup

@@ -6,7 +6,7 @@ A thin view: the venue holds all state and the lock, so any number of PaperExcha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -51,6 +51,22 @@ class Venue(Protocol):
     def fills(
         self, account_key: str, symbol: str, since: datetime | None, limit: int | None
     ) -> list[Fill]: ...
+
+
+class HostedVenue(Venue, Protocol):
+    """A venue a service process trades on and opens accounts on: its own `PaperVenue`, or
+    one served by `martingale paper-venue` (`exchange.paper.remote.RemoteVenue`)."""
+
+    def open_account(
+        self,
+        account_key: str,
+        *,
+        balances: Mapping[str, Decimal] | None = None,
+        fee_rate: Decimal = ...,
+        fee_in_quote: bool = False,
+    ) -> None: ...
+    def deposit(self, account_key: str, currency: str, amount: Decimal) -> None: ...
+    def close(self) -> None: ...
 
 
 class PaperExchange:

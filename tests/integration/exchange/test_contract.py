@@ -1,6 +1,8 @@
-"""One contract, three venues: the paper exchange, its in-memory twin for backtests (SimVenue,
-the same matching core without the file) and the ccxt adapter (real ccxt.binance client against
-the fake binance server) must behave alike for everything the engine relies on.
+"""One contract, four venues: the paper exchange, the same paper exchange served over HTTP by
+another process's server (`RemoteVenue`, as `martingale paper-venue` serves it; here a thread),
+its in-memory twin for backtests (SimVenue, the same matching core without the file) and the
+ccxt adapter (real ccxt.binance client against the fake binance server) must behave alike for
+everything the engine relies on.
 
 Both venues get the same market (BTC/USDT, tick 0.01, step 0.00001, min notional 5, price
 30000), the same balances and the same 0.1 % fee charged in the asset received.
@@ -30,6 +32,7 @@ from exchange.ccxt_adapter import CcxtExchange
 from exchange.paper import PaperExchange, PaperVenue, SimVenue
 from exchange.port import Exchange
 from tests.integration.exchange.fake_binance_venue import Venue
+from tests.integration.exchange.served_venue import remote
 
 SYM = "BTC/USDT"
 RULES = MarketRules(
@@ -62,8 +65,19 @@ class StepClock:
         return self.now
 
 
-@pytest.fixture(params=["paper", "sim", "ccxt"])
+@pytest.fixture(params=["paper", "remote", "sim", "ccxt"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    if request.param == "remote":
+        served = PaperVenue(tmp_path / "paper.sqlite", name="paper", clock=StepClock())
+        served.set_market_rules(RULES)
+        served.update_price(SYM, Decimal("30000"))
+        with remote(served) as client:
+            client.open_account("acct", balances=START, fee_rate=Decimal("0.001"))
+            port = PaperExchange(client, "acct")
+            yield Harness(port, lambda price: served.update_price(SYM, price) and None)
+            port.close()
+        served.close()
+        return
     if request.param in ("paper", "sim"):
         paper: PaperVenue | SimVenue = (
             PaperVenue(tmp_path / "paper.sqlite", name="paper", clock=StepClock())
