@@ -8,7 +8,6 @@ and the database engine. Any actor still alive after shutdown is reported: it is
 from __future__ import annotations
 
 import gc
-import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -40,6 +39,7 @@ from app.paper_markets import (
     served_feed_specs,
 )
 from app.retention import retention_policy
+from app.until_signal import run_until_signal
 from config.schema import PaperAccount, ServiceConfig
 from config.secrets import resolve_paper_token, resolved_url
 from domain.errors import ExchangeUnavailable, ValidationError
@@ -273,19 +273,7 @@ class Service:
         """Start, wait for SIGTERM/SIGINT (exit status 0) or `request_stop` (1), then stop
         gracefully; returns the exit status."""
 
-        def _signal(signum: int, _frame: Any) -> None:
-            self.stopping.set()  # at once, not after the wait loop notices
-            log.info("signal received; stopping", signal=signal.Signals(signum).name)
-            self._done.set()
-
-        signal.signal(signal.SIGTERM, _signal)
-        signal.signal(signal.SIGINT, _signal)
-        self.start()
-        try:
-            while not self._done.wait(1.0):
-                pass
-        finally:
-            self.stop()
+        run_until_signal(self.start, self.stop, self._done, on_signal=self.stopping.set)
         return 0 if self._failure is None else 1
 
     def request_stop(self, reason: str) -> None:

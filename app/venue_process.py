@@ -12,9 +12,7 @@ reaches the venue once it is closing; the file is closed last, with the last pri
 
 from __future__ import annotations
 
-import signal
 import threading
-from typing import Any
 
 import pykka
 import structlog
@@ -23,6 +21,7 @@ from actors.supervision import RestartPolicy
 from actors.timers import TimerService
 from actors.venue_feeds import STOP_TIMEOUT_S, VenueFeeds
 from app.paper_markets import open_paper_venue, paper_feed_specs
+from app.until_signal import run_until_signal
 from app.venue_server import venue_app
 from config.schema import ServiceConfig
 from domain.errors import ConfigurationError
@@ -102,16 +101,5 @@ class VenueProcess:
         log.info("paper venue stopped")
 
     def run(self) -> int:
-        def _signal(signum: int, _frame: Any) -> None:
-            log.info("signal received; stopping", signal=signal.Signals(signum).name)
-            self._done.set()
-
-        signal.signal(signal.SIGTERM, _signal)
-        signal.signal(signal.SIGINT, _signal)
-        self.start()
-        try:
-            while not self._done.wait(1.0):
-                pass
-        finally:
-            self.stop()
+        run_until_signal(self.start, self.stop, self._done)
         return 0
