@@ -42,8 +42,8 @@ import structlog
 from actors.retention import Pruning
 from actors.step_queue import StepQueue, StepRequest, WriterBacklog
 from actors.timers import TimerService
-from domain.errors import DatabaseUnavailable, LeaseLost, MartingaleError
-from persistence.records import ActualState, AuditEntry, StepResult, StepWrite
+from domain.errors import DatabaseUnavailable, MartingaleError
+from persistence.records import ActualState, AuditEntry, StateReport, StepResult, StepWrite
 from persistence.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -253,18 +253,16 @@ class RepositoryActor(pykka.ThreadingActor):
         self.repo.record_heartbeats({sid: at.replace(microsecond=0) for sid, at in beats.items()})
         return len(beats)
 
-    def _write_actual(self, states: dict[int, tuple[ActualState, datetime, str | None]]) -> int:
-        written = 0
-        with self.repo.transaction():
-            for sid, (state, now, error) in states.items():
-                try:
-                    self.repo.set_actual_state(sid, state, now=now, last_error=error)
-                    written += 1
-                except LeaseLost:
-                    # Another process drives it now (its engines here were handed over): what
-                    # they last said is not this process's to write. Nothing was written.
-                    log.info("repository: state of a handed-over strategy dropped", strategy=sid)
-        return written
+    def _write_actual(self, states: dict[int, StateReport]) -> int:
+        """One transaction, one lease check for the chunk. A strategy handed over to another
+        process (several processes) is left out: what its engines here last said is not this
+        process's to write, and it must not hold the others up as an outage would."""
+        fenced = self.repo.set_actual_states(states)
+        if fenced:
+            log.info(
+                "repository: states of handed-over strategies dropped", strategies=sorted(fenced)
+            )
+        return len(states) - len(fenced)
 
     def _write_batch(self, what: str, write: Callable[[Any], Any], rows: Any) -> int:
         try:

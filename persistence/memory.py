@@ -19,6 +19,7 @@ from domain.errors import (
     DatabaseUnavailable,
     DuplicateOrder,
     IllegalTransition,
+    LeaseLost,
     MartingaleError,
     ValidationError,
 )
@@ -44,6 +45,7 @@ from persistence.records import (
     EventRecord,
     JournalEntry,
     OrderIntent,
+    StateReport,
     StepOutcome,
     StepResult,
     StepWrite,
@@ -155,6 +157,16 @@ class MemoryRepository(
         self._update_strategy(
             strategy_id, actual_state=state, last_error=last_error, updated_at=utc(now)
         )
+
+    def set_actual_states(self, states: Mapping[int, StateReport]) -> set[int]:
+        fenced: set[int] = set()
+        with self.transaction():
+            for sid, (state, now, error) in states.items():
+                try:
+                    self.set_actual_state(sid, state, now=now, last_error=error)
+                except LeaseLost:  # a subclass fencing it (tests); the fake has no leases
+                    fenced.add(sid)
+        return fenced
 
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:
         count = self.get_strategy(strategy_id).restart_count + 1

@@ -41,6 +41,10 @@ class ActualState(enum.StrEnum):
     FINISHED = "finished"
 
 
+# What an engine last said of its strategy: state, when, and its error (None: none).
+StateReport = tuple[ActualState, datetime, str | None]
+
+
 class CycleStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"  # sold at take-profit (or exited); realized_profit is final

@@ -21,6 +21,7 @@ from persistence.records import (
     DesiredStateRecord,
     JournalEntry,
     OrderIntent,
+    StateReport,
     StepOutcome,
     StepResult,
     StepWrite,
@@ -90,6 +91,12 @@ class TradingRepository(Protocol):
         last_error: str | None = None,
     ) -> None:
         """Record the engine's state; `last_error` replaces the stored one (None clears it)."""
+        ...
+
+    def set_actual_states(self, states: Mapping[int, StateReport]) -> set[int]:
+        """Many strategies' states in one transaction, as `set_actual_state` each; those whose
+        user's lease this process no longer holds (several processes) are left out, and
+        returned."""
         ...
 
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int: ...

@@ -27,6 +27,7 @@ from persistence.records import (
     DesiredState,
     JournalEntry,
     OrderIntent,
+    StateReport,
     StepOutcome,
     StepResult,
     StepWrite,
@@ -138,6 +139,20 @@ class SqlRepository(
             _update_strategy(
                 s, strategy_id, actual_state=state.value, last_error=last_error, updated_at=now
             )
+
+    def set_actual_states(self, states: Mapping[int, StateReport]) -> set[int]:
+        with self._write("set actual states") as s:
+            fenced = (
+                refused_users(s.connection(), self.fence, states)
+                if self.fence is not None
+                else set()
+            )
+            for sid, (state, now, error) in states.items():
+                if sid not in fenced:  # another process's now: what it says is its own
+                    _update_strategy(
+                        s, sid, actual_state=state.value, last_error=error, updated_at=now
+                    )
+        return fenced
 
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:
         table = m.STRATEGIES

@@ -16,6 +16,10 @@ deleted (the notifier's), and the targets of deleted users still sealed under an
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
 from domain.errors import CredentialError, MartingaleError
 from persistence.notify_targets import open_target
 from persistence.records_notify import NotificationTarget
@@ -32,66 +36,93 @@ ACTION = (
 
 SIGNAL_URL_AGAIN = "`martingale strategy signal-url USER STRATEGY --rotate`"
 
+T = TypeVar("T")
+
 
 def sealed_count(repo: Repository) -> int:
     """How many signal secrets and notification URLs are stored (they need a master key)."""
     return len(repo.list_signal_keys()) + len(_targets(repo, None))
 
 
-def signal_secret_check(repo: Repository, vault: Vault | None) -> Check:
-    name = "signal_secrets"
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """One kind of sealed row, as the doctor reports it."""
+
+    name: str  # the check's name
+    what: str  # "signal secret", "notification URL"
+    broken: str  # what a row that does not open breaks
+    again: str  # how to make one again
+
+
+def _check(
+    kind: _Sealed,
+    read: Callable[[], Sequence[T]],
+    opens: Callable[[T], object],
+    label: Callable[[T], str],
+    vault: Vault | None,
+) -> Check:
+    """Every row `read` gives must open (`opens` raises CredentialError if not); a failing one
+    is named by `label`, never shown."""
     try:
-        keys = repo.list_signal_keys()
+        rows = read()
     except MartingaleError as error:
-        return fail(name, f"cannot read the stored signal keys: {error}")
-    if not keys:
-        return na(name, "no signal secrets are stored")
+        return fail(kind.name, f"cannot read the stored {kind.what}s: {error}")
+    if not rows:
+        return na(kind.name, f"no {kind.what}s are stored")
     if vault is None:
-        return skip(name, f"{len(keys)} stored signal secret(s), but no usable master key")
+        return skip(kind.name, f"{len(rows)} stored {kind.what}(s), but no usable master key")
     failed: list[str] = []
-    for key in keys:
+    for row in rows:
         try:
-            open_secret(vault, key)
+            opens(row)
         except CredentialError:
-            label = _strategy_label(repo, key.strategy_id)
-            failed.append(f"{label} (strategy {key.strategy_id}, key version {key.key_version})")
+            failed.append(label(row))
     if failed:
         return fail(
-            name,
-            f"{len(failed)} of {len(keys)} stored signal secret(s) do not decrypt (their "
-            f"webhooks refuse every signal): {listed(failed)}",
-            ACTION.format(again=f"make their signal URLs again ({SIGNAL_URL_AGAIN})"),
+            kind.name,
+            f"{len(failed)} of {len(rows)} stored {kind.what}(s) do not decrypt "
+            f"({kind.broken}): {listed(failed)}",
+            ACTION.format(again=kind.again),
         )
-    return ok(name, f"all {len(keys)} stored signal secret(s) decrypt")
+    return ok(kind.name, f"all {len(rows)} stored {kind.what}(s) decrypt")
+
+
+def signal_secret_check(repo: Repository, vault: Vault | None) -> Check:
+    kind = _Sealed(
+        "signal_secrets",
+        "signal secret",
+        "their webhooks refuse every signal",
+        f"make their signal URLs again ({SIGNAL_URL_AGAIN})",
+    )
+    return _check(
+        kind,
+        repo.list_signal_keys,
+        lambda key: open_secret(vault, key) if vault is not None else None,
+        lambda key: (
+            f"{_strategy_label(repo, key.strategy_id)} (strategy {key.strategy_id}, "
+            f"key version {key.key_version})"
+        ),
+        vault,
+    )
 
 
 def notification_url_check(repo: Repository, vault: Vault | None) -> Check:
-    name = "notification_urls"
-    try:
-        targets = _targets(repo, vault)
-    except MartingaleError as error:
-        return fail(name, f"cannot read the stored notification targets: {error}")
-    if not targets:
-        return na(name, "no notification targets are stored")
-    if vault is None:
-        return skip(name, f"{len(targets)} stored notification URL(s), but no usable master key")
-    failed: list[str] = []
-    for target in targets:
-        try:
-            open_target(vault, target)
-        except CredentialError:
-            failed.append(
-                f"{user_name(repo, target.user_id)}/{target.name} (target {target.id}, "
-                f"key version {target.sealed.key_version})"
-            )
-    if failed:
-        return fail(
-            name,
-            f"{len(failed)} of {len(targets)} stored notification URL(s) do not decrypt (no "
-            f"message reaches them): {listed(failed)}",
-            ACTION.format(again="store those targets' URLs again"),
-        )
-    return ok(name, f"all {len(targets)} stored notification URL(s) decrypt")
+    kind = _Sealed(
+        "notification_urls",
+        "notification URL",
+        "no message reaches them",
+        "store those targets' URLs again",
+    )
+    return _check(
+        kind,
+        lambda: _targets(repo, vault),
+        lambda target: open_target(vault, target) if vault is not None else None,
+        lambda target: (
+            f"{user_name(repo, target.user_id)}/{target.name} (target {target.id}, "
+            f"key version {target.sealed.key_version})"
+        ),
+        vault,
+    )
 
 
 def _targets(repo: Repository, vault: Vault | None) -> list[NotificationTarget]:

@@ -108,7 +108,10 @@ def test_a_step_commits_only_while_its_lease_holds(world: World) -> None:
     assert _orders(repo_a, sid) == 2
     with pytest.raises(LeaseLost):
         repo_a.set_actual_state(sid, ActualState.DEGRADED, now=at(9))
+    assert repo_a.set_actual_states({sid: (ActualState.DEGRADED, at(9), None)}) == {sid}
     assert repo_a.get_strategy(sid).actual_state is not ActualState.DEGRADED
+    assert repo_b.set_actual_states({sid: (ActualState.RUNNING, at(9), None)}) == set()
+    assert repo_a.get_strategy(sid).actual_state is ActualState.RUNNING
     repo_a.record_heartbeats({sid: at(20)})  # dropped, not raised: not A's strategy now
     assert repo_a.get_strategy(sid).last_heartbeat != at(20)
 
