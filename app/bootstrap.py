@@ -215,7 +215,7 @@ class Service:
         if self.notifier is not None:
             self.notifier.start()
         keeper = None
-        if shared and self._lock is None:
+        if shared:
             self.leases = Leases(url, lease_s=float(lease_s))
             keeper = self.leases.start(repo)
         self.root = RootSupervisor.start(
