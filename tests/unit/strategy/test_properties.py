@@ -122,6 +122,34 @@ def walk(run: SimRun, steps: list[int], stop: tuple[int, StopMode] | None = None
         run.move(at, price)
 
 
+def walked(
+    params: MartingaleParams,
+    rules: MarketRules,
+    steps: list[int],
+    stop: tuple[int, StopMode] | None,
+    fee_mode: str,
+    split: bool,
+    duplicate: bool,
+    *,
+    reject_rate: float,
+    seed: int,
+) -> SimRun:
+    """A strategy of `params` driven along `steps` (`walk`) by a venue with those quirks; after
+    a stop that does not wait for the cycle's end, it is finishing."""
+    run = SimRun(
+        state=initial_state(7, "ETH/USDT", params, rules),
+        fee_mode=fee_mode,
+        split_fills=split,
+        duplicate_fills=duplicate,
+        reject_rate=reject_rate,
+        seed=seed,
+    )
+    walk(run, steps, stop)
+    if stop is not None and stop[0] < len(steps) and stop[1] is not StopMode.FINISH_CYCLE:
+        assert run.state.phase in (Phase.FINISHED, Phase.SELLING, Phase.CLOSING)
+    return run
+
+
 prices = st.lists(st.integers(min_value=-30, max_value=30), min_size=20, max_size=120)
 
 
@@ -148,18 +176,10 @@ def test_random_price_paths_keep_the_invariants(
     stop: tuple[int, StopMode] | None,
     seed: int,
 ) -> None:
-    run = SimRun(
-        state=initial_state(7, "ETH/USDT", params, rules),
-        fee_mode=fee_mode,
-        split_fills=split,
-        duplicate_fills=duplicate,
-        reject_rate=reject_rate,
-        seed=seed,
+    run = walked(
+        params, rules, steps, stop, fee_mode, split, duplicate, reject_rate=reject_rate, seed=seed
     )
-    walk(run, steps, stop)
     check_run(run)
-    if stop is not None and stop[0] < len(steps) and stop[1] is not StopMode.FINISH_CYCLE:
-        assert run.state.phase in (Phase.FINISHED, Phase.SELLING, Phase.CLOSING)
 
 
 def load_candles(name: str) -> list[tuple[datetime, Decimal, Decimal, Decimal, Decimal]]:

@@ -20,7 +20,7 @@ from strategy.machine import decide
 from strategy.params import MartingaleParams
 from strategy.state import MartingaleState, Role, initial_state
 from tests.unit.strategy.sim import SimRun
-from tests.unit.strategy.test_properties import RULES, check_run, load_candles, walk
+from tests.unit.strategy.test_properties import RULES, check_run, load_candles, walked
 
 BASE = {
     "base_order": "10",
@@ -106,15 +106,9 @@ def test_take_profit_variants_keep_the_invariants(
     reject_rate: float,
     seed: int,
 ) -> None:
-    run = SimRun(
-        state=initial_state(7, "ETH/USDT", params, rules),
-        fee_mode=fee_mode,
-        split_fills=split,
-        duplicate_fills=duplicate,
-        reject_rate=reject_rate,
-        seed=seed,
+    run = walked(
+        params, rules, steps, None, fee_mode, split, duplicate, reject_rate=reject_rate, seed=seed
     )
-    walk(run, steps)
     check_run(run)
     check_take_profits(run)
 
