@@ -46,10 +46,10 @@ from actors.messages import (
 )
 from actors.notify_events import engine_notices
 from actors.notify_queue import Notifications
+from actors.pool import ActorPool, PooledActor
 from actors.reconcile import Holdings, Reconcile, Reconciled
 from actors.repository import RepoClient
 from actors.sends import SendLog
-from actors.spawning import SupervisedActor
 from actors.telemetry import Telemetry
 from actors.timers import TimerService
 from domain.commands import CycleClosed
@@ -76,7 +76,7 @@ class Fenced(Exception):
     """This engine instance was replaced (its parent gave up waiting for it); it must not act."""
 
 
-class EngineActor(MarketSide, SupervisedActor):
+class EngineActor(MarketSide, PooledActor):
     def __init__(
         self,
         *,
@@ -106,14 +106,18 @@ class EngineActor(MarketSide, SupervisedActor):
         telemetry: Telemetry | None = None,
         notifications: Notifications | None = None,
         lease_ok: Callable[[], bool] | None = None,
+        pool: ActorPool | None = None,
     ) -> None:
         """`venue`: the account's venue key (domain.venues); prices are read for (venue,
         symbol). `feed`: the handle on that market's feed (levels, market clock, health).
         `telemetry`: the service's counts (orders, fills, errors, tick-to-order).
         `notifications`: the user's notifications' inbox (None: none are sent).
         `lease_ok()`: with several service processes on the database, whether this one surely
-        still holds the user's lease (None: the single-process mode)."""
+        still holds the user's lease (None: the single-process mode). `pool`: the workers
+        that run this engine's messages, with its user's other engines in one lane (None: a
+        thread of its own); a pooled engine takes no `gate`, the pool admits its boots."""
         super().__init__()
+        self.use_pool(pool, lane=user_id)
         self._telemetry = telemetry or Telemetry()
         self._gate = gate
         self.liveness = liveness or Liveness()
@@ -166,6 +170,10 @@ class EngineActor(MarketSide, SupervisedActor):
             self.engine.notice = self._notice
 
     # --- pykka hooks ---------------------------------------------------------------------
+
+    @property
+    def pool_heavy(self) -> bool:
+        return not self._ready  # its next turn runs the start path (actors.pool)
 
     def on_start(self) -> None:
         self.actor_ref.tell(Boot(reason="start"))

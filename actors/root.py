@@ -48,6 +48,7 @@ from actors.messages import (
     UserWentIdle,
 )
 from actors.notify_queue import Notifications
+from actors.pool import ActorPool
 from actors.reconcile import RECONCILE_INTERVAL_S
 from actors.repository import RepoClient, RepositoryActor
 from actors.retention import Pruning
@@ -99,12 +100,16 @@ class RootSupervisor(pykka.ThreadingActor):
         pruning: Pruning | None = None,
         notifications: Notifications | None = None,
         leases: LeaseKeeper | None = None,
+        engine_threads: int = 64,
+        engine_threads_per_user: int = 4,
     ) -> None:
         """`telemetry`: where the tree counts what it does (`actors.telemetry`); the service
         reads it for `/metrics` and `/health/ready`. `pruning`: the retention prune the
         database writer runs (`actors.retention`), None for none. `leases`: this process's
         share of the users when several processes share the database (None: every user is
-        this process's)."""
+        this process's). `engine_threads`: the workers every engine's messages run on, at
+        most `engine_threads_per_user` of them for one user's engines at once, and at most
+        `boot_slots` engines in their start path (`actors.pool`); 0: a thread per engine."""
         super().__init__()
         self._leases = leases
         self.telemetry = telemetry or Telemetry()
@@ -118,6 +123,16 @@ class RootSupervisor(pykka.ThreadingActor):
         )
         self._stopping = stopping or threading.Event()
         self.gate = gate or BootGate(boot_slots)
+        self.engine_pool = (
+            ActorPool(
+                engine_threads,
+                per_lane=engine_threads_per_user,
+                heavy_slots=boot_slots,
+                name="engine",
+            )
+            if engine_threads > 0
+            else None
+        )
         self._freeze_after_boot = freeze_after_boot
         self._start_wave = max(1, start_wave)  # users started per wave
         self._start_interval = start_interval  # seconds between waves
@@ -205,6 +220,8 @@ class RootSupervisor(pykka.ThreadingActor):
                 futures.append(child.ref.stop(block=False))
                 child.ref = None
         _wait(futures + self._deleted.retiring, "user")
+        if self.engine_pool is not None:
+            self.engine_pool.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         _wait(self.feeds.stop_all(), "feed")
         if self.repo_ref is not None:
@@ -371,6 +388,7 @@ class RootSupervisor(pykka.ThreadingActor):
             telemetry=self.telemetry,
             notifications=self._notifications,
             leases=self._leases,
+            engine_pool=self.engine_pool,
         )
 
     def _maybe_freeze(self) -> None:
@@ -380,6 +398,8 @@ class RootSupervisor(pykka.ThreadingActor):
         time. Done once, so at most the cyclic garbage alive at that moment is never
         reclaimed."""
         if not self._freeze_after_boot or self._preloaded or not self.gate.idle:
+            return
+        if self.engine_pool is not None and not self.engine_pool.heavy_idle:
             return
         self._freeze_after_boot = False
         started = time.monotonic()

@@ -52,6 +52,7 @@ from actors.messages import (
     UserWentIdle,
 )
 from actors.notify_queue import Notifications
+from actors.pool import ActorPool
 from actors.reconcile import (
     RECONCILE_INTERVAL_S,
     AccountReconciler,
@@ -103,8 +104,12 @@ class UserActor(SupervisedActor):
         telemetry: Telemetry | None = None,
         notifications: Notifications | None = None,
         leases: LeaseKeeper | None = None,
+        engine_pool: ActorPool | None = None,
     ) -> None:
+        """`engine_pool`: the workers the engines run on (None: a thread per engine, each
+        admitted to its start path by `gate`)."""
         super().__init__()
+        self._engine_pool = engine_pool
         # With several processes on the database: does this process surely still hold the
         # user's lease? Engines ask before every exchange call.
         self._lease_ok = functools.partial(leases.valid, user_id) if leases is not None else None
@@ -371,7 +376,8 @@ class UserActor(SupervisedActor):
             stop_mode=spec.stop_mode if spec.desired is DesiredState.STOPPED else None,
             # the paper venue answers at once; a live venue may list an order seconds late
             resubmit_grace=0.0 if spec.venue == PAPER_VENUE else RESUBMIT_GRACE_S,
-            gate=self._gate,
+            gate=None if self._engine_pool is not None else self._gate,
+            pool=self._engine_pool,
             liveness=child.liveness,
             sends=child.sends,
             telemetry=self._telemetry,

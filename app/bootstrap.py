@@ -85,6 +85,11 @@ class Tuning:
     thread_stack_kib: int = 512
     live_poll_interval: float = 5.0
     boot_slots: int = 32  # engines running their start path at once (actors.admission)
+    # The engines' messages run on this many shared threads (actors.pool), at most
+    # `engine_threads_per_user` of them for one user at once. 0: a thread per engine, which
+    # does not hold thousands of engines on a few cores (bench/bench_service.py).
+    engine_threads: int = 64
+    engine_threads_per_user: int = 4
     # The interpreter's thread switch interval. CPython's 5 ms default makes a thread that
     # returns from I/O (the writer after each SQL statement, an engine after an exchange call)
     # wait up to 5 ms for the GIL whenever another thread is busy: with thousands of actor
@@ -230,6 +235,8 @@ class Service:
             heartbeat_interval=self.tuning.heartbeat_interval,
             stopping=self.stopping,
             boot_slots=self.tuning.boot_slots,
+            engine_threads=self.tuning.engine_threads,
+            engine_threads_per_user=self.tuning.engine_threads_per_user,
             freeze_after_boot=self.tuning.freeze_after_boot,
             reconcile_interval=self.tuning.reconcile_interval,
             telemetry=self.telemetry,

@@ -62,6 +62,8 @@ def tuning(args: argparse.Namespace) -> Tuning:
         thread_stack_kib=args.stack_kib,
         heartbeat_interval=args.heartbeat,
         boot_slots=args.boot_slots,
+        engine_threads=args.engine_threads,
+        engine_threads_per_user=args.engine_threads_per_user,
         switch_interval=args.switch_interval,
     )
 
@@ -159,6 +161,10 @@ def spawn(
         str(args.heartbeat),
         "--boot-slots",
         str(args.boot_slots),
+        "--engine-threads",
+        str(args.engine_threads),
+        "--engine-threads-per-user",
+        str(args.engine_threads_per_user),
         "--switch-interval",
         str(args.switch_interval),
     ]
@@ -294,6 +300,15 @@ def main() -> int:
     parser.add_argument("--heartbeat", type=float, default=Tuning().heartbeat_interval)
     parser.add_argument("--boot-timeout", type=float, default=300.0)
     parser.add_argument("--boot-slots", type=int, default=Tuning().boot_slots)
+    parser.add_argument(
+        "--engine-threads",
+        type=int,
+        default=Tuning().engine_threads,
+        help="the engines' shared workers (actors.pool); 0: a thread per engine",
+    )
+    parser.add_argument(
+        "--engine-threads-per-user", type=int, default=Tuning().engine_threads_per_user
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,

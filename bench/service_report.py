@@ -34,6 +34,7 @@ def report_service(args: argparse.Namespace, p1: dict[str, Any]) -> None:
         f"{args.symbols} symbols, tick every {args.interval}s/symbol, vol {args.volatility}/tick, "
         f"ladders {args.ladders}, "
         f"{'MySQL' if args.mysql else 'SQLite'}, boot slots {args.boot_slots}, "
+        f"engine threads {args.engine_threads or 'one each'}, "
         f"switch interval {args.switch_interval * 1000:g} ms =="
     )
     print(f"  onboard (write yaml, load, sync)   {p1['build_s']:.1f} s")

@@ -11,6 +11,7 @@ import pytest
 
 from actors.engine_actor import EngineActor
 from actors.feed import MarketFeedActor
+from actors.pool import ActorPool
 from actors.user import UserActor
 from domain.errors import DatabaseUnavailable
 from exchange.port import Exchange
@@ -50,14 +51,15 @@ def test_an_engine_whose_thread_cannot_start_fails_alone(
     try:
         bad = tree.add("alice", "main", "bad")
         good = tree.add("alice", "main", "good")
-        start_loop = pykka.ThreadingActor._start_actor_loop
+        submit = ActorPool.submit
 
-        def no_thread_for_bad(self: Any) -> None:
-            if isinstance(self, EngineActor) and self.strategy_id == bad:
+        def no_thread_for_bad(self: ActorPool, actor: Any) -> None:
+            # the pool has no worker and cannot start one (a thread per engine: the same)
+            if isinstance(actor, EngineActor) and actor.strategy_id == bad:
                 raise RuntimeError("can't start new thread")
-            start_loop(self)
+            submit(self, actor)
 
-        monkeypatch.setattr(pykka.ThreadingActor, "_start_actor_loop", no_thread_for_bad)
+        monkeypatch.setattr(ActorPool, "submit", no_thread_for_bad)
         tree.start()
         tree.wait_state(good, ActualState.RUNNING)
         tree.wait_state(bad, ActualState.FAULTED, timeout=30)

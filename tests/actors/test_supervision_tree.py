@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import ExitStack
 from functools import partial
@@ -91,6 +92,7 @@ def test_rejected_keys_stop_that_accounts_strategies_and_no_one_else(tree: Tree)
 def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A thread per engine: the engine's thread waits in the BootGate, inside a message."""
     interval = 0.2  # stuck after 3 intervals on one message: 0.6 s
     real_start = EngineActor._start_engine
 
@@ -100,7 +102,7 @@ def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
 
     monkeypatch.setattr(EngineActor, "_start_engine", slow_start)
     gate = BootGate(1)
-    tree = Tree(tmp_path, heartbeat_interval=interval, gate=gate)
+    tree = Tree(tmp_path, heartbeat_interval=interval, gate=gate, engine_threads=0)
     try:
         sid = tree.add("alice", "main", "s1")
         with ExitStack() as held:
@@ -117,6 +119,43 @@ def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
         assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
         assert duplicated_ids(tree.orders_of(sid)) == []
     finally:
+        tree.close()
+
+
+def test_a_pooled_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled engines (actors.pool): one boot slot, held by an engine whose start path waits on
+    something known; the other waits its turn outside any message, holding no worker."""
+    interval = 0.2
+    real_start = EngineActor._start_engine
+    release = threading.Event()
+    first: list[int] = []
+
+    def held_start(self: EngineActor) -> None:
+        if not first:
+            first.append(self.strategy_id)
+            with self.liveness.waiting("the test"):
+                release.wait(30)
+        real_start(self)
+
+    monkeypatch.setattr(EngineActor, "_start_engine", held_start)
+    tree = Tree(tmp_path, heartbeat_interval=interval, boot_slots=1)
+    try:
+        sids = [tree.add("alice", "main", "s1"), tree.add("bob", "main", "s2")]
+        tree.start()
+        wait_until(lambda: first, what="one engine in the one boot slot")
+        time.sleep(10 * interval)  # many heartbeat checks while the other waits for the slot
+        assert all(tree.strategy(sid).restart_count == 0 for sid in sids)
+        assert all(tree.orders_of(sid) == [] for sid in sids)
+        release.set()
+        for sid in sids:
+            tree.wait_state(sid, ActualState.RUNNING)
+            tree.wait_orders(sid, 3)
+            assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
+            assert duplicated_ids(tree.orders_of(sid)) == []
+    finally:
+        release.set()
         tree.close()
 
 

@@ -176,8 +176,13 @@ class Tree:
         gate: BootGate | None = None,
         max_known_wait: float = 300.0,
         reconcile_interval: float = 60.0,
+        engine_threads: int = 64,
+        boot_slots: int = 32,
     ) -> None:
+        """`engine_threads`: the engines' shared workers (actors.pool), 0 for a thread each."""
         self.gate = gate
+        self.engine_threads = engine_threads
+        self.boot_slots = boot_slots
         self.max_known_wait = max_known_wait
         self.reconcile_interval = reconcile_interval
         url = self.url = f"sqlite:///{tmp_path / 'martingale.sqlite'}"
@@ -273,6 +278,8 @@ class Tree:
             poll_interval=0.1,
             heartbeat_interval=self.heartbeat_interval,
             gate=self.gate,
+            boot_slots=self.boot_slots,
+            engine_threads=self.engine_threads,
             max_known_wait=self.max_known_wait,
             reconcile_interval=self.reconcile_interval,
             telemetry=self.telemetry,

@@ -1,0 +1,383 @@
+"""Actors on a shared pool of threads, behind pykka's own interface.
+
+One thread per actor does not hold 10,000 engines on two cores: 11,000 threads, each waking
+for its own messages, spend the interpreter's lock on hand-offs instead of work, and each costs
+a stack. A `PooledActor` is a `pykka.ThreadingActor` for everyone else (ActorRef, tell, ask,
+proxy, stop, on_start / on_stop / on_failure, the registry) whose messages are handled by the
+workers of an `ActorPool` instead of a thread of its own. Without a pool it is a plain
+ThreadingActor.
+
+What pykka promises, and the pool keeps: one message at a time per actor, in the order told;
+on_start before the first message; a stopped actor answers what is left in its inbox with
+ActorDeadError.
+
+Scheduling:
+- Each actor has a lane (its user). A lane runs at most `per_lane` of its actors at once, and
+  lanes with work take turns. A user whose exchange hangs holds at most `per_lane` workers;
+  the others go on serving every other user.
+- A worker handles at most `batch` messages of one actor, then the next lane has its turn.
+- An actor whose next work is `heavy` (an engine not yet started: its start path loads,
+  reconciles and commits) runs only while fewer than `heavy_slots` heavy turns run; the others
+  wait in arrival order without holding a worker. A restart of thousands of strategies
+  therefore goes through at the writer's pace, while started engines' ticks keep their
+  workers. (This is `actors.admission.BootGate` for pooled actors: a gate that blocks would
+  hold a worker per waiter.)
+- Work inside a pooled actor holds its worker for as long as it takes: every wait there must
+  be bounded (a repository call, an exchange call with its timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+from pykka import ActorDeadError, ActorRegistry, messages
+
+from actors.spawning import SupervisedActor
+
+logger = logging.getLogger(__name__)
+
+
+class Mailbox:
+    """An actor's inbox (pykka's ActorInbox protocol) that also knows whether its actor is
+    queued on, or running in, the pool: a message told to an idle pooled actor queues it."""
+
+    __slots__ = ("_actor", "_closed", "_cond", "_items", "_pool", "_scheduled", "_started")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._items: deque[Any] = deque()
+        self._pool: ActorPool | None = None
+        self._actor: PooledActor | None = None
+        self._started = False
+        self._scheduled = False
+        self._closed = False
+
+    def bind(self, actor: PooledActor, pool: ActorPool) -> None:
+        self._actor = actor
+        self._pool = pool
+
+    # --- pykka's ActorInbox ---------------------------------------------------------------
+
+    def put(self, envelope: Any, /) -> None:
+        with self._cond:
+            if self._closed:
+                dead = True
+            else:
+                dead = False
+                self._items.append(envelope)
+                submit = self._pool is not None and self._started and not self._scheduled
+                if submit:
+                    self._scheduled = True
+                self._cond.notify()
+        if dead:
+            _refuse(envelope)  # told after its stop: pykka's teardown would have refused it too
+        elif submit:
+            self._submit()
+
+    def get(self) -> Any:
+        """Blocks until a message is there (the thread mode); pooled, only called when one is."""
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            return self._items.popleft()
+
+    def empty(self) -> bool:
+        with self._cond:
+            return not self._items
+
+    # --- the pool's side ------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._cond:
+            self._started = True
+            self._scheduled = True
+        self._submit()
+
+    def take(self) -> Any:
+        """The next message, or None: then the actor is no longer scheduled, and the next put
+        queues it again."""
+        with self._cond:
+            if self._items:
+                return self._items.popleft()
+            self._scheduled = False
+            return None
+
+    def more(self) -> bool:
+        """Whether the actor must run again (messages left); if not, it is unscheduled."""
+        with self._cond:
+            if self._items:
+                return True
+            self._scheduled = False
+            return False
+
+    def close(self) -> None:
+        """The actor stopped: later messages are refused at once."""
+        with self._cond:
+            self._closed = True
+
+    def _submit(self) -> None:
+        assert self._pool is not None and self._actor is not None
+        self._pool.submit(self._actor)
+
+
+def _refuse(envelope: Any) -> None:
+    reply_to = getattr(envelope, "reply_to", None)
+    if reply_to is None:
+        return
+    if isinstance(envelope.message, messages._ActorStop):
+        reply_to.set(None)
+    else:
+        reply_to.set_exception(
+            exc_info=(ActorDeadError, ActorDeadError("the actor stopped before this message"), None)
+        )
+
+
+class PooledActor(SupervisedActor):
+    """A ThreadingActor whose messages run on an `ActorPool` once `use_pool` was called in
+    its constructor (`lane`: whose turn it shares, e.g. its user)."""
+
+    actor_inbox: Mailbox
+    _pool: ActorPool | None = None
+    _lane: Hashable = None
+    _set_up = False
+
+    @staticmethod
+    def _create_actor_inbox() -> Mailbox:
+        return Mailbox()
+
+    def use_pool(self, pool: ActorPool | None, lane: Hashable) -> None:
+        if pool is None:
+            return
+        self._pool = pool
+        self._lane = lane
+        self.actor_inbox.bind(self, pool)
+
+    @property
+    def pool_lane(self) -> Hashable:
+        return self._lane
+
+    @property
+    def pool_heavy(self) -> bool:
+        """Whether the next turn is heavy (see the module's docstring). Read by the pool while
+        the actor is not running; override."""
+        return False
+
+    def _start_actor_loop(self) -> None:
+        if self._pool is None:
+            super()._start_actor_loop()
+            return
+        try:
+            self.actor_inbox.start()
+        except BaseException:
+            ActorRegistry.unregister(self.actor_ref)
+            raise
+
+    def run_turn(self, batch: int) -> bool:
+        """Handle up to `batch` messages (on_start first, once); True if the actor has more
+        to do and must be queued again. Called by one pool worker at a time."""
+        if not self._set_up:
+            self._set_up = True
+            self._actor_loop_setup()
+        inbox = self.actor_inbox
+        handled = 0
+        while not self.actor_stopped.is_set() and handled < batch:
+            envelope = inbox.take()
+            if envelope is None:
+                return False
+            self._handle_envelope(envelope)
+            handled += 1
+        if self.actor_stopped.is_set():
+            inbox.close()
+            self._actor_loop_teardown()
+            return False
+        return inbox.more()
+
+    def _handle_envelope(self, envelope: Any) -> None:
+        """pykka's `_actor_loop_running`, for one message."""
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                logger.info(f"Exception returned from {self} to caller:", exc_info=sys.exc_info())
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+        except BaseException:
+            logger.debug(f"{sys.exc_info()[1]!r} in {self}. Stopping all actors.")
+            self._stop()
+            # not block=True: the other pooled actors' stops need this pool's workers
+            ActorRegistry.stop_all(block=False)
+
+
+class ActorPool:
+    """`workers` threads (started as work needs them) running `PooledActor`s' turns."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        per_lane: int = 4,
+        heavy_slots: int = 32,
+        batch: int = 8,
+        name: str = "pool",
+    ) -> None:
+        if workers < 1 or per_lane < 1 or heavy_slots < 1 or batch < 1:
+            raise ValueError("an actor pool needs at least one worker, lane place, slot, batch")
+        self.workers = workers
+        self.per_lane = per_lane
+        self.heavy_slots = heavy_slots
+        self._batch = batch
+        self._name = name
+        self._cond = threading.Condition(threading.Lock())
+        self._lanes: dict[Hashable, deque[PooledActor]] = {}  # ready actors by lane
+        self._turns: deque[Hashable] = deque()  # lanes with a ready actor and a free place
+        self._queued: set[Hashable] = set()  # the lanes in _turns
+        self._running: dict[Hashable, int] = {}
+        self._heavy_waiting: deque[PooledActor] = deque()
+        self._heavy_running = 0  # heavy slots taken, granted ones included
+        self._granted: set[int] = set()  # id() of waiters a freed slot was handed to
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, actor: PooledActor) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError(f"actor pool {self._name} is closed")
+            self._ready(actor)
+            if self._idle > 0:
+                self._cond.notify()
+            elif len(self._threads) < self.workers:
+                self._spawn()
+
+    @property
+    def heavy_idle(self) -> bool:
+        """No heavy turn running or waiting (no engine starting)."""
+        with self._cond:
+            return self._heavy_running == 0 and not self._heavy_waiting
+
+    def counts(self) -> dict[str, int]:
+        with self._cond:
+            return {
+                "threads": len(self._threads),
+                "idle": self._idle,
+                "ready": sum(len(ready) for ready in self._lanes.values()),
+                "heavy_running": self._heavy_running,
+                "heavy_waiting": len(self._heavy_waiting),
+            }
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Let the workers go once they are idle (stop the actors first)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+    # --- under the lock --------------------------------------------------------------------
+
+    def _ready(self, actor: PooledActor) -> None:
+        lane = actor.pool_lane
+        self._lanes.setdefault(lane, deque()).append(actor)
+        self._offer(lane)
+
+    def _offer(self, lane: Hashable) -> None:
+        if (
+            lane not in self._queued
+            and self._lanes.get(lane)
+            and self._running.get(lane, 0) < self.per_lane
+        ):
+            self._turns.append(lane)
+            self._queued.add(lane)
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:
+            if not self._threads:
+                raise  # no worker at all: the actor cannot run (SupervisedActor's failure)
+            logger.warning("actor pool %s: cannot start another worker", self._name)
+            return
+        self._threads.append(thread)
+
+    def _next(self) -> tuple[PooledActor, bool] | None:
+        with self._cond:
+            while True:
+                while not self._turns:
+                    if self._closed:
+                        return None
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                lane = self._turns.popleft()
+                self._queued.discard(lane)
+                ready = self._lanes[lane]
+                actor = ready.popleft()
+                if not ready:
+                    del self._lanes[lane]
+                if id(actor) in self._granted:
+                    self._granted.discard(id(actor))  # its slot was counted when handed over
+                    heavy = True
+                elif actor.pool_heavy:
+                    if self._heavy_running >= self.heavy_slots:
+                        self._heavy_waiting.append(actor)  # a freed slot is handed to it
+                        self._offer(lane)
+                        continue
+                    self._heavy_running += 1
+                    heavy = True
+                else:
+                    heavy = False
+                self._running[lane] = self._running.get(lane, 0) + 1
+                self._offer(lane)  # another of its actors may run beside it
+                return actor, heavy
+
+    def _done(self, actor: PooledActor, heavy: bool, again: bool) -> None:
+        with self._cond:
+            lane = actor.pool_lane
+            left = self._running[lane] - 1
+            if left:
+                self._running[lane] = left
+            else:
+                del self._running[lane]
+            if heavy and self._heavy_waiting:
+                waiter = self._heavy_waiting.popleft()  # the slot passes on, in arrival order
+                self._granted.add(id(waiter))
+                self._ready(waiter)
+            elif heavy:
+                self._heavy_running -= 1
+            if again:
+                self._ready(actor)
+            else:
+                self._offer(lane)
+            if self._turns and self._idle > 0:
+                self._cond.notify()
+
+    def _work(self) -> None:
+        while (turn := self._next()) is not None:
+            actor, heavy = turn
+            again = False
+            try:
+                again = actor.run_turn(self._batch)
+            except BaseException:  # run_turn handles the actor's own; this is the pool's bug
+                logger.exception("actor pool %s: a turn failed", self._name)
+            finally:
+                self._done(actor, heavy, again)
+
+
+__all__ = ["ActorPool", "Mailbox", "PooledActor"]
