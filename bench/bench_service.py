@@ -2,7 +2,8 @@
 live GBM feeds, and a SIGKILL restart; then the same fan-out on bare pykka as the floor.
 
 Run: .venv/bin/python bench/bench_service.py [--users 500 --per-user 10 --seconds 60 ...]
-     (--mysql mysql+pymysql://root@127.0.0.1:3306/bench_service for MySQL instead of SQLite)
+     (--mysql mysql+pymysql://root@127.0.0.1:3306/bench_service for MySQL instead of SQLite;
+     with --processes 3, phase 4 too: the issue 17 bar, 3 processes holding 3 x the load)
 
 Phases (one run, one temp dir):
 
@@ -20,6 +21,9 @@ Phases (one run, one temp dir):
    after the spawn. Read from the database by a separate connection every second.
 3. Floor: bench/pykka_floor.py in a fresh process with the same actor count and the mean fan-out
    per tick seen in phase 1; ratios service/floor.
+4. With --processes N (MySQL): N service processes on a fresh database, N x the fleet, sharing
+   one `martingale paper-venue` process; boot, spread, RSS and CPU per process, then a SIGKILL
+   failover to the survivors (bench/process_phase.py). --processes-only skips phases 1-3.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from actors import metrics
 from actors.feed import MarketFeedActor
 from app.bootstrap import Service, Tuning
-from bench.service_report import report_floor, report_restart, report_service
+from bench.process_phase import run_processes
+from bench.service_report import report_floor, report_processes, report_restart, report_service
 from bench.service_setup import FleetShape, Probe, build
 from config.loader import load_config
 from config.logging import configure_logging
@@ -65,6 +70,7 @@ def tuning(args: argparse.Namespace) -> Tuning:
         engine_threads=args.engine_threads,
         engine_threads_per_user=args.engine_threads_per_user,
         switch_interval=args.switch_interval,
+        live_poll_interval=args.live_poll,
     )
 
 
@@ -167,6 +173,8 @@ def spawn(
         str(args.engine_threads_per_user),
         "--switch-interval",
         str(args.switch_interval),
+        "--live-poll",
+        str(args.live_poll),
     ]
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=work)
 
@@ -256,7 +264,32 @@ def floor(actors: int, ticks: int, fanout: int) -> dict[str, float]:
     return figures
 
 
-# --- report ------------------------------------------------------------------------------------
+# --- phases 1 to 3 ------------------------------------------------------------------------------
+
+
+def single_process(args: argparse.Namespace, shape: FleetShape, work: Path, started: float) -> None:
+    url = args.mysql or f"sqlite:///{work / 'service.sqlite'}"
+    t = time.monotonic()
+    config_path, _ = build(work, shape, url)
+    build_s = time.monotonic() - t
+    print(
+        f"onboarded {shape.strategies:,} strategies in {build_s:.1f} s; working in {work}",
+        flush=True,
+    )
+    p1 = in_process(args, config_path, work)
+    p1["build_s"] = build_s
+    report_service(args, p1)
+    print(f"phase 1 done ({time.monotonic() - started:.0f} s)", flush=True)
+    p2 = {} if args.no_restart else restart(args, config_path, work, url)
+    report_restart(p2)
+    print(f"phase 2 done ({time.monotonic() - started:.0f} s)", flush=True)
+    fanout = max(1, round(p1["fanout"]))
+    fl = (
+        {}
+        if args.no_floor
+        else {**floor(shape.strategies, args.floor_ticks, fanout), "fanout": fanout}
+    )
+    report_floor(p1, fl)
 
 
 # --- entry points ------------------------------------------------------------------------------
@@ -325,9 +358,32 @@ def main() -> int:
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--floor-ticks", type=int, default=200)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (logs, DBs)")
+    phase4 = parser.add_argument_group("phase 4: several processes (MySQL)")
+    phase4.add_argument(
+        "--processes", type=int, default=0, metavar="N", help="N processes, N x the fleet"
+    )
+    phase4.add_argument("--processes-only", action="store_true", help="skip phases 1-3")
+    phase4.add_argument(
+        "--lease-seconds", type=int, help="database.lease_seconds (default: the config's, 20)"
+    )
+    phase4.add_argument(
+        "--live-poll",
+        type=float,
+        default=Tuning().live_poll_interval,
+        help="seconds between a service's price polls of the served paper venue",
+    )
+    phase4.add_argument(
+        "--audit",
+        action="store_true",
+        help="after the stop, the venue's orders and fills against the DB's (slow if big)",
+    )
     args = parser.parse_args()
     if args.mode == "serve":
         return serve(args)
+    if (args.processes or args.processes_only) and not args.mysql:
+        parser.error("--processes needs --mysql (several processes share MySQL through leases)")
+    if args.processes_only and not args.processes:
+        parser.error("--processes-only needs --processes N")
 
     shape = FleetShape(
         users=args.users,
@@ -342,29 +398,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        url = args.mysql or f"sqlite:///{work / 'service.sqlite'}"
         started = time.monotonic()
-        t = time.monotonic()
-        config_path, _ = build(work, shape, url)
-        build_s = time.monotonic() - t
-        print(
-            f"onboarded {shape.strategies:,} strategies in {build_s:.1f} s; working in {work}",
-            flush=True,
-        )
-        p1 = in_process(args, config_path, work)
-        p1["build_s"] = build_s
-        report_service(args, p1)
-        print(f"phase 1 done ({time.monotonic() - started:.0f} s)", flush=True)
-        p2 = {} if args.no_restart else restart(args, config_path, work, url)
-        report_restart(p2)
-        print(f"phase 2 done ({time.monotonic() - started:.0f} s)", flush=True)
-        fanout = max(1, round(p1["fanout"]))
-        fl = (
-            {}
-            if args.no_floor
-            else {**floor(shape.strategies, args.floor_ticks, fanout), "fanout": fanout}
-        )
-        report_floor(p1, fl)
+        if not args.processes_only:
+            single_process(args, shape, work, started)
+        if args.processes:
+            spawn_in = lambda config, name: spawn(args, config, work, name)  # noqa: E731
+            report_processes(run_processes(args, work, shape, spawn_in))
+            print(f"phase 4 done ({time.monotonic() - started:.0f} s)", flush=True)
         print(f"\ntotal {time.monotonic() - started:.0f} s")
     lingering = [
         t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()

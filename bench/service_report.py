@@ -124,3 +124,96 @@ def report_floor(p1: dict[str, Any], fl: dict[str, Any]) -> None:
             f"p50 {s.p50 * 1000 / fl['p50_ms']:,.1f}x   p99 {s.p99 * 1000 / fl['p99_ms']:,.1f}x   "
             f"RSS {p1['rss_started_mb'] / fl['rss_mb']:,.1f}x"
         )
+
+
+TARGET_FAILOVER_S = 30
+
+
+def report_processes(p4: dict[str, Any]) -> None:
+    if not p4:
+        return
+    n, users = p4["processes"], p4["users"]
+    print(
+        f"\n== {n} processes: {p4['strategies']:,} strategies ({users:,} users), MySQL, one paper "
+        f"venue process, lease {p4['lease_s']} s, venue prices polled every {p4['live_poll_s']:g} s =="
+    )
+    print(f"  onboard (write yaml, load, sync)   {p4['build_s']:.1f} s")
+    print(f"  all booted + heartbeat             {sec(p4['boot_s'])}   {p4['boot_fleet']}")
+    claims = p4["claims_boot"]
+    print(
+        f"  users per process                  {_spread(p4['spread_boot'])}"
+        f"   ({claims:,} lease claims for {users:,} users: {claims - users:,} handed over)"
+    )
+    if "window" in p4:
+        w, b = p4["window"], p4["boot_window"]
+        print(f"  {'':<34} while trading {w['window_s']:.0f} s | booting {b['window_s']:.0f} s")
+        for name, f in w.items():
+            if isinstance(f, dict):
+                print(
+                    f"  {name + ':':<34} RSS {f['rss_mb']:,.0f} MB (peak {f['peak_mb']:,.0f}), "
+                    f"{f['threads']:,} threads, CPU {f['cpu']:.2f} | {b[name]['cpu']:.2f} cores"
+                )
+        print(
+            f"  machine CPU (everything on it)     {w['machine_cpu']:.2f} | "
+            f"{b['machine_cpu']:.2f} cores of {os.cpu_count()}"
+        )
+        print(
+            f"  orders placed in window            {p4['orders_window']:,}  "
+            f"({p4['orders_window'] / w['window_s']:,.1f}/s)"
+        )
+    if "victim" in p4:
+        print(
+            f"\n== SIGKILL {p4['victim']} ({p4['orphan_users']:,} users, "
+            f"{p4['orphan_strategies']:,} strategies): failover to the survivors =="
+        )
+        print(f"  its leases all taken by survivors  {sec(p4['failover_taken_s'])}")
+        print(f"  its strategies all booted again    {sec(p4['failover_booted_s'])}")
+        print(
+            f"  ... booted + heartbeat             {sec(p4['failover_s'])}   {p4['failover_fleet']}"
+            f"   failover target < {TARGET_FAILOVER_S} s: "
+            f"{verdict(p4['failover_s'], TARGET_FAILOVER_S)}"
+        )
+        print(
+            f"  users per process after            {_spread(p4['spread_after'])}"
+            f"   ({p4['claims_failover']:,} lease claims since the kill)"
+        )
+        after = p4["after"]
+        print(
+            f"  whole fleet 3 s later              {after.running:,} of {after.wanted:,} running; "
+            f"{after.orders_since:,} orders since the kill; engines restarted / faulted "
+            f"{after.restarts} / {after.faulted}"
+        )
+    if "error" in p4:
+        print(f"  ERROR: {p4['error']}")
+    if "repeated_db" in p4:
+        db, venue = p4["repeated_db"], p4["repeated_venue"]
+        print(
+            f"  client order ids twice             DB {len(db)}, venue {len(venue)} "
+            f"(of {p4['venue_orders']:,} venue orders){'' if not db and not venue else ': BUG'}"
+        )
+        for line in [*db, *venue][:5]:
+            print(f"    {line}")
+    if "stops" in p4:
+        stops = ", ".join(
+            f"{name} exit {code} after {s:.1f} s" for name, (code, s) in p4["stops"].items()
+        )
+        code, s = p4["venue_stop"]
+        print(f"  SIGTERM                            {stops}; venue exit {code} after {s:.1f} s")
+    if "audit" in p4:
+        problems = p4["audit"]
+        print(
+            f"  venue vs DB audit ({p4['audit_s']:.0f} s)            "
+            f"{'ok' if not problems else f'{len(problems)} problems'}"
+        )
+        for line in problems[:10]:
+            print(f"    {line}")
+    if p4.get("log_events"):
+        events = p4["log_events"]
+        print(f"  warnings and errors logged         {sum(events.values()):,}, most common:")
+        for (log, level, event), count in events.most_common(8):
+            print(f"    {count:>6,}  {log}: {level} {event}")
+    sys.stdout.flush()
+
+
+def _spread(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items())) or "none"

@@ -11,14 +11,14 @@ operator would see the fleet: it never asks the actors, so it works across a SIG
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, case, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from config.loader import load_config
@@ -54,26 +54,23 @@ def symbol_names(count: int) -> list[str]:
     return [f"S{n:02d}/{QUOTE}" for n in range(count)]
 
 
-def config_text(shape: FleetShape, *, database_url: str) -> str:
-    """The YAML of a fleet: `users` x `per_user` strategies spread over `symbols` GBM markets.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServedVenue:
+    """One `martingale paper-venue` process on loopback holding every paper account of the
+    fleet, for several service processes (bench/process_phase.py)."""
 
-    Ladders differ per strategy (deviation 0.4-1.3 %, take-profit 0.4-1.0 %) so their levels
-    spread out and a tick wakes only some of them, as with real users: strategy k trades symbol
-    k mod `symbols`, and its ladder is picked by its index j within that symbol, so every
-    symbol sees all 70 ladders (not one deviation per symbol, which made a tenth of the fleet
-    share each level and a tick wake a hundred engines at once). `ladders="by-symbol"` keeps
-    that layout as a burst stress test.
-    """
-    lines = [
-        "database:",
-        f"  url: {database_url}",
-        "logging:",
-        "  format: json",
-        f"  level: {shape.log_level}",
-        "paper:",
-        "  state_file: paper.sqlite",
-        "markets:",
-    ]
+    port: int
+    token_file: Path  # the shared token, a private file
+    state_file: Path  # the venue's own file
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def market_lines(shape: FleetShape) -> list[str]:
+    """The `markets:` section: `symbols` simulated GBM feeds (the venue's and the services')."""
+    lines = ["markets:"]
     for n, symbol in enumerate(symbol_names(shape.symbols)):
         lines += [
             f"  {symbol}:",
@@ -86,6 +83,55 @@ def config_text(shape: FleetShape, *, database_url: str) -> str:
             "    step_size: 0.0001",
             "    min_notional: 5",
         ]
+    return lines
+
+
+def venue_config_text(shape: FleetShape, venue: ServedVenue) -> str:
+    """The YAML of the `martingale paper-venue` process serving the fleet's paper accounts: the
+    same markets, its file, its port and token (the services open the accounts on it)."""
+    lines = [
+        "logging:",
+        "  format: json",
+        f"  level: {shape.log_level}",
+        "paper:",
+        f"  state_file: {venue.state_file}",
+        "  serve:",
+        f"    port: {venue.port}",
+        f"    token_file: {venue.token_file}",
+        *market_lines(shape),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def config_text(
+    shape: FleetShape,
+    *,
+    database_url: str,
+    venue: ServedVenue | None = None,
+    lease_seconds: int | None = None,
+) -> str:
+    """The YAML of a fleet: `users` x `per_user` strategies spread over `symbols` GBM markets.
+
+    Its paper accounts are in the service's own venue file (`paper.state_file`), or, with
+    `venue`, on that served venue (`paper.venue_url`, several processes sharing it); with
+    `lease_seconds`, `database.lease_seconds` (MySQL leases; else the default, 20 s).
+
+    Ladders differ per strategy (deviation 0.4-1.3 %, take-profit 0.4-1.0 %) so their levels
+    spread out and a tick wakes only some of them, as with real users: strategy k trades symbol
+    k mod `symbols`, and its ladder is picked by its index j within that symbol, so every
+    symbol sees all 70 ladders (not one deviation per symbol, which made a tenth of the fleet
+    share each level and a tick wake a hundred engines at once). `ladders="by-symbol"` keeps
+    that layout as a burst stress test.
+    """
+    lines = ["database:", f"  url: {database_url}"]
+    if lease_seconds is not None:
+        lines.append(f"  lease_seconds: {lease_seconds}")
+    lines += ["logging:", "  format: json", f"  level: {shape.log_level}", "paper:"]
+    if venue is None:
+        lines.append("  state_file: paper.sqlite")
+    else:
+        lines += [f"  venue_url: {venue.url}", f"  venue_token_file: {venue.token_file}"]
+    lines += market_lines(shape)
     lines.append("users:")
     symbols = symbol_names(shape.symbols)
     for u in range(shape.users):
@@ -136,10 +182,19 @@ def fresh_database(url: str) -> None:
         prepare_database(url)
 
 
-def build(directory: Path, shape: FleetShape, database_url: str) -> tuple[Path, ServiceConfig]:
-    """Write the config file, create the database and onboard the fleet into it."""
-    path = directory / "fleet.yaml"
-    path.write_text(config_text(shape, database_url=database_url), encoding="utf-8")
+def build(
+    directory: Path,
+    shape: FleetShape,
+    database_url: str,
+    *,
+    venue: ServedVenue | None = None,
+    lease_seconds: int | None = None,
+    name: str = "fleet.yaml",
+) -> tuple[Path, ServiceConfig]:
+    """Write the config file (`config_text`), create the database and onboard the fleet."""
+    path = directory / name
+    text_ = config_text(shape, database_url=database_url, venue=venue, lease_seconds=lease_seconds)
+    path.write_text(text_, encoding="utf-8")
     config = load_config(path)
     fresh_database(database_url)
     engine = make_engine(database_url)
@@ -155,6 +210,8 @@ def build(directory: Path, shape: FleetShape, database_url: str) -> tuple[Path, 
 S = m.STRATEGIES
 A = m.AUDIT_LOG
 ORDERS = m.Order.__table__
+LEASES = m.USER_LEASES
+PROCESSES = m.SERVICE_PROCESSES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,15 +243,24 @@ class Probe:
         self.engine: Engine = make_engine(url)
         self._since: datetime | None = None
         self._last_id = 0
-        self._booted: set[int] = set()
+        self._booted: dict[int, datetime] = {}  # strategy -> its last "state: running" seen
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def fleet(self, since: datetime) -> Fleet:
+    def fleet(
+        self, since: datetime, *, only: Collection[int] | None = None, leased: bool = False
+    ) -> Fleet:
+        """The fleet as the database shows it; `only`: those strategies (by id) alone, e.g. a
+        killed process's (orders are counted fleet-wide whatever `only` says).
+
+        `leased` (several processes): a strategy counts as running only while a live process
+        holds its user's lease, and as booted and heartbeating only by what happened after that
+        lease was claimed (and after `since`): a user handed over between processes is not
+        back until its new owner has booted it, whatever the old owner wrote before."""
         with self.engine.connect().execution_options(readonly=True) as conn:
             if since != self._since:
-                self._since, self._booted = since, set()
+                self._since, self._booted = since, {}
                 first = conn.execute(
                     select(func.min(A.c.id)).where(A.c.at >= since)
                 ).scalar_one_or_none()
@@ -212,10 +278,12 @@ class Probe:
                     and row.at >= since
                     and row.strategy_id is not None
                 ):
-                    self._booted.add(row.strategy_id)
+                    self._booted[row.strategy_id] = row.at
+            claims = self._claims(conn) if leased else {}
             strategies = conn.execute(
                 select(
                     S.c.id,
+                    S.c.user_id,
                     S.c.desired_state,
                     S.c.actual_state,
                     S.c.last_heartbeat,
@@ -225,10 +293,23 @@ class Probe:
             orders = conn.execute(
                 select(func.count()).select_from(ORDERS).where(ORDERS.c.created_at >= since)
             ).scalar_one()
+        if only is not None:
+            chosen = set(only)
+            strategies = [r for r in strategies if r.id in chosen]
         wanted = [r for r in strategies if r.desired_state == DesiredState.RUNNING.value]
-        running = [r for r in wanted if r.actual_state == ActualState.RUNNING.value]
-        booted = [r for r in running if r.id in self._booted]
-        beating = [r for r in booted if r.last_heartbeat is not None and r.last_heartbeat >= since]
+        start = {
+            r.id: max(since, claims[r.user_id]) if leased and r.user_id in claims else since
+            for r in wanted
+        }
+        running = [
+            r
+            for r in wanted
+            if r.actual_state == ActualState.RUNNING.value and (not leased or r.user_id in claims)
+        ]
+        booted = [r for r in running if r.id in self._booted and self._booted[r.id] >= start[r.id]]
+        beating = [
+            r for r in booted if r.last_heartbeat is not None and r.last_heartbeat >= start[r.id]
+        ]
         return Fleet(
             wanted=len(wanted),
             running=len(running),
@@ -238,6 +319,16 @@ class Probe:
             restarts=sum(r.restart_count or 0 for r in strategies),
             faulted=sum(r.actual_state == ActualState.FAULTED.value for r in strategies),
         )
+
+    @staticmethod
+    def _claims(conn: Any) -> dict[int, datetime]:
+        """user id -> when its lease was claimed, for the leases a live process holds now."""
+        rows = conn.execute(
+            select(LEASES.c.user_id, LEASES.c.claimed_at).where(
+                LEASES.c.owner.is_not(None), LEASES.c.expires_at > func.utc_timestamp(6)
+            )
+        ).all()
+        return {int(uid): at for uid, at in rows if at is not None}
 
     @staticmethod
     def _max_audit_id(conn: Any) -> int:
@@ -261,12 +352,14 @@ class Probe:
         timeout: float,
         alive: Callable[[], bool] | None = None,
         poll: float = 1.0,
+        only: Collection[int] | None = None,
+        leased: bool = False,
     ) -> tuple[float | None, Fleet]:
-        """The `time.monotonic()` at which every wanted strategy was seen booted since `since`
-        (and, with `heartbeat`, heartbeating too); None on timeout or once `alive()` is false.
-        Resolution is the poll interval (1 s)."""
+        """The `time.monotonic()` at which every wanted strategy (of `only`, if given) was seen
+        booted since `since` (and, with `heartbeat`, heartbeating too; `leased`: see `fleet`);
+        None on timeout or once `alive()` is false. Resolution is the poll interval (1 s)."""
         start = time.monotonic()
-        fleet = self.fleet(since)
+        fleet = self.fleet(since, only=only, leased=leased)
         while time.monotonic() - start < timeout:
             done = fleet.all_recovered if heartbeat else fleet.all_booted
             if done:
@@ -274,5 +367,48 @@ class Probe:
             if alive is not None and not alive():
                 return None, fleet
             time.sleep(poll)
-            fleet = self.fleet(since)
+            fleet = self.fleet(since, only=only, leased=leased)
         return None, fleet
+
+    # --- several processes (leases) -----------------------------------------------------------
+
+    def owners(self) -> dict[int, str | None]:
+        """user id -> the process id holding its lease now (None: free or expired)."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows = conn.execute(
+                select(
+                    LEASES.c.user_id,
+                    case((LEASES.c.expires_at > func.utc_timestamp(6), LEASES.c.owner)),
+                )
+            ).all()
+        return {int(uid): owner for uid, owner in rows}
+
+    def process_pids(self) -> dict[str, int]:
+        """Registered service process id -> its pid."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows = conn.execute(select(PROCESSES.c.id, PROCESSES.c.pid)).all()
+        return {str(pid_): int(pid) for pid_, pid in rows}
+
+    def lease_claims(self) -> int:
+        """Claims of user leases so far, all users together (each claim adds one to a token)."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            total = conn.execute(select(func.coalesce(func.sum(LEASES.c.token), 0))).scalar_one()
+        return int(total)
+
+    def strategies_of(self, users: Collection[int]) -> set[int]:
+        if not users:
+            return set()
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows = conn.execute(select(S.c.id).where(S.c.user_id.in_(sorted(users)))).all()
+        return {int(row.id) for row in rows}
+
+    def repeated_order_ids(self) -> list[tuple[str, int]]:
+        """Client order ids with more than one row in `orders` (any account): none, or a
+        strategy was driven by two processes at once."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            rows = conn.execute(
+                select(ORDERS.c.client_order_id, func.count())
+                .group_by(ORDERS.c.client_order_id)
+                .having(func.count() > 1)
+            ).all()
+        return [(str(cid), int(n)) for cid, n in rows]
