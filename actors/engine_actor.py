@@ -362,6 +362,9 @@ class EngineActor(MarketSide, PooledActor):
         self.engine.start(None if mode is None else StopRequested(at=self._market_now(), mode=mode))
         self._ready = True
         self._failures = 0
+        # Alive and trading from now: its first beat need not wait for the user's next check
+        # (the heartbeat interval), which would make a restart or a failover look that late.
+        self._repo.tell_heartbeats({self.strategy_id: self._clock()})
         self._after_step()
         self._show_health()
 

@@ -31,6 +31,8 @@ from web.server import WebServer
 
 log = structlog.get_logger(__name__)
 
+VENUE_KEEP_ALIVE_S = 300
+
 
 class VenueProcess:
     """`start()` then `stop()`; `run()` waits for a signal in between."""
@@ -69,6 +71,11 @@ class VenueProcess:
                 host=self._serve.host,
                 port=self._serve.port,
                 setting="paper.serve",
+                # Services keep pooled connections and poll prices every few seconds: an idle
+                # connection the server closes as a request goes out fails that request.
+                keep_alive_s=VENUE_KEEP_ALIVE_S,
+                # Every service process keeps up to `remote.POOL_SIZE` connections.
+                limit_concurrency=1024,
             )
             server.start()
             self.server = server

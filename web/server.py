@@ -28,9 +28,20 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    def __init__(self, app: FastAPI, *, host: str, port: int, setting: str = "web") -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str,
+        port: int,
+        setting: str = "web",
+        keep_alive_s: int = 5,
+        limit_concurrency: int = 256,
+    ) -> None:
         """`setting`: the config section named when it cannot listen (`paper.serve` for the
-        paper venue's server)."""
+        paper venue's server). `keep_alive_s`: how long an idle connection is kept open
+        (uvicorn's default, 5 s, suits browsers; a client that calls every few seconds on a
+        pooled connection needs more, or it sends on a connection being closed)."""
         self.host = host
         self.port = port
         self._setting = setting
@@ -41,7 +52,8 @@ class WebServer:
             log_config=None,  # structlog's handlers (config.logging) format uvicorn's records
             access_log=False,
             lifespan="on",  # the app's lifespan sizes its thread pool
-            limit_concurrency=256,  # beyond: 503 at once rather than an ever longer queue
+            limit_concurrency=limit_concurrency,  # beyond: 503 at once, not an ever longer queue
+            timeout_keep_alive=keep_alive_s,
             timeout_graceful_shutdown=5,
         )
         self._server = _Server(config)

@@ -53,7 +53,25 @@ READ_TIMEOUT_S = 5.0
 # A place the venue has not started within this share of the read timeout is refused there:
 # the margin covers the trip and the venue's own work, so nothing is placed after we gave up.
 PLACE_BUDGET_SHARE = 0.6
-POOL_SIZE = 32  # connections kept to the venue (engines call from their own threads)
+# Connections kept to the venue: the engines' workers (app.bootstrap Tuning.engine_threads),
+# the reconcile passes and the price polls call at once.
+POOL_SIZE = 80
+# Read-only (or repeatable) operations: sent once more when a pooled connection turned out to
+# be closed (the venue restarted, or closed it idle), which cannot have run anything twice.
+REPEATABLE = frozenset(
+    {
+        "ping",
+        "open_account",
+        "market_rules",
+        "ticker",
+        "fee_rate",
+        "balances",
+        "order",
+        "open_orders",
+        "candles",
+        "fills",
+    }
+)
 AUTH_HEADER = "Authorization"
 
 
@@ -205,18 +223,24 @@ class RemoteVenue:
         if self._closed.is_set():
             raise ExchangeUnavailable("the paper venue client is closed (the service is stopping)")
         where = f"paper venue {self.url} {operation}"
-        try:
-            response = self._session.post(
-                f"{self.url}/v1/{operation}",
-                data=json.dumps(wire.encode(args)),
-                headers={
-                    AUTH_HEADER: f"Bearer {self._token.reveal()}",
-                    "Content-Type": "application/json",
-                },
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise _transport_error(exc, where, write) from None
+        data = json.dumps(wire.encode(args))
+        attempts = 2 if write is None and operation in REPEATABLE else 1
+        for attempt in range(attempts):
+            try:
+                response = self._session.post(
+                    f"{self.url}/v1/{operation}",
+                    data=data,
+                    headers={
+                        AUTH_HEADER: f"Bearer {self._token.reveal()}",
+                        "Content-Type": "application/json",
+                    },
+                    timeout=self._timeout,
+                )
+                break
+            except requests.RequestException as exc:
+                if attempt + 1 < attempts and _connection_dropped(exc):
+                    continue
+                raise _transport_error(exc, where, write) from None
         try:
             body = response.json()
         except ValueError:
@@ -224,6 +248,12 @@ class RemoteVenue:
         if response.status_code == 200 and isinstance(body, dict) and "result" in body:
             return body["result"]
         raise _answer_error(response.status_code, body, where, write)
+
+
+def _connection_dropped(exc: requests.RequestException) -> bool:
+    """The connection failed without a timeout (reset, closed under us): worth one more try
+    on a fresh connection for a repeatable call. A timeout is not: the venue may be stuck."""
+    return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -193,3 +193,20 @@ def test_idle_engines_get_heartbeats_without_being_sent_anything(
         assert tree.strategy(sid).restart_count == 0
     finally:
         tree.close()
+
+
+def test_a_booted_engine_beats_at_once_not_a_heartbeat_interval_later(tmp_path: Path) -> None:
+    """A restart or a failover is over when the engines trade and beat: the first beat comes
+    with the boot, not with the user's next check (30 s here)."""
+    tree = Tree(tmp_path, heartbeat_interval=30.0)
+    try:
+        sid = tree.add("alice", "main", "s1")
+        tree.start()
+        tree.wait_state(sid, ActualState.RUNNING)
+        wait_until(
+            lambda: tree.strategy(sid).last_heartbeat is not None,
+            timeout=5.0,
+            what="the first heartbeat",
+        )
+    finally:
+        tree.close()

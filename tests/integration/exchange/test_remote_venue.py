@@ -45,14 +45,21 @@ def _place(client: RemoteVenue, coid: str = "mg1c1b") -> object:
 
 
 @contextmanager
-def scripted(behaviour: str) -> Iterator[str]:
-    """A server that answers every POST by `behaviour`: "stall" (never answers in time) or
-    "502" (a proxy's error page, not the venue's answer)."""
+def scripted(behaviour: str, seen: list[str] | None = None) -> Iterator[str]:
+    """A server that answers every POST by `behaviour`: "stall" (never answers in time),
+    "502" (a proxy's error page, not the venue's answer) or "drop" (closes the connection
+    without a word, as a server closing an idle connection does). `seen`: the paths asked."""
     release = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if seen is not None:
+                seen.append(self.path)
+            if behaviour == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             if behaviour == "stall":
                 release.wait(5)
                 return
@@ -110,6 +117,23 @@ def test_a_5xx_that_is_not_the_venues_answer_is_unknown_for_a_place_only() -> No
         with pytest.raises(ExchangeUnavailable) as caught:
             client.open_orders("acct", SYM)
         assert not isinstance(caught.value, OrderOutcomeUnknown)
+
+
+def test_a_dropped_connection_is_tried_once_more_for_a_read_never_for_a_write() -> None:
+    seen: list[str] = []
+    with scripted("drop", seen) as url:
+        client = RemoteVenue(url, Secret("token-123456"))
+        with pytest.raises(NetworkError):
+            client.open_orders("acct", SYM)
+        assert seen == ["/v1/open_orders", "/v1/open_orders"]  # a closed idle connection
+        seen.clear()
+        with pytest.raises(OrderOutcomeUnknown):
+            _place(client, "mg7c3s9")
+        with pytest.raises(OrderOutcomeUnknown):
+            client.cancel("acct", SYM, None, "mg7c3s9")
+        with pytest.raises(NetworkError):
+            client.deposit("acct", "USDT", Decimal(1))  # not repeatable by itself
+        assert seen == ["/v1/place", "/v1/cancel", "/v1/deposit"]  # each sent once
 
 
 @pytest.fixture
