@@ -43,6 +43,12 @@ log = structlog.get_logger(__name__)
 
 STOP_WAIT_S = 60.0  # how long a shed user's actor may take to stop before its lease goes anyway
 STOP_JOIN_S = 30.0  # at a stop, how long a round under way may take (past the interval)
+# Processes started together (a deploy, a host's boot) register a second or two apart, and the
+# first one's first round claims every user. Its next rounds come every JOIN_INTERVAL_S for
+# JOIN_ROUNDS rounds, so it sheds to the late ones while their users are still waiting for
+# their start wave (nothing booted twice), not a quarter of the lease time later.
+JOIN_ROUNDS = 5
+JOIN_INTERVAL_S = 1.0
 
 
 class LeaseKeeper:
@@ -54,11 +60,14 @@ class LeaseKeeper:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         host: str | None = None,
         alive: Callable[[int], bool] | None = None,
+        join_interval: float | None = JOIN_INTERVAL_S,
     ) -> None:
         """`host`: this machine (and pid namespace), as registered; `alive(pid)`: whether a
         process of that pid runs here. A process registered from the same `host` whose pid is
         gone is dead for sure (SIGKILL, a crash), and its users are taken at once. None: the
-        lease time always runs out first."""
+        lease time always runs out first. `join_interval`: the pace of the first rounds (see
+        JOIN_ROUNDS), None for `interval` throughout."""
+        self._join_interval = join_interval
         self.leases = leases
         self.host = host or socket.gethostname()
         self._alive = alive
@@ -130,8 +139,13 @@ class LeaseKeeper:
 
     # --- the rounds ----------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self._next_wait()):
             self.round()
+
+    def _next_wait(self) -> float:
+        if self._join_interval is not None and self.rounds <= JOIN_ROUNDS:
+            return min(self.interval, self._join_interval)
+        return self.interval
 
     def round(self) -> None:
         """One renewal, beat and claim-or-shed; a database failure skips the rest."""

@@ -54,10 +54,18 @@ def make(mysql_url: str) -> Iterator[Make]:
     made: list[LeaseKeeper] = []
 
     def build(
-        name: str, *, lease_s: float = 20.0, host: str = "h", alive: Any = None
+        name: str,
+        *,
+        lease_s: float = 20.0,
+        host: str = "h",
+        alive: Any = None,
+        join_interval: float | None = None,
     ) -> tuple[LeaseKeeper, FakeRoot]:
+        """Rounds only when the test calls them, unless `join_interval` is given."""
         leases = SqlLeases(engine, LeaseBook(name), lease_s=lease_s)
-        keeper = LeaseKeeper(leases, interval=3600, host=host, alive=alive)
+        keeper = LeaseKeeper(
+            leases, interval=3600, host=host, alive=alive, join_interval=join_interval
+        )
         ref = FakeRoot.start()
         root = ref.proxy()._actor  # the instance, to read what it saw
         root.keeper = keeper
@@ -104,6 +112,21 @@ def test_a_newcomer_gets_half_the_users_and_no_user_is_held_twice(make: Make) ->
     a.round()
     b.round()  # balanced: nothing moves
     assert len(a.book.tokens()) == len(b.book.tokens()) == 3
+
+
+def test_processes_started_together_balance_in_their_first_rounds(make: Make) -> None:
+    """No round called by the test and a renewal interval of an hour: the join rounds alone
+    move half the users from the first to start to the second."""
+    a, root_a = make("A", join_interval=0.2)
+    a.start()
+    assert len(a.book.tokens()) == 6
+    b, root_b = make("B", join_interval=0.2)
+    b.start()
+    _until(lambda: len(b.book.tokens()) == 3, "B holds its share")
+    _until(lambda: _of(root_b, UsersClaimed) == sorted(b.book.tokens()), "B's root told")
+    assert len(a.book.tokens()) == 3
+    assert not set(a.book.tokens()) & set(b.book.tokens())
+    assert len(_of(root_a, ShedUsers)) == 3
 
 
 def test_a_process_that_stalled_past_its_leases_hears_it_lost_them(make: Make) -> None:
