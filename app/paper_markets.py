@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,8 @@ from exchange.feeds.source import PriceSource
 from exchange.paper import PaperExchange, PaperVenue
 from exchange.paper.exchange import HostedVenue
 from exchange.port import Exchange
+
+OPEN_WORKERS = 8  # paper accounts opened at once at start
 
 
 def simulated_source(symbol: str, market: SimulatedMarket) -> PriceSource:
@@ -63,15 +66,22 @@ def open_paper_venue(config: ServiceConfig) -> PaperVenue:
 
 
 def open_config_accounts(venue: HostedVenue, config: ServiceConfig) -> None:
-    """Open every paper account of the config's users (repeatable: balances are kept)."""
-    for user in config.users:
-        for account in user.accounts:
-            if isinstance(account, PaperAccount):
-                venue.open_account(
-                    paper_account_key(user.name, account.name),
-                    balances=dict(account.balances),
-                    fee_rate=account.fee_rate,
-                )
+    """Open every paper account of the config's users (repeatable: balances are kept), a few
+    at a time: on a served venue each is a request, and a fleet has thousands."""
+
+    def open_one(pair: tuple[str, PaperAccount]) -> None:
+        key, account = pair
+        venue.open_account(key, balances=dict(account.balances), fee_rate=account.fee_rate)
+
+    accounts = [
+        (paper_account_key(user.name, account.name), account)
+        for user in config.users
+        for account in user.accounts
+        if isinstance(account, PaperAccount)
+    ]
+    with ThreadPoolExecutor(max_workers=OPEN_WORKERS, thread_name_prefix="paper-open") as pool:
+        for _ in pool.map(open_one, accounts):  # the first failure is raised here
+            pass
 
 
 def check_served_markets(venue: HostedVenue, config: ServiceConfig) -> None:
