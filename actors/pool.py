@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Hashable
 from typing import Any
@@ -277,15 +278,17 @@ class ActorPool:
                 "heavy_waiting": len(self._heavy_waiting),
             }
 
-    def close(self, timeout: float | None = 10.0) -> None:
-        """Let the workers go once they are idle (stop the actors first)."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the workers go once they are idle (stop the actors first); waits up to
+        `timeout` in all for them (they are daemon threads: one stuck in a call is left)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
             threads = list(self._threads)
+        deadline = time.monotonic() + timeout
         for thread in threads:
             if thread is not threading.current_thread():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     # --- under the lock --------------------------------------------------------------------
 

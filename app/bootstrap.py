@@ -178,8 +178,7 @@ class Service:
         self._lock: ServiceLock | None = lock
         self.leases: Leases | None = None  # MySQL: this process's share of the users
         self._stopped = threading.Event()
-        self._done = threading.Event()  # run() returns once this is set
-        self._failure: str | None = None  # why request_stop() ended the run, if it did
+        self._done = threading.Event()  # run() returns once this is set (by a signal)
         # Set first thing on SIGTERM/SIGINT or stop(): from then on no engine places or cancels
         # anything, while the tree shuts down in order behind it.
         self.stopping = threading.Event()
@@ -277,19 +276,10 @@ class Service:
             log.info("service stopped")
 
     def run(self) -> int:
-        """Start, wait for SIGTERM/SIGINT (exit status 0) or `request_stop` (1), then stop
-        gracefully; returns the exit status."""
-
+        """Start, wait for SIGTERM/SIGINT, then stop gracefully; returns the exit status, 0
+        (a start that fails raises)."""
         run_until_signal(self.start, self.stop, self._done, on_signal=self.stopping.set)
-        return 0 if self._failure is None else 1
-
-    def request_stop(self, reason: str) -> None:
-        """Stop placing orders now and make `run()` shut down and return 1; safe from any
-        thread. For a failure the service cannot trade through."""
-        self.stopping.set()
-        self._failure = reason
-        log.error("stopping the service", reason=reason)
-        self._done.set()
+        return 0
 
     # --- for the web ---------------------------------------------------------------------
 
