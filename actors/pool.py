@@ -249,7 +249,8 @@ class ActorPool:
         self._heavy_running = 0  # heavy slots taken, granted ones included
         self._granted: set[int] = set()  # id() of waiters a freed slot was handed to
         self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._idle = 0  # workers waiting for a turn
+        self._woken = 0  # of those, notified and not yet awake
         self._closed = False
 
     def submit(self, actor: PooledActor) -> None:
@@ -257,10 +258,7 @@ class ActorPool:
             if self._closed:
                 raise RuntimeError(f"actor pool {self._name} is closed")
             self._ready(actor)
-            if self._idle > 0:
-                self._cond.notify()
-            elif len(self._threads) < self.workers:
-                self._spawn()
+            self._wake_one()
 
     @property
     def heavy_idle(self) -> bool:
@@ -306,6 +304,16 @@ class ActorPool:
             self._turns.append(lane)
             self._queued.add(lane)
 
+    def _wake_one(self) -> None:
+        """A worker for a turn waiting: an idle one not woken yet, else a new one up to
+        `workers`. Every worker that takes a turn while others wait wakes the next, so a
+        worker blocked in its turn never leaves turns waiting while the pool has room."""
+        if self._idle > self._woken:
+            self._woken += 1
+            self._cond.notify()
+        elif len(self._threads) < self.workers:
+            self._spawn()
+
     def _spawn(self) -> None:
         thread = threading.Thread(
             target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True
@@ -328,6 +336,8 @@ class ActorPool:
                     self._idle += 1
                     self._cond.wait()
                     self._idle -= 1
+                    if self._woken:
+                        self._woken -= 1
                 lane = self._turns.popleft()
                 self._queued.discard(lane)
                 ready = self._lanes[lane]
@@ -348,6 +358,8 @@ class ActorPool:
                     heavy = False
                 self._running[lane] = self._running.get(lane, 0) + 1
                 self._offer(lane)  # another of its actors may run beside it
+                if self._turns:
+                    self._wake_one()
                 return actor, heavy
 
     def _done(self, actor: PooledActor, heavy: bool, again: bool) -> None:
@@ -368,8 +380,7 @@ class ActorPool:
                 self._ready(actor)
             else:
                 self._offer(lane)
-            if self._turns and self._idle > 0:
-                self._cond.notify()
+            # no wake-up here: this worker takes the next turn itself (and wakes others then)
 
     def _work(self) -> None:
         while (turn := self._next()) is not None:

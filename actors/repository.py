@@ -57,6 +57,10 @@ class _Steps:
     """Nudge: steps are waiting on the StepQueue."""
 
 
+# Step groups a flush serves between two of its parts (see `_serve_some`).
+GROUPS_BETWEEN = 2
+
+
 class _Prune:
     """Run the next batch of the retention prune (`actors.retention`)."""
 
@@ -146,7 +150,7 @@ class RepositoryActor(pykka.ThreadingActor):
             self._timer_armed = False
             self._flush()
         elif isinstance(message, _Prune) and self._pruning is not None:
-            self._serve_steps()  # decisions first: a prune batch never goes before one
+            self._serve_some()  # decisions first: a prune batch never goes before those waiting
             wait = self._pruning.step()
             if wait <= 0:  # behind whatever reached the mailbox during this batch
                 self.actor_ref.tell(_Prune())
@@ -207,11 +211,11 @@ class RepositoryActor(pykka.ThreadingActor):
         try:
             # Decisions waiting for their commit go first, before and between the bulk parts:
             # a flush of thousands of rows must not hold up an order.
-            self._serve_steps()
+            self._serve_some()
             if self._audit:
                 written += self._write_batch("audit", self.repo.append_audit, self._audit)
                 self._audit = []
-            self._serve_steps()
+            self._serve_some()
             bulk: tuple[tuple[str, dict[int, Any], Callable[[Any], int]], ...] = (
                 ("heartbeats", self._beats, self._write_beats),
                 ("states", self._actual, self._write_actual),
@@ -222,7 +226,7 @@ class RepositoryActor(pykka.ThreadingActor):
                     written += self._write_batch(what, write, chunk)
                     for sid in chunk:
                         del rows[sid]
-                    self._serve_steps()
+                    self._serve_some()
         except DatabaseUnavailable:
             self._trim()
             if not self._timer_armed:
@@ -244,6 +248,16 @@ class RepositoryActor(pykka.ThreadingActor):
 
     def _serve_steps(self) -> None:
         while self._steps:
+            self._write_steps()
+
+    def _serve_some(self) -> None:
+        """Between a flush's parts: the steps waiting now, at most GROUPS_BETWEEN groups. Under
+        a steady stream of steps (thousands of engines trading or booting) a loop until the
+        queue is empty never ends, and states and heartbeats would never be written; the
+        steps left are served by their own messages, or between the next parts."""
+        for _ in range(GROUPS_BETWEEN):
+            if not self._steps:
+                return
             self._write_steps()
 
     def _write_beats(self, beats: dict[int, datetime]) -> int:

@@ -4,6 +4,7 @@ instead of blocking every later write."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,8 +12,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.repository import RepoClient, RepositoryActor
-from actors.step_queue import StepQueue
+from actors.repository import GROUPS_BETWEEN, RepoClient, RepositoryActor
+from actors.step_queue import StepQueue, StepRequest
 from actors.timers import TimerService
 from domain.errors import DatabaseUnavailable, MartingaleError
 from persistence.errors import VersionConflict
@@ -312,5 +313,48 @@ def test_a_handed_over_strategys_state_is_dropped_and_the_others_are_written() -
         assert repo.get_strategy(mine).actual_state is ActualState.RUNNING
         assert repo.get_strategy(handed).actual_state is not ActualState.DEGRADED
     finally:
+        pykka.ActorRegistry.stop_all(timeout=10)
+        timers.stop()
+
+
+def test_a_flush_ends_under_a_steady_stream_of_steps() -> None:
+    """Thousands of engines trading or booting keep the step queue from ever being empty: the
+    flush serves a few groups between its parts, not until the queue is empty, so states and
+    heartbeats are written (they starved while 30,000 strategies booted)."""
+    calls: list[str] = []
+    streaming = [200]  # each group commits while another engine queues a step
+
+    class Streaming(MemoryRepository):
+        def record_heartbeats(self, beats: Mapping[int, datetime]) -> None:
+            calls.append("beats")
+            super().record_heartbeats(beats)
+
+        def save_steps(self, group: Sequence[StepWrite]) -> list[StepOutcome]:
+            calls.append("steps")
+            if streaming[0] > 0:
+                streaming[0] -= 1
+                queue_one()
+            return super().save_steps(group)
+
+    repo = Streaming()
+    [sid] = _strategies(repo, 1)
+    timers = TimerService()
+    steps = StepQueue()
+
+    def queue_one() -> None:
+        write = StepWrite.build(sid, snapshot="{}", expected_version=0, now=T0)
+        steps.put(StepRequest(write, time.monotonic() + 60, pykka.ThreadingFuture()))
+
+    ref = RepositoryActor.start(repo, timers, flush_interval=60, steps=steps, bulk_rows=2)
+    try:
+        queue_one()
+        proxy = ref.proxy()
+        proxy.heartbeats({sid: T0}).get(timeout=10)
+        assert proxy.flush().get(timeout=10) == 1
+        assert repo.get_strategy(sid).last_heartbeat == T0
+        assert calls.index("beats") <= 2 * GROUPS_BETWEEN  # not after the stream ran dry
+        assert streaming[0] > 0
+    finally:
+        streaming[0] = 0
         pykka.ActorRegistry.stop_all(timeout=10)
         timers.stop()
