@@ -223,3 +223,23 @@ def test_a_closed_pool_takes_no_actor() -> None:
     with pytest.raises(RuntimeError, match="closed"):
         Recorder.start(made, 1, [])
     assert not pykka.ActorRegistry.get_all()
+
+
+def test_an_actor_whose_pool_cannot_start_a_worker_is_not_left_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = ActorPool(2, name="no-threads")
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="new thread"):
+        Recorder.start(made, 1, [])
+    monkeypatch.undo()
+    assert not pykka.ActorRegistry.get_all()
+    assert made.counts()["ready"] == 0  # a later worker will not run the dead actor's turn
+    ref = Recorder.start(made, 1, [])
+    assert ref.ask("alive", timeout=5) == "alive"
+    ref.stop()
+    made.close()
