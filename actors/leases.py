@@ -10,7 +10,7 @@ On a thread of its own, every `interval` (a quarter of the lease time), it:
    crashed: no need to wait for its leases to expire);
 4. claims free or expired leases up to its fair share (`UsersClaimed`: the root starts those
    users through the normal start path: load, reconcile, act), or, holding more than its share
-   plus one because a process joined, sheds the difference (`ShedUsers`: the root stops those
+   because a process joined, sheds the difference (`ShedUsers`: the root stops those
    users' actors gracefully and hands the futures back, and the leases are released once the
    actors have stopped, so the next claim takes them at once).
 

@@ -37,12 +37,15 @@ class Plan:
 
 
 def plan(held: int, users: int, processes: int) -> Plan:
-    """Take up to the fair share; shed down to it once holding more than the share plus one
-    (a new process joined), so a process never keeps more than its fair share plus one."""
+    """Take up to the fair share; shed down to it once holding more (a process joined).
+
+    Not "more than the share plus one": two processes holding 3 users each, of 6, would then
+    keep them when a third joins (share 2), and it would get none. Claims never go past the
+    share and sheds never below it, so every process settles at or under its share."""
     share = fair_share(users, processes)
     if held < share:
         return Plan(claim=share - held)
-    if held > share + 1:
+    if held > share:
         return Plan(shed=held - share)
     return Plan()
 

@@ -101,7 +101,7 @@ def test_a_newcomer_gets_half_the_users_and_no_user_is_held_twice(make: Make) ->
     b, root_b = make("B")
     b.start()  # share 3, but nothing is free yet
     assert b.book.tokens() == {}
-    a.round()  # 6 > 3 + 1: sheds 3, released once "stopped"
+    a.round()  # 6 > 3: sheds 3, released once "stopped"
     _until(lambda: a.handing_over() == 0, "A released what it shed")
     assert len(a.book.tokens()) == 3
     assert len(_of(root_a, ShedUsers)) == 3

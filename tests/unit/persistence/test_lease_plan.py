@@ -17,9 +17,13 @@ def test_a_new_process_makes_the_full_one_shed_down_to_its_share() -> None:
     assert plan(held=0, users=10, processes=2) == Plan(claim=5)
 
 
-def test_share_plus_one_is_kept_not_shed() -> None:
-    assert plan(held=5, users=10, processes=3) == Plan()  # share 4, plus one
+def test_more_than_the_share_is_shed_so_a_third_process_gets_users_too() -> None:
+    assert plan(held=5, users=10, processes=3) == Plan(shed=1)  # share 4
     assert plan(held=6, users=10, processes=3) == Plan(shed=2)
+    # 3 + 3 of 6 when a third process joins: both shed one, and it claims the two
+    assert plan(held=3, users=6, processes=3) == Plan(shed=1)
+    assert plan(held=0, users=6, processes=3) == Plan(claim=2)
+    assert plan(held=4, users=10, processes=3) == Plan()
 
 
 @given(
@@ -27,13 +31,13 @@ def test_share_plus_one_is_kept_not_shed() -> None:
     processes=st.integers(1, 50),
     held=st.integers(0, 5000),
 )
-def test_after_its_plan_a_process_holds_at_most_its_share_plus_one(
+def test_after_its_plan_a_process_holds_at_most_its_share(
     users: int, processes: int, held: int
 ) -> None:
     step = plan(held, users, processes)
     assert not (step.claim and step.shed)
     after = held + step.claim - step.shed
-    assert after <= fair_share(users, processes) + 1
+    assert after <= fair_share(users, processes)
     if step.claim:  # claims fill up to the share, no further
         assert after == fair_share(users, processes)
     # Shares cover every user.
