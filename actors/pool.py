@@ -74,15 +74,11 @@ class PooledActor(SupervisedActor):
         the actor is not running; override."""
         return False
 
-    def _start_actor_loop(self) -> None:
+    def _launch(self) -> None:
         if self._pool is None:
-            super()._start_actor_loop()
-            return
-        try:
+            super()._launch()
+        else:
             self.actor_inbox.start()
-        except BaseException:
-            ActorRegistry.unregister(self.actor_ref)
-            raise
 
     def run_turn(self, batch: int) -> bool:
         """Handle up to `batch` messages (on_start first, once); True if the actor has more

@@ -15,7 +15,11 @@ import pykka
 class SupervisedActor(pykka.ThreadingActor):
     def _start_actor_loop(self) -> None:
         try:
-            super()._start_actor_loop()
+            self._launch()
         except BaseException:
             pykka.ActorRegistry.unregister(self.actor_ref)
             raise
+
+    def _launch(self) -> None:
+        """Start handling messages: a thread of its own (`actors.pool` overrides it)."""
+        super()._start_actor_loop()

@@ -114,12 +114,16 @@ def test_an_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
             assert tree.orders_of(sid) == []
         # Admitted now: its work counts from here, not from when it began to wait, so the
         # checks during its boot do not find it stuck.
-        tree.wait_state(sid, ActualState.RUNNING)
-        tree.wait_orders(sid, 3)
-        assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
-        assert duplicated_ids(tree.orders_of(sid)) == []
+        _trades_after_one_boot(tree, sid)
     finally:
         tree.close()
+
+
+def _trades_after_one_boot(tree: Tree, sid: int) -> None:
+    tree.wait_state(sid, ActualState.RUNNING)
+    tree.wait_orders(sid, 3)
+    assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
+    assert duplicated_ids(tree.orders_of(sid)) == []
 
 
 def test_a_pooled_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbeat(
@@ -150,10 +154,7 @@ def test_a_pooled_engine_waiting_for_a_boot_slot_is_not_replaced_by_the_heartbea
         assert all(tree.orders_of(sid) == [] for sid in sids)
         release.set()
         for sid in sids:
-            tree.wait_state(sid, ActualState.RUNNING)
-            tree.wait_orders(sid, 3)
-            assert tree.strategy(sid).restart_count == 0  # booted once, never replaced
-            assert duplicated_ids(tree.orders_of(sid)) == []
+            _trades_after_one_boot(tree, sid)
     finally:
         release.set()
         tree.close()
