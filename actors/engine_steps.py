@@ -34,8 +34,23 @@ from strategy.state import MartingaleState, Role
 # A decision with one of these is committed at once: a closed cycle's row is written as it
 # closed, and nothing is decided after the end in the same commit.
 _FLUSH_NOW = (CycleClosed, StrategyFinished)
-# Commands that reach the exchange: the round's batch is committed before the first is sent.
+# Commands that reach the exchange: the round's batch is committed before the first is sent,
+# except a cancel sent early (`_early`).
 _SENT = (PlaceOrder, CancelOrder)
+
+
+def _early(command: Command, waiting: list[tuple[Command, MartingaleState]]) -> bool:
+    """A cancel goes out as soon as it is decided, before the round's commit, unless an order
+    the round placed waits for that commit (it might be the one canceled, and no cancel may
+    overtake its create). Rule 3 is about creates: nothing is created without its intent
+    committed, and a cancel creates nothing. A crash before the commit leaves the order's row
+    open while the venue has it canceled; the next start reads that, as it reads any order
+    that moved while the service was down. What this buys: after a buy fill the take-profit's
+    cancel, its answer and the new take-profit's intent are one commit, so the new take-profit
+    goes out one commit after the tick instead of two."""
+    return isinstance(command, CancelOrder) and not any(
+        isinstance(c, PlaceOrder) for c, _ in waiting
+    )
 
 
 @dataclass(slots=True)
@@ -80,14 +95,16 @@ class EngineSteps(EngineOrders):
         In rounds: the items known are decided and staged one after another, the batch is
         committed, and only then are the round's commands sent (rule 3: intent first), each
         as of the decision that made it; the exchange's answers are the next round's items.
-        A round ends at every commit: a closed cycle or a finished strategy is committed and
-        acted on before anything more is decided, and a new cycle's first decision waits until
-        the old cycle's commands are sent. So the decisions, the commands and what the
-        database holds when each command goes out are those of deciding one item at a time
-        (an answer queues behind every item already known); only commits are merged: the
-        partial fill and the fill that completes an order, in one sync, cost one commit, not
-        two. The single writer is the service's narrowest pipe, and each commit is a wait on
-        the path from tick to order.
+        A cancel is the exception: it goes out as soon as it is decided (`_early`), and its
+        answer joins this round's items. A round ends at every commit: a closed cycle or a
+        finished strategy is committed and acted on before anything more is decided, and a
+        new cycle's first decision waits until the old cycle's commands are sent. So the
+        decisions and the commands are those of deciding one item at a time (an answer
+        queues behind every item already known); only commits are merged: the partial fill
+        and the fill that completes an order, in one sync, cost one commit, not two, and a
+        buy fill, the take-profit's cancel and the new take-profit's intent cost one. The
+        single writer is the service's narrowest pipe, and each commit is a wait on the path
+        from tick to order.
         """
         queue: deque[Observed] = deque(
             item if isinstance(item, Observed) else Observed(event=item) for item in items
@@ -111,10 +128,18 @@ class EngineSteps(EngineOrders):
                         break
                     self._flush(batch)  # the old cycle's rows before the new cycle's
                 self._stage(batch, state, new_state, commands, item)
-                sending.extend((command, new_state) for command in commands)
                 if any(isinstance(c, _FLUSH_NOW) for c in commands):
+                    sending.extend((command, new_state) for command in commands)
                     commit = True
                     break
+                for command in commands:
+                    if failure is None and _early(command, sending):
+                        try:  # its answer is decided in this round, behind the items known
+                            queue.extend(self._execute(command, new_state))
+                        except Exception as exc:
+                            failure = exc  # nothing more is sent; the batch is still recorded
+                    else:
+                        sending.append((command, new_state))
             if commit or any(isinstance(c, _SENT) for c, _ in sending):
                 self._flush(batch)
             for command, decided in sending:

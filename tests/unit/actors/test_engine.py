@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from actors.engine_policy import shown as _shown
-from domain.errors import DatabaseUnavailable, OrderOutcomeUnknown
+from domain.errors import DatabaseUnavailable, ExchangeUnavailable, OrderOutcomeUnknown
 from domain.events import OrderPartiallyFilled
 from domain.orders import OrderState, Side
 from persistence.records import CycleStatus
@@ -190,6 +190,54 @@ def test_a_crash_after_the_venue_accepted_adopts_the_order_without_a_duplicate(
     assert working is not None and working.status is WorkingStatus.OPEN
 
 
+@pytest.mark.parametrize("error", [Crash("died"), ExchangeUnavailable("503 on cancel")])
+def test_a_cancel_sent_before_its_commit_is_read_back_on_restart(
+    world: EngineWorld, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    """The take-profit's cancel goes out before the fill that caused it is committed. If the
+    engine dies right after the venue canceled it (or the answer is lost), the next start
+    finds the order canceled on the venue and the fill there too: the fill is applied once,
+    the new take-profit and safety 2 are placed once each, and nothing else is sent."""
+    engine = world.started()
+    cancel = world.exchange.cancel_order
+
+    def cancel_then_die(*args: Any, **kwargs: Any) -> Any:
+        cancel(*args, **kwargs)
+        world.store.down = True  # the process is gone: nothing more reaches the database
+        raise error
+
+    monkeypatch.setattr(world.exchange, "cancel_order", cancel_then_die)
+    world.move("99")  # safety 1 fills: the take-profit t1 is canceled, then we die
+    with pytest.raises((type(error), DatabaseUnavailable)):
+        engine.sync()
+    t1, s2, t2 = world.coid(1, "t1"), world.coid(1, "s2"), world.coid(1, "t2")
+    rows = world.db_orders()  # the fill, the cancel and safety 2 were never committed
+    assert (rows[t1].state, rows[world.coid(1, "s1")].state) == (OrderState.OPEN, OrderState.OPEN)
+    assert s2 not in rows
+    assert {o.client_order_id for o in world.venue_orders()} == {
+        world.coid(1, "b"),
+        t1,
+        world.coid(1, "s1"),
+    }
+    monkeypatch.setattr(world.exchange, "cancel_order", cancel)
+    world.store.down = False
+
+    engine = world.started()  # a new process: load, reconcile, act
+    orders = world.venue_orders()
+    assert duplicated_ids(orders) == []
+    assert {o.client_order_id: o.state for o in orders if o.client_order_id in (s2, t2)} == {
+        s2: OrderState.OPEN,
+        t2: OrderState.OPEN,
+    }
+    rows = world.db_orders()
+    assert rows[t1].state is OrderState.CANCELED
+    assert rows[world.coid(1, "s1")].state is OrderState.FILLED
+    assert engine.state is not None
+    assert {o.client_order_id for o in engine.state.orders} == {s2, t2}
+    filled = world.repo.list_fills(world.strategy_id)
+    assert len(filled) == len({f.trade_id for f in filled})  # each fill applied once
+
+
 @pytest.mark.parametrize("landed", [True, False], ids=["venue-has-it", "venue-never-saw-it"])
 def test_an_unknown_create_outcome_is_resolved_by_client_order_id(
     world: EngineWorld, landed: bool
@@ -239,7 +287,7 @@ def test_a_closed_cycles_profit_is_logged_as_the_cycle_row_stores_it() -> None:
     assert _shown(Decimal("1.2345678901234567891")) == "1.234567890123456789"
 
 
-def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
+def test_a_safety_fill_sends_the_cancel_at_once_and_commits_before_every_create(
     world: EngineWorld,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -254,6 +302,8 @@ def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
             sent.append((name, coid, world.store.saves))
             if name == "create_order":  # rule 3: the intent is a row before the venue hears
                 assert world.db_orders()[coid].state is OrderState.PENDING_SUBMIT
+            else:  # the cancel goes out before the fill that caused it is committed
+                assert world.db_orders()[coid].state is OrderState.OPEN
             world.clock.advance(1)  # each answer at its own time
             return original(*args, **kwargs)
 
@@ -266,14 +316,15 @@ def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
     world.move("99")  # safety 1 fills: the take-profit is replaced and safety 2 placed
     engine.sync()
 
-    # Round 1 commits the fill, the cancel of the take-profit and the intent of safety 2;
-    # round 2 the cancel's answer, safety 2's and the new take-profit's intent; round 3 the
-    # last answer. One fill, three commits (deciding one item at a time took four).
-    assert world.store.saves - before == 3
+    # The take-profit's cancel goes out as the fill is decided; round 1 commits the fill,
+    # the cancel's answer and the intents of safety 2 and of the new take-profit, which both
+    # go out after that one commit; round 2 commits their answers. One fill, two commits
+    # (deciding one item at a time took four; committing before the cancel, three).
+    assert world.store.saves - before == 2
     assert sent == [
-        ("cancel_order", world.coid(1, "t1"), before + 1),
+        ("cancel_order", world.coid(1, "t1"), before),
         ("create_order", world.coid(1, "s2"), before + 1),
-        ("create_order", world.coid(1, "t2"), before + 2),
+        ("create_order", world.coid(1, "t2"), before + 1),
     ]
     assert engine.ordered_at == world.clock.now  # tick-to-order ends at the last answer
     state = engine.state
@@ -284,7 +335,7 @@ def test_a_safety_fill_is_committed_in_rounds_each_before_its_orders_are_sent(
     engine.ordered_at = None
     engine.sync()  # nothing moved: nothing sent, nothing committed
     assert engine.ordered_at is None
-    assert world.store.saves - before == 3
+    assert world.store.saves - before == 2
 
 
 def test_a_gap_through_two_safety_orders_is_decided_as_one_item_at_a_time_would(
@@ -331,7 +382,7 @@ def test_a_gap_through_two_safety_orders_is_decided_as_one_item_at_a_time_would(
         ("OrderAccepted", s3),
         ("OrderAccepted", t3),
     ]
-    assert world.store.saves - before == 4
+    assert world.store.saves - before == 3  # the cancels' answers commit with the fills
     rows = world.db_orders()
     assert rows[t2].state is OrderState.CANCELED and rows[t2].exchange_order_id is not None
     assert {c: rows[c].state for c in (s3, t3)} == {s3: OrderState.OPEN, t3: OrderState.OPEN}
