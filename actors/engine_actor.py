@@ -25,6 +25,7 @@ import structlog
 
 from actors import metrics
 from actors.admission import BootGate, Liveness
+from actors.boot_loads import SiblingLoads
 from actors.engine import Engine
 from actors.engine_market import MarketSide
 from actors.engine_reports import EngineReports
@@ -103,6 +104,7 @@ class EngineActor(MarketSide, EngineReports, PooledActor):
         notifications: Notifications | None = None,
         lease_ok: Callable[[], bool] | None = None,
         pool: ActorPool | None = None,
+        loads: SiblingLoads | None = None,
     ) -> None:
         """`venue`: the account's venue key (domain.venues); prices are read for (venue,
         symbol). `feed`: the handle on that market's feed (levels, market clock, health).
@@ -111,7 +113,8 @@ class EngineActor(MarketSide, EngineReports, PooledActor):
         `lease_ok()`: with several service processes on the database, whether this one surely
         still holds the user's lease (None: the single-process mode). `pool`: the workers
         that run this engine's messages, with its user's other engines in one lane (None: a
-        thread of its own); a pooled engine takes no `gate`, the pool admits its boots."""
+        thread of its own); a pooled engine takes no `gate`, the pool admits its boots.
+        `loads`: the states read for the user's engines at once (`actors.boot_loads`)."""
         super().__init__()
         self.use_pool(pool, lane=user_id)
         self._telemetry = telemetry or Telemetry()
@@ -152,7 +155,9 @@ class EngineActor(MarketSide, EngineReports, PooledActor):
                 Exchange,
                 WatchedExchange(exchange, self.liveness, telemetry=self._telemetry, venue=venue),
             ),
-            store=WatchedStore(repo, self.liveness, telemetry=self._telemetry, venue=venue),
+            store=WatchedStore(
+                repo, self.liveness, telemetry=self._telemetry, venue=venue, loads=loads
+            ),
             host=self,
             clock=clock,
             price=self._current_price,

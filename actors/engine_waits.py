@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 from actors.admission import Liveness
+from actors.boot_loads import SiblingLoads
 from actors.repository import RepoClient
 from actors.telemetry import Telemetry
 from domain.errors import DuplicateOrder, OrderError
@@ -91,14 +92,22 @@ class WatchedStore:
         *,
         telemetry: Telemetry | None = None,
         venue: str = "",
+        loads: SiblingLoads | None = None,
     ) -> None:
+        """`loads`: the states read for this engine's siblings, where its first start finds
+        its own (`actors.boot_loads`)."""
         self._repo = repo
         self._liveness = liveness
         self._telemetry = telemetry
         self._venue = venue
+        self._loads = loads
 
     def load_engine_state(self, strategy_id: int) -> EngineState:
         with self._liveness.waiting("database"):
+            if self._loads is not None:
+                state = self._loads.take(strategy_id)
+                if state is not None:
+                    return state
             return self._repo.load_engine_state(strategy_id)  # type: ignore[no-any-return]
 
     def save_step(self, strategy_id: int, **kwargs: Any) -> StepResult:

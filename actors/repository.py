@@ -308,6 +308,7 @@ def _fail(request: StepRequest, exc: BaseException) -> None:
 READS = frozenset(
     {
         "load_engine_state",
+        "load_engine_states",
         "list_strategies",
         "list_desired_states",
         "list_users",
@@ -365,6 +366,9 @@ class RepoClient:
 
     def load_engine_state(self, strategy_id: int) -> Any:
         return self.call("load_engine_state", strategy_id)
+
+    def load_engine_states(self, strategy_ids: list[int]) -> Any:
+        return self.call("load_engine_states", strategy_ids)
 
     def save_step(self, strategy_id: int, **step: Any) -> StepResult:
         """Queue the step for the writer's next group; the answer comes after its commit."""

@@ -28,6 +28,7 @@ import pykka
 import structlog
 
 from actors.admission import BootGate, Liveness
+from actors.boot_loads import SiblingLoads
 from actors.engine import RESUBMIT_GRACE_S
 from actors.engine_actor import EngineActor
 from actors.engine_waits import retry_delay
@@ -126,6 +127,7 @@ class UserActor(SupervisedActor):
         self._gate = gate
         self.user_id = user_id
         self._specs = specs
+        self._loads: SiblingLoads | None = None  # the first starts' shared read (on_start)
         self._feed_for = feed_for
         self._repo = repo
         self._parent = parent
@@ -158,6 +160,9 @@ class UserActor(SupervisedActor):
 
     def on_start(self) -> None:
         try:
+            # Booting now: the engines neither paused nor stopped read their states together.
+            booting = [s.strategy_id for s in self._specs if _runs(s) and s.desired is not PAUSED]
+            self._loads = SiblingLoads(self._repo, booting)
             for spec in self._specs:
                 self._add(spec)
             self._supervision.arm_heartbeat()
@@ -311,7 +316,7 @@ class UserActor(SupervisedActor):
         """Know the strategy; run its engine unless it is stopped (a paused engine is started
         paused: it places nothing until resumed)."""
         child = self._children[spec.strategy_id] = EngineChild(spec=spec)
-        if spec.desired is not DesiredState.STOPPED or spec.stop_mode is not None:
+        if _runs(spec):
             self._spawn(child)
 
     def _spawn(self, child: EngineChild) -> None:
@@ -383,6 +388,7 @@ class UserActor(SupervisedActor):
             telemetry=self._telemetry,
             notifications=self._notifications,
             lease_ok=self._lease_ok,
+            loads=self._loads,
         )
 
     def _retire(self, child: EngineChild) -> None:
@@ -411,3 +417,12 @@ class UserActor(SupervisedActor):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+PAUSED = DesiredState.PAUSED
+
+
+def _runs(spec: EngineSpec) -> bool:
+    """Whether the strategy's engine runs: all but a stopped one (unless its stop is to be
+    finished); a paused engine runs, placing nothing until resumed."""
+    return spec.desired is not DesiredState.STOPPED or spec.stop_mode is not None

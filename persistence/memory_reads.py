@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -83,6 +83,14 @@ class MemoryReads:
                 known_trade_ids=known,
                 deployment_tag=self._tag,
             )
+
+    def load_engine_states(self, strategy_ids: Sequence[int]) -> dict[int, EngineState]:
+        with self._lock:
+            return {
+                sid: self.load_engine_state(sid)
+                for sid in sorted(set(strategy_ids))
+                if sid in self._s.strategies
+            }
 
     def _take_profit(self, strategy_id: int) -> Decimal | None:
         """The newest live take-profit's price (rows are kept in insertion order)."""

@@ -5,6 +5,7 @@ and the REST API's history pages, plus the strategy soft delete the history page
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -26,6 +27,11 @@ class ReadsRepository(Protocol):
 
     # --- reads ----------------------------------------------------------------------------
     def load_engine_state(self, strategy_id: int) -> EngineState: ...
+    def load_engine_states(self, strategy_ids: Sequence[int]) -> dict[int, EngineState]:
+        """`load_engine_state` of many strategies at once; one that does not exist is left
+        out."""
+        ...
+
     def list_status(self, *, user_id: int | None = None) -> list[StrategyStatus]: ...
     def list_orders(self, strategy_id: int, *, cycle: int | None = None) -> list[Order]: ...
     def list_fills(self, strategy_id: int, *, cycle: int | None = None) -> list[Fill]: ...

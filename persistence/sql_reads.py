@@ -6,10 +6,11 @@ Core statements built once; the status pages still go through the ORM.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from domain.events import StopMode
@@ -48,6 +49,29 @@ _NEWEST_CYCLE = (
 )
 _CYCLE_TRADE_IDS = select(FILLS.c.trade_id).where(
     FILLS.c.strategy_id == bindparam("b_id"), FILLS.c.cycle == bindparam("b_cycle")
+)
+# The same reads for many strategies at once (`load_engine_states`): a user's engines boot
+# together, and four statements for ten of them cost about what four cost for one.
+_STRATEGIES_WITH_SNAPSHOT = select(STRATEGIES).where(
+    STRATEGIES.c.id.in_(bindparam("b_ids", expanding=True))
+)
+_LIVE_ORDERS_OF = (
+    select(ORDERS)
+    .where(
+        ORDERS.c.strategy_id.in_(bindparam("b_ids", expanding=True)),
+        ORDERS.c.state.in_(LIVE_STATES),
+    )
+    .order_by(ORDERS.c.id)
+)
+_NEWEST = (
+    select(CYCLES.c.strategy_id, func.max(CYCLES.c.number).label("number"))
+    .where(CYCLES.c.strategy_id.in_(bindparam("b_ids", expanding=True)))
+    .group_by(CYCLES.c.strategy_id)
+    .subquery()
+)
+_NEWEST_CYCLES = select(CYCLES).join(
+    _NEWEST,
+    (CYCLES.c.strategy_id == _NEWEST.c.strategy_id) & (CYCLES.c.number == _NEWEST.c.number),
 )
 _DEPLOYMENT_TAG = select(DEPLOYMENT.c.tag).order_by(DEPLOYMENT.c.id).limit(1)
 _DESIRED_STATES = (
@@ -107,6 +131,42 @@ class SqlReads(SqlBase):
                 known_trade_ids=trade_ids,
                 deployment_tag=self._deployment_tag,
             )
+
+    def load_engine_states(self, strategy_ids: Sequence[int]) -> dict[int, EngineState]:
+        """`load_engine_state` of many strategies in four statements, read in one transaction;
+        a strategy that does not exist is left out."""
+        ids = sorted(set(strategy_ids))
+        if not ids:
+            return {}
+        with self._read("load engine states") as s:
+            conn = s.connection()
+            key = {"b_ids": ids}
+            rows = {row.id: row for row in conn.execute(_STRATEGIES_WITH_SNAPSHOT, key)}
+            live: dict[int, list[Order]] = {sid: [] for sid in rows}
+            for o in conn.execute(_LIVE_ORDERS_OF, key):
+                live[o.strategy_id].append(sql_rows.order(o))
+            current = {c.strategy_id: c for c in conn.execute(_NEWEST_CYCLES, key)}
+            trade_ids: dict[int, set[str]] = {sid: set() for sid in current}
+            if current:
+                pairs = sorted((sid, c.number) for sid, c in current.items())
+                query = select(FILLS.c.strategy_id, FILLS.c.trade_id).where(
+                    tuple_(FILLS.c.strategy_id, FILLS.c.cycle).in_(pairs)
+                )
+                for sid, trade_id in conn.execute(query):
+                    trade_ids[sid].add(trade_id)
+            if self._deployment_tag is None:
+                self._deployment_tag = _deployment_tag(conn)
+            return {
+                sid: EngineState(
+                    strategy=sql_rows.strategy(row),
+                    snapshot=row.snapshot,
+                    live_orders=tuple(live[sid]),
+                    current_cycle=None if sid not in current else sql_rows.cycle(current[sid]),
+                    known_trade_ids=frozenset(trade_ids.get(sid, ())),
+                    deployment_tag=self._deployment_tag,
+                )
+                for sid, row in rows.items()
+            }
 
     def list_desired_states(
         self, *, changed_since: datetime | None = None

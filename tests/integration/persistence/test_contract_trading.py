@@ -12,7 +12,7 @@ from domain import codec
 from domain.errors import DuplicateOrder, IllegalTransition
 from domain.orders import OrderState
 from persistence.errors import NotFound, VersionConflict
-from persistence.records import CycleStatus, JournalEntry
+from persistence.records import CycleStatus, DesiredState, JournalEntry
 from tests.integration.persistence.helpers import (
     T0,
     TestEvent,
@@ -272,3 +272,66 @@ def test_versions_are_the_writers_tokens_so_a_late_writer_cannot_line_up(repo: A
             )
     assert repo.load_engine_state(sid).snapshot == '{"by":"A"}'
     assert repo.load_engine_state(sid).version == 7777
+
+
+def test_many_engine_states_load_as_each_would_alone(repo: Any) -> None:
+    """A user's engines boot together and read their states in one go: each as
+    `load_engine_state` gives it (only the current cycle's trade ids, only live orders)."""
+    _, account, busy = onboard(repo)
+    fresh = repo.upsert_strategy(
+        repo.get_strategy(busy).user_id,
+        "btc",
+        account_id=account,
+        symbol="ETH/USDT",
+        params={"base_order": Decimal("10"), "take_profit": Decimal("1")},
+        desired_state=DesiredState.RUNNING,
+        now=T0,
+    ).id
+    base, safety = intent(busy, 1, "b"), intent(busy, 1, "s1", price="95")
+    repo.save_step(
+        busy,
+        snapshot='{"cycle":1}',
+        expected_version=0,
+        now=at(1),
+        new_orders=[base, safety],
+        cycle=open_cycle(1),
+    )
+    filled = base.order.transition(OrderState.FILLED, filled=Decimal("0.1"), cost=Decimal("10"))
+    repo.save_step(
+        busy,
+        snapshot='{"cycle":1,"filled":true}',
+        expected_version=1,
+        now=at(2),
+        order_updates=[filled],
+        fills=[fill_of(base.order, "T1", "0.1")],
+        cycle=open_cycle(1, amount=Decimal("0.1"), cost=Decimal("10")),
+    )
+    second = intent(busy, 2, "b", price="90")
+    repo.save_step(
+        busy,
+        snapshot='{"cycle":2}',
+        expected_version=2,
+        now=at(3),
+        new_orders=[second],
+        cycle=open_cycle(2),
+    )
+    repo.save_step(
+        busy,
+        snapshot='{"cycle":2,"filled":true}',
+        expected_version=3,
+        now=at(4),
+        order_updates=[
+            second.order.transition(OrderState.FILLED, filled=Decimal("0.1"), cost=Decimal("9"))
+        ],
+        fills=[fill_of(second.order, "T2", "0.1")],
+    )
+
+    states = repo.load_engine_states([fresh, busy, busy, 999_999])
+    assert set(states) == {busy, fresh}
+    for sid in (busy, fresh):
+        assert states[sid] == repo.load_engine_state(sid)
+    assert states[busy].known_trade_ids == frozenset({"T2"})  # cycle 2's, not cycle 1's
+    assert states[busy].current_cycle is not None and states[busy].current_cycle.number == 2
+    assert [o.client_order_id for o in states[busy].live_orders] == [safety.order.client_order_id]
+    assert states[fresh].snapshot is None and states[fresh].current_cycle is None
+    assert repo.load_engine_states([]) == {}
