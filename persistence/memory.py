@@ -160,7 +160,8 @@ class MemoryRepository(
     def set_actual_states(self, states: Mapping[int, StateReport]) -> set[int]:
         with self.transaction():  # no leases here: every state is this process's
             for sid, (state, now, error) in states.items():
-                self.set_actual_state(sid, state, now=now, last_error=error)
+                if sid in self._s.strategies:  # one deleted meanwhile holds up no other
+                    self.set_actual_state(sid, state, now=now, last_error=error)
         return set()
 
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:

@@ -36,6 +36,7 @@ from persistence.records import (
 from persistence.sql_accounts import SqlAccounts
 from persistence.sql_auth import SqlAuth
 from persistence.sql_base import get_row, strategies_query
+from persistence.sql_bulk import update_rows
 from persistence.sql_history import SqlHistory
 from persistence.sql_notify import SqlNotifications
 from persistence.sql_observe import SqlObserve
@@ -147,11 +148,18 @@ class SqlRepository(
                 if self.fence is not None
                 else set()
             )
-            for sid, (state, now, error) in states.items():
-                if sid not in fenced:  # another process's now: what it says is its own
-                    _update_strategy(
-                        s, sid, actual_state=state.value, last_error=error, updated_at=now
-                    )
+            # One multi-row UPDATE per chunk, not one per strategy (a boot reports thousands).
+            # A strategy deleted meanwhile matches no row and holds up none of the others.
+            rows = [
+                (
+                    (sid,),
+                    {"actual_state": state.value, "last_error": error, "updated_at": now},
+                    None,
+                )
+                for sid, (state, now, error) in states.items()
+                if sid not in fenced  # another process's now: what it says is its own
+            ]
+            update_rows(s.connection(), m.STRATEGIES, rows)
         return fenced
 
     def increment_restart_count(self, strategy_id: int, *, now: datetime) -> int:

@@ -49,3 +49,37 @@ def test_a_deleted_users_strategies_are_not_counted(repo: Any) -> None:
 
     assert repo.count_strategies_by_state()[ActualState.STOPPED] == 1
     assert sum(repo.count_strategies_by_state().values()) == 1
+
+
+def test_many_reported_states_are_written_together_and_a_missing_one_holds_none_up(
+    repo: Any,
+) -> None:
+    uid, aid, first = onboard(repo)
+    ids = [first] + [
+        repo.upsert_strategy(
+            uid,
+            name,
+            account_id=aid,
+            symbol="ETH/USDT",
+            params={},
+            desired_state=DesiredState.RUNNING,
+            now=T0,
+        ).id
+        for name in ("b", "c")
+    ]
+    repo.set_actual_state(ids[2], ActualState.DEGRADED, now=at(1), last_error="old error")
+    fenced = repo.set_actual_states(
+        {
+            ids[0]: (ActualState.RUNNING, at(2), None),
+            999_999: (ActualState.RUNNING, at(2), None),  # gone: matched by nothing
+            ids[1]: (ActualState.FAULTED, at(3), "boom"),
+            ids[2]: (ActualState.RUNNING, at(4), None),  # its error is cleared
+        }
+    )
+    assert fenced == set()
+    got = {sid: repo.get_strategy(sid) for sid in ids}
+    assert [(got[s].actual_state, got[s].last_error, got[s].updated_at) for s in ids] == [
+        (ActualState.RUNNING, None, at(2)),
+        (ActualState.FAULTED, "boom", at(3)),
+        (ActualState.RUNNING, None, at(4)),
+    ]
