@@ -96,39 +96,83 @@ def loads(text: str, cls: type[T] | None = None) -> T:
 def _decode_value(value: Any, hint: Any) -> Any:
     if value is None:
         return None
+    return _decoder(hint)(value)
+
+
+# Per type hint, the function that decodes a value of it: the hint is looked at once, not at
+# every value (`typing.get_origin`, `is_dataclass` and the rest were most of a snapshot's
+# decoding, which every engine start pays).
+Decoder = typing.Callable[[Any], Any]
+_DECODERS: dict[Any, Decoder] = {}
+
+
+def _decoder(hint: Any) -> Decoder:
+    try:
+        return _DECODERS[hint]
+    except KeyError:
+        found = _DECODERS[hint] = _build(hint)
+        return found
+    except TypeError:  # an unhashable hint: built each time
+        return _build(hint)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _build(hint: Any) -> Decoder:
+    """The decoder of `hint`; each decoder is given a value that is not None."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if isinstance(value, dict) and "type" in value and value["type"] in _REGISTRY:
-            return decode(value)
-        return _decode_value(value, args[0]) if len(args) == 1 else value
+        inner = _decoder(args[0]) if len(args) == 1 else _identity
+
+        def union(value: Any) -> Any:
+            if isinstance(value, dict) and value.get("type") in _REGISTRY:
+                return decode(value)
+            return inner(value)
+
+        return union
     if origin in (list, tuple):
         item_hints = typing.get_args(hint)
-        item = item_hints[0] if item_hints else Any
-        items = [_decode_value(v, item) for v in value]
-        return tuple(items) if origin is tuple else list(items)
+        item = _decoder(item_hints[0]) if item_hints else _identity
+        make = tuple if origin is tuple else list
+        return lambda value: make([None if v is None else item(v) for v in value])
     if origin is dict:
         _, vtype = typing.get_args(hint) or (Any, Any)
-        return {k: _decode_value(v, vtype) for k, v in value.items()}
-    if hint is Any:
-        return value
-    if isinstance(hint, type):
-        if dataclasses.is_dataclass(hint):
-            if isinstance(value, dict) and value.get("type") in _REGISTRY:
-                hint = _REGISTRY[value["type"]]
-            kwargs = {
-                name: _decode_value(value[name], field_hint)
-                for name, field_hint in _init_hints(hint)
-                if name in value
-            }
-            return hint(**kwargs)
-        if issubclass(hint, enum.Enum):
-            return hint(value)
-        if hint is Decimal:
-            return Decimal(value)
-        if hint is datetime:
-            return datetime.fromisoformat(value)
-    return value
+        each = _decoder(vtype)
+        return lambda value: {k: None if v is None else each(v) for k, v in value.items()}
+    if hint is Any or not isinstance(hint, type):
+        return _identity
+    if dataclasses.is_dataclass(hint):
+        return _dataclass_decoder(hint)
+    if issubclass(hint, enum.Enum):
+        return hint
+    if hint is Decimal:
+        return Decimal
+    if hint is datetime:
+        return datetime.fromisoformat
+    return _identity
+
+
+def _dataclass_decoder(cls: type[Any]) -> Decoder:
+    fields: list[tuple[str, Decoder]] | None = None  # on first use: a field may name `cls`
+
+    def dataclass(value: Any) -> Any:
+        nonlocal fields
+        tag = value.get("type") if isinstance(value, dict) else None
+        if tag is not None and tag in _REGISTRY and _REGISTRY[tag] is not cls:
+            return _decoder(_REGISTRY[tag])(value)
+        if fields is None:
+            fields = [(name, _decoder(field_hint)) for name, field_hint in _init_hints(cls)]
+        kwargs = {}
+        for name, decode_field in fields:
+            if name in value:
+                v = value[name]
+                kwargs[name] = None if v is None else decode_field(v)
+        return cls(**kwargs)
+
+    return dataclass
 
 
 def _init_hints(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
