@@ -17,9 +17,9 @@ from config.schema import (
     PaperAccount,
     ServiceConfig,
     SimulatedMarket,
-    StrategyConfig,
     UserConfig,
 )
+from config.strategy_schema import StrategyConfig
 from domain.errors import ValidationError
 from domain.market import split_symbol
 from domain.money import fmt

@@ -51,8 +51,9 @@ from datetime import datetime
 
 from config.loader import ConfigError, ConfigProblem
 from config.notify_secrets import UrlLookup, lookup_notification_urls
-from config.schema import LiveAccount, ServiceConfig, StrategyConfig
+from config.schema import LiveAccount, ServiceConfig
 from config.secrets import AccountKey, lookup_credentials
+from config.strategy_schema import StrategyConfig
 from domain.errors import CredentialError
 from domain.secrets import Credentials
 from persistence.records import AccountRecord, UserRecord

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.schema import ServiceConfig, StrategyConfig
+from config.schema import ServiceConfig
+from config.strategy_schema import StrategyConfig
 from persistence.records import DesiredState, StrategyRecord
 from persistence.repository_trading import TradingRepository
 from services.onboarding_keys import Loc, refuse
