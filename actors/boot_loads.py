@@ -7,9 +7,10 @@ them in one go and the pool admits their boots in arrival order), so the first o
 reads the states of all its siblings that have not started yet, in four statements, and each
 sibling takes its own from here.
 
-A state taken from here is at most `max_age` seconds old; an older one (a sibling that waited
-long for a boot slot), a sibling that starts a second time (a restart after a failure) or one
-the read did not find loads on its own, as before. A stale state could not place an order
+A state taken from here is at most `max_age` seconds old: a sibling whose state is older (it
+waited long for a boot slot) reads the states of every sibling still to start again. A sibling
+that starts a second time (a restart after a failure), or one the read did not find, loads on
+its own, as before. A stale state could not place an order
 anyway: every step commits against the version the engine loaded, so a state someone changed
 since is refused before anything reaches the exchange (`VersionConflict`), and the engine starts
 again from a fresh read.
@@ -45,27 +46,27 @@ class SiblingLoads:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reader = reader
-        self._unread = set(strategy_ids)
-        self._read: dict[int, tuple[float, EngineState]] = {}
+        self._pending = set(strategy_ids)  # not started from here yet
+        self._read: dict[int, EngineState] = {}
+        self._read_at = 0.0
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
         self.batches = 0  # reads made here (for tests and figures)
 
     def take(self, strategy_id: int) -> EngineState | None:
-        """The strategy's state if read here for it and still fresh; None: read it alone.
-        Raises what the read raises (the start fails as a read of its own would)."""
+        """The strategy's state on its first start from here; None on a later start (read it
+        alone). The first start, and any first start once the last read is older than
+        `max_age`, reads the states of every sibling still to start: the pool interleaves
+        users' boots, so a user's last engines may start a minute after its first. Raises what
+        the read raises (the start fails as a read of its own would, and the next start tries
+        the read again)."""
         with self._lock:
-            if strategy_id in self._unread:
-                states = self._reader.load_engine_states(sorted(self._unread))
-                self._unread.clear()  # after the read: one that failed is tried again
+            if strategy_id not in self._pending:
+                return None
+            if not self.batches or self._clock() - self._read_at > self._max_age:
+                self._read = self._reader.load_engine_states(sorted(self._pending))
+                self._read_at = self._clock()
                 self.batches += 1
-                now = self._clock()
-                self._read.update((sid, (now, state)) for sid, state in states.items())
-            held = self._read.pop(strategy_id, None)
-            now = self._clock()
-            for sid in [k for k, (at, _) in self._read.items() if now - at > self._max_age]:
-                del self._read[sid]  # never taken (its engine did not start): not kept
-        if held is None or now - held[0] > self._max_age:
-            return None
-        return held[1]
+            self._pending.discard(strategy_id)
+            return self._read.pop(strategy_id, None)

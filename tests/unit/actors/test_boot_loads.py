@@ -45,15 +45,18 @@ def test_the_first_start_reads_every_sibling_and_each_takes_its_own_once() -> No
     assert reader.reads == [[1, 2, 3, 4]] and loads.batches == 1
 
 
-def test_a_state_older_than_max_age_is_not_handed_out() -> None:
+def test_a_state_older_than_max_age_is_read_again_with_the_siblings_still_to_start() -> None:
     reader, clock = Reader(), Clock()
-    loads = SiblingLoads(reader, [1, 2, 3], max_age=15, clock=clock)
+    loads = SiblingLoads(reader, [1, 2, 4, 5], max_age=15, clock=clock)
     assert loads.take(1) == "state-1"
     clock.now = 15.0
-    assert loads.take(2) == "state-2"
+    assert loads.take(2) == "state-2"  # as old as allowed: no read
     clock.now = 15.1
-    assert loads.take(3) is None
-    assert loads._read == {}  # kept no longer than it may be used
+    assert loads.take(4) == "state-4"  # too old: 4 and 5 are read again, together
+    assert reader.reads == [[1, 2, 4, 5], [4, 5]]
+    assert loads.take(5) == "state-5"
+    assert loads.take(4) is None and len(reader.reads) == 2
+    assert loads._read == {} and loads._pending == set()  # nothing kept once all started
 
 
 def test_a_failed_read_raises_and_the_next_start_reads_the_batch_again() -> None:
