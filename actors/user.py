@@ -161,7 +161,11 @@ class UserActor(SupervisedActor):
     def on_start(self) -> None:
         try:
             # Booting now: the engines neither paused nor stopped read their states together.
-            booting = [s.strategy_id for s in self._specs if _runs(s) and s.desired is not PAUSED]
+            booting = [
+                s.strategy_id
+                for s in self._specs
+                if _runs(s) and s.desired is not DesiredState.PAUSED
+            ]
             self._loads = SiblingLoads(self._repo, booting)
             for spec in self._specs:
                 self._add(spec)
@@ -417,9 +421,6 @@ class UserActor(SupervisedActor):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-PAUSED = DesiredState.PAUSED
 
 
 def _runs(spec: EngineSpec) -> bool:
