@@ -51,6 +51,29 @@ def onboard(repo: Any, user: str = "alice", strategy: str = "eth") -> tuple[int,
     return u.id, a.id, s.id
 
 
+def another_strategy(
+    repo: Any,
+    user_id: int,
+    account_id: int,
+    name: str,
+    *,
+    desired: DesiredState = DesiredState.RUNNING,
+    params: dict[str, Any] | None = None,
+) -> int:
+    """The id of one more strategy of `user_id` on `account_id` (ETH/USDT)."""
+    return int(
+        repo.upsert_strategy(
+            user_id,
+            name,
+            account_id=account_id,
+            symbol="ETH/USDT",
+            params=params or {},
+            desired_state=desired,
+            now=T0,
+        ).id
+    )
+
+
 def intent(
     strategy_id: int, cycle: int, leg: str, price: str = "100", amount: str = "0.1"
 ) -> OrderIntent:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from persistence.records import ActualState, DesiredState
-from tests.integration.persistence.helpers import T0, at, onboard
+from persistence.records import ActualState
+from tests.integration.persistence.helpers import another_strategy, at, onboard
 
 
 def test_an_empty_database_counts_zero_in_every_state(repo: Any) -> None:
@@ -14,19 +14,7 @@ def test_an_empty_database_counts_zero_in_every_state(repo: Any) -> None:
 
 def test_strategies_are_counted_by_their_actual_state(repo: Any) -> None:
     uid, aid, first = onboard(repo)
-    ids = [first]
-    for name in ("b", "c", "d"):
-        ids.append(
-            repo.upsert_strategy(
-                uid,
-                name,
-                account_id=aid,
-                symbol="ETH/USDT",
-                params={},
-                desired_state=DesiredState.RUNNING,
-                now=T0,
-            ).id
-        )
+    ids = [first] + [another_strategy(repo, uid, aid, name) for name in ("b", "c", "d")]
     repo.set_actual_state(ids[0], ActualState.RUNNING, now=at(1))
     repo.set_actual_state(ids[1], ActualState.RUNNING, now=at(1))
     repo.set_actual_state(ids[2], ActualState.FAULTED, now=at(1), last_error="boom")
@@ -55,18 +43,7 @@ def test_many_reported_states_are_written_together_and_a_missing_one_holds_none_
     repo: Any,
 ) -> None:
     uid, aid, first = onboard(repo)
-    ids = [first] + [
-        repo.upsert_strategy(
-            uid,
-            name,
-            account_id=aid,
-            symbol="ETH/USDT",
-            params={},
-            desired_state=DesiredState.RUNNING,
-            now=T0,
-        ).id
-        for name in ("b", "c")
-    ]
+    ids = [first] + [another_strategy(repo, uid, aid, name) for name in ("b", "c")]
     repo.set_actual_state(ids[2], ActualState.DEGRADED, now=at(1), last_error="old error")
     fenced = repo.set_actual_states(
         {

@@ -14,7 +14,7 @@ from domain.events import StopMode
 from persistence import models as m
 from persistence.memory import MemoryRepository
 from persistence.records import DesiredState, SealedCredentials
-from tests.integration.persistence.helpers import T0, at, onboard
+from tests.integration.persistence.helpers import T0, another_strategy, at, onboard
 
 
 def _mark_deleted(repo: Any, strategy_id: int, seconds: int) -> None:
@@ -77,17 +77,7 @@ def test_a_deleted_users_strategies_get_a_counted_stop_that_cancels_and_are_poll
     uid, aid, running = onboard(repo)
 
     def strategy(name: str, desired: DesiredState) -> int:
-        return int(
-            repo.upsert_strategy(
-                uid,
-                name,
-                account_id=aid,
-                symbol="ETH/USDT",
-                params={},
-                desired_state=desired,
-                now=T0,
-            ).id
-        )
+        return another_strategy(repo, uid, aid, name, desired=desired)
 
     paused = strategy("paused", DesiredState.PAUSED)
     finishing = strategy("finishing", DesiredState.RUNNING)

@@ -12,10 +12,11 @@ from domain import codec
 from domain.errors import DuplicateOrder, IllegalTransition
 from domain.orders import OrderState
 from persistence.errors import NotFound, VersionConflict
-from persistence.records import CycleStatus, DesiredState, JournalEntry
+from persistence.records import CycleStatus, JournalEntry
 from tests.integration.persistence.helpers import (
     T0,
     TestEvent,
+    another_strategy,
     at,
     fill_of,
     intent,
@@ -278,15 +279,7 @@ def test_many_engine_states_load_as_each_would_alone(repo: Any) -> None:
     """A user's engines boot together and read their states in one go: each as
     `load_engine_state` gives it (only the current cycle's trade ids, only live orders)."""
     _, account, busy = onboard(repo)
-    fresh = repo.upsert_strategy(
-        repo.get_strategy(busy).user_id,
-        "btc",
-        account_id=account,
-        symbol="ETH/USDT",
-        params={"base_order": Decimal("10"), "take_profit": Decimal("1")},
-        desired_state=DesiredState.RUNNING,
-        now=T0,
-    ).id
+    fresh = another_strategy(repo, repo.get_strategy(busy).user_id, account, "btc")
     base, safety = intent(busy, 1, "b"), intent(busy, 1, "s1", price="95")
     repo.save_step(
         busy,
