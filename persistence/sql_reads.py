@@ -35,23 +35,8 @@ DEPLOYMENT = cast(Table, m.Deployment.__table__)
 
 
 _STRATEGY = select(*STRATEGY_COLUMNS).where(STRATEGIES.c.id == bindparam("b_id"))
-_STRATEGY_WITH_SNAPSHOT = select(STRATEGIES).where(STRATEGIES.c.id == bindparam("b_id"))
-_LIVE_ORDERS = (
-    select(ORDERS)
-    .where(ORDERS.c.strategy_id == bindparam("b_id"), ORDERS.c.state.in_(LIVE_STATES))
-    .order_by(ORDERS.c.id)
-)
-_NEWEST_CYCLE = (
-    select(CYCLES)
-    .where(CYCLES.c.strategy_id == bindparam("b_id"))
-    .order_by(CYCLES.c.number.desc())
-    .limit(1)
-)
-_CYCLE_TRADE_IDS = select(FILLS.c.trade_id).where(
-    FILLS.c.strategy_id == bindparam("b_id"), FILLS.c.cycle == bindparam("b_cycle")
-)
-# The same reads for many strategies at once (`load_engine_states`): a user's engines boot
-# together, and four statements for ten of them cost about what four cost for one.
+# What an engine's start reads (`load_engine_states`), for many strategies at once: a user's
+# engines boot together, and four statements for ten of them cost about what four cost for one.
 _STRATEGIES_WITH_SNAPSHOT = select(STRATEGIES).where(
     STRATEGIES.c.id.in_(bindparam("b_ids", expanding=True))
 )
@@ -91,10 +76,9 @@ _DESIRED_STATES = (
 )
 
 
-def strategy_row(conn: Connection, strategy_id: int, *, snapshot: bool = False) -> Any:
-    """The strategy's row (a Core row); its large snapshot only when asked for."""
-    query = _STRATEGY_WITH_SNAPSHOT if snapshot else _STRATEGY
-    row = conn.execute(query, {"b_id": strategy_id}).one_or_none()
+def strategy_row(conn: Connection, strategy_id: int) -> Any:
+    """The strategy's row (a Core row), without its large snapshot."""
+    row = conn.execute(_STRATEGY, {"b_id": strategy_id}).one_or_none()
     if row is None:
         raise NotFound(f"strategy {strategy_id} does not exist")
     return row
@@ -110,27 +94,10 @@ class SqlReads(SqlBase):
         return self._deployment_tag
 
     def load_engine_state(self, strategy_id: int) -> EngineState:
-        with self._read("load engine state") as s:
-            conn = s.connection()
-            row = strategy_row(conn, strategy_id, snapshot=True)
-            key = {"b_id": strategy_id}
-            live = tuple(sql_rows.order(o) for o in conn.execute(_LIVE_ORDERS, key))
-            current = conn.execute(_NEWEST_CYCLE, key).one_or_none()
-            trade_ids: frozenset[str] = frozenset()
-            if current is not None:
-                trade_ids = frozenset(
-                    conn.execute(_CYCLE_TRADE_IDS, {**key, "b_cycle": current.number}).scalars()
-                )
-            if self._deployment_tag is None:
-                self._deployment_tag = _deployment_tag(conn)
-            return EngineState(
-                strategy=sql_rows.strategy(row),
-                snapshot=row.snapshot,
-                live_orders=live,
-                current_cycle=None if current is None else sql_rows.cycle(current),
-                known_trade_ids=trade_ids,
-                deployment_tag=self._deployment_tag,
-            )
+        state = self.load_engine_states([strategy_id]).get(strategy_id)
+        if state is None:
+            raise NotFound(f"strategy {strategy_id} does not exist")
+        return state
 
     def load_engine_states(self, strategy_ids: Sequence[int]) -> dict[int, EngineState]:
         """`load_engine_state` of many strategies in four statements, read in one transaction;

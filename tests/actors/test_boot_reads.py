@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from actors.repository import RepoClient
 from domain.errors import DatabaseUnavailable
 from persistence.records import ActualState, DesiredState
 from tests.actors.fakes import wait_until
@@ -22,18 +23,19 @@ def test_a_users_engines_start_from_one_read_of_their_states(
     tree = Tree(tmp_path)
     batches: list[list[int]] = []
     singles: list[int] = []
-    many, one = tree.sql.load_engine_states, tree.sql.load_engine_state
+    # Counted where the engines ask (the repository reads one state as a batch of one).
+    many, one = RepoClient.load_engine_states, RepoClient.load_engine_state
 
-    def load_many(ids: list[int]) -> Any:
+    def load_many(client: RepoClient, ids: list[int]) -> Any:
         batches.append(list(ids))
-        return many(ids)
+        return many(client, ids)
 
-    def load_one(sid: int) -> Any:
+    def load_one(client: RepoClient, sid: int) -> Any:
         singles.append(sid)
-        return one(sid)
+        return one(client, sid)
 
-    monkeypatch.setattr(tree.sql, "load_engine_states", load_many)
-    monkeypatch.setattr(tree.sql, "load_engine_state", load_one)
+    monkeypatch.setattr(RepoClient, "load_engine_states", load_many)
+    monkeypatch.setattr(RepoClient, "load_engine_state", load_one)
     try:
         running = [tree.add("alice", "main", f"s{i}") for i in range(5)]
         paused = tree.add("alice", "main", "paused", desired=DesiredState.PAUSED)
