@@ -244,8 +244,7 @@ class Probe:
         self._since: datetime | None = None
         self._last_id = 0
         self._booted: dict[int, datetime] = {}  # strategy -> its last "state: running" seen
-        self._orders_since: datetime | None = None
-        self._first_order = 0  # the id of the first order created at or after _orders_since
+        self._first_order = 0  # the id of the first order created at or after `_since`
 
     def close(self) -> None:
         self.engine.dispose()
@@ -261,12 +260,10 @@ class Probe:
         lease was claimed (and after `since`): a user handed over between processes is not
         back until its new owner has booted it, whatever the old owner wrote before."""
         with self.engine.connect().execution_options(readonly=True) as conn:
-            if since != self._since:
+            if since != self._since:  # then rows are read by id: ids grow with time
                 self._since, self._booted = since, {}
-                first = conn.execute(
-                    select(func.min(A.c.id)).where(A.c.at >= since)
-                ).scalar_one_or_none()
-                self._last_id = (first - 1) if first is not None else self._max_audit_id(conn)
+                self._last_id = self._first_id(conn, A.c.id, A.c.at, since) - 1
+                self._first_order = self._first_id(conn, ORDERS.c.id, ORDERS.c.created_at, since)
             rows = conn.execute(
                 select(A.c.id, A.c.strategy_id, A.c.event, A.c.message, A.c.at).where(
                     A.c.id > self._last_id
@@ -292,13 +289,7 @@ class Probe:
                     S.c.restart_count,
                 )
             ).all()
-            if since != self._orders_since:  # the first order at or after `since`, once
-                self._orders_since = since
-                first = conn.execute(
-                    select(func.min(ORDERS.c.id)).where(ORDERS.c.created_at >= since)
-                ).scalar_one_or_none()
-                self._first_order = first if first is not None else self._max_order_id(conn) + 1
-            # Ids grow with time: a range of the primary key, not a scan of created_at.
+            # A range of the primary key, not a scan of created_at.
             orders = conn.execute(
                 select(func.count()).select_from(ORDERS).where(ORDERS.c.id >= self._first_order)
             ).scalar_one()
@@ -340,12 +331,12 @@ class Probe:
         return {int(uid): at for uid, at in rows if at is not None}
 
     @staticmethod
-    def _max_order_id(conn: Any) -> int:
-        return int(conn.execute(select(func.coalesce(func.max(ORDERS.c.id), 0))).scalar_one())
-
-    @staticmethod
-    def _max_audit_id(conn: Any) -> int:
-        return int(conn.execute(select(func.coalesce(func.max(A.c.id), 0))).scalar_one())
+    def _first_id(conn: Any, id_column: Any, at_column: Any, since: datetime) -> int:
+        """The id of the first row stamped at or after `since`; the next id if there is none."""
+        first = conn.execute(select(func.min(id_column)).where(at_column >= since)).scalar()
+        if first is not None:
+            return int(first)
+        return int(conn.execute(select(func.coalesce(func.max(id_column), 0))).scalar_one()) + 1
 
     def orders_between(self, start: datetime, end: datetime) -> int:
         with self.engine.connect().execution_options(readonly=True) as conn:
